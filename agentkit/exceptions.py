@@ -1,0 +1,101 @@
+"""Every error agentkit raises, under one root, `AgentError`.
+
+Three branches, by who can act on the problem:
+
+- `ToolError`: something the *model* got wrong (bad arguments, an unknown tool). The agent
+  loop turns these into tool messages so the model can correct itself; callers rarely see them.
+- `UserError`: the *caller* misused agentkit (a tool that cannot be described, bad options).
+- `RunError`: a run failed (the model or server failed, too many turns). It carries the
+  transcript so far as `.messages`, valid: every tool call in it has its tool message.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "AgentError",
+    "MaxTurnsExceeded",
+    "ModelError",
+    "RunError",
+    "ToolArgumentsError",
+    "ToolDefinitionError",
+    "ToolError",
+    "UnknownToolError",
+    "UserError",
+]
+
+
+class AgentError(Exception):
+    """Root of every agentkit error."""
+
+
+# --- what steers the model ---------------------------------------------------------------
+
+
+class ToolError(AgentError):
+    """A problem with a tool call that the model can fix; its message is meant for the model."""
+
+
+class ToolArgumentsError(ToolError):
+    """The arguments a model sent do not fit the tool's schema.
+
+    The message lists every problem with its path (``location``, ``items[2].name``), in words a
+    model can act on; `problems` holds them one per entry.
+    """
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems: list[str] = problems if problems is not None else [message]
+
+
+class UnknownToolError(ToolError):
+    """The model called a tool that the agent does not have."""
+
+
+# --- the caller's misuse ---------------------------------------------------------------------
+
+
+class UserError(AgentError):
+    """agentkit was used in a way it does not support."""
+
+
+class ToolDefinitionError(UserError, TypeError):
+    """A function cannot be turned into a tool; the message names the function and parameter."""
+
+
+# --- what failed in a run ----------------------------------------------------------------------
+
+
+class RunError(AgentError):
+    """A run ended without a final answer. `.messages` is the valid transcript so far."""
+
+    def __init__(self, message: str, *, messages: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.messages: list[dict[str, Any]] = messages if messages is not None else []
+
+
+class ModelError(RunError):
+    """The model or its server failed.
+
+    `status` is the HTTP status when there was one, `body` the server's error message, and
+    `partial` whatever the model had produced before the failure (text, reasoning, calls).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        body: str | None = None,
+        partial: Any = None,
+        messages: list[dict[str, Any]] | None = None,
+    ) -> None:
+        super().__init__(message, messages=messages)
+        self.status = status
+        self.body = body
+        self.partial = partial
+
+
+class MaxTurnsExceeded(RunError):
+    """The run used `max_turns` model calls without reaching a final answer."""

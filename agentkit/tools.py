@@ -1,0 +1,267 @@
+"""`@tool`: a typed, documented Python function becomes an OpenAI tool with argument checks."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import logging
+import re
+import typing
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Generic, TypeVar, overload
+
+import anyio.to_thread
+import docstring_parser
+import jsonschema
+from typing_extensions import ParamSpec
+
+from . import _schema
+from .exceptions import ToolArgumentsError, ToolDefinitionError
+
+__all__ = ["Tool", "tool"]
+
+logger = logging.getLogger("agentkit")
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+# transformers' get_json_schema convention: a JSON list at the very end of the description.
+_CHOICES = re.compile(r"\(choices:\s*(.*?)\)\s*$", re.IGNORECASE | re.DOTALL)
+_FORMAT_CHECKER = jsonschema.Draft202012Validator.FORMAT_CHECKER
+
+
+def _describe(fn_name: str, param: str, text: str) -> tuple[str, list[Any] | None]:
+    """Split a docstring argument description into (description, choices)."""
+    text = " ".join(text.split())
+    match = _CHOICES.search(text)
+    if not match:
+        return text, None
+    try:
+        choices = json.loads(match.group(1))
+    except json.JSONDecodeError as e:
+        raise ToolDefinitionError(
+            f"{fn_name}(): the choices of argument {param!r} are not a JSON list: "
+            f"{match.group(1)!r} ({e.msg})"
+        ) from None
+    if not isinstance(choices, list) or not choices or any(isinstance(c, (list, dict)) for c in choices):
+        raise ToolDefinitionError(
+            f"{fn_name}(): the choices of argument {param!r} must be a non-empty JSON list of "
+            f"scalars, got {match.group(1)!r}"
+        )
+    return text[: match.start()].rstrip(), choices
+
+
+class Tool(Generic[P, R]):
+    """A function the model can call: its schema, argument validation and invocation.
+
+    Calling the tool calls the function unchanged; `acall` is what the agent loop uses.
+    """
+
+    name: str
+    """The tool's name, as the model sees it."""
+    description: str
+    """What the tool does (the docstring's summary unless given)."""
+    parameters: dict[str, Any]
+    """JSON Schema of the arguments object."""
+    function: Callable[P, R]
+    """The wrapped function."""
+
+    def __init__(
+        self, function: Callable[P, R], *, name: str | None = None, description: str | None = None
+    ) -> None:
+        self.function = function
+        fn_name: str = getattr(function, "__qualname__", None) or repr(function)
+        self.name = name or str(getattr(function, "__name__", ""))
+        if not self.name:
+            raise ToolDefinitionError(f"{fn_name}: a tool needs a name")
+        self._is_async = inspect.iscoroutinefunction(function)
+        try:
+            signature = inspect.signature(function)
+        except (TypeError, ValueError) as e:
+            raise ToolDefinitionError(f"{fn_name}(): cannot read its signature: {e}") from None
+        try:
+            hints = typing.get_type_hints(function, include_extras=True)
+        except NameError as e:
+            culprit = next(
+                (n for n, p in signature.parameters.items() if e.name and e.name in str(p.annotation)),
+                None,
+            )
+            where = f"parameter {culprit!r}: " if culprit else ""
+            raise ToolDefinitionError(
+                f"{fn_name}(): {where}cannot resolve the type hint ({e}); define the type at "
+                "module level"
+            ) from None
+
+        doc = inspect.getdoc(function)
+        if not doc:
+            logger.warning("tool %s has no docstring: the model gets no description", fn_name)
+        parsed = docstring_parser.parse(doc or "", style=docstring_parser.DocstringStyle.GOOGLE)
+        arg_docs = {p.arg_name: p.description or "" for p in parsed.params if p.args[0] == "param"}
+        unknown = set(arg_docs) - set(signature.parameters)
+        if unknown:
+            raise ToolDefinitionError(
+                f"{fn_name}(): the docstring documents {', '.join(sorted(unknown))}, "
+                "which is not a parameter"
+            )
+        if description is None:
+            description = "\n\n".join(
+                d for d in (parsed.short_description, parsed.long_description) if d
+            )
+        self.description = description
+
+        properties: dict[str, Any] = {}
+        required: list[str] = []
+        self._hints: dict[str, Any] = {}
+        self._positional: list[str] = []
+        for pname, param in signature.parameters.items():
+            where = f"{fn_name}(): parameter {pname!r}"
+            if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+                raise ToolDefinitionError(f"{where}: *args and **kwargs cannot be described to a model")
+            if pname not in hints:
+                raise ToolDefinitionError(f"{where} has no type hint")
+            try:
+                prop = _schema.type_schema(hints[pname])
+            except _schema.UnsupportedType as e:
+                raise ToolDefinitionError(f"{where}: {e}") from None
+            text, choices = _describe(fn_name, pname, arg_docs.get(pname) or "")
+            if text and "description" not in prop:
+                prop["description"] = text
+            if choices is not None:
+                prop["enum"] = choices
+            properties[pname] = prop
+            if param.default is param.empty:
+                required.append(pname)
+            self._hints[pname] = hints[pname]
+            if param.kind is param.POSITIONAL_ONLY:
+                self._positional.append(pname)
+
+        self.parameters = {"type": "object", "properties": properties, "required": required}
+        self._validator: jsonschema.protocols.Validator | None = None
+        self._member_validators: dict[int, jsonschema.protocols.Validator] = {}
+        functools.update_wrapper(self, function)  # type: ignore[arg-type]
+
+    @property
+    def schema(self) -> dict[str, Any]:
+        """The OpenAI ``tools`` entry: ``{"type": "function", "function": {...}}``."""
+        return {
+            "type": "function",
+            "function": {
+                "name": self.name,
+                "description": self.description,
+                "parameters": self.parameters,
+            },
+        }
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self.function(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"Tool({self.name!r})"
+
+    # --- validation -------------------------------------------------------------------------
+
+    def _matches(self, hint: Any, value: Any) -> bool:
+        validator = self._member_validators.get(id(hint))
+        if validator is None:
+            validator = jsonschema.Draft202012Validator(
+                _schema.strict(_schema.type_schema(hint)), format_checker=_FORMAT_CHECKER
+            )
+            self._member_validators[id(hint)] = validator
+        return bool(validator.is_valid(value))
+
+    def validate(self, arguments: str | Mapping[str, Any] | None) -> dict[str, Any]:
+        """Check what a model sent and convert it to the function's Python arguments.
+
+        `arguments` is the JSON string of a tool call (or an already decoded dict). Raises
+        `ToolArgumentsError` listing every problem, worded for the model.
+        """
+        if arguments is None or (isinstance(arguments, str) and not arguments.strip()):
+            arguments = {}
+        if isinstance(arguments, str):
+            try:
+                arguments = json.loads(arguments)
+            except json.JSONDecodeError as e:
+                raise ToolArgumentsError(
+                    f"The arguments of {self.name} are not valid JSON ({e.msg} at position "
+                    f"{e.pos}). Send a JSON object."
+                ) from None
+        if not isinstance(arguments, Mapping):
+            raise ToolArgumentsError(
+                f"The arguments of {self.name} must be a JSON object, not {type(arguments).__name__}."
+            )
+        if self._validator is None:
+            self._validator = jsonschema.Draft202012Validator(
+                _schema.strict(self.parameters), format_checker=_FORMAT_CHECKER
+            )
+        problems = [self._problem(e) for e in self._validator.iter_errors(dict(arguments))]
+        values: dict[str, Any] = {}
+        if not problems:
+            for key, value in arguments.items():
+                try:
+                    values[key] = _schema.from_json(self._hints[key], value, self._matches)
+                except Exception as e:  # a pydantic validator or an impossible date
+                    problems.append(f"{key}: {' '.join(str(e).split())}")
+        if problems:
+            raise ToolArgumentsError(
+                f"Invalid arguments for {self.name}:\n" + "\n".join(f"- {p}" for p in problems),
+                problems,
+            )
+        return values
+
+    def _problem(self, error: jsonschema.ValidationError) -> str:
+        path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+        path = path.lstrip(".")
+        if error.validator == "required" and not path:
+            missing = [r for r in self.parameters["required"] if r not in error.instance]
+            return f"missing required argument {', '.join(repr(m) for m in missing)}"
+        if error.validator == "additionalProperties" and not path:
+            extra = sorted(set(error.instance) - set(self.parameters["properties"]))
+            return (
+                f"unknown argument {', '.join(repr(x) for x in extra)}; "
+                f"{self.name} takes: {', '.join(self.parameters['properties']) or 'no arguments'}"
+            )
+        return f"{path or 'arguments'}: {error.message}"
+
+    # --- invocation ------------------------------------------------------------------------
+
+    async def acall(self, arguments: str | Mapping[str, Any] | None) -> Any:
+        """Validate `arguments`, then run the function (sync ones in a worker thread)."""
+        values = self.validate(arguments)
+        args = [values.pop(p) for p in self._positional if p in values]
+        if self._is_async:
+            return await typing.cast("Callable[..., Awaitable[Any]]", self.function)(*args, **values)
+        call = functools.partial(self.function, *args, **values)
+        # A hung sync function cannot be interrupted; abandoning it lets timeouts and
+        # cancellation reach the caller while the thread finishes on its own.
+        result = await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+
+@overload
+def tool(function: Callable[P, R], /) -> Tool[P, R]: ...
+@overload
+def tool(
+    *, name: str | None = None, description: str | None = None
+) -> Callable[[Callable[P, R]], Tool[P, R]]: ...
+def tool(
+    function: Callable[P, R] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+) -> Tool[P, R] | Callable[[Callable[P, R]], Tool[P, R]]:
+    """Turn a function with type hints and a Google-style docstring into a `Tool`.
+
+    Use bare (``@tool``), with options (``@tool(name="weather")``) or on a bound method
+    (``tool(obj.method)``). Raises `ToolDefinitionError` when the function cannot be described.
+    """
+    if function is not None:
+        return Tool(function, name=name, description=description)
+
+    def decorate(fn: Callable[P, R]) -> Tool[P, R]:
+        return Tool(fn, name=name, description=description)
+
+    return decorate

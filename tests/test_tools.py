@@ -1,0 +1,539 @@
+import dataclasses
+import datetime
+import enum
+import json
+import logging
+from typing import Annotated, Any, Literal, Optional, TypedDict, Union
+
+import anyio
+import jsonschema
+import pydantic
+import pytest
+
+from agentkit import Tool, ToolArgumentsError, ToolDefinitionError, tool
+
+
+def get_current_temperature(location: str, unit: str = "celsius"):
+    """Get current temperature at a location.
+
+    Args:
+        location: The location to get the temperature for, in the format "City, State, Country".
+        unit: The unit to return the temperature in. Defaults to "celsius". (choices: ["celsius", "fahrenheit"])
+
+    Returns:
+        the temperature, the location, and the unit in a dict
+    """
+    return {"temperature": 26.1, "location": location, "unit": unit}
+
+
+def get_temperature_date(location: str, date: str, unit: str = "celsius"):
+    """Get temperature at a location and date.
+
+    Args:
+        location: The location to get the temperature for, in the format "City, State, Country".
+        date: The date to get the temperature for, in the format "Year-Month-Day".
+        unit: The unit to return the temperature in. Defaults to "celsius". (choices: ["celsius", "fahrenheit"])
+
+    Returns:
+        the temperature, the location, the date and the unit in a dict
+    """
+    return {"temperature": 25.9, "location": location, "date": date, "unit": unit}
+
+
+# The tools list of the Intern-S1 guide, as written there by hand.
+GUIDE_TOOLS = [{
+    'type': 'function',
+    'function': {
+        'name': 'get_current_temperature',
+        'description': 'Get current temperature at a location.',
+        'parameters': {
+            'type': 'object',
+            'properties': {
+                'location': {
+                    'type': 'string',
+                    'description': 'The location to get the temperature for, in the format \'City, State, Country\'.'
+                },
+                'unit': {
+                    'type': 'string',
+                    'enum': ['celsius', 'fahrenheit'],
+                    'description': 'The unit to return the temperature in. Defaults to \'celsius\'.'
+                }
+            },
+            'required': ['location']
+        }
+    }
+}, {
+    'type': 'function',
+    'function': {
+        'name': 'get_temperature_date',
+        'description': 'Get temperature at a location and date.',
+        'parameters': {
+            'type': 'object',
+            'properties': {
+                'location': {
+                    'type': 'string',
+                    'description': 'The location to get the temperature for, in the format \'City, State, Country\'.'
+                },
+                'date': {
+                    'type': 'string',
+                    'description': 'The date to get the temperature for, in the format \'Year-Month-Day\'.'
+                },
+                'unit': {
+                    'type': 'string',
+                    'enum': ['celsius', 'fahrenheit'],
+                    'description': 'The unit to return the temperature in. Defaults to \'celsius\'.'
+                }
+            },
+            'required': ['location', 'date']
+        }
+    }
+}]  # fmt: skip
+
+
+def _requote(obj: Any) -> Any:
+    return json.loads(json.dumps(obj).replace("'", '\\"'))
+
+
+def test_seed_functions_give_the_guides_schemas_exactly():
+    ours = [tool(get_current_temperature).schema, tool(get_temperature_date).schema]
+    assert ours == _requote(GUIDE_TOOLS)
+
+
+def test_tool_attributes_and_call_passthrough():
+    t = tool(get_current_temperature)
+    assert isinstance(t, Tool)
+    assert t.name == "get_current_temperature"
+    assert t.description == "Get current temperature at a location."
+    assert t.parameters == t.schema["function"]["parameters"]
+    assert t("Paris") == {"temperature": 26.1, "location": "Paris", "unit": "celsius"}
+    assert t.__doc__ == get_current_temperature.__doc__
+
+
+def test_decorator_with_options_and_async_function():
+    @tool(name="weather", description="Weather now.")
+    async def fetch(city: str) -> str:
+        """Ignored summary."""
+        return city.upper()
+
+    assert fetch.name == "weather" and fetch.description == "Weather now."
+    coro = fetch("x")
+    assert hasattr(coro, "__await__")
+    assert anyio.run(lambda: coro) == "X"
+    assert anyio.run(fetch.acall, '{"city": "oslo"}') == "OSLO"
+
+
+def test_bound_method():
+    class Station:
+        def __init__(self) -> None:
+            self.offset = 10
+
+        def reading(self, value: int) -> int:
+            """Add the station offset.
+
+            Args:
+                value: raw reading
+            """
+            return value + self.offset
+
+    t = tool(Station().reading)
+    assert list(t.parameters["properties"]) == ["value"]
+    assert t(1) == 11
+    assert anyio.run(t.acall, {"value": 5}) == 15
+
+
+def test_sync_tool_runs_in_a_worker_thread():
+    import threading
+
+    @tool
+    def where() -> str:
+        """Name the thread."""
+        return threading.current_thread().name
+
+    assert anyio.run(where.acall, "{}") != threading.current_thread().name
+
+
+def test_positional_only_parameters():
+    @tool
+    def add(a: int, b: int, /) -> int:
+        """Add."""
+        return a + b
+
+    assert anyio.run(add.acall, {"a": 1, "b": 2}) == 3
+
+
+# --- the type table ------------------------------------------------------------------------
+
+
+class Color(enum.Enum):
+    RED = "red"
+    GREEN = "green"
+
+
+class Level(enum.IntEnum):
+    LOW = 1
+    HIGH = 2
+
+
+class Address(pydantic.BaseModel):
+    street: str = pydantic.Field(description="Street and number")
+    zip_code: Optional[str] = None
+
+
+@dataclasses.dataclass
+class Point:
+    """A point.
+
+    Attributes:
+        x: horizontal
+        y: vertical
+    """
+
+    x: float
+    y: float = 0.0
+
+
+class Options(TypedDict, total=False):
+    verbose: bool
+
+
+TYPE_TABLE: list[tuple[Any, dict[str, Any]]] = [
+    (str, {"type": "string"}),
+    (int, {"type": "integer"}),
+    (float, {"type": "number"}),
+    (bool, {"type": "boolean"}),
+    (None, {"type": "null"}),
+    (Any, {}),
+    (list[int], {"type": "array", "items": {"type": "integer"}}),
+    (list, {"type": "array"}),
+    (set[str], {"type": "array", "items": {"type": "string"}, "uniqueItems": True}),
+    (tuple[int, str], {"type": "array", "prefixItems": [{"type": "integer"}, {"type": "string"}],
+                       "minItems": 2, "maxItems": 2}),
+    (tuple[int, ...], {"type": "array", "items": {"type": "integer"}}),
+    (dict[str, float], {"type": "object", "additionalProperties": {"type": "number"}}),
+    (dict, {"type": "object"}),
+    (Literal["a", "b"], {"type": "string", "enum": ["a", "b"]}),
+    (Literal[1, "x"], {"type": ["integer", "string"], "enum": [1, "x"]}),
+    (Color, {"type": "string", "enum": ["red", "green"]}),
+    (Level, {"type": "integer", "enum": [1, 2]}),
+    (Optional[int], {"type": ["integer", "null"]}),
+    (int | None, {"type": ["integer", "null"]}),
+    (Union[int, str], {"type": ["integer", "string"]}),
+    (Optional[Color], {"anyOf": [{"type": "string", "enum": ["red", "green"]}, {"type": "null"}]}),
+    (Union[list[int], str], {"anyOf": [{"type": "array", "items": {"type": "integer"}}, {"type": "string"}]}),
+    (Annotated[int, "how many"], {"type": "integer", "description": "how many"}),
+    (Annotated[str, pydantic.Field(description="a name")], {"type": "string", "description": "a name"}),
+    (datetime.date, {"type": "string", "format": "date"}),
+    (datetime.datetime, {"type": "string", "format": "date-time"}),
+    (Address, {"type": "object", "properties": {
+        "street": {"type": "string", "description": "Street and number"},
+        "zip_code": {"type": ["string", "null"]}}, "required": ["street"]}),
+    (Point, {"type": "object", "properties": {
+        "x": {"type": "number", "description": "horizontal"},
+        "y": {"type": "number", "description": "vertical"}}, "required": ["x"]}),
+    (Options, {"type": "object", "properties": {"verbose": {"type": "boolean"}}}),
+    (list[Point], {"type": "array", "items": {"type": "object", "properties": {
+        "x": {"type": "number", "description": "horizontal"},
+        "y": {"type": "number", "description": "vertical"}}, "required": ["x"]}}),
+]  # fmt: skip
+
+
+def _param_schema(hint: Any) -> dict[str, Any]:
+    def f(x):  # type: ignore[no-untyped-def]
+        """F."""
+
+    f.__annotations__ = {"x": hint}
+    return tool(f).parameters["properties"]["x"]
+
+
+@pytest.mark.parametrize(("hint", "expected"), TYPE_TABLE, ids=[repr(h) for h, _ in TYPE_TABLE])
+def test_type_table(hint: Any, expected: dict[str, Any]):
+    schema = _param_schema(hint)
+    assert schema == expected
+    jsonschema.Draft202012Validator.check_schema(schema)
+
+
+def test_every_tool_schema_is_valid_json_schema():
+    for hint, _ in TYPE_TABLE:
+        jsonschema.Draft202012Validator.check_schema(_param_schema(hint))
+    jsonschema.Draft202012Validator.check_schema(tool(get_temperature_date).parameters)
+
+
+# Values that probe what a schema accepts. Agreement on all of them = the same meaning.
+PROBES = [None, True, False, 0, 1, -3, 2.5, "", "red", "a", "x", "2024-11-14", [], [1, 2], ["a"],
+          [1, "a"], [1, "a", 3], {}, {"k": 1.5}, {"k": "v"}, {"verbose": True}]  # fmt: skip
+
+
+def _transformers_meaning(schema: dict[str, Any]) -> dict[str, Any]:
+    """transformers writes OpenAPI's ``nullable``; say it in JSON Schema."""
+    schema = json.loads(json.dumps(schema))
+    for sub in [schema, *schema.get("anyOf", [])]:
+        if sub.pop("nullable", False):
+            if isinstance(sub.get("type"), str):
+                sub["type"] = [sub["type"], "null"]
+            elif isinstance(sub.get("type"), list):
+                sub["type"] = [*sub["type"], "null"]
+            else:
+                schema = {"anyOf": [schema, {"type": "null"}]}
+            if "enum" in sub:
+                sub["enum"] = [*sub["enum"], None]
+    return schema
+
+
+COMPARABLE = [str, int, float, bool, Any, list[int], list, dict[str, float], dict,
+              Optional[int], Union[int, str], Literal["a", "b"], Optional[list[str]],
+              Union[list[int], str], tuple[int, str]]  # fmt: skip
+
+
+@pytest.mark.parametrize("hint", COMPARABLE, ids=[repr(h) for h in COMPARABLE])
+def test_same_meaning_as_transformers_get_json_schema(hint: Any):
+    transformers_utils = pytest.importorskip("transformers.utils")
+
+    def f(x):  # type: ignore[no-untyped-def]
+        """F.
+
+        Args:
+            x: the x
+        """
+
+    f.__annotations__ = {"x": hint}
+    theirs = _transformers_meaning(
+        transformers_utils.get_json_schema(f)["function"]["parameters"]["properties"]["x"]
+    )
+    ours = tool(f).parameters["properties"]["x"]
+    assert ours.get("description") == theirs.get("description") == "the x"
+    for probe in PROBES:
+        if hint == tuple[int, str] and isinstance(probe, list) and len(probe) != 2:
+            continue  # theirs lets a pair have any length; ours says exactly two (stricter, on purpose)
+        assert jsonschema.Draft202012Validator(ours).is_valid(probe) == jsonschema.Draft202012Validator(
+            theirs
+        ).is_valid(probe), (hint, probe, ours, theirs)
+
+
+def test_docstring_conventions():
+    @tool
+    def book(room: str, nights: int = 1, note: str = "") -> None:
+        """Book a room.
+
+        Longer explanation of booking.
+
+        Args:
+            room (str): Which room,
+                on two lines.
+            nights: How long.
+                (choices: [1, 2, 3])
+        """
+
+    assert book.description == "Book a room.\n\nLonger explanation of booking."
+    props = book.parameters["properties"]
+    assert props["room"] == {"type": "string", "description": "Which room, on two lines."}
+    assert props["nights"] == {"type": "integer", "description": "How long.", "enum": [1, 2, 3]}
+    assert props["note"] == {"type": "string"}  # no description: allowed
+    assert book.parameters["required"] == ["room"]
+
+
+def test_missing_docstring_is_allowed_and_logged(caplog: pytest.LogCaptureFixture):
+    with caplog.at_level(logging.WARNING, logger="agentkit"):
+
+        @tool
+        def bare(x: int) -> int:
+            return x
+
+    assert bare.description == ""
+    assert "bare" in caplog.text
+
+
+# --- definition errors -----------------------------------------------------------------------
+
+
+def test_unresolvable_annotation_names_the_parameter():
+    def later(when: "Missing") -> None:  # type: ignore[name-defined]  # noqa: F821
+        """D."""
+
+    with pytest.raises(ToolDefinitionError, match=r"later\(\): parameter 'when'.*Missing"):
+        tool(later)
+
+
+def test_definition_errors_name_function_and_parameter():
+    def no_hint(x):  # type: ignore[no-untyped-def]
+        """D."""
+
+    def varargs(*args: int) -> None:
+        """D."""
+
+    def kwargs(**kw: int) -> None:
+        """D."""
+
+    def extra_doc(x: int) -> None:
+        """D.
+
+        Args:
+            x: fine
+            y: not a parameter
+        """
+
+    class Opaque:
+        pass
+
+    def unsupported(x: Opaque) -> None:
+        """D."""
+
+    def bad_choices(x: str) -> None:
+        """D.
+
+        Args:
+            x: pick one (choices: [a, b])
+        """
+
+    def int_keys(x: dict[int, str]) -> None:
+        """D."""
+
+    cases = [
+        (no_hint, ["no_hint", "'x'", "type hint"]),
+        (varargs, ["varargs", "'args'"]),
+        (kwargs, ["kwargs", "'kw'"]),
+        (extra_doc, ["extra_doc", "y", "not a parameter"]),
+        (unsupported, ["unsupported", "'x'", "Opaque"]),
+        (bad_choices, ["bad_choices", "'x'", "choices"]),
+        (int_keys, ["int_keys", "'x'"]),
+    ]
+    for fn, words in cases:
+        with pytest.raises(ToolDefinitionError) as info:
+            tool(fn)
+        for w in words:
+            assert w in str(info.value), (fn, str(info.value))
+
+
+@dataclasses.dataclass
+class Node:
+    children: "list[Node]"
+
+
+def test_recursive_type_is_a_definition_error():
+    def walk(tree: Node) -> None:
+        """D."""
+
+    with pytest.raises(ToolDefinitionError, match="recursive"):
+        tool(walk)
+
+
+# --- validation --------------------------------------------------------------------------------
+
+
+@tool
+def plan(
+    color: Color,
+    when: datetime.date,
+    where: Address,
+    points: list[Point],
+    pair: tuple[int, str] = (0, ""),
+    level: Optional[Level] = None,
+) -> str:
+    """Plan something.
+
+    Args:
+        color: a color
+        when: the day
+        where: the address
+        points: the route
+        pair: a pair
+        level: how much
+    """
+    return "ok"
+
+
+def test_validate_converts_to_python_values():
+    values = plan.validate(
+        json.dumps({
+            "color": "green", "when": "2024-11-14", "where": {"street": "Main 1"},
+            "points": [{"x": 1, "y": 2.5}], "pair": [3, "c"], "level": 2,
+        })
+    )  # fmt: skip
+    assert values == {
+        "color": Color.GREEN,
+        "when": datetime.date(2024, 11, 14),
+        "where": Address(street="Main 1"),
+        "points": [Point(x=1.0, y=2.5)],
+        "pair": (3, "c"),
+        "level": Level.HIGH,
+    }
+    assert isinstance(values["points"][0].x, float)
+
+
+def test_validate_lists_every_problem_with_its_path():
+    with pytest.raises(ToolArgumentsError) as info:
+        plan.validate({
+            "color": "blue", "when": "not a date", "where": {"street": 5, "floor": 2},
+            "points": [{"x": 1}, {"y": 2}], "bogus": 1,
+        })  # fmt: skip
+    problems = info.value.problems
+    text = str(info.value)
+    assert "color: 'blue' is not one of ['red', 'green']" in problems
+    assert any(p.startswith("when:") and "date" in p for p in problems)
+    assert "where.street: 5 is not of type 'string'" in problems
+    assert any(p.startswith("where:") and "floor" in p for p in problems)
+    assert any(p.startswith("points[1]:") and "'x'" in p for p in problems)
+    assert any("unknown argument 'bogus'" in p for p in problems)
+    assert text.startswith("Invalid arguments for plan:")
+
+
+def test_validate_missing_required_and_wrong_type():
+    t = tool(get_temperature_date)
+    with pytest.raises(ToolArgumentsError, match="missing required argument 'location', 'date'"):
+        t.validate("{}")
+    with pytest.raises(ToolArgumentsError, match="location: 3 is not of type 'string'"):
+        t.validate({"location": 3, "date": "x"})
+
+
+@pytest.mark.parametrize(
+    ("raw", "words"),
+    [
+        ('{"location": "Paris"', "not valid JSON"),
+        ("[1, 2]", "must be a JSON object"),
+        ("__import__('os').system('true')", "not valid JSON"),
+    ],
+)
+def test_validate_rejects_what_is_not_a_json_object(raw: str, words: str):
+    with pytest.raises(ToolArgumentsError, match=words):
+        tool(get_current_temperature).validate(raw)
+
+
+def test_empty_arguments_mean_no_arguments():
+    @tool
+    def ping() -> str:
+        """Ping."""
+        return "pong"
+
+    assert ping.validate("") == {} and ping.validate(None) == {}
+    assert anyio.run(ping.acall, " ") == "pong"
+
+
+def test_impossible_value_the_schema_cannot_see_is_reported():
+    @tool
+    def on(day: datetime.date) -> None:
+        """D."""
+
+    with pytest.raises(ToolArgumentsError, match="day"):
+        on.validate({"day": "2024-02-30"})
+
+
+def test_union_members_are_converted_by_the_one_that_matches():
+    @tool
+    def when(at: Union[datetime.date, int]) -> None:
+        """D."""
+
+    assert when.validate({"at": 5}) == {"at": 5}
+    assert when.validate({"at": "2024-01-02"}) == {"at": datetime.date(2024, 1, 2)}
+
+
+def test_acall_validates_before_running():
+    calls: list[str] = []
+
+    @tool
+    def record(x: int) -> int:
+        """D."""
+        calls.append("ran")
+        return x
+
+    with pytest.raises(ToolArgumentsError):
+        anyio.run(record.acall, '{"x": "1"}')
+    assert calls == []
