@@ -1,0 +1,336 @@
+import itertools
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agentkit.formats import (
+    INTERN_S1,
+    QWEN3,
+    Format,
+    ParsedOutput,
+    ReasoningDelta,
+    TextDelta,
+    ToolCall,
+    ToolCallArgsDelta,
+    ToolCallMalformed,
+    ToolCallOpened,
+    ToolCallReady,
+    detect_format,
+    get_format,
+    opens_think,
+)
+
+
+def ids():
+    counter = itertools.count()
+    return lambda: f"call_{next(counter)}"
+
+
+def parse(fmt: Format, text: str, **kw) -> ParsedOutput:
+    return fmt.parse(text, id_factory=ids(), **kw)
+
+
+def stream(fmt: Format, chunks: list[str], **kw):
+    parser = fmt.stream_parser(id_factory=ids(), **kw)
+    events = [e for c in chunks for e in parser.feed(c)] + parser.close()
+    return parser, events
+
+
+def calls(out: ParsedOutput) -> list[tuple[str, dict]]:
+    return [(c.name, json.loads(c.arguments)) for c in out.tool_calls]
+
+
+IS1_CALL = '<|action_start|><|plugin|>\n{"name": "get_current_temperature", "parameters": {"location": "San Francisco, CA, USA"}}<|action_end|>'
+IS1_CALL2 = '<|action_start|><|plugin|>\n{"name": "get_temperature_date", "parameters": {"location": "San Francisco, CA, USA", "date": "2024-11-15"}}<|action_end|>'
+QW_CALL = '<tool_call>\n{"name": "get_current_temperature", "arguments": {"location": "San Francisco, CA, USA"}}\n</tool_call>'
+QW_CALL2 = '<tool_call>\n{"name": "get_temperature_date", "arguments": {"location": "San Francisco, CA, USA", "date": "2024-11-15"}}\n</tool_call>'
+SF = {"location": "San Francisco, CA, USA"}
+SF2 = {"location": "San Francisco, CA, USA", "date": "2024-11-15"}
+
+
+# --- batch: cases of the peers' parser tests and ours -------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", [INTERN_S1, QWEN3])
+def test_plain_text_has_no_calls(fmt):
+    out = parse(fmt, "Hello! How can I help you today?")
+    assert out == ParsedOutput(content="Hello! How can I help you today?")
+
+
+def test_intern_s1_guide_output_with_thinking():
+    text = f"The user wants now and tomorrow.\n</think>\n\nLet me check.\n{IS1_CALL}\n{IS1_CALL2}"
+    out = parse(INTERN_S1, text, in_reasoning=True)
+    assert out.reasoning == "The user wants now and tomorrow."
+    assert out.content == "Let me check."
+    assert calls(out) == [("get_current_temperature", SF), ("get_temperature_date", SF2)]
+    assert [c.id for c in out.tool_calls] == ["call_0", "call_1"]
+    assert out.errors == []
+
+
+def test_qwen3_parallel_calls_and_explicit_think():
+    text = f"<think>\nNeed two calls.\n</think>\n\n{QW_CALL}\n{QW_CALL2}"
+    out = parse(QWEN3, text)
+    assert out.reasoning == "Need two calls."
+    assert out.content == ""
+    assert calls(out) == [("get_current_temperature", SF), ("get_temperature_date", SF2)]
+
+
+@pytest.mark.parametrize(("fmt", "call"), [(INTERN_S1, IS1_CALL), (QWEN3, QW_CALL)])
+def test_text_before_between_and_after_calls_is_kept_in_order(fmt, call):
+    out = parse(fmt, f"Before.\n{call}\nBetween.\n{call}\nAfter.")
+    assert out.content == "Before.\n\nBetween.\n\nAfter."
+    assert len(out.tool_calls) == 2
+    assert len({c.id for c in out.tool_calls}) == 2
+
+
+def test_ids_are_fresh_and_unique_by_default():
+    out = INTERN_S1.parse(IS1_CALL * 3)
+    assert len({c.id for c in out.tool_calls}) == 3
+    assert all(c.id.startswith("call_") for c in out.tool_calls)
+
+
+def test_spaces_between_special_tokens_and_arguments_key():
+    text = '<|action_start|> <|plugin|>\n{"name": "f", "arguments": {"a": 1}}<|action_end|>'
+    assert calls(parse(INTERN_S1, text)) == [("f", {"a": 1})]
+
+
+def test_arguments_are_kept_as_written():
+    text = '<tool_call>\n{"name": "f", "arguments": {"b":2,  "a": "é"}}\n</tool_call>'
+    assert parse(QWEN3, text).tool_calls[0].arguments == '{"b":2,  "a": "é"}'
+
+
+def test_arguments_as_a_json_string_and_missing_arguments():
+    text = '<tool_call>{"name": "f", "arguments": "{\\"a\\": 1}"}</tool_call><tool_call>{"name": "g"}</tool_call>'
+    out = parse(QWEN3, text)
+    assert [(c.name, c.arguments) for c in out.tool_calls] == [("f", '{"a": 1}'), ("g", "{}")]
+
+
+def test_unicode_and_escaped_quotes_in_arguments():
+    args = {"q": 'He said "hi" \\ {not a brace} 東京 🌧', "n": [1, {"x": "}"}]}
+    text = f"<tool_call>\n{json.dumps({'name': 'search', 'arguments': args}, ensure_ascii=False)}\n</tool_call>"
+    assert calls(parse(QWEN3, text)) == [("search", args)]
+    text = f"<tool_call>\n{json.dumps({'name': 'search', 'arguments': args})}\n</tool_call>"
+    assert calls(parse(QWEN3, text)) == [("search", args)]
+
+
+def test_intern_s1_calls_inside_think_are_calls():
+    # vLLM's intern_s1 reasoning parser moves action blocks out of the reasoning.
+    text = f"Thinking {IS1_CALL} more thinking</think>Answer."
+    out = parse(INTERN_S1, text, in_reasoning=True)
+    assert out.reasoning == "Thinking  more thinking"
+    assert calls(out) == [("get_current_temperature", SF)]
+    assert out.content == "Answer."
+
+
+def test_qwen3_calls_inside_think_are_thought_text():
+    # vLLM runs the hermes tool parser on the content only.
+    out = parse(QWEN3, f"<think>maybe {QW_CALL}</think>ok")
+    assert out.tool_calls == []
+    assert "<tool_call>" in (out.reasoning or "")
+    assert out.content == "ok"
+
+
+def test_unclosed_think_is_reasoning():
+    out = parse(INTERN_S1, "Still thinking about", in_reasoning=True)
+    assert out == ParsedOutput(reasoning="Still thinking about")
+    out = parse(QWEN3, "<think>cut off")
+    assert out == ParsedOutput(reasoning="cut off")
+
+
+def test_thinking_off_and_stray_close_tag():
+    assert parse(QWEN3, "Hi").reasoning is None
+    assert parse(QWEN3, "Hi</think> there") == ParsedOutput(content="Hi there")
+    assert parse(INTERN_S1, "</think>Answer", in_reasoning=True) == ParsedOutput(content="Answer")
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ('<tool_call>{"name": "f", "arguments": {"a": 1}</tool_call>', "not valid JSON"),
+        ('<tool_call>{"arguments": {"a": 1}}</tool_call>', 'no "name"'),
+        ('<tool_call>{"name": "f", "arguments": [1]}</tool_call>', "must be a JSON object"),
+        ("<tool_call>[1, 2]</tool_call>", "must be a JSON object"),
+        ("<tool_call>  </tool_call>", "empty"),
+        ('<tool_call>{"name": "f", "arguments": {"a": ', "never closed"),
+    ],
+)
+def test_malformed_calls_land_in_errors_with_raw_text(text, reason):
+    out = parse(QWEN3, f"Before {text}")
+    assert out.tool_calls == []
+    assert out.content == "Before"
+    (error,) = out.errors
+    assert error.raw == text
+    assert reason in error.reason
+
+
+def test_intern_s1_other_action_types_are_errors():
+    text = "<|action_start|><|interpreter|>\nprint(1)<|action_end|>"
+    (error,) = parse(INTERN_S1, text).errors
+    assert "<|interpreter|>" in error.reason and error.raw == text
+
+
+def test_unclosed_but_complete_call_at_the_end_is_a_call():
+    # Servers that stop on <|action_end|> strip it; lmdeploy and vLLM's hermes accept this too.
+    text = '<|action_start|><|plugin|>\n{"name": "f", "parameters": {"a": 1}}'
+    assert calls(parse(INTERN_S1, text)) == [("f", {"a": 1})]
+
+
+def test_a_malformed_call_does_not_hide_the_good_ones():
+    out = parse(QWEN3, f"{QW_CALL}<tool_call>{{bad</tool_call>{QW_CALL2}")
+    assert [c.name for c in out.tool_calls] == ["get_current_temperature", "get_temperature_date"]
+    assert len(out.errors) == 1
+
+
+# --- streaming -----------------------------------------------------------------------------
+
+
+def test_stream_emits_early_and_in_order():
+    text = f"Checking the weather.\n</think>\n\nSure.{IS1_CALL}"
+    _, events = stream(INTERN_S1, list(text), in_reasoning=True)
+    kinds = [type(e) for e in events]
+    first_open = kinds.index(ToolCallOpened)
+    assert kinds.index(ReasoningDelta) < kinds.index(TextDelta) < first_open
+    assert kinds[-1] is ToolCallReady
+    opened = events[first_open]
+    assert opened.name == "get_current_temperature" and opened.id == "call_0"
+    args = "".join(e.text for e in events if isinstance(e, ToolCallArgsDelta))
+    assert args == events[-1].call.arguments
+    # The name is announced before the arguments have been written.
+    assert sum(isinstance(e, ToolCallArgsDelta) for e in events) > 5
+
+
+def test_partial_tags_are_never_emitted_as_text():
+    text = f"Hello <|act{IS1_CALL[5:]} <not a tag> <|im_end"
+    for cut in range(1, len(text)):
+        parser, events = stream(INTERN_S1, [text[:cut], text[cut:]])
+        emitted = "".join(e.text for e in events if isinstance(e, TextDelta))
+        assert "<|act" not in emitted
+        assert emitted == parser.output.content
+
+
+def test_call_is_ready_before_the_message_ends():
+    parser = QWEN3.stream_parser(id_factory=ids())
+    events = parser.feed(QW_CALL + "\nand now some more text")
+    assert any(isinstance(e, ToolCallReady) for e in events)
+
+
+def test_malformed_call_in_stream_is_reported():
+    _, events = stream(QWEN3, list('<tool_call>{"name": "f", "arguments": {"a": }</tool_call>'))
+    assert isinstance(events[-1], ToolCallMalformed)
+
+
+def test_feed_after_close_is_an_error():
+    parser = QWEN3.stream_parser()
+    parser.close()
+    with pytest.raises(RuntimeError):
+        parser.feed("x")
+
+
+# --- stream == batch, for every chunking (property tests) ---------------------------------------
+
+PIECES = [
+    "<think>", "</think>", "<|action_start|>", "<|plugin|>", "<|action_end|>", "<tool_call>",
+    "</tool_call>", "<|act", "</th", "<tool", "<", ">", "|", " ", "\n", "{", "}", '"', "\\", ":", ",",
+    '{"name": "f", "parameters": {"a": 1}}', '{"name": "g", "arguments": {"s": "x\\"}{"}}',
+    '{"name": "h"}', '"name"', '"arguments"', "hello", "é東🌧",
+]  # fmt: skip
+
+tag_soup = st.lists(st.sampled_from(PIECES) | st.text(max_size=5), max_size=25).map("".join)
+any_text = st.text(max_size=200) | tag_soup | st.sampled_from([IS1_CALL + IS1_CALL2, QW_CALL + QW_CALL2])
+
+
+@st.composite
+def chunked(draw):
+    text = draw(any_text)
+    cuts = sorted(draw(st.lists(st.integers(0, len(text)), max_size=12)))
+    bounds = [0, *cuts, len(text)]
+    return text, [text[a:b] for a, b in itertools.pairwise(bounds)]
+
+
+def _check_stream_equals_batch(fmt: Format, text: str, chunks: list[str], in_reasoning: bool):
+    expected = parse(fmt, text, in_reasoning=in_reasoning)
+    parser, events = stream(fmt, chunks, in_reasoning=in_reasoning)
+    assert parser.output == expected
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == expected.content
+    reasoning = "".join(e.text for e in events if isinstance(e, ReasoningDelta))
+    assert reasoning == (expected.reasoning or "")
+    ready = [e.call for e in events if isinstance(e, ToolCallReady)]
+    assert ready == expected.tool_calls
+    for call in ready:
+        index = next(e.index for e in events if isinstance(e, ToolCallReady) and e.call == call)
+        args = "".join(e.text for e in events if isinstance(e, ToolCallArgsDelta) and e.index == index)
+        assert args == call.arguments
+        json.loads(call.arguments)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=chunked(), fmt=st.sampled_from([INTERN_S1, QWEN3]), in_reasoning=st.booleans())
+def test_stream_equals_batch_for_any_chunking(data, fmt, in_reasoning):
+    text, chunks = data
+    _check_stream_equals_batch(fmt, text, chunks, in_reasoning)
+
+
+@pytest.mark.parametrize("fmt", [INTERN_S1, QWEN3])
+def test_every_single_split_point(fmt):
+    text = f"<think>a</think>x {IS1_CALL} y {QW_CALL} z"
+    for cut in range(len(text) + 1):
+        _check_stream_equals_batch(fmt, text, [text[:cut], text[cut:]], False)
+    _check_stream_equals_batch(fmt, text, list(text), False)
+
+
+# --- rendering and detection -------------------------------------------------------------------
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    name=st.from_regex(r"[a-z_][a-z0-9_]{0,20}", fullmatch=True),
+    args=st.dictionaries(st.text(max_size=8), st.text(max_size=8) | st.integers() | st.booleans(), max_size=4),
+    fmt=st.sampled_from([INTERN_S1, QWEN3]),
+)
+def test_render_then_parse_returns_the_calls(name, args, fmt):
+    call = ToolCall(id="x", name=name, arguments=json.dumps(args))
+    text = fmt.render_message("Some text", [call, call])
+    out = parse(fmt, text)
+    assert calls(out) == [(name, args), (name, args)]
+    assert out.content == "Some text"
+
+
+def test_render_message_with_reasoning_round_trips():
+    call = ToolCall(id="x", name="f", arguments='{"a": 1}')
+    text = INTERN_S1.render_message("", [call], reasoning="think first")
+    out = parse(INTERN_S1, text)
+    assert out.reasoning == "think first" and calls(out) == [("f", {"a": 1})]
+    assert "environment name=<|plugin|>" in INTERN_S1.render_tool_result("{}")
+    assert QWEN3.render_tool_result("{}") == "<tool_response>\n{}\n</tool_response>"
+
+
+def test_get_format_names_and_aliases():
+    assert get_format("intern-s1") is INTERN_S1 and get_format("Qwen3") is QWEN3
+    assert get_format("interns1") is INTERN_S1 and get_format("hermes") is QWEN3
+    with pytest.raises(ValueError, match="unknown format"):
+        get_format("llama")
+
+
+QWEN3_LIKE_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
+    "{% if tools %}<tools>{% for t in tools %}{{ t | tojson }}{% endfor %}</tools> use <tool_call></tool_call>{% endif %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n"
+    "{% if enable_thinking is defined and enable_thinking is false %}<think>\n\n</think>\n\n{% endif %}{% endif %}"
+)
+INTERN_LIKE_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
+    "{# tools: <|action_start|><|plugin|> #}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n"
+    "{% if enable_thinking is not defined or enable_thinking %}<think>\n{% endif %}{% endif %}"
+)
+
+
+def test_detect_format_and_think_opening():
+    qwen = detect_format(QWEN3_LIKE_TEMPLATE)
+    intern = detect_format(INTERN_LIKE_TEMPLATE)
+    assert qwen is not None and qwen.name == "qwen3" and qwen.generation_opens_think is False
+    assert intern is not None and intern.name == "intern-s1" and intern.generation_opens_think is True
+    assert detect_format("{{ messages }}") is None
+    assert opens_think("<|im_start|>assistant\n<think>\n") and not opens_think("<think>x</think>")
