@@ -1,5 +1,34 @@
 """agentkit: tool-calling agents on open reasoning models (Intern-S1, Qwen3)."""
 
+from ._agent import (
+    Agent,
+    AgentEvent,
+    RunFinished,
+    RunResult,
+    ToolCallFinished,
+    ToolCallStarted,
+    TurnFinished,
+)
+from ._events import (
+    MalformedCall,
+    ReasoningDelta,
+    TextDelta,
+    ToolCall,
+    ToolCallArgsDelta,
+    ToolCallMalformed,
+    ToolCallOpened,
+    ToolCallReady,
+)
+from ._model import (
+    INTERN_S1,
+    INTERN_S1_MINI,
+    Completion,
+    CompletionDone,
+    Model,
+    ModelEvent,
+    Sampling,
+    Usage,
+)
 from .exceptions import (
     AgentError,
     MaxTurnsExceeded,
@@ -16,15 +45,53 @@ from .tools import Tool, tool
 __version__ = "0.1.0"
 
 __all__ = [
+    "INTERN_S1",
+    "INTERN_S1_MINI",
+    "Agent",
     "AgentError",
+    "AgentEvent",
+    "Completion",
+    "CompletionDone",
+    "LocalModel",
+    "MalformedCall",
     "MaxTurnsExceeded",
+    "Model",
     "ModelError",
+    "ModelEvent",
+    "ReasoningDelta",
+    "RemoteModel",
     "RunError",
+    "RunFinished",
+    "RunResult",
+    "Sampling",
+    "TextDelta",
     "Tool",
     "ToolArgumentsError",
+    "ToolCall",
+    "ToolCallArgsDelta",
+    "ToolCallFinished",
+    "ToolCallMalformed",
+    "ToolCallOpened",
+    "ToolCallReady",
+    "ToolCallStarted",
     "ToolDefinitionError",
     "ToolError",
+    "TurnFinished",
     "UnknownToolError",
+    "Usage",
     "UserError",
     "tool",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # The backends load on first use: `import agentkit` must not pay for torch or httpx.
+    if name == "LocalModel":
+        from ._local import LocalModel
+
+        return LocalModel
+    if name == "RemoteModel":
+        from ._remote import RemoteModel
+
+        return RemoteModel
+    raise AttributeError(f"module 'agentkit' has no attribute {name!r}")

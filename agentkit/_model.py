@@ -1,0 +1,154 @@
+"""The `Model` protocol both backends implement, and the data it exchanges."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from ._events import MalformedCall, ParseEvent, ToolCall
+from .tools import Tool
+
+Message = dict[str, Any]
+"""An OpenAI chat-completions message dict."""
+ToolSpec = Tool[Any, Any] | Mapping[str, Any]
+"""A tool as a model takes it: a `Tool` or an OpenAI tools entry."""
+ToolChoice = Literal["auto", "required", "none"] | str
+"""``"auto"``, ``"required"``, ``"none"``, or the name of the one tool to call."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Sampling:
+    """Sampling settings; None leaves a setting to the model or server default."""
+
+    temperature: float | None = None
+    """0 means greedy."""
+    top_p: float | None = None
+    """Nucleus sampling mass."""
+    top_k: int | None = None
+    """Sample among the k most likely tokens (sent only to servers that take it)."""
+    min_p: float | None = None
+    """Minimum probability relative to the top token (sent only to servers that take it)."""
+    max_tokens: int | None = None
+    """Most tokens to generate per model call."""
+
+    def merged(self, **overrides: Any) -> Sampling:
+        """A copy with the non-None `overrides` applied."""
+        values = {k: getattr(self, k) for k in ("temperature", "top_p", "top_k", "min_p", "max_tokens")}
+        values.update({k: v for k, v in overrides.items() if k in values and v is not None})
+        return Sampling(**values)
+
+
+INTERN_S1 = Sampling(temperature=0.7, top_p=1.0, top_k=50, min_p=0.0)
+"""The Intern-S1 guide's recommended sampling."""
+INTERN_S1_MINI = Sampling(temperature=0.8, top_p=1.0, top_k=50, min_p=0.0)
+"""The Intern-S1 guide's recommended sampling for Intern-S1-mini."""
+
+
+@dataclass(kw_only=True)
+class Usage:
+    """Token counts, summed over calls with ``+``."""
+
+    prompt_tokens: int = 0
+    """Tokens read."""
+    completion_tokens: int = 0
+    """Tokens generated."""
+
+    @property
+    def total_tokens(self) -> int:
+        """Both together."""
+        return self.prompt_tokens + self.completion_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+        )
+
+
+@dataclass(kw_only=True)
+class Completion:
+    """One model response."""
+
+    content: str = ""
+    """Visible text."""
+    reasoning: str | None = None
+    """Thinking text, if the model thought."""
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    """Well-formed tool calls, in order, with unique ids."""
+    errors: list[MalformedCall] = field(default_factory=list)
+    """Tool-call blocks the model wrote that could not be read."""
+    finish_reason: str | None = None
+    """``"stop"``, ``"tool_calls"``, ``"length"``, ... as the backend reports it."""
+    usage: Usage = field(default_factory=Usage)
+    """Tokens of this call."""
+
+    @property
+    def message(self) -> Message:
+        """The assistant message to append to the conversation."""
+        msg: Message = {"role": "assistant", "content": self.content}
+        if self.reasoning is not None:
+            msg["reasoning_content"] = self.reasoning
+        if self.tool_calls:
+            msg["tool_calls"] = [c.to_dict() for c in self.tool_calls]
+        return msg
+
+
+@dataclass(frozen=True, kw_only=True)
+class CompletionDone:
+    """Last event of a model stream."""
+
+    completion: Completion
+    """The whole response."""
+
+
+ModelEvent = ParseEvent | CompletionDone
+"""What `Model.stream` yields."""
+
+
+@runtime_checkable
+class Model(Protocol):
+    """A chat model that can call tools: `LocalModel`, `RemoteModel`, or your own."""
+
+    async def complete(
+        self,
+        messages: Sequence[Message],
+        *,
+        tools: Sequence[ToolSpec] | None = None,
+        thinking: bool | None = None,
+        tool_choice: ToolChoice | None = None,
+        **options: Any,
+    ) -> Completion:
+        """One response to `messages`."""
+        ...
+
+    def stream(
+        self,
+        messages: Sequence[Message],
+        *,
+        tools: Sequence[ToolSpec] | None = None,
+        thinking: bool | None = None,
+        tool_choice: ToolChoice | None = None,
+        **options: Any,
+    ) -> AsyncIterator[ModelEvent]:
+        """The response as events, ending with `CompletionDone`."""
+        ...
+
+
+def tool_schemas(tools: Sequence[ToolSpec] | None) -> list[dict[str, Any]] | None:
+    """OpenAI tools entries for `tools` (None when there are none)."""
+    if not tools:
+        return None
+    return [t.schema if isinstance(t, Tool) else dict(t) for t in tools]
+
+
+def unique_ids(calls: list[ToolCall], new_id: Any) -> list[ToolCall]:
+    """Keep server ids that are present and unique; replace the others with fresh ones."""
+    seen: set[str] = set()
+    out = []
+    for call in calls:
+        if not call.id or call.id in seen:
+            call = ToolCall(id=new_id(), name=call.name, arguments=call.arguments)
+        seen.add(call.id)
+        out.append(call)
+    return out

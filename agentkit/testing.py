@@ -1,0 +1,188 @@
+"""Helpers for testing code built on agentkit: a scripted model and a transcript validator.
+
+`ScriptedModel` is a test double: it replays raw model text you wrote (in the Intern-S1 or
+Qwen3 format) through the real output parsers, and records what the agent sent it.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+
+from ._model import Completion, CompletionDone, Message, ModelEvent, ToolChoice, ToolSpec, Usage
+from .formats import Format, get_format
+
+__all__ = ["ModelCall", "ScriptedModel", "check_transcript"]
+
+Response = str | Completion | BaseException
+Responder = Callable[[list[Message]], Response]
+
+
+@dataclass(kw_only=True)
+class ModelCall:
+    """What the scripted model was asked."""
+
+    messages: list[Message]
+    """A copy of the messages sent."""
+    tools: list[str]
+    """Names of the tools offered."""
+    thinking: bool | None
+    """The thinking switch."""
+    tool_choice: ToolChoice | None
+    """The tool choice."""
+    options: dict[str, Any]
+    """Any other options."""
+
+
+class ScriptedModel:
+    """A `Model` that answers from a script. Test double, not a model.
+
+    `script` is a list of responses used in order, or a function of the messages that returns
+    one. A response is raw model text (parsed with `format`, as a local model's output
+    would be), a ready `Completion`, or an exception to raise. `chunk` and `delay` shape
+    the stream: text is streamed `chunk` characters at a time with `delay` seconds before each.
+    """
+
+    def __init__(
+        self,
+        script: Sequence[Response] | Responder,
+        *,
+        format: str | Format = "qwen3",
+        in_reasoning: bool = False,
+        chunk: int = 4,
+        delay: float = 0.0,
+    ) -> None:
+        self._script = script if callable(script) else list(script)
+        self._next = 0
+        self.format = get_format(format) if isinstance(format, str) else format
+        self.in_reasoning = in_reasoning
+        self.chunk = chunk
+        self.delay = delay
+        self.calls: list[ModelCall] = []
+
+    def _respond(
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSpec] | None,
+        thinking: bool | None,
+        tool_choice: ToolChoice | None,
+        options: dict[str, Any],
+    ) -> Response:
+        names = [t.name if hasattr(t, "name") else t["function"]["name"] for t in tools or ()]
+        self.calls.append(
+            ModelCall(
+                messages=copy.deepcopy(list(messages)),
+                tools=names,
+                thinking=thinking,
+                tool_choice=tool_choice,
+                options=dict(options),
+            )
+        )
+        if callable(self._script):
+            return self._script(list(messages))
+        if self._next >= len(self._script):
+            raise AssertionError(f"the script has only {len(self._script)} responses")
+        response = self._script[self._next]
+        self._next += 1
+        return response
+
+    def _completion(self, text: str) -> Completion:
+        out = self.format.parse(text, in_reasoning=self.in_reasoning)
+        return Completion(
+            content=out.content,
+            reasoning=out.reasoning,
+            tool_calls=out.tool_calls,
+            errors=out.errors,
+            finish_reason="tool_calls" if out.tool_calls else "stop",
+            usage=Usage(prompt_tokens=1, completion_tokens=len(text)),
+        )
+
+    async def complete(
+        self,
+        messages: Sequence[Message],
+        *,
+        tools: Sequence[ToolSpec] | None = None,
+        thinking: bool | None = None,
+        tool_choice: ToolChoice | None = None,
+        **options: Any,
+    ) -> Completion:
+        response = self._respond(messages, tools, thinking, tool_choice, options)
+        if self.delay:
+            await anyio.sleep(self.delay)
+        if isinstance(response, BaseException):
+            raise response
+        return response if isinstance(response, Completion) else self._completion(response)
+
+    async def stream(
+        self,
+        messages: Sequence[Message],
+        *,
+        tools: Sequence[ToolSpec] | None = None,
+        thinking: bool | None = None,
+        tool_choice: ToolChoice | None = None,
+        **options: Any,
+    ) -> AsyncIterator[ModelEvent]:
+        response = self._respond(messages, tools, thinking, tool_choice, options)
+        if isinstance(response, BaseException):
+            raise response
+        if isinstance(response, Completion):
+            yield CompletionDone(completion=response)
+            return
+        parser = self.format.stream_parser(in_reasoning=self.in_reasoning)
+        for i in range(0, len(response), self.chunk):
+            if self.delay:
+                await anyio.sleep(self.delay)
+            for event in parser.feed(response[i : i + self.chunk]):
+                yield event
+        for event in parser.close():
+            yield event
+        out = parser.output
+        yield CompletionDone(
+            completion=Completion(
+                content=out.content,
+                reasoning=out.reasoning,
+                tool_calls=out.tool_calls,
+                errors=out.errors,
+                finish_reason="tool_calls" if out.tool_calls else "stop",
+                usage=Usage(prompt_tokens=1, completion_tokens=len(response)),
+            )
+        )
+
+
+def check_transcript(messages: Sequence[Message]) -> None:
+    """Assert that a transcript is valid for an OpenAI-compatible server.
+
+    Every tool call of an assistant message is answered by exactly one tool message, right
+    after it, in the order of the calls, with matching id and name; tool-call ids are unique;
+    no tool message answers nothing. Raises AssertionError saying what is wrong.
+    """
+    seen_ids: set[str] = set()
+    i = 0
+    while i < len(messages):
+        msg = messages[i]
+        role = msg.get("role")
+        assert role in ("system", "user", "assistant", "tool"), f"message {i}: unknown role {role!r}"
+        if role == "tool":
+            raise AssertionError(f"message {i}: a tool message that answers no tool call")
+        calls = msg.get("tool_calls") or [] if role == "assistant" else []
+        for j, call in enumerate(calls):
+            assert call.get("type") == "function", f"message {i}: tool call {j} has no type 'function'"
+            cid = call.get("id")
+            assert isinstance(cid, str) and cid, f"message {i}: tool call {j} has no id"
+            assert cid not in seen_ids, f"message {i}: duplicate tool call id {cid!r}"
+            seen_ids.add(cid)
+            assert isinstance(call["function"].get("arguments"), str), f"message {i}: arguments not a string"
+            k = i + 1 + j
+            assert k < len(messages), f"message {i}: tool call {cid!r} has no tool message"
+            answer = messages[k]
+            assert answer.get("role") == "tool", f"message {k}: expected the tool message for {cid!r}"
+            assert answer.get("tool_call_id") == cid, (
+                f"message {k}: answers {answer.get('tool_call_id')!r}, expected {cid!r}"
+            )
+            assert answer.get("name") in (None, call["function"]["name"]), f"message {k}: wrong name"
+            assert isinstance(answer.get("content"), str), f"message {k}: content is not a string"
+        i += 1 + len(calls)
