@@ -1,0 +1,434 @@
+"""`LocalModel`: a transformers chat model as a `Model`, with KV-cache reuse across turns."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import threading
+from collections.abc import AsyncGenerator, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.from_thread
+import anyio.to_thread
+
+from ._model import (
+    INTERN_S1,
+    INTERN_S1_MINI,
+    Completion,
+    CompletionDone,
+    Message,
+    ModelEvent,
+    Sampling,
+    ToolChoice,
+    ToolSpec,
+    Usage,
+    tool_schemas,
+)
+from .exceptions import UserError
+from .formats import QWEN3, Format, detect_format, get_format
+
+try:
+    import torch
+    import transformers
+except ImportError as e:  # pragma: no cover - exercised only without the extra
+    raise ImportError(
+        "LocalModel needs torch and transformers: pip install 'agentkit[local]' "
+        "(install torch first, pinned, e.g. pip install torch==2.13.0, to avoid CUDA downloads)"
+    ) from e
+
+__all__ = ["LocalModel"]
+
+DEMO_PATH = Path(__file__).parent / "_demo"
+
+
+def _default_sampling(name: str) -> Sampling:
+    lowered = name.lower().replace("_", "-")
+    if "intern-s1-mini" in lowered or "interns1-mini" in lowered:
+        return INTERN_S1_MINI
+    if "intern-s1" in lowered or "interns1" in lowered:
+        return INTERN_S1
+    return Sampling()
+
+
+class _Stop(transformers.StoppingCriteria):
+    """Stops generation when the caller has gone (cancelled stream, closed iterator)."""
+
+    def __init__(self, event: threading.Event) -> None:
+        self.event = event
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool)
+
+
+class _Streamer:
+    """transformers streamer protocol: receives token ids, sends decoded text deltas.
+
+    Decodes a sliding window (as TGI does), so streaming costs O(n), and holds back a delta
+    that ends in an incomplete UTF-8 sequence.
+    """
+
+    def __init__(self, decode: Callable[[list[int]], str], on_text: Callable[[str], None]) -> None:
+        self.decode, self.on_text = decode, on_text
+        self.ids: list[int] = []
+        self.prefix = self.read = 0
+        self.prompt_seen = False
+
+    def put(self, value: Any) -> None:
+        if not self.prompt_seen:  # generate() first passes the prompt
+            self.prompt_seen = True
+            return
+        self.ids.extend(int(t) for t in value.reshape(-1).tolist())
+        before = self.decode(self.ids[self.prefix : self.read])
+        after = self.decode(self.ids[self.prefix :])
+        if len(after) > len(before) and not after.endswith("\ufffd"):
+            self.on_text(after[len(before) :])
+            self.prefix, self.read = self.read, len(self.ids)
+
+    def end(self) -> None:
+        rest = self.decode(self.ids[self.prefix :])[len(self.decode(self.ids[self.prefix : self.read])) :]
+        if rest:
+            self.on_text(rest)
+
+
+class LocalModel:
+    """A Hugging Face chat model run in-process through transformers.
+
+    The conversation is rendered with the model's own chat template (tools and
+    ``enable_thinking`` passed through), the output parsed with the format detected from that
+    template. With `kv_reuse`, the KV cache of recent calls is kept (`cache_slots` of them) and
+    a new prompt that extends a cached one only computes its new tokens.
+    """
+
+    def __init__(
+        self,
+        model_id_or_path: str | Path,
+        *,
+        device_map: str | dict[str, Any] | None = "auto",
+        dtype: str | Any = "auto",
+        trust_remote_code: bool = True,
+        sampling: Sampling | None = None,
+        kv_reuse: bool = True,
+        cache_slots: int = 1,
+        format: str | Format | None = None,
+    ) -> None:
+        path = str(model_id_or_path)
+        kwargs: dict[str, Any] = {"dtype": dtype, "trust_remote_code": trust_remote_code}
+        if device_map is not None and (device_map != "auto" or _has_accelerate()):
+            kwargs["device_map"] = device_map
+        model = transformers.AutoModelForCausalLM.from_pretrained(path, **kwargs)
+        try:
+            processor = transformers.AutoProcessor.from_pretrained(  # type: ignore[no-untyped-call]
+                path, trust_remote_code=trust_remote_code
+            )
+        except (OSError, ValueError, KeyError):
+            processor = transformers.AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+        self._setup(model, processor, sampling or _default_sampling(path), kv_reuse, cache_slots, format)
+
+    @classmethod
+    def from_objects(
+        cls,
+        model: Any,
+        processor_or_tokenizer: Any,
+        *,
+        sampling: Sampling | None = None,
+        kv_reuse: bool = True,
+        cache_slots: int = 1,
+        format: str | Format | None = None,
+    ) -> LocalModel:
+        """Wrap a model and processor (or tokenizer) that are already loaded."""
+        self = cls.__new__(cls)
+        name = str(getattr(model, "name_or_path", "") or getattr(model.config, "_name_or_path", ""))
+        self._setup(model, processor_or_tokenizer, sampling or _default_sampling(name), kv_reuse, cache_slots, format)
+        return self
+
+    @classmethod
+    def demo(cls, **options: Any) -> LocalModel:
+        """agentkit's built-in offline model: tiny, trained to call the weather tools."""
+        if not (DEMO_PATH / "model.safetensors").exists():
+            raise UserError(f"the demo model is missing from {DEMO_PATH}; run tools/build_demo_model.py")
+        options.setdefault("sampling", Sampling(temperature=0, max_tokens=256))
+        options.setdefault("device_map", None)
+        options.setdefault("dtype", torch.float32)
+        return cls(DEMO_PATH, **options)
+
+    def _setup(
+        self,
+        model: Any,
+        processor: Any,
+        sampling: Sampling,
+        kv_reuse: bool,
+        cache_slots: int,
+        format: str | Format | None,
+    ) -> None:
+        self.model = model
+        self.processor = processor
+        self.tokenizer = getattr(processor, "tokenizer", processor)
+        self.sampling = sampling
+        self.kv_reuse = kv_reuse
+        self.cache_slots = max(0, cache_slots) if kv_reuse else 0
+        template = getattr(processor, "chat_template", None) or getattr(self.tokenizer, "chat_template", None)
+        if isinstance(template, dict):
+            template = template.get("default") or next(iter(template.values()), None)
+        if format is not None:
+            self.format = get_format(format) if isinstance(format, str) else format
+        else:
+            self.format = (detect_format(template) if isinstance(template, str) else None) or QWEN3
+        eos = {self.tokenizer.eos_token_id, self.tokenizer.pad_token_id}
+        for token in ("<|im_end|>", "<|endoftext|>", "<|eot_id|>"):
+            tid = self.tokenizer.convert_tokens_to_ids(token)
+            if isinstance(tid, int) and tid != self.tokenizer.unk_token_id:
+                eos.add(tid)
+        gen_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+        eos.update(gen_eos if isinstance(gen_eos, list) else [gen_eos])
+        self._eos = {e for e in eos if isinstance(e, int)}
+        self._lock = threading.Lock()  # one generation at a time: one cache, one model
+        self._caches: list[tuple[list[int], Any]] = []
+        self.stats = {"prompt_tokens": 0, "reused_tokens": 0}
+
+    # --- prompt ------------------------------------------------------------------------------
+
+    def _render(
+        self, messages: Sequence[Message], tools: Sequence[ToolSpec] | None, thinking: bool | None,
+        tool_choice: ToolChoice | None,
+    ) -> tuple[dict[str, Any], str]:  # fmt: skip
+        kwargs: dict[str, Any] = {}
+        if thinking is not None:
+            kwargs["enable_thinking"] = thinking
+        schemas = tool_schemas(tools) if tool_choice != "none" else None
+        if schemas:
+            kwargs["tools"] = schemas
+        inputs = self.processor.apply_chat_template(
+            [self._message(m) for m in messages], add_generation_prompt=True, tokenize=True,
+            return_dict=True, return_tensors="pt", **kwargs,
+        )  # fmt: skip
+        forced = ""
+        in_reasoning = self._opens_think(inputs["input_ids"][0].tolist())
+        if schemas and tool_choice not in (None, "auto", "none") and not in_reasoning:
+            # No grammar here: a required call is started for the model, which continues it.
+            opener = self.format.render_tool_call({"function": {"name": "\x00", "arguments": "{}"}})
+            forced = opener[: opener.index("\x00")] if tool_choice != "required" else opener[: opener.index("{")]
+            if tool_choice != "required":
+                forced += f'{tool_choice}", "{self.format.arg_keys[0]}": '
+            extra = self.tokenizer.encode(forced, add_special_tokens=False, return_tensors="pt")
+            inputs["input_ids"] = torch.cat([inputs["input_ids"], extra], dim=1)
+            inputs["attention_mask"] = torch.ones_like(inputs["input_ids"])
+        return dict(inputs), forced
+
+    def _opens_think(self, ids: list[int]) -> bool:
+        tail = self.tokenizer.decode(ids[-8:], skip_special_tokens=False)
+        return bool(tail.rstrip().endswith("<think>"))
+
+    def _message(self, message: Message) -> Message:
+        out = dict(message)
+        content = out.get("content")
+        if isinstance(content, list):
+            parts = [_part(p) for p in content]
+            if self.tokenizer is self.processor:  # no processor: text only
+                if any(p["type"] != "text" for p in parts):
+                    raise UserError("this model has no processor: it takes text only, not images or video")
+                out["content"] = "".join(p["text"] for p in parts)
+            else:
+                out["content"] = parts
+        elif content is None:
+            out["content"] = ""
+        if out.get("tool_calls"):
+            out["tool_calls"] = [
+                {**c, "function": {**c["function"], "arguments": _loads(c["function"].get("arguments"))}}
+                for c in out["tool_calls"]
+            ]
+        return out
+
+    # --- generation ----------------------------------------------------------------------------
+
+    def _kwargs(self, options: dict[str, Any]) -> dict[str, Any]:
+        sampling = self.sampling.merged(**options)
+        kwargs: dict[str, Any] = {"max_new_tokens": sampling.max_tokens or 2048}
+        if sampling.temperature == 0:
+            kwargs["do_sample"] = False
+        elif sampling.temperature is not None:
+            kwargs.update(do_sample=True, temperature=sampling.temperature)
+            for name in ("top_p", "top_k", "min_p"):
+                if getattr(sampling, name) is not None:
+                    kwargs[name] = getattr(sampling, name)
+        kwargs["eos_token_id"] = sorted(self._eos)
+        kwargs["pad_token_id"] = self.tokenizer.pad_token_id or min(self._eos)
+        return kwargs
+
+    def _take_cache(self, ids: list[int]) -> tuple[Any, int]:
+        """The cached KV with the longest common prefix with `ids`, cropped to it."""
+        best, best_len = None, 0
+        for i, (cached_ids, _) in enumerate(self._caches):
+            n = _common_prefix(cached_ids, ids)
+            if n > best_len:
+                best, best_len = i, n
+        if best is None:
+            return None, 0
+        _, cache = self._caches.pop(best)
+        keep = min(best_len, len(ids) - 1)  # the last prompt token must be computed
+        current = cache.get_seq_length()
+        if keep < current:
+            cache.crop(keep - current)
+        return cache, keep
+
+    def _generate(self, inputs: dict[str, Any], options: dict[str, Any], stop: threading.Event,
+                  streamer: _Streamer | None) -> tuple[list[int], int, int]:  # fmt: skip
+        """Runs in a worker thread. Returns (new token ids, prompt length, reused tokens)."""
+        device = getattr(self.model, "device", None)
+        dtype = getattr(self.model, "dtype", None)
+        batch = {
+            k: (v.to(device, dtype=dtype) if v.is_floating_point() else v.to(device)) if hasattr(v, "to") else v
+            for k, v in inputs.items()
+        }
+        ids = batch["input_ids"][0].tolist()
+        kwargs = self._kwargs(options)
+        with self._lock, torch.inference_mode():
+            cache, reused = self._take_cache(ids) if self.cache_slots else (None, 0)
+            if self.cache_slots and cache is None:
+                cache = transformers.DynamicCache(config=self.model.config)
+            out = self.model.generate(
+                **batch, **kwargs, past_key_values=cache, streamer=streamer,
+                stopping_criteria=transformers.StoppingCriteriaList([_Stop(stop)]),
+            )  # fmt: skip
+            new = out[0, len(ids) :].tolist()
+            if self.cache_slots and cache is not None:
+                cached_len = cache.get_seq_length()
+                self._caches.append(((ids + new)[:cached_len], cache))
+                del self._caches[: -self.cache_slots]
+            self.stats["prompt_tokens"] += len(ids)
+            self.stats["reused_tokens"] += reused
+        return new, len(ids), reused
+
+    def _decode(self, ids: list[int]) -> str:
+        return str(self.tokenizer.decode([t for t in ids if t not in self._eos], skip_special_tokens=False))
+
+    def _completion(self, text: str, new: list[int], prompt_len: int, max_new: int, in_reasoning: bool,
+                    parsed: Any = None) -> Completion:  # fmt: skip
+        out = parsed or self.format.parse(text, in_reasoning=in_reasoning)
+        ended = bool(new) and new[-1] in self._eos
+        finish = "tool_calls" if out.tool_calls else ("length" if len(new) >= max_new and not ended else "stop")
+        return Completion(
+            content=out.content, reasoning=out.reasoning, tool_calls=out.tool_calls, errors=out.errors,
+            finish_reason=finish, usage=Usage(prompt_tokens=prompt_len, completion_tokens=len(new)),
+        )  # fmt: skip
+
+    async def complete(
+        self,
+        messages: Sequence[Message],
+        *,
+        tools: Sequence[ToolSpec] | None = None,
+        thinking: bool | None = None,
+        tool_choice: ToolChoice | None = None,
+        **options: Any,
+    ) -> Completion:
+        completion = None
+        async with contextlib.aclosing(
+            self.stream(messages, tools=tools, thinking=thinking, tool_choice=tool_choice, **options)
+        ) as events:
+            async for event in events:
+                if isinstance(event, CompletionDone):
+                    completion = event.completion
+        assert completion is not None
+        return completion
+
+    async def stream(
+        self,
+        messages: Sequence[Message],
+        *,
+        tools: Sequence[ToolSpec] | None = None,
+        thinking: bool | None = None,
+        tool_choice: ToolChoice | None = None,
+        **options: Any,
+    ) -> AsyncGenerator[ModelEvent, None]:
+        inputs, forced = self._render(messages, tools, thinking, tool_choice)
+        in_reasoning = not forced and self._opens_think(inputs["input_ids"][0].tolist())
+        parser = self.format.stream_parser(in_reasoning=in_reasoning)
+        send, receive = anyio.create_memory_object_stream[str](math.inf)
+        stop = threading.Event()
+        result: list[tuple[list[int], int, int]] = []
+        failure: list[BaseException] = []
+
+        def on_text(text: str) -> None:
+            if not stop.is_set():
+                anyio.from_thread.run_sync(send.send_nowait, text)
+
+        def work() -> None:
+            try:
+                result.append(self._generate(inputs, options, stop, _Streamer(self._decode, on_text)))
+            except BaseException as e:
+                failure.append(e)
+            finally:
+                anyio.from_thread.run_sync(send.close)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_run_in_thread, work)
+            try:
+                if forced:
+                    for event in parser.feed(forced):
+                        yield event
+                async with receive:
+                    async for text in receive:
+                        for event in parser.feed(text):
+                            yield event
+            except GeneratorExit:
+                stop.set()  # the consumer left: generation ends at the next token
+                return
+            finally:
+                stop.set()
+        if failure:
+            raise failure[0]
+        for event in parser.close():
+            yield event
+        new, prompt_len, _ = result[0]
+        max_new = self._kwargs(options)["max_new_tokens"]
+        yield CompletionDone(
+            completion=self._completion("", new, prompt_len, max_new, in_reasoning, parsed=parser.output)
+        )
+
+
+async def _run_in_thread(work: Callable[[], None]) -> None:
+    # Not abandoned on cancel: the stop event ends generate() within one token, and the
+    # thread is awaited so that none is left running.
+    with anyio.CancelScope(shield=True):
+        await anyio.to_thread.run_sync(work)
+
+
+def _has_accelerate() -> bool:
+    try:
+        import accelerate  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _loads(arguments: Any) -> Any:
+    if isinstance(arguments, str):
+        try:
+            return json.loads(arguments) if arguments.strip() else {}
+        except json.JSONDecodeError:
+            return arguments
+    return arguments
+
+
+def _part(part: dict[str, Any]) -> dict[str, Any]:
+    """A content part as transformers processors take it."""
+    kind = part.get("type")
+    if kind == "text":
+        return {"type": "text", "text": part.get("text", "")}
+    if kind == "image_url":
+        return {"type": "image", "url": part["image_url"]["url"]}
+    if kind == "video_url":
+        return {"type": "video", "url": part["video_url"]["url"]}
+    if kind in ("image", "video"):
+        return dict(part)
+    raise UserError(f"unsupported content part type {kind!r}")
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
