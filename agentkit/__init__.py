@@ -1,5 +1,7 @@
 """agentkit: tool-calling agents on open reasoning models (Intern-S1, Qwen3)."""
 
+from typing import TYPE_CHECKING
+
 from ._agent import (
     Agent,
     AgentEvent,
@@ -41,6 +43,10 @@ from .exceptions import (
     UserError,
 )
 from .tools import Tool, tool
+
+if TYPE_CHECKING:
+    from ._local import LocalModel
+    from ._remote import RemoteModel
 
 __version__ = "0.1.0"
 

@@ -27,6 +27,7 @@ from .._events import (
 from ._stream import THINK_CLOSE, THINK_OPEN, ParsedOutput, StreamParser, new_call_id
 
 __all__ = [
+    "AUTO",
     "INTERN_S1",
     "QWEN3",
     "Format",
@@ -58,12 +59,13 @@ class Format:
     """Registry name: ``"intern-s1"`` or ``"qwen3"``."""
     call_open: tuple[str, ...]
     """Tags that open a tool call block."""
-    call_close: str
-    """The tag that closes it."""
+    call_close: tuple[str, ...]
+    """The tag that closes each of them, in the same order."""
     arg_keys: tuple[str, ...]
     """Keys under which a call's arguments may appear, first found wins."""
-    calls_in_reasoning: bool
-    """Whether a call block inside ``<think>`` is a call (Intern-S1, as vLLM does) or thought text."""
+    reasoning_call_open: tuple[str, ...]
+    """Open tags that start a call even inside ``<think>`` (Intern-S1's, as vLLM moves them out);
+    other call blocks inside ``<think>`` are thought text (Qwen3, as vLLM's hermes parser)."""
     plugin_marker: str | None = None
     """A marker that may follow the open tag (Intern-S1's ``<|plugin|>``)."""
     generation_opens_think: bool | None = None
@@ -143,7 +145,7 @@ class Format:
             function = call["function"]
             name, arguments = function["name"], function["arguments"]
         args = json.loads(arguments) if isinstance(arguments, str) and arguments.strip() else {}
-        if self.name == "intern-s1":
+        if self.name != "qwen3":
             body = json.dumps({"name": name, "parameters": args}, ensure_ascii=False)
             return f"<|action_start|><|plugin|>\n{body}<|action_end|>"
         body = json.dumps({"name": name, "arguments": args}, ensure_ascii=False)
@@ -161,7 +163,7 @@ class Format:
 
     def render_tool_result(self, content: str, *, name: str | None = None) -> str:
         """A tool result as the template feeds it back (one block)."""
-        if self.name == "intern-s1":
+        if self.name != "qwen3":
             return f"<|im_start|>environment name=<|plugin|>\n{content}<|im_end|>\n"
         return f"<tool_response>\n{content}\n</tool_response>"
 
@@ -169,19 +171,28 @@ class Format:
 INTERN_S1 = Format(
     name="intern-s1",
     call_open=("<|action_start|>",),
-    call_close="<|action_end|>",
+    call_close=("<|action_end|>",),
     arg_keys=("parameters", "arguments"),
-    calls_in_reasoning=True,
+    reasoning_call_open=("<|action_start|>",),
     plugin_marker="<|plugin|>",
 )
 QWEN3 = Format(
     name="qwen3",
     call_open=("<tool_call>",),
-    call_close="</tool_call>",
+    call_close=("</tool_call>",),
     arg_keys=("arguments", "parameters"),
-    calls_in_reasoning=False,
+    reasoning_call_open=(),
 )
-_FORMATS = {f.name: f for f in (INTERN_S1, QWEN3)}
+AUTO = Format(
+    name="auto",
+    call_open=("<|action_start|>", "<tool_call>"),
+    call_close=("<|action_end|>", "</tool_call>"),
+    arg_keys=("arguments", "parameters"),
+    reasoning_call_open=("<|action_start|>",),
+    plugin_marker="<|plugin|>",
+)
+"""Either family, recognised from the tags themselves: for raw text of an unknown model."""
+_FORMATS = {f.name: f for f in (INTERN_S1, QWEN3, AUTO)}
 _ALIASES = {"interns1": "intern-s1", "intern_s1": "intern-s1", "internlm": "intern-s1",
             "internlm2": "intern-s1", "hermes": "qwen3", "qwen": "qwen3", "qwen2.5": "qwen3"}  # fmt: skip
 

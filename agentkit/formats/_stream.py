@@ -184,8 +184,9 @@ class StreamParser:
         self._calls: list[ToolCall] = []
         self._errors: list[MalformedCall] = []
         self._count = 0
+        self._close_of = dict(zip(fmt.call_open, fmt.call_close, strict=True))
         content_tags = [THINK_OPEN, THINK_CLOSE, *fmt.call_open]
-        reasoning_tags = [THINK_OPEN, THINK_CLOSE, *(fmt.call_open if fmt.calls_in_reasoning else ())]
+        reasoning_tags = [THINK_OPEN, THINK_CLOSE, *fmt.reasoning_call_open]
         self._tags = {
             _CONTENT: (re.compile("|".join(map(re.escape, content_tags))), content_tags),
             _REASONING: (re.compile("|".join(map(re.escape, reasoning_tags))), reasoning_tags),
@@ -225,7 +226,7 @@ class StreamParser:
         while True:
             if self._state == _CALL:
                 assert self._call is not None
-                end_tag = self._fmt.call_close
+                end_tag = self._close_of[self._call.open_tag]
                 idx = buf.find(end_tag, pos)
                 if idx >= 0:
                     self._call.body += buf[pos:idx]

@@ -1,0 +1,469 @@
+"""`RemoteModel`: any OpenAI-compatible server, spoken to in its own dialect."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import mimetypes
+import os
+from collections.abc import AsyncGenerator, Sequence
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlparse
+
+import anyio
+import openai
+
+from ._events import (
+    MalformedCall,
+    ReasoningDelta,
+    ToolCall,
+    ToolCallArgsDelta,
+    ToolCallMalformed,
+    ToolCallOpened,
+    ToolCallReady,
+)
+from ._model import (
+    Completion,
+    CompletionDone,
+    Message,
+    ModelEvent,
+    Sampling,
+    ToolChoice,
+    ToolSpec,
+    Usage,
+    tool_schemas,
+    unique_ids,
+)
+from .exceptions import ModelError, UserError
+from .formats import AUTO, Format, get_format, new_call_id
+
+__all__ = ["RemoteModel", "Server"]
+
+logger = logging.getLogger("agentkit")
+
+Server = Literal["auto", "lmdeploy", "vllm", "sglang", "ollama", "llamacpp", "openai"]
+_OWNERS = {"lmdeploy": "lmdeploy", "vllm": "vllm", "sglang": "sglang", "llamacpp": "llamacpp",
+           "library": "ollama", "ollama": "ollama", "openai": "openai", "system": "openai"}  # fmt: skip
+# Servers that take top_k / min_p (as extra body fields).
+_TAKES_TOP_K = {"lmdeploy", "vllm", "sglang", "llamacpp"}
+# Request fields the openai client knows; everything else travels in extra_body.
+_STANDARD = {"model", "messages", "tools", "tool_choice", "temperature", "top_p", "max_tokens", "stream",
+             "stream_options", "reasoning_effort", "stop", "seed", "n", "presence_penalty", "frequency_penalty"}
+
+
+class RemoteModel:
+    """A model behind an OpenAI-compatible server (lmdeploy, vLLM, SGLang, Ollama, llama.cpp).
+
+    One HTTP client per event loop, reused for every call (thousands may run concurrently).
+    `server="auto"` asks ``/models`` once who serves; `model=None` takes its first model id.
+    Reasoning is read from whichever field the server uses; raw ``<think>`` or tool-call markup
+    in the content (a server started without parsers) is parsed by `agentkit.formats`.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        model: str | None = None,
+        api_key: str | None = None,
+        server: Server = "auto",
+        sampling: Sampling | None = None,
+        timeout: float = 120.0,
+        connect_timeout: float = 10.0,
+        max_retries: int = 2,
+        format: str | Format | None = None,
+        starts_in_reasoning: bool = False,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self._api_key = api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY"
+        self.server: Server = server
+        self.sampling = sampling or Sampling()
+        self.timeout = openai.Timeout(timeout, connect=connect_timeout)
+        self.max_retries = max_retries
+        self.format = (get_format(format) if isinstance(format, str) else format) or AUTO
+        self.starts_in_reasoning = starts_in_reasoning
+        self._clients: dict[Any, openai.AsyncOpenAI] = {}
+        self._resolved = server != "auto" and model is not None
+
+    def __repr__(self) -> str:  # never shows the key
+        return f"RemoteModel({self.base_url!r}, model={self.model!r}, server={self.server!r})"
+
+    # --- connection ----------------------------------------------------------------------
+
+    def _client(self) -> openai.AsyncOpenAI:
+        # httpx connections belong to the event loop that opened them: one client per loop,
+        # so that the model works across repeated anyio.run / run_sync calls.
+        loop = anyio.lowlevel.current_token()
+        client = self._clients.get(loop)
+        if client is None:
+            for stale in list(self._clients):
+                del self._clients[stale]
+            # Our own HTTP client: openai's default one closes itself on garbage collection by
+            # scheduling on whatever loop runs then, which fails for a client of a finished loop.
+            http = openai.DefaultAsyncHttpxClient(timeout=self.timeout)
+            client = openai.AsyncOpenAI(
+                base_url=self.base_url, api_key=self._api_key, timeout=self.timeout,
+                max_retries=self.max_retries, http_client=http,
+            )  # fmt: skip
+            self._clients[loop] = client
+        return client
+
+    async def aclose(self) -> None:
+        """Close the HTTP connections of the current event loop's client."""
+        client = self._clients.pop(anyio.lowlevel.current_token(), None)
+        if client is not None:
+            await client.close()
+
+    async def __aenter__(self) -> RemoteModel:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def _resolve(self) -> None:
+        if self._resolved:
+            return
+        try:
+            page = await self._client().models.list()
+        except openai.OpenAIError as e:
+            raise self._error(e, "listing the server's models") from None
+        models = list(page.data)
+        if self.model is None:
+            if not models:
+                raise ModelError(f"{self.base_url}/models lists no model")
+            self.model = models[0].id
+        if self.server == "auto":
+            owner = next((m.owned_by for m in models if m.id == self.model), models[0].owned_by if models else "")
+            guess = "ollama" if urlparse(self.base_url).port == 11434 else "openai"
+            self.server = _OWNERS.get(str(owner).lower(), guess)  # type: ignore[assignment]
+            logger.info("%s is served by %s", self.base_url, self.server)
+        self._resolved = True
+
+    # --- requests ---------------------------------------------------------------------------
+
+    def _body(
+        self, messages: Sequence[Message], tools: Sequence[ToolSpec] | None, thinking: bool | None,
+        tool_choice: ToolChoice | None, options: dict[str, Any], stream: bool,
+    ) -> dict[str, Any]:  # fmt: skip
+        sampling = self.sampling.merged(**options)
+        body: dict[str, Any] = {"model": self.model, "messages": self._messages(messages)}
+        schemas = tool_schemas(tools)
+        if schemas:
+            body["tools"] = schemas
+        if tool_choice is not None and (schemas or tool_choice == "none"):
+            body["tool_choice"] = (
+                tool_choice if tool_choice in ("auto", "required", "none")
+                else {"type": "function", "function": {"name": tool_choice}}
+            )  # fmt: skip
+        for name in ("temperature", "top_p", "max_tokens"):
+            if getattr(sampling, name) is not None:
+                body[name] = getattr(sampling, name)
+        if self.server in _TAKES_TOP_K:
+            for name in ("top_k", "min_p"):
+                if getattr(sampling, name) is not None:
+                    body[name] = getattr(sampling, name)
+        if thinking is not None:
+            if self.server in ("lmdeploy", "vllm", "sglang", "llamacpp"):
+                body["chat_template_kwargs"] = {"enable_thinking": thinking}
+            if self.server == "lmdeploy":
+                body["enable_thinking"] = thinking  # the field older lmdeploy reads, as in the guide
+            if self.server == "ollama" and not thinking:
+                body["reasoning_effort"] = "none"
+        if self.server == "lmdeploy":
+            body["spaces_between_special_tokens"] = False  # keeps tool-call markers intact
+        if stream:
+            body["stream"] = True
+            body["stream_options"] = {"include_usage": True}
+        extra = {k: v for k, v in options.items() if k not in ("temperature", "top_p", "top_k", "min_p", "max_tokens")}
+        body.update(extra)
+        return body
+
+    def _messages(self, messages: Sequence[Message]) -> list[Message]:
+        last_user = max((i for i, m in enumerate(messages) if m.get("role") == "user"), default=-1)
+        out = []
+        for i, message in enumerate(messages):
+            m = dict(message)
+            # Intern-S1 and Qwen3 drop the reasoning of turns before the last user message.
+            if m.get("role") == "assistant" and i < last_user:
+                m.pop("reasoning_content", None)
+                m.pop("reasoning", None)
+            if isinstance(m.get("content"), list):
+                m["content"] = [_wire_part(p) for p in m["content"]]
+            out.append(m)
+        return out
+
+    def _split(self, body: dict[str, Any]) -> dict[str, Any]:
+        kwargs = {k: v for k, v in body.items() if k in _STANDARD}
+        extra = {k: v for k, v in body.items() if k not in _STANDARD}
+        if extra:
+            kwargs["extra_body"] = extra
+        return kwargs
+
+    def _error(self, error: BaseException, doing: str, partial: Any = None) -> ModelError:
+        status = getattr(error, "status_code", None)
+        body = getattr(error, "body", None)
+        text = json.dumps(body, ensure_ascii=False) if isinstance(body, (dict, list)) else (str(body) if body else None)
+        message = self._redact(f"{self.server} server at {self.base_url} failed while {doing}: "
+                               f"{type(error).__name__}: {error}")  # fmt: skip
+        return ModelError(message, status=status, body=self._redact(text) if text else None, partial=partial)
+
+    def _redact(self, text: str) -> str:
+        key = self._api_key
+        return text.replace(key, "***") if key and key != "EMPTY" and len(key) > 3 else text
+
+    # --- the Model protocol ----------------------------------------------------------------------
+
+    async def complete(
+        self,
+        messages: Sequence[Message],
+        *,
+        tools: Sequence[ToolSpec] | None = None,
+        thinking: bool | None = None,
+        tool_choice: ToolChoice | None = None,
+        **options: Any,
+    ) -> Completion:
+        await self._resolve()
+        body = self._body(messages, tools, thinking, tool_choice, options, False)
+        try:
+            # The raw response: the JSON is read as dicts, no response models are built.
+            raw = await self._client().chat.completions.with_raw_response.create(**self._split(body))
+            text = raw.text
+        except openai.OpenAIError as e:
+            raise self._error(e, "calling the model") from None
+        try:
+            data = json.loads(text)
+        except ValueError:
+            raise ModelError(f"the server sent a response that is not JSON: {text[:200]!r}",
+                             status=raw.status_code, body=text[:2000]) from None  # fmt: skip
+        return self._read(data)
+
+    def _read(self, data: Any) -> Completion:
+        if not isinstance(data, dict) or "error" in data:
+            error = data.get("error") if isinstance(data, dict) else data
+            raise ModelError(f"the server returned an error: {json.dumps(error, ensure_ascii=False)[:500]}",
+                             body=json.dumps(error, ensure_ascii=False))  # fmt: skip
+        choices = data.get("choices") or []
+        if not choices:
+            raise ModelError("the server returned no choices", body=json.dumps(data)[:2000])
+        choice = choices[0]
+        message = choice.get("message") or {}
+        raw = message.get("content") or ""
+        server_reasoning = message.get("reasoning_content") or message.get("reasoning")
+        in_reasoning = self.starts_in_reasoning or ("</think>" in raw and "<think>" not in raw.split("</think>")[0])
+        parsed = self.format.parse(raw, in_reasoning=in_reasoning)
+        calls, errors = _server_calls(message.get("tool_calls") or [])
+        reasoning = _join(server_reasoning, parsed.reasoning)
+        all_calls = unique_ids(calls + parsed.tool_calls, new_call_id)
+        return Completion(
+            content=parsed.content, reasoning=reasoning, tool_calls=all_calls,
+            errors=errors + parsed.errors, finish_reason=choice.get("finish_reason"),
+            usage=_usage(data.get("usage")),
+        )  # fmt: skip
+
+    async def stream(
+        self,
+        messages: Sequence[Message],
+        *,
+        tools: Sequence[ToolSpec] | None = None,
+        thinking: bool | None = None,
+        tool_choice: ToolChoice | None = None,
+        **options: Any,
+    ) -> AsyncGenerator[ModelEvent, None]:
+        await self._resolve()
+        body = self._body(messages, tools, thinking, tool_choice, options, True)
+        assembler = _Assembler(self.format.stream_parser(in_reasoning=self.starts_in_reasoning))
+        request = self._client().chat.completions.with_streaming_response.create(**self._split(body))
+        try:
+            response = await request.__aenter__()
+        except openai.OpenAIError as e:  # retried by the client before this point: nothing streamed yet
+            raise self._error(e, "calling the model") from None
+        try:
+            async for line in response.iter_lines():
+                if not line.startswith("data:"):
+                    continue
+                payload = line[5:].strip()
+                if payload == "[DONE]":
+                    break
+                try:
+                    chunk = json.loads(payload)
+                except json.JSONDecodeError:
+                    raise ModelError(f"the server sent a stream chunk that is not JSON: {payload[:200]!r}",
+                                     partial=assembler.completion()) from None  # fmt: skip
+                for event in assembler.feed(chunk):
+                    yield event
+        except ModelError:
+            raise
+        except Exception as e:  # the transport's errors (the openai client's httpx flavour)
+            raise self._error(e, "streaming the response", partial=assembler.completion()) from None
+        finally:
+            with anyio.CancelScope(shield=True):
+                await request.__aexit__(None, None, None)
+        for event in assembler.finish():
+            yield event
+        yield CompletionDone(completion=assembler.completion())
+
+
+class _Assembler:
+    """Builds one message from stream chunks: deltas by index, whole calls, raw markup."""
+
+    def __init__(self, parser: Any) -> None:
+        self.parser = parser
+        self.reasoning: list[str] = []
+        self.calls: dict[int, dict[str, Any]] = {}
+        self.order: list[int] = []
+        self.ids: set[str] = set()
+        self.ready: list[ToolCall] = []
+        self.errors: list[MalformedCall] = []
+        self.finish_reason: str | None = None
+        self.usage = Usage()
+        self.got_choice = False
+
+    def feed(self, chunk: dict[str, Any]) -> list[ModelEvent]:
+        if "error" in chunk:
+            raise ModelError(f"the server sent an error in the stream: {json.dumps(chunk['error'])[:500]}",
+                             body=json.dumps(chunk["error"]), partial=self.completion())  # fmt: skip
+        if chunk.get("usage"):
+            self.usage = _usage(chunk["usage"])
+        events: list[ModelEvent] = []
+        for choice in chunk.get("choices") or []:
+            self.got_choice = True
+            delta = choice.get("delta") or {}
+            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+            if reasoning:
+                self.reasoning.append(reasoning)
+                events.append(ReasoningDelta(reasoning))
+            if delta.get("content"):
+                events.extend(self.parser.feed(delta["content"]))
+            for i, part in enumerate(delta.get("tool_calls") or []):
+                events.extend(self._tool_delta(i, part))
+            if choice.get("finish_reason"):
+                self.finish_reason = choice["finish_reason"]
+        return events
+
+    def _tool_delta(self, position: int, part: dict[str, Any]) -> list[ModelEvent]:
+        index = part.get("index")
+        if not isinstance(index, int):  # some servers omit it: a new id means a new call
+            if part.get("id") and all(c["server_id"] != part["id"] for c in self.calls.values()):
+                index = max(self.calls, default=-1) + 1
+            else:
+                index = max(self.calls, default=0)
+        function = part.get("function") or {}
+        events: list[ModelEvent] = []
+        call = self.calls.get(index)
+        if call is None:
+            for earlier in list(self.calls):  # calls come one after another: the earlier ones are done
+                events.extend(self._close(earlier))
+            call = self.calls[index] = {"server_id": part.get("id"), "name": "", "args": "", "open": False,
+                                        "done": False, "index": 1000 + len(self.order)}  # fmt: skip
+            self.order.append(index)
+        if call["done"]:
+            return events
+        call["name"] += function.get("name") or ""
+        arguments = function.get("arguments")
+        if arguments is not None and not isinstance(arguments, str):
+            arguments = json.dumps(arguments, ensure_ascii=False)  # whole calls with an object
+        if call["name"] and not call["open"]:
+            cid = call["server_id"] if call["server_id"] and call["server_id"] not in self.ids else new_call_id()
+            call["id"], call["open"] = cid, True
+            self.ids.add(cid)
+            events.append(ToolCallOpened(index=call["index"], id=cid, name=call["name"]))
+        if arguments:
+            call["args"] += arguments
+            if call["open"]:
+                events.append(ToolCallArgsDelta(index=call["index"], text=arguments))
+        if call["open"] and call["args"].rstrip().endswith("}") and _is_object(call["args"]):
+            events.extend(self._close(index))  # a complete JSON object cannot grow: run it now
+        return events
+
+    def _close(self, index: int) -> list[ModelEvent]:
+        call = self.calls[index]
+        if call["done"]:
+            return []
+        call["done"] = True
+        if not call["open"]:
+            error = MalformedCall(raw=json.dumps({"arguments": call["args"]}), reason="the tool call has no name")
+            self.errors.append(error)
+            return [ToolCallMalformed(index=call["index"], error=error)]
+        args = call["args"].strip() or "{}"
+        if not _is_object(args):
+            raw = json.dumps({"name": call["name"], "arguments": call["args"]}, ensure_ascii=False)
+            error = MalformedCall(raw=raw, reason="the arguments of the tool call are not a complete JSON object")
+            self.errors.append(error)
+            return [ToolCallMalformed(index=call["index"], error=error)]
+        tool_call = ToolCall(id=call["id"], name=call["name"], arguments=args)
+        self.ready.append(tool_call)
+        return [ToolCallReady(index=call["index"], call=tool_call)]
+
+    def finish(self) -> list[ModelEvent]:
+        events: list[ModelEvent] = list(self.parser.close())
+        for index in self.order:
+            events.extend(self._close(index))
+        return events
+
+    def completion(self) -> Completion:
+        out = self.parser.output
+        return Completion(
+            content=out.content,
+            reasoning=_join("".join(self.reasoning) or None, out.reasoning),
+            tool_calls=[*self.ready, *out.tool_calls],
+            errors=[*self.errors, *out.errors],
+            finish_reason=self.finish_reason,
+            usage=self.usage,
+        )
+
+
+def _server_calls(raw_calls: list[dict[str, Any]]) -> tuple[list[ToolCall], list[MalformedCall]]:
+    calls, errors = [], []
+    for c in raw_calls:
+        function = c.get("function") or {}
+        name = function.get("name")
+        arguments = function.get("arguments")
+        if arguments is not None and not isinstance(arguments, str):
+            arguments = json.dumps(arguments, ensure_ascii=False)
+        arguments = (arguments or "").strip() or "{}"
+        if not name or not _is_object(arguments):
+            reason = "the tool call has no name" if not name else "the arguments are not a JSON object"
+            errors.append(MalformedCall(raw=json.dumps(c, ensure_ascii=False), reason=reason))
+            continue
+        calls.append(ToolCall(id=c.get("id") or "", name=name, arguments=arguments))
+    return calls, errors
+
+
+def _is_object(text: str) -> bool:
+    try:
+        return isinstance(json.loads(text), dict)
+    except ValueError:
+        return False
+
+
+def _join(a: str | None, b: str | None) -> str | None:
+    return "\n".join(x for x in (a, b) if x) or None
+
+
+def _usage(data: Any) -> Usage:
+    if not isinstance(data, dict):
+        return Usage()
+    return Usage(prompt_tokens=int(data.get("prompt_tokens") or 0),
+                 completion_tokens=int(data.get("completion_tokens") or 0))  # fmt: skip
+
+
+def _wire_part(part: dict[str, Any]) -> dict[str, Any]:
+    """A content part as OpenAI-compatible servers take it; local files become data URLs."""
+    kind = part.get("type")
+    if kind in ("image", "video"):
+        url = part.get("url")
+        if url is None and part.get("path") is not None:
+            url = _data_url(Path(part["path"]))
+        if url is None:
+            raise UserError(f"a {kind} part needs a 'url' or a 'path'")
+        return {"type": f"{kind}_url", f"{kind}_url": {"url": url}}
+    return dict(part)
+
+
+def _data_url(path: Path) -> str:
+    mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode()}"
+
