@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tools.build_demo_model import build_tokenizer  # noqa: E402
+from tools.build_demo_model import build_tokenizer
 
 
 def build_tiny(fmt: str, out: Path, seed: int = 0) -> Path:
