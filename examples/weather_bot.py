@@ -1,8 +1,35 @@
-"""The Intern-S1 guide's weather tools as agentkit tools (the agent loop comes next)."""
+"""The Intern-S1 guide's weather bot on agentkit.
 
+    python examples/weather_bot.py                                   # offline, built-in demo model
+    python examples/weather_bot.py --base-url http://127.0.0.1:23333/v1   # lmdeploy, vLLM, SGLang...
+    python examples/weather_bot.py --model internlm/Intern-S1-mini --thinking
+    python examples/weather_bot.py "What's the temperature in Oslo now?"
+
+It streams the model's reasoning, its tool calls, the tools' results and the answer.
+The tools return fixed numbers, as in the guide; they touch no network or file.
+"""
+
+from __future__ import annotations
+
+import argparse
 import json
+import sys
 
-from agentkit import tool
+import anyio
+
+from agentkit import (
+    Agent,
+    Model,
+    ReasoningDelta,
+    RunFinished,
+    TextDelta,
+    ToolCallFinished,
+    ToolCallStarted,
+    TurnFinished,
+    tool,
+)
+
+QUESTION = "Today is 2024-11-14, What's the temperature in San Francisco now? How about tomorrow?"
 
 
 @tool
@@ -34,5 +61,58 @@ def get_temperature_date(location: str, date: str, unit: str = "celsius") -> dic
     return {"temperature": 25.9, "location": location, "date": date, "unit": unit}
 
 
+def make_model(args: argparse.Namespace) -> Model:
+    if args.base_url:
+        from agentkit import RemoteModel
+
+        return RemoteModel(args.base_url)
+    from agentkit import LocalModel
+
+    return LocalModel(args.model) if args.model else LocalModel.demo()
+
+
+async def chat(agent: Agent, question: str, thinking: bool | None) -> str:
+    dim, bold, reset = ("\033[2m", "\033[1m", "\033[0m") if sys.stdout.isatty() else ("", "", "")
+    print(f"{bold}user:{reset} {question}")
+    section = None
+    answer = ""
+    async for event in agent.stream(question, thinking=thinking):
+        if isinstance(event, ReasoningDelta):
+            if section != "reasoning":
+                print(f"\n{dim}thinking: ", end="")
+                section = "reasoning"
+            print(event.text, end="", flush=True)
+        elif isinstance(event, TextDelta):
+            if section != "text":
+                print(f"{reset}\n{bold}assistant:{reset} ", end="")
+                section = "text"
+            print(event.text, end="", flush=True)
+        elif isinstance(event, ToolCallStarted):
+            print(f"{reset}\n  -> {event.call.name}({event.call.arguments})", end="", flush=True)
+            section = "tool"
+        elif isinstance(event, ToolCallFinished):
+            note = f" (error: {event.error})" if event.error else ""
+            print(f"\n  <- {event.call.name}: {event.content}{note}", end="", flush=True)
+        elif isinstance(event, TurnFinished):
+            section = None
+        elif isinstance(event, RunFinished):
+            answer = event.result.output
+            print(f"{reset}\n\n[{event.result.turns} model calls, {event.result.usage.total_tokens} tokens]")
+    return answer
+
+
+def main(argv: list[str] | None = None) -> str:
+    parser = argparse.ArgumentParser(description="The Intern-S1 guide's weather bot on agentkit.")
+    parser.add_argument("question", nargs="?", default=QUESTION, help="what to ask (the guide's question by default)")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--base-url", help="an OpenAI-compatible server, e.g. http://127.0.0.1:23333/v1")
+    source.add_argument("--model", help="a local transformers model id or path, e.g. internlm/Intern-S1-mini")
+    parser.add_argument("--thinking", action=argparse.BooleanOptionalAction, default=None,
+                        help="think before answering (default: the model's own default)")  # fmt: skip
+    args = parser.parse_args(argv)
+    agent = Agent(make_model(args), [get_current_temperature, get_temperature_date], max_turns=6)
+    return anyio.run(chat, agent, args.question, args.thinking)
+
+
 if __name__ == "__main__":
-    print(json.dumps([get_current_temperature.schema, get_temperature_date.schema], indent=2))
+    main()

@@ -70,3 +70,91 @@ def build() -> Path:
 
 if __name__ == "__main__":
     print(build())
+
+
+_CONVERT = """
+import runpy, sys
+src = sys.argv[1]
+sys.path[:0] = [src, src + "/gguf-py"]
+import conversion.base as base
+# Our tokenizers are trained here: the converter does not know their pre-tokenizer hash.
+# Qwen2's regex is the nearest llama.cpp has (digits one by one, as ours).
+def no_sentencepiece(self, *args, **kwargs):
+    raise FileNotFoundError("a BPE tokenizer, no sentencepiece model")  # -> the GPT-2 style vocab path
+for cls in vars(base).values():
+    if isinstance(cls, type) and "get_vocab_base_pre" in vars(cls):
+        cls.get_vocab_base_pre = lambda self, tokenizer: "qwen2"
+    if isinstance(cls, type) and "_set_vocab_sentencepiece" in vars(cls):
+        cls._set_vocab_sentencepiece = no_sentencepiece
+sys.argv = ["convert_hf_to_gguf.py", sys.argv[2], "--outfile", sys.argv[3], "--outtype", "f32"]
+runpy.run_path(src + "/convert_hf_to_gguf.py", run_name="__main__")
+"""
+
+
+def convert(model_dir: Path, out: Path) -> Path:
+    """Convert a Hugging Face model directory to GGUF with llama.cpp's own converter."""
+    if out.exists():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".part")
+    subprocess.run(
+        [sys.executable, "-c", _CONVERT, str(source()), str(model_dir), str(tmp)],
+        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    tmp.rename(out)
+    return out
+
+
+def demo_gguf() -> Path:
+    """The built-in demo model as GGUF, cached by the checksum of its weights."""
+    import hashlib
+
+    demo = Path(__file__).resolve().parent.parent / "agentkit" / "_demo"
+    digest = hashlib.sha256((demo / "model.safetensors").read_bytes()).hexdigest()[:16]
+    return convert(demo, CACHE / "gguf" / f"demo-{digest}.gguf")
+
+
+class Server:
+    """A llama-server process on 127.0.0.1 serving `gguf`; a context manager."""
+
+    def __init__(self, gguf: Path, *, jinja: bool = True, slots: int = 4) -> None:
+        import socket
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        args = [str(build()), "-m", str(gguf), "--host", "127.0.0.1", "--port", str(self.port),
+                "-c", "8192", "-np", str(slots), "-t", "2", "--no-webui"]  # fmt: skip
+        if jinja:
+            args.append("--jinja")
+        self.args = args
+        self.url = f"http://127.0.0.1:{self.port}/v1"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Server:
+        import time
+        import urllib.request
+
+        self.process = subprocess.Popen(self.args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"llama-server exited: {self.process.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=1) as r:
+                    if r.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.1)
+        self.__exit__()
+        raise RuntimeError("llama-server did not become healthy in 60 s")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+            if self.process.stderr:
+                self.process.stderr.close()
