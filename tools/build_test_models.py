@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tools.build_demo_model import build_tokenizer
 
 
-def build_tiny(fmt: str, out: Path, seed: int = 0) -> Path:
+def build_tiny(fmt: str, out: Path, seed: int = 0, *, hidden: int = 64, layers: int = 2) -> Path:
     """A random tiny model of family `fmt` ("intern-s1" or "qwen3") saved under `out`."""
     import torch
     from transformers import Qwen3Config, Qwen3ForCausalLM
@@ -32,8 +32,8 @@ def build_tiny(fmt: str, out: Path, seed: int = 0) -> Path:
 
     tokenizer.chat_template = TEMPLATES[fmt]
     config = Qwen3Config(
-        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=2, num_key_value_heads=1, head_dim=32, max_position_embeddings=2048,
+        vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers,
+        num_attention_heads=hidden // 32, num_key_value_heads=1, head_dim=32, max_position_embeddings=8192,
         tie_word_embeddings=True, initializer_range=0.5,
     )  # fmt: skip
     # A wide init: greedy decoding then wanders over the vocabulary instead of repeating one
