@@ -12,7 +12,6 @@ The tools return fixed numbers, as in the guide; they touch no network or file.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 import anyio

@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import anyio  # noqa: E402
+import anyio
 
 PARAGRAPH = (
     "Here is some more context about the trip we are planning together: the museums, the walks along "
@@ -31,8 +31,6 @@ PARAGRAPH = (
 
 
 async def conversation(model, turns: int) -> list[float]:
-    from agentkit import Sampling
-
     messages = [{"role": "system", "content": "You are a helpful travel assistant."}]
     latencies = []
     for turn in range(turns):
@@ -41,7 +39,6 @@ async def conversation(model, turns: int) -> list[float]:
         completion = await model.complete(messages, thinking=False, max_tokens=8)
         latencies.append(time.perf_counter() - start)
         messages.append(completion.message)
-    _ = Sampling
     return latencies
 
 

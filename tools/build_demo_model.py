@@ -222,16 +222,16 @@ def header_ids(tokenizer) -> list[int]:
     return tokenizer.encode(text, add_special_tokens=False)
 
 
-def train(model, tokenizer, rng: random.Random, minutes: float, batch: int = 16) -> int:
+def train(model, tokenizer, rng: random.Random, minutes: float, batch: int = 16, lr: float = 3e-3,
+          warmup: int = 50) -> int:
     import torch
 
     pad = tokenizer.pad_token_id
     header = header_ids(tokenizer)
     header_t = torch.tensor([header])
-    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.01, betas=(0.9, 0.98))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01, betas=(0.9, 0.98))
     deadline = time.monotonic() + minutes * 60
     step, start = 0, time.monotonic()
-    warmup = 50
     model.train()
     while time.monotonic() < deadline:
         examples = []
@@ -249,9 +249,9 @@ def train(model, tokenizer, rng: random.Random, minutes: float, batch: int = 16)
             attention[row, len(header) : len(header) + len(ids)] = 1
             labels[row, : len(ids)] = torch.tensor([t if m else -100 for t, m in zip(ids, mask, strict=True)])
         progress = (time.monotonic() - start) / (deadline - start)
-        lr = 3e-3 * min(1.0, (step + 1) / warmup) * max(0.05, 1 - progress)
+        rate = lr * min(1.0, (step + 1) / max(warmup, 1)) * max(0.05, 1 - progress)
         for group in optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = rate
         # The shared header carries no loss: its cache is computed once, without gradients,
         # exactly as inference computes it, and only the rest of each conversation is trained.
         with torch.no_grad():
@@ -264,7 +264,7 @@ def train(model, tokenizer, rng: random.Random, minutes: float, batch: int = 16)
         optimizer.zero_grad(set_to_none=True)
         step += 1
         if step % 50 == 0:
-            print(f"step {step}  loss {loss.item():.4f}  lr {lr:.5f}  {time.monotonic() - start:.0f}s", flush=True)
+            print(f"step {step}  loss {loss.item():.4f}  lr {rate:.5f}  {time.monotonic() - start:.0f}s", flush=True)
     model.eval()
     return step
 
@@ -315,6 +315,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "agentkit" / "_demo")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--eval", type=int, default=100, help="held-out questions to score (0: none)")
+    parser.add_argument("--init", type=Path, help="continue training this model (its tokenizer is kept)")
+    parser.add_argument("--lr", type=float, default=3e-3, help="peak learning rate")
     args = parser.parse_args()
 
     import torch
@@ -322,10 +324,21 @@ def main() -> None:
     torch.manual_seed(args.seed)
     torch.set_num_threads(2)
     rng = random.Random(args.seed)
-    tokenizer = build_tokenizer(args.format, rng)
-    model = build_model(len(tokenizer))
+    if args.init:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(args.init)
+        model = AutoModelForCausalLM.from_pretrained(args.init, dtype=torch.float32)
+        previous = json.loads((args.init / "eval.json").read_text()) if (args.init / "eval.json").exists() else {}
+        rng = random.Random(args.seed + 1000 + int(previous.get("steps", 0)))  # fresh data, not a replay
+    else:
+        tokenizer = build_tokenizer(args.format, rng)
+        model = build_model(len(tokenizer))
     print(f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, vocab {len(tokenizer)}")
-    steps = train(model, tokenizer, rng, args.minutes)
+    steps = train(model, tokenizer, rng, args.minutes, lr=args.lr, warmup=0 if args.init else 50)
+    if args.init and previous:
+        steps += int(previous.get("steps", 0))
+        args.minutes += float(previous.get("minutes", 0))
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     args.out.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,53 @@
+"""The public surface: pinned, so that a change to it is a decision, not an accident."""
+
+import subprocess
+import sys
+
+import agentkit
+import agentkit.formats
+
+PUBLIC = {
+    "INTERN_S1", "INTERN_S1_MINI", "Agent", "AgentError", "AgentEvent", "Completion", "CompletionDone",
+    "LocalModel", "MalformedCall", "MaxTurnsExceeded", "Model", "ModelError", "ModelEvent", "ReasoningDelta",
+    "RemoteModel", "RunError", "RunFinished", "RunResult", "Sampling", "TextDelta", "Tool",
+    "ToolArgumentsError", "ToolCall", "ToolCallArgsDelta", "ToolCallFinished", "ToolCallMalformed",
+    "ToolCallOpened", "ToolCallReady", "ToolCallStarted", "ToolDefinitionError", "ToolError", "TurnFinished",
+    "UnknownToolError", "Usage", "UserError", "tool",
+}  # fmt: skip
+
+# Names fixed by the shared API contract (../shared/API.md).
+CONTRACT = {
+    "agentkit": ["tool", "Tool", "ToolDefinitionError", "ToolArgumentsError", "AgentError", "ModelError",
+                 "MaxTurnsExceeded", "Agent", "RunResult", "ReasoningDelta", "TextDelta", "ToolCallStarted",
+                 "ToolCallFinished", "TurnFinished", "RunFinished", "RemoteModel", "LocalModel", "Sampling",
+                 "INTERN_S1", "INTERN_S1_MINI", "Model", "Completion"],
+    "agentkit.formats": ["get_format", "detect_format", "ToolCall", "TextDelta", "ReasoningDelta", "ParsedOutput"],
+}  # fmt: skip
+
+
+def test_all_is_pinned():
+    assert set(agentkit.__all__) == PUBLIC
+    for name in agentkit.__all__:
+        assert getattr(agentkit, name) is not None
+
+
+def test_contract_names_exist():
+    for module, names in CONTRACT.items():
+        mod = sys.modules[module]
+        for name in names:
+            assert hasattr(mod, name), f"{module}.{name}"
+    assert agentkit.TextDelta is agentkit.formats.TextDelta  # the same classes at every level
+    assert issubclass(agentkit.ModelError, agentkit.AgentError)
+    assert issubclass(agentkit.MaxTurnsExceeded, agentkit.AgentError)
+    assert issubclass(agentkit.ToolDefinitionError, agentkit.AgentError)
+
+
+def test_import_does_not_load_the_local_backend():
+    code = "import sys, agentkit; print('torch' in sys.modules, 'transformers' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
+
+
+def test_sampling_presets():
+    assert agentkit.Sampling(temperature=0.7, top_p=1.0, top_k=50, min_p=0.0) == agentkit.INTERN_S1
+    assert agentkit.Sampling(temperature=0.8, top_p=1.0, top_k=50, min_p=0.0) == agentkit.INTERN_S1_MINI
