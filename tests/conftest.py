@@ -1,4 +1,10 @@
 import pytest
+from hypothesis import HealthCheck, settings
+
+# CI runs a few hundred examples per property; --slow runs 10,000 (the full fuzzing).
+settings.register_profile("ci", max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("slow", max_examples=10_000, deadline=None, suppress_health_check=list(HealthCheck))
+settings.load_profile("ci")
 
 
 @pytest.fixture
@@ -8,6 +14,11 @@ def anyio_backend():
 
 def pytest_addoption(parser):
     parser.addoption("--slow", action="store_true", help="run slow tests (full-size fuzzing)")
+
+
+def pytest_configure(config):
+    if config.getoption("--slow"):
+        settings.load_profile("slow")
 
 
 def pytest_collection_modifyitems(config, items):
