@@ -6,6 +6,7 @@ import contextlib
 import json
 import math
 import threading
+import warnings
 from collections.abc import AsyncGenerator, Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -284,7 +285,9 @@ class LocalModel:
         }
         ids = batch["input_ids"][0].tolist()
         kwargs = self._kwargs(options)
-        with self._lock, torch.inference_mode():
+        with self._lock, torch.inference_mode(), warnings.catch_warnings():
+            # transformers 5 renames generate(past_key_values=) to cache=; older ones know only the former.
+            warnings.filterwarnings("ignore", message=".*past_key_values.*", category=FutureWarning)
             cache, reused = self._take_cache(ids) if self.cache_slots else (None, 0)
             if self.cache_slots and cache is None:
                 cache = transformers.DynamicCache(config=self.model.config)

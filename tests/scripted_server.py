@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 import uvicorn
@@ -69,6 +70,7 @@ class ScriptedServer:
         self.owned_by, self.model = owned_by, model
         self.replies: list[Reply] = []
         self.default: Reply | None = None
+        self.responder: Callable[[dict[str, Any]], Reply] | None = None
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         app = Starlette(routes=[
@@ -107,7 +109,10 @@ class ScriptedServer:
         body = await request.json()
         self.requests.append(body)
         self.headers.append(dict(request.headers))
-        reply = self.replies.pop(0) if self.replies else self.default
+        if self.responder is not None:
+            reply = self.responder(body)
+        else:
+            reply = self.replies.pop(0) if self.replies else self.default
         if reply is None:
             return JSONResponse({"error": {"message": "no scripted reply left"}}, status_code=500)
         if reply.delay:

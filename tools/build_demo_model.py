@@ -64,11 +64,14 @@ _SYL = ["ka", "lo", "mi", "ra", "ven", "dor", "tis", "bel", "gar", "no", "shi", 
 
 
 def random_city(rng: random.Random) -> str:
-    words = [
-        "".join(rng.choice(_SYL) for _ in range(rng.randint(1, 3))).capitalize()
-        for _ in range(rng.choices([1, 2, 3], [6, 3, 1])[0])
-    ]
-    return " ".join(words)
+    """A name the model cannot have memorised: mostly random letters, so it must copy them."""
+
+    def word() -> str:
+        if rng.random() < 0.25:
+            return "".join(rng.choice(_SYL) for _ in range(rng.randint(1, 3))).capitalize()
+        return "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(2, 11))).capitalize()
+
+    return " ".join(word() for _ in range(rng.choices([1, 2, 3], [6, 3, 1])[0]))
 
 
 def pick_city(rng: random.Random) -> str:
