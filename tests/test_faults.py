@@ -85,7 +85,7 @@ async def test_slow_first_byte_times_out():
     with ScriptedServer() as srv:
         srv.default = Reply(body=FINAL, delay=3)
         start = time.perf_counter()
-        with pytest.raises(ModelError, match="[Tt]ime"):
+        with pytest.raises(ModelError, match=r"[Tt]ime"):
             await run(srv, timeout=0.5, max_retries=0)
         assert time.perf_counter() - start < 2.5
 
