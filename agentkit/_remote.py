@@ -48,9 +48,7 @@ _OWNERS = {"lmdeploy": "lmdeploy", "vllm": "vllm", "sglang": "sglang", "llamacpp
            "library": "ollama", "ollama": "ollama", "openai": "openai", "system": "openai"}  # fmt: skip
 # Servers that take top_k / min_p (as extra body fields).
 _TAKES_TOP_K = {"lmdeploy", "vllm", "sglang", "llamacpp"}
-# Request fields the openai client knows; everything else travels in extra_body.
-_STANDARD = {"model", "messages", "tools", "tool_choice", "temperature", "top_p", "max_tokens", "stream",
-             "stream_options", "reasoning_effort", "stop", "seed", "n", "presence_penalty", "frequency_penalty"}
+
 
 
 class RemoteModel:
@@ -195,13 +193,6 @@ class RemoteModel:
             out.append(m)
         return out
 
-    def _split(self, body: dict[str, Any]) -> dict[str, Any]:
-        kwargs = {k: v for k, v in body.items() if k in _STANDARD}
-        extra = {k: v for k, v in body.items() if k not in _STANDARD}
-        if extra:
-            kwargs["extra_body"] = extra
-        return kwargs
-
     def _error(self, error: BaseException, doing: str, partial: Any = None) -> ModelError:
         status = getattr(error, "status_code", None)
         body = getattr(error, "body", None)
@@ -228,16 +219,17 @@ class RemoteModel:
         await self._resolve()
         body = self._body(messages, tools, thinking, tool_choice, options, False)
         try:
-            # The raw response: the JSON is read as dicts, no response models are built.
-            raw = await self._client().chat.completions.with_raw_response.create(**self._split(body))
-            text = raw.text
+            # The body goes out as built (the client's per-request transform of typed params is
+            # skipped) and comes back as text, read as plain dicts: no response models are built.
+            # Retries, timeouts and auth are still the openai client's.
+            text = await self._client().post("/chat/completions", body=body, cast_to=str)
         except openai.OpenAIError as e:
             raise self._error(e, "calling the model") from None
         try:
             data = json.loads(text)
         except ValueError:
             raise ModelError(f"the server sent a response that is not JSON: {text[:200]!r}",
-                             status=raw.status_code, body=text[:2000]) from None  # fmt: skip
+                             body=text[:2000]) from None  # fmt: skip
         return self._read(data)
 
     def _read(self, data: Any) -> Completion:
@@ -275,32 +267,29 @@ class RemoteModel:
         await self._resolve()
         body = self._body(messages, tools, thinking, tool_choice, options, True)
         assembler = _Assembler(self.format.stream_parser(in_reasoning=self.starts_in_reasoning))
-        request = self._client().chat.completions.with_streaming_response.create(**self._split(body))
         try:
-            response = await request.__aenter__()
+            stream = await self._client().post(
+                "/chat/completions", body=body, cast_to=object, stream=True, stream_cls=openai.AsyncStream[object]
+            )
         except openai.OpenAIError as e:  # retried by the client before this point: nothing streamed yet
             raise self._error(e, "calling the model") from None
         try:
-            async for line in response.iter_lines():
-                if not line.startswith("data:"):
-                    continue
-                payload = line[5:].strip()
-                if payload == "[DONE]":
-                    break
-                try:
-                    chunk = json.loads(payload)
-                except json.JSONDecodeError:
-                    raise ModelError(f"the server sent a stream chunk that is not JSON: {payload[:200]!r}",
-                                     partial=assembler.completion()) from None  # fmt: skip
+            async for chunk in stream:
+                if not isinstance(chunk, dict):
+                    raise ModelError(f"the server sent a stream chunk that is not an object: {chunk!r:.200}",
+                                     partial=assembler.completion())  # fmt: skip
                 for event in assembler.feed(chunk):
                     yield event
         except ModelError:
             raise
-        except Exception as e:  # the transport's errors (the openai client's httpx flavour)
+        except json.JSONDecodeError as e:
+            raise ModelError(f"the server sent a stream chunk that is not JSON ({e.msg})",
+                             partial=assembler.completion()) from None  # fmt: skip
+        except Exception as e:  # the transport's errors (the openai client's httpx flavour), error events
             raise self._error(e, "streaming the response", partial=assembler.completion()) from None
         finally:
             with anyio.CancelScope(shield=True):
-                await request.__aexit__(None, None, None)
+                await stream.close()
         for event in assembler.finish():
             yield event
         yield CompletionDone(completion=assembler.completion())
