@@ -69,6 +69,10 @@ class _Channel:
     def emit(self, text: str, out: list[ParseEvent]) -> None:
         if not text:
             return
+        if self.started and not self.pending_ws and not text[-1].isspace():
+            self.parts.append(text)  # the common case: mid-text, no whitespace to hold back
+            out.append(self.kind(text))
+            return
         if not self.started:
             text = text.lstrip()
             if not text:
@@ -206,8 +210,12 @@ class StreamParser:
         """Parse the next piece of text; returns the events it completes."""
         if self._closed:
             raise RuntimeError("feed() after close()")
-        self._buf += delta
         out: list[ParseEvent] = []
+        if not self._buf and self._state != _CALL and "<" not in delta:
+            # Most deltas are plain text with nothing held back: no tag can start in them.
+            (self._content if self._state == _CONTENT else self._reasoning).emit(delta, out)
+            return out
+        self._buf += delta
         self._run(out, final=False)
         return out
 
