@@ -81,7 +81,13 @@ import conversion.base as base
 # Qwen2's regex is the nearest llama.cpp has (digits one by one, as ours).
 def no_sentencepiece(self, *args, **kwargs):
     raise FileNotFoundError("a BPE tokenizer, no sentencepiece model")  # -> the GPT-2 style vocab path
+markers = set(sys.argv[4].split(","))
 for cls in vars(base).values():
+    if isinstance(cls, type) and "does_token_look_special" in vars(cls):
+        looks_special = cls.does_token_look_special
+        cls.does_token_look_special = lambda self, token, f=looks_special: (
+            False if (token.decode() if isinstance(token, bytes) else token) in markers else f(self, token)
+        )
     if isinstance(cls, type) and "get_vocab_base_pre" in vars(cls):
         cls.get_vocab_base_pre = lambda self, tokenizer: "qwen2"
     if isinstance(cls, type) and "_set_vocab_sentencepiece" in vars(cls):
@@ -91,16 +97,41 @@ runpy.run_path(src + "/convert_hf_to_gguf.py", run_name="__main__")
 """
 
 
+# llama.cpp leaves control tokens out of the text it returns; tool-call markers must reach the
+# client (or its own parser), so in the GGUF they are user-defined tokens, which it renders.
+MARKERS = ("<|action_start|>", "<|action_end|>", "<|plugin|>")
+
+
 def convert(model_dir: Path, out: Path) -> Path:
     """Convert a Hugging Face model directory to GGUF with llama.cpp's own converter."""
+    import json
+
     if out.exists():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".part")
-    subprocess.run(
-        [sys.executable, "-c", _CONVERT, str(source()), str(model_dir), str(tmp)],
-        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
+    with tempfile.TemporaryDirectory() as staging:
+        copy = Path(staging) / "model"
+        shutil.copytree(model_dir, copy)
+        tokenizer = json.loads((copy / "tokenizer.json").read_text())
+        for token in tokenizer.get("added_tokens", []):
+            if token["content"] in MARKERS:
+                token["special"] = False
+        (copy / "tokenizer.json").write_text(json.dumps(tokenizer))
+        config_path = copy / "tokenizer_config.json"
+        config = json.loads(config_path.read_text())
+        for token in config.get("added_tokens_decoder", {}).values():
+            if token.get("content") in MARKERS:
+                token["special"] = False
+        config["extra_special_tokens"] = [t for t in config.get("extra_special_tokens", []) if t not in MARKERS]
+        config["additional_special_tokens"] = [
+            t for t in config.get("additional_special_tokens", []) if t not in MARKERS
+        ]
+        config_path.write_text(json.dumps(config))
+        subprocess.run(
+            [sys.executable, "-c", _CONVERT, str(source()), str(copy), str(tmp), ",".join(MARKERS)],
+            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )  # fmt: skip
     tmp.rename(out)
     return out
 
@@ -111,7 +142,7 @@ def demo_gguf() -> Path:
 
     demo = Path(__file__).resolve().parent.parent / "agentkit" / "_demo"
     digest = hashlib.sha256((demo / "model.safetensors").read_bytes()).hexdigest()[:16]
-    return convert(demo, CACHE / "gguf" / f"demo-{digest}.gguf")
+    return convert(demo, CACHE / "gguf" / f"demo-{digest}-v3.gguf")
 
 
 class Server:
