@@ -119,7 +119,10 @@ class LocalModel:
         kwargs: dict[str, Any] = {"dtype": dtype, "trust_remote_code": trust_remote_code}
         if device_map is not None and (device_map != "auto" or _has_accelerate()):
             kwargs["device_map"] = device_map
-        model = transformers.AutoModelForCausalLM.from_pretrained(path, **kwargs)
+        try:
+            model = transformers.AutoModelForCausalLM.from_pretrained(path, **kwargs)
+        except ValueError:  # a vision-language model registered only as image-text-to-text
+            model = transformers.AutoModelForImageTextToText.from_pretrained(path, **kwargs)
         try:
             processor = transformers.AutoProcessor.from_pretrained(  # type: ignore[no-untyped-call]
                 path, trust_remote_code=trust_remote_code
@@ -201,10 +204,22 @@ class LocalModel:
         schemas = tool_schemas(tools) if tool_choice != "none" else None
         if schemas:
             kwargs["tools"] = schemas
-        inputs = self.processor.apply_chat_template(
-            [self._message(m) for m in messages], add_generation_prompt=True, tokenize=True,
-            return_dict=True, return_tensors="pt", **kwargs,
-        )  # fmt: skip
+        converted = [self._message(m) for m in messages]
+        has_video = any(
+            isinstance(m.get("content"), list) and any(p.get("type") == "video" for p in m["content"]) for m in converted
+        )
+        if has_video and getattr(self.processor, "video_processor", None) is None:
+            raise UserError("this model's processor takes no video")
+        try:
+            inputs = self.processor.apply_chat_template(
+                converted, add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt", **kwargs
+            )
+        except ImportError as e:
+            if has_video:
+                raise UserError(
+                    f"reading video needs a video decoder: pip install 'agentkit[video]' (decord) ({e})"
+                ) from e
+            raise
         forced = ""
         in_reasoning = self._opens_think(inputs["input_ids"][0].tolist())
         if schemas and tool_choice not in (None, "auto", "none") and not in_reasoning:
@@ -285,18 +300,21 @@ class LocalModel:
         }
         ids = batch["input_ids"][0].tolist()
         kwargs = self._kwargs(options)
+        # Images and video are placeholder tokens in the ids: equal ids do not mean equal inputs,
+        # so only text-only prompts share caches.
+        reuse = self.cache_slots > 0 and set(batch) <= {"input_ids", "attention_mask"}
         with self._lock, torch.inference_mode(), warnings.catch_warnings():
             # transformers 5 renames generate(past_key_values=) to cache=; older ones know only the former.
             warnings.filterwarnings("ignore", message=".*past_key_values.*", category=FutureWarning)
-            cache, reused = self._take_cache(ids) if self.cache_slots else (None, 0)
-            if self.cache_slots and cache is None:
+            cache, reused = self._take_cache(ids) if reuse else (None, 0)
+            if reuse and cache is None:
                 cache = transformers.DynamicCache(config=self.model.config)
             out = self.model.generate(
                 **batch, **kwargs, past_key_values=cache, streamer=streamer,
                 stopping_criteria=transformers.StoppingCriteriaList([_Stop(stop)]),
             )  # fmt: skip
             new = out[0, len(ids) :].tolist()
-            if self.cache_slots and cache is not None:
+            if reuse and cache is not None:
                 cached_len = cache.get_seq_length()
                 self._caches.append(((ids + new)[:cached_len], cache))
                 del self._caches[: -self.cache_slots]

@@ -204,3 +204,42 @@ async def test_required_tool_choice_starts_a_call():
         [{"role": "user", "content": "Hello there"}], tools=[weather_tool_schema()], tool_choice="get_current_temperature"
     )
     assert [c.name for c in completion.tool_calls] == ["get_current_temperature"]
+
+
+# --- images reach a vision-language model as pixels --------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def vlm_path(tmp_path_factory):
+    from tools.build_test_models import build_tiny_vlm
+
+    return build_tiny_vlm(tmp_path_factory.mktemp("vlm") / "llava")
+
+
+@pytest.mark.anyio
+async def test_image_parts_reach_the_model_as_pixels(vlm_path, tmp_path):
+    from PIL import Image
+
+    model = LocalModel(vlm_path, sampling=GREEDY, device_map=None, dtype=torch.bfloat16)
+    assert model.processor is not model.tokenizer  # a real processor
+    path = tmp_path / "red.png"
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(path)
+    seen: list[tuple] = []
+    model.model.model.vision_tower.register_forward_hook(lambda mod, args, out: seen.append((args[0].dtype, tuple(args[0].shape))))
+    ids_dtypes: list = []
+    model.model.register_forward_pre_hook(
+        lambda mod, args, kwargs: ids_dtypes.append(kwargs["input_ids"].dtype), with_kwargs=True
+    )
+    for part in ({"type": "image", "image": Image.new("RGB", (64, 64), (0, 0, 255))}, {"type": "image", "path": str(path)}):
+        seen.clear()
+        c = await model.complete([{"role": "user", "content": [part, {"type": "text", "text": "What is this?"}]}])
+        assert seen == [(torch.bfloat16, (1, 3, 28, 28))]  # floats cast to the model dtype
+        assert c.usage.prompt_tokens > 10
+    assert set(ids_dtypes) == {torch.long}  # token ids stay integers
+
+
+def test_video_without_video_support_is_a_clear_error(vlm_path):
+    model = LocalModel(vlm_path, sampling=GREEDY, device_map=None)
+    video = [{"role": "user", "content": [{"type": "video", "path": "clip.mp4"}, {"type": "text", "text": "?"}]}]
+    with pytest.raises(UserError, match="video"):
+        model._render(video, None, False, None)

@@ -51,3 +51,52 @@ if __name__ == "__main__":
     root = Path(sys.argv[1] if len(sys.argv) > 1 else "test-models")
     for family in ("intern-s1", "qwen3"):
         print(build_tiny(family, root / family))
+
+
+def build_tiny_vlm(out: Path, seed: int = 0) -> Path:
+    """A random tiny LLaVA (CLIP vision tower) with a real `LlavaProcessor`: image parts reach it as pixels.
+
+    LLaVA, because its processor takes images only: transformers' video processors need
+    torchvision, which has no CPU build here.
+    """
+    import torch
+    from transformers import (
+        CLIPImageProcessor,
+        LlavaConfig,
+        LlavaForConditionalGeneration,
+        LlavaProcessor,
+    )
+
+    from tools._templates import TEMPLATES
+
+    if (out / "model.safetensors").exists():
+        return out
+    torch.manual_seed(seed)
+    tokenizer = build_tokenizer("qwen3", random.Random(seed))
+    tokenizer.add_tokens(["<image>"], special_tokens=True)
+    image_id = tokenizer.convert_tokens_to_ids("<image>")
+    config = LlavaConfig(
+        vision_config={"model_type": "clip_vision_model", "hidden_size": 32, "intermediate_size": 64,
+                       "num_hidden_layers": 1, "num_attention_heads": 2, "image_size": 28, "patch_size": 14},
+        text_config={"model_type": "qwen3", "vocab_size": len(tokenizer), "hidden_size": 64, "intermediate_size": 128,
+                     "num_hidden_layers": 2, "num_attention_heads": 2, "num_key_value_heads": 1, "head_dim": 32,
+                     "max_position_embeddings": 4096, "eos_token_id": tokenizer.eos_token_id,
+                     "pad_token_id": tokenizer.pad_token_id},
+        image_token_index=image_id, vision_feature_select_strategy="default", vision_feature_layer=-1,
+    )  # fmt: skip
+    model = LlavaForConditionalGeneration(config)
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    processor = LlavaProcessor(
+        image_processor=CLIPImageProcessor(size={"shortest_edge": 28}, crop_size={"height": 28, "width": 28}),
+        tokenizer=tokenizer,
+        patch_size=14,
+        num_additional_image_tokens=1,  # CLIP's class token, which "default" then drops
+        vision_feature_select_strategy="default",
+        image_token="<image>",
+        chat_template=TEMPLATES["qwen3"].replace("<|vision_start|><|image_pad|><|vision_end|>", "<image>"),
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out, safe_serialization=True)
+    processor.save_pretrained(out)
+    return out
