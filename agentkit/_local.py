@@ -206,7 +206,7 @@ class LocalModel:
             kwargs["tools"] = schemas
         converted = [self._message(m) for m in messages]
         has_video = any(
-            isinstance(m.get("content"), list) and any(p.get("type") == "video" for p in m["content"]) for m in converted
+            p.get("type") == "video" for m in converted if isinstance(m.get("content"), list) for p in m["content"]
         )
         if has_video and getattr(self.processor, "video_processor", None) is None:
             raise UserError("this model's processor takes no video")
