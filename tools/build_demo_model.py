@@ -306,6 +306,8 @@ def evaluate(model, tokenizer, rng: random.Random, n: int = 100) -> dict[str, fl
         scores["answer"] += answer_ok
         scores["end_to_end"] += calls_ok and answer_ok
         by_kind.setdefault(facts["kind"], []).append(int(calls_ok and answer_ok))
+        source = "unseen real city" if i % 2 == 0 else "random name"
+        by_kind.setdefault(source, []).append(int(calls_ok and answer_ok))
     result = {k: v / n for k, v in scores.items()}
     result.update({f"end_to_end[{k}]": sum(v) / len(v) for k, v in sorted(by_kind.items())})
     return result
@@ -320,7 +322,15 @@ def main() -> None:
     parser.add_argument("--eval", type=int, default=100, help="held-out questions to score (0: none)")
     parser.add_argument("--init", type=Path, help="continue training this model (its tokenizer is kept)")
     parser.add_argument("--lr", type=float, default=3e-3, help="peak learning rate")
+    parser.add_argument("--eval-only", type=Path, help="only score this model")
     args = parser.parse_args()
+    if args.eval_only:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        model = AutoModelForCausalLM.from_pretrained(args.eval_only).eval()
+        scores = evaluate(model, AutoTokenizer.from_pretrained(args.eval_only), random.Random(args.seed + 2), args.eval)
+        print(json.dumps(scores, indent=2))
+        return
 
     import torch
 
