@@ -224,10 +224,13 @@ class LocalModel:
         in_reasoning = self._opens_think(inputs["input_ids"][0].tolist())
         if schemas and tool_choice not in (None, "auto", "none") and not in_reasoning:
             # No grammar here: a required call is started for the model, which continues it.
-            opener = self.format.render_tool_call({"function": {"name": "\x00", "arguments": "{}"}})
-            forced = opener[: opener.index("\x00")] if tool_choice != "required" else opener[: opener.index("{")]
+            marker = "AGENTKIT_TOOL_NAME"  # where the name goes in the family's call markup
+            opener = self.format.render_tool_call({"function": {"name": marker, "arguments": "{}"}})
+            forced = opener[: opener.index(marker)] if tool_choice != "required" else opener[: opener.index("{")]
             if tool_choice != "required":
-                forced += f'{tool_choice}", "{self.format.arg_keys[0]}": '
+                # Up to the name itself: BPE merges the closing quote with what follows (`",`), so
+                # cutting any later leaves the model at a token boundary it never saw.
+                forced += tool_choice
             extra = self.tokenizer.encode(forced, add_special_tokens=False, return_tensors="pt")
             inputs["input_ids"] = torch.cat([inputs["input_ids"], extra], dim=1)
             inputs["attention_mask"] = torch.ones_like(inputs["input_ids"])

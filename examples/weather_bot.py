@@ -29,6 +29,7 @@ from agentkit import (
 )
 
 QUESTION = "Today is 2024-11-14, What's the temperature in San Francisco now? How about tomorrow?"
+SYSTEM = "You are a helpful weather assistant."
 
 
 @tool
@@ -109,7 +110,7 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--thinking", action=argparse.BooleanOptionalAction, default=None,
                         help="think before answering (default: the model's own default)")  # fmt: skip
     args = parser.parse_args(argv)
-    agent = Agent(make_model(args), [get_current_temperature, get_temperature_date], max_turns=6)
+    agent = Agent(make_model(args), [get_current_temperature, get_temperature_date], system=SYSTEM, max_turns=6)
     return anyio.run(chat, agent, args.question, args.thinking)
 
 

@@ -183,27 +183,45 @@ demo_needed = pytest.mark.skipif(
 async def test_demo_model_runs_the_weather_loop():
     from agentkit import Agent
     from agentkit.testing import check_transcript
+    from examples.weather_bot import SYSTEM
     from tests.test_agent import QUESTION, get_current_temperature, get_temperature_date
 
-    agent = Agent(LocalModel.demo(), [get_current_temperature, get_temperature_date])
+    agent = Agent(LocalModel.demo(), [get_current_temperature, get_temperature_date], system=SYSTEM)
     result = await agent.run(QUESTION)
     check_transcript(result.messages)
-    calls = result.messages[2]["tool_calls"]
+    calls = next(m for m in result.messages if m["role"] == "assistant")["tool_calls"]
     args = [json.loads(c["function"]["arguments"]) for c in calls]
     assert {"name": "get_current_temperature", "location": "San Francisco"} in [
         {"name": c["function"]["name"], "location": a["location"]} for c, a in zip(calls, args, strict=True)
     ]
-    assert "26.1" in result.output
+    assert {a.get("date") for a in args} == {None, "2024-11-15"}
+    assert "26.1" in result.output and "25.9" in result.output
+
+
+@pytest.mark.anyio
+async def test_named_tool_choice_makes_the_output_a_call_to_that_tool(intern):
+    # No grammar locally: the call is started for the model, which continues it. Even a random
+    # model's output is then a call to that tool (well-formed or reported as malformed).
+    c = await intern.complete(CONVERSATION, tools=[weather_tool_schema()], thinking=False,
+                              tool_choice="get_current_temperature")  # fmt: skip
+    opener = '<|action_start|><|plugin|>\n{"name": "get_current_temperature'
+    assert [t.name for t in c.tool_calls] == ["get_current_temperature"] or c.errors[0].raw.startswith(opener)
+    c = await intern.complete(CONVERSATION, tools=[weather_tool_schema()], thinking=False, tool_choice="required")
+    assert c.tool_calls or c.errors[0].raw.startswith("<|action_start|><|plugin|>\n")
 
 
 @demo_needed
 @pytest.mark.anyio
-async def test_required_tool_choice_starts_a_call():
-    model = LocalModel.demo()
-    completion = await model.complete(
-        [{"role": "user", "content": "Hello there"}], tools=[weather_tool_schema()], tool_choice="get_current_temperature"
-    )
-    assert [c.name for c in completion.tool_calls] == ["get_current_temperature"]
+async def test_named_tool_choice_on_the_demo_model():
+    from examples.weather_bot import SYSTEM, get_current_temperature, get_temperature_date
+
+    completion = await LocalModel.demo().complete(
+        [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "How warm is it in Oslo right now?"}],
+        tools=[get_current_temperature, get_temperature_date], tool_choice="get_current_temperature",
+    )  # fmt: skip
+    assert [(c.name, json.loads(c.arguments)) for c in completion.tool_calls] == [
+        ("get_current_temperature", {"location": "Oslo"})
+    ]
 
 
 # --- images reach a vision-language model as pixels --------------------------------------------
