@@ -4,7 +4,8 @@ without KV-cache reuse.
     python tools/bench_kv.py            # 5 repetitions, 10 turns
     python tools/bench_kv.py --quick    # 1 repetition, 4 turns (the test suite's smoke run)
 
-Each turn adds a user message of about 100 tokens and generates up to 8 tokens greedily, so the
+As in an agent run, every prompt carries the tool schemas (the guide's two weather tools);
+each turn adds a user message of about 100 tokens and generates up to 8 tokens greedily, so the
 prompt grows turn by turn while the generated part stays small: what reuse saves is the
 prefill of the conversation so far. Prints a markdown table of medians, spreads and ratios.
 """
@@ -31,12 +32,15 @@ PARAGRAPH = (
 
 
 async def conversation(model, turns: int) -> list[float]:
+    from examples.weather_bot import get_current_temperature, get_temperature_date
+
+    tools = [get_current_temperature, get_temperature_date]
     messages = [{"role": "system", "content": "You are a helpful travel assistant."}]
     latencies = []
     for turn in range(turns):
         messages.append({"role": "user", "content": f"Turn {turn}. {PARAGRAPH}"})
         start = time.perf_counter()
-        completion = await model.complete(messages, thinking=False, max_tokens=8)
+        completion = await model.complete(messages, tools=tools, thinking=False, max_tokens=8)
         latencies.append(time.perf_counter() - start)
         messages.append(completion.message)
     return latencies
@@ -89,7 +93,7 @@ def main(argv: list[str] | None = None) -> str:
         results = run(reps, turns, model_dir)
     out = (
         f"KV-cache reuse, tiny random Qwen3-style model (hidden 256, 4 layers), {reps} runs x {turns} turns, "
-        f"up to 8 new tokens per turn; {platform.processor() or platform.machine()}, "
+        f"the weather tools in every prompt, up to 8 new tokens per turn; {platform.processor() or platform.machine()}, "
         f"Python {platform.python_version()}\n\n{table(results)}"
     )
     print(out)
