@@ -331,12 +331,9 @@ class LocalModel:
     def _completion(self, text: str, new: list[int], prompt_len: int, max_new: int, in_reasoning: bool,
                     parsed: Any = None) -> Completion:  # fmt: skip
         out = parsed or self.format.parse(text, in_reasoning=in_reasoning)
-        ended = bool(new) and new[-1] in self._eos
-        finish = "tool_calls" if out.tool_calls else ("length" if len(new) >= max_new and not ended else "stop")
-        return Completion(
-            content=out.content, reasoning=out.reasoning, tool_calls=out.tool_calls, errors=out.errors,
-            finish_reason=finish, usage=Usage(prompt_tokens=prompt_len, completion_tokens=len(new)),
-        )  # fmt: skip
+        cut = len(new) >= max_new and not (new and new[-1] in self._eos)
+        usage = Usage(prompt_tokens=prompt_len, completion_tokens=len(new))
+        return Completion.from_output(out, usage=usage, finish_reason="length" if cut and not out.tool_calls else None)
 
     async def complete(
         self,

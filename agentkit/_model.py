@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from ._events import MalformedCall, ParseEvent, ToolCall
+from .formats._stream import ParsedOutput
 from .tools import Tool
 
 Message = dict[str, Any]
@@ -82,6 +83,18 @@ class Completion:
     """``"stop"``, ``"tool_calls"``, ``"length"``, ... as the backend reports it."""
     usage: Usage = field(default_factory=Usage)
     """Tokens of this call."""
+
+    @classmethod
+    def from_output(cls, out: ParsedOutput, *, usage: Usage, finish_reason: str | None = None) -> Completion:
+        """A completion from parsed model text; `finish_reason` defaults to what the calls say."""
+        return cls(
+            content=out.content,
+            reasoning=out.reasoning,
+            tool_calls=out.tool_calls,
+            errors=out.errors,
+            finish_reason=finish_reason or ("tool_calls" if out.tool_calls else "stop"),
+            usage=usage,
+        )
 
     @property
     def message(self) -> Message:

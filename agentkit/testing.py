@@ -92,14 +92,7 @@ class ScriptedModel:
 
     def _completion(self, text: str) -> Completion:
         out = self.format.parse(text, in_reasoning=self.in_reasoning)
-        return Completion(
-            content=out.content,
-            reasoning=out.reasoning,
-            tool_calls=out.tool_calls,
-            errors=out.errors,
-            finish_reason="tool_calls" if out.tool_calls else "stop",
-            usage=Usage(prompt_tokens=1, completion_tokens=len(text)),
-        )
+        return Completion.from_output(out, usage=Usage(prompt_tokens=1, completion_tokens=len(text)))
 
     async def complete(
         self,
@@ -140,17 +133,8 @@ class ScriptedModel:
                 yield event
         for event in parser.close():
             yield event
-        out = parser.output
-        yield CompletionDone(
-            completion=Completion(
-                content=out.content,
-                reasoning=out.reasoning,
-                tool_calls=out.tool_calls,
-                errors=out.errors,
-                finish_reason="tool_calls" if out.tool_calls else "stop",
-                usage=Usage(prompt_tokens=1, completion_tokens=len(response)),
-            )
-        )
+        usage = Usage(prompt_tokens=1, completion_tokens=len(response))
+        yield CompletionDone(completion=Completion.from_output(parser.output, usage=usage))
 
 
 def check_transcript(messages: Sequence[Message]) -> None:
