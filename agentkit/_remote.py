@@ -345,6 +345,8 @@ class _Assembler:
         if call is None:
             for earlier in list(self.calls):  # calls come one after another: the earlier ones are done
                 events.extend(self._close(earlier))
+            # Event indices of server-parsed calls start at 1000: calls parsed from raw markup in the
+            # content number from 0, and a message could carry both kinds.
             call = self.calls[index] = {"server_id": part.get("id"), "name": "", "args": "", "open": False,
                                         "done": False, "index": 1000 + len(self.order)}  # fmt: skip
             self.order.append(index)
