@@ -395,7 +395,7 @@ def main(argv: list[str] | None = None) -> dict[str, str]:
     if not any("kv" in s for s in args.skip):
         from tools import bench_kv
 
-        sections["local KV reuse"] = bench_kv.main(["--quick"] if q else [])
+        sections["local KV reuse"] = bench_kv.main((["--quick"] if q else []) + (["--peer"] if args.peers else []))
     return sections
 
 

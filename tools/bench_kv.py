@@ -64,19 +64,39 @@ def run(reps: int, turns: int, model_dir: Path) -> dict[str, list[list[float]]]:
 
 def table(results: dict[str, list[list[float]]]) -> str:
     turns = len(results["reuse"][0])
-    lines = [
-        "| turn | no reuse: median ms (min–max) | reuse: median ms (min–max) | speed-up |",
-        "|---:|---:|---:|---:|",
-    ]
+    peer = "smolagents TransformersModel" in results
+    head = "| turn | agentkit, no reuse: median ms (min–max) | agentkit, reuse: median ms (min–max) | speed-up |"
+    lines = [head + (" smolagents TransformersModel: median ms | reuse vs smolagents |" if peer else ""),
+             "|---:|---:|---:|---:|" + ("---:|---:|" if peer else "")]  # fmt: skip
     for t in range(turns):
         cols = []
         medians = []
-        for mode in ("no reuse", "reuse"):
+        for mode in ("no reuse", "reuse", *(["smolagents TransformersModel"] if peer else [])):
             values = [run[t] * 1000 for run in results[mode]]
             medians.append(statistics.median(values))
             cols.append(f"{medians[-1]:.1f} ({min(values):.1f}–{max(values):.1f})")
-        lines.append(f"| {t + 1} | {cols[0]} | {cols[1]} | {medians[0] / medians[1]:.2f}× |")
+        row = f"| {t + 1} | {cols[0]} | {cols[1]} | {medians[0] / medians[1]:.2f}× |"
+        if peer:
+            row += f" {cols[2]} | {medians[2] / medians[1]:.2f}× |"
+        lines.append(row)
     return "\n".join(lines)
+
+
+def run_peer(model_dir: Path, turns: int, reps: int) -> list[list[float]] | None:
+    """smolagents' TransformersModel on the same model, in the peers' venv (see tools/bench.py)."""
+    import json
+    import subprocess
+
+    python = Path(__file__).resolve().parent.parent / ".bench-venv" / "bin" / "python"
+    if not python.exists():
+        return None
+    out = subprocess.run([python, str(Path(__file__).with_name("bench_kv_peer.py")), str(model_dir), str(turns), str(reps)],
+                         capture_output=True, text=True, timeout=1800)  # fmt: skip
+    try:
+        return json.loads(out.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        print(f"smolagents TransformersModel could not run: {out.stderr[-500:]}", file=sys.stderr)
+        return None
 
 
 def main(argv: list[str] | None = None) -> str:
@@ -84,6 +104,7 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--turns", type=int, default=10)
+    parser.add_argument("--peer", action="store_true", help="add smolagents' TransformersModel (needs .bench-venv)")
     args = parser.parse_args(argv)
     reps, turns = (1, 4) if args.quick else (args.reps, args.turns)
     from tools.build_test_models import build_tiny
@@ -91,6 +112,10 @@ def main(argv: list[str] | None = None) -> str:
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = build_tiny("qwen3", Path(tmp) / "bench", hidden=256, layers=4)
         results = run(reps, turns, model_dir)
+        if args.peer:
+            peer = run_peer(model_dir, turns, reps)
+            if peer:
+                results["smolagents TransformersModel"] = peer
     out = (
         f"KV-cache reuse, tiny random Qwen3-style model (hidden 256, 4 layers), {reps} runs x {turns} turns, "
         f"the weather tools in every prompt, up to 8 new tokens per turn; {platform.processor() or platform.machine()}, "
