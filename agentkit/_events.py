@@ -35,7 +35,7 @@ class MalformedCall:
     """What is wrong, in words for the model."""
 
 
-# The two delta classes are the hot path of streaming (one per token): slotted, not frozen,
+# The delta classes are the hot path of streaming (one per token): slotted, not frozen,
 # because a frozen dataclass's __init__ costs several times more.
 @dataclass(slots=True)
 class TextDelta:
@@ -63,7 +63,7 @@ class ToolCallOpened:
     """The tool's name."""
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class ToolCallArgsDelta:
     """A piece of a call's arguments JSON; the pieces concatenated are `ToolCall.arguments`."""
 

@@ -275,25 +275,42 @@ def intern_s1_text(size: int, rng: random.Random) -> str:
     return "".join(parts)[:size]
 
 
-def bench_parser(sizes: list[int], reps: int) -> str:
+def chunkings(text: str, size: int, rng: random.Random) -> list[tuple[str, list[str] | None]]:
+    """The ways the parser benchmark feeds a text: 1 char (up to 1 MB), 16 chars, token-sized."""
+    token_cuts = []
+    i = 0
+    while i < len(text):
+        step = rng.randint(1, 6)
+        token_cuts.append(text[i : i + step])
+        i += step
+    return [("1 char", list(text) if size <= 1_000_000 else None),
+            ("16 chars", [text[i : i + 16] for i in range(0, len(text), 16)]),
+            ("token-sized (1–6)", token_cuts)]  # fmt: skip
+
+
+def bench_parser(sizes: list[int], reps: int, peer: bool = False) -> str:
     from agentkit.formats import INTERN_S1
 
     rng = random.Random(0)
-    lines = ["| size | batch parse ms | chunks | streamed ms | streamed / batch |", "|---:|---:|---|---:|---:|"]
+    theirs: dict[str, dict[str, float]] = {}
+    if peer and (ROOT / ".bench-venv" / "bin" / "python").exists():
+        out = subprocess.run([ROOT / ".bench-venv" / "bin" / "python", str(ROOT / "tools" / "bench_parser_peer.py"),
+                              ",".join(map(str, sizes)), str(reps)], capture_output=True, text=True, timeout=3600)  # fmt: skip
+        try:
+            theirs = json.loads(out.stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            print(f"lmdeploy parser could not run: {out.stderr[-500:]}", file=sys.stderr)
+    head = "| size | batch parse ms | chunks | streamed ms | streamed / batch |"
+    lines = [head + (" lmdeploy 0.18 batch ms | lmdeploy streamed ms |" if theirs else ""),
+             "|---:|---:|---|---:|---:|" + ("---:|---:|" if theirs else "")]  # fmt: skip
     for size in sizes:
         text = intern_s1_text(size, rng)
         batch = statistics.median(_time_it(lambda: INTERN_S1.parse(text), reps))
-        token_cuts = []
-        i = 0
-        while i < len(text):
-            step = rng.randint(1, 6)
-            token_cuts.append(text[i : i + step])
-            i += step
-        for label, chunks in (("1 char", list(text) if size <= 1_000_000 else None),
-                              ("16 chars", [text[i : i + 16] for i in range(0, len(text), 16)]),
-                              ("token-sized (1–6)", token_cuts)):  # fmt: skip
+        peer_row = theirs.get(str(size), {})
+        for label, chunks in chunkings(text, size, random.Random(1)):
+            extra = f" {peer_row['batch'] * 1000:.1f} | {peer_row[label] * 1000:.1f} |" if label in peer_row else (" | |" if theirs else "")
             if chunks is None:
-                lines.append(f"| {size:,} B | {batch * 1000:.1f} | {label} | (skipped: > 1 MB) | |")
+                lines.append(f"| {size:,} B | {batch * 1000:.1f} | {label} | (skipped: > 1 MB) | |" + extra)
                 continue
 
             def run(chunks=chunks) -> None:
@@ -303,7 +320,7 @@ def bench_parser(sizes: list[int], reps: int) -> str:
                 parser.close()
 
             streamed = statistics.median(_time_it(run, reps))
-            lines.append(f"| {size:,} B | {batch * 1000:.1f} | {label} | {streamed * 1000:.1f} | {streamed / batch:.1f}× |")
+            lines.append(f"| {size:,} B | {batch * 1000:.1f} | {label} | {streamed * 1000:.1f} | {streamed / batch:.1f}× |" + extra)
     return "\n".join(lines)
 
 
@@ -383,7 +400,7 @@ def main(argv: list[str] | None = None) -> dict[str, str]:
             ("import time", lambda: bench_import(2 if q else 7)),
             ("parallel tool calls", lambda: asyncio.run(bench_parallel(server.url, 1 if q else 5))),
             ("early dispatch (tool call first, then 1 s more of stream)", lambda: asyncio.run(bench_early(server.url))),
-            ("streaming parser (Intern-S1 output)", lambda: bench_parser([10_000, 100_000] if q else [10_000, 100_000, 1_000_000, 10_000_000], 1 if q else 3)),
+            ("streaming parser (Intern-S1 output)", lambda: bench_parser([10_000, 100_000] if q else [10_000, 100_000, 1_000_000, 10_000_000], 1 if q else 3, args.peers)),
         ]  # fmt: skip
         if args.peers:
             plan.insert(1, ("peers, framework overhead per step", lambda: bench_peers(server.url, 40)))

@@ -9,6 +9,7 @@ arguments stream as they arrive. Batch `parse` is this parser fed the whole text
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import uuid
@@ -192,8 +193,8 @@ class StreamParser:
         content_tags = [THINK_OPEN, THINK_CLOSE, *fmt.call_open]
         reasoning_tags = [THINK_OPEN, THINK_CLOSE, *fmt.reasoning_call_open]
         self._tags = {
-            _CONTENT: (re.compile("|".join(map(re.escape, content_tags))), content_tags),
-            _REASONING: (re.compile("|".join(map(re.escape, reasoning_tags))), reasoning_tags),
+            _CONTENT: (re.compile("|".join(map(re.escape, content_tags))), tuple(content_tags)),
+            _REASONING: (re.compile("|".join(map(re.escape, reasoning_tags))), tuple(reasoning_tags)),
         }
 
     @property
@@ -211,9 +212,14 @@ class StreamParser:
         if self._closed:
             raise RuntimeError("feed() after close()")
         out: list[ParseEvent] = []
-        if not self._buf and self._state != _CALL and "<" not in delta:
-            # Most deltas are plain text with nothing held back: no tag can start in them.
-            (self._content if self._state == _CONTENT else self._reasoning).emit(delta, out)
+        if not self._buf and "<" not in delta:
+            # Most deltas hold no tag and nothing is held back: no tag can start or end in them.
+            if self._state == _CALL:
+                assert self._call is not None
+                self._call.body += delta
+                self._advance_call(out)
+            else:
+                (self._content if self._state == _CONTENT else self._reasoning).emit(delta, out)
             return out
         self._buf += delta
         self._run(out, final=False)
@@ -308,10 +314,14 @@ class StreamParser:
         out.append(ToolCallReady(index=call.index, call=tool_call))
 
 
-def _partial_suffix(buf: str, pos: int, tags: list[str] | tuple[str, ...]) -> int:
+@functools.cache
+def _longest(tags: tuple[str, ...]) -> int:
+    return max(len(t) for t in tags) - 1
+
+
+def _partial_suffix(buf: str, pos: int, tags: tuple[str, ...]) -> int:
     """Length of the longest tail of buf[pos:] that is a proper prefix of one of `tags`."""
-    longest = max(len(t) for t in tags) - 1
-    start = max(pos, len(buf) - longest)
+    start = max(pos, len(buf) - _longest(tags))
     i = buf.find("<", start)
     while i >= 0:
         tail = buf[i:]
