@@ -101,7 +101,7 @@ BOTH_Q = ["Today is {t}, What's the temperature in {c} now? How about tomorrow?"
 UNIT_SUFFIX = [" In fahrenheit, please.", " Answer in fahrenheit."]
 
 
-def conversation(rng: random.Random, city: str | None = None, kind: str | None = None):
+def conversation(rng: random.Random, city: str | None = None, kind: str | None = None, system: bool = True):
     """One conversation: (messages, facts) where facts say what a correct run does."""
     city = city or pick_city(rng)
     kind = kind or rng.choices(["now", "date", "tomorrow", "both"], [3, 2, 2, 3])[0]
@@ -141,7 +141,7 @@ def conversation(rng: random.Random, city: str | None = None, kind: str | None =
         for i, (n, a) in enumerate(calls)
     ]
     messages = [
-        {"role": "system", "content": SYSTEM},
+        *([{"role": "system", "content": SYSTEM}] if system else []),
         {"role": "user", "content": question},
         {"role": "assistant", "content": "", "tool_calls": tool_calls},
         *[{"role": "tool", "tool_call_id": f"call_{i}", "name": n, "content": json.dumps(r)}
@@ -219,27 +219,34 @@ def build_model(vocab_size: int):
     return Qwen3ForCausalLM(config)
 
 
-def header_ids(tokenizer) -> list[int]:
-    """Tokens of the system and tools turns, the same at the start of every conversation."""
-    text = tokenizer.apply_chat_template([{"role": "system", "content": SYSTEM}], tools=TOOLS, tokenize=False)
+def header_ids(tokenizer, system: bool = True) -> list[int]:
+    """Tokens of the (system and) tools turns, the same at the start of every conversation."""
+    messages = [{"role": "system", "content": SYSTEM}] if system else [{"role": "user", "content": "x"}]
+    text = tokenizer.apply_chat_template(messages, tools=TOOLS, tokenize=False)
+    if not system:  # the tools turn alone: cut before the placeholder user turn
+        text = text[: text.index("<|im_start|>user")]
     return tokenizer.encode(text, add_special_tokens=False)
 
 
 def train(model, tokenizer, rng: random.Random, minutes: float, batch: int = 16, lr: float = 3e-3,
-          warmup: int = 50) -> int:
+          warmup: int = 50, system_rate: float = 1.0) -> int:
     import torch
 
     pad = tokenizer.pad_token_id
-    header = header_ids(tokenizer)
-    header_t = torch.tensor([header])
+    headers = {flag: header_ids(tokenizer, flag) for flag in (True, False)}
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01, betas=(0.9, 0.98))
     deadline = time.monotonic() + minutes * 60
     step, start = 0, time.monotonic()
     model.train()
     while time.monotonic() < deadline:
+        # Half the steps without a system message: callers do not always send one. A step uses
+        # one variant so that its conversations share one header.
+        with_system = system_rate >= 1 or rng.random() < system_rate
+        header = headers[with_system]
+        header_t = torch.tensor([header])
         examples = []
         for _ in range(batch):
-            ids, mask = encode(tokenizer, conversation(rng)[0])
+            ids, mask = encode(tokenizer, conversation(rng, system=with_system)[0])
             assert ids[: len(header)] == header and not any(mask[: len(header)])
             examples.append((ids[len(header) :], mask[len(header) :]))
         width = max(len(ids) for ids, _ in examples)
@@ -283,8 +290,10 @@ def evaluate(model, tokenizer, rng: random.Random, n: int = 100) -> dict[str, fl
     by_kind: dict[str, list[int]] = {}
     for i in range(n):
         city = rng.choice(HELDOUT_CITIES) if i % 2 == 0 else random_city(rng)
-        reference, facts = conversation(rng, city=city)
-        messages = reference[:2]
+        with_system = i % 4 < 2
+        reference, facts = conversation(rng, city=city, system=with_system)
+        start = 1 if with_system else 0
+        messages = reference[: start + 1]
 
         def generate(msgs):
             ids = tokenizer.apply_chat_template(msgs, tools=TOOLS, add_generation_prompt=True, return_tensors="pt", return_dict=True)
@@ -297,8 +306,8 @@ def evaluate(model, tokenizer, rng: random.Random, n: int = 100) -> dict[str, fl
         calls_ok = got == facts["calls"]
         answer_ok = False
         if calls_ok:
-            tool_msgs = reference[3 : 3 + len(got)]
-            second = [*messages, {**reference[2], "tool_calls": [c.to_dict() for c in parsed.tool_calls]}]
+            tool_msgs = reference[start + 2 : start + 2 + len(got)]
+            second = [*messages, {**reference[start + 1], "tool_calls": [c.to_dict() for c in parsed.tool_calls]}]
             second += [{**m, "tool_call_id": c.id} for m, c in zip(tool_msgs, parsed.tool_calls, strict=True)]
             final = fmt.parse(generate(second)).content
             answer_ok = all(str(t) in final for t in facts["temps"]) and facts["city"] in final
@@ -308,6 +317,7 @@ def evaluate(model, tokenizer, rng: random.Random, n: int = 100) -> dict[str, fl
         by_kind.setdefault(facts["kind"], []).append(int(calls_ok and answer_ok))
         source = "unseen real city" if i % 2 == 0 else "random name"
         by_kind.setdefault(source, []).append(int(calls_ok and answer_ok))
+        by_kind.setdefault("with system" if with_system else "no system", []).append(int(calls_ok and answer_ok))
     result = {k: v / n for k, v in scores.items()}
     result.update({f"end_to_end[{k}]": sum(v) / len(v) for k, v in sorted(by_kind.items())})
     return result
@@ -323,6 +333,7 @@ def main() -> None:
     parser.add_argument("--init", type=Path, help="continue training this model (its tokenizer is kept)")
     parser.add_argument("--lr", type=float, default=3e-3, help="peak learning rate")
     parser.add_argument("--eval-only", type=Path, help="only score this model")
+    parser.add_argument("--system-rate", type=float, default=0.5, help="share of conversations with a system message")
     args = parser.parse_args()
     if args.eval_only:
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -348,7 +359,8 @@ def main() -> None:
         tokenizer = build_tokenizer(args.format, rng)
         model = build_model(len(tokenizer))
     print(f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, vocab {len(tokenizer)}")
-    steps = train(model, tokenizer, rng, args.minutes, lr=args.lr, warmup=0 if args.init else 50)
+    steps = train(model, tokenizer, rng, args.minutes, lr=args.lr, warmup=0 if args.init else 50,
+                  system_rate=args.system_rate)
     if args.init and previous:
         steps += int(previous.get("steps", 0))
         args.minutes += float(previous.get("minutes", 0))
