@@ -218,12 +218,11 @@ class Agent:
     # --- the loop --------------------------------------------------------------------------
 
     def _start(self, input: str | Sequence[Message]) -> list[Message]:
-        messages: list[Message] = [{"role": "system", "content": self.system}] if self.system else []
-        if isinstance(input, str):
-            messages.append({"role": "user", "content": input})
-        else:
-            messages.extend(dict(m) for m in input)
-        return messages
+        given = [{"role": "user", "content": input}] if isinstance(input, str) else [dict(m) for m in input]
+        # A conversation that brings its own system message keeps it; otherwise `system` leads.
+        if self.system and not (given and given[0].get("role") == "system"):
+            given.insert(0, {"role": "system", "content": self.system})
+        return given
 
     def _options(self, overrides: dict[str, Any]) -> _Options:
         def pick(name: str) -> Any:

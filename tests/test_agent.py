@@ -128,6 +128,11 @@ async def test_string_input_list_input_and_system():
     result = await agent.run([*history, {"role": "user", "content": QUESTION}])
     assert result.messages[:3] == [{"role": "system", "content": "S"}, *history]
     assert model.calls[0].messages[0] == {"role": "system", "content": "S"}
+    # A conversation with its own system message keeps it, and only it.
+    agent, model = weather_agent(system="S")
+    own = [{"role": "system", "content": "mine"}, {"role": "user", "content": QUESTION}]
+    result = await agent.run(own)
+    assert [m for m in result.messages if m["role"] == "system"] == [{"role": "system", "content": "mine"}]
 
 
 @pytest.mark.anyio
