@@ -211,15 +211,9 @@ class StreamParser:
         """Parse the next piece of text; returns the events it completes."""
         if self._closed:
             raise RuntimeError("feed() after close()")
-        if not self._buf and "<" not in delta:
-            # Most deltas hold no tag and nothing is held back: no tag can start or end in them.
-            if self._state != _CALL:
-                channel = self._content if self._state == _CONTENT else self._reasoning
-                if channel.started and not channel.pending_ws and delta and not delta[-1].isspace():
-                    channel.parts.append(delta)  # mid-text: the commonest delta of all
-                    return [channel.kind(delta)]
         out: list[ParseEvent] = []
         if not self._buf and "<" not in delta:
+            # Most deltas hold no tag and nothing is held back: no tag can start or end in them.
             if self._state == _CALL:
                 assert self._call is not None
                 self._call.body += delta
