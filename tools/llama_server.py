@@ -50,7 +50,10 @@ def build() -> Path:
         return BINARY
     src = source()
     build_dir = ROOT / "build"
-    generator = ["-G", "Ninja"] if shutil.which("ninja") else []
+    # PyPI's ninja (the test extra) sits next to this interpreter; a system one works too.
+    ninja = Path(sys.executable).with_name("ninja")
+    ninja_path = str(ninja) if ninja.exists() else shutil.which("ninja")
+    generator = ["-G", "Ninja", f"-DCMAKE_MAKE_PROGRAM={ninja_path}"] if ninja_path else []
     subprocess.run(
         ["cmake", "-S", str(src), "-B", str(build_dir), *generator, "-DCMAKE_BUILD_TYPE=Release",
          "-DGGML_NATIVE=OFF", "-DBUILD_SHARED_LIBS=OFF", "-DLLAMA_OPENSSL=OFF", "-DLLAMA_CURL=OFF",
