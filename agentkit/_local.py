@@ -29,7 +29,7 @@ from ._model import (
     tool_schemas,
 )
 from .exceptions import UserError
-from .formats import QWEN3, Format, detect_format, get_format
+from .formats import QWEN3, Format, ParsedOutput, detect_format, get_format
 
 try:
     import torch
@@ -197,7 +197,8 @@ class LocalModel:
     def _render(
         self, messages: Sequence[Message], tools: Sequence[ToolSpec] | None, thinking: bool | None,
         tool_choice: ToolChoice | None,
-    ) -> tuple[dict[str, Any], str]:  # fmt: skip
+    ) -> tuple[dict[str, Any], str, bool]:  # fmt: skip
+        """(inputs, text forced on the model, whether the output starts inside ``<think>``)."""
         kwargs: dict[str, Any] = {}
         if thinking is not None:
             kwargs["enable_thinking"] = thinking
@@ -234,7 +235,7 @@ class LocalModel:
             extra = self.tokenizer.encode(forced, add_special_tokens=False, return_tensors="pt")
             inputs["input_ids"] = torch.cat([inputs["input_ids"], extra], dim=1)
             inputs["attention_mask"] = torch.ones_like(inputs["input_ids"])
-        return dict(inputs), forced
+        return dict(inputs), forced, in_reasoning and not forced
 
     def _opens_think(self, ids: list[int]) -> bool:
         tail = self.tokenizer.decode(ids[-8:], skip_special_tokens=False)
@@ -292,9 +293,9 @@ class LocalModel:
             cache.crop(keep - current)
         return cache, keep
 
-    def _generate(self, inputs: dict[str, Any], options: dict[str, Any], stop: threading.Event,
-                  streamer: _Streamer | None) -> tuple[list[int], int, int]:  # fmt: skip
-        """Runs in a worker thread. Returns (new token ids, prompt length, reused tokens)."""
+    def _generate(self, inputs: dict[str, Any], kwargs: dict[str, Any], stop: threading.Event,
+                  streamer: _Streamer | None) -> tuple[list[int], int]:  # fmt: skip
+        """Runs in a worker thread. Returns (new token ids, prompt length)."""
         device = getattr(self.model, "device", None)
         dtype = getattr(self.model, "dtype", None)
         batch = {
@@ -302,7 +303,6 @@ class LocalModel:
             for k, v in inputs.items()
         }
         ids = batch["input_ids"][0].tolist()
-        kwargs = self._kwargs(options)
         # Images and video are placeholder tokens in the ids: equal ids do not mean equal inputs,
         # so only text-only prompts share caches.
         reuse = self.cache_slots > 0 and set(batch) <= {"input_ids", "attention_mask"}
@@ -323,14 +323,12 @@ class LocalModel:
                 del self._caches[: -self.cache_slots]
             self.stats["prompt_tokens"] += len(ids)
             self.stats["reused_tokens"] += reused
-        return new, len(ids), reused
+        return new, len(ids)
 
     def _decode(self, ids: list[int]) -> str:
         return str(self.tokenizer.decode([t for t in ids if t not in self._eos], skip_special_tokens=False))
 
-    def _completion(self, text: str, new: list[int], prompt_len: int, max_new: int, in_reasoning: bool,
-                    parsed: Any = None) -> Completion:  # fmt: skip
-        out = parsed or self.format.parse(text, in_reasoning=in_reasoning)
+    def _completion(self, out: ParsedOutput, new: list[int], prompt_len: int, max_new: int) -> Completion:
         cut = len(new) >= max_new and not (new and new[-1] in self._eos)
         usage = Usage(prompt_tokens=prompt_len, completion_tokens=len(new))
         return Completion.from_output(out, usage=usage, finish_reason="length" if cut and not out.tool_calls else None)
@@ -363,12 +361,12 @@ class LocalModel:
         tool_choice: ToolChoice | None = None,
         **options: Any,
     ) -> AsyncGenerator[ModelEvent, None]:
-        inputs, forced = self._render(messages, tools, thinking, tool_choice)
-        in_reasoning = not forced and self._opens_think(inputs["input_ids"][0].tolist())
+        inputs, forced, in_reasoning = self._render(messages, tools, thinking, tool_choice)
+        kwargs = self._kwargs(options)
         parser = self.format.stream_parser(in_reasoning=in_reasoning)
         send, receive = anyio.create_memory_object_stream[str](math.inf)
         stop = threading.Event()
-        result: list[tuple[list[int], int, int]] = []
+        result: list[tuple[list[int], int]] = []
         failure: list[BaseException] = []
 
         def on_text(text: str) -> None:
@@ -377,7 +375,7 @@ class LocalModel:
 
         def work() -> None:
             try:
-                result.append(self._generate(inputs, options, stop, _Streamer(self._decode, on_text)))
+                result.append(self._generate(inputs, kwargs, stop, _Streamer(self._decode, on_text)))
             except BaseException as e:
                 failure.append(e)
             finally:
@@ -402,11 +400,8 @@ class LocalModel:
             raise failure[0]
         for event in parser.close():
             yield event
-        new, prompt_len, _ = result[0]
-        max_new = self._kwargs(options)["max_new_tokens"]
-        yield CompletionDone(
-            completion=self._completion("", new, prompt_len, max_new, in_reasoning, parsed=parser.output)
-        )
+        new, prompt_len = result[0]
+        yield CompletionDone(completion=self._completion(parser.output, new, prompt_len, kwargs["max_new_tokens"]))
 
 
 async def _run_in_thread(work: Callable[[], None]) -> None:

@@ -49,16 +49,16 @@ CONVERSATION = [
 
 def test_renders_with_the_models_own_template_tools_and_thinking(intern):
     tools = [weather_tool_schema()]
-    inputs, forced = intern._render(CONVERSATION, tools, None, None)
+    inputs, forced, _ = intern._render(CONVERSATION, tools, None, None)
     prompt = intern.tokenizer.decode(inputs["input_ids"][0], skip_special_tokens=False)
     assert forced == ""
     assert "<|im_start|>system name=<|plugin|>\n" in prompt and '"get_current_temperature"' in prompt
     assert prompt.endswith("<|im_start|>assistant\n<think>\n")  # Intern-S1 thinks by default
-    inputs, _ = intern._render(CONVERSATION, tools, False, None)
+    inputs, *_ = intern._render(CONVERSATION, tools, False, None)
     prompt = intern.tokenizer.decode(inputs["input_ids"][0], skip_special_tokens=False)
     assert prompt.endswith("<|im_start|>assistant\n")
     assert inputs["input_ids"].dtype == torch.long
-    inputs, _ = intern._render(CONVERSATION, tools, False, "none")
+    inputs, *_ = intern._render(CONVERSATION, tools, False, "none")
     prompt = intern.tokenizer.decode(inputs["input_ids"][0], skip_special_tokens=False)
     assert "<|plugin|>" not in prompt  # tool_choice="none": the model is not shown the tools
 
@@ -79,12 +79,12 @@ def test_tool_history_is_rendered_in_the_family_format(tiny_paths):
     ]:  # fmt: skip
         model = LocalModel(tiny_paths[fmt], sampling=GREEDY, device_map=None)
         assert model.format.name == fmt
-        inputs, _ = model._render(messages, [weather_tool_schema()], False, None)
+        inputs, *_ = model._render(messages, [weather_tool_schema()], False, None)
         prompt = model.tokenizer.decode(inputs["input_ids"][0], skip_special_tokens=False)
         assert call in prompt and result in prompt
         # The reasoning of a turn before the last user message is dropped, as the families do.
         assert "old thought" in prompt  # after the last user message: kept
-        inputs, _ = model._render([*messages, {"role": "user", "content": "and now?"}], None, False, None)
+        inputs, *_ = model._render([*messages, {"role": "user", "content": "and now?"}], None, False, None)
         assert "old thought" not in model.tokenizer.decode(inputs["input_ids"][0])
 
 
@@ -166,7 +166,7 @@ def test_images_need_a_processor(intern):
     with pytest.raises(UserError, match="no processor"):
         intern._render(image, None, False, None)
     text_parts = [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]
-    inputs, _ = intern._render(text_parts, None, False, None)
+    inputs, *_ = intern._render(text_parts, None, False, None)
     assert "hi" in intern.tokenizer.decode(inputs["input_ids"][0])
 
 
