@@ -340,6 +340,7 @@ class _Assembler:
             else:
                 index = max(self.calls, default=0)
         function = part.get("function") or {}
+        arguments = _arguments_text(function.get("arguments"))
         events: list[ModelEvent] = []
         call = self.calls.get(index)
         if call is None:
@@ -353,9 +354,6 @@ class _Assembler:
         if call["done"]:
             return events
         call["name"] += function.get("name") or ""
-        arguments = function.get("arguments")
-        if arguments is not None and not isinstance(arguments, str):
-            arguments = json.dumps(arguments, ensure_ascii=False)  # whole calls with an object
         if call["name"] and not call["open"]:
             cid = call["server_id"] if call["server_id"] and call["server_id"] not in self.ids else new_call_id()
             call["id"], call["open"] = cid, True
@@ -374,19 +372,13 @@ class _Assembler:
         if call["done"]:
             return []
         call["done"] = True
-        if not call["open"]:
-            error = MalformedCall(raw=json.dumps({"arguments": call["args"]}), reason="the tool call has no name")
-            self.errors.append(error)
-            return [ToolCallMalformed(index=call["index"], error=error)]
-        args = call["args"].strip() or "{}"
-        if not _is_object(args):
-            raw = json.dumps({"name": call["name"], "arguments": call["args"]}, ensure_ascii=False)
-            error = MalformedCall(raw=raw, reason="the arguments of the tool call are not a complete JSON object")
-            self.errors.append(error)
-            return [ToolCallMalformed(index=call["index"], error=error)]
-        tool_call = ToolCall(id=call["id"], name=call["name"], arguments=args)
-        self.ready.append(tool_call)
-        return [ToolCallReady(index=call["index"], call=tool_call)]
+        raw = json.dumps({"name": call["name"], "arguments": call["args"]}, ensure_ascii=False)
+        checked = _checked_call(call.get("id", ""), call["name"] if call["open"] else "", call["args"], raw)
+        if isinstance(checked, MalformedCall):
+            self.errors.append(checked)
+            return [ToolCallMalformed(index=call["index"], error=checked)]
+        self.ready.append(checked)
+        return [ToolCallReady(index=call["index"], call=checked)]
 
     def finish(self) -> list[ModelEvent]:
         events: list[ModelEvent] = list(self.parser.close())
@@ -407,20 +399,35 @@ class _Assembler:
 
 
 def _server_calls(raw_calls: list[dict[str, Any]]) -> tuple[list[ToolCall], list[MalformedCall]]:
-    calls, errors = [], []
+    calls: list[ToolCall] = []
+    errors: list[MalformedCall] = []
     for c in raw_calls:
         function = c.get("function") or {}
-        name = function.get("name")
-        arguments = function.get("arguments")
-        if arguments is not None and not isinstance(arguments, str):
-            arguments = json.dumps(arguments, ensure_ascii=False)
-        arguments = (arguments or "").strip() or "{}"
-        if not name or not _is_object(arguments):
-            reason = "the tool call has no name" if not name else "the arguments are not a JSON object"
-            errors.append(MalformedCall(raw=json.dumps(c, ensure_ascii=False), reason=reason))
-            continue
-        calls.append(ToolCall(id=c.get("id") or "", name=name, arguments=arguments))
+        arguments = _arguments_text(function.get("arguments"))
+        raw = json.dumps(c, ensure_ascii=False)
+        checked = _checked_call(c.get("id") or "", function.get("name") or "", arguments, raw)
+        if isinstance(checked, MalformedCall):
+            errors.append(checked)
+        else:
+            calls.append(checked)
     return calls, errors
+
+
+def _arguments_text(arguments: Any) -> str:
+    """A call's arguments as JSON text: some servers send an object rather than a string."""
+    if arguments is None or isinstance(arguments, str):
+        return arguments or ""
+    return json.dumps(arguments, ensure_ascii=False)
+
+
+def _checked_call(call_id: str, name: str, arguments: str, raw: str) -> ToolCall | MalformedCall:
+    """A call the server parsed, if it has a name and its arguments are a complete JSON object."""
+    if not name:
+        return MalformedCall(raw=raw, reason="the tool call has no name")
+    arguments = arguments.strip() or "{}"
+    if not _is_object(arguments):
+        return MalformedCall(raw=raw, reason="the arguments of the tool call are not a complete JSON object")
+    return ToolCall(id=call_id, name=name, arguments=arguments)
 
 
 def _is_object(text: str) -> bool:
