@@ -1,9 +1,9 @@
 """Python type hints -> JSON Schema, and JSON values -> Python values of those hints.
 
 The schemas are written for chat templates and servers: inline (no ``$ref``), no titles, no
-defaults, only the keys that say what a value may be. `from_json` is the inverse direction:
-it turns an already schema-valid JSON value into the Python value the function expects
-(Enum members, dataclasses, pydantic models, dates, tuples).
+defaults, only the keys that say what a value may be. `converter` is the inverse direction:
+built once per hint, it turns an already schema-valid JSON value into the Python value the
+function expects (Enum members, dataclasses, pydantic models, dates, tuples).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import docstring_parser
 import pydantic
 from typing_extensions import is_typeddict
 
-__all__ = ["UnsupportedType", "from_json", "strict", "type_schema"]
+__all__ = ["Converter", "UnsupportedType", "converter", "strict", "type_schema"]
 
 JSON = dict[str, Any]
 
@@ -227,51 +227,113 @@ def strict(schema: JSON) -> JSON:
 
 # --- JSON value -> Python value -----------------------------------------------------------------
 
+Converter = Callable[[Any], Any]
+"""Turns a schema-valid JSON value into the Python value a hint describes."""
 
-def from_json(hint: Any, value: Any, matches: Callable[[Any, Any], bool]) -> Any:
-    """Convert a schema-valid JSON `value` into a value of `hint`.
 
-    `matches(hint, value)` tells whether `value` is valid for `hint`'s schema; it picks the
-    member of a union. Raises ValueError/TypeError (or pydantic's ValidationError) on values
-    that the schema could not rule out, such as an impossible date.
+_PARSERS: dict[type, Converter] = {
+    datetime.datetime: datetime.datetime.fromisoformat,
+    datetime.date: datetime.date.fromisoformat,
+    datetime.time: datetime.time.fromisoformat,
+}
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def converter(
+    hint: Any, member_test: Callable[[Any], Callable[[Any], bool]], *, _stack: tuple[type, ...] = ()
+) -> Converter:
+    """Build, once, the function that converts schema-valid JSON values into values of `hint`.
+
+    Every nested hint (a dataclass's or TypedDict's fields, a union's members) is resolved
+    here, when the tool is defined: under ``from __future__ import annotations`` resolving a
+    class's fields makes new hint objects each time, so nothing may be looked up per value.
+    `member_test(member)` returns the check that picks a union's member for a value. The
+    converter raises ValueError/TypeError (or pydantic's ValidationError) on values that the
+    schema could not rule out, such as an impossible date. ``None`` is passed through as is.
     """
     hint, _ = _strip_annotated(hint)
-    if value is None or hint is Any:
-        return value
-    if hint is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if hint is datetime.datetime:
-        return datetime.datetime.fromisoformat(value)
-    if hint is datetime.date:
-        return datetime.date.fromisoformat(value)
-    if hint is datetime.time:
-        return datetime.time.fromisoformat(value)
+    if hint is Any:
+        return _identity
+    convert = _bare_converter(hint, member_test, _stack)
+    if convert is _identity:
+        return convert
+    return lambda value: None if value is None else convert(value)
+
+
+def _to_float(value: Any) -> Any:
+    return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+def _bare_converter(
+    hint: Any, member_test: Callable[[Any], Callable[[Any], bool]], stack: tuple[type, ...]
+) -> Converter:
+    def sub(h: Any) -> Converter:
+        return converter(h, member_test, _stack=stack)
+
+    if hint is float:
+        return _to_float
+    for py, parse in _PARSERS.items():
+        if hint is py:
+            return parse
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
-        return hint(value)
+        return hint
     if isinstance(hint, type) and issubclass(hint, pydantic.BaseModel):
-        return hint.model_validate(value)
+        model: type[pydantic.BaseModel] = hint
+        return model.model_validate
     if _is_object_class(hint):
-        fields = {f[0]: f[1] for f in _class_fields(hint)}
-        converted = {k: from_json(fields[k], v, matches) for k, v in value.items()}
-        return converted if is_typeddict(hint) else hint(**converted)
+        return _object_converter(hint, member_test, stack)
 
     origin, args = get_origin(hint), get_args(hint)
     if origin is Union or origin is types.UnionType:
-        for member in args:
-            if member is not _NONE and matches(member, value):
-                return from_json(member, value, matches)
-        return value
+        return _union_converter([m for m in args if m is not _NONE], member_test, stack)
     if origin in (list, set, frozenset, Sequence) and args:
-        items = [from_json(args[0], v, matches) for v in value]
-        return items if origin in (list, Sequence) else origin(items)
-    if hint in (set, frozenset):
-        return hint(value)
+        item = sub(args[0])
+        if origin in (list, Sequence):
+            return lambda value: [item(v) for v in value]
+        make = origin
+        return lambda value: make(item(v) for v in value)
+    if hint in (set, frozenset, tuple):
+        return hint  # type: ignore[no-any-return]
     if origin is tuple and args:
         if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(from_json(args[0], v, matches) for v in value)
-        return tuple(from_json(a, v, matches) for a, v in zip(args, value, strict=True))
-    if hint is tuple:
-        return tuple(value)
+            item = sub(args[0])
+            return lambda value: tuple(item(v) for v in value)
+        items = [sub(a) for a in args]
+        return lambda value: tuple(c(v) for c, v in zip(items, value, strict=True))
     if origin in (dict, Mapping) and args:
-        return {k: from_json(args[1], v, matches) for k, v in value.items()}
-    return value
+        item = sub(args[1])
+        return lambda value: {k: item(v) for k, v in value.items()}
+    return _identity
+
+
+def _object_converter(
+    cls: type, member_test: Callable[[Any], Callable[[Any], bool]], stack: tuple[type, ...]
+) -> Converter:
+    if cls in stack:
+        raise UnsupportedType(cls, "recursive types are not supported")
+    fields = {f[0]: converter(f[1], member_test, _stack=(*stack, cls)) for f in _class_fields(cls)}
+    as_dict = is_typeddict(cls)
+
+    def convert(value: Any) -> Any:
+        converted = {k: fields[k](v) for k, v in value.items()}
+        return converted if as_dict else cls(**converted)
+
+    return convert
+
+
+def _union_converter(
+    members: list[Any], member_test: Callable[[Any], Callable[[Any], bool]], stack: tuple[type, ...]
+) -> Converter:
+    # The first member whose schema the value satisfies converts it (a union's order matters).
+    choices = [(member_test(m), converter(m, member_test, _stack=stack)) for m in members]
+
+    def convert(value: Any) -> Any:
+        for test, convert_member in choices:
+            if test(value):
+                return convert_member(value)
+        return value
+
+    return convert

@@ -52,6 +52,15 @@ def _describe(fn_name: str, param: str, text: str) -> tuple[str, list[Any] | Non
     return text[: match.start()].rstrip(), choices
 
 
+def _member_test(hint: Any) -> Callable[[Any], bool]:
+    """The check that a JSON value belongs to union member `hint` (built once per member)."""
+    validator = jsonschema.Draft202012Validator(
+        _schema.strict(_schema.type_schema(hint)), format_checker=_FORMAT_CHECKER
+    )
+    is_valid: Callable[[Any], bool] = validator.is_valid
+    return is_valid
+
+
 class Tool(Generic[P, R]):
     """A function the model can call: its schema, argument validation and invocation.
 
@@ -112,7 +121,7 @@ class Tool(Generic[P, R]):
 
         properties: dict[str, Any] = {}
         required: list[str] = []
-        self._hints: dict[str, Any] = {}
+        self._converters: dict[str, _schema.Converter] = {}
         self._positional: list[str] = []
         for pname, param in signature.parameters.items():
             where = f"{fn_name}(): parameter {pname!r}"
@@ -132,13 +141,12 @@ class Tool(Generic[P, R]):
             properties[pname] = prop
             if param.default is param.empty:
                 required.append(pname)
-            self._hints[pname] = hints[pname]
+            self._converters[pname] = _schema.converter(hints[pname], _member_test)
             if param.kind is param.POSITIONAL_ONLY:
                 self._positional.append(pname)
 
         self.parameters = {"type": "object", "properties": properties, "required": required}
         self._validator: jsonschema.protocols.Validator | None = None
-        self._member_validators: dict[int, jsonschema.protocols.Validator] = {}
         functools.update_wrapper(self, function)  # type: ignore[arg-type]
 
     @property
@@ -160,15 +168,6 @@ class Tool(Generic[P, R]):
         return f"Tool({self.name!r})"
 
     # --- validation -------------------------------------------------------------------------
-
-    def _matches(self, hint: Any, value: Any) -> bool:
-        validator = self._member_validators.get(id(hint))
-        if validator is None:
-            validator = jsonschema.Draft202012Validator(
-                _schema.strict(_schema.type_schema(hint)), format_checker=_FORMAT_CHECKER
-            )
-            self._member_validators[id(hint)] = validator
-        return bool(validator.is_valid(value))
 
     def validate(self, arguments: str | Mapping[str, Any] | None) -> dict[str, Any]:
         """Check what a model sent and convert it to the function's Python arguments.
@@ -199,7 +198,7 @@ class Tool(Generic[P, R]):
         if not problems:
             for key, value in arguments.items():
                 try:
-                    values[key] = _schema.from_json(self._hints[key], value, self._matches)
+                    values[key] = self._converters[key](value)
                 except Exception as e:  # a pydantic validator or an impossible date
                     problems.append(f"{key}: {' '.join(str(e).split())}")
         if problems:

@@ -537,3 +537,40 @@ def test_acall_validates_before_running():
     with pytest.raises(ToolArgumentsError):
         anyio.run(record.acall, '{"x": "1"}')
     assert calls == []
+
+
+def test_nested_union_fields_under_future_annotations_convert_every_time():
+    # Under `from __future__ import annotations` each validation re-creates the field hints;
+    # a validator cached by the hint's id() then answered for whatever object reused the id.
+    from tests.future_hints import Pair, Shape
+
+    @tool
+    def take(pair: Pair, shape: Shape) -> None:
+        """D."""
+
+    for i in range(60):
+        a: Any = [i, 2] if i % 2 else {"k": i}
+        b: Any = ["s"] if i % 3 else {"k": "s"}
+        at: Any = "2024-01-02" if i % 5 else i
+        got = take.validate({"pair": {"a": a, "b": b}, "shape": {"v": a, "at": at}})
+        assert got["pair"] == Pair(a=a, b=b), i
+        assert type(got["pair"].a) is type(a) and type(got["pair"].b) is type(b), i
+        assert got["shape"] == {"v": a, "at": datetime.date(2024, 1, 2) if i % 5 else i}, i
+
+
+def test_nested_hints_are_resolved_once_when_the_tool_is_defined(monkeypatch: pytest.MonkeyPatch):
+    # Per-value resolution is what made fresh hint objects (and recycled ids) in the first place.
+    import typing
+
+    from tests.future_hints import Pair
+
+    @tool
+    def take(pair: Pair) -> None:
+        """D."""
+
+    resolved: list[object] = []
+    real = typing.get_type_hints
+    monkeypatch.setattr(typing, "get_type_hints", lambda *a, **k: resolved.append(a[0]) or real(*a, **k))
+    for _ in range(3):
+        assert take.validate({"pair": {"a": [1], "b": {"k": "v"}}}) == {"pair": Pair(a=[1], b={"k": "v"})}
+    assert resolved == []
