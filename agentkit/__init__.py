@@ -33,6 +33,7 @@ from ._model import (
 )
 from .exceptions import (
     AgentError,
+    ApprovalError,
     MaxTurnsExceeded,
     ModelError,
     RunError,
@@ -56,6 +57,7 @@ __all__ = [
     "Agent",
     "AgentError",
     "AgentEvent",
+    "ApprovalError",
     "Completion",
     "CompletionDone",
     "LocalModel",

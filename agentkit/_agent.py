@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-import datetime
-import enum
-import inspect
-import json
 import logging
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -14,29 +9,31 @@ from dataclasses import dataclass, field
 from typing import Any, TypeAlias, TypeVar
 
 import anyio
-import pydantic
 
-from ._events import ParseEvent, ToolCall, ToolCallReady
+from ._events import ParseEvent, ReasoningDelta, TextDelta, ToolCall, ToolCallReady
 from ._model import Completion, CompletionDone, Message, Model, ToolChoice, Usage
-from .exceptions import MaxTurnsExceeded, ModelError, ToolError, UserError
+from ._tool_runner import Approval, answer, cap, render_result
+from .exceptions import ApprovalError, MaxTurnsExceeded, ModelError, UserError
 from .formats import new_call_id
 from .tools import Tool, tool
 
 __all__ = [
     "Agent",
+    "Approval",
     "AgentEvent",
     "RunFinished",
     "RunResult",
     "ToolCallFinished",
     "ToolCallStarted",
     "TurnFinished",
+    "render_result",
 ]
 
 logger = logging.getLogger("agentkit")
 
 T = TypeVar("T")
 PerTurn: TypeAlias = "T | Callable[[int], T]"
-Approval = Callable[[ToolCall], "bool | str | Awaitable[bool | str]"]
+Emit = Callable[[Any], Awaitable[None]]
 
 
 @dataclass(kw_only=True)
@@ -93,9 +90,7 @@ class RunFinished:
     """The result, as `Agent.run` returns it."""
 
 
-AgentEvent = (
-    ParseEvent | ToolCallStarted | ToolCallFinished | TurnFinished | RunFinished
-)
+AgentEvent = ParseEvent | ToolCallStarted | ToolCallFinished | TurnFinished | RunFinished
 """What `Agent.stream` yields."""
 
 
@@ -103,43 +98,67 @@ def _per_turn(value: Any, turn: int) -> Any:
     return value(turn) if callable(value) else value
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, pydantic.BaseModel):
-        return value.model_dump(mode="json")
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.asdict(value)
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, (datetime.date, datetime.time)):
-        return value.isoformat()
-    if isinstance(value, (set, frozenset, tuple)):
-        return list(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+AGENT_OPTIONS = (
+    "system",
+    "thinking",
+    "tool_choice",
+    "max_turns",
+    "tool_timeout",
+    "approve",
+    "approval_timeout",
+    "max_tool_output",
+)
+"""The `Agent` keyword options; each can also be given per run."""
 
 
-def render_result(value: Any) -> str:
-    """A tool's return value as the text the model reads: a str as is, anything else as JSON."""
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, ensure_ascii=False, default=_jsonable)
-
-
-@dataclass(kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class _Options:
+    """One run's settings: the Agent's options with the run's overrides applied."""
+
+    system: str | None
     thinking: PerTurn[bool | None]
     tool_choice: PerTurn[ToolChoice | None]
     max_turns: int
     tool_timeout: float | None
+    approve: Approval | None
+    approval_timeout: float | None
+    max_tool_output: int | None
     model_options: dict[str, Any]
+
+
+@dataclass
+class _Turn:
+    """What one model call has produced so far, and the answers to its calls."""
+
+    text: list[str] = field(default_factory=list)
+    reasoning: list[str] = field(default_factory=list)
+    started: list[ToolCall] = field(default_factory=list)
+    """Calls dispatched while the model was still streaming, in order."""
+    results: dict[str, Message] = field(default_factory=dict)
+    hook_failures: dict[str, BaseException] = field(default_factory=dict)
+
+    def ran(self) -> list[Message]:
+        """The transcript's end when the model failed after some calls started: an assistant
+        message with those calls (and the text so far), then their tool messages."""
+        if not self.started:
+            return []
+        message: Message = {"role": "assistant", "content": "".join(self.text)}
+        if self.reasoning:
+            message["reasoning_content"] = "".join(self.reasoning)
+        message["tool_calls"] = [c.to_dict() for c in self.started]
+        return [message, *(self.results[c.id] for c in self.started)]
 
 
 class Agent:
     """Runs a model with tools until it answers without calling one.
 
     `thinking` and `tool_choice` take one value or a function of the turn number (0 = the
-    first model call of the run); `run`, `run_sync` and `stream` accept them (and
-    `max_turns`, `tool_timeout`, model options such as ``max_tokens``) as overrides.
-    The object holds no per-run state: many runs may share it concurrently.
+    first model call of the run). `approve(call)` (sync or async) decides whether a call runs:
+    True runs it, False or a reason (str) denies it; it may take `approval_timeout` seconds
+    (None: the same as `tool_timeout`; `math.inf`: no bound). Every keyword option can be
+    overridden per run in `run`, `run_sync` and `stream`, which also take the model's own
+    options (such as ``max_tokens``). The object holds no per-run state: many runs may share
+    it concurrently.
     """
 
     def __init__(
@@ -153,6 +172,7 @@ class Agent:
         max_turns: int = 20,
         tool_timeout: float | None = None,
         approve: Approval | None = None,
+        approval_timeout: float | None = None,
         max_tool_output: int | None = 100_000,
     ) -> None:
         self.model = model
@@ -168,19 +188,22 @@ class Agent:
         self.max_turns = max_turns
         self.tool_timeout = tool_timeout
         self.approve = approve
+        self.approval_timeout = approval_timeout
         self.max_tool_output = max_tool_output
 
     # --- public entry points ----------------------------------------------------------------
 
     async def run(self, input: str | Sequence[Message], **overrides: Any) -> RunResult:
-        """Run to a final answer."""
-        return await self._drive(self._start(input), self._options(overrides), emit=None)
+        """Run to a final answer. Raises `UserError` for an unknown keyword, before any model call."""
+        options = self._options(overrides)
+        return await self._drive(self._start(input, options), options, emit=None)
 
     def run_sync(self, input: str | Sequence[Message], **overrides: Any) -> RunResult:
         """`run` for scripts: starts an event loop (asyncio) and blocks until the answer."""
+        options = self._options(overrides)
 
         async def main() -> RunResult:
-            return await self.run(input, **overrides)
+            return await self._drive(self._start(input, options), options, emit=None)
 
         return anyio.run(main)
 
@@ -190,7 +213,8 @@ class Agent:
         Tools start as soon as their call is complete in the model's stream. Close the
         iterator (``contextlib.aclosing``) if you stop early.
         """
-        messages, options = self._start(input), self._options(overrides)
+        options = self._options(overrides)
+        messages = self._start(input, options)
         send, receive = anyio.create_memory_object_stream[Any](math.inf)
         failure: list[BaseException] = []
 
@@ -217,31 +241,31 @@ class Agent:
 
     # --- the loop --------------------------------------------------------------------------
 
-    def _start(self, input: str | Sequence[Message]) -> list[Message]:
+    def _options(self, overrides: dict[str, Any]) -> _Options:
+        agent = {name: overrides.get(name, getattr(self, name)) for name in AGENT_OPTIONS}
+        model_options = {k: v for k, v in overrides.items() if k not in AGENT_OPTIONS}
+        # A backend says which options it takes; a user's own model may not, and gets them all.
+        accepted = getattr(self.model, "options", None)
+        unknown = model_options.keys() & {"tools", "messages"}
+        if accepted is not None:
+            unknown |= model_options.keys() - set(accepted)
+        if unknown:
+            takes = ", ".join(sorted(accepted)) if accepted is not None else "any other keyword"
+            raise UserError(
+                f"unknown option {', '.join(map(repr, sorted(unknown)))}: an Agent takes {', '.join(AGENT_OPTIONS)}; "
+                f"{type(self.model).__name__} takes {takes}"
+            )
+        return _Options(**agent, model_options=model_options)
+
+    @staticmethod
+    def _start(input: str | Sequence[Message], options: _Options) -> list[Message]:
         given = [{"role": "user", "content": input}] if isinstance(input, str) else [dict(m) for m in input]
         # A conversation that brings its own system message keeps it; otherwise `system` leads.
-        if self.system and not (given and given[0].get("role") == "system"):
-            given.insert(0, {"role": "system", "content": self.system})
+        if options.system and not (given and given[0].get("role") == "system"):
+            given.insert(0, {"role": "system", "content": options.system})
         return given
 
-    def _options(self, overrides: dict[str, Any]) -> _Options:
-        def pick(name: str) -> Any:
-            return overrides.pop(name) if name in overrides else getattr(self, name)
-
-        return _Options(
-            thinking=pick("thinking"),
-            tool_choice=pick("tool_choice"),
-            max_turns=pick("max_turns"),
-            tool_timeout=pick("tool_timeout"),
-            model_options=overrides,
-        )
-
-    async def _drive(
-        self,
-        messages: list[Message],
-        options: _Options,
-        emit: Callable[[Any], Awaitable[None]] | None,
-    ) -> RunResult:
+    async def _drive(self, messages: list[Message], options: _Options, emit: Emit | None) -> RunResult:
         usage = Usage()
         tools = list(self.tools.values())
         for turn in range(options.max_turns):
@@ -252,27 +276,37 @@ class Agent:
                 **options.model_options,
             }
             logger.debug("turn %d: calling the model with %d messages", turn, len(messages))
-            results: dict[str, Message] = {}
+            state = _Turn()
             try:
                 if emit is None:
                     completion = await self.model.complete(messages, **kwargs)
-                    calls = _answerable(completion)
-                    await self._answer_all(calls, set(), options, results, None)
                 else:
-                    completion, calls = await self._stream_turn(messages, kwargs, options, results, emit)
-            except ModelError as e:
-                e.messages = list(messages)
-                raise
+                    completion = await self._stream_turn(messages, kwargs, options, state, emit)
             except UserError:
                 raise
             except Exception as e:
-                raise ModelError(f"the model failed: {type(e).__name__}: {e}", messages=list(messages)) from e
+                # Tools started early have finished by now: the transcript records what they did,
+                # so resuming from it does not run them again.
+                ran = [*messages, *state.ran()]
+                if isinstance(e, ModelError):
+                    e.messages = ran
+                    raise
+                raise ModelError(f"the model failed: {type(e).__name__}: {e}", messages=ran) from e
             usage += completion.usage
+            calls = _answerable(completion)
+            await self._answer_all([c for c in calls if c[0].id not in state.results], options, state, emit)
             message = completion.message
             if calls:
                 message["tool_calls"] = [c.to_dict() for c, _ in calls]
             messages.append(message)
-            messages.extend(results[c.id] for c, _ in calls)
+            messages.extend(state.results[c.id] for c, _ in calls)
+            for call, _ in calls:  # the run stops after the turn's calls are answered
+                cause = state.hook_failures.get(call.id)
+                if cause is not None:
+                    raise ApprovalError(
+                        f"the approval hook failed on call {call.id} ({call.name}): {type(cause).__name__}: {cause}",
+                        messages=list(messages),
+                    ) from cause
             if emit is not None:
                 await emit(TurnFinished(turn=turn, completion=completion))
             if not calls:
@@ -286,37 +320,14 @@ class Agent:
                 if emit is not None:
                     await emit(RunFinished(result=result))
                 return result
-        raise MaxTurnsExceeded(
-            f"no final answer after {options.max_turns} model calls", messages=list(messages)
-        )
-
-    async def _answer_all(
-        self,
-        calls: list[tuple[ToolCall, str | None]],
-        started: set[str],
-        options: _Options,
-        results: dict[str, Message],
-        emit: Callable[[Any], Awaitable[None]] | None,
-    ) -> None:
-        pending = [(c, e) for c, e in calls if c.id not in started]
-        if len(pending) == 1:  # no task group needed for one call
-            await self._answer(*pending[0], options, results, emit)
-        elif pending:
-            async with anyio.create_task_group() as tg:
-                for call, error in pending:
-                    tg.start_soon(self._answer, call, error, options, results, emit)
+        raise MaxTurnsExceeded(f"no final answer after {options.max_turns} model calls", messages=list(messages))
 
     async def _stream_turn(
-        self,
-        messages: list[Message],
-        kwargs: dict[str, Any],
-        options: _Options,
-        results: dict[str, Message],
-        emit: Callable[[Any], Awaitable[None]],
-    ) -> tuple[Completion, list[tuple[ToolCall, str | None]]]:
+        self, messages: list[Message], kwargs: dict[str, Any], options: _Options, state: _Turn, emit: Emit
+    ) -> Completion:
+        """Stream one model call, starting each tool call as soon as it is complete."""
         completion: Completion | None = None
-        failure: BaseException | None = None
-        started: set[str] = set()
+        failure: Exception | None = None
         async with anyio.create_task_group() as tg:
             stream = self.model.stream(messages, **kwargs)
             try:
@@ -324,16 +335,21 @@ class Agent:
                     if isinstance(event, CompletionDone):
                         completion = event.completion
                         continue
+                    if isinstance(event, TextDelta):
+                        state.text.append(event.text)
+                    elif isinstance(event, ReasoningDelta):
+                        state.reasoning.append(event.text)
                     await emit(event)
                     if isinstance(event, ToolCallReady):
-                        # Early dispatch: the call is complete, the message may not be.
-                        started.add(event.call.id)
-                        tg.start_soon(self._answer, event.call, None, options, results, emit)
+                        state.started.append(event.call)
+                        tg.start_soon(self._answer, event.call, None, options, state, emit)
                 if completion is None:
                     raise ModelError("the model's stream ended without a completion")
-            except Exception as e:  # raised below, outside the task group, unwrapped
+            except Exception as e:
+                # Raised below, outside the task group, unwrapped. The tools already started are
+                # not cancelled: their side effects happen anyway, so they finish (within
+                # tool_timeout) and the error's transcript records their real results.
                 failure = e
-                tg.cancel_scope.cancel()
             finally:
                 aclose = getattr(stream, "aclose", None)
                 if aclose is not None:
@@ -342,67 +358,40 @@ class Agent:
         if failure is not None:
             raise failure
         assert completion is not None
-        calls = _answerable(completion)
-        await self._answer_all(calls, started, options, results, emit)
-        return completion, calls
+        return completion
+
+    async def _answer_all(
+        self, calls: list[tuple[ToolCall, str | None]], options: _Options, state: _Turn, emit: Emit | None
+    ) -> None:
+        if len(calls) == 1:  # no task group needed for one call
+            await self._answer(*calls[0], options, state, emit)
+        elif calls:
+            async with anyio.create_task_group() as tg:
+                for call, error in calls:
+                    tg.start_soon(self._answer, call, error, options, state, emit)
 
     async def _answer(
-        self,
-        call: ToolCall,
-        malformed: str | None,
-        options: _Options,
-        results: dict[str, Message],
-        emit: Callable[[Any], Awaitable[None]] | None,
+        self, call: ToolCall, malformed: str | None, options: _Options, state: _Turn, emit: Emit | None
     ) -> None:
         """Run one call and record its tool message. Never raises (but for cancellation)."""
-        results[call.id] = {"role": "tool", "tool_call_id": call.id, "name": call.name, "content": ""}
+        state.results[call.id] = {"role": "tool", "tool_call_id": call.id, "name": call.name, "content": ""}
         if emit is not None:
             await emit(ToolCallStarted(call=call))
-        content, error = await self._execute(call, malformed, options)
-        if error is None and self.max_tool_output is not None and len(content) > self.max_tool_output:
-            cut = len(content) - self.max_tool_output
-            content = f"{content[: self.max_tool_output]}\n[... truncated {cut} characters]"
-        results[call.id]["content"] = content
+        outcome = await answer(
+            call,
+            malformed,
+            self.tools,
+            approve=options.approve,
+            approval_timeout=options.tool_timeout if options.approval_timeout is None else options.approval_timeout,
+            tool_timeout=options.tool_timeout,
+        )
+        if outcome.hook_failure is not None:
+            state.hook_failures[call.id] = outcome.hook_failure
+        # Every tool message is capped, error text included: it all goes into the model's context.
+        content = cap(outcome.content, options.max_tool_output)
+        state.results[call.id]["content"] = content
         if emit is not None:
-            await emit(ToolCallFinished(call=call, content=content, error=error))
-
-    async def _execute(
-        self, call: ToolCall, malformed: str | None, options: _Options
-    ) -> tuple[str, str | None]:
-        if malformed is not None:
-            message = f"Error: your tool call could not be read: {malformed}. Write it again."
-            return message, malformed
-        found = self.tools.get(call.name)
-        if found is None:
-            known = ", ".join(self.tools) or "none"
-            error = f"unknown tool {call.name!r}"
-            return f"Error: there is no tool named {call.name!r}. Available tools: {known}.", error
-        if self.approve is not None:
-            verdict = self.approve(call)
-            if inspect.isawaitable(verdict):
-                verdict = await verdict
-            if verdict is not True:
-                reason = verdict if isinstance(verdict, str) and verdict else "denied"
-                return f"Error: the user did not allow this tool call ({reason}).", f"not approved: {reason}"
-        logger.info("running tool %s (call %s)", call.name, call.id)
-        logger.debug("tool %s arguments: %s", call.name, call.arguments)
-        try:
-            with anyio.fail_after(options.tool_timeout):
-                value = await found.acall(call.arguments)
-        except ToolError as e:
-            return f"Error: {e}", str(e)
-        except TimeoutError:
-            error = f"timed out after {options.tool_timeout} s"
-            return f"Error: the tool {call.name} {error}.", error
-        except Exception as e:
-            logger.info("tool %s raised %s", call.name, type(e).__name__, exc_info=True)
-            error = f"{type(e).__name__}: {e}"
-            return f"Error: the tool {call.name} raised {error}", error
-        try:
-            return render_result(value), None
-        except (TypeError, ValueError) as e:
-            error = f"the tool returned a value that cannot be sent as JSON ({e})"
-            return f"Error: {error}.", error
+            await emit(ToolCallFinished(call=call, content=content, error=outcome.error))
 
 
 def _answerable(completion: Completion) -> list[tuple[ToolCall, str | None]]:

@@ -5,8 +5,9 @@ Three branches, by who can act on the problem:
 - `ToolError`: something the *model* got wrong (bad arguments, an unknown tool). The agent
   loop turns these into tool messages so the model can correct itself; callers rarely see them.
 - `UserError`: the *caller* misused agentkit (a tool that cannot be described, bad options).
-- `RunError`: a run failed (the model or server failed, too many turns). It carries the
-  transcript so far as `.messages`, valid: every tool call in it has its tool message.
+- `RunError`: a run failed (the model or server failed, the approval hook failed, too many
+  turns). It carries the transcript so far as `.messages`, valid: every tool call in it has its
+  tool message.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 __all__ = [
     "AgentError",
+    "ApprovalError",
     "MaxTurnsExceeded",
     "ModelError",
     "RunError",
@@ -99,3 +101,11 @@ class ModelError(RunError):
 
 class MaxTurnsExceeded(RunError):
     """The run used `max_turns` model calls without reaching a final answer."""
+
+
+class ApprovalError(RunError):
+    """The `approve` hook raised; its exception is the ``__cause__``.
+
+    The call it was asked about did not run: in `.messages` that call is answered with a tool
+    message saying so, and the other calls of the same message have their real results.
+    """

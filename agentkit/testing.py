@@ -7,7 +7,7 @@ Qwen3 format) through the real output parsers, and records what the agent sent i
 from __future__ import annotations
 
 import copy
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +45,8 @@ class ScriptedModel:
     one. A response is raw model text (parsed with `format`, as a local model's output
     would be), a ready `Completion`, or an exception to raise. `chunk` and `delay` shape
     the stream: text is streamed `chunk` characters at a time with `delay` seconds before each.
+    `options` are the keyword options it takes (by default the `Sampling` fields); like a real
+    backend, it raises TypeError for any other.
     """
 
     def __init__(
@@ -55,7 +57,10 @@ class ScriptedModel:
         in_reasoning: bool = False,
         chunk: int = 4,
         delay: float = 0.0,
+        options: Iterable[str] = ("temperature", "top_p", "top_k", "min_p", "max_tokens"),
     ) -> None:
+        self.options: frozenset[str] = frozenset(options)
+        """The keyword options `complete` and `stream` take."""
         self._script = script if callable(script) else list(script)
         self._next = 0
         self.format = get_format(format) if isinstance(format, str) else format
@@ -72,6 +77,9 @@ class ScriptedModel:
         tool_choice: ToolChoice | None,
         options: dict[str, Any],
     ) -> Response:
+        unknown = set(options) - self.options
+        if unknown:
+            raise TypeError(f"ScriptedModel does not take {', '.join(sorted(unknown))}")
         names = [t.name if hasattr(t, "name") else t["function"]["name"] for t in tools or ()]
         self.calls.append(
             ModelCall(
@@ -138,35 +146,46 @@ class ScriptedModel:
 
 
 def check_transcript(messages: Sequence[Message]) -> None:
-    """Assert that a transcript is valid for an OpenAI-compatible server.
+    """Check that a transcript is valid for an OpenAI-compatible server.
 
     Every tool call of an assistant message is answered by exactly one tool message, right
     after it, in the order of the calls, with matching id and name; tool-call ids are unique;
-    no tool message answers nothing. Raises AssertionError saying what is wrong.
+    no tool message answers nothing. Raises AssertionError saying what is wrong (raised
+    explicitly, so the check holds under ``python -O`` too).
     """
     seen_ids: set[str] = set()
     i = 0
     while i < len(messages):
         msg = messages[i]
         role = msg.get("role")
-        assert role in ("system", "user", "assistant", "tool"), f"message {i}: unknown role {role!r}"
-        if role == "tool":
-            raise AssertionError(f"message {i}: a tool message that answers no tool call")
-        calls = msg.get("tool_calls") or [] if role == "assistant" else []
+        _require(role in ("system", "user", "assistant", "tool"), f"message {i}: unknown role {role!r}")
+        _require(role != "tool", f"message {i}: a tool message that answers no tool call")
+        calls = (msg.get("tool_calls") or []) if role == "assistant" else []
+        _require(role == "assistant" or "tool_calls" not in msg, f"message {i}: tool calls in a {role} message")
         for j, call in enumerate(calls):
-            assert call.get("type") == "function", f"message {i}: tool call {j} has no type 'function'"
+            _require(call.get("type") == "function", f"message {i}: tool call {j} has no type 'function'")
             cid = call.get("id")
-            assert isinstance(cid, str) and cid, f"message {i}: tool call {j} has no id"
-            assert cid not in seen_ids, f"message {i}: duplicate tool call id {cid!r}"
+            _require(isinstance(cid, str) and bool(cid), f"message {i}: tool call {j} has no id")
+            _require(cid not in seen_ids, f"message {i}: duplicate tool call id {cid!r}")
             seen_ids.add(cid)
-            assert isinstance(call["function"].get("arguments"), str), f"message {i}: arguments not a string"
+            function = call.get("function")
+            _require(isinstance(function, dict), f"message {i}: tool call {cid!r} has no function")
+            _require(isinstance(function.get("name"), str), f"message {i}: tool call {cid!r} has no name")
+            _require(isinstance(function.get("arguments"), str), f"message {i}: arguments not a string")
             k = i + 1 + j
-            assert k < len(messages), f"message {i}: tool call {cid!r} has no tool message"
+            _require(k < len(messages), f"message {i}: tool call {cid!r} has no tool message")
             answer = messages[k]
-            assert answer.get("role") == "tool", f"message {k}: expected the tool message for {cid!r}"
-            assert answer.get("tool_call_id") == cid, (
-                f"message {k}: answers {answer.get('tool_call_id')!r}, expected {cid!r}"
+            _require(answer.get("role") == "tool", f"message {k}: expected the tool message for {cid!r}")
+            _require(
+                answer.get("tool_call_id") == cid,
+                f"message {k}: answers {answer.get('tool_call_id')!r}, expected {cid!r}",
             )
-            assert answer.get("name") in (None, call["function"]["name"]), f"message {k}: wrong name"
-            assert isinstance(answer.get("content"), str), f"message {k}: content is not a string"
+            _require(answer.get("name") in (None, function["name"]), f"message {k}: wrong name")
+            _require(isinstance(answer.get("content"), str), f"message {k}: content is not a string")
         i += 1 + len(calls)
+
+
+def _require(condition: bool, problem: str) -> None:
+    # Not `assert`: python -O would strip the checks.
+    if not condition:
+        raise AssertionError(problem)

@@ -1,18 +1,20 @@
 import contextlib
 import json
 import threading
-import time
 
 import anyio
 import pytest
 
 from agentkit import (
     Agent,
+    ApprovalError,
     Completion,
+    CompletionDone,
     MaxTurnsExceeded,
     ModelError,
     ReasoningDelta,
     RunFinished,
+    RunResult,
     TextDelta,
     ToolCall,
     ToolCallFinished,
@@ -76,6 +78,15 @@ async def collect(agent: Agent, *args, **kw) -> list:
         return [e async for e in events]
 
 
+async def run_in(mode: str, agent: Agent, *args, **kw) -> RunResult:
+    """`agent.run`, or `agent.stream` drained to its result."""
+    if mode == "stream":
+        events = await collect(agent, *args, **kw)
+        assert isinstance(events[-1], RunFinished)
+        return events[-1].result
+    return await agent.run(*args, **kw)
+
+
 @pytest.mark.anyio
 async def test_weather_run_goes_through_the_loop():
     agent, model = weather_agent(system="You are a weather bot.")
@@ -137,47 +148,74 @@ async def test_string_input_list_input_and_system():
 
 @pytest.mark.anyio
 async def test_several_calls_run_concurrently():
+    # Evidence, not timing: each call waits until all four are running at once. Run one at a
+    # time (or two at a time), the barrier is never reached and the calls fail.
+    running = {"now": 0, "most": 0}
+    all_in = anyio.Event()
+
     @tool
     async def slow_async(n: int) -> int:
-        """Sleep."""
-        await anyio.sleep(0.2)
+        """Wait for the others."""
+        running["now"] += 1
+        running["most"] = max(running["most"], running["now"])
+        if running["now"] == 4:
+            all_in.set()
+        with anyio.fail_after(5):
+            await all_in.wait()
+        running["now"] -= 1
         return n
+
+    barrier = threading.Barrier(4, timeout=5)
 
     @tool
     def slow_sync(n: int) -> int:
-        """Sleep in a thread."""
-        time.sleep(0.2)
+        """Wait for the others, in a thread."""
+        barrier.wait()
         return n
 
     for t in (slow_async, slow_sync):
         calls = "".join(qw_call(t.name, n=i) for i in range(4))
         agent = Agent(ScriptedModel([calls, "done"]), [t])
-        start = time.perf_counter()
         result = await agent.run("go")
-        elapsed = time.perf_counter() - start
         check_transcript(result.messages)
-        assert [m["content"] for m in result.messages if m["role"] == "tool"] == ["0", "1", "2", "3"]
-        assert elapsed < 0.7, f"{t.name}: 4 x 200 ms took {elapsed:.2f} s"  # sequential: 0.8 s
+        assert [m["content"] for m in result.messages if m["role"] == "tool"] == ["0", "1", "2", "3"], t.name
+    assert running["most"] == 4
 
 
 @pytest.mark.anyio
 async def test_early_dispatch_while_streaming():
-    started_at: list[float] = []
+    tool_ran = anyio.Event()
 
     @tool
     async def lookup(q: str) -> str:
         """Look up."""
-        started_at.append(time.perf_counter())
+        tool_ran.set()
         return q
 
-    tail = " and then the model keeps writing for a while" * 3
-    model = ScriptedModel([qw_call("lookup", q="x") + tail, "done"], chunk=4, delay=0.005)
-    events = await collect(Agent(model, [lookup]), "go")
+    class WaitsForTheTool:
+        """Streams a call, then will not finish its message until the tool has run."""
+
+        async def complete(self, *args, **kwargs):
+            raise NotImplementedError
+
+        async def stream(self, messages, **kwargs):
+            from agentkit.formats import get_format
+
+            if messages[-1]["role"] == "tool":
+                yield CompletionDone(completion=Completion(content="done"))
+                return
+            parser = get_format("qwen3").stream_parser()
+            for event in parser.feed(qw_call("lookup", q="x")):
+                yield event
+            with anyio.fail_after(5):  # without early dispatch the tool never runs: fails here
+                await tool_ran.wait()
+            for event in [*parser.feed(" and more text"), *parser.close()]:
+                yield event
+            yield CompletionDone(completion=Completion.from_output(parser.output, usage=Usage()))
+
+    events = await collect(Agent(WaitsForTheTool(), [lookup]), "go")
     kinds = [type(e) for e in events]
-    first_finish = kinds.index(ToolCallFinished)
-    later_text = [i for i, k in enumerate(kinds) if k is TextDelta and i > first_finish]
-    turn_end = kinds.index(TurnFinished)
-    assert later_text and later_text[0] < turn_end, "the tool finished before the message ended"
+    assert kinds.index(ToolCallFinished) < kinds.index(TextDelta) < kinds.index(TurnFinished)
     check_transcript(events[-1].result.messages)
 
 
@@ -293,40 +331,62 @@ async def test_approval_hook():
 
 
 @pytest.mark.anyio
-async def test_cancellation_mid_tool_stops_promptly():
+@pytest.mark.parametrize("mode", ["run", "stream"])
+async def test_cancellation_mid_tool_stops_promptly(mode):
     entered = anyio.Event()
+    cancelled: list[str] = []
 
     @tool
     async def forever() -> str:
         """Never returns."""
         entered.set()
-        await anyio.sleep(60)
+        try:
+            await anyio.sleep(60)
+        except anyio.get_cancelled_exc_class():
+            cancelled.append("forever")
+            raise
         return "no"
 
-    agent = Agent(ScriptedModel([qw_call("forever"), "x"]), [forever])
-    start = time.perf_counter()
-    with anyio.move_on_after(5) as scope:
+    model = ScriptedModel([qw_call("forever"), "x"])
+    agent = Agent(model, [forever])
+    with anyio.move_on_after(5) as guard:
         async with anyio.create_task_group() as tg:
-            tg.start_soon(agent.run, "go")
+            tg.start_soon(run_in, mode, agent, "go")
             await entered.wait()
             tg.cancel_scope.cancel()
-    assert not scope.cancelled_caught
-    assert time.perf_counter() - start < 2
+    # The cancellation reached the tool itself (its 60 s sleep was interrupted), well before the
+    # 5 s guard, and the run went no further.
+    assert cancelled == ["forever"]
+    assert not guard.cancelled_caught
+    assert len(model.calls) == 1
 
 
 @pytest.mark.anyio
 async def test_stopping_a_stream_early_cancels_cleanly():
+    cancelled: list[str] = []
+
     @tool
     async def slow() -> str:
         """Slow."""
-        await anyio.sleep(60)
+        try:
+            await anyio.sleep(60)
+        except anyio.get_cancelled_exc_class():
+            cancelled.append("slow")
+            raise
         return "no"
 
-    agent = Agent(ScriptedModel([qw_call("slow"), "x"]), [slow])
-    async with contextlib.aclosing(agent.stream("go")) as events:
-        async for event in events:
-            if isinstance(event, ToolCallStarted):
-                break
+    model = ScriptedModel([qw_call("slow"), "x"])
+    agent = Agent(model, [slow])
+    seen: list[type] = []
+    with anyio.fail_after(5):
+        async with contextlib.aclosing(agent.stream("go")) as events:
+            async for event in events:
+                seen.append(type(event))
+                if isinstance(event, ToolCallStarted):
+                    break
+    assert seen[-1] is ToolCallStarted
+    assert cancelled == ["slow"]  # closing the stream cancelled the running tool
+    assert len(model.calls) == 1  # and no further model call was made
 
 
 @pytest.mark.anyio
@@ -407,17 +467,24 @@ def test_duplicate_tool_names_are_refused():
 
 @pytest.mark.anyio
 async def test_completion_objects_and_plain_functions_as_tools():
+    threads: list[int] = []
+
     def add(a: int, b: int) -> int:
         """Add two numbers."""
+        threads.append(threading.get_ident())
         return a + b
 
     script = [
         Completion(tool_calls=[ToolCall(id="c1", name="add", arguments='{"a": 2, "b": 3}')]),
         Completion(content="5"),
     ]
-    result = await Agent(ScriptedModel(script), [add]).run("2+3?")
+    model = ScriptedModel(script)
+    result = await Agent(model, [add]).run("2+3?")
+    assert model.calls[0].tools == ["add"]  # the plain function was offered as a tool
+    assert result.messages[1]["tool_calls"][0]["id"] == "c1"  # the Completion's own id is kept
     assert result.messages[2] == {"role": "tool", "tool_call_id": "c1", "name": "add", "content": "5"}
-    assert threading.active_count() >= 1
+    assert result.output == "5"
+    assert threads and threads[0] != threading.get_ident()  # a sync function runs in a worker thread
 
 
 def test_transcript_validator_catches_bad_transcripts():
@@ -434,3 +501,340 @@ def test_transcript_validator_catches_bad_transcripts():
     for bad in bad_cases:
         with pytest.raises(AssertionError):
             check_transcript(bad)
+
+
+# --- per-run overrides (issue 11, item 4) ------------------------------------------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", ["run", "stream"])
+async def test_per_run_system_reaches_the_model(mode):
+    agent, model = weather_agent(system="agent-wide")
+    result = await run_in(mode, agent, QUESTION, system="this run only")
+    assert model.calls[0].messages[0] == {"role": "system", "content": "this run only"}
+    assert result.messages[0] == {"role": "system", "content": "this run only"}
+    assert all(c.options == {} for c in model.calls), "an Agent option leaked to the model"
+    # Without the override the Agent's own applies again: the override was per run.
+    agent, model = weather_agent(system="agent-wide")
+    await agent.run(QUESTION)
+    assert model.calls[0].messages[0] == {"role": "system", "content": "agent-wide"}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", ["run", "stream"])
+async def test_per_run_approve_is_called(mode):
+    asked: list[str] = []
+
+    def deny(call: ToolCall) -> str:
+        asked.append(call.name)
+        return "not today"
+
+    agent, model = weather_agent()
+    result = await run_in(mode, agent, QUESTION, approve=deny)
+    assert sorted(asked) == ["get_current_temperature", "get_temperature_date"]
+    tool_msgs = [m["content"] for m in result.messages if m["role"] == "tool"]
+    assert all("not today" in c for c in tool_msgs)
+    assert all(c.options == {} for c in model.calls)
+    # And an Agent-wide hook can be switched off for one run.
+    agent, _ = weather_agent(approve=deny)
+    asked.clear()
+    await agent.run(QUESTION, approve=None)
+    assert asked == []
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", ["run", "stream"])
+async def test_per_run_max_tool_output_cuts(mode):
+    @tool
+    def big() -> str:
+        """Return 500 characters."""
+        return "y" * 500
+
+    model = ScriptedModel([qw_call("big"), "ok"])
+    result = await run_in(mode, Agent(model, [big]), "go", max_tool_output=50)
+    assert result.messages[2]["content"] == "y" * 50 + "\n[... truncated 450 characters]"
+    assert model.calls[0].options == {}
+
+
+@pytest.mark.anyio
+async def test_per_run_max_turns_and_tool_timeout():
+    model = ScriptedModel(lambda messages: qw_call("get_current_temperature", location="Oslo"))
+    with pytest.raises(MaxTurnsExceeded):
+        await Agent(model, [get_current_temperature], max_turns=10).run("go", max_turns=2)
+    assert len(model.calls) == 2
+
+    @tool
+    async def hang() -> str:
+        """Hang."""
+        await anyio.sleep(30)
+        return "never"
+
+    model = ScriptedModel([qw_call("hang"), "ok"])
+    result = await Agent(model, [hang], tool_timeout=60).run("go", tool_timeout=0.05)
+    assert "timed out after 0.05 s" in result.messages[2]["content"]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", ["run", "stream", "run_sync"])
+async def test_unknown_keyword_is_a_user_error_before_any_model_call(mode):
+    agent, model = weather_agent()
+    with pytest.raises(UserError, match="temprature") as info:
+        if mode == "run_sync":
+            await anyio.to_thread.run_sync(lambda: agent.run_sync(QUESTION, temprature=0.5))
+        else:
+            await run_in(mode, agent, QUESTION, temprature=0.5)
+    assert "max_tokens" in str(info.value)  # the message lists what is accepted
+    assert model.calls == []
+    # A model option the backend declares passes.
+    await agent.run(QUESTION, temperature=0.5)
+    assert model.calls[0].options == {"temperature": 0.5}
+
+
+@pytest.mark.anyio
+async def test_a_model_without_options_gets_every_other_keyword_unchecked():
+    seen: list[dict] = []
+
+    class Mine:  # a user's own Model: no `options` attribute
+        async def complete(self, messages, *, tools=None, thinking=None, tool_choice=None, **options):
+            seen.append(options)
+            return Completion(content="hi")
+
+        def stream(self, *args, **kwargs):
+            raise NotImplementedError
+
+    result = await Agent(Mine()).run("x", frobnicate=3, system="s")
+    assert seen == [{"frobnicate": 3}]
+    assert result.messages[0] == {"role": "system", "content": "s"}
+
+
+# --- a failing approval hook (item 5) ----------------------------------------------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", ["run", "stream"])
+async def test_an_approval_hook_that_raises_is_an_approval_error(mode):
+    ran: list[str] = []
+
+    @tool
+    def delete(path: str) -> str:
+        """Delete (pretend)."""
+        ran.append(path)
+        return f"deleted {path}"
+
+    def approve(call: ToolCall) -> bool:
+        if "secret" in call.arguments:
+            raise LookupError("policy database unreachable")
+        return True
+
+    calls = qw_call("delete", path="/tmp/a") + qw_call("delete", path="/secret") + qw_call("delete", path="/tmp/b")
+    model = ScriptedModel([calls, "never asked"])
+    with pytest.raises(ApprovalError, match="policy database unreachable") as info:
+        await run_in(mode, Agent(model, [delete], approve=approve), "clean")
+    error = info.value
+    assert not isinstance(error, ModelError)
+    assert isinstance(error.__cause__, LookupError)
+    assert sorted(ran) == ["/tmp/a", "/tmp/b"]  # the failing call did not run; the approved ones did
+    assert len(model.calls) == 1  # the run stopped
+    check_transcript(error.messages)
+    assert [m["role"] for m in error.messages] == ["user", "assistant", "tool", "tool", "tool"]
+    contents = [m["content"] for m in error.messages[2:]]
+    assert contents[0] == "deleted /tmp/a" and contents[2] == "deleted /tmp/b"
+    assert "not run" in contents[1] and "approval" in contents[1]
+
+
+# --- side effects survive a failed stream (item 6) ---------------------------------------------
+
+
+class BreaksAfterText:
+    """A model whose stream emits `text` (through the real parser) and then fails."""
+
+    options = frozenset({"max_tokens"})
+
+    def __init__(self, text: str, *, before_failing=None) -> None:
+        self.text = text
+        self.before_failing = before_failing
+
+    async def complete(self, *args, **kwargs):
+        raise NotImplementedError
+
+    async def stream(self, messages, **kwargs):
+        from agentkit.formats import get_format
+
+        parser = get_format("qwen3").stream_parser()
+        for i in range(0, len(self.text), 3):
+            for event in parser.feed(self.text[i : i + 3]):
+                yield event
+        if self.before_failing is not None:
+            await self.before_failing()
+        raise RuntimeError("connection reset")
+
+
+@pytest.mark.anyio
+async def test_a_stream_that_fails_after_early_dispatch_keeps_what_ran():
+    sent: list[str] = []
+
+    @tool
+    def send_email(to: str) -> str:
+        """Send an email."""
+        sent.append(to)
+        return f"sent to {to}"
+
+    text = "Sending now. " + qw_call("send_email", to="bob") + '<tool_call>\n{"name": "send_em'
+    with pytest.raises(ModelError, match="connection reset") as info:
+        await collect(Agent(BreaksAfterText(text), [send_email]), "mail bob")
+    assert sent == ["bob"]
+    messages = info.value.messages
+    check_transcript(messages)
+    assert [m["role"] for m in messages] == ["user", "assistant", "tool"]
+    assistant = messages[1]
+    assert assistant["content"] == "Sending now."  # the text streamed before the failure
+    assert [c["function"]["name"] for c in assistant["tool_calls"]] == ["send_email"]
+    assert messages[2]["content"] == "sent to bob"
+    # Resuming from the transcript does not send the email again.
+    model = ScriptedModel(["Done: the email went out."])
+    result = await Agent(model, [send_email]).run(messages)
+    assert sent == ["bob"]
+    assert model.calls[0].messages[-1]["content"] == "sent to bob"
+    check_transcript(result.messages)
+
+
+@pytest.mark.anyio
+async def test_a_tool_still_running_when_the_stream_fails_is_awaited():
+    stream_failed = anyio.Event()
+    entered = anyio.Event()
+
+    @tool
+    async def book() -> str:
+        """Book a flight."""
+        entered.set()
+        await stream_failed.wait()  # still running when the model's stream breaks
+        return "booked AB123"
+
+    async def before_failing():
+        await entered.wait()
+        stream_failed.set()
+
+    agent = Agent(BreaksAfterText(qw_call("book"), before_failing=before_failing), [book])
+    with anyio.fail_after(5), pytest.raises(ModelError) as info:
+        await collect(agent, "book it")
+    check_transcript(info.value.messages)
+    assert info.value.messages[-1]["content"] == "booked AB123"
+
+
+@pytest.mark.anyio
+async def test_a_hung_tool_after_a_failed_stream_is_bounded_by_tool_timeout():
+    @tool
+    async def hang() -> str:
+        """Hang."""
+        await anyio.sleep(60)
+        return "never"
+
+    agent = Agent(BreaksAfterText(qw_call("hang")), [hang], tool_timeout=0.1)
+    with anyio.fail_after(5), pytest.raises(ModelError) as info:
+        await collect(agent, "go")
+    check_transcript(info.value.messages)
+    assert "timed out after 0.1 s" in info.value.messages[-1]["content"]
+
+
+# --- limits (item 11) ---------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", ["run", "stream"])
+async def test_max_tool_output_caps_error_text_too(mode):
+    @tool
+    def loud() -> str:
+        """Raise with a huge message."""
+        raise ValueError("e" * 50_000)
+
+    model = ScriptedModel([qw_call("loud") + qw_call("nope"), "ok"])
+    result = await run_in(mode, Agent(model, [loud], max_tool_output=200), "go")
+    sent = [m["content"] for m in model.calls[1].messages if m["role"] == "tool"]
+    assert sent[0].startswith("Error: the tool loud raised ValueError: eee")
+    assert len(sent[0]) < 300 and sent[0].endswith(" characters]")
+    assert "no tool named 'nope'" in sent[1]  # short errors are left whole
+    check_transcript(result.messages)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", ["run", "stream"])
+async def test_an_approval_hook_that_hangs_is_bounded(mode):
+    ran: list[str] = []
+
+    @tool
+    def act() -> str:
+        """Act."""
+        ran.append("act")
+        return "done"
+
+    async def never(call: ToolCall) -> bool:
+        await anyio.sleep(60)
+        return True
+
+    model = ScriptedModel([qw_call("act"), "ok"])
+    with anyio.fail_after(5):
+        result = await run_in(mode, Agent(model, [act], approve=never, approval_timeout=0.1), "go")
+    assert ran == []
+    assert "not approved in time" in result.messages[2]["content"]
+    # approval_timeout defaults to tool_timeout.
+    model = ScriptedModel([qw_call("act"), "ok"])
+    with anyio.fail_after(5):
+        result = await run_in(mode, Agent(model, [act], approve=never, tool_timeout=0.1), "go")
+    assert ran == [] and "not approved in time" in result.messages[2]["content"]
+    check_transcript(result.messages)
+
+
+@pytest.mark.anyio
+async def test_a_sync_approval_hook_does_not_block_the_event_loop():
+    entered = threading.Event()
+    go_ahead = threading.Event()
+
+    def ask_a_human(call: ToolCall) -> bool:
+        entered.set()
+        return go_ahead.wait(5)  # False (deny) if the loop never got to set it
+
+    async def human() -> None:
+        while not entered.is_set():
+            await anyio.sleep(0.01)
+        go_ahead.set()  # runs only if the hook left the event loop free
+
+    model = ScriptedModel([qw_call("get_current_temperature", location="Oslo"), "ok"])
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(human)
+        result = await Agent(model, [get_current_temperature], approve=ask_a_human).run("go")
+    assert json.loads(result.messages[2]["content"])["location"] == "Oslo"
+
+
+@pytest.mark.anyio
+async def test_a_sync_approval_hook_that_blocks_times_out():
+    release = threading.Event()
+
+    def stuck(call: ToolCall) -> bool:
+        release.wait(10)
+        return True
+
+    model = ScriptedModel([qw_call("get_current_temperature", location="Oslo"), "ok"])
+    try:
+        with anyio.fail_after(5):
+            result = await Agent(model, [get_current_temperature], approve=stuck, approval_timeout=0.1).run("go")
+    finally:
+        release.set()
+    assert "not approved in time" in result.messages[2]["content"]
+
+
+# --- check_transcript is a real check -----------------------------------------------------------
+
+
+def test_check_transcript_raises_under_python_dash_O():
+    import subprocess
+    import sys
+
+    code = (
+        "from agentkit.testing import check_transcript\n"
+        "call = {'id': 'a', 'type': 'function', 'function': {'name': 'f', 'arguments': '{}'}}\n"
+        "check_transcript([{'role': 'user', 'content': 'x'},\n"
+        "                  {'role': 'assistant', 'content': '', 'tool_calls': [call]}])\n"
+    )
+    proc = subprocess.run([sys.executable, "-O", "-c", code], capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert "AssertionError: message 1: tool call 'a' has no tool message" in proc.stderr

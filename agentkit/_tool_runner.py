@@ -1,0 +1,138 @@
+"""Answering one tool call: ask the approval hook, run the tool, turn the outcome into text."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import enum
+import inspect
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, NamedTuple
+
+import anyio
+import anyio.to_thread
+import pydantic
+
+from ._events import ToolCall
+from .exceptions import ToolError
+from .tools import Tool
+
+logger = logging.getLogger("agentkit")
+
+Approval = Callable[[ToolCall], "bool | str | Awaitable[bool | str]"]
+"""The `approve` hook: True runs the call, False or a reason (a str) denies it."""
+
+
+class Outcome(NamedTuple):
+    """How a call was answered."""
+
+    content: str
+    """The tool message's text, for the model (not yet cut to `max_tool_output`)."""
+    error: str | None
+    """None, or what went wrong, for the caller."""
+    hook_failure: BaseException | None = None
+    """What the approval hook raised, when it did (the call did not run)."""
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, pydantic.BaseModel):
+        return value.model_dump(mode="json")
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def render_result(value: Any) -> str:
+    """A tool's return value as the text the model reads: a str as is, anything else as JSON."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, default=_jsonable)
+
+
+def cap(content: str, limit: int | None) -> str:
+    """`content` cut to `limit` characters, with a marker saying how many were dropped."""
+    if limit is None or len(content) <= limit:
+        return content
+    return f"{content[:limit]}\n[... truncated {len(content) - limit} characters]"
+
+
+def _is_async(function: Callable[..., Any]) -> bool:
+    return inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(
+        getattr(function, "__call__", None)  # noqa: B004 -- an object with an async __call__
+    )
+
+
+async def _ask(approve: Approval, call: ToolCall) -> bool | str:
+    # A sync hook may block (a prompt, a network check): it runs in a worker thread so the
+    # event loop, the other calls and the timeout stay live. Abandoned on timeout, like sync tools.
+    if _is_async(approve):
+        verdict: Any = approve(call)
+    else:
+        verdict = await anyio.to_thread.run_sync(approve, call, abandon_on_cancel=True)
+    if inspect.isawaitable(verdict):
+        verdict = await verdict
+    return verdict  # type: ignore[no-any-return]
+
+
+async def answer(
+    call: ToolCall,
+    malformed: str | None,
+    tools: Mapping[str, Tool[Any, Any]],
+    *,
+    approve: Approval | None,
+    approval_timeout: float | None,
+    tool_timeout: float | None,
+) -> Outcome:
+    """Answer one call. Never raises (but for cancellation): every failure is an `Outcome`."""
+    if malformed is not None:
+        return Outcome(f"Error: your tool call could not be read: {malformed}. Write it again.", malformed)
+    found = tools.get(call.name)
+    if found is None:
+        known = ", ".join(tools) or "none"
+        content = f"Error: there is no tool named {call.name!r}. Available tools: {known}."
+        return Outcome(content, f"unknown tool {call.name!r}")
+    if approve is not None:
+        # move_on_after, not fail_after: a TimeoutError the hook raises itself is a failure.
+        with anyio.move_on_after(approval_timeout) as scope:
+            try:
+                verdict = await _ask(approve, call)
+            except Exception as e:
+                logger.info("the approval hook raised %s on call %s", type(e).__name__, call.id)
+                return Outcome("Error: this call was not run: the approval check failed.", "approval hook failed", e)
+        if scope.cancelled_caught:
+            error = f"not approved in time ({approval_timeout} s)"
+            return Outcome(f"Error: this call was not run: it was {error}.", error)
+        if verdict is not True:
+            reason = verdict if isinstance(verdict, str) and verdict else "denied"
+            return Outcome(f"Error: the user did not allow this tool call ({reason}).", f"not approved: {reason}")
+    return await _run(found, call, tool_timeout)
+
+
+async def _run(found: Tool[Any, Any], call: ToolCall, timeout: float | None) -> Outcome:
+    logger.info("running tool %s (call %s)", call.name, call.id)
+    logger.debug("tool %s arguments: %s", call.name, call.arguments)
+    try:
+        with anyio.move_on_after(timeout) as scope:
+            value = await found.acall(call.arguments)
+    except ToolError as e:
+        return Outcome(f"Error: {e}", str(e))
+    except Exception as e:
+        logger.info("tool %s raised %s", call.name, type(e).__name__, exc_info=True)
+        error = f"{type(e).__name__}: {e}"
+        return Outcome(f"Error: the tool {call.name} raised {error}", error)
+    if scope.cancelled_caught:
+        error = f"timed out after {timeout} s"
+        return Outcome(f"Error: the tool {call.name} {error}.", error)
+    try:
+        return Outcome(render_result(value), None)
+    except (TypeError, ValueError) as e:
+        error = f"the tool returned a value that cannot be sent as JSON ({e})"
+        return Outcome(f"Error: {error}.", error)
