@@ -7,7 +7,7 @@ import agentkit
 import agentkit.formats
 
 PUBLIC = {
-    "INTERN_S1", "INTERN_S1_MINI", "Agent", "AgentError", "AgentEvent", "Completion", "CompletionDone",
+    "INTERN_S1", "INTERN_S1_MINI", "Agent", "AgentError", "AgentEvent", "ApprovalError", "Completion", "CompletionDone",
     "LocalModel", "MalformedCall", "MaxTurnsExceeded", "Model", "ModelError", "ModelEvent", "ReasoningDelta",
     "RemoteModel", "RunError", "RunFinished", "RunResult", "Sampling", "TextDelta", "Tool",
     "ToolArgumentsError", "ToolCall", "ToolCallArgsDelta", "ToolCallFinished", "ToolCallMalformed",
