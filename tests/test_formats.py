@@ -22,6 +22,7 @@ from agentkit.formats import (
     get_format,
     opens_think,
 )
+from tests import reference_parser as reference
 
 
 def ids():
@@ -229,6 +230,163 @@ def test_feed_after_close_is_an_error():
         parser.feed("x")
 
 
+# --- duplicate keys: the first wins, in batch and stream alike (API.md) -------------------------
+
+DUPLICATES = [
+    # (format, call body, name, arguments)
+    (QWEN3, '{"name": "f", "arguments": {"a": 1}, "arguments": {"b": 2}}', "f", '{"a": 1}'),
+    (QWEN3, '{"name": "f", "name": "g", "arguments": {"a": 1}}', "f", '{"a": 1}'),
+    (QWEN3, '{"name": "f", "parameters": {"p": 1}, "arguments": {"a": 2}}', "f", '{"p": 1}'),
+    (INTERN_S1, '{"name": "f", "arguments": {"a": 2}, "parameters": {"p": 1}}', "f", '{"a": 2}'),
+    (INTERN_S1, '{"name": "f", "parameters": "{\\"s\\": 1}", "arguments": {"a": 2}}', "f", '{"s": 1}'),
+    (QWEN3, '{"name": "f", "arguments": {"x": NaN, "x": 2}}', "f", '{"x": NaN, "x": 2}'),
+]
+
+
+@pytest.mark.parametrize(("fmt", "body", "name", "arguments"), DUPLICATES)
+def test_duplicate_keys_first_wins_and_pieces_add_up(fmt, body, name, arguments):
+    open_tag, close_tag = fmt.call_open[0], fmt.call_close[0]
+    text = f"{open_tag}{body}{close_tag}"
+    (call,) = parse(fmt, text).tool_calls
+    assert (call.name, call.arguments) == (name, arguments)
+    for chunks in ([text], list(text), [text[i : i + 4] for i in range(0, len(text), 4)]):
+        parser, events = stream(fmt, chunks)
+        _check_events(events, parser.output)
+        assert parser.output.tool_calls == [call]
+
+
+def test_a_first_name_that_is_not_a_string_is_never_announced():
+    text = '<tool_call>{"name": 1, "name": "g", "arguments": {}}</tool_call>'
+    parser, events = stream(QWEN3, list(text))
+    assert not any(isinstance(e, ToolCallOpened) for e in events)
+    assert 'no "name"' in parser.output.errors[0].reason
+
+
+# --- <think> opens reasoning only at the start of the message ----------------------------------
+
+
+@pytest.mark.parametrize("fmt", [INTERN_S1, QWEN3])
+def test_think_tag_inside_content_is_text(fmt):
+    out = parse(fmt, "Use the <think> tag to show reasoning. Done.")
+    assert out == ParsedOutput(content="Use the <think> tag to show reasoning. Done.")
+    out = parse(fmt, "<think>plan</think>Write <think> literally.")
+    assert (out.reasoning, out.content) == ("plan", "Write <think> literally.")
+    out = parse(fmt, "\n  <think>plan</think>ok")  # leading whitespace is still the start
+    assert (out.reasoning, out.content) == ("plan", "ok")
+
+
+def test_think_tag_after_a_call_or_inside_reasoning_is_text():
+    out = parse(QWEN3, f"{QW_CALL}<think>x")
+    assert (out.content, out.reasoning, len(out.tool_calls)) == ("<think>x", None, 1)
+    out = parse(INTERN_S1, "<think>a <think> b</think>c")
+    assert (out.reasoning, out.content) == ("a <think> b", "c")
+    out = parse(INTERN_S1, "<think>\nstill the opener</think>c", in_reasoning=True)
+    assert (out.reasoning, out.content) == ("still the opener", "c")
+
+
+# --- a close tag inside a JSON string ends the block, as vLLM's and SGLang's parsers do ---------
+
+
+@pytest.mark.parametrize(
+    ("fmt", "text"),
+    [
+        (QWEN3, '<tool_call>{"name": "f", "arguments": {"s": "a</tool_call>b"}}</tool_call>'),
+        (INTERN_S1, '<|action_start|><|plugin|>{"name": "f", "parameters": {"s": "a<|action_end|>b"}}<|action_end|>'),
+    ],
+)
+def test_close_tag_inside_a_json_string_ends_the_block(fmt, text):
+    # vLLM's hermes and intern_s1 parsers cut at the first close tag (non-greedy regex), as do
+    # SGLang's qwen25 and internlm detectors: the JSON is then broken and no call is made.
+    close = fmt.call_close[0]
+    out = parse(fmt, text)
+    assert out.tool_calls == []
+    (error,) = out.errors
+    assert error.raw == text[: text.index(close) + len(close)]
+    assert out.content == 'b"}}' + close
+
+
+# --- undecided start: in_reasoning=None ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fmt", "text", "reasoning", "content", "n_calls"),
+    [
+        (QWEN3, "thinking</think>answer", "thinking", "answer", 0),
+        (QWEN3, "just an answer", None, "just an answer", 0),
+        (QWEN3, "<think>t</think>answer", "t", "answer", 0),
+        (QWEN3, "answer <think>x</think>y", None, "answer <think>xy", 0),
+        (QWEN3, f"Let me call.{QW_CALL}</think>after", None, "Let me call.after", 1),
+        (INTERN_S1, f"thinking {IS1_CALL} more</think>answer", "thinking  more", "answer", 1),
+        (INTERN_S1, f"answer {IS1_CALL} done", None, "answer  done", 1),
+        (AUTO, f"thinking {QW_CALL}</think>x", None, "thinking x", 1),
+        (QWEN3, "   </think>answer", None, "answer", 0),
+    ],
+)
+def test_undecided_start(fmt, text, reasoning, content, n_calls):
+    out = parse(fmt, text, in_reasoning=None)
+    assert (out.reasoning, out.content, len(out.tool_calls)) == (reasoning, content, n_calls)
+    for cut in range(len(text) + 1):
+        parser, events = stream(fmt, [text[:cut], text[cut:]], in_reasoning=None)
+        assert parser.output == out
+        _check_events(events, out)
+
+
+def test_undecided_start_holds_text_until_decided():
+    parser = QWEN3.stream_parser(in_reasoning=None)
+    assert parser.feed("thinking ") == [] and parser.feed("more") == []
+    events = parser.feed("</think>answer")
+    assert [type(e) for e in events] == [ReasoningDelta, TextDelta]
+    assert parser.output == ParsedOutput(reasoning="thinking more", content="answer")
+    parser = QWEN3.stream_parser(in_reasoning=None)
+    assert parser.feed("an answer") == []
+    assert parser.close() == [TextDelta("an answer")]
+
+
+# --- O(n): no delta costs work in proportion to what came before --------------------------------
+
+
+def _allocation_traffic(fmt: Format, prefix: str, fill: str, suffix: str, n: int, step: int, **kw) -> int:
+    """Sum over deltas of the peak memory each `feed` allocates: linear work keeps this O(n);
+    rebuilding a buffer per delta (``body += delta``) makes it O(n²)."""
+    import tracemalloc
+
+    text = prefix + fill * (n // len(fill)) + suffix
+    chunks = [text[i : i + step] for i in range(0, len(text), step)]
+    parser = fmt.stream_parser(id_factory=ids(), **kw)
+    total = 0
+    tracemalloc.start()
+    try:
+        for chunk in chunks:
+            tracemalloc.reset_peak()
+            base = tracemalloc.get_traced_memory()[0]
+            parser.feed(chunk)
+            total += tracemalloc.get_traced_memory()[1] - base
+        parser.close()
+    finally:
+        tracemalloc.stop()
+    return total
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt", "prefix", "fill", "suffix", "kw"),
+    [
+        ("call body", QWEN3, '<tool_call>{"name": "f", "arguments": {"s": "', "abcd", '"}}</tool_call>', {}),
+        ("call body with <", QWEN3, '<tool_call>{"name": "f", "arguments": {"s": "', "a<b>", '"}}</tool_call>', {}),
+        ("name string", QWEN3, '<tool_call>{"name": "', "abcd", '", "arguments": {}}</tool_call>', {}),
+        ("reasoning", QWEN3, "<think>", "abcd", "</think>x", {}),
+        ("content", QWEN3, "", "ab c", "", {}),
+        ("content with <", QWEN3, "", "a<b ", "", {}),
+        ("whitespace run", QWEN3, "a", "    ", "b", {}),
+        ("undecided", QWEN3, "", "abcd", "</think>x", {"in_reasoning": None}),
+    ],
+)
+def test_streaming_work_is_linear(name, fmt, prefix, fill, suffix, kw):
+    small = _allocation_traffic(fmt, prefix, fill, suffix, 20_000, 4, **kw)
+    large = _allocation_traffic(fmt, prefix, fill, suffix, 80_000, 4, **kw)
+    # 4x the text: linear work allocates about 4x as much, quadratic about 16x.
+    assert large / small < 6, (name, small, large)
+
+
 # --- stream == batch, for every chunking (property tests) ---------------------------------------
 
 PIECES = [
@@ -236,6 +394,11 @@ PIECES = [
     "</tool_call>", "<|act", "</th", "<tool", "<", ">", "|", " ", "\n", "{", "}", '"', "\\", ":", ",",
     '{"name": "f", "parameters": {"a": 1}}', '{"name": "g", "arguments": {"s": "x\\"}{"}}',
     '{"name": "h"}', '"name"', '"arguments"', "hello", "é東🌧",
+    '{"name": "f", "name": "g", "arguments": {"a": 1}, "arguments": {"b": 2}}',
+    '{"name": "f", "parameters": {"p": 1}, "arguments": {"a": 2}}',
+    '{"name": "f", "arguments": "{\\"s\\": 1}", "parameters": {"p": 1}}',
+    '{"name": 1, "name": "g"}', '{"name": "f", "arguments": {"x": NaN, "x": 2}}',
+    '{"name": "f", "arguments": {"a": "</tool_call>"}}', "  \n", " x ",
 ]  # fmt: skip
 
 tag_soup = st.lists(st.sampled_from(PIECES) | st.text(max_size=5), max_size=25).map("".join)
@@ -250,34 +413,50 @@ def chunked(draw):
     return text, [text[a:b] for a, b in itertools.pairwise(bounds)]
 
 
-def _check_stream_equals_batch(fmt: Format, text: str, chunks: list[str], in_reasoning: bool):
-    expected = parse(fmt, text, in_reasoning=in_reasoning)
+def _check_stream_equals_batch(fmt: Format, text: str, chunks: list[str], in_reasoning: bool | None):
+    """The stream, for this chunking, agrees with the independent reference and with `parse`."""
+    ref = reference.parse(reference.SPECS[fmt.name], text, in_reasoning)
     parser, events = stream(fmt, chunks, in_reasoning=in_reasoning)
-    assert parser.output == expected
-    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == expected.content
-    reasoning = "".join(e.text for e in events if isinstance(e, ReasoningDelta))
-    assert reasoning == (expected.reasoning or "")
-    ready = [e.call for e in events if isinstance(e, ToolCallReady)]
-    assert ready == expected.tool_calls
-    for call in ready:
-        index = next(e.index for e in events if isinstance(e, ToolCallReady) and e.call == call)
-        args = "".join(e.text for e in events if isinstance(e, ToolCallArgsDelta) and e.index == index)
-        assert args == call.arguments
-        json.loads(call.arguments)
+    out = parser.output
+    assert (out.content, out.reasoning) == (ref.content, ref.reasoning)
+    assert [(c.id, c.name, c.arguments) for c in out.tool_calls] == [(f"call_{i}", n, a) for i, n, a in ref.calls]
+    assert [e.raw for e in out.errors] == [raw for _, raw in ref.errors]
+    assert out == parse(fmt, text, in_reasoning=in_reasoning)
+    _check_events(events, out)
 
 
-@given(data=chunked(), fmt=st.sampled_from([INTERN_S1, QWEN3, AUTO]), in_reasoning=st.booleans())
-def test_stream_equals_batch_for_any_chunking(data, fmt, in_reasoning):
+def _check_events(events, out: ParsedOutput) -> None:
+    """The event contract: texts add up, and per call index the pieces add up and the names agree."""
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == out.content
+    assert "".join(e.text for e in events if isinstance(e, ReasoningDelta)) == (out.reasoning or "")
+    assert all(e.text for e in events if isinstance(e, TextDelta | ReasoningDelta | ToolCallArgsDelta))
+    ready = [e for e in events if isinstance(e, ToolCallReady)]
+    assert [e.call for e in ready] == out.tool_calls
+    malformed = [e for e in events if isinstance(e, ToolCallMalformed)]
+    assert [e.error for e in malformed] == out.errors
+    for e in ready:
+        opened = [o for o in events if isinstance(o, ToolCallOpened) and o.index == e.index]
+        assert [(o.id, o.name) for o in opened] == [(e.call.id, e.call.name)]
+        assert events.index(opened[0]) < events.index(e)
+        args = "".join(d.text for d in events if isinstance(d, ToolCallArgsDelta) and d.index == e.index)
+        assert args == e.call.arguments
+    for e in malformed:
+        assert sum(isinstance(o, ToolCallOpened) and o.index == e.index for o in events) <= 1
+
+
+@given(data=chunked(), fmt=st.sampled_from([INTERN_S1, QWEN3, AUTO]), in_reasoning=st.sampled_from([False, True, None]))
+def test_stream_equals_reference_for_any_chunking(data, fmt, in_reasoning):
     text, chunks = data
     _check_stream_equals_batch(fmt, text, chunks, in_reasoning)
 
 
+@pytest.mark.parametrize("in_reasoning", [False, True, None])
 @pytest.mark.parametrize("fmt", [INTERN_S1, QWEN3])
-def test_every_single_split_point(fmt):
+def test_every_single_split_point(fmt, in_reasoning):
     text = f"<think>a</think>x {IS1_CALL} y {QW_CALL} z"
     for cut in range(len(text) + 1):
-        _check_stream_equals_batch(fmt, text, [text[:cut], text[cut:]], False)
-    _check_stream_equals_batch(fmt, text, list(text), False)
+        _check_stream_equals_batch(fmt, text, [text[:cut], text[cut:]], in_reasoning)
+    _check_stream_equals_batch(fmt, text, list(text), in_reasoning)
 
 
 # --- rendering and detection -------------------------------------------------------------------

@@ -324,6 +324,44 @@ def bench_parser(sizes: list[int], reps: int, peer: bool = False) -> str:
     return "\n".join(lines)
 
 
+def long_piece_text(kind: str, size: int) -> str:
+    """One long piece of a message: a call argument, reasoning, or content, `size` characters."""
+    filler = ("the quick brown fox jumps over the lazy dog " * (size // 44 + 1))[:size]
+    if kind == "call argument":
+        return f'<tool_call>\n{{"name": "write_file", "arguments": {{"text": "{filler}"}}}}\n</tool_call>'
+    if kind == "reasoning":
+        return f"<think>{filler}</think>Done."
+    return filler
+
+
+def bench_parser_long(sizes: list[int], reps: int) -> str:
+    """Streaming one long piece (a 400 k argument...) in token-sized and 4-char chunks: O(n)?"""
+    from agentkit.formats import QWEN3
+
+    lines = [f"| piece | chunks | {' | '.join(f'{s // 1000} k chars, ms' for s in sizes)} | ratio {sizes[-1] // sizes[0]}× size |",
+             "|---|---|" + "---:|" * (len(sizes) + 1)]  # fmt: skip
+    for kind in ("call argument", "reasoning", "content"):
+        for label in ("token-sized (1–6)", "4 chars"):
+            times = []
+            for size in sizes:
+                text = long_piece_text(kind, size)
+                if label == "4 chars":
+                    chunks = [text[i : i + 4] for i in range(0, len(text), 4)]
+                else:
+                    chunks = chunkings(text, size, random.Random(1))[2][1] or []
+
+                def run(chunks=chunks) -> None:
+                    parser = QWEN3.stream_parser()
+                    for c in chunks:
+                        parser.feed(c)
+                    parser.close()
+
+                times.append(statistics.median(_time_it(run, reps)))
+            cells = " | ".join(f"{t * 1000:.1f}" for t in times)
+            lines.append(f"| {kind} | {label} | {cells} | {times[-1] / times[0]:.1f}× |")
+    return "\n".join(lines)
+
+
 def _time_it(fn, reps: int) -> list[float]:
     out = []
     for _ in range(reps):
@@ -401,6 +439,7 @@ def main(argv: list[str] | None = None) -> dict[str, str]:
             ("parallel tool calls", lambda: asyncio.run(bench_parallel(server.url, 1 if q else 5))),
             ("early dispatch (tool call first, then 1 s more of stream)", lambda: asyncio.run(bench_early(server.url))),
             ("streaming parser (Intern-S1 output)", lambda: bench_parser([10_000, 100_000] if q else [10_000, 100_000, 1_000_000, 10_000_000], 1 if q else 3, args.peers)),
+            ("streaming parser, one long piece", lambda: bench_parser_long([10_000, 40_000] if q else [100_000, 400_000], 1 if q else 5)),
         ]  # fmt: skip
         if args.peers:
             plan.insert(1, ("peers, framework overhead per step", lambda: bench_peers(server.url, 40)))

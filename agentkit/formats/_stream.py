@@ -1,16 +1,21 @@
 """The incremental parser: raw model text in, reasoning / content / tool-call events out.
 
-One pass over the text, O(n): each delta is searched once for the tags of the current state
-(compiled regexes, so C speed), and at most one partial tag (``<|act`` at a chunk end) is held
-back until the next delta decides it. Tool-call bodies are scanned incrementally for their
-structural JSON characters only, so a call's name is announced as soon as it is written and its
-arguments stream as they arrive. Batch `parse` is this parser fed the whole text at once.
+One pass over the text, O(n) however it is chunked: each delta is searched once for the tags of
+the current state (compiled regexes, so C speed); text is kept as lists of pieces, never rebuilt
+per delta; at most one partial tag (``<|act`` at a chunk end) is held back until the next delta
+decides it. Call bodies are scanned incrementally (`CallScan`), so a call's name is announced as
+soon as it is written and its arguments stream as they arrive. Batch `parse` is this parser fed
+the whole text at once, so the two agree by construction.
+
+Where reasoning starts: ``in_reasoning=True`` (the prompt opened ``<think>``), ``False``
+(content; a ``<think>`` at the very start opens reasoning), or ``None`` (undecided: the text is
+held back until ``</think>`` shows it was reasoning, or ``<think>``, a tool call that is only a
+call outside reasoning, or the end of the text shows it was content).
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import re
 import uuid
 from collections.abc import Callable
@@ -28,15 +33,15 @@ from .._events import (
     ToolCallOpened,
     ToolCallReady,
 )
+from ._scan import CallScan
 
 if TYPE_CHECKING:
-    from . import Format
+    from ._base import Format
 
 THINK_OPEN = "<think>"
 THINK_CLOSE = "</think>"
 
-_CONTENT, _REASONING, _CALL = 0, 1, 2
-_STRUCTURAL = re.compile(r'["\\{}\[\]:,]')
+_CONTENT, _REASONING, _CALL, _UNDECIDED = 0, 1, 2, 3
 
 
 def new_call_id() -> str:
@@ -61,16 +66,18 @@ class ParsedOutput:
 class _Channel:
     """Text for one channel, stripped at both ends as a whole, emitted as early as possible."""
 
+    __slots__ = ("kind", "parts", "pending", "started")
+
     def __init__(self, kind: type[TextDelta] | type[ReasoningDelta]) -> None:
         self.kind = kind
-        self.started = False
-        self.pending_ws = ""
+        self.started = False  # some non-whitespace text has been emitted
+        self.pending: list[str] = []  # trailing whitespace: only text if more text follows
         self.parts: list[str] = []
 
     def emit(self, text: str, out: list[ParseEvent]) -> None:
         if not text:
             return
-        if self.started and not self.pending_ws and not text[-1].isspace():
+        if self.started and not self.pending and not text[-1].isspace():
             self.parts.append(text)  # the common case: mid-text, no whitespace to hold back
             out.append(self.kind(text))
             return
@@ -79,87 +86,37 @@ class _Channel:
             if not text:
                 return
             self.started = True
-        text = self.pending_ws + text
         body = text.rstrip()
-        # Trailing whitespace waits: it is only content if more text follows.
-        self.pending_ws = text[len(body) :]
-        if body:
-            self.parts.append(body)
-            out.append(self.kind(body))
+        if not body:
+            self.pending.append(text)
+            return
+        tail = text[len(body) :]
+        if self.pending:
+            body = "".join(self.pending) + body
+            self.pending.clear()
+        if tail:
+            self.pending.append(tail)
+        self.parts.append(body)
+        out.append(self.kind(body))
 
     def text(self) -> str:
         return "".join(self.parts)
 
 
-class _Call:
-    """A tool call block being read, with an incremental scan of its JSON body."""
+_TagTable = dict[tuple[int, bool], tuple[re.Pattern[str], tuple[str, ...]]]
 
-    def __init__(self, index: int, call_id: str, open_tag: str) -> None:
-        self.index, self.id, self.open_tag = index, call_id, open_tag
-        self.body = ""
-        self.scanned = 0
-        self.depth = 0
-        self.in_str = False
-        self.skip_at = -1
-        self.str_start = 0
-        self.expect_key = False
-        self.key: str | None = None
-        self.name: str | None = None
-        self.args_start: int | None = None
-        self.args_end: int | None = None
-        self.args_sent = 0  # how much of the arguments has been emitted, as an offset into body
-        self.opened = False
 
-    def scan(self, arg_keys: tuple[str, ...]) -> None:
-        body = self.body
-        for m in _STRUCTURAL.finditer(body, self.scanned):
-            i, c = m.start(), m.group()
-            if self.in_str:
-                if i == self.skip_at:
-                    continue  # the character after a backslash
-                if c == "\\":
-                    self.skip_at = i + 1
-                elif c == '"':
-                    self.in_str = False
-                    if self.depth == 1:
-                        self._string_done(body[self.str_start : i + 1])
-            elif c == '"':
-                self.in_str = True
-                self.str_start = i
-            elif c in "{[":
-                if self.depth == 0 and c == "{":
-                    self.expect_key = True
-                elif self.depth == 1 and c == "{" and self.key in arg_keys and self.args_start is None:
-                    self.args_start = self.args_sent = i
-                self.depth += 1
-            elif c in "}]":
-                self.depth -= 1
-                if self.depth == 1 and self.args_start is not None and self.args_end is None:
-                    self.args_end = i + 1
-            elif self.depth == 1:
-                if c == ":":
-                    self.expect_key = False
-                elif c == ",":
-                    self.expect_key, self.key = True, None
-        self.scanned = len(body)
-
-    def _string_done(self, literal: str) -> None:
-        try:
-            value = json.loads(literal)
-        except ValueError:
-            return
-        if self.expect_key:
-            self.key = value
-        elif self.key == "name" and self.name is None:
-            self.name = value
-
-    def pending_args(self) -> str:
-        if self.args_start is None:
-            return ""
-        end = self.args_end if self.args_end is not None else self.scanned
-        text = self.body[self.args_sent : end]
-        self.args_sent = end
-        return text
+@functools.cache
+def _tag_table(call_open: tuple[str, ...], reasoning_call_open: tuple[str, ...]) -> _TagTable:
+    """(state, at the start of the message) -> (regex of the tags to look for, the tags)."""
+    table = {}
+    for state, calls in ((_CONTENT, call_open), (_REASONING, reasoning_call_open), (_UNDECIDED, call_open)):
+        for at_start in (False, True):
+            tags = (THINK_CLOSE, *calls)
+            if at_start or state == _UNDECIDED:
+                tags += (THINK_OPEN,)
+            table[state, at_start] = (re.compile("|".join(map(re.escape, tags))), tags)
+    return table
 
 
 class StreamParser:
@@ -173,29 +130,27 @@ class StreamParser:
         self,
         fmt: Format,
         *,
-        in_reasoning: bool = False,
+        in_reasoning: bool | None = False,
         id_factory: Callable[[], str] = new_call_id,
     ) -> None:
         self._fmt = fmt
         self._ids = id_factory
-        self._state = _REASONING if in_reasoning else _CONTENT
-        self._thought = in_reasoning
-        self._return = _CONTENT
+        self._state = _UNDECIDED if in_reasoning is None else _REASONING if in_reasoning else _CONTENT
+        self._thought = in_reasoning is True
+        self._return = self._state
         self._buf = ""
+        self._held: list[str] = []  # undecided text
+        self._held_text = False  # whether it holds more than whitespace
+        self._past_start = False
         self._closed = False
         self._content = _Channel(TextDelta)
         self._reasoning = _Channel(ReasoningDelta)
-        self._call: _Call | None = None
+        self._call: CallScan | None = None
         self._calls: list[ToolCall] = []
         self._errors: list[MalformedCall] = []
         self._count = 0
         self._close_of = dict(zip(fmt.call_open, fmt.call_close, strict=True))
-        content_tags = [THINK_OPEN, THINK_CLOSE, *fmt.call_open]
-        reasoning_tags = [THINK_OPEN, THINK_CLOSE, *fmt.reasoning_call_open]
-        self._tags = {
-            _CONTENT: (re.compile("|".join(map(re.escape, content_tags))), tuple(content_tags)),
-            _REASONING: (re.compile("|".join(map(re.escape, reasoning_tags))), tuple(reasoning_tags)),
-        }
+        self._tags = _tag_table(fmt.call_open, fmt.reasoning_call_open)
 
     @property
     def output(self) -> ParsedOutput:
@@ -214,12 +169,17 @@ class StreamParser:
         out: list[ParseEvent] = []
         if not self._buf and "<" not in delta:
             # Most deltas hold no tag and nothing is held back: no tag can start or end in them.
-            if self._state == _CALL:
+            state = self._state
+            if state == _CALL:
                 assert self._call is not None
-                self._call.body += delta
+                self._call.add(delta)
                 self._advance_call(out)
+            elif state == _CONTENT:
+                self._content.emit(delta, out)
+            elif state == _REASONING:
+                self._reasoning.emit(delta, out)
             else:
-                (self._content if self._state == _CONTENT else self._reasoning).emit(delta, out)
+                self._hold(delta)
             return out
         self._buf += delta
         self._run(out, final=False)
@@ -230,6 +190,8 @@ class StreamParser:
         out: list[ParseEvent] = []
         if not self._closed:
             self._run(out, final=True)
+            if self._state == _UNDECIDED:
+                self._decide(self._content, out)
             self._closed = True
         return out
 
@@ -238,77 +200,114 @@ class StreamParser:
     def _run(self, out: list[ParseEvent], *, final: bool) -> None:
         buf, pos = self._buf, 0
         while True:
-            if self._state == _CALL:
-                assert self._call is not None
-                end_tag = self._close_of[self._call.open_tag]
-                idx = buf.find(end_tag, pos)
+            state = self._state
+            if state == _CALL:
+                call = self._call
+                assert call is not None
+                idx = buf.find(call.close_tag, pos)
                 if idx >= 0:
-                    self._call.body += buf[pos:idx]
-                    self._finish_call(out, end_tag)
-                    pos = idx + len(end_tag)
+                    call.add(buf[pos:idx])
+                    self._finish_call(out, call.close_tag)
+                    pos = idx + len(call.close_tag)
                     continue
-                keep = 0 if final else _partial_suffix(buf, pos, (end_tag,))
-                self._call.body += buf[pos : len(buf) - keep]
+                keep = 0 if final else _partial_suffix(buf, pos, (call.close_tag,))
+                call.add(buf[pos : len(buf) - keep])
                 if final:
                     self._finish_call(out, None)
                 else:
                     self._advance_call(out)
                 self._buf = buf[len(buf) - keep :]
                 return
-            pattern, tags = self._tags[self._state]
-            channel = self._content if self._state == _CONTENT else self._reasoning
+            pattern, tags = self._tags[state, not self._started()]
             m = pattern.search(buf, pos)
+            end = len(buf) if m is None else m.start()
+            keep = 0 if final or m is not None else _partial_suffix(buf, pos, tags)
+            piece = buf[pos : end - keep]
+            if state == _CONTENT:
+                self._content.emit(piece, out)
+            elif state == _REASONING:
+                self._reasoning.emit(piece, out)
+            else:
+                self._hold(piece)
             if m is None:
-                keep = 0 if final else _partial_suffix(buf, pos, tags)
-                channel.emit(buf[pos : len(buf) - keep], out)
                 self._buf = buf[len(buf) - keep :]
                 return
-            channel.emit(buf[pos : m.start()], out)
             pos = m.end()
-            tag = m.group()
-            if tag == THINK_OPEN:
-                self._state, self._thought = _REASONING, True
-            elif tag == THINK_CLOSE:
-                self._state = _CONTENT  # a stray </think> in content is dropped
+            self._tag(m.group(), out)
+
+    def _tag(self, tag: str, out: list[ParseEvent]) -> None:
+        state = self._state
+        if state == _UNDECIDED:
+            if tag == THINK_CLOSE:
+                self._thought = self._past_start = True
+                self._decide(self._reasoning, out)
+                return
+            if tag == THINK_OPEN or tag not in self._fmt.reasoning_call_open:
+                self._decide(self._content, out)
+                state = _CONTENT
+        if tag == THINK_OPEN:
+            if self._started():  # only the message's start can open reasoning; later it is text
+                (self._content if state == _CONTENT else self._reasoning).emit(tag, out)
             else:
-                self._return = self._state
-                self._state = _CALL
-                self._call = _Call(self._count, self._ids(), tag)
-                self._count += 1
+                self._state, self._thought = _REASONING, True
+        elif tag == THINK_CLOSE:
+            self._state, self._past_start = _CONTENT, True  # a stray </think> in content is dropped
+        else:
+            self._return, self._state, self._past_start = self._state, _CALL, True
+            self._call = CallScan(self._count, self._ids(), tag, self._close_of[tag], self._fmt.arg_keys)
+            self._count += 1
+
+    def _started(self) -> bool:
+        """Whether the message is past its start: some text, a call, or a ``</think>``."""
+        if not self._past_start:
+            self._past_start = self._content.started or self._reasoning.started or self._held_text
+        return self._past_start
+
+    def _hold(self, text: str) -> None:
+        if text:
+            self._held.append(text)
+            if not self._held_text and not text.isspace():
+                self._held_text = True
+
+    def _decide(self, channel: _Channel, out: list[ParseEvent]) -> None:
+        """The undecided start turned out to be `channel`'s text; what follows is content."""
+        self._state = _CONTENT
+        channel.emit("".join(self._held), out)
+        self._held.clear()
 
     def _advance_call(self, out: list[ParseEvent]) -> None:
         call = self._call
         assert call is not None
-        call.scan(self._fmt.arg_keys)
-        if not call.opened and call.name is not None:
+        if not call.opened:
+            if not call.name:
+                return
             call.opened = True
             out.append(ToolCallOpened(index=call.index, id=call.id, name=call.name))
-        if call.opened:
-            text = call.pending_args()
-            if text:
-                out.append(ToolCallArgsDelta(index=call.index, text=text))
+        text = call.unsent_args()
+        if text:
+            out.append(ToolCallArgsDelta(index=call.index, text=text))
 
     def _finish_call(self, out: list[ParseEvent], end_tag: str | None) -> None:
         call = self._call
         assert call is not None
         self._advance_call(out)
         self._state, self._call = self._return, None
-        raw = call.open_tag + call.body + (end_tag or "")
-        result = self._fmt.read_call(call.body, call.args_start, call.args_end)
+        body = call.body()
+        result = self._fmt.read_call(body, call.args_start, call.args_end)
         if isinstance(result, str):
             reason = result if end_tag else f"{result} (the tool call block was never closed)"
-            error = MalformedCall(raw=raw, reason=reason)
+            error = MalformedCall(raw=call.open_tag + body + (end_tag or ""), reason=reason)
             self._errors.append(error)
             out.append(ToolCallMalformed(index=call.index, error=error))
             return
         name, arguments = result
         if not call.opened:
             out.append(ToolCallOpened(index=call.index, id=call.id, name=name))
-        sent = call.body[call.args_start : call.args_sent] if call.args_start is not None else ""
-        if call.opened and sent and not arguments.startswith(sent):
-            sent = ""  # cannot happen for well-formed JSON; never emit a wrong total
-        if arguments[len(sent) :]:
-            out.append(ToolCallArgsDelta(index=call.index, text=arguments[len(sent) :]))
+        # What was streamed is the arguments' start by construction: the scan and read_call
+        # pick the same member, and read_call keeps that member's text as written.
+        rest = arguments[call.args_sent_chars if call.opened else 0 :]
+        if rest:
+            out.append(ToolCallArgsDelta(index=call.index, text=rest))
         tool_call = ToolCall(id=call.id, name=name, arguments=arguments)
         self._calls.append(tool_call)
         out.append(ToolCallReady(index=call.index, call=tool_call))

@@ -1,0 +1,135 @@
+"""`Format`: how one model family writes thinking and tool calls, and how a call block is read."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .._events import ToolCall
+from ._stream import THINK_CLOSE, THINK_OPEN, ParsedOutput, StreamParser, new_call_id
+
+_MARKER = re.compile(r"<\|[a-z_]+\|>")
+
+
+def first_wins(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose duplicate keys keep their first value (json's default keeps the last)."""
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        obj.setdefault(key, value)
+    return obj
+
+
+@dataclass(frozen=True, kw_only=True)
+class Format:
+    """How one model family writes thinking and tool calls."""
+
+    name: str
+    """Registry name: ``"intern-s1"``, ``"qwen3"`` or ``"auto"``."""
+    call_open: tuple[str, ...]
+    """Tags that open a tool call block."""
+    call_close: tuple[str, ...]
+    """The tag that closes each of them, in the same order."""
+    arg_keys: tuple[str, ...]
+    """Keys under which a call's arguments may appear; the first of them in the text wins."""
+    reasoning_call_open: tuple[str, ...]
+    """Open tags that start a call even inside ``<think>`` (Intern-S1's, as vLLM moves them out);
+    other call blocks inside ``<think>`` are thought text (Qwen3, as vLLM's hermes parser)."""
+    plugin_marker: str | None = None
+    """A marker that may follow the open tag (Intern-S1's ``<|plugin|>``)."""
+    generation_opens_think: bool | None = None
+    """Set by `detect_format`: whether the template's generation prompt opens ``<think>``."""
+
+    # --- parsing --------------------------------------------------------------------------------
+
+    def parse(
+        self, text: str, *, in_reasoning: bool | None = False, id_factory: Callable[[], str] = new_call_id
+    ) -> ParsedOutput:
+        """Split a whole message.
+
+        `in_reasoning`: True when the prompt already opened ``<think>``; None when that is not
+        known (the text before the first ``</think>`` is reasoning, unless ``<think>`` or a call
+        that is not allowed inside reasoning comes first; see `StreamParser`).
+        """
+        parser = self.stream_parser(in_reasoning=in_reasoning, id_factory=id_factory)
+        parser.feed(text)
+        parser.close()
+        return parser.output
+
+    def stream_parser(
+        self, *, in_reasoning: bool | None = False, id_factory: Callable[[], str] = new_call_id
+    ) -> StreamParser:
+        """An incremental parser; see `StreamParser`."""
+        return StreamParser(self, in_reasoning=in_reasoning, id_factory=id_factory)
+
+    def read_call(self, body: str, args_start: int | None, args_end: int | None) -> tuple[str, str] | str:
+        """(name, arguments JSON) of a call block's body, or the reason it is malformed.
+
+        Duplicate keys: the first wins. The arguments are the value of the first of `arg_keys`
+        in the text. `args_start`/`args_end` locate that value in `body` when the stream scan
+        found it an object: the arguments are then kept exactly as the model wrote them.
+        """
+        text = body.strip()
+        if self.plugin_marker and text.startswith(self.plugin_marker):
+            text = text[len(self.plugin_marker) :].lstrip()
+        elif (m := _MARKER.match(text)) is not None:
+            return f"unsupported action type {m.group()}; tool calls use {self.plugin_marker}"
+        if not text:
+            return "empty tool call"
+        try:
+            obj = json.loads(text, object_pairs_hook=first_wins)
+        except json.JSONDecodeError as e:
+            return f"the tool call is not valid JSON ({e.msg} at position {e.pos})"
+        if not isinstance(obj, dict):
+            return "the tool call must be a JSON object with a name and arguments"
+        name = obj.get("name")
+        if not isinstance(name, str) or not name:
+            return 'the tool call has no "name"'
+        key = next((k for k in obj if k in self.arg_keys), None)
+        if key is None:
+            return name, "{}"
+        value = obj[key]
+        if isinstance(value, str):  # arguments sent as a JSON string, as OpenAI does
+            try:
+                decoded = json.loads(value) if value.strip() else {}
+            except json.JSONDecodeError:
+                decoded = None
+            if not isinstance(decoded, dict):
+                return f'the "{key}" of the tool call must be a JSON object'
+            return name, value.strip() or "{}"
+        if not isinstance(value, dict):
+            return f'the "{key}" of the tool call must be a JSON object'
+        if args_start is not None and args_end is not None:
+            return name, body[args_start:args_end]
+        return name, json.dumps(value, ensure_ascii=False)
+
+    # --- rendering --------------------------------------------------------------------------
+
+    def render_tool_call(self, call: ToolCall | Mapping[str, Any]) -> str:
+        """The text the model writes for `call`."""
+        if isinstance(call, ToolCall):
+            name, arguments = call.name, call.arguments
+        else:
+            function = call["function"]
+            name, arguments = function["name"], function["arguments"]
+        args = json.loads(arguments) if isinstance(arguments, str) and arguments.strip() else {}
+        return self._render_call(name, args)
+
+    def _render_call(self, name: str, args: dict[str, Any]) -> str:
+        raise NotImplementedError(f"format {self.name!r} does not render tool calls")
+
+    def render_message(
+        self, content: str, tool_calls: list[ToolCall] | None = None, reasoning: str | None = None
+    ) -> str:
+        """An assistant message as the model writes it (without the turn's ChatML wrapper)."""
+        parts = [f"{THINK_OPEN}\n{reasoning}\n{THINK_CLOSE}\n\n"] if reasoning else []
+        parts.append(content)
+        for call in tool_calls or ():
+            parts.append(("\n" if parts[-1] else "") + self.render_tool_call(call))
+        return "".join(parts)
+
+    def render_tool_result(self, content: str, *, name: str | None = None) -> str:
+        """A tool result as the template feeds it back (one block)."""
+        raise NotImplementedError(f"format {self.name!r} does not render tool results")
