@@ -7,6 +7,7 @@ import json
 import math
 import threading
 import warnings
+from collections import deque
 from collections.abc import AsyncGenerator, Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,18 +32,24 @@ from ._model import (
 from .exceptions import UserError
 from .formats import QWEN3, Format, ParsedOutput, detect_format, get_format
 
-try:
-    import torch
-    import transformers
-except ImportError as e:  # pragma: no cover - exercised only without the extra
-    raise ImportError(
-        "LocalModel needs torch and transformers: pip install 'agentkit[local]' "
-        "(install torch first, pinned, e.g. pip install torch==2.13.0, to avoid CUDA downloads)"
-    ) from e
-
 __all__ = ["LocalModel"]
 
 DEMO_PATH = Path(__file__).parent / "_demo"
+OPTIONS = frozenset({"temperature", "top_p", "top_k", "min_p", "max_tokens"})
+_INTEGER_OPTIONS = ("top_k", "max_tokens")
+
+
+def _backend() -> tuple[Any, Any]:
+    """(torch, transformers), imported on first use: `agentkit` itself must load without them."""
+    try:
+        import torch
+        import transformers
+    except ImportError as e:
+        raise UserError(
+            f"LocalModel needs torch and transformers ({e}): pip install 'agentkit[local]' "
+            "(install torch first, pinned, e.g. pip install torch==2.13.0, to avoid CUDA downloads)"
+        ) from e
+    return torch, transformers
 
 
 def _default_sampling(name: str) -> Sampling:
@@ -54,14 +61,71 @@ def _default_sampling(name: str) -> Sampling:
     return Sampling()
 
 
-class _Stop(transformers.StoppingCriteria):
-    """Stops generation when the caller has gone (cancelled stream, closed iterator)."""
+class _Stop:
+    """A stopping criterion (transformers calls it after each token): stops generation when the
+    caller has gone (cancelled stream, closed iterator)."""
 
     def __init__(self, event: threading.Event) -> None:
         self.event = event
 
     def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        import torch
+
         return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool)
+
+
+class _Waiter:
+    def __init__(self) -> None:
+        self.woken = threading.Event()
+        self.granted = False
+
+
+class _Gate:
+    """One holder at a time, first come first served, across tasks, threads and event loops.
+
+    A waiter blocks in a thread of its own that is abandoned (then woken) if the waiter is
+    cancelled, so cancelling a call queued behind another generation takes effect at once; a
+    plain lock in the generating thread would hold the cancelled caller until its turn came.
+    """
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._held = False
+        self._queue: deque[_Waiter] = deque()
+
+    @property
+    def waiting(self) -> int:
+        """Callers queued for the gate."""
+        return len(self._queue)
+
+    async def acquire(self) -> None:
+        with self._mutex:
+            if not self._held:
+                self._held = True
+                return
+            waiter = _Waiter()
+            self._queue.append(waiter)
+        try:
+            # Its own limiter: queued callers must not take the threads that generation needs.
+            await anyio.to_thread.run_sync(waiter.woken.wait, abandon_on_cancel=True, limiter=anyio.CapacityLimiter(1))
+        except BaseException:
+            with self._mutex:
+                granted = waiter.granted
+                if not granted:
+                    self._queue.remove(waiter)
+            waiter.woken.set()  # ends the abandoned thread
+            if granted:  # the gate came to us as we left: pass it on
+                self.release()
+            raise
+
+    def release(self) -> None:
+        with self._mutex:
+            if self._queue:
+                waiter = self._queue.popleft()
+                waiter.granted = True  # handed over: the gate stays held
+                waiter.woken.set()
+            else:
+                self._held = False
 
 
 class _Streamer:
@@ -103,6 +167,9 @@ class LocalModel:
     a new prompt that extends a cached one only computes its new tokens.
     """
 
+    options: frozenset[str] = OPTIONS
+    """The keyword options `complete` and `stream` take: the `Sampling` fields."""
+
     def __init__(
         self,
         model_id_or_path: str | Path,
@@ -115,6 +182,7 @@ class LocalModel:
         cache_slots: int = 1,
         format: str | Format | None = None,
     ) -> None:
+        _, transformers = _backend()
         path = str(model_id_or_path)
         kwargs: dict[str, Any] = {"dtype": dtype, "trust_remote_code": trust_remote_code}
         if device_map is not None and (device_map != "auto" or _has_accelerate()):
@@ -124,9 +192,7 @@ class LocalModel:
         except ValueError:  # a vision-language model registered only as image-text-to-text
             model = transformers.AutoModelForImageTextToText.from_pretrained(path, **kwargs)
         try:
-            processor = transformers.AutoProcessor.from_pretrained(  # type: ignore[no-untyped-call]
-                path, trust_remote_code=trust_remote_code
-            )
+            processor = transformers.AutoProcessor.from_pretrained(path, trust_remote_code=trust_remote_code)
         except (OSError, ValueError, KeyError):
             processor = transformers.AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
         self._setup(model, processor, sampling or _default_sampling(path), kv_reuse, cache_slots, format)
@@ -143,6 +209,7 @@ class LocalModel:
         format: str | Format | None = None,
     ) -> LocalModel:
         """Wrap a model and processor (or tokenizer) that are already loaded."""
+        _backend()
         self = cls.__new__(cls)
         name = str(getattr(model, "name_or_path", "") or getattr(model.config, "_name_or_path", ""))
         self._setup(model, processor_or_tokenizer, sampling or _default_sampling(name), kv_reuse, cache_slots, format)
@@ -151,6 +218,7 @@ class LocalModel:
     @classmethod
     def demo(cls, **options: Any) -> LocalModel:
         """agentkit's built-in offline model: tiny, trained to call the weather tools."""
+        torch, _ = _backend()
         if not (DEMO_PATH / "model.safetensors").exists():
             raise UserError(f"the demo model is missing from {DEMO_PATH}; run tools/build_demo_model.py")
         options.setdefault("sampling", Sampling(temperature=0, max_tokens=256))
@@ -180,7 +248,8 @@ class LocalModel:
             self.format = get_format(format) if isinstance(format, str) else format
         else:
             self.format = (detect_format(template) if isinstance(template, str) else None) or QWEN3
-        eos = {self.tokenizer.eos_token_id, self.tokenizer.pad_token_id}
+        # The padding token is not among them: it may be an ordinary token (GPT-2's "!", id 0).
+        eos = {self.tokenizer.eos_token_id}
         for token in ("<|im_end|>", "<|endoftext|>", "<|eot_id|>"):
             tid = self.tokenizer.convert_tokens_to_ids(token)
             if isinstance(tid, int) and tid != self.tokenizer.unk_token_id:
@@ -188,7 +257,7 @@ class LocalModel:
         gen_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
         eos.update(gen_eos if isinstance(gen_eos, list) else [gen_eos])
         self._eos = {e for e in eos if isinstance(e, int)}
-        self._lock = threading.Lock()  # one generation at a time: one cache, one model
+        self._gate = _Gate()  # one generation at a time: one cache, one model
         self._caches: list[tuple[list[int], Any]] = []
         self.stats = {"prompt_tokens": 0, "reused_tokens": 0}
 
@@ -221,6 +290,8 @@ class LocalModel:
                     f"reading video needs a video decoder: pip install 'agentkit[video]' (decord) ({e})"
                 ) from e
             raise
+        import torch
+
         forced = ""
         in_reasoning = self._opens_think(inputs["input_ids"][0].tolist())
         if schemas and tool_choice not in (None, "auto", "none") and not in_reasoning:
@@ -264,17 +335,35 @@ class LocalModel:
     # --- generation ----------------------------------------------------------------------------
 
     def _kwargs(self, options: dict[str, Any]) -> dict[str, Any]:
+        """`generate` keywords for a call's options (checked here, so that bad ones fail at once).
+
+        A sampling field that is set applies, one left None keeps the model's generation config:
+        temperature 0 is greedy; any other sampling field set means sampling (at the model's
+        default temperature when none is given).
+        """
+        unknown = sorted(set(options) - self.options)
+        if unknown:
+            raise UserError(
+                f"LocalModel takes no option {', '.join(unknown)} (it takes {', '.join(sorted(self.options))})"
+            )
+        for name, value in options.items():
+            kinds = int if name in _INTEGER_OPTIONS else (int, float)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, kinds)):
+                raise UserError(f"option {name} must be a number, not {value!r}")
         sampling = self.sampling.merged(**options)
-        kwargs: dict[str, Any] = {"max_new_tokens": sampling.max_tokens or 2048}
+        if sampling.max_tokens is not None and sampling.max_tokens < 1:
+            raise UserError(f"max_tokens must be at least 1, not {sampling.max_tokens}")
+        kwargs: dict[str, Any] = {"max_new_tokens": 2048 if sampling.max_tokens is None else sampling.max_tokens}
         if sampling.temperature == 0:
-            kwargs["do_sample"] = False
-        elif sampling.temperature is not None:
-            kwargs.update(do_sample=True, temperature=sampling.temperature)
-            for name in ("top_p", "top_k", "min_p"):
-                if getattr(sampling, name) is not None:
-                    kwargs[name] = getattr(sampling, name)
+            kwargs["do_sample"] = False  # the other fields do not apply to greedy decoding
+        else:
+            fields = {n: getattr(sampling, n) for n in ("temperature", "top_p", "top_k", "min_p")}
+            chosen = {n: v for n, v in fields.items() if v is not None}
+            if chosen:
+                kwargs.update(do_sample=True, **chosen)
         kwargs["eos_token_id"] = sorted(self._eos)
-        kwargs["pad_token_id"] = self.tokenizer.pad_token_id or min(self._eos)
+        pad = self.tokenizer.pad_token_id
+        kwargs["pad_token_id"] = pad if pad is not None else min(self._eos)
         return kwargs
 
     def _take_cache(self, ids: list[int]) -> tuple[Any, int]:
@@ -295,7 +384,10 @@ class LocalModel:
 
     def _generate(self, inputs: dict[str, Any], kwargs: dict[str, Any], stop: threading.Event,
                   streamer: _Streamer | None) -> tuple[list[int], int]:  # fmt: skip
-        """Runs in a worker thread. Returns (new token ids, prompt length)."""
+        """Runs in a worker thread, holding the gate. Returns (new token ids, prompt length)."""
+        import torch
+        import transformers
+
         device = getattr(self.model, "device", None)
         dtype = getattr(self.model, "dtype", None)
         batch = {
@@ -306,7 +398,7 @@ class LocalModel:
         # Images and video are placeholder tokens in the ids: equal ids do not mean equal inputs,
         # so only text-only prompts share caches.
         reuse = self.cache_slots > 0 and set(batch) <= {"input_ids", "attention_mask"}
-        with self._lock, torch.inference_mode(), warnings.catch_warnings():
+        with torch.inference_mode(), warnings.catch_warnings():
             # transformers 5 renames generate(past_key_values=) to cache=; older ones know only the former.
             warnings.filterwarnings("ignore", message=".*past_key_values.*", category=FutureWarning)
             cache, reused = self._take_cache(ids) if reuse else (None, 0)
@@ -352,7 +444,7 @@ class LocalModel:
         assert completion is not None
         return completion
 
-    async def stream(
+    def stream(
         self,
         messages: Sequence[Message],
         *,
@@ -361,8 +453,14 @@ class LocalModel:
         tool_choice: ToolChoice | None = None,
         **options: Any,
     ) -> AsyncGenerator[ModelEvent, None]:
+        """The response as events, ending with `CompletionDone`; bad `options` raise `UserError` here."""
+        return self._stream(messages, tools, thinking, tool_choice, self._kwargs(options))
+
+    async def _stream(
+        self, messages: Sequence[Message], tools: Sequence[ToolSpec] | None, thinking: bool | None,
+        tool_choice: ToolChoice | None, kwargs: dict[str, Any],
+    ) -> AsyncGenerator[ModelEvent, None]:  # fmt: skip
         inputs, forced, in_reasoning = self._render(messages, tools, thinking, tool_choice)
-        kwargs = self._kwargs(options)
         parser = self.format.stream_parser(in_reasoning=in_reasoning)
         send, receive = anyio.create_memory_object_stream[str](math.inf)
         stop = threading.Event()
@@ -381,8 +479,18 @@ class LocalModel:
             finally:
                 anyio.from_thread.run_sync(send.close)
 
+        async def run() -> None:
+            await self._gate.acquire()  # cancellable while queued
+            try:
+                # Not abandoned on cancel: the stop event ends generate() within one token, and
+                # the thread is awaited so that none is left running.
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(work)
+            finally:
+                self._gate.release()
+
         async with anyio.create_task_group() as tg:
-            tg.start_soon(_run_in_thread, work)
+            tg.start_soon(run)
             try:
                 if forced:
                     for event in parser.feed(forced):
@@ -393,6 +501,7 @@ class LocalModel:
                             yield event
             except GeneratorExit:
                 stop.set()  # the consumer left: generation ends at the next token
+                tg.cancel_scope.cancel()  # and a call still queued leaves the queue now
                 return
             finally:
                 stop.set()
@@ -402,13 +511,6 @@ class LocalModel:
             yield event
         new, prompt_len = result[0]
         yield CompletionDone(completion=self._completion(parser.output, new, prompt_len, kwargs["max_new_tokens"]))
-
-
-async def _run_in_thread(work: Callable[[], None]) -> None:
-    # Not abandoned on cancel: the stop event ends generate() within one token, and the
-    # thread is awaited so that none is left running.
-    with anyio.CancelScope(shield=True):
-        await anyio.to_thread.run_sync(work)
 
 
 def _has_accelerate() -> bool:

@@ -48,6 +48,23 @@ def test_import_does_not_load_the_local_backend():
     assert out.split() == ["False", "False"]
 
 
+def test_star_import_works_without_torch_and_local_model_says_what_to_install():
+    # torch and transformers made unimportable, as on a machine without the `local` extra.
+    code = (
+        "import sys; sys.modules['torch'] = None; sys.modules['transformers'] = None\n"
+        "from agentkit import *\n"
+        "for make in (lambda: LocalModel('some/model'), LocalModel.demo):\n"
+        "    try:\n"
+        "        make()\n"
+        "    except UserError as e:\n"
+        "        print(str(e))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert len(lines) == 2 and all("pip install 'agentkit[local]'" in line for line in lines), run.stdout
+
+
 def test_sampling_presets():
     assert agentkit.Sampling(temperature=0.7, top_p=1.0, top_k=50, min_p=0.0) == agentkit.INTERN_S1
     assert agentkit.Sampling(temperature=0.8, top_p=1.0, top_k=50, min_p=0.0) == agentkit.INTERN_S1_MINI

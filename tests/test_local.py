@@ -1,6 +1,6 @@
 import contextlib
 import json
-import time
+import threading
 
 import anyio
 import pytest
@@ -95,18 +95,100 @@ def test_decoding_keeps_tool_markers_and_drops_end_of_turn(intern):
     assert intern.tokenizer.decode(ids, skip_special_tokens=True) != text  # why we do not skip them
 
 
+def wrap_generate(model, before=None):
+    """Record the keyword arguments (and prompt ids) of each `model.generate` call."""
+    calls: list[dict] = []
+    real = model.model.generate
+
+    def generate(*args, **kwargs):
+        record = dict(kwargs)
+        calls.append(record)
+        if before is not None:
+            before(len(calls))
+        out = real(*args, **kwargs)
+        record["new_ids"] = out[0, kwargs["input_ids"].shape[1] :].tolist()
+        return out
+
+    model.model.generate = generate
+    return calls
+
+
+def greedy_reference(model, messages, max_new, **template_kwargs):
+    """What the model says, computed without LocalModel: the chat template, greedy `generate`,
+    one decode of all new tokens (end-of-turn tokens dropped), one batch parse."""
+    tok = model.tokenizer
+    ids = tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True,
+                                  return_tensors="pt", **template_kwargs)["input_ids"]  # fmt: skip
+    vocab = tok.get_vocab()
+    ends = sorted({tok.eos_token_id} | {vocab[t] for t in ("<|im_end|>", "<|endoftext|>") if t in vocab})
+    out = model.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new,
+                               do_sample=False, eos_token_id=ends, pad_token_id=tok.pad_token_id)  # fmt: skip
+    new = out[0, ids.shape[1]:].tolist()
+    text = tok.decode([t for t in new if t not in ends], skip_special_tokens=False)
+    in_reasoning = tok.decode(ids[0]).rstrip().endswith("<think>")
+    return model.format.parse(text, in_reasoning=in_reasoning), new
+
+
 @pytest.mark.anyio
-async def test_stream_and_complete_agree(intern):
-    complete = await intern.complete(CONVERSATION, thinking=True)
+async def test_stream_and_complete_match_greedy_generate(intern):
+    reference, new = greedy_reference(intern, CONVERSATION, 24, enable_thinking=True)
+    assert len(new) == 24 and reference.reasoning  # a long enough answer, started inside <think>
     events = [e async for e in intern.stream(CONVERSATION, thinking=True)]
     done = events[-1]
     assert isinstance(done, CompletionDone)
-    assert done.completion.content == complete.content
-    assert done.completion.reasoning == complete.reasoning
-    assert "".join(e.text for e in events if isinstance(e, ReasoningDelta)) == (complete.reasoning or "")
-    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == complete.content
-    assert complete.usage.completion_tokens == 24 and complete.finish_reason in ("length", "stop", "tool_calls")
+    assert "".join(e.text for e in events if isinstance(e, ReasoningDelta)) == reference.reasoning
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == reference.content
+    assert (done.completion.content, done.completion.reasoning) == (reference.content, reference.reasoning)
+    complete = await intern.complete(CONVERSATION, thinking=True)
+    assert (complete.content, complete.reasoning) == (reference.content, reference.reasoning)
+    assert complete.usage.completion_tokens == 24 and complete.finish_reason == "length"
     assert complete.usage.prompt_tokens > 20
+
+
+def test_sampling_fields_that_are_set_reach_generate(tiny_paths):
+    model = LocalModel(tiny_paths["qwen3"], sampling=Sampling(max_tokens=1), device_map=None)
+    calls = wrap_generate(model)
+    sampling_keys = {"do_sample", "temperature", "top_k", "top_p", "min_p"}
+
+    def sent(**options):
+        anyio.run(lambda: model.complete([{"role": "user", "content": "hi"}], thinking=False, **options))
+        return {k: v for k, v in calls[-1].items() if k in sampling_keys}
+
+    assert sent() == {}  # nothing set: the model's generation config decides
+    assert sent(top_k=5, top_p=0.5) == {"do_sample": True, "top_k": 5, "top_p": 0.5}
+    assert sent(min_p=0.1) == {"do_sample": True, "min_p": 0.1}
+    assert sent(temperature=0.7, top_k=3) == {"do_sample": True, "temperature": 0.7, "top_k": 3}
+    assert sent(temperature=0, top_k=5) == {"do_sample": False}  # greedy: the others are moot
+    model.sampling = Sampling(temperature=0.9, top_p=0.8, max_tokens=1)
+    assert sent(top_p=0.3) == {"do_sample": True, "temperature": 0.9, "top_p": 0.3}  # a call's option wins
+    assert calls[-1]["max_new_tokens"] == 1
+
+
+def test_a_pad_token_id_of_zero_is_kept_and_is_not_an_end_token(tiny_paths):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_paths["qwen3"])
+    tok.pad_token = tok.convert_ids_to_tokens(0)
+    assert tok.pad_token_id == 0
+    model = LocalModel.from_objects(AutoModelForCausalLM.from_pretrained(tiny_paths["qwen3"]), tok, sampling=GREEDY)
+    kwargs = model._kwargs({})
+    assert kwargs["pad_token_id"] == 0
+    assert 0 not in kwargs["eos_token_id"] and tok.eos_token_id in kwargs["eos_token_id"]
+
+
+@pytest.mark.anyio
+async def test_options_are_the_sampling_fields_and_others_are_refused_at_once(intern):
+    assert intern.options == frozenset({"temperature", "top_p", "top_k", "min_p", "max_tokens"})
+    calls = wrap_generate(intern)
+    with pytest.raises(UserError, match="tempreature"):
+        intern.stream(CONVERSATION, tempreature=0.5)  # refused on the call, before any iteration
+    with pytest.raises(UserError, match="approve"):
+        await intern.complete(CONVERSATION, approve=lambda call: True)
+    with pytest.raises(UserError, match="max_tokens"):
+        await intern.complete(CONVERSATION, max_tokens="many")
+    assert calls == []
+    c = await intern.complete(CONVERSATION, thinking=False, max_tokens=2, temperature=0)
+    assert c.usage.completion_tokens == 2
 
 
 @pytest.mark.anyio
@@ -127,16 +209,64 @@ async def test_kv_reuse_gives_identical_greedy_output(tiny_paths):
 @pytest.mark.anyio
 async def test_cancelling_a_stream_stops_generation(tiny_paths):
     model = LocalModel(tiny_paths["qwen3"], sampling=Sampling(temperature=0, max_tokens=5000), device_map=None)
-    start = time.perf_counter()
-    with anyio.move_on_after(1) as scope:
+    calls = wrap_generate(model)
+    with anyio.CancelScope() as scope:
         async with contextlib.aclosing(model.stream(CONVERSATION, thinking=False)) as events:
+            seen = 0
             async for _ in events:
-                pass
+                seen += 1
+                if seen == 3:
+                    scope.cancel()
     assert scope.cancelled_caught
-    # The generating thread has finished: the model's lock is free again.
-    assert model._lock.acquire(blocking=False)
-    model._lock.release()
-    assert time.perf_counter() - start < 10
+    # generate() had returned when the cancellation completed (the thread is awaited), early.
+    assert "new_ids" in calls[0] and len(calls[0]["new_ids"]) < 5000
+    assert (await model.complete(CONVERSATION, thinking=False, max_tokens=2)).usage.completion_tokens == 2
+
+
+async def _until(predicate) -> None:
+    while not predicate():  # another thread's progress: nothing to await
+        await anyio.sleep(0.01)
+
+
+@pytest.mark.anyio
+async def test_a_queued_call_is_cancelled_while_another_generates(tiny_paths):
+    model = LocalModel(tiny_paths["qwen3"], sampling=Sampling(temperature=0, max_tokens=4), device_map=None)
+    a_generating, release_a = threading.Event(), threading.Event()
+
+    def hold_the_first(n: int) -> None:
+        if n == 1:
+            a_generating.set()
+            release_a.wait(120)  # a guard against a hang, not a timing threshold
+
+    calls = wrap_generate(model, before=hold_the_first)
+    order: list[str] = []
+    b_scope, b_done = anyio.CancelScope(), anyio.Event()
+
+    async def run_a() -> None:
+        await model.complete(CONVERSATION, thinking=False)
+        order.append("A finished")
+
+    async def run_b() -> None:
+        with b_scope:
+            await model.complete([{"role": "user", "content": "B"}], thinking=False)
+        order.append("B cancelled" if b_scope.cancelled_caught else "B finished")
+        b_done.set()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(run_a)
+        await anyio.to_thread.run_sync(a_generating.wait)
+        tg.start_soon(run_b)
+        await _until(lambda: model._gate.waiting == 1)  # B is queued behind A
+        b_scope.cancel()
+        with anyio.move_on_after(60):  # a hang guard: B's cancellation must not wait for A
+            await b_done.wait()
+        order.append("A released")
+        release_a.set()
+    assert order == ["B cancelled", "A released", "A finished"]
+    assert len(calls) == 1  # B never generated
+    assert model._gate.waiting == 0
+    # The queue is left consistent: the next call runs.
+    assert (await model.complete(CONVERSATION, thinking=False)).usage.completion_tokens == 4
 
 
 @pytest.mark.anyio
@@ -144,6 +274,18 @@ async def test_concurrent_calls_are_serialized_and_correct(tiny_paths):
     model = LocalModel(tiny_paths["qwen3"], sampling=GREEDY, device_map=None)
     prompts = [[{"role": "user", "content": f"Question {i}"}] for i in range(4)]
     expected = [(await model.complete(p, thinking=False)).content for p in prompts]
+    active, most = [0], [0]
+    real = model.model.generate
+
+    def generate(*args, **kwargs):
+        active[0] += 1
+        most[0] = max(most[0], active[0])
+        try:
+            return real(*args, **kwargs)
+        finally:
+            active[0] -= 1
+
+    model.model.generate = generate
     got: dict[int, str] = {}
 
     async def one(i: int) -> None:
@@ -153,6 +295,7 @@ async def test_concurrent_calls_are_serialized_and_correct(tiny_paths):
         for i in range(4):
             tg.start_soon(one, i)
     assert [got[i] for i in range(4)] == expected
+    assert most[0] == 1  # never two generations at once
 
 
 def test_presets_follow_the_model_name():
@@ -198,16 +341,61 @@ async def test_demo_model_runs_the_weather_loop():
     assert "26.1" in result.output and "25.9" in result.output
 
 
+def plain_prompt_ids(model, tools, **template_kwargs) -> list[int]:
+    schemas = [t.schema for t in tools]
+    return model.tokenizer.apply_chat_template(
+        CONVERSATION, tools=schemas, add_generation_prompt=True, tokenize=True, **template_kwargs
+    )["input_ids"]  # fmt: skip
+
+
 @pytest.mark.anyio
-async def test_named_tool_choice_makes_the_output_a_call_to_that_tool(intern):
-    # No grammar locally: the call is started for the model, which continues it. Even a random
-    # model's output is then a call to that tool (well-formed or reported as malformed).
-    c = await intern.complete(CONVERSATION, tools=[weather_tool_schema()], thinking=False,
-                              tool_choice="get_current_temperature")  # fmt: skip
-    opener = '<|action_start|><|plugin|>\n{"name": "get_current_temperature'
-    assert [t.name for t in c.tool_calls] == ["get_current_temperature"] or c.errors[0].raw.startswith(opener)
-    c = await intern.complete(CONVERSATION, tools=[weather_tool_schema()], thinking=False, tool_choice="required")
-    assert c.tool_calls or c.errors[0].raw.startswith("<|action_start|><|plugin|>\n")
+async def test_forced_tool_choice_starts_the_call_in_the_prompt_and_the_model_continues_it(intern):
+    # No grammar locally: the call is started for the model, which continues it. What the
+    # forcing itself cannot guarantee: that the model sees the opener (in its input ids, right
+    # after the generation prompt) and that the output is that opener plus the model's tokens.
+    tools = [weather_tool_schema()]
+    plain = plain_prompt_ids(intern, tools, enable_thinking=False)
+    calls = wrap_generate(intern)
+    for choice, forced in [
+        ("get_current_temperature", '<|action_start|><|plugin|>\n{"name": "get_current_temperature'),
+        ("required", "<|action_start|><|plugin|>\n"),
+    ]:
+        c = await intern.complete(CONVERSATION, tools=tools, thinking=False, tool_choice=choice)
+        sent = calls[-1]["input_ids"][0].tolist()
+        assert sent == plain + intern.tokenizer.encode(forced, add_special_tokens=False), choice
+        assert calls[-1]["new_ids"]  # the model generated after the opener
+        expected = intern.format.parse(forced + intern._decode(calls[-1]["new_ids"]))
+        assert (c.content, [(t.name, t.arguments) for t in c.tool_calls], [e.raw for e in c.errors]) == (
+            expected.content, [(t.name, t.arguments) for t in expected.tool_calls], [e.raw for e in expected.errors]
+        )
+
+
+@pytest.mark.anyio
+async def test_forced_opener_and_the_models_continuation_make_one_call(intern):
+    # A scripted continuation: the opener ends exactly where the model's own tokens take over,
+    # and the call's arguments are the ones the model wrote.
+    tok = intern.tokenizer
+
+    def script(text):
+        def generate(input_ids, streamer=None, **kwargs):
+            new = torch.tensor([tok.encode(text, add_special_tokens=False)])
+            if streamer is not None:
+                streamer.put(input_ids)
+                for t in new[0]:
+                    streamer.put(t.reshape(1))
+                streamer.end()
+            return torch.cat([input_ids, new], dim=1)
+
+        intern.model.generate = generate
+
+    tools = [weather_tool_schema()]
+    script('", "parameters": {"location": "Oslo"}}<|action_end|><|im_end|>')
+    c = await intern.complete(CONVERSATION, tools=tools, thinking=False, tool_choice="get_current_temperature")
+    assert [(t.name, json.loads(t.arguments)) for t in c.tool_calls] == [("get_current_temperature", {"location": "Oslo"})]
+    assert (c.content, c.errors) == ("", [])
+    script('{"name": "get_current_temperature", "parameters": {"location": "Rome"}}<|action_end|><|im_end|>')
+    c = await intern.complete(CONVERSATION, tools=tools, thinking=False, tool_choice="required")
+    assert [(t.name, json.loads(t.arguments)) for t in c.tool_calls] == [("get_current_temperature", {"location": "Rome"})]
 
 
 @demo_needed
