@@ -207,14 +207,17 @@ class Agent:
 
         return anyio.run(main)
 
-    async def stream(self, input: str | Sequence[Message], **overrides: Any) -> AsyncIterator[AgentEvent]:
+    def stream(self, input: str | Sequence[Message], **overrides: Any) -> AsyncIterator[AgentEvent]:
         """Run, yielding events as they happen; the last one is `RunFinished`.
 
         Tools start as soon as their call is complete in the model's stream. Close the
-        iterator (``contextlib.aclosing``) if you stop early.
+        iterator (``contextlib.aclosing``) if you stop early. An unknown keyword raises
+        `UserError` here, at the call.
         """
         options = self._options(overrides)
-        messages = self._start(input, options)
+        return self._stream(self._start(input, options), options)
+
+    async def _stream(self, messages: list[Message], options: _Options) -> AsyncIterator[AgentEvent]:
         send, receive = anyio.create_memory_object_stream[Any](math.inf)
         failure: list[BaseException] = []
 

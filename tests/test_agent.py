@@ -581,10 +581,14 @@ async def test_unknown_keyword_is_a_user_error_before_any_model_call(mode):
     with pytest.raises(UserError, match="temprature") as info:
         if mode == "run_sync":
             await anyio.to_thread.run_sync(lambda: agent.run_sync(QUESTION, temprature=0.5))
+        elif mode == "stream":
+            agent.stream(QUESTION, temprature=0.5)  # at the call, not at the first event
         else:
-            await run_in(mode, agent, QUESTION, temprature=0.5)
-    assert "max_tokens" in str(info.value)  # the message lists what is accepted
+            await agent.run(QUESTION, temprature=0.5)
+    assert "max_tokens" in str(info.value) and "approve" in str(info.value)  # it lists what is accepted
     assert model.calls == []
+    with pytest.raises(UserError, match="'tools'"):  # tools are the Agent's, not a model option
+        await agent.run(QUESTION, tools=[])
     # A model option the backend declares passes.
     await agent.run(QUESTION, temperature=0.5)
     assert model.calls[0].options == {"temperature": 0.5}
@@ -602,8 +606,8 @@ async def test_a_model_without_options_gets_every_other_keyword_unchecked():
         def stream(self, *args, **kwargs):
             raise NotImplementedError
 
-    result = await Agent(Mine()).run("x", frobnicate=3, system="s")
-    assert seen == [{"frobnicate": 3}]
+    result = await Agent(Mine()).run("x", frobnicate=3, system="s", max_turns=1)
+    assert seen == [{"frobnicate": 3}]  # the model's option, none of the Agent's
     assert result.messages[0] == {"role": "system", "content": "s"}
 
 
@@ -838,3 +842,17 @@ def test_check_transcript_raises_under_python_dash_O():
     proc = subprocess.run([sys.executable, "-O", "-c", code], capture_output=True, text=True)
     assert proc.returncode != 0
     assert "AssertionError: message 1: tool call 'a' has no tool message" in proc.stderr
+
+
+@pytest.mark.anyio
+async def test_a_tool_that_raises_timeout_error_is_not_a_timeout():
+    @tool
+    def upstream() -> str:
+        """Call a slow service."""
+        raise TimeoutError("the weather service did not answer")
+
+    model = ScriptedModel([qw_call("upstream"), "ok"])
+    result = await Agent(model, [upstream]).run("go")  # no tool_timeout at all
+    assert result.messages[2]["content"] == (
+        "Error: the tool upstream raised TimeoutError: the weather service did not answer"
+    )
