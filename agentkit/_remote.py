@@ -7,9 +7,10 @@ import json
 import logging
 import mimetypes
 import os
+import threading
 from collections.abc import AsyncGenerator, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 from urllib.parse import urlparse
 
 import anyio
@@ -48,6 +49,31 @@ _OWNERS = {"lmdeploy": "lmdeploy", "vllm": "vllm", "sglang": "sglang", "llamacpp
            "library": "ollama", "ollama": "ollama", "openai": "openai", "system": "openai"}  # fmt: skip
 # Servers that take top_k / min_p (as extra body fields).
 _TAKES_TOP_K = {"lmdeploy", "vllm", "sglang", "llamacpp"}
+_SAMPLING = ("temperature", "top_p", "top_k", "min_p", "max_tokens")
+# Chat-completions fields passed through as given (None leaves the server's default). Fields
+# that would change what comes back in ways a `Completion` cannot hold (n, logprobs) are not
+# here; `extra_body` sends them, or anything else, on the caller's own responsibility.
+_PASSED_THROUGH = ("stop", "seed", "presence_penalty", "frequency_penalty", "repetition_penalty",
+                   "response_format", "logit_bias", "user", "parallel_tool_calls")  # fmt: skip
+# vLLM's answer to tools with tool_choice "auto" (or none given) when it was started without
+# --enable-auto-tool-choice / --tool-call-parser (the Intern-S1 guide's command).
+_NO_TOOL_PARSER = "--enable-auto-tool-choice"
+_OPENAI_HOST = "api.openai.com"
+
+
+class _Secret:
+    """Holds an API key; its repr hides it and it has no instance dict to list."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str | None) -> None:
+        self._value = value or None
+
+    def reveal(self) -> str | None:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "_Secret('***')" if self._value else "_Secret(None)"
 
 
 
@@ -57,8 +83,22 @@ class RemoteModel:
     One HTTP client per event loop, reused for every call (thousands may run concurrently).
     `server="auto"` asks ``/models`` once who serves; `model=None` takes its first model id.
     Reasoning is read from whichever field the server uses; raw ``<think>`` or tool-call markup
-    in the content (a server started without parsers) is parsed by `agentkit.formats`.
+    in the content (a server started without parsers) is parsed by `agentkit.formats`. A vLLM
+    started without a tool-call parser refuses tools under ``tool_choice="auto"``: the tools are
+    then sent with ``"none"`` and the calls read from the raw text (remembered, logged once).
+
+    `api_key=None` sends the environment's ``OPENAI_API_KEY`` to OpenAI's own API only
+    (``https://api.openai.com``); other servers get no key unless one is given. The key is kept
+    out of the instance's plain attributes, `repr` and every error message, even when a server
+    echoes it.
     """
+
+    options: ClassVar[frozenset[str]] = frozenset((*_SAMPLING, *_PASSED_THROUGH, "extra_body"))
+    """Keyword options `complete` and `stream` take: the `Sampling` fields, the chat-completions
+    fields ``stop``, ``seed``, ``presence_penalty``, ``frequency_penalty``,
+    ``repetition_penalty``, ``response_format``, ``logit_bias``, ``user``,
+    ``parallel_tool_calls`` (sent when not None), and ``extra_body``, a dict merged into the
+    request body last. Any other keyword raises `UserError`."""
 
     def __init__(
         self,
@@ -76,7 +116,7 @@ class RemoteModel:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.model = model
-        self._api_key = api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY"
+        self._api_key = _Secret(api_key if api_key is not None else _environment_key(self.base_url))
         self.server: Server = server
         self.sampling = sampling or Sampling()
         self.timeout = openai.Timeout(timeout, connect=connect_timeout)
@@ -85,6 +125,9 @@ class RemoteModel:
         self.starts_in_reasoning = starts_in_reasoning
         self._clients: dict[Any, openai.AsyncOpenAI] = {}
         self._resolved = server != "auto" and model is not None
+        # Set once this server has refused tools under "auto" for want of a tool-call parser.
+        self._text_tools = False
+        self._text_tools_lock = threading.Lock()
 
     def __repr__(self) -> str:  # never shows the key
         return f"RemoteModel({self.base_url!r}, model={self.model!r}, server={self.server!r})"
@@ -102,8 +145,10 @@ class RemoteModel:
             # Our own HTTP client: openai's default one closes itself on garbage collection by
             # scheduling on whatever loop runs then, which fails for a client of a finished loop.
             http = openai.DefaultAsyncHttpxClient(timeout=self.timeout)
+            # A placeholder key: the client must not read OPENAI_API_KEY for any server (nor hold
+            # our key); the real one goes in each request's headers (`_auth_headers`).
             client = openai.AsyncOpenAI(
-                base_url=self.base_url, api_key=self._api_key, timeout=self.timeout,
+                base_url=self.base_url, api_key="EMPTY", timeout=self.timeout,
                 max_retries=self.max_retries, http_client=http,
             )  # fmt: skip
             self._clients[loop] = client
@@ -124,10 +169,13 @@ class RemoteModel:
     async def _resolve(self) -> None:
         if self._resolved:
             return
+        failure: ModelError | None = None
         try:
-            page = await self._client().models.list()
+            page = await self._client().models.list(extra_headers=self._auth_headers())
         except openai.OpenAIError as e:
-            raise self._error(e, "listing the server's models") from None
+            failure = self._error(e, "listing the server's models")
+        if failure is not None:
+            raise failure  # outside the handler: no server text (or key) in its __context__
         models = list(page.data)
         if self.model is None:
             if not models:
@@ -142,16 +190,31 @@ class RemoteModel:
 
     # --- requests ---------------------------------------------------------------------------
 
+    def _check_options(self, options: dict[str, Any]) -> None:
+        unknown = sorted(set(options) - self.options)
+        if unknown:
+            raise UserError(f"RemoteModel takes no option {', '.join(map(repr, unknown))}; "
+                            f"it takes {', '.join(sorted(self.options))}")  # fmt: skip
+        extra = options.get("extra_body")
+        if extra is not None and not isinstance(extra, dict):
+            raise UserError(f"extra_body must be a dict of request fields, not {type(extra).__name__}")
+
     def _body(
         self, messages: Sequence[Message], tools: Sequence[ToolSpec] | None, thinking: bool | None,
-        tool_choice: ToolChoice | None, options: dict[str, Any], stream: bool,
+        tool_choice: ToolChoice | None, options: dict[str, Any], stream: bool, text_tools: bool = False,
     ) -> dict[str, Any]:  # fmt: skip
-        sampling = self.sampling.merged(**options)
+        sampling = self.sampling.merged(**{k: v for k, v in options.items() if k in _SAMPLING})
         body: dict[str, Any] = {"model": self.model, "messages": self._messages(messages)}
         schemas = tool_schemas(tools)
         if schemas:
             body["tools"] = schemas
-        if tool_choice is not None and (schemas or tool_choice == "none"):
+        if text_tools:
+            # The tools still reach the chat template; the calls come back as raw markup, whose
+            # marker tokens vLLM would drop as special tokens (its own tool parsers turn this off too).
+            body["tool_choice"] = "none"
+            body["skip_special_tokens"] = False
+            body["spaces_between_special_tokens"] = False
+        elif tool_choice is not None and (schemas or tool_choice == "none"):
             body["tool_choice"] = (
                 tool_choice if tool_choice in ("auto", "required", "none")
                 else {"type": "function", "function": {"name": tool_choice}}
@@ -175,8 +238,10 @@ class RemoteModel:
         if stream:
             body["stream"] = True
             body["stream_options"] = {"include_usage": True}
-        extra = {k: v for k, v in options.items() if k not in ("temperature", "top_p", "top_k", "min_p", "max_tokens")}
-        body.update(extra)
+        for name in _PASSED_THROUGH:
+            if options.get(name) is not None:
+                body[name] = options[name]
+        body.update(options.get("extra_body") or {})
         return body
 
     def _messages(self, messages: Sequence[Message]) -> list[Message]:
@@ -193,17 +258,77 @@ class RemoteModel:
             out.append(m)
         return out
 
+    def _auth_headers(self) -> dict[str, str]:
+        key = self._api_key.reveal()
+        return {"Authorization": f"Bearer {key}"} if key else {}
+
+    async def _post(
+        self, messages: Sequence[Message], tools: Sequence[ToolSpec] | None, thinking: bool | None,
+        tool_choice: ToolChoice | None, options: dict[str, Any], stream: bool,
+    ) -> Any:  # fmt: skip
+        """Send the request: the response text, or the open event stream.
+
+        A server that refuses tools under "auto" for want of a tool-call parser gets them again
+        with "none" (and from then on at once); the raw markup in its content is parsed here.
+        "required" and a named choice are left alone: vLLM serves those without a parser.
+        """
+        await self._resolve()
+        auto = bool(tools) and tool_choice in (None, "auto")
+        text_tools = auto and self._text_tools
+        body = self._body(messages, tools, thinking, tool_choice, options, stream, text_tools)
+        try:
+            return await self._send(body, stream)
+        except openai.OpenAIError as e:
+            failure = self._error(e, "calling the model")
+            refused = auto and not text_tools and _NO_TOOL_PARSER in f"{e} {failure.body}"
+        if not refused:
+            raise failure  # outside the handler: no server text (or key) in its __context__
+        self._remember_text_tools(failure)
+        body = self._body(messages, tools, thinking, tool_choice, options, stream, text_tools=True)
+        try:
+            return await self._send(body, stream)
+        except openai.OpenAIError as e:
+            failure = self._error(e, "calling the model")
+        raise failure
+
+    async def _send(self, body: dict[str, Any], stream: bool) -> Any:
+        # The body goes out as built (the client's per-request transform of typed params is
+        # skipped) and comes back as text or raw chunks, read as plain dicts: no response models
+        # are built. Retries (before any byte is read), timeouts and auth are the openai client's.
+        options: Any = {"headers": self._auth_headers()}
+        if stream:
+            return await self._client().post(
+                "/chat/completions", body=body, cast_to=object, stream=True,
+                stream_cls=openai.AsyncStream[object], options=options,
+            )  # fmt: skip
+        return await self._client().post("/chat/completions", body=body, cast_to=str, options=options)
+
+    def _remember_text_tools(self, refusal: ModelError) -> None:
+        with self._text_tools_lock:
+            first, self._text_tools = not self._text_tools, True
+        if first:
+            logger.warning(
+                "%s has no tool-call parser (%s): sending tools with tool_choice='none' and parsing "
+                "the calls from the raw text; start it with --enable-auto-tool-choice --tool-call-parser "
+                "to have the server parse them", self.base_url, refusal.body or refusal,
+            )  # fmt: skip
+
     def _error(self, error: BaseException, doing: str, partial: Any = None) -> ModelError:
         status = getattr(error, "status_code", None)
         body = getattr(error, "body", None)
         text = json.dumps(body, ensure_ascii=False) if isinstance(body, (dict, list)) else (str(body) if body else None)
-        message = self._redact(f"{self.server} server at {self.base_url} failed while {doing}: "
-                               f"{type(error).__name__}: {error}")  # fmt: skip
-        return ModelError(message, status=status, body=self._redact(text) if text else None, partial=partial)
+        message = f"{self.server} server at {self.base_url} failed while {doing}: {type(error).__name__}: {error}"
+        return self._redacted(ModelError(message, status=status, body=text, partial=partial))
+
+    def _redacted(self, error: ModelError) -> ModelError:
+        """`error` with the key replaced wherever a server's text reached it."""
+        error.args = tuple(self._redact(a) if isinstance(a, str) else a for a in error.args)
+        error.body = self._redact(error.body) if error.body else error.body
+        return error
 
     def _redact(self, text: str) -> str:
-        key = self._api_key
-        return text.replace(key, "***") if key and key != "EMPTY" and len(key) > 3 else text
+        key = self._api_key.reveal()
+        return text.replace(key, "***") if key and len(key) > 3 else text
 
     # --- the Model protocol ----------------------------------------------------------------------
 
@@ -216,21 +341,21 @@ class RemoteModel:
         tool_choice: ToolChoice | None = None,
         **options: Any,
     ) -> Completion:
-        await self._resolve()
-        body = self._body(messages, tools, thinking, tool_choice, options, False)
-        try:
-            # The body goes out as built (the client's per-request transform of typed params is
-            # skipped) and comes back as text, read as plain dicts: no response models are built.
-            # Retries, timeouts and auth are still the openai client's.
-            text = await self._client().post("/chat/completions", body=body, cast_to=str)
-        except openai.OpenAIError as e:
-            raise self._error(e, "calling the model") from None
+        """One response to `messages`; `options` as in `RemoteModel.options`."""
+        self._check_options(options)
+        text = await self._post(messages, tools, thinking, tool_choice, options, False)
         try:
             data = json.loads(text)
         except ValueError:
-            raise ModelError(f"the server sent a response that is not JSON: {text[:200]!r}",
-                             body=text[:2000]) from None  # fmt: skip
-        return self._read(data)
+            data = None
+            failure = ModelError(f"the server sent a response that is not JSON: {text[:200]!r}", body=text[:2000])
+        if data is None:
+            raise self._redacted(failure)
+        try:
+            return self._read(data)
+        except ModelError as e:
+            failure = self._redacted(e)
+        raise failure
 
     def _read(self, data: Any) -> Completion:
         if not isinstance(data, dict) or "error" in data:
@@ -255,7 +380,7 @@ class RemoteModel:
             usage=_usage(data.get("usage")),
         )  # fmt: skip
 
-    async def stream(
+    def stream(
         self,
         messages: Sequence[Message],
         *,
@@ -264,15 +389,17 @@ class RemoteModel:
         tool_choice: ToolChoice | None = None,
         **options: Any,
     ) -> AsyncGenerator[ModelEvent, None]:
-        await self._resolve()
-        body = self._body(messages, tools, thinking, tool_choice, options, True)
+        """The response as events, ending with `CompletionDone`; a bad option raises at once."""
+        self._check_options(options)
+        return self._stream(messages, tools, thinking, tool_choice, options)
+
+    async def _stream(
+        self, messages: Sequence[Message], tools: Sequence[ToolSpec] | None, thinking: bool | None,
+        tool_choice: ToolChoice | None, options: dict[str, Any],
+    ) -> AsyncGenerator[ModelEvent, None]:  # fmt: skip
+        stream = await self._post(messages, tools, thinking, tool_choice, options, True)
         assembler = _Assembler(self.format.stream_parser(in_reasoning=self.starts_in_reasoning))
-        try:
-            stream = await self._client().post(
-                "/chat/completions", body=body, cast_to=object, stream=True, stream_cls=openai.AsyncStream[object]
-            )
-        except openai.OpenAIError as e:  # retried by the client before this point: nothing streamed yet
-            raise self._error(e, "calling the model") from None
+        failure: ModelError | None = None
         try:
             async for chunk in stream:
                 if not isinstance(chunk, dict):
@@ -280,18 +407,22 @@ class RemoteModel:
                                      partial=assembler.completion())  # fmt: skip
                 for event in assembler.feed(chunk):
                     yield event
-        except ModelError:
-            raise
+        except ModelError as e:
+            failure = self._redacted(e)
         except json.JSONDecodeError as e:
-            raise ModelError(f"the server sent a stream chunk that is not JSON ({e.msg})",
-                             partial=assembler.completion()) from None  # fmt: skip
+            failure = ModelError(f"the server sent a stream chunk that is not JSON ({e.msg})",
+                                 partial=assembler.completion())  # fmt: skip
         except Exception as e:  # the transport's errors (the openai client's httpx flavour), error events
-            raise self._error(e, "streaming the response", partial=assembler.completion()) from None
+            failure = self._error(e, "streaming the response", partial=assembler.completion())
         finally:
             with anyio.CancelScope(shield=True):
                 await stream.close()
+        if failure is not None:
+            raise failure  # outside the handler: no server text (or key) in its __context__
         for event in assembler.finish():
             yield event
+        if not assembler.got_choice:
+            raise ModelError("the server's stream had no choices", partial=assembler.completion())
         yield CompletionDone(completion=assembler.completion())
 
 
@@ -301,7 +432,7 @@ class _Assembler:
     def __init__(self, parser: Any) -> None:
         self.parser = parser
         self.reasoning: list[str] = []
-        self.calls: dict[int, dict[str, Any]] = {}
+        self.calls: dict[int, _StreamedCall] = {}
         self.order: list[int] = []
         self.ids: set[str] = set()
         self.ready: list[ToolCall] = []
@@ -335,7 +466,7 @@ class _Assembler:
     def _tool_delta(self, position: int, part: dict[str, Any]) -> list[ModelEvent]:
         index = part.get("index")
         if not isinstance(index, int):  # some servers omit it: a new id means a new call
-            if part.get("id") and all(c["server_id"] != part["id"] for c in self.calls.values()):
+            if part.get("id") and all(c.server_id != part["id"] for c in self.calls.values()):
                 index = max(self.calls, default=-1) + 1
             else:
                 index = max(self.calls, default=0)
@@ -348,37 +479,53 @@ class _Assembler:
                 events.extend(self._close(earlier))
             # Event indices of server-parsed calls start at 1000: calls parsed from raw markup in the
             # content number from 0, and a message could carry both kinds.
-            call = self.calls[index] = {"server_id": part.get("id"), "name": "", "args": "", "open": False,
-                                        "done": False, "index": 1000 + len(self.order)}  # fmt: skip
+            call = self.calls[index] = _StreamedCall(part.get("id"), 1000 + len(self.order))
             self.order.append(index)
-        if call["done"]:
+        if call.done:
             return events
-        call["name"] += function.get("name") or ""
-        if call["name"] and not call["open"]:
-            cid = call["server_id"] if call["server_id"] and call["server_id"] not in self.ids else new_call_id()
-            call["id"], call["open"] = cid, True
-            self.ids.add(cid)
-            events.append(ToolCallOpened(index=call["index"], id=cid, name=call["name"]))
+        if function.get("name") and not call.opened:  # a name sent in pieces is whole before the arguments
+            call.name += function["name"]
         if arguments:
-            call["args"] += arguments
-            if call["open"]:
-                events.append(ToolCallArgsDelta(index=call["index"], text=arguments))
-        if call["open"] and call["args"].rstrip().endswith("}") and _is_object(call["args"]):
-            events.extend(self._close(index))  # a complete JSON object cannot grow: run it now
+            call.add(arguments)
+            if not call.opened:
+                events.extend(self._open(call))
+            else:
+                events.append(ToolCallArgsDelta(index=call.index, text=arguments))
+            if call.complete:
+                events.extend(self._close(index))  # a complete JSON object cannot grow: run it now
+        return events
+
+    def _open(self, call: _StreamedCall) -> list[ModelEvent]:
+        """Announce `call` once its name is whole, with the arguments received so far."""
+        if not call.name:
+            return []
+        sid = call.server_id
+        call.id = sid if sid and sid not in self.ids else new_call_id()
+        call.opened = True
+        self.ids.add(call.id)
+        events: list[ModelEvent] = [ToolCallOpened(index=call.index, id=call.id, name=call.name)]
+        if call.parts:
+            events.append(ToolCallArgsDelta(index=call.index, text=call.arguments()))
         return events
 
     def _close(self, index: int) -> list[ModelEvent]:
         call = self.calls[index]
-        if call["done"]:
+        if call.done:
             return []
-        call["done"] = True
-        raw = json.dumps({"name": call["name"], "arguments": call["args"]}, ensure_ascii=False)
-        checked = _checked_call(call.get("id", ""), call["name"] if call["open"] else "", call["args"], raw)
+        call.done = True
+        events = [] if call.opened else self._open(call)
+        arguments = call.arguments()
+        if call.opened and not arguments.strip():  # no arguments at all: an empty object, streamed too
+            call.add("{}")
+            events.append(ToolCallArgsDelta(index=call.index, text="{}"))
+            arguments = call.arguments()
+        raw = json.dumps({"name": call.name, "arguments": arguments}, ensure_ascii=False)
+        checked = _checked_call(call.id, call.name if call.opened else "", arguments, raw)
         if isinstance(checked, MalformedCall):
             self.errors.append(checked)
-            return [ToolCallMalformed(index=call["index"], error=checked)]
+            return [*events, ToolCallMalformed(index=call.index, error=checked)]
         self.ready.append(checked)
-        return [ToolCallReady(index=call["index"], call=checked)]
+        return [*events, ToolCallReady(index=call.index, call=checked)]
 
     def finish(self) -> list[ModelEvent]:
         events: list[ModelEvent] = list(self.parser.close())
@@ -396,6 +543,67 @@ class _Assembler:
             finish_reason=self.finish_reason,
             usage=self.usage,
         )
+
+
+class _StreamedCall:
+    """One server-parsed call being streamed: its argument pieces, and whether they already form
+    a whole JSON object, told by a scan of each piece once (linear in the arguments' length)."""
+
+    def __init__(self, server_id: Any, index: int) -> None:
+        self.server_id: str | None = server_id if isinstance(server_id, str) else None
+        self.index = index
+        self.id = ""
+        self.name = ""
+        self.parts: list[str] = []
+        self.opened = self.done = False
+        self.complete = False  # the pieces so far are a whole JSON object
+        self._depth = 0
+        self._state = "start"  # start, value (inside the top object), string, escape, end, other
+
+    def add(self, text: str) -> None:
+        self.parts.append(text)
+        if self._state in ("end", "other"):
+            return  # a closed top-level value cannot become an object by growing
+        state, depth = self._state, self._depth
+        closed = False
+        for ch in text:
+            if state == "value":
+                if ch == '"':
+                    state = "string"
+                elif ch in "{[":
+                    depth += 1
+                elif ch in "}]":
+                    depth -= 1
+                    if depth == 0:
+                        state, closed = "end", True
+                        break
+            elif state == "string":
+                if ch == "\\":
+                    state = "escape"
+                elif ch == '"':
+                    state = "value"
+            elif state == "escape":
+                state = "string"
+            elif not ch.isspace():  # start: the first character decides
+                state, depth = ("value", 1) if ch == "{" else ("other", 0)
+                if state == "other":
+                    break
+        self._state, self._depth = state, depth
+        # Parsed at most once per call: when its top-level braces close (the scan is lenient).
+        self.complete = closed and _is_object(self.arguments())
+
+    def arguments(self) -> str:
+        if len(self.parts) > 1:
+            self.parts[:] = ["".join(self.parts)]
+        return self.parts[0] if self.parts else ""
+
+
+def _environment_key(base_url: str) -> str | None:
+    """The environment's OPENAI_API_KEY, for OpenAI's own API only (https, its exact host)."""
+    url = urlparse(base_url)
+    if url.scheme == "https" and url.hostname == _OPENAI_HOST:
+        return os.environ.get("OPENAI_API_KEY")
+    return None
 
 
 def _server_calls(raw_calls: list[dict[str, Any]]) -> tuple[list[ToolCall], list[MalformedCall]]:
@@ -424,7 +632,8 @@ def _checked_call(call_id: str, name: str, arguments: str, raw: str) -> ToolCall
     """A call the server parsed, if it has a name and its arguments are a complete JSON object."""
     if not name:
         return MalformedCall(raw=raw, reason="the tool call has no name")
-    arguments = arguments.strip() or "{}"
+    if not arguments.strip():
+        arguments = "{}"
     if not _is_object(arguments):
         return MalformedCall(raw=raw, reason="the arguments of the tool call are not a complete JSON object")
     return ToolCall(id=call_id, name=name, arguments=arguments)

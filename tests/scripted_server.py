@@ -2,7 +2,10 @@
 
 It records every request body and answers from a queue of `Reply` objects: a JSON body, or
 SSE chunks (with delays), or an HTTP error, or a connection cut mid-stream. `/v1/models`
-reports the `owned_by` of the dialect it imitates.
+reports the `owned_by` of the dialect it imitates. `tool_parser=False` imitates vLLM started
+without `--enable-auto-tool-choice --tool-call-parser` (the Intern-S1 guide's command): a request
+with `tools` and `tool_choice` absent or "auto" gets vLLM's own HTTP 400; "none", "required" and
+a named choice go through to the script.
 """
 
 from __future__ import annotations
@@ -37,6 +40,18 @@ class Reply:
     raw_chunks: bool = False  # chunks are sent as given (for invalid JSON)
 
 
+# vLLM's answer, byte for byte (vllm/entrypoints/openai/chat_completion/serving.py, 0.32.0: the
+# check of `tool_choice == "auto"` without a tool parser; ErrorResponse nests it under "error").
+VLLM_NO_PARSER_ERROR = {
+    "error": {
+        "message": '"auto" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set',
+        "type": "BadRequestError",
+        "param": None,
+        "code": 400,
+    }
+}
+
+
 def completion(content: str | None = "", *, reasoning: str | None = None, reasoning_field: str = "reasoning_content",
                tool_calls: list[dict] | None = None, finish: str = "stop") -> dict:  # fmt: skip
     message: dict[str, Any] = {"role": "assistant", "content": content}
@@ -66,13 +81,14 @@ def call(name: str, args: dict, cid: str | None = "call_1", index: int | None = 
 class ScriptedServer:
     """Start with `with ScriptedServer(owned_by="vllm") as server:`; `server.url` is the /v1 base."""
 
-    def __init__(self, owned_by: str = "vllm", model: str = "test-model") -> None:
-        self.owned_by, self.model = owned_by, model
+    def __init__(self, owned_by: str = "vllm", model: str = "test-model", *, tool_parser: bool = True) -> None:
+        self.owned_by, self.model, self.tool_parser = owned_by, model, tool_parser
         self.replies: list[Reply] = []
         self.default: Reply | None = None
         self.responder: Callable[[dict[str, Any]], Reply] | None = None
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
+        self.models_headers: list[dict[str, str]] = []
         app = Starlette(routes=[
             Route("/v1/models", self._models),
             Route("/v1/chat/completions", self._chat, methods=["POST"]),
@@ -103,12 +119,15 @@ class ScriptedServer:
         return self
 
     async def _models(self, request: Request) -> Response:
+        self.models_headers.append(dict(request.headers))
         return JSONResponse({"object": "list", "data": [{"id": self.model, "object": "model", "owned_by": self.owned_by}]})
 
     async def _chat(self, request: Request) -> Response:
         body = await request.json()
         self.requests.append(body)
         self.headers.append(dict(request.headers))
+        if not self.tool_parser and body.get("tools") and body.get("tool_choice") in (None, "auto"):
+            return JSONResponse(VLLM_NO_PARSER_ERROR, status_code=400)
         if self.responder is not None:
             reply = self.responder(body)
         else:

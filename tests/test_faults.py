@@ -15,7 +15,7 @@ import time
 import anyio
 import pytest
 
-from agentkit import Agent, ModelError, RemoteModel, ToolCallFinished
+from agentkit import Agent, ModelError, RemoteModel, TextDelta, ToolCallFinished
 from agentkit.testing import check_transcript
 from tests.scripted_server import Reply, ScriptedServer, call, chunk, completion
 from tests.test_agent import get_current_temperature
@@ -44,11 +44,25 @@ async def run(srv, streaming=False, **kw):
 
 @pytest.mark.parametrize("status", [429, 500, 503])
 @pytest.mark.parametrize("retry_after", [None, "0"])
-async def test_transient_errors_are_retried(status, retry_after):
+@pytest.mark.parametrize("streaming", [False, True])
+async def test_transient_errors_are_retried(status, retry_after, streaming):
     headers = {"retry-after": retry_after} if retry_after else {}
     with ScriptedServer() as srv:
-        srv.script(Reply(status=status, body={"error": {"message": "try later"}}, headers=headers), Reply(body=FINAL))
-        result, _ = await run(srv)
+        good = Reply(chunks=[chunk({"content": "It is "}), chunk({"content": "26.1 °C."})]) if streaming else Reply(body=FINAL)
+        srv.script(Reply(status=status, body={"error": {"message": "try later"}}, headers=headers), good)
+        agent = Agent(model(srv), TOOLS)
+        if streaming:
+            requests_at_first_event, texts = None, []
+            async for event in agent.stream("weather?"):
+                if requests_at_first_event is None:
+                    requests_at_first_event = len(srv.requests)
+                if isinstance(event, TextDelta):
+                    texts.append(event.text)
+            result = event.result
+            assert requests_at_first_event == 2  # the retry came before anything was streamed
+            assert "".join(texts) == "It is 26.1 °C."  # and nothing was streamed twice
+        else:
+            result = await agent.run("weather?")
         assert result.output == "It is 26.1 °C." and len(srv.requests) == 2
 
 
@@ -139,9 +153,25 @@ async def test_stream_cut_in_the_middle(where):
             await run(srv, streaming=True)
         check_transcript(info.value.messages)
         partial = info.value.partial
-        assert {"reasoning": partial.reasoning, "content": partial.content,
-                "arguments": partial.tool_calls}[where] in ("Let me think", "It is 26", [])  # fmt: skip
+        # Exactly what had arrived, in its own field, and nothing anywhere else.
+        expected = {"reasoning": ("Let me think", ""), "content": (None, "It is 26"), "arguments": (None, "")}[where]
+        assert (partial.reasoning, partial.content) == expected
+        assert partial.tool_calls == [] and partial.errors == []  # half a call is neither run nor reported
+        assert not [m for m in info.value.messages if m["role"] in ("assistant", "tool")]
         assert len(srv.requests) == 1  # tokens had been streamed: no retry
+
+
+@pytest.mark.parametrize("reply", ["json", "no-choices", "error-event"])
+async def test_a_stream_without_choices_is_an_error_not_an_empty_answer(reply):
+    with ScriptedServer() as srv:
+        srv.script({
+            "json": Reply(body=FINAL),  # a plain JSON answer to a stream request: no events at all
+            "no-choices": Reply(chunks=[{"id": "x", "choices": [], "usage": {"prompt_tokens": 1}}]),
+            "error-event": Reply(chunks=[{"error": {"message": "boom"}}]),
+        }[reply])  # fmt: skip
+        with pytest.raises(ModelError, match="boom" if reply == "error-event" else "no choices") as info:
+            await run(srv, streaming=True)
+        check_transcript(info.value.messages)
 
 
 # --- what a model writes wrong ------------------------------------------------------------------
@@ -197,36 +227,54 @@ async def test_missing_and_duplicate_ids(streaming):
 # --- many runs, random faults ---------------------------------------------------------------------
 
 
+def _fault_reply(fault: str, stream: bool, attempt: int) -> Reply:
+    good = [call("get_current_temperature", SF, cid=None)]
+    if fault in ("500", "429") and attempt == 1:
+        return Reply(status=int(fault), body={"error": {"message": fault}}, headers={"retry-after": "0"})
+    if fault == "empty":
+        return Reply(chunks=[{"id": "x", "choices": []}]) if stream else Reply(body={"choices": []})
+    if fault == "errorbody":
+        error = {"error": {"message": "boom"}}
+        return Reply(chunks=[error]) if stream else Reply(body=error)
+    if fault == "cut":
+        return Reply(chunks=[chunk({"content": "a"}), chunk({"content": "b"})], cut_after=1)
+    if fault == "badjson":
+        return Reply(chunks=[chunk({"content": "a"}), "{nope"], raw_chunks=True)
+    if fault == "badargs":
+        good = [{"type": "function", "function": {"name": "get_current_temperature", "arguments": '{"loc'}}]
+    if fault == "unknown":
+        good = [call("nope", {}, cid=None)]
+    if stream:
+        return Reply(chunks=[chunk({"tool_calls": [{**c, "index": 0}]}) for c in good])
+    return Reply(body=completion("", tool_calls=good, finish="tool_calls"))
+
+
+# What each fault must produce: ("ok", what the tool message says) or ("error", the error's words).
+_OUTCOMES = {
+    "ok": ("ok", '"temperature": 26.1'), "500": ("ok", '"temperature": 26.1'), "429": ("ok", '"temperature": 26.1'),
+    "badargs": ("ok", "could not be read"), "unknown": ("ok", "no tool named 'nope'"),
+    "empty": ("error", "no choices"), "errorbody": ("error", "boom"),
+    "cut": ("error", "streaming the response"), "badjson": ("error", "not JSON"),
+}  # fmt: skip
+
+
 async def test_a_thousand_concurrent_runs_with_random_faults():
+    import asyncio
+
     rng = random.Random(7)
-    faults = ["ok", "ok", "ok", "500", "429", "cut", "badjson", "badargs", "unknown", "empty", "errorbody"]
+    both = ["ok", "ok", "ok", "500", "429", "badargs", "unknown", "empty", "errorbody"]
+    # Even runs stream (only a stream can be cut or carry a bad chunk); odd ones do not.
+    faults = [rng.choice([*both, "cut", "badjson"] if i % 2 == 0 else both) for i in range(1000)]
+    attempts = [0] * 1000
 
     def responder(body):
+        run_id = int(body["messages"][0]["content"].split("#")[1])
         if any(m["role"] == "tool" for m in body["messages"]):
+            if body.get("stream"):
+                return Reply(chunks=[chunk({"content": "It is 26.1 °C."})])
             return Reply(body=FINAL)
-        fault = rng.choice(faults)
-        stream = body.get("stream", False)
-        good = [call("get_current_temperature", SF, cid=None)]
-        if fault in ("500", "429"):
-            return Reply(status=int(fault), body={"error": {"message": fault}}, headers={"retry-after": "0"})
-        if fault == "empty":
-            return Reply(body={"choices": []})
-        if fault == "errorbody":
-            return Reply(body={"error": {"message": "boom"}})
-        if fault == "badargs":
-            good = [{"type": "function", "function": {"name": "get_current_temperature", "arguments": '{"loc'}}]
-        if fault == "unknown":
-            good = [call("nope", {}, cid=None)]
-        if stream:
-            chunks = [chunk({"tool_calls": [{**c, "index": 0}]}) for c in good]
-            if fault == "cut":
-                return Reply(chunks=[chunk({"content": "a"}), chunk({"content": "b"})], cut_after=1)
-            if fault == "badjson":
-                return Reply(chunks=[chunk({"content": "a"}), "{nope"], raw_chunks=True)
-            return Reply(chunks=chunks)
-        return Reply(body=completion("", tool_calls=good, finish="tool_calls"))
-
-    import asyncio
+        attempts[run_id] += 1
+        return _fault_reply(faults[run_id], body.get("stream", False), attempts[run_id])
 
     threads_before = {t.ident for t in threading.enumerate()}
     tasks_before = len(asyncio.all_tasks())
@@ -234,27 +282,37 @@ async def test_a_thousand_concurrent_runs_with_random_faults():
         srv.responder = responder
         shared = model(srv, max_retries=1, timeout=30)
         agent = Agent(shared, TOOLS, max_turns=4)
-        outcomes = {"ok": 0, "error": 0}
+        seen: dict[str, int] = {}
 
         async def one(i: int) -> None:
+            question = f"weather? #{i}"
+            kind, words = _OUTCOMES[faults[i]]
             try:
                 if i % 2:
-                    result = (await agent.run("weather?"))
+                    result = await agent.run(question)
                 else:
-                    result = [e async for e in agent.stream("weather?")][-1].result
-                check_transcript(result.messages)
-                outcomes["ok"] += 1
+                    result = [e async for e in agent.stream(question)][-1].result
             except ModelError as e:
                 check_transcript(e.messages)
-                outcomes["error"] += 1
+                assert kind == "error" and words in str(e), (i, faults[i], str(e))
+                if faults[i] in ("cut", "badjson"):
+                    assert e.partial.content == "a", (i, faults[i])
+            else:
+                check_transcript(result.messages)
+                assert kind == "ok", (i, faults[i], result.output)
+                assert result.output == "It is 26.1 °C."
+                (tool_message,) = [m for m in result.messages if m["role"] == "tool"]
+                assert words in tool_message["content"], (i, faults[i], tool_message)
+            # Transient failures were retried once; nothing else was sent twice.
+            assert attempts[i] == (2 if faults[i] in ("500", "429") else 1), (i, faults[i])
+            seen[faults[i]] = seen.get(faults[i], 0) + 1
 
         with anyio.fail_after(50):
             async with anyio.create_task_group() as tg:
                 for i in range(1000):
                     tg.start_soon(one, i)
         await shared.aclose()
-    assert outcomes["ok"] + outcomes["error"] == 1000
-    assert outcomes["ok"] > 500 and outcomes["error"] > 20
+    assert sum(seen.values()) == 1000 and set(seen) == set(_OUTCOMES)  # every run checked, every fault drawn
     # No task of ours outlives the runs, and no thread is left beyond the pools' idle workers.
     assert len(asyncio.all_tasks()) == tasks_before
     gc.collect()

@@ -165,26 +165,127 @@ async def test_stream_of_raw_markup_is_parsed():
 
 
 async def test_retries_server_errors_before_streaming():
+    chunks = [chunk({"content": "fin"}), chunk({"content": "ally"}), chunk({}, finish="stop")]
     with ScriptedServer() as srv:
         srv.script(
             Reply(status=503, body={"error": {"message": "busy"}}, headers={"retry-after": "0"}),
             Reply(status=429, body={"error": {"message": "slow down"}}, headers={"retry-after": "0"}),
-            Reply(body=completion("finally")),
+            Reply(chunks=chunks),
         )
-        c = await RemoteModel(srv.url, server="vllm", model="m", max_retries=2).complete([{"role": "user", "content": "x"}])
-        assert c.content == "finally" and len(srv.requests) == 3
+        model = RemoteModel(srv.url, server="vllm", model="m", max_retries=2)
+        requests_at_first_event = None
+        events = []
+        async for event in model.stream([{"role": "user", "content": "x"}]):
+            if requests_at_first_event is None:
+                requests_at_first_event = len(srv.requests)
+            events.append(event)
+    # Both failures were retried before the first event, and the text arrived once.
+    assert requests_at_first_event == 3 and len(srv.requests) == 3
+    assert [e.text for e in events if isinstance(e, TextDelta)] == ["fin", "ally"]
+    assert events[-1].completion.content == "finally"
 
 
-async def test_client_error_is_a_model_error_without_the_key(caplog):
-    secret = "sk-verysecretkey123"
+SECRET = "sk-verysecretkey123"
+
+
+def _no_secret_in(exc: BaseException) -> None:
+    seen = exc
+    while seen is not None:  # the whole chain, as a logger or an error tracker would walk it
+        assert SECRET not in str(seen) and SECRET not in repr(seen)
+        assert SECRET not in str(getattr(seen, "body", "") or "")
+        seen = seen.__cause__ or seen.__context__
+
+
+@pytest.mark.parametrize("where", ["status", "body200", "stream", "notjson"])
+async def test_a_key_echoed_by_the_server_is_redacted(where, caplog):
+    echo = {"error": {"message": f"invalid api key {SECRET} for this model", "code": 401}}
+    reply = {
+        "status": Reply(status=401, body=echo),
+        "body200": Reply(body=echo),
+        "stream": Reply(chunks=[chunk({"content": "Hel"}), echo]),
+        "notjson": Reply(body=f"<html>bad gateway for Bearer {SECRET}</html>"),
+    }[where]
     with ScriptedServer() as srv, caplog.at_level(logging.DEBUG):
+        srv.script(reply)
+        model = RemoteModel(srv.url, server="vllm", model="m", api_key=SECRET, max_retries=0)
+        with pytest.raises(ModelError) as info:
+            if where == "stream":
+                async for _ in model.stream([{"role": "user", "content": "x"}]):
+                    pass
+            else:
+                await model.complete([{"role": "user", "content": "x"}])
+        assert srv.headers[0]["authorization"] == f"Bearer {SECRET}"  # the key did go to the server
+    _no_secret_in(info.value)
+    text = str(info.value) + (info.value.body or "")
+    assert "***" in text  # the server's message is kept, the key replaced
+    assert SECRET not in repr(model) and SECRET not in caplog.text
+
+
+async def test_client_error_is_a_model_error_with_the_servers_message():
+    with ScriptedServer() as srv:
         srv.script(Reply(status=400, body={"error": {"message": "bad request: tools are invalid"}}))
-        model = RemoteModel(srv.url, server="vllm", model="m", api_key=secret)
+        model = RemoteModel(srv.url, server="vllm", model="m", api_key=SECRET)
         with pytest.raises(ModelError) as info:
             await model.complete([{"role": "user", "content": "x"}])
         assert info.value.status == 400 and "tools are invalid" in (info.value.body or "")
-        assert srv.headers[0]["authorization"] == f"Bearer {secret}"
-    assert secret not in str(info.value) and secret not in repr(model) and secret not in caplog.text
+
+
+def _strings_reachable(obj, depth=6, seen=None):
+    """Every str reachable from `obj` through instance dicts, mappings and sequences."""
+    seen = set() if seen is None else seen
+    if id(obj) in seen or depth < 0:
+        return
+    seen.add(id(obj))
+    if isinstance(obj, str):
+        yield obj
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _strings_reachable(k, depth - 1, seen)
+            yield from _strings_reachable(v, depth - 1, seen)
+    elif isinstance(obj, (list, tuple, set, frozenset)):
+        for v in obj:
+            yield from _strings_reachable(v, depth - 1, seen)
+    elif hasattr(obj, "__dict__"):
+        yield from _strings_reachable(vars(obj), depth - 1, seen)
+
+
+async def test_the_key_is_not_in_the_instance_in_plain_text(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-environment-key-456")
+    with ScriptedServer() as srv:
+        srv.script(Reply(body=completion("ok")))
+        model = RemoteModel(srv.url, server="vllm", model="m", api_key=SECRET)
+        await model.complete([{"role": "user", "content": "x"}])  # the client exists now
+        assert srv.headers[0]["authorization"] == f"Bearer {SECRET}"
+        assert model._clients  # the walk below goes through the openai client too
+        strings = list(_strings_reachable(model))
+        assert not [s for s in strings if SECRET in s or "sk-environment-key-456" in s]
+        assert SECRET not in repr(vars(model)) and SECRET not in repr(model)
+        await model.aclose()
+
+
+@pytest.mark.parametrize("api_key", [None, "sk-given"])
+async def test_the_environments_key_goes_only_to_openai(monkeypatch, api_key):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-environment-key-456")
+    with ScriptedServer() as srv:
+        srv.script(Reply(body=completion("ok")), Reply(body=completion("ok")))
+        model = RemoteModel(srv.url, model="m", api_key=api_key)  # server="auto": /models as well
+        await model.complete([{"role": "user", "content": "x"}])
+        assert len(srv.headers) == len(srv.models_headers) == 1
+        for headers in (srv.models_headers[0], srv.headers[0]):
+            assert headers.get("authorization") == ("Bearer sk-given" if api_key else "Bearer EMPTY")
+
+
+@pytest.mark.parametrize(
+    ("base_url", "gets_it"),
+    [("https://api.openai.com/v1", True), ("https://API.openai.com:443/v1", True),
+     ("http://api.openai.com/v1", False), ("https://api.openai.com.example.net/v1", False),
+     ("http://127.0.0.1:8000/v1", False), ("https://example.com/openai.com/v1", False)],
+)  # fmt: skip
+async def test_which_urls_get_the_environments_key(monkeypatch, base_url, gets_it):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-environment-key-456")
+    model = RemoteModel(base_url, server="openai", model="m")
+    expected = {"Authorization": "Bearer sk-environment-key-456"} if gets_it else {}
+    assert model._auth_headers() == expected
 
 
 async def test_a_cut_stream_is_a_model_error_with_what_was_received():
@@ -268,3 +369,196 @@ async def test_many_concurrent_calls_share_one_client():
                 tg.start_soon(one)
         assert results == ["ok"] * 200 and len(model._clients) == 1
         await model.aclose()
+
+
+# --- a vLLM started without tool-parser flags (the Intern-S1 guide's command) --------------------
+
+RAW_CALL = ('<|action_start|><|plugin|>\n{"name": "get_current_temperature", '
+            '"parameters": {"location": "San Francisco, CA, USA"}}<|action_end|>')  # fmt: skip
+
+
+async def _ask(model, streaming, **kw):
+    messages = [{"role": "user", "content": QUESTION}]
+    if streaming:
+        events = [e async for e in model.stream(messages, tools=TOOLS, **kw)]
+        return events[-1].completion
+    return await model.complete(messages, tools=TOOLS, **kw)
+
+
+def _fallback_logs(caplog):
+    return [r for r in caplog.records if r.name == "agentkit" and "tool-call parser" in r.getMessage()]
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+async def test_a_parserless_vllm_gets_the_tools_as_text_and_the_calls_are_parsed(streaming, caplog):
+    def reply():
+        if streaming:
+            return Reply(chunks=[chunk({"content": RAW_CALL[i : i + 5]}) for i in range(0, len(RAW_CALL), 5)])
+        return Reply(body=completion(RAW_CALL))
+
+    with ScriptedServer(owned_by="vllm", tool_parser=False) as srv, caplog.at_level(logging.INFO, "agentkit"):
+        srv.script(reply(), reply(), reply())
+        model = RemoteModel(srv.url)
+        for _ in range(2):
+            c = await _ask(model, streaming)
+            assert [(t.name, json.loads(t.arguments)) for t in c.tool_calls] == [("get_current_temperature", SF)]
+        c = await _ask(model, streaming, tool_choice="auto")
+        assert len(c.tool_calls) == 1
+    # One refused request, then every request sends the tools with tool_choice "none".
+    assert [r.get("tool_choice") for r in srv.requests] == [None, "none", "none", "none"]
+    assert all(len(r["tools"]) == 2 for r in srv.requests)
+    # vLLM would drop the markers from the text as special tokens: they must come back.
+    assert all(r["skip_special_tokens"] is False for r in srv.requests[1:])
+    assert len(_fallback_logs(caplog)) == 1
+
+
+async def test_the_fallback_is_remembered_per_server_and_logged_once_under_concurrency(caplog):
+    with ScriptedServer(owned_by="vllm", tool_parser=False) as srv, caplog.at_level(logging.INFO, "agentkit"):
+        srv.default = Reply(body=completion(RAW_CALL))
+        model = RemoteModel(srv.url, server="vllm", model="m")
+        async with anyio.create_task_group() as tg:
+            for _ in range(20):
+                tg.start_soon(_ask, model, False)
+        refused = sum(r.get("tool_choice") is None for r in srv.requests)
+        assert len(srv.requests) == 20 + refused and 1 <= refused <= 20
+        # Another server's model knows nothing of it.
+        with ScriptedServer(owned_by="vllm") as other:
+            other.script(Reply(body=completion("hi")))
+            await _ask(RemoteModel(other.url, server="vllm", model="m"), False)
+            assert "tool_choice" not in other.requests[0] and "skip_special_tokens" not in other.requests[0]
+    assert len(_fallback_logs(caplog)) == 1
+
+
+@pytest.mark.parametrize("choice", ["required", "get_temperature_date", "none"])
+async def test_choices_vllm_takes_without_a_parser_are_sent_as_they_are(choice, caplog):
+    with ScriptedServer(owned_by="vllm", tool_parser=False) as srv, caplog.at_level(logging.INFO, "agentkit"):
+        srv.script(Reply(body=completion("", tool_calls=[call("get_temperature_date", {**SF, "date": "2024-11-15"})])))
+        c = await _ask(RemoteModel(srv.url), False, tool_choice=choice)
+        assert [t.name for t in c.tool_calls] == ["get_temperature_date"]
+        assert len(srv.requests) == 1 and "skip_special_tokens" not in srv.requests[0]
+    assert _fallback_logs(caplog) == []
+
+
+async def test_other_client_errors_are_not_taken_for_a_missing_parser():
+    with ScriptedServer(owned_by="vllm") as srv:
+        srv.default = Reply(status=400, body={"error": {"message": "tool_choice must be one of ..."}})
+        model = RemoteModel(srv.url)
+        for _ in range(2):
+            with pytest.raises(ModelError) as info:
+                await _ask(model, False)
+            assert info.value.status == 400
+        assert [r.get("tool_choice") for r in srv.requests] == [None, None]
+
+
+async def test_a_refusal_after_the_fallback_is_an_error_not_a_loop():
+    with ScriptedServer(owned_by="vllm", tool_parser=False) as srv:
+        srv.script(Reply(status=400, body={"error": {"message": "prompt too long"}}))
+        with pytest.raises(ModelError, match="prompt too long"):
+            await _ask(RemoteModel(srv.url), True)
+        assert [r.get("tool_choice") for r in srv.requests] == [None, "none"]
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+async def test_agent_loop_on_a_parserless_vllm(streaming, caplog):
+    with ScriptedServer(owned_by="vllm", tool_parser=False) as srv, caplog.at_level(logging.INFO, "agentkit"):
+        final = "It is 26.1 °C in San Francisco."
+        if streaming:
+            srv.script(Reply(chunks=[chunk({"content": RAW_CALL})]), Reply(chunks=[chunk({"content": final})]))
+        else:
+            srv.script(Reply(body=completion(RAW_CALL)), Reply(body=completion(final)))
+        agent = Agent(RemoteModel(srv.url), TOOLS)
+        if streaming:
+            result = [e async for e in agent.stream(QUESTION)][-1].result
+        else:
+            result = await agent.run(QUESTION)
+    check_transcript(result.messages)
+    assert result.output == final
+    tool = [m for m in result.messages if m["role"] == "tool"]
+    assert len(tool) == 1 and tool[0]["name"] == "get_current_temperature"
+    assert [r.get("tool_choice") for r in srv.requests] == [None, "none", "none"]
+    assert len(_fallback_logs(caplog)) == 1
+
+
+# --- the options a RemoteModel takes --------------------------------------------------------------
+
+
+async def test_options_are_declared_and_passed_through():
+    from agentkit import UserError
+
+    assert {"temperature", "top_p", "top_k", "min_p", "max_tokens", "stop", "seed", "extra_body"} <= RemoteModel.options
+    with ScriptedServer() as srv:
+        srv.default = Reply(body=completion("ok"))
+        model = RemoteModel(srv.url, server="vllm", model="m")
+        assert model.options == RemoteModel.options
+        await model.complete([{"role": "user", "content": "x"}], stop=["\n"], seed=3, presence_penalty=0.5,
+                             response_format={"type": "json_object"}, temperature=0.1, top_k=None,
+                             extra_body={"guided_choice": ["a", "b"], "priority": 2})  # fmt: skip
+        sent = srv.requests[0]
+        assert sent["stop"] == ["\n"] and sent["seed"] == 3 and sent["presence_penalty"] == 0.5
+        assert sent["response_format"] == {"type": "json_object"} and sent["temperature"] == 0.1
+        assert sent["guided_choice"] == ["a", "b"] and sent["priority"] == 2
+        assert "extra_body" not in sent and "top_k" not in sent
+        for bad in ({"approve": print}, {"system": "be brief"}, {"max_tool_output": 10}, {"extra_body": [1]}):
+            with pytest.raises(UserError, match=next(iter(bad))):
+                await model.complete([{"role": "user", "content": "x"}], **bad)
+            with pytest.raises(UserError, match=next(iter(bad))):
+                model.stream([{"role": "user", "content": "x"}], **bad)  # at once, before iterating
+        assert len(srv.requests) == 1  # nothing was sent for the bad ones
+
+
+# --- streaming a long call is linear ---------------------------------------------------------------
+
+
+class _CountingStr(str):
+    """A fragment that counts the characters copied when something is concatenated onto it."""
+
+    copied = 0
+
+    def __radd__(self, other):
+        _CountingStr.copied += len(other) + len(self)
+        return str.__add__(other, self)
+
+    def __add__(self, other):
+        _CountingStr.copied += len(self) + len(other)
+        return str.__add__(self, other)
+
+
+@pytest.mark.parametrize("ending", ["x", "}"])
+def test_assembling_a_long_streamed_call_is_linear(monkeypatch, ending):
+    from agentkit import _remote
+    from agentkit.formats import AUTO
+
+    parsed = {"chars": 0}
+    real_loads = json.loads
+
+    class CountingJson:
+        dumps = staticmethod(json.dumps)
+        JSONDecodeError = json.JSONDecodeError
+
+        @staticmethod
+        def loads(text, *a, **k):
+            parsed["chars"] += len(text)
+            return real_loads(text, *a, **k)
+
+    monkeypatch.setattr(_remote, "json", CountingJson)
+
+    def work(n: int) -> tuple[int, int]:
+        _CountingStr.copied, parsed["chars"] = 0, 0
+        # A string value whose 4-character pieces all end in `ending` (`}` tempts a completeness check).
+        body = '{"text": "' + ("aaa" + ending) * (n // 4) + '"}'
+        assembler = _remote._Assembler(AUTO.stream_parser())
+        first = {"index": 0, "id": "c1", "function": {"name": "f", "arguments": ""}}
+        events = assembler.feed({"choices": [{"delta": {"tool_calls": [first]}}]})
+        for i in range(0, len(body), 4):
+            part = {"index": 0, "function": {"arguments": _CountingStr(body[i : i + 4])}}
+            events += assembler.feed({"choices": [{"delta": {"tool_calls": [part]}}]})
+        events += assembler.finish()
+        (call,) = assembler.completion().tool_calls
+        assert call.arguments == body
+        assert "".join(e.text for e in events if type(e).__name__ == "ToolCallArgsDelta") == body
+        return _CountingStr.copied, parsed["chars"]
+
+    small, large = work(100_000), work(400_000)
+    for few, many in zip(small, large, strict=True):
+        assert many <= 4 * few + 1000, (small, large)  # linear: 4x the input, at most 4x the work
+    assert large[0] <= 2 * 400_000 and large[1] <= 3 * 400_000
