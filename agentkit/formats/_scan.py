@@ -146,8 +146,6 @@ class CallScan:
     def unsent_args(self) -> str:
         """The arguments text scanned since the last call (all of it, the first time)."""
         parts = self.args_parts
-        if self.args_sent == len(parts):
-            return ""
         text = parts[self.args_sent] if self.args_sent == len(parts) - 1 else "".join(parts[self.args_sent :])
         self.args_sent = len(parts)
         self.args_sent_chars += len(text)

@@ -218,7 +218,7 @@ class StreamParser:
                     self._advance_call(out)
                 self._buf = buf[len(buf) - keep :]
                 return
-            pattern, tags = self._tags[state, not self._started()]
+            pattern, tags = self._tags[state, not (self._past_start or self._started())]
             m = pattern.search(buf, pos)
             end = len(buf) if m is None else m.start()
             keep = 0 if final or m is not None else _partial_suffix(buf, pos, tags)
@@ -283,9 +283,8 @@ class StreamParser:
                 return
             call.opened = True
             out.append(ToolCallOpened(index=call.index, id=call.id, name=call.name))
-        text = call.unsent_args()
-        if text:
-            out.append(ToolCallArgsDelta(index=call.index, text=text))
+        if call.args_sent != len(call.args_parts):
+            out.append(ToolCallArgsDelta(index=call.index, text=call.unsent_args()))
 
     def _finish_call(self, out: list[ParseEvent], end_tag: str | None) -> None:
         call = self._call
