@@ -55,9 +55,11 @@ _SAMPLING = ("temperature", "top_p", "top_k", "min_p", "max_tokens")
 # here; `extra_body` sends them, or anything else, on the caller's own responsibility.
 _PASSED_THROUGH = ("stop", "seed", "presence_penalty", "frequency_penalty", "repetition_penalty",
                    "response_format", "logit_bias", "user", "parallel_tool_calls")  # fmt: skip
-# vLLM's answer to tools with tool_choice "auto" (or none given) when it was started without
-# --enable-auto-tool-choice / --tool-call-parser (the Intern-S1 guide's command).
-_NO_TOOL_PARSER = "--enable-auto-tool-choice"
+# In vLLM's answer to tools with any tool_choice but "none" when it was started without
+# --enable-auto-tool-choice / --tool-call-parser (the Intern-S1 guide's command): '"auto" tool
+# choice requires --enable-auto-tool-choice and --tool-call-parser to be set', and (0.32)
+# 'tool_choice="required" requires --tool-call-parser to be set', the same for a named tool.
+_NO_TOOL_PARSER = "--tool-call-parser"
 _OPENAI_HOST = "api.openai.com"
 
 
@@ -84,8 +86,9 @@ class RemoteModel:
     `server="auto"` asks ``/models`` once who serves; `model=None` takes its first model id.
     Reasoning is read from whichever field the server uses; raw ``<think>`` or tool-call markup
     in the content (a server started without parsers) is parsed by `agentkit.formats`. A vLLM
-    started without a tool-call parser refuses tools under ``tool_choice="auto"``: the tools are
-    then sent with ``"none"`` and the calls read from the raw text (remembered, logged once).
+    started without a tool-call parser refuses tools under any `tool_choice` but ``"none"``: the
+    tools are then sent with ``"none"`` and the calls read from the raw text (remembered per
+    instance, logged once); such a server cannot force a call under ``"required"`` or a name.
 
     `api_key=None` sends the environment's ``OPENAI_API_KEY`` to OpenAI's own API only
     (``https://api.openai.com``); other servers get no key unless one is given. The key is kept
@@ -268,19 +271,18 @@ class RemoteModel:
     ) -> Any:  # fmt: skip
         """Send the request: the response text, or the open event stream.
 
-        A server that refuses tools under "auto" for want of a tool-call parser gets them again
-        with "none" (and from then on at once); the raw markup in its content is parsed here.
-        "required" and a named choice are left alone: vLLM serves those without a parser.
+        A server that refuses tools for want of a tool-call parser gets them again with
+        tool_choice "none" (and from then on at once); the raw markup in its content is parsed here.
         """
         await self._resolve()
-        auto = bool(tools) and tool_choice in (None, "auto")
-        text_tools = auto and self._text_tools
+        choosing = bool(tools) and tool_choice != "none"
+        text_tools = choosing and self._text_tools
         body = self._body(messages, tools, thinking, tool_choice, options, stream, text_tools)
         try:
             return await self._send(body, stream)
         except openai.OpenAIError as e:
             failure = self._error(e, "calling the model")
-            refused = auto and not text_tools and _NO_TOOL_PARSER in f"{e} {failure.body}"
+            refused = choosing and not text_tools and failure.status == 400 and _NO_TOOL_PARSER in f"{e}"
         if not refused:
             raise failure  # outside the handler: no server text (or key) in its __context__
         self._remember_text_tools(failure)
@@ -308,9 +310,10 @@ class RemoteModel:
             first, self._text_tools = not self._text_tools, True
         if first:
             logger.warning(
-                "%s has no tool-call parser (%s): sending tools with tool_choice='none' and parsing "
-                "the calls from the raw text; start it with --enable-auto-tool-choice --tool-call-parser "
-                "to have the server parse them", self.base_url, refusal.body or refusal,
+                "%s has no tool-call parser (%s): from now on its tools go with tool_choice='none' and "
+                "agentkit parses the calls from the raw text; it cannot force a call ('required' or a "
+                "named tool). Start it with --enable-auto-tool-choice --tool-call-parser to have the "
+                "server parse them", self.base_url, refusal.body or refusal,
             )  # fmt: skip
 
     def _error(self, error: BaseException, doing: str, partial: Any = None) -> ModelError:

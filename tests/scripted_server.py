@@ -2,10 +2,9 @@
 
 It records every request body and answers from a queue of `Reply` objects: a JSON body, or
 SSE chunks (with delays), or an HTTP error, or a connection cut mid-stream. `/v1/models`
-reports the `owned_by` of the dialect it imitates. `tool_parser=False` imitates vLLM started
+reports the `owned_by` of the dialect it imitates. `tool_parser=False` imitates vLLM 0.32 started
 without `--enable-auto-tool-choice --tool-call-parser` (the Intern-S1 guide's command): a request
-with `tools` and `tool_choice` absent or "auto" gets vLLM's own HTTP 400; "none", "required" and
-a named choice go through to the script.
+with `tools` and any `tool_choice` but "none" gets vLLM's own HTTP 400; "none" goes through.
 """
 
 from __future__ import annotations
@@ -40,16 +39,15 @@ class Reply:
     raw_chunks: bool = False  # chunks are sent as given (for invalid JSON)
 
 
-# vLLM's answer, byte for byte (vllm/entrypoints/openai/chat_completion/serving.py, 0.32.0: the
-# check of `tool_choice == "auto"` without a tool parser; ErrorResponse nests it under "error").
-VLLM_NO_PARSER_ERROR = {
-    "error": {
-        "message": '"auto" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set',
-        "type": "BadRequestError",
-        "param": None,
-        "code": 400,
-    }
-}
+# vLLM's answers, as 0.32.0 words them (vllm/renderers/online_renderer.py, the check of
+# tool_choice without a tool parser; vllm/entrypoints/serve/engine/protocol.py's ErrorResponse).
+def vllm_no_parser_error(tool_choice: Any) -> dict[str, Any]:
+    if tool_choice in (None, "auto"):
+        message = '"auto" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set'
+    else:
+        what = f'function "{tool_choice["function"]["name"]}"' if isinstance(tool_choice, dict) else f'"{tool_choice}"'
+        message = f"tool_choice={what} requires --tool-call-parser to be set"
+    return {"error": {"message": message, "type": "BadRequestError", "param": None, "code": 400}}
 
 
 def completion(content: str | None = "", *, reasoning: str | None = None, reasoning_field: str = "reasoning_content",
@@ -126,8 +124,8 @@ class ScriptedServer:
         body = await request.json()
         self.requests.append(body)
         self.headers.append(dict(request.headers))
-        if not self.tool_parser and body.get("tools") and body.get("tool_choice") in (None, "auto"):
-            return JSONResponse(VLLM_NO_PARSER_ERROR, status_code=400)
+        if not self.tool_parser and body.get("tools") and body.get("tool_choice") != "none":
+            return JSONResponse(vllm_no_parser_error(body.get("tool_choice")), status_code=400)
         if self.responder is not None:
             reply = self.responder(body)
         else:

@@ -429,19 +429,46 @@ async def test_the_fallback_is_remembered_per_server_and_logged_once_under_concu
     assert len(_fallback_logs(caplog)) == 1
 
 
-@pytest.mark.parametrize("choice", ["required", "get_temperature_date", "none"])
-async def test_choices_vllm_takes_without_a_parser_are_sent_as_they_are(choice, caplog):
+@pytest.mark.parametrize("choice", ["required", "get_temperature_date"])
+async def test_a_forced_choice_refused_for_want_of_a_parser_falls_back_too(choice, caplog):
     with ScriptedServer(owned_by="vllm", tool_parser=False) as srv, caplog.at_level(logging.INFO, "agentkit"):
+        srv.default = Reply(body=completion(RAW_CALL))
+        model = RemoteModel(srv.url)
+        for _ in range(2):
+            c = await _ask(model, False, tool_choice=choice)
+            assert [t.name for t in c.tool_calls] == ["get_current_temperature"]
+        forced = "required" if choice == "required" else {"type": "function", "function": {"name": choice}}
+        assert [r.get("tool_choice") for r in srv.requests] == [forced, "none", "none"]
+    (record,) = _fallback_logs(caplog)
+    assert "cannot force a call" in record.getMessage()
+
+
+async def test_none_goes_to_a_parserless_vllm_as_it_is(caplog):
+    with ScriptedServer(owned_by="vllm", tool_parser=False) as srv, caplog.at_level(logging.INFO, "agentkit"):
+        srv.script(Reply(body=completion("No tools needed.")))
+        c = await _ask(RemoteModel(srv.url), False, tool_choice="none")
+        assert c.content == "No tools needed."
+        assert len(srv.requests) == 1 and srv.requests[0]["tool_choice"] == "none"
+        assert "skip_special_tokens" not in srv.requests[0]
+    assert _fallback_logs(caplog) == []
+
+
+@pytest.mark.parametrize("choice", [None, "required", "get_temperature_date"])
+async def test_a_vllm_with_a_parser_gets_the_choice_as_it_is(choice):
+    with ScriptedServer(owned_by="vllm") as srv:
         srv.script(Reply(body=completion("", tool_calls=[call("get_temperature_date", {**SF, "date": "2024-11-15"})])))
         c = await _ask(RemoteModel(srv.url), False, tool_choice=choice)
         assert [t.name for t in c.tool_calls] == ["get_temperature_date"]
         assert len(srv.requests) == 1 and "skip_special_tokens" not in srv.requests[0]
-    assert _fallback_logs(caplog) == []
+        assert srv.requests[0].get("tool_choice") == (
+            None if choice is None else choice if choice == "required"
+            else {"type": "function", "function": {"name": choice}}
+        )  # fmt: skip
 
 
 async def test_other_client_errors_are_not_taken_for_a_missing_parser():
     with ScriptedServer(owned_by="vllm") as srv:
-        srv.default = Reply(status=400, body={"error": {"message": "tool_choice must be one of ..."}})
+        srv.default = Reply(status=400, body={"error": {"message": "tools: not a list of functions"}})
         model = RemoteModel(srv.url)
         for _ in range(2):
             with pytest.raises(ModelError) as info:
