@@ -267,6 +267,19 @@ def _to_float(value: Any) -> Any:
     return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
+def _to_int(value: Any) -> Any:
+    # JSON Schema counts 2.0 as an integer; the function was promised an int.
+    return int(value) if isinstance(value, float) else value
+
+
+def _literal_converter(choices: tuple[Any, ...]) -> Converter:
+    # The enum check matches 1.0 to a choice of 1 (JSON numbers): hand over the choice itself.
+    ints: dict[Any, Any] = {c: c for c in choices if type(c) is int}
+    if not ints:
+        return _identity
+    return lambda value: ints.get(value, value) if type(value) is float else value
+
+
 def _bare_converter(
     hint: Any, member_test: Callable[[Any], Callable[[Any], bool]], stack: tuple[type, ...]
 ) -> Converter:
@@ -275,6 +288,8 @@ def _bare_converter(
 
     if hint is float:
         return _to_float
+    if hint is int:
+        return _to_int
     for py, parse in _PARSERS.items():
         if hint is py:
             return parse
@@ -287,6 +302,8 @@ def _bare_converter(
         return _object_converter(hint, member_test, stack)
 
     origin, args = get_origin(hint), get_args(hint)
+    if origin is Literal:
+        return _literal_converter(args)
     if origin is Union or origin is types.UnionType:
         return _union_converter([m for m in args if m is not _NONE], member_test, stack)
     if origin in (list, set, frozenset, Sequence) and args:

@@ -574,3 +574,16 @@ def test_nested_hints_are_resolved_once_when_the_tool_is_defined(monkeypatch: py
     for _ in range(3):
         assert take.validate({"pair": {"a": [1], "b": {"k": "v"}}}) == {"pair": Pair(a=[1], b={"k": "v"})}
     assert resolved == []
+
+
+def test_a_json_integer_written_as_float_reaches_the_function_as_int():
+    # JSON Schema counts 2.0 as an integer, so the check lets it through; `range(n)` must still work.
+    @tool
+    def repeat(n: int, tags: list[int], pick: Literal[1, "one"], dims: tuple[int, float]) -> None:
+        """D."""
+
+    got = repeat.validate('{"n": 2.0, "tags": [1.0, 3], "pick": 1.0, "dims": [4.0, 5]}')
+    assert got == {"n": 2, "tags": [1, 3], "pick": 1, "dims": (4, 5.0)}
+    assert [type(v) for v in (got["n"], *got["tags"], got["pick"], *got["dims"])] == [int, int, int, int, int, float]
+    with pytest.raises(ToolArgumentsError, match=r"n: 2\.5 is not of type 'integer'"):
+        repeat.validate({"n": 2.5, "tags": [], "pick": "one", "dims": [1, 1]})
