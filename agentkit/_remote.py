@@ -7,6 +7,7 @@ import json
 import logging
 import mimetypes
 import os
+import re
 import threading
 from collections.abc import AsyncGenerator, Sequence
 from pathlib import Path
@@ -548,6 +549,10 @@ class _Assembler:
         )
 
 
+_STRUCTURE = re.compile(r'["{}\[\]]')  # what changes the nesting outside strings
+_STRING_STOP = re.compile(r'["\\]')  # what ends or escapes inside a string
+
+
 class _StreamedCall:
     """One server-parsed call being streamed: its argument pieces, and whether they already form
     a whole JSON object, told by a scan of each piece once (linear in the arguments' length)."""
@@ -565,32 +570,29 @@ class _StreamedCall:
 
     def add(self, text: str) -> None:
         self.parts.append(text)
-        if self._state in ("end", "other"):
-            return  # a closed top-level value cannot become an object by growing
-        state, depth = self._state, self._depth
-        closed = False
-        for ch in text:
-            if state == "value":
-                if ch == '"':
-                    state = "string"
-                elif ch in "{[":
+        state, depth, i, closed = self._state, self._depth, 0, False
+        while i < len(text) and state not in ("end", "other"):  # a closed value cannot become an object
+            if state == "start":  # the first non-space character decides
+                if not text[i].isspace():
+                    state, depth = ("value", 1) if text[i] == "{" else ("other", 0)
+                i += 1
+            elif state == "escape":
+                state, i = "string", i + 1
+            else:
+                found = (_STRING_STOP if state == "string" else _STRUCTURE).search(text, i)
+                if found is None:
+                    break
+                mark, i = found.group(), found.end()
+                if mark == '"':
+                    state = "value" if state == "string" else "string"
+                elif mark == "\\":
+                    state = "escape"
+                elif mark in "{[":
                     depth += 1
-                elif ch in "}]":
+                else:
                     depth -= 1
                     if depth == 0:
                         state, closed = "end", True
-                        break
-            elif state == "string":
-                if ch == "\\":
-                    state = "escape"
-                elif ch == '"':
-                    state = "value"
-            elif state == "escape":
-                state = "string"
-            elif not ch.isspace():  # start: the first character decides
-                state, depth = ("value", 1) if ch == "{" else ("other", 0)
-                if state == "other":
-                    break
         self._state, self._depth = state, depth
         # Parsed at most once per call: when its top-level braces close (the scan is lenient).
         self.complete = closed and _is_object(self.arguments())

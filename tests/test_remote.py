@@ -589,3 +589,41 @@ def test_assembling_a_long_streamed_call_is_linear(monkeypatch, ending):
     for few, many in zip(small, large, strict=True):
         assert many <= 4 * few + 1000, (small, large)  # linear: 4x the input, at most 4x the work
     assert large[0] <= 2 * 400_000 and large[1] <= 3 * 400_000
+
+
+@pytest.mark.parametrize(
+    "body",
+    ['{"a": "}"}', '{"a": "\\"}{"}', '{"a": {"b": [1, "]", {"c": "\\\\"}]}, "d": "x\\\\\\"}"}', ' \n{"k": {}}',
+     '{"a": "\\u007d"}'],
+)  # fmt: skip
+def test_a_streamed_call_is_ready_exactly_when_its_object_closes(body):
+    from agentkit import _remote
+    from agentkit.formats import AUTO
+
+    assert isinstance(json.loads(body), dict)
+    for cut in range(1, len(body)):  # every split into two pieces, and one piece per character
+        for pieces in ([body[:cut], body[cut:]], list(body)) if cut == 1 else ([body[:cut], body[cut:]],):
+            assembler = _remote._Assembler(AUTO.stream_parser())
+            first = {"index": 0, "id": "c1", "function": {"name": "f", "arguments": ""}}
+            assembler.feed({"choices": [{"delta": {"tool_calls": [first]}}]})
+            for n, piece in enumerate(pieces, 1):
+                events = assembler.feed({"choices": [{"delta": {"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}}]})
+                ready = [e for e in events if isinstance(e, ToolCallReady)]
+                assert len(ready) == (n == len(pieces)), (pieces, n)
+            assert ready[0].call.arguments == body
+
+
+@pytest.mark.parametrize("body", ['[1]', '{"a": tru}', '{"a": 1]', '"{}"'])
+def test_a_streamed_call_that_is_no_object_is_malformed_at_the_end(body):
+    from agentkit import ToolCallMalformed, _remote
+    from agentkit.formats import AUTO
+
+    assembler = _remote._Assembler(AUTO.stream_parser())
+    events = []
+    for piece in [{"index": 0, "id": "c1", "function": {"name": "f", "arguments": ""}},
+                  *({"index": 0, "function": {"arguments": ch}} for ch in body)]:  # fmt: skip
+        events += assembler.feed({"choices": [{"delta": {"tool_calls": [piece]}}]})
+    assert not [e for e in events if isinstance(e, (ToolCallReady, ToolCallMalformed))]
+    events += assembler.finish()
+    assert [type(e).__name__ for e in events if isinstance(e, (ToolCallReady, ToolCallMalformed))] == ["ToolCallMalformed"]
+    assert assembler.completion().tool_calls == []

@@ -12,6 +12,7 @@ are removed. The server is started the way the Intern-S1 guide starts vLLM: with
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -81,7 +82,7 @@ class Server:
         self.start_timeout = start_timeout
         self.started_in: float | None = None
         self.process: subprocess.Popen[bytes] | None = None
-        self._log = tempfile.TemporaryFile()
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in __exit__)
 
     def __enter__(self) -> Server:
         if not available():
@@ -127,7 +128,5 @@ if __name__ == "__main__":
     else:
         with Server() as server:
             print(f"{server.url} (ready in {server.started_in:.0f} s); Ctrl-C stops it", flush=True)
-            try:
+            with contextlib.suppress(KeyboardInterrupt):
                 server.process.wait()  # type: ignore[union-attr]
-            except KeyboardInterrupt:
-                pass
