@@ -13,7 +13,7 @@ def anyio_backend():
 
 
 def pytest_addoption(parser):
-    parser.addoption("--slow", action="store_true", help="run slow tests (full-size fuzzing)")
+    parser.addoption("--slow", action="store_true", help="fuzz at full size (10,000 examples per property)")
 
 
 def pytest_configure(config):
@@ -21,10 +21,38 @@ def pytest_configure(config):
         settings.load_profile("slow")
 
 
-def pytest_collection_modifyitems(config, items):
-    if config.getoption("--slow"):
+# --- real servers ------------------------------------------------------------------------------
+# A test marked `server("llama.cpp")` talks to llama.cpp's llama-server, built from source on first
+# use. The build takes minutes on 2 cores, longer than any one test may run, so it happens here,
+# once, after collection and before the first test (outside the per-test timeout), with its
+# progress on the terminal. A failed build fails those tests with the build's output.
+
+_build_failures: dict[str, str] = {}
+
+
+def _server_kind(item: pytest.Item) -> str | None:
+    marker = item.get_closest_marker("server")
+    return (marker.args[0] if marker.args else "llama.cpp") if marker is not None else None
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if session.config.option.collectonly or not any(_server_kind(i) == "llama.cpp" for i in session.items):
         return
-    skip = pytest.mark.skip(reason="slow: run with --slow")
-    for item in items:
-        if "slow" in item.keywords:
-            item.add_marker(skip)
+    from tools import llama_server
+
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+
+    def say(line: str) -> None:
+        if reporter is not None:
+            reporter.write_line(line)
+
+    try:
+        llama_server.build(progress=say)
+    except Exception as e:  # reported by each test that needed it
+        _build_failures["llama.cpp"] = f"{type(e).__name__}: {e}"
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    kind = _server_kind(item)
+    if kind in _build_failures:
+        pytest.fail(f"the {kind} server could not be built: {_build_failures[kind]}", pytrace=False)

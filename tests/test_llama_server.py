@@ -16,7 +16,7 @@ from agentkit.testing import check_transcript
 from tests.test_agent import QUESTION, get_current_temperature, get_temperature_date
 from tools import llama_server
 
-pytestmark = [pytest.mark.anyio, pytest.mark.server]
+pytestmark = [pytest.mark.anyio, pytest.mark.server("llama.cpp")]
 TOOLS = [get_current_temperature, get_temperature_date]
 GREEDY = Sampling(temperature=0, max_tokens=200)
 

@@ -10,11 +10,13 @@ statically, without the web UI (whose build would download it). The result lives
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tarfile
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 VERSION = "0.3.36"
@@ -30,10 +32,10 @@ def source() -> Path:
         return SOURCE
     ROOT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=ROOT) as tmp:
-        subprocess.run(
+        _run(
             [sys.executable, "-m", "pip", "download", "-q", f"llama-cpp-python=={VERSION}",
              "--no-binary", ":all:", "--no-deps", "-d", tmp],
-            check=True,
+            lambda line: None,
         )  # fmt: skip
         (archive,) = Path(tmp).glob("llama_cpp_python-*.tar.gz")
         with tarfile.open(archive) as tar:
@@ -44,35 +46,65 @@ def source() -> Path:
     return SOURCE
 
 
-def build() -> Path:
-    """Path of a working llama-server binary, building it when the cache has none."""
+def build(progress: Callable[[str], None] | None = None) -> Path:
+    """Path of a working llama-server binary, building it when the cache has none.
+
+    `progress` receives a line now and then (the build takes minutes on 2 cores); the build's
+    own output is kept back and shown only if it fails.
+    """
     if BINARY.exists():
         return BINARY
+    say = progress or (lambda line: None)
+    say(f"building llama.cpp's llama-server {VERSION} into {ROOT} (once; a few minutes on 2 cores)")
     src = source()
     build_dir = ROOT / "build"
     # PyPI's ninja (the test extra) sits next to this interpreter; a system one works too.
     ninja = Path(sys.executable).with_name("ninja")
     ninja_path = str(ninja) if ninja.exists() else shutil.which("ninja")
     generator = ["-G", "Ninja", f"-DCMAKE_MAKE_PROGRAM={ninja_path}"] if ninja_path else []
-    subprocess.run(
+    _run(
         ["cmake", "-S", str(src), "-B", str(build_dir), *generator, "-DCMAKE_BUILD_TYPE=Release",
          "-DGGML_NATIVE=OFF", "-DBUILD_SHARED_LIBS=OFF", "-DLLAMA_OPENSSL=OFF", "-DLLAMA_CURL=OFF",
          "-DLLAMA_BUILD_UI=OFF", "-DLLAMA_USE_PREBUILT_UI=OFF", "-DLLAMA_BUILD_TESTS=OFF",
          "-DLLAMA_BUILD_EXAMPLES=OFF"],
-        check=True, stdout=subprocess.DEVNULL,
+        say,
     )  # fmt: skip
     jobs = str(os.cpu_count() or 2)
-    subprocess.run(
-        ["cmake", "--build", str(build_dir), "--target", "llama-server", "-j", jobs],
-        check=True, stdout=subprocess.DEVNULL,
-    )  # fmt: skip
+    _run(["cmake", "--build", str(build_dir), "--target", "llama-server", "-j", jobs], say)
     if not BINARY.exists():
         raise SystemExit(f"build finished but {BINARY} is missing")
+    say(f"built {BINARY}")
     return BINARY
 
 
+_STEP = re.compile(r"^\[(\d+)/(\d+)\]")
+
+
+def _run(command: list[str], say: Callable[[str], None]) -> None:
+    """Run a build step; report each tenth of ninja's steps; show the output only on failure.
+
+    The sdist is not a git checkout, so llama.cpp's build-info step prints "fatal: not a git
+    repository" lines that mean nothing here: they stay in the kept-back output.
+    """
+    output: list[str] = []
+    shown = -1
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            output.append(line)
+            if (m := _STEP.match(line)) is not None:
+                done, total = int(m.group(1)), int(m.group(2))
+                tenth = done * 10 // total
+                if tenth > shown:
+                    shown = tenth
+                    say(f"  llama-server build: step {done}/{total}")
+    if proc.returncode != 0:
+        tail = "".join(output[-60:])
+        raise RuntimeError(f"{' '.join(command[:3])} ... failed (exit {proc.returncode}):\n{tail}")
+
+
 if __name__ == "__main__":
-    print(build())
+    print(build(progress=lambda line: print(line, file=sys.stderr, flush=True)))
 
 
 _CONVERT = """
@@ -144,8 +176,10 @@ def demo_gguf() -> Path:
     import hashlib
 
     demo = Path(__file__).resolve().parent.parent / "agentkit" / "_demo"
-    digest = hashlib.sha256((demo / "model.safetensors").read_bytes()).hexdigest()[:16]
-    return convert(demo, CACHE / "gguf" / f"demo-{digest}-v3.gguf")
+    digest = hashlib.sha256()
+    for name in sorted(p.name for p in demo.iterdir() if p.is_file()):
+        digest.update(name.encode() + b"\0" + (demo / name).read_bytes())
+    return convert(demo, CACHE / "gguf" / f"demo-{digest.hexdigest()[:16]}-v4.gguf")
 
 
 class Server:
