@@ -501,7 +501,6 @@ class LocalModel:
                             yield event
             except GeneratorExit:
                 stop.set()  # the consumer left: generation ends at the next token
-                tg.cancel_scope.cancel()  # and a call still queued leaves the queue now
                 return
             finally:
                 stop.set()

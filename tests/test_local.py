@@ -228,17 +228,22 @@ async def _until(predicate) -> None:
         await anyio.sleep(0.01)
 
 
+def hold_first_generation(model):
+    """Make the model's first generation wait for `release` (a threading.Event) once it has started."""
+    generating, release = threading.Event(), threading.Event()
+
+    def hold(n: int) -> None:
+        if n == 1:
+            generating.set()
+            release.wait(120)  # a guard against a hang, not a timing threshold
+
+    return generating, release, wrap_generate(model, before=hold)
+
+
 @pytest.mark.anyio
 async def test_a_queued_call_is_cancelled_while_another_generates(tiny_paths):
     model = LocalModel(tiny_paths["qwen3"], sampling=Sampling(temperature=0, max_tokens=4), device_map=None)
-    a_generating, release_a = threading.Event(), threading.Event()
-
-    def hold_the_first(n: int) -> None:
-        if n == 1:
-            a_generating.set()
-            release_a.wait(120)  # a guard against a hang, not a timing threshold
-
-    calls = wrap_generate(model, before=hold_the_first)
+    a_generating, release_a, calls = hold_first_generation(model)
     order: list[str] = []
     b_scope, b_done = anyio.CancelScope(), anyio.Event()
 
@@ -267,6 +272,37 @@ async def test_a_queued_call_is_cancelled_while_another_generates(tiny_paths):
     assert model._gate.waiting == 0
     # The queue is left consistent: the next call runs.
     assert (await model.complete(CONVERSATION, thinking=False)).usage.completion_tokens == 4
+
+
+def test_calls_from_several_event_loops_at_once_are_serialized(tiny_paths):
+    # One model, two threads, each with its own event loop (as concurrent run_sync calls do).
+    model = LocalModel(tiny_paths["qwen3"], sampling=GREEDY, device_map=None)
+    prompts = [[{"role": "user", "content": f"Question {i}"}] for i in range(2)]
+    expected = [anyio.run(lambda p=p: model.complete(p, thinking=False)).content for p in prompts]
+    active, most = [0], [0]
+    real = model.model.generate
+
+    def generate(*args, **kwargs):
+        active[0] += 1
+        most[0] = max(most[0], active[0])
+        try:
+            return real(*args, **kwargs)
+        finally:
+            active[0] -= 1
+
+    model.model.generate = generate
+    got: dict[int, str] = {}
+
+    def one(i: int) -> None:
+        got[i] = anyio.run(lambda: model.complete(prompts[i], thinking=False)).content
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [got.get(i) for i in range(2)] == expected
+    assert most[0] == 1
 
 
 @pytest.mark.anyio
