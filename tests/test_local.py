@@ -274,6 +274,24 @@ async def test_a_queued_call_is_cancelled_while_another_generates(tiny_paths):
     assert (await model.complete(CONVERSATION, thinking=False)).usage.completion_tokens == 4
 
 
+@pytest.mark.anyio
+async def test_queued_calls_run_first_come_first_served(tiny_paths):
+    model = LocalModel(tiny_paths["qwen3"], sampling=Sampling(temperature=0, max_tokens=1), device_map=None)
+    a_generating, release_a, calls = hold_first_generation(model)
+    prompt_ids = {}
+    for name in "BCD":
+        inputs, *_ = model._render([{"role": "user", "content": name}], None, False, None)
+        prompt_ids[tuple(inputs["input_ids"][0].tolist())] = name
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(lambda: model.complete([{"role": "user", "content": "A"}], thinking=False))
+        await anyio.to_thread.run_sync(a_generating.wait)
+        for n, name in enumerate("DBC", start=1):  # queued in this order, not alphabetically
+            tg.start_soon(lambda name=name: model.complete([{"role": "user", "content": name}], thinking=False))
+            await _until(lambda n=n: model._gate.waiting == n)
+        release_a.set()
+    assert [prompt_ids[tuple(c["input_ids"][0].tolist())] for c in calls[1:]] == ["D", "B", "C"]
+
+
 def test_calls_from_several_event_loops_at_once_are_serialized(tiny_paths):
     # One model, two threads, each with its own event loop (as concurrent run_sync calls do).
     model = LocalModel(tiny_paths["qwen3"], sampling=GREEDY, device_map=None)
