@@ -297,7 +297,8 @@ class Agent:
                 raise ModelError(f"the model failed: {type(e).__name__}: {e}", messages=ran) from e
             usage += completion.usage
             calls = _answerable(completion)
-            await self._answer_all([c for c in calls if c[0].id not in state.results], options, state, emit)
+            started = {c.id for c in state.started}
+            await self._answer_all([c for c in calls if c[0].id not in started], options, state, emit)
             message = completion.message
             if calls:
                 message["tool_calls"] = [c.to_dict() for c, _ in calls]
@@ -377,7 +378,6 @@ class Agent:
         self, call: ToolCall, malformed: str | None, options: _Options, state: _Turn, emit: Emit | None
     ) -> None:
         """Run one call and record its tool message. Never raises (but for cancellation)."""
-        state.results[call.id] = {"role": "tool", "tool_call_id": call.id, "name": call.name, "content": ""}
         if emit is not None:
             await emit(ToolCallStarted(call=call))
         outcome = await answer(
@@ -392,7 +392,7 @@ class Agent:
             state.hook_failures[call.id] = outcome.hook_failure
         # Every tool message is capped, error text included: it all goes into the model's context.
         content = cap(outcome.content, options.max_tool_output)
-        state.results[call.id]["content"] = content
+        state.results[call.id] = {"role": "tool", "tool_call_id": call.id, "name": call.name, "content": content}
         if emit is not None:
             await emit(ToolCallFinished(call=call, content=content, error=outcome.error))
 

@@ -64,19 +64,11 @@ def cap(content: str, limit: int | None) -> str:
     return f"{content[:limit]}\n[... truncated {len(content) - limit} characters]"
 
 
-def _is_async(function: Callable[..., Any]) -> bool:
-    return inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(
-        getattr(function, "__call__", None)  # noqa: B004 -- an object with an async __call__
-    )
-
-
 async def _ask(approve: Approval, call: ToolCall) -> bool | str:
-    # A sync hook may block (a prompt, a network check): it runs in a worker thread so the
-    # event loop, the other calls and the timeout stay live. Abandoned on timeout, like sync tools.
-    if _is_async(approve):
-        verdict: Any = approve(call)
-    else:
-        verdict = await anyio.to_thread.run_sync(approve, call, abandon_on_cancel=True)
+    # Called in a worker thread: a sync hook may block (a prompt, a policy lookup) without
+    # stopping the event loop, the other calls or the timeout; abandoned on timeout, like a
+    # sync tool. An async hook's call only makes its coroutine, awaited here in the loop.
+    verdict: Any = await anyio.to_thread.run_sync(approve, call, abandon_on_cancel=True)
     if inspect.isawaitable(verdict):
         verdict = await verdict
     return verdict  # type: ignore[no-any-return]
