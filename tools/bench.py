@@ -439,7 +439,7 @@ def main(argv: list[str] | None = None) -> dict[str, str]:
             ("parallel tool calls", lambda: asyncio.run(bench_parallel(server.url, 1 if q else 5))),
             ("early dispatch (tool call first, then 1 s more of stream)", lambda: asyncio.run(bench_early(server.url))),
             ("streaming parser (Intern-S1 output)", lambda: bench_parser([10_000, 100_000] if q else [10_000, 100_000, 1_000_000, 10_000_000], 1 if q else 3, args.peers)),
-            ("streaming parser, one long piece", lambda: bench_parser_long([10_000, 40_000] if q else [100_000, 400_000], 1 if q else 5)),
+            ("one long piece through the stream parser", lambda: bench_parser_long([10_000, 40_000] if q else [100_000, 400_000], 1 if q else 5)),
         ]  # fmt: skip
         if args.peers:
             plan.insert(1, ("peers, framework overhead per step", lambda: bench_peers(server.url, 40)))
