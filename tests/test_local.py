@@ -184,8 +184,9 @@ async def test_options_are_the_sampling_fields_and_others_are_refused_at_once(in
         intern.stream(CONVERSATION, tempreature=0.5)  # refused on the call, before any iteration
     with pytest.raises(UserError, match="approve"):
         await intern.complete(CONVERSATION, approve=lambda call: True)
-    with pytest.raises(UserError, match="max_tokens"):
-        await intern.complete(CONVERSATION, max_tokens="many")
+    for bad in ({"max_tokens": "many"}, {"max_tokens": 0}, {"top_k": 2.5}, {"temperature": True}):
+        with pytest.raises(UserError, match=next(iter(bad))):
+            await intern.complete(CONVERSATION, **bad)
     assert calls == []
     c = await intern.complete(CONVERSATION, thinking=False, max_tokens=2, temperature=0)
     assert c.usage.completion_tokens == 2
@@ -290,6 +291,30 @@ async def test_queued_calls_run_first_come_first_served(tiny_paths):
             await _until(lambda n=n: model._gate.waiting == n)
         release_a.set()
     assert [prompt_ids[tuple(c["input_ids"][0].tolist())] for c in calls[1:]] == ["D", "B", "C"]
+
+
+@pytest.mark.anyio
+async def test_a_turn_handed_to_a_caller_cancelled_meanwhile_passes_on():
+    from agentkit._local import _Gate
+
+    gate = _Gate()
+    await gate.acquire()
+    scope = anyio.CancelScope()
+
+    async def waiter() -> None:
+        with scope:
+            await gate.acquire()
+            gate.release()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(waiter)
+        await _until(lambda: gate.waiting == 1)
+        gate.release()  # hands the gate to the waiter...
+        scope.cancel()  # ...which is cancelled before it runs again
+    assert gate.waiting == 0
+    with anyio.fail_after(60):  # a hang guard: the gate is free again
+        await gate.acquire()
+    gate.release()
 
 
 def test_calls_from_several_event_loops_at_once_are_serialized(tiny_paths):
