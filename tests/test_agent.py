@@ -399,7 +399,7 @@ async def test_tool_calls_are_logged_names_at_info_arguments_at_debug(caplog):
     assert f"running tool get_current_temperature (call {ids[0]})" in [r.getMessage() for r in info]
     assert f"running tool fail (call {ids[1]})" in [r.getMessage() for r in info]
     raised = next(r for r in info if r.getMessage() == "tool fail raised RuntimeError")
-    assert raised.exc_info is not None  # the traceback is in the log, not in the model's context
+    assert raised.exc_info and raised.exc_info[0] is RuntimeError  # the traceback is in the log, not for the model
     assert not any("Narvik" in r.getMessage() or "s3" in r.getMessage() for r in info)
     assert 'tool get_current_temperature arguments: {"location": "Narvik"}' in debug
     assert "turn 0: calling the model with 1 messages" in debug and "turn 1: calling the model with 4 messages" in debug

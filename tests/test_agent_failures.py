@@ -7,6 +7,8 @@ import pytest
 
 from agentkit import (
     Agent,
+    Completion,
+    CompletionDone,
     MaxTurnsExceeded,
     ModelError,
     TextDelta,
@@ -146,6 +148,7 @@ async def test_an_unknown_tool_when_there_are_none():
 async def test_results_of_every_documented_kind_become_json():
     import datetime
     import enum
+    import uuid
 
     import pydantic
 
@@ -155,12 +158,13 @@ async def test_results_of_every_documented_kind_become_json():
     class Reading(pydantic.BaseModel):
         at: datetime.datetime
         unit: Unit
+        station: uuid.UUID  # only pydantic's JSON mode turns this into a string
 
     @tool
     def read() -> dict:
         """Read."""
         return {
-            "model": Reading(at=datetime.datetime(2024, 11, 14, 9, 30), unit=Unit.C),
+            "model": Reading(at=datetime.datetime(2024, 11, 14, 9, 30), unit=Unit.C, station=uuid.UUID(int=7)),
             "day": datetime.date(2024, 11, 14),
             "unit": Unit.C,
             "pair": (1, 2),
@@ -169,7 +173,7 @@ async def test_results_of_every_documented_kind_become_json():
 
     result = await Agent(ScriptedModel([qw_call("read"), "ok"]), [read]).run("go")
     assert json.loads(result.messages[2]["content"]) == {
-        "model": {"at": "2024-11-14T09:30:00", "unit": "celsius"},
+        "model": {"at": "2024-11-14T09:30:00", "unit": "celsius", "station": str(uuid.UUID(int=7))},
         "day": "2024-11-14",
         "unit": "celsius",
         "pair": [1, 2],
@@ -304,3 +308,29 @@ async def test_a_failed_stream_keeps_the_reasoning_that_led_to_the_calls():
     assert assistant["reasoning_content"] == "Bob asked twice."
     assert assistant["content"] == ""
     check_transcript(info.value.messages)
+
+
+@pytest.mark.anyio
+async def test_a_model_stream_that_is_a_plain_async_iterator():
+    # The Model protocol promises an AsyncIterator, not an async generator: no aclose needed.
+    class Events:
+        def __init__(self) -> None:
+            self.left = [TextDelta("hi"), CompletionDone(completion=Completion(content="hi"))]
+
+        def __aiter__(self):
+            return self
+
+        async def __anext__(self):
+            if not self.left:
+                raise StopAsyncIteration
+            return self.left.pop(0)
+
+    class Plain:
+        async def complete(self, *args, **kwargs):
+            raise NotImplementedError
+
+        def stream(self, messages, **kwargs):
+            return Events()
+
+    events = await collect(Agent(Plain()), "go")
+    assert events[-1].result.output == "hi"

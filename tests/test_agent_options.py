@@ -334,3 +334,26 @@ async def test_approval_timeout_and_hook_failure_are_told_in_events():
     (done,) = [e for e in seen if isinstance(e, ToolCallFinished)]
     assert done.error == "approval hook failed"
     assert not any(isinstance(e, TurnFinished) for e in seen)
+
+
+@pytest.mark.anyio
+async def test_approval_timeout_inf_lets_a_slow_human_answer_while_tools_stay_bounded():
+    import math
+
+    answered = anyio.Event()
+
+    async def human(call: ToolCall) -> bool:
+        with anyio.fail_after(5):
+            await answered.wait()  # longer than tool_timeout
+        return True
+
+    async def answer_later() -> None:
+        await anyio.sleep(0.3)
+        answered.set()
+
+    model = ScriptedModel([qw_call("get_current_temperature", location="Oslo"), "ok"])
+    agent = Agent(model, [get_current_temperature], approve=human, approval_timeout=math.inf, tool_timeout=0.1)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(answer_later)
+        result = await agent.run("go")
+    assert json.loads(result.messages[2]["content"])["location"] == "Oslo"
