@@ -29,6 +29,7 @@ from tests.agent_helpers import (
     WEATHER_SCRIPT,
     collect,
     get_current_temperature,
+    get_temperature_date,  # noqa: F401 -- other test modules import it from here
     qw_call,
     run_in,
     weather_agent,
