@@ -357,3 +357,35 @@ async def test_approval_timeout_inf_lets_a_slow_human_answer_while_tools_stay_bo
         tg.start_soon(answer_later)
         result = await agent.run("go")
     assert json.loads(result.messages[2]["content"])["location"] == "Oslo"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", ["run", "stream"])
+async def test_agent_options_per_run_never_reach_a_servers_request_body(mode):
+    from agentkit import RemoteModel
+    from tests.scripted_server import Reply, ScriptedServer, call, chunk, completion
+
+    asked: list[str] = []
+
+    def approve(call_: ToolCall) -> bool:
+        asked.append(call_.name)
+        return True
+
+    with ScriptedServer(owned_by="vllm") as srv:
+        first = call("get_current_temperature", {"location": "Oslo"})
+        if mode == "stream":
+            srv.script(Reply(chunks=[chunk({"tool_calls": [first]})]), Reply(chunks=[chunk({"content": "3 °C"})]))
+        else:
+            srv.script(Reply(body=completion("", tool_calls=[first], finish="tool_calls")), Reply(body=completion("3 °C")))
+        agent = Agent(RemoteModel(srv.url), [get_current_temperature])
+        overrides = {"system": "per run", "approve": approve, "max_tool_output": 10, "tool_timeout": 5,
+                     "approval_timeout": 5, "max_turns": 3, "max_tokens": 64}  # fmt: skip
+        result = await run_in(mode, agent, "Oslo?", **overrides)
+    assert result.output == "3 °C"
+    assert asked == ["get_current_temperature"]
+    tool_msg = result.messages[3]["content"]
+    assert tool_msg.startswith('{"temperat') and tool_msg.endswith(" characters]")
+    for body in srv.requests:
+        assert body["messages"][0] == {"role": "system", "content": "per run"}
+        assert not set(body) & {"system", "approve", "max_tool_output", "tool_timeout", "approval_timeout", "max_turns"}
+        assert body["max_tokens"] == 64
