@@ -297,6 +297,10 @@ class Agent:
                 raise ModelError(f"the model failed: {type(e).__name__}: {e}", messages=ran) from e
             usage += completion.usage
             calls = _answerable(completion)
+            # The final message should hold every call the stream announced; one it lacks still
+            # ran, so it is kept: the transcript records what ran, whatever the backend did.
+            known = {c.id for c, _ in calls}
+            calls += [(c, None) for c in state.started if c.id not in known]
             started = {c.id for c in state.started}
             await self._answer_all([c for c in calls if c[0].id not in started], options, state, emit)
             message = completion.message

@@ -334,3 +334,38 @@ async def test_a_model_stream_that_is_a_plain_async_iterator():
 
     events = await collect(Agent(Plain()), "go")
     assert events[-1].result.output == "hi"
+
+
+@pytest.mark.anyio
+async def test_a_call_that_ran_is_kept_even_if_the_final_message_drops_it():
+    # A backend whose final Completion forgets a call it announced (ToolCallReady): the call
+    # ran, so the transcript must show it, answered once, and it must not run twice.
+    ran: list[str] = []
+
+    @tool
+    def charge(amount: int) -> str:
+        """Charge a card."""
+        ran.append(str(amount))
+        return "charged"
+
+    class Forgetful:
+        async def complete(self, *args, **kwargs):
+            raise NotImplementedError
+
+        async def stream(self, messages, **kwargs):
+            from agentkit.formats import get_format
+
+            if messages[-1]["role"] == "tool":
+                yield CompletionDone(completion=Completion(content="done"))
+                return
+            parser = get_format("qwen3").stream_parser()
+            for event in [*parser.feed(qw_call("charge", amount=5)), *parser.close()]:
+                yield event
+            yield CompletionDone(completion=Completion(content=""))  # the call is missing here
+
+    events = await collect(Agent(Forgetful(), [charge]), "pay")
+    result = events[-1].result
+    check_transcript(result.messages)
+    assert ran == ["5"]
+    assert [c["function"]["name"] for c in result.messages[1]["tool_calls"]] == ["charge"]
+    assert result.messages[2]["content"] == "charged"
