@@ -1,5 +1,6 @@
 import itertools
 import json
+import re
 
 import pytest
 from hypothesis import given
@@ -90,7 +91,7 @@ def test_text_before_between_and_after_calls_is_kept_in_order(fmt, call):
 def test_ids_are_fresh_and_unique_by_default():
     out = INTERN_S1.parse(IS1_CALL * 3)
     assert len({c.id for c in out.tool_calls}) == 3
-    assert all(c.id.startswith("call_") for c in out.tool_calls)
+    assert all(re.fullmatch("call_[0-9a-f]{24}", c.id) for c in out.tool_calls)
 
 
 def test_spaces_between_special_tokens_and_arguments_key():
@@ -165,6 +166,7 @@ def test_malformed_calls_land_in_errors_with_raw_text(text, reason):
     (error,) = out.errors
     assert error.raw == text
     assert reason in error.reason
+    assert ("never closed" in error.reason) == (not text.endswith("</tool_call>"))
 
 
 def test_intern_s1_other_action_types_are_errors():
@@ -219,8 +221,24 @@ def test_call_is_ready_before_the_message_ends():
 
 
 def test_malformed_call_in_stream_is_reported():
-    _, events = stream(QWEN3, list('<tool_call>{"name": "f", "arguments": {"a": }</tool_call>'))
-    assert isinstance(events[-1], ToolCallMalformed)
+    text = f'{QW_CALL}<tool_call>{{"name": "f", "arguments": {{"a": }}</tool_call>'
+    parser, events = stream(QWEN3, list(text))
+    assert isinstance(events[-1], ToolCallMalformed) and events[-1].index == 1
+    assert events[-1].error.raw == text[len(QW_CALL) :]
+    _check_events(events, parser.output)
+
+
+@pytest.mark.parametrize("fmt", [INTERN_S1, QWEN3])
+def test_arguments_written_before_the_name_stream_once_the_name_is_known(fmt):
+    body = '{"arguments": {"a": 1, "b": [2, 3]}, "parameters": {"c": 4}, "name": "f"}'
+    text = f"{fmt.call_open[0]}{body}{fmt.call_close[0]}"
+    for chunks in (list(text), [text[i : i + 3] for i in range(0, len(text), 3)]):
+        parser, events = stream(fmt, chunks)
+        (call,) = parser.output.tool_calls
+        assert (call.name, call.arguments) == ("f", '{"a": 1, "b": [2, 3]}')
+        _check_events(events, parser.output)
+        opened = next(i for i, e in enumerate(events) if isinstance(e, ToolCallOpened))
+        assert not any(isinstance(e, ToolCallArgsDelta) for e in events[:opened])
 
 
 def test_feed_after_close_is_an_error():
@@ -542,6 +560,20 @@ def test_render_then_parse_returns_the_calls(name, args, fmt):
     out = parse(fmt, text)
     assert calls(out) == [(name, args), (name, args)]
     assert out.content == "Some text"
+
+
+def test_rendering_is_exact():
+    call = {"id": "x", "type": "function", "function": {"name": "f", "arguments": '{"city": "東京"}'}}
+    assert QWEN3.render_tool_call(call) == '<tool_call>\n{"name": "f", "arguments": {"city": "東京"}}\n</tool_call>'
+    assert INTERN_S1.render_tool_call(call) == (
+        '<|action_start|><|plugin|>\n{"name": "f", "parameters": {"city": "東京"}}<|action_end|>'
+    )
+    empty = ToolCall(id="x", name="g", arguments="")
+    assert QWEN3.render_message("Hi", [empty]) == 'Hi\n<tool_call>\n{"name": "g", "arguments": {}}\n</tool_call>'
+    assert QWEN3.render_message("", [empty]).startswith("<tool_call>")
+    assert QWEN3.render_message("Hi", reasoning="") == "Hi"
+    assert QWEN3.render_message("Hi", reasoning="r") == "<think>\nr\n</think>\n\nHi"
+    assert INTERN_S1.render_tool_result("{}") == "<|im_start|>environment name=<|plugin|>\n{}<|im_end|>\n"
 
 
 def test_render_message_with_reasoning_round_trips():

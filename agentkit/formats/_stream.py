@@ -140,7 +140,6 @@ class StreamParser:
         self._return = self._state
         self._buf = ""
         self._held: list[str] = []  # undecided text
-        self._held_text = False  # whether it holds more than whitespace
         self._past_start = False
         self._closed = False
         self._content = _Channel(TextDelta)
@@ -178,8 +177,8 @@ class StreamParser:
                 self._content.emit(delta, out)
             elif state == _REASONING:
                 self._reasoning.emit(delta, out)
-            else:
-                self._hold(delta)
+            elif delta:
+                self._held.append(delta)
             return out
         self._buf += delta
         self._run(out, final=False)
@@ -227,8 +226,8 @@ class StreamParser:
                 self._content.emit(piece, out)
             elif state == _REASONING:
                 self._reasoning.emit(piece, out)
-            else:
-                self._hold(piece)
+            elif piece:
+                self._held.append(piece)
             if m is None:
                 self._buf = buf[len(buf) - keep :]
                 return
@@ -259,15 +258,10 @@ class StreamParser:
 
     def _started(self) -> bool:
         """Whether the message is past its start: some text, a call, or a ``</think>``."""
+        # Undecided text needs no check: a tag that ends the undecided start emits it first.
         if not self._past_start:
-            self._past_start = self._content.started or self._reasoning.started or self._held_text
+            self._past_start = self._content.started or self._reasoning.started
         return self._past_start
-
-    def _hold(self, text: str) -> None:
-        if text:
-            self._held.append(text)
-            if not self._held_text and not text.isspace():
-                self._held_text = True
 
     def _decide(self, channel: _Channel, out: list[ParseEvent]) -> None:
         """The undecided start turned out to be `channel`'s text; what follows is content."""
