@@ -612,4 +612,20 @@ def test_detect_format_and_think_opening():
     assert qwen is not None and qwen.name == "qwen3" and qwen.generation_opens_think is False
     assert intern is not None and intern.name == "intern-s1" and intern.generation_opens_think is True
     assert detect_format("{{ messages }}") is None
+    plugin_only = detect_format("{# <|plugin|> #}{{ messages }}")
+    assert plugin_only is not None and plugin_only.name == "intern-s1"
+
+
+def test_detect_format_renders_a_user_turn():
+    # Real templates branch on the last message's role and refuse unknown ones.
+    template = (
+        "{% for m in messages %}{% if m['role'] not in ('user', 'system') %}{{ raise_exception('bad role') }}"
+        "{% endif %}<|im_start|>{{ m['role'] }}\n{{ m['content'] | tojson }}<|im_end|>\n{% endfor %}<tool_call>"
+        "{% if add_generation_prompt and messages[-1]['role'] == 'user' and messages[-1]['content'] %}"
+        "<|im_start|>assistant\n<think>\n{% endif %}"
+    )
+    fmt = detect_format(template)
+    assert fmt is not None and fmt.generation_opens_think is True
+    broken = detect_format("<tool_call>{{ raise_exception('no') }}")
+    assert broken is not None and broken.generation_opens_think is None
     assert opens_think("<|im_start|>assistant\n<think>\n") and not opens_think("<think>x</think>")
