@@ -22,6 +22,9 @@ def first_wins(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return obj
 
 
+_DECODER = json.JSONDecoder(object_pairs_hook=first_wins)  # built once: json.loads(hook=) builds one per call
+
+
 @dataclass(frozen=True, kw_only=True)
 class Format:
     """How one model family writes thinking and tool calls."""
@@ -79,7 +82,7 @@ class Format:
         if not text:
             return "empty tool call"
         try:
-            obj = json.loads(text, object_pairs_hook=first_wins)
+            obj = _DECODER.decode(text)
         except json.JSONDecodeError as e:
             return f"the tool call is not valid JSON ({e.msg} at position {e.pos})"
         if not isinstance(obj, dict):

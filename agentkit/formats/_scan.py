@@ -134,10 +134,13 @@ class CallScan:
                 self.args_parts.append(piece[lo:hi])
 
     def _literal_done(self, literal: str) -> None:
-        try:
-            value = json.loads(literal)
-        except ValueError:
-            return
+        if "\\" in literal:
+            try:
+                value = json.loads(literal)
+            except ValueError:
+                return
+        else:  # no escapes: the text between the quotes (control characters fail read_call later)
+            value = literal[1:-1]
         if self.literal_is_key:
             self.key = value
         elif self.name is None:
