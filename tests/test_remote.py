@@ -536,6 +536,20 @@ async def test_options_are_declared_and_passed_through():
 # --- streaming a long call is linear ---------------------------------------------------------------
 
 
+def _assembler():
+    """A stream assembler whose content starts as content (no raw markup in these tests)."""
+    import inspect
+
+    from agentkit import _remote
+    from agentkit.formats import AUTO
+
+    # The assembler takes a parser, or (once the start of the content is decided per stream)
+    # a function making one when the first content arrives.
+    if "new_parser" in inspect.signature(_remote._Assembler).parameters:
+        return _remote._Assembler(lambda _reasoned: AUTO.stream_parser(in_reasoning=False))
+    return _remote._Assembler(AUTO.stream_parser(in_reasoning=False))
+
+
 class _CountingStr(str):
     """A fragment that counts the characters copied when something is concatenated onto it."""
 
@@ -553,7 +567,6 @@ class _CountingStr(str):
 @pytest.mark.parametrize("ending", ["x", "}"])
 def test_assembling_a_long_streamed_call_is_linear(monkeypatch, ending):
     from agentkit import _remote
-    from agentkit.formats import AUTO
 
     parsed = {"chars": 0}
     real_loads = json.loads
@@ -573,7 +586,7 @@ def test_assembling_a_long_streamed_call_is_linear(monkeypatch, ending):
         _CountingStr.copied, parsed["chars"] = 0, 0
         # A string value whose 4-character pieces all end in `ending` (`}` tempts a completeness check).
         body = '{"text": "' + ("aaa" + ending) * (n // 4) + '"}'
-        assembler = _remote._Assembler(AUTO.stream_parser())
+        assembler = _assembler()
         first = {"index": 0, "id": "c1", "function": {"name": "f", "arguments": ""}}
         events = assembler.feed({"choices": [{"delta": {"tool_calls": [first]}}]})
         for i in range(0, len(body), 4):
@@ -597,13 +610,11 @@ def test_assembling_a_long_streamed_call_is_linear(monkeypatch, ending):
      '{"a": "\\u007d"}'],
 )  # fmt: skip
 def test_a_streamed_call_is_ready_exactly_when_its_object_closes(body):
-    from agentkit import _remote
-    from agentkit.formats import AUTO
 
     assert isinstance(json.loads(body), dict)
     for cut in range(1, len(body)):  # every split into two pieces, and one piece per character
         for pieces in ([body[:cut], body[cut:]], list(body)) if cut == 1 else ([body[:cut], body[cut:]],):
-            assembler = _remote._Assembler(AUTO.stream_parser())
+            assembler = _assembler()
             first = {"index": 0, "id": "c1", "function": {"name": "f", "arguments": ""}}
             assembler.feed({"choices": [{"delta": {"tool_calls": [first]}}]})
             for n, piece in enumerate(pieces, 1):
@@ -615,10 +626,9 @@ def test_a_streamed_call_is_ready_exactly_when_its_object_closes(body):
 
 @pytest.mark.parametrize("body", ['[1]', '{"a": tru}', '{"a": 1]', '"{}"'])
 def test_a_streamed_call_that_is_no_object_is_malformed_at_the_end(body):
-    from agentkit import ToolCallMalformed, _remote
-    from agentkit.formats import AUTO
+    from agentkit import ToolCallMalformed
 
-    assembler = _remote._Assembler(AUTO.stream_parser())
+    assembler = _assembler()
     events = []
     for piece in [{"index": 0, "id": "c1", "function": {"name": "f", "arguments": ""}},
                   *({"index": 0, "function": {"arguments": ch}} for ch in body)]:  # fmt: skip
