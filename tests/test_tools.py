@@ -1,6 +1,7 @@
 import dataclasses
 import datetime
 import enum
+import functools
 import json
 import logging
 from typing import Annotated, Any, Literal, Optional, TypedDict, Union
@@ -587,3 +588,219 @@ def test_a_json_integer_written_as_float_reaches_the_function_as_int():
     assert [type(v) for v in (got["n"], *got["tags"], got["pick"], *got["dims"])] == [int, int, int, int, int, float]
     with pytest.raises(ToolArgumentsError, match=r"n: 2\.5 is not of type 'integer'"):
         repeat.validate({"n": 2.5, "tags": [], "pick": "one", "dims": [1, 1]})
+
+
+# --- cases found by mutation testing (mutmut on tools.py and _schema.py) ------------------------
+# Each tool is built inside its test: a module-level tool's validator is built once, by whichever
+# test validates first, so a broken builder would go unseen by the others.
+
+
+@dataclasses.dataclass
+class Leaf:
+    n: int
+
+
+class Crate(TypedDict):
+    leaf: Leaf
+
+
+def test_unknown_keys_are_rejected_at_every_depth_with_their_path():
+    @tool
+    def nest(crates: list[Crate], by_name: dict[str, Leaf], pair: tuple[Leaf, int], either: Union[Leaf, int]) -> None:
+        """D."""
+
+    good = {"crates": [{"leaf": {"n": 1}}], "by_name": {"a": {"n": 2}}, "pair": [{"n": 3}, 4], "either": {"n": 5}}
+    assert nest.validate(good) == {
+        "crates": [{"leaf": Leaf(1)}], "by_name": {"a": Leaf(2)}, "pair": (Leaf(3), 4), "either": Leaf(5),
+    }  # fmt: skip
+    with pytest.raises(ToolArgumentsError) as info:
+        nest.validate({
+            "crates": [{"leaf": {"n": 1, "x": 0}}], "by_name": {"a": {"n": 2, "y": 0}},
+            "pair": [{"n": 3, "z": 0}, 4], "either": {"n": 5, "w": 0},
+        })  # fmt: skip
+    assert info.value.problems == [
+        "crates[0].leaf: Additional properties are not allowed ('x' was unexpected)",
+        "by_name.a: Additional properties are not allowed ('y' was unexpected)",
+        "pair[0]: Additional properties are not allowed ('z' was unexpected)",
+        "either: {'n': 5, 'w': 0} is not valid under any of the given schemas",
+    ]
+
+
+def test_formats_are_checked_at_the_top_and_inside_unions():
+    @tool
+    def on(day: datetime.date, label: Union[datetime.date, str]) -> None:
+        """D."""
+
+    with pytest.raises(ToolArgumentsError) as info:
+        on.validate({"day": "tomorrow", "label": "x"})
+    assert info.value.problems == ["day: 'tomorrow' is not a 'date'"]
+    assert on.validate({"day": "2024-01-02", "label": "hello"})["label"] == "hello"
+    assert on.validate({"day": "2024-01-02", "label": "2024-01-03"})["label"] == datetime.date(2024, 1, 3)
+
+
+def test_problem_texts_are_exact():
+    @tool
+    def ping() -> str:
+        """Ping."""
+        return "pong"
+
+    @tool
+    def pair(x: int, y: int) -> None:
+        """D."""
+
+    with pytest.raises(ToolArgumentsError) as info:
+        ping.validate({"x": 1})
+    assert info.value.problems == ["unknown argument 'x'; ping takes: no arguments"]
+    with pytest.raises(ToolArgumentsError) as info:
+        pair.validate({"x": 1, "y": 2, "b": 0, "a": 0})
+    assert str(info.value) == "Invalid arguments for pair:\n- unknown argument 'a', 'b'; pair takes: x, y"
+    with pytest.raises(ToolArgumentsError) as info:
+        pair.validate({"y": "2"})
+    assert info.value.problems == ["y: '2' is not of type 'integer'", "missing required argument 'x'"]
+    with pytest.raises(ToolArgumentsError, match=r"^The arguments of pair must be a JSON object, not list\.$"):
+        pair.validate("[1]")
+
+
+class Strict(pydantic.BaseModel):
+    n: int
+
+    @pydantic.field_validator("n")
+    @classmethod
+    def positive(cls, n: int) -> int:
+        if n <= 0:
+            raise ValueError("must be\n   positive")
+        return n
+
+
+def test_a_conversion_error_becomes_one_line_naming_the_argument():
+    @tool
+    def count(m: Strict) -> None:
+        """D."""
+
+    with pytest.raises(ToolArgumentsError) as info:
+        count.validate({"m": {"n": 0}})
+    (problem,) = info.value.problems
+    assert problem.startswith("m: 1 validation error for Strict n Value error, must be positive")
+    assert "\n" not in problem and "  " not in problem
+
+
+@pytest.mark.parametrize("choices", ["[]", "[[1], 2]", '{"a": 1}', '"a"'])
+def test_choices_must_be_a_non_empty_list_of_scalars(choices: str):
+    def pick(x: str) -> None:
+        pass
+
+    pick.__doc__ = f"D.\n\nArgs:\n    x: one (choices: {choices})\n"
+    with pytest.raises(ToolDefinitionError) as info:
+        tool(pick)
+    assert str(info.value) == (
+        f"{pick.__qualname__}(): the choices of argument 'x' must be a non-empty JSON list of scalars, got {choices!r}"
+    )
+
+
+def test_more_definition_error_texts():
+    def later(when: "Missing") -> None:  # type: ignore[name-defined]  # noqa: F821
+        """D."""
+
+    with pytest.raises(ToolDefinitionError) as info:
+        tool(later)
+    assert str(info.value).endswith("define the type at module level")
+    with pytest.raises(ToolDefinitionError, match=r"^functools\.partial\(.*\): a tool needs a name$"):
+        tool(functools.partial(get_current_temperature))
+    with pytest.raises(ToolDefinitionError, match=r"^iter\(\): cannot read its signature: "):
+        tool(iter)
+
+    def extra_doc(x: int) -> None:
+        """D.
+
+        Args:
+            x: fine
+            y: no
+            z: no
+        """
+
+    with pytest.raises(ToolDefinitionError) as info:
+        tool(extra_doc)
+    assert str(info.value).endswith("documents y, z, which is not a parameter")
+
+
+def test_missing_docstring_warning_text(caplog: pytest.LogCaptureFixture):
+    def bare(x: int) -> int:
+        return x
+
+    with caplog.at_level(logging.WARNING, logger="agentkit"):
+        tool(bare)
+    assert caplog.messages == [f"tool {bare.__qualname__} has no docstring: the model gets no description"]
+
+
+def test_tool_called_with_options_and_descriptions_from_hint_or_docstring():
+    def f(a: Annotated[int, "from the hint"], b: int, c: int) -> None:
+        """Summary.
+
+        Args:
+            a: from the docstring
+            b: documented
+            c:
+        """
+
+    t = tool(f, name="g", description="Given.")
+    assert (t.name, t.description) == ("g", "Given.")
+    assert t.parameters["properties"] == {
+        "a": {"type": "integer", "description": "from the hint"},
+        "b": {"type": "integer", "description": "documented"},
+        "c": {"type": "integer"},
+    }
+    assert tool(f).name == "f" and tool(f).description == "Summary."
+    assert tool(get_current_temperature)(location="Oslo", unit="f")["unit"] == "f"
+
+
+def test_async_tools_run_on_the_event_loop_and_positional_only_arguments_reach_them():
+    import threading
+
+    @tool
+    async def add(a: int, b: int, /, *, scale: int = 1) -> tuple[int, str]:
+        """Add."""
+        return (a + b) * scale, threading.current_thread().name
+
+    async def main() -> tuple[tuple[int, str], str]:
+        return await add.acall({"a": 1, "b": 2, "scale": 10}), threading.current_thread().name
+
+    (total, tool_thread), loop_thread = anyio.run(main)
+    assert total == 30 and tool_thread == loop_thread
+
+
+def test_a_sync_function_that_returns_an_awaitable_is_awaited():
+    async def later(x: int) -> int:
+        return x * 2
+
+    def start(x: int):  # type: ignore[no-untyped-def]
+        """Start."""
+        return later(x)
+
+    start.__annotations__ = {"x": int}
+    assert anyio.run(tool(start).acall, {"x": 4}) == 8
+
+
+def test_cancelling_a_hung_sync_tool_returns_without_waiting_for_it():
+    import threading
+
+    release, started, finished = threading.Event(), threading.Event(), threading.Event()
+
+    @tool
+    def hang() -> None:
+        """Hang until released."""
+        started.set()
+        release.wait(30)  # bounded, so a regression fails instead of hanging the suite
+        finished.set()
+
+    async def main() -> bool:
+        with anyio.CancelScope() as scope:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(hang.acall, None)
+                await anyio.to_thread.run_sync(started.wait)
+                scope.cancel()
+        return finished.is_set()  # False: the scope ended while the thread still waited
+
+    try:
+        assert anyio.run(main) is False
+    finally:
+        release.set()
