@@ -9,7 +9,7 @@ import mimetypes
 import os
 import re
 import threading
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 from urllib.parse import urlparse
@@ -39,7 +39,7 @@ from ._model import (
     unique_ids,
 )
 from .exceptions import ModelError, UserError
-from .formats import AUTO, Format, get_format, new_call_id
+from .formats import AUTO, Format, StreamParser, get_format, new_call_id
 
 __all__ = ["RemoteModel", "Server"]
 
@@ -86,7 +86,9 @@ class RemoteModel:
     One HTTP client per event loop, reused for every call (thousands may run concurrently).
     `server="auto"` asks ``/models`` once who serves; `model=None` takes its first model id.
     Reasoning is read from whichever field the server uses; raw ``<think>`` or tool-call markup
-    in the content (a server started without parsers) is parsed by `agentkit.formats`. A vLLM
+    in the content (a server started without parsers) is parsed by `agentkit.formats`; where
+    that content starts (inside reasoning or not) is one decision for `complete` and `stream`
+    (`starts_in_reasoning`; None: see `_content_start`). A vLLM
     started without a tool-call parser refuses tools under any `tool_choice` but ``"none"``: the
     tools are then sent with ``"none"`` and the calls read from the raw text (remembered per
     instance, logged once); such a server cannot force a call under ``"required"`` or a name.
@@ -116,7 +118,7 @@ class RemoteModel:
         connect_timeout: float = 10.0,
         max_retries: int = 2,
         format: str | Format | None = None,
-        starts_in_reasoning: bool = False,
+        starts_in_reasoning: bool | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.model = model
@@ -356,12 +358,28 @@ class RemoteModel:
         if data is None:
             raise self._redacted(failure)
         try:
-            return self._read(data)
+            return self._read(data, thinking)
         except ModelError as e:
             failure = self._redacted(e)
         raise failure
 
-    def _read(self, data: Any) -> Completion:
+    def _content_start(self, thinking: bool | None, server_reasoned: bool) -> bool | None:
+        """Where the content text starts (`in_reasoning` for the parser): one decision for
+        `complete` and `stream`.
+
+        `starts_in_reasoning`, when given, wins. Content that follows reasoning the server sent in
+        its own field, or a request with thinking off, starts as content. Otherwise the text
+        decides (`None`): a parser-less server may return ``thinking</think>answer`` when the
+        template opened ``<think>`` in the prompt, so the start is held back until ``</think>``
+        (reasoning), ``<think>``, a call or the end (content) says which.
+        """
+        if self.starts_in_reasoning is not None:
+            return self.starts_in_reasoning
+        if server_reasoned or thinking is False:
+            return False
+        return None
+
+    def _read(self, data: Any, thinking: bool | None = None) -> Completion:
         if not isinstance(data, dict) or "error" in data:
             error = data.get("error") if isinstance(data, dict) else data
             raise ModelError(f"the server returned an error: {json.dumps(error, ensure_ascii=False)[:500]}",
@@ -373,8 +391,7 @@ class RemoteModel:
         message = choice.get("message") or {}
         raw = message.get("content") or ""
         server_reasoning = message.get("reasoning_content") or message.get("reasoning")
-        in_reasoning = self.starts_in_reasoning or ("</think>" in raw and "<think>" not in raw.split("</think>")[0])
-        parsed = self.format.parse(raw, in_reasoning=in_reasoning)
+        parsed = self.format.parse(raw, in_reasoning=self._content_start(thinking, bool(server_reasoning)))
         calls, errors = _server_calls(message.get("tool_calls") or [])
         reasoning = _join(server_reasoning, parsed.reasoning)
         all_calls = unique_ids(calls + parsed.tool_calls, new_call_id)
@@ -402,22 +419,26 @@ class RemoteModel:
         tool_choice: ToolChoice | None, options: dict[str, Any],
     ) -> AsyncGenerator[ModelEvent, None]:  # fmt: skip
         stream = await self._post(messages, tools, thinking, tool_choice, options, True)
-        assembler = _Assembler(self.format.stream_parser(in_reasoning=self.starts_in_reasoning))
+        # The parser is made at the first content piece: by then the server has sent its
+        # reasoning field or not, which decides where the content starts.
+        assembler = _Assembler(
+            lambda reasoned: self.format.stream_parser(in_reasoning=self._content_start(thinking, reasoned))
+        )
         failure: ModelError | None = None
         try:
             async for chunk in stream:
                 if not isinstance(chunk, dict):
                     raise ModelError(f"the server sent a stream chunk that is not an object: {chunk!r:.200}",
-                                     partial=assembler.completion())  # fmt: skip
+                                     partial=assembler.partial())  # fmt: skip
                 for event in assembler.feed(chunk):
                     yield event
         except ModelError as e:
             failure = self._redacted(e)
         except json.JSONDecodeError as e:
             failure = ModelError(f"the server sent a stream chunk that is not JSON ({e.msg})",
-                                 partial=assembler.completion())  # fmt: skip
+                                 partial=assembler.partial())  # fmt: skip
         except Exception as e:  # the transport's errors (the openai client's httpx flavour), error events
-            failure = self._error(e, "streaming the response", partial=assembler.completion())
+            failure = self._error(e, "streaming the response", partial=assembler.partial())
         finally:
             with anyio.CancelScope(shield=True):
                 await stream.close()
@@ -426,15 +447,16 @@ class RemoteModel:
         for event in assembler.finish():
             yield event
         if not assembler.got_choice:
-            raise ModelError("the server's stream had no choices", partial=assembler.completion())
+            raise ModelError("the server's stream had no choices", partial=assembler.partial())
         yield CompletionDone(completion=assembler.completion())
 
 
 class _Assembler:
     """Builds one message from stream chunks: deltas by index, whole calls, raw markup."""
 
-    def __init__(self, parser: Any) -> None:
-        self.parser = parser
+    def __init__(self, new_parser: Callable[[bool], StreamParser]) -> None:
+        self.new_parser = new_parser
+        self._parser: StreamParser | None = None
         self.reasoning: list[str] = []
         self.calls: dict[int, _StreamedCall] = {}
         self.order: list[int] = []
@@ -445,10 +467,16 @@ class _Assembler:
         self.usage = Usage()
         self.got_choice = False
 
+    @property
+    def parser(self) -> StreamParser:
+        if self._parser is None:
+            self._parser = self.new_parser(bool(self.reasoning))
+        return self._parser
+
     def feed(self, chunk: dict[str, Any]) -> list[ModelEvent]:
         if "error" in chunk:
             raise ModelError(f"the server sent an error in the stream: {json.dumps(chunk['error'])[:500]}",
-                             body=json.dumps(chunk["error"]), partial=self.completion())  # fmt: skip
+                             body=json.dumps(chunk["error"]), partial=self.partial())  # fmt: skip
         if chunk.get("usage"):
             self.usage = _usage(chunk["usage"])
         events: list[ModelEvent] = []
@@ -536,6 +564,12 @@ class _Assembler:
         for index in self.order:
             events.extend(self._close(index))
         return events
+
+    def partial(self) -> Completion:
+        """What arrived before a failure. The text parser is flushed as at an end, so text it
+        held back (an undecided start, a partial tag) is kept, as content."""
+        self.parser.close()
+        return self.completion()
 
     def completion(self) -> Completion:
         out = self.parser.output

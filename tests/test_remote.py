@@ -175,7 +175,8 @@ async def test_retries_server_errors_before_streaming():
         model = RemoteModel(srv.url, server="vllm", model="m", max_retries=2)
         requests_at_first_event = None
         events = []
-        async for event in model.stream([{"role": "user", "content": "x"}]):
+        # Thinking off: the content starts as content and streams piece by piece.
+        async for event in model.stream([{"role": "user", "content": "x"}], thinking=False):
             if requests_at_first_event is None:
                 requests_at_first_event = len(srv.requests)
             events.append(event)
