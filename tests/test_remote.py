@@ -369,7 +369,9 @@ async def test_many_concurrent_calls_share_one_client():
             for _ in range(200):
                 tg.start_soon(one)
         assert results == ["ok"] * 200 and len(model._clients) == 1
+        (client,) = model._clients.values()
         await model.aclose()
+        assert client.is_closed() and model._clients == {}
 
 
 # --- a vLLM started without tool-parser flags (the Intern-S1 guide's command) --------------------
@@ -410,7 +412,8 @@ async def test_a_parserless_vllm_gets_the_tools_as_text_and_the_calls_are_parsed
     assert all(len(r["tools"]) == 2 for r in srv.requests)
     # vLLM would drop the markers from the text as special tokens: they must come back.
     assert all(r["skip_special_tokens"] is False for r in srv.requests[1:])
-    assert len(_fallback_logs(caplog)) == 1
+    (record,) = _fallback_logs(caplog)
+    assert srv.url in record.getMessage() and "--tool-call-parser" in record.getMessage()
 
 
 async def test_the_fallback_is_remembered_per_server_and_logged_once_under_concurrency(caplog):
@@ -454,11 +457,14 @@ async def test_none_goes_to_a_parserless_vllm_as_it_is(caplog):
     assert _fallback_logs(caplog) == []
 
 
+@pytest.mark.parametrize("streaming", [False, True])
 @pytest.mark.parametrize("choice", [None, "required", "get_temperature_date"])
-async def test_a_vllm_with_a_parser_gets_the_choice_as_it_is(choice):
+async def test_a_vllm_with_a_parser_gets_the_choice_as_it_is(choice, streaming):
     with ScriptedServer(owned_by="vllm") as srv:
-        srv.script(Reply(body=completion("", tool_calls=[call("get_temperature_date", {**SF, "date": "2024-11-15"})])))
-        c = await _ask(RemoteModel(srv.url), False, tool_choice=choice)
+        the_call = call("get_temperature_date", {**SF, "date": "2024-11-15"})
+        srv.script(Reply(chunks=[chunk({"tool_calls": [the_call]})]) if streaming
+                   else Reply(body=completion("", tool_calls=[the_call])))  # fmt: skip
+        c = await _ask(RemoteModel(srv.url), streaming, tool_choice=choice)
         assert [t.name for t in c.tool_calls] == ["get_temperature_date"]
         assert len(srv.requests) == 1 and "skip_special_tokens" not in srv.requests[0]
         assert srv.requests[0].get("tool_choice") == (
