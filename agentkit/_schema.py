@@ -42,7 +42,8 @@ class UnsupportedType(TypeError):
 
 
 def _type_name(hint: Any) -> str:
-    return getattr(hint, "__name__", None) or repr(hint)
+    # Only a class by its name: a generic alias such as dict[int, str] forwards __name__ ("dict").
+    return hint.__name__ if isinstance(hint, type) else repr(hint)
 
 
 def _json_type(value: Any) -> str:

@@ -197,6 +197,43 @@ class Options(TypedDict, total=False):
     verbose: bool
 
 
+@dataclasses.dataclass
+class Documented:
+    """Fields documented in an Args section, one on two lines, one also in its hint.
+
+    Args:
+        a: first line
+            second line
+        b: from the docstring
+        c:
+    """
+
+    a: int
+    b: Annotated[int, "from the hint"]
+    c: int = 0
+
+
+class Tagged(pydantic.BaseModel):
+    """Tagged.
+
+    Attributes:
+        n: how many
+    """
+
+    n: int
+    tag: Annotated[str, "a label"] = ""
+
+
+class Sized(TypedDict):
+    """Sized.
+
+    Attributes:
+        w: width
+    """
+
+    w: int
+
+
 TYPE_TABLE: list[tuple[Any, dict[str, Any]]] = [
     (str, {"type": "string"}),
     (int, {"type": "integer"}),
@@ -232,6 +269,16 @@ TYPE_TABLE: list[tuple[Any, dict[str, Any]]] = [
         "x": {"type": "number", "description": "horizontal"},
         "y": {"type": "number", "description": "vertical"}}, "required": ["x"]}),
     (Options, {"type": "object", "properties": {"verbose": {"type": "boolean"}}}),
+    (Union[list, tuple], {"type": "array"}),
+    (Literal[None, "a"], {"type": ["null", "string"], "enum": [None, "a"]}),
+    (Documented, {"type": "object", "properties": {
+        "a": {"type": "integer", "description": "first line second line"},
+        "b": {"type": "integer", "description": "from the hint"},
+        "c": {"type": "integer"}}, "required": ["a", "b"]}),
+    (Tagged, {"type": "object", "properties": {
+        "n": {"type": "integer", "description": "how many"},
+        "tag": {"type": "string", "description": "a label"}}, "required": ["n"]}),
+    (Sized, {"type": "object", "properties": {"w": {"type": "integer", "description": "width"}}, "required": ["w"]}),
     (list[Point], {"type": "array", "items": {"type": "object", "properties": {
         "x": {"type": "number", "description": "horizontal"},
         "y": {"type": "number", "description": "vertical"}}, "required": ["x"]}}),
@@ -804,3 +851,56 @@ def test_cancelling_a_hung_sync_tool_returns_without_waiting_for_it():
         assert anyio.run(main) is False
     finally:
         release.set()
+
+
+@dataclasses.dataclass
+class Chain:
+    next: "Optional[Chain]"
+
+
+class Pairs(enum.Enum):
+    A = (1, 2)
+
+
+def test_unsupported_and_recursive_types_are_named_exactly():
+    from agentkit import _schema
+
+    def link(c: Chain) -> None:
+        """D."""
+
+    def pairs(x: Pairs) -> None:
+        """D."""
+
+    def keys(x: dict[int, str]) -> None:
+        """D."""
+
+    with pytest.raises(ToolDefinitionError, match="recursive types are not supported"):
+        tool(link)  # the recursion goes through a union
+    with pytest.raises(ToolDefinitionError) as info:
+        tool(pairs)
+    assert str(info.value).endswith("parameter 'x': unsupported type (1, 2) (enum values must be JSON scalars)")
+    with pytest.raises(ToolDefinitionError) as info:
+        tool(keys)
+    assert str(info.value).endswith(
+        "parameter 'x': unsupported type dict[int, str] (JSON object keys are strings: use dict[str, ...])"
+    )
+
+    class Opaque:
+        pass
+
+    with pytest.raises(_schema.UnsupportedType) as schema_info:
+        _schema.type_schema(list[Opaque])
+    assert schema_info.value.hint is Opaque and str(schema_info.value) == "unsupported type Opaque"
+    with pytest.raises(_schema.UnsupportedType, match=r"^unsupported type Node \(recursive types are not supported\)$"):
+        _schema.converter(Node, lambda hint: lambda value: True)
+
+
+def test_unions_nested_in_union_members_and_bool_literals_convert():
+    @tool
+    def f(x: Union[list[Union[int, str]], int], flag: Literal[1, True]) -> None:
+        """D."""
+
+    got = f.validate({"x": [1, "a", 2.0], "flag": True})
+    assert got == {"x": [1, "a", 2], "flag": True}
+    assert type(got["x"][2]) is int and got["flag"] is True
+    assert f.validate({"x": 3, "flag": 1.0})["flag"] == 1
