@@ -545,16 +545,10 @@ async def test_options_are_declared_and_passed_through():
 
 def _assembler():
     """A stream assembler whose content starts as content (no raw markup in these tests)."""
-    import inspect
-
     from agentkit import _remote
     from agentkit.formats import AUTO
 
-    # The assembler takes a parser, or (once the start of the content is decided per stream)
-    # a function making one when the first content arrives.
-    if "new_parser" in inspect.signature(_remote._Assembler).parameters:
-        return _remote._Assembler(lambda _reasoned: AUTO.stream_parser(in_reasoning=False))
-    return _remote._Assembler(AUTO.stream_parser(in_reasoning=False))
+    return _remote._Assembler(lambda _reasoned: AUTO.stream_parser(in_reasoning=False))
 
 
 class _CountingStr(str):
