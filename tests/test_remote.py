@@ -1,6 +1,7 @@
 import base64
 import json
 import logging
+import socket
 
 import anyio
 import pytest
@@ -154,6 +155,24 @@ async def test_stream_whole_calls_missing_and_duplicate_ids_like_ollama():
     assert [c.name for c in final.tool_calls] == ["get_current_temperature", "get_temperature_date", "get_current_temperature"]
 
 
+async def test_stream_parts_without_index_are_told_apart_by_id():
+    parts = [
+        {"id": "a", "type": "function", "function": {"name": "get_current_temperature", "arguments": '{"location": "SF"}'}},
+        {"id": "b", "type": "function", "function": {"name": "get_temperature_date", "arguments": '{"location": "SF", '}},
+        {"function": {"arguments": '"date": '}},  # no id, no index: the latest call goes on
+        {"id": "b", "function": {"arguments": '"2024-11-15"}'}},  # its own id again: the same call
+    ]
+    with ScriptedServer(owned_by="library") as srv:
+        srv.script(Reply(chunks=[chunk({"tool_calls": [p]}) for p in parts]))
+        events = [e async for e in RemoteModel(srv.url).stream([{"role": "user", "content": QUESTION}], tools=TOOLS)]
+    final = events[-1].completion
+    assert [(c.id, c.name, json.loads(c.arguments)) for c in final.tool_calls] == [
+        ("a", "get_current_temperature", {"location": "SF"}),
+        ("b", "get_temperature_date", {"location": "SF", "date": "2024-11-15"}),
+    ]
+    assert final.errors == []
+
+
 async def test_stream_of_raw_markup_is_parsed():
     text = 'Hi <tool_call>\n{"name": "get_current_temperature", "arguments": {"location": "San Francisco, CA, USA"}}\n</tool_call>'
     chunks = [chunk({"content": text[i : i + 7]}) for i in range(0, len(text), 7)]
@@ -218,8 +237,29 @@ async def test_a_key_echoed_by_the_server_is_redacted(where, caplog):
         assert srv.headers[0]["authorization"] == f"Bearer {SECRET}"  # the key did go to the server
     _no_secret_in(info.value)
     text = str(info.value) + (info.value.body or "")
-    assert "***" in text  # the server's message is kept, the key replaced
+    assert "key *** for" in text or "Bearer ***<" in text  # the server's message is kept, the key replaced
     assert SECRET not in repr(model) and SECRET not in caplog.text
+
+
+async def test_errors_without_a_body_and_short_keys(caplog):
+    with ScriptedServer() as srv:
+        srv.script(Reply(chunks=[{"id": "x", "choices": []}]), Reply(status=401, body={"error": {"message": "no abcd"}}))
+        model = RemoteModel(srv.url, server="vllm", model="m", api_key=SECRET)
+        with pytest.raises(ModelError, match="no choices") as info:  # nothing to redact: still a ModelError
+            async for _ in model.stream([{"role": "user", "content": "x"}]):
+                pass
+        assert info.value.body is None
+        short = RemoteModel(srv.url, server="vllm", model="m", api_key="abcd")
+        with pytest.raises(ModelError) as info:
+            await short.complete([{"role": "user", "content": "x"}])
+        assert "abcd" not in str(info.value) and "no ***" in (info.value.body or "")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens here once the socket is closed
+    refused = RemoteModel(f"http://127.0.0.1:{port}/v1", server="vllm", model="m", api_key=SECRET, max_retries=0)
+    with pytest.raises(ModelError, match="Connection") as info:
+        await refused.complete([{"role": "user", "content": "x"}])
+    assert info.value.body is None
 
 
 async def test_client_error_is_a_model_error_with_the_servers_message():
