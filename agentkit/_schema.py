@@ -179,7 +179,7 @@ def _bare_schema(hint: Any, stack: tuple[type, ...]) -> JSON:
     if origin is tuple:
         if len(args) == 2 and args[1] is Ellipsis:
             return {"type": "array", "items": type_schema(args[0], _stack=stack)}
-        if args == ((),):  # tuple[()]
+        if args in ((), ((),)):  # tuple[()]: its args are () from Python 3.11 on, ((),) before
             return {"type": "array", "maxItems": 0}
         return {
             "type": "array",
@@ -198,16 +198,13 @@ def _bare_schema(hint: Any, stack: tuple[type, ...]) -> JSON:
 
 
 def _union_schema(args: tuple[Any, ...], stack: tuple[type, ...]) -> JSON:
+    # A typing union has two distinct members or more, so at least one is not None.
     nullable = _NONE in args
     members = [type_schema(a, _stack=stack) for a in args if a is not _NONE]
-    if not members:
-        return {"type": "null"}
     if all(set(m) == {"type"} and isinstance(m["type"], str) for m in members):
         kinds = sorted({m["type"] for m in members}) + (["null"] if nullable else [])
         return {"type": kinds[0] if len(kinds) == 1 else kinds}
-    if nullable:
-        members.append({"type": "null"})
-    return members[0] if len(members) == 1 else {"anyOf": members}
+    return {"anyOf": [*members, {"type": "null"}] if nullable else members}
 
 
 def strict(schema: JSON) -> JSON:
@@ -253,15 +250,12 @@ def converter(
     class's fields makes new hint objects each time, so nothing may be looked up per value.
     `member_test(member)` returns the check that picks a union's member for a value. The
     converter raises ValueError/TypeError (or pydantic's ValidationError) on values that the
-    schema could not rule out, such as an impossible date. ``None`` is passed through as is.
+    schema could not rule out, such as an impossible date.
     """
+    # No None check here: null passes the schema only where the hint allows it (a union, Any,
+    # None), and those converters hand it back unchanged.
     hint, _ = _strip_annotated(hint)
-    if hint is Any:
-        return _identity
-    convert = _bare_converter(hint, member_test, _stack)
-    if convert is _identity:
-        return convert
-    return lambda value: None if value is None else convert(value)
+    return _identity if hint is Any else _bare_converter(hint, member_test, _stack)
 
 
 def _to_float(value: Any) -> Any:
@@ -315,7 +309,9 @@ def _bare_converter(
         return lambda value: make(item(v) for v in value)
     if hint in (set, frozenset, tuple):
         return hint  # type: ignore[no-any-return]
-    if origin is tuple and args:
+    if origin is tuple:
+        if args in ((), ((),)):
+            return tuple
         if len(args) == 2 and args[1] is Ellipsis:
             item = sub(args[0])
             return lambda value: tuple(item(v) for v in value)
@@ -333,11 +329,9 @@ def _object_converter(
     if cls in stack:
         raise UnsupportedType(cls, "recursive types are not supported")
     fields = {f[0]: converter(f[1], member_test, _stack=(*stack, cls)) for f in _class_fields(cls)}
-    as_dict = is_typeddict(cls)
 
     def convert(value: Any) -> Any:
-        converted = {k: fields[k](v) for k, v in value.items()}
-        return converted if as_dict else cls(**converted)
+        return cls(**{k: fields[k](v) for k, v in value.items()})  # a TypedDict's call makes a dict
 
     return convert
 

@@ -270,6 +270,9 @@ TYPE_TABLE: list[tuple[Any, dict[str, Any]]] = [
         "y": {"type": "number", "description": "vertical"}}, "required": ["x"]}),
     (Options, {"type": "object", "properties": {"verbose": {"type": "boolean"}}}),
     (Union[list, tuple], {"type": "array"}),
+    (tuple[()], {"type": "array", "maxItems": 0}),
+    (Annotated[int, 3], {"type": "integer"}),  # metadata that is not a description is ignored
+    (Optional[list[int]], {"anyOf": [{"type": "array", "items": {"type": "integer"}}, {"type": "null"}]}),
     (Literal[None, "a"], {"type": ["null", "string"], "enum": [None, "a"]}),
     (Documented, {"type": "object", "properties": {
         "a": {"type": "integer", "description": "first line second line"},
@@ -874,8 +877,17 @@ def test_unsupported_and_recursive_types_are_named_exactly():
     def keys(x: dict[int, str]) -> None:
         """D."""
 
-    with pytest.raises(ToolDefinitionError, match="recursive types are not supported"):
+    with pytest.raises(ToolDefinitionError) as info:
         tool(link)  # the recursion goes through a union
+    assert str(info.value).endswith("parameter 'c': unsupported type Chain (recursive types are not supported)")
+    for through in (dict[str, Chain], tuple[Chain, ...], tuple[int, Chain]):
+
+        def deep(d):  # type: ignore[no-untyped-def]
+            """D."""
+
+        deep.__annotations__ = {"d": through}
+        with pytest.raises(ToolDefinitionError, match=r"unsupported type Chain \(recursive types are not supported\)$"):
+            tool(deep)
     with pytest.raises(ToolDefinitionError) as info:
         tool(pairs)
     assert str(info.value).endswith("parameter 'x': unsupported type (1, 2) (enum values must be JSON scalars)")
@@ -891,8 +903,9 @@ def test_unsupported_and_recursive_types_are_named_exactly():
     with pytest.raises(_schema.UnsupportedType) as schema_info:
         _schema.type_schema(list[Opaque])
     assert schema_info.value.hint is Opaque and str(schema_info.value) == "unsupported type Opaque"
-    with pytest.raises(_schema.UnsupportedType, match=r"^unsupported type Node \(recursive types are not supported\)$"):
-        _schema.converter(Node, lambda hint: lambda value: True)
+    for hint, name in ((Node, "Node"), (Chain, "Chain")):  # through a list, through a union
+        with pytest.raises(_schema.UnsupportedType, match=rf"^unsupported type {name} \(recursive types are not supported\)$"):
+            _schema.converter(hint, lambda hint: lambda value: True)
 
 
 def test_unions_nested_in_union_members_and_bool_literals_convert():
@@ -904,3 +917,56 @@ def test_unions_nested_in_union_members_and_bool_literals_convert():
     assert got == {"x": [1, "a", 2], "flag": True}
     assert type(got["x"][2]) is int and got["flag"] is True
     assert f.validate({"x": 3, "flag": 1.0})["flag"] == 1
+
+
+def test_sets_and_variadic_tuples_are_converted_item_by_item():
+    @tool
+    def f(s: set[int], fs: frozenset[Level], t: tuple[int, ...], bare: set, none: tuple[()]) -> None:  # type: ignore[type-arg]
+        """D."""
+
+    got = f.validate({"s": [1, 2.0], "fs": [1], "t": [3.0, 4], "bare": ["a"], "none": []})
+    assert got == {"s": {1, 2}, "fs": frozenset({Level.LOW}), "t": (3, 4), "bare": {"a"}, "none": ()}
+    assert type(got["fs"]) is frozenset and [type(v) for v in got["t"]] == [int, int]
+    assert all(type(v) is int for v in got["s"])
+
+
+def test_async_tools_take_no_worker_thread(monkeypatch: pytest.MonkeyPatch):
+    # Worker threads are a limited pool that hung sync tools can use up; an async tool must not wait for one.
+    import agentkit.tools
+
+    async def no_thread(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("an async tool asked for a worker thread")
+
+    @tool
+    async def echo(x: int) -> int:
+        """Echo."""
+        return x
+
+    monkeypatch.setattr(agentkit.tools.anyio.to_thread, "run_sync", no_thread)
+    assert anyio.run(echo.acall, {"x": 7}) == 7
+
+
+def test_unresolvable_hints_name_the_right_parameter_or_none():
+    def second(a: int, when: "Missing") -> None:  # type: ignore[name-defined]  # noqa: F821
+        """D."""
+
+    def returns(a: int) -> "Missing":  # type: ignore[name-defined]  # noqa: F821
+        """D."""
+
+    with pytest.raises(ToolDefinitionError, match=r"second\(\): parameter 'when': cannot resolve"):
+        tool(second)
+    with pytest.raises(ToolDefinitionError) as info:
+        tool(returns)
+    assert str(info.value).startswith(f"{returns.__qualname__}(): cannot resolve the type hint (name 'Missing'")
+
+
+def test_every_problem_on_its_own_line_with_exact_paths():
+    @tool
+    def f(Xval: int, pts: list[Point]) -> None:
+        """D."""
+
+    with pytest.raises(ToolArgumentsError) as info:
+        f.validate({"Xval": "1", "pts": [{"x": 1, "y": "2"}]})
+    assert str(info.value) == (
+        "Invalid arguments for f:\n- Xval: '1' is not of type 'integer'\n- pts[0].y: '2' is not of type 'number'"
+    )
