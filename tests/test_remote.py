@@ -678,3 +678,31 @@ def test_a_streamed_call_that_is_no_object_is_malformed_at_the_end(body):
     events += assembler.finish()
     assert [type(e).__name__ for e in events if isinstance(e, (ToolCallReady, ToolCallMalformed))] == ["ToolCallMalformed"]
     assert assembler.completion().tool_calls == []
+
+
+async def test_streamed_call_events_agree_with_the_final_calls():
+    from agentkit import ToolCallArgsDelta, ToolCallOpened
+
+    parts = [
+        {"index": 0, "id": "c1", "type": "function", "function": {"name": "get_current"}},
+        {"index": 0, "function": {"name": "_temperature"}},  # a name in pieces is whole before it is announced
+        {"index": 0, "function": {"arguments": '{"location": '}},
+        {"index": 0, "function": {"arguments": '"SF"}'}},
+        {"index": 1, "id": "c2", "type": "function", "function": {"name": "get_temperature_date"}},  # no arguments
+    ]
+    with ScriptedServer(owned_by="vllm") as srv:
+        srv.script(Reply(chunks=[chunk({"tool_calls": [p]}) for p in parts] + [chunk({}, finish="tool_calls")]))
+        events = [e async for e in RemoteModel(srv.url).stream([{"role": "user", "content": QUESTION}], tools=TOOLS)]
+    final = events[-1].completion
+    assert [(c.id, c.name, c.arguments) for c in final.tool_calls] == [
+        ("c1", "get_current_temperature", '{"location": "SF"}'), ("c2", "get_temperature_date", "{}")]  # fmt: skip
+    opened = [e for e in events if isinstance(e, ToolCallOpened)]
+    ready = [e for e in events if isinstance(e, ToolCallReady)]
+    assert [(e.id, e.name) for e in opened] == [("c1", "get_current_temperature"), ("c2", "get_temperature_date")]
+    assert [e.call for e in ready] == final.tool_calls
+    for o, r, c in zip(opened, ready, final.tool_calls, strict=True):
+        assert o.index == r.index >= 1000  # apart from calls parsed from raw markup (0, 1, ...)
+        pieces = [e for e in events if isinstance(e, ToolCallArgsDelta) and e.index == o.index]
+        assert "".join(e.text for e in pieces) == c.arguments
+        assert events.index(o) < events.index(pieces[0]) and events.index(pieces[-1]) < events.index(r)
+    assert len({o.index for o in opened}) == 2
