@@ -13,6 +13,7 @@ from agentkit.formats import (
     Format,
     ParsedOutput,
     ReasoningDelta,
+    StreamParser,
     TextDelta,
     ToolCall,
     ToolCallArgsDelta,
@@ -107,8 +108,24 @@ def test_arguments_are_kept_as_written():
 
 def test_arguments_as_a_json_string_and_missing_arguments():
     text = '<tool_call>{"name": "f", "arguments": "{\\"a\\": 1}"}</tool_call><tool_call>{"name": "g"}</tool_call>'
+    text += (
+        '<tool_call>{"name": "h", "arguments": ""}</tool_call><tool_call>{"name": "i", "arguments": " "}</tool_call>'
+    )
     out = parse(QWEN3, text)
-    assert [(c.name, c.arguments) for c in out.tool_calls] == [("f", '{"a": 1}'), ("g", "{}")]
+    assert [(c.name, c.arguments) for c in out.tool_calls] == [("f", '{"a": 1}'), ("g", "{}"), ("h", "{}"), ("i", "{}")]
+
+
+def test_escapes_next_to_structural_characters_stream_exactly():
+    # A backslash escapes one character, also across chunk ends: the scan must not end the
+    # string (or the arguments object) early.
+    args = {"s": 'a"}', "t": "b\\", "u": '\\"{', "v": '"]', "w": "\\"}
+    arguments = json.dumps(args)
+    text = f'<tool_call>{{"name": "f", "arguments": {arguments}, "x": 1}}</tool_call>'
+    for chunks in ([text], list(text), [text[i : i + 2] for i in range(0, len(text), 2)]):
+        parser, events = stream(QWEN3, chunks)
+        (call,) = parser.output.tool_calls
+        assert call.arguments == arguments
+        _check_events(events, parser.output)
 
 
 def test_unicode_and_escaped_quotes_in_arguments():
@@ -207,12 +224,18 @@ def test_stream_emits_early_and_in_order():
 
 
 def test_partial_tags_are_never_emitted_as_text():
-    text = f"Hello <|act{IS1_CALL[5:]} <not a tag> <|im_end"
+    text = f"Hello <|act{IS1_CALL[5:]} <not a tag> <<|act <a<|actx <</think>"
+    tags = ["<|action_start|>", "<|action_end|>", "<think>", "</think>"]
+    prefixes = tuple(t[:n] for t in tags for n in range(2, len(t)))  # a lone "<" before "<" is text
     for cut in range(1, len(text)):
-        parser, events = stream(INTERN_S1, [text[:cut], text[cut:]])
-        emitted = "".join(e.text for e in events if isinstance(e, TextDelta))
-        assert "<|act" not in emitted
-        assert emitted == parser.output.content
+        parser = INTERN_S1.stream_parser(id_factory=ids())
+        first = parser.feed(text[:cut])
+        emitted = "".join(e.text for e in first if isinstance(e, TextDelta))
+        held = [p for p in prefixes if text[:cut].endswith(p)]  # it may still become a tag
+        assert not any(emitted.endswith(p) for p in held), (cut, emitted)
+        events = first + parser.feed(text[cut:]) + parser.close()
+        assert "".join(e.text for e in events if isinstance(e, TextDelta)) == parser.output.content
+        assert parser.output.content == "Hello  <not a tag> <<|act <a<|actx <"
 
 
 def test_call_is_ready_before_the_message_ends():
@@ -245,8 +268,18 @@ def test_arguments_written_before_the_name_stream_once_the_name_is_known(fmt):
 def test_feed_after_close_is_an_error():
     parser = QWEN3.stream_parser()
     parser.close()
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match=r"feed\(\) after close\(\)"):
         parser.feed("x")
+    assert StreamParser(QWEN3).feed("<think>x") == [ReasoningDelta("x")]  # content by default
+
+
+def test_call_indices_count_every_block():
+    text = QW_CALL + "<tool_call>{bad</tool_call>" + QW_CALL2 + QW_CALL
+    _, events = stream(QWEN3, [text[i : i + 7] for i in range(0, len(text), 7)])
+    ends = [e for e in events if isinstance(e, ToolCallReady | ToolCallMalformed)]
+    assert [(type(e), e.index) for e in ends] == [
+        (ToolCallReady, 0), (ToolCallMalformed, 1), (ToolCallReady, 2), (ToolCallReady, 3)
+    ]  # fmt: skip
 
 
 # --- fixed examples from vLLM's own tests (tests/tool_parsers/test_hermes_tool_parser.py and
@@ -318,6 +351,8 @@ def test_think_tag_inside_content_is_text(fmt):
 def test_think_tag_after_a_call_or_inside_reasoning_is_text():
     out = parse(QWEN3, f"{QW_CALL}<think>x")
     assert (out.content, out.reasoning, len(out.tool_calls)) == ("<think>x", None, 1)
+    out = parse(QWEN3, "<think></think><think>x")  # </think> ends the start too
+    assert (out.content, out.reasoning) == ("<think>x", None)
     out = parse(INTERN_S1, "<think>a <think> b</think>c")
     assert (out.reasoning, out.content) == ("a <think> b", "c")
     out = parse(INTERN_S1, "<think>\nstill the opener</think>c", in_reasoning=True)
