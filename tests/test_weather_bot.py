@@ -1,10 +1,23 @@
-"""The README's main job: the weather bot on the built-in demo model, through the real loop."""
+"""The README's main job: the weather bot on the built-in demo model, through the real loop.
+
+These run the real demo model (about 100 ms a turn): each documented option and each kind of
+question the demo model is trained for (see tools/build_demo_model.py) is run once.
+"""
+
+import json
+import re
+import socket
 
 import pytest
 
 pytest.importorskip("transformers")
 
 from examples import weather_bot
+
+
+def calls(out: str) -> list[tuple[str, dict]]:
+    """The tool calls the bot printed, in order."""
+    return [(name, json.loads(args)) for name, args in re.findall(r"-> (\w+)\((\{.*?\})\)", out)]
 
 
 def test_weather_bot_runs_offline_through_the_loop(capsys):
@@ -20,3 +33,76 @@ def test_weather_bot_takes_a_question(capsys):
     out = capsys.readouterr().out
     assert '-> get_current_temperature({"location": "Oslo"})' in out
     assert "26.1" in answer
+
+
+def test_thinking_run_thinks_briefly_and_gets_the_right_numbers(capsys):
+    answer = weather_bot.main(["--thinking"])
+    out = capsys.readouterr().out
+    assert "thinking: " in out  # the reasoning was streamed as reasoning, not as the answer
+    assert calls(out) == [
+        ("get_current_temperature", {"location": "San Francisco"}),
+        ("get_temperature_date", {"location": "San Francisco", "date": "2024-11-15"}),
+    ]
+    assert "26.1" in answer and "25.9" in answer and "<think>" not in answer and "</think>" not in answer
+    assert "[2 model calls" in out
+
+
+def test_no_thinking_option_still_answers(capsys):
+    answer = weather_bot.main(["--no-thinking"])
+    out = capsys.readouterr().out
+    assert "thinking: " not in out
+    assert "26.1" in answer and "25.9" in answer
+
+
+def test_off_topic_question_is_refused_without_a_tool_call(capsys):
+    answer = weather_bot.main(["Who wrote Hamlet?"])
+    out = capsys.readouterr().out
+    assert calls(out) == [] and "->" not in out
+    assert "only" in answer and "temperature" in answer
+    assert "[1 model calls" in out
+
+
+def test_question_without_a_place_asks_for_one_instead_of_inventing_it(capsys):
+    answer = weather_bot.main(["What's the temperature now?"])
+    out = capsys.readouterr().out
+    assert calls(out) == []
+    assert "city" in answer.lower() and answer.rstrip().endswith("?")
+
+
+@pytest.mark.parametrize("question", ["", "   "])
+def test_empty_question_is_refused_before_the_model_runs(capsys, question):
+    with pytest.raises(SystemExit) as exc:
+        weather_bot.main([question])
+    assert exc.value.code == 2
+    captured = capsys.readouterr()
+    assert "question is empty" in captured.err and "user:" not in captured.out
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the demo model still writes 2025-02-29: 'tomorrow' at a month end is right in only about half "
+    "of the held-out cases (agentkit/_demo/eval.json); remove this mark when a retrained model passes",
+)
+def test_tomorrow_at_the_end_of_february_is_the_first_of_march(capsys):
+    weather_bot.main(["Today is 2025-02-28. What's the temperature in Oslo tomorrow?"])
+    out = capsys.readouterr().out
+    assert calls(out) == [("get_temperature_date", {"location": "Oslo", "date": "2025-03-01"})]
+
+
+def test_tomorrow_in_a_leap_february_is_the_29th(capsys):
+    weather_bot.main(["Today is 2024-02-28. What's the temperature in Oslo tomorrow?"])
+    out = capsys.readouterr().out
+    assert calls(out) == [("get_temperature_date", {"location": "Oslo", "date": "2024-02-29"})]
+
+
+def test_a_failing_run_prints_one_line_and_no_traceback(capsys):
+    with socket.socket() as s:  # a port that nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(SystemExit) as exc:
+        weather_bot.main(["--base-url", f"http://127.0.0.1:{port}/v1"])
+    assert exc.value.code == 1
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("weather_bot: ModelError: "), err
+    assert "Traceback" not in err
