@@ -78,17 +78,18 @@ def test_empty_question_is_refused_before_the_model_runs(capsys, question):
     assert "question is empty" in captured.err and "user:" not in captured.out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the demo model still writes 2025-02-29: 'tomorrow' at a month end is right in only about half "
-    "of the held-out cases (agentkit/_demo/eval.json); remove this mark when a retrained model passes",
-)
 def test_tomorrow_at_the_end_of_february_is_the_first_of_march(capsys):
     weather_bot.main(["Today is 2025-02-28. What's the temperature in Oslo tomorrow?"])
     out = capsys.readouterr().out
     assert calls(out) == [("get_temperature_date", {"location": "Oslo", "date": "2025-03-01"})]
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="the demo model writes 2024-03-01: date arithmetic is its weakest skill ('tomorrow' at a month "
+    "end is right in 86.5 % of held-out cases, agentkit/_demo/eval.json); remove this mark when a retrained "
+    "model passes",
+)
 def test_tomorrow_in_a_leap_february_is_the_29th(capsys):
     weather_bot.main(["Today is 2024-02-28. What's the temperature in Oslo tomorrow?"])
     out = capsys.readouterr().out
