@@ -27,6 +27,7 @@ from ._model import (
     ToolChoice,
     ToolSpec,
     Usage,
+    check_options,
     tool_schemas,
 )
 from .exceptions import UserError
@@ -341,11 +342,7 @@ class LocalModel:
         temperature 0 is greedy; any other sampling field set means sampling (at the model's
         default temperature when none is given).
         """
-        unknown = sorted(set(options) - self.options)
-        if unknown:
-            raise UserError(
-                f"LocalModel takes no option {', '.join(unknown)} (it takes {', '.join(sorted(self.options))})"
-            )
+        check_options("LocalModel", options, self.options)
         for name, value in options.items():
             kinds = int if name in _INTEGER_OPTIONS else (int, float)
             if value is not None and (isinstance(value, bool) or not isinstance(value, kinds)):

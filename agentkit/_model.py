@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from ._events import MalformedCall, ParseEvent, ToolCall
+from .exceptions import UserError
 from .formats._stream import ParsedOutput
 from .tools import Tool
 
@@ -146,6 +147,14 @@ class Model(Protocol):
     ) -> AsyncIterator[ModelEvent]:
         """The response as events, ending with `CompletionDone`."""
         ...
+
+
+def check_options(backend: str, options: Mapping[str, Any], accepted: frozenset[str]) -> None:
+    """Raise `UserError` naming any keyword in `options` that the backend does not take."""
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        raise UserError(f"{backend} takes no option {', '.join(map(repr, unknown))}; "
+                        f"it takes {', '.join(sorted(accepted))}")  # fmt: skip
 
 
 def tool_schemas(tools: Sequence[ToolSpec] | None) -> list[dict[str, Any]] | None:

@@ -35,6 +35,7 @@ from ._model import (
     ToolChoice,
     ToolSpec,
     Usage,
+    check_options,
     tool_schemas,
     unique_ids,
 )
@@ -197,10 +198,7 @@ class RemoteModel:
     # --- requests ---------------------------------------------------------------------------
 
     def _check_options(self, options: dict[str, Any]) -> None:
-        unknown = sorted(set(options) - self.options)
-        if unknown:
-            raise UserError(f"RemoteModel takes no option {', '.join(map(repr, unknown))}; "
-                            f"it takes {', '.join(sorted(self.options))}")  # fmt: skip
+        check_options("RemoteModel", options, self.options)
         extra = options.get("extra_body")
         if extra is not None and not isinstance(extra, dict):
             raise UserError(f"extra_body must be a dict of request fields, not {type(extra).__name__}")
