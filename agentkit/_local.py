@@ -36,6 +36,9 @@ from .formats import QWEN3, Format, ParsedOutput, detect_format, get_format
 __all__ = ["LocalModel"]
 
 DEMO_PATH = Path(__file__).parent / "_demo"
+# Per model call: room for a short thought and two calls with long names (the held-out
+# evaluation in tools/build_demo_model.py uses the same budget).
+DEMO_MAX_TOKENS = 256
 OPTIONS = frozenset({"temperature", "top_p", "top_k", "min_p", "max_tokens"})
 _INTEGER_OPTIONS = ("top_k", "max_tokens")
 
@@ -222,7 +225,7 @@ class LocalModel:
         torch, _ = _backend()
         if not (DEMO_PATH / "model.safetensors").exists():
             raise UserError(f"the demo model is missing from {DEMO_PATH}; run tools/build_demo_model.py")
-        options.setdefault("sampling", Sampling(temperature=0, max_tokens=256))
+        options.setdefault("sampling", Sampling(temperature=0, max_tokens=DEMO_MAX_TOKENS))
         options.setdefault("device_map", None)
         options.setdefault("dtype", torch.float32)
         return cls(DEMO_PATH, **options)

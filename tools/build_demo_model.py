@@ -160,13 +160,15 @@ def off_topic_question(rng: random.Random, heldout: bool = False) -> str:
 
 
 def conversation(rng: random.Random, city: str | None = None, kind: str | None = None, system: bool = True,
-                 thinking: bool = False, month_end: bool | None = None, heldout: bool = False):  # fmt: skip
+                 thinking: bool = False, month_end: bool | None = None, heldout: bool = False,
+                 kinds: dict[str, float] | None = None):  # fmt: skip
     """One conversation: (messages, facts) where facts say what a correct run does.
 
     With `thinking`, each assistant turn starts with a short reasoning trace (the template
     opens ``<think>`` when thinking is on); without it, with none."""
     city = city or pick_city(rng)
-    kind = kind or rng.choices(list(KINDS), list(KINDS.values()))[0]
+    kinds = kinds or KINDS
+    kind = kind or rng.choices(list(kinds), list(kinds.values()))[0]
     today = random_date(rng, month_end)
     tomorrow = today + datetime.timedelta(days=1)
     fahrenheit = rng.random() < 0.15
@@ -325,6 +327,7 @@ def train(
     warmup: int = 50,
     system_rate: float = 1.0,
     thinking_rate: float = 0.0,
+    kinds: dict[str, float] | None = None,
     checkpoint: Path | None = None,
     checkpoint_minutes: float = 8.0,
 ) -> int:
@@ -346,7 +349,8 @@ def train(
         examples = []
         for _ in range(batch):
             thinking = rng.random() < thinking_rate
-            ids, mask = encode(tokenizer, conversation(rng, system=with_system, thinking=thinking)[0], thinking)
+            messages = conversation(rng, system=with_system, thinking=thinking, kinds=kinds)[0]
+            ids, mask = encode(tokenizer, messages, thinking)
             assert ids[: len(header)] == header and not any(mask[: len(header)])
             examples.append((ids[len(header) :], mask[len(header) :]))
         width = max(len(ids) for ids, _ in examples)
@@ -475,6 +479,7 @@ def score(model, tokenizer, cases: list) -> list[tuple[dict, bool, str]]:
     off) and outputs read by agentkit's parser; questions are batched to save time (the
     weather bot's tests run the same model one conversation at a time through `LocalModel`)."""
     from agentkit import Completion, Usage
+    from agentkit._local import DEMO_MAX_TOKENS
     from agentkit.formats import get_format
 
     fmt = get_format("intern-s1")
@@ -487,7 +492,7 @@ def score(model, tokenizer, cases: list) -> list[tuple[dict, bool, str]]:
     starts = [1 if labels["system"] == "with system" else 0 for labels, _, _ in cases]
     thinks = [labels["thinking"] == "thinking on" for labels, _, _ in cases]
     convs = [reference[: s + 1] for (_, reference, _), s in zip(cases, starts, strict=True)]
-    firsts = generate(model, tokenizer, [render(m, t) for m, t in zip(convs, thinks, strict=True)], 220)
+    firsts = generate(model, tokenizer, [render(m, t) for m, t in zip(convs, thinks, strict=True)], DEMO_MAX_TOKENS)
     ok = [False] * n
     finals = [""] * n
     seconds: dict[int, list[dict]] = {}
@@ -505,7 +510,7 @@ def score(model, tokenizer, cases: list) -> list[tuple[dict, bool, str]]:
                 for c, r in zip(parsed.tool_calls, results, strict=True)
             ]
     order = sorted(seconds)
-    for i, text in zip(order, generate(model, tokenizer, [render(seconds[i], thinks[i]) for i in order], 120),
+    for i, text in zip(order, generate(model, tokenizer, [render(seconds[i], thinks[i]) for i in order], DEMO_MAX_TOKENS),
                        strict=True):  # fmt: skip
         parsed = fmt.parse(text, in_reasoning=thinks[i])
         facts = cases[i][2]
@@ -544,11 +549,13 @@ def main() -> None:
     parser.add_argument("--thinking-rate", type=float, default=0.4, help="share of conversations with thinking on")
     parser.add_argument("--checkpoint", type=Path, help="save the model here every few minutes while training")
     parser.add_argument("--workers", type=int, default=2, help="processes that score the held-out questions")
+    parser.add_argument("--kinds", help="question mix while training, e.g. 'now=3,tomorrow=6' (default: KINDS)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (1 wastes less on a busy machine)")
     args = parser.parse_args()
     import torch
 
     torch.set_num_threads(args.threads)
+    kinds = {**KINDS, **{k: float(v) for k, v in (p.split("=") for p in args.kinds.split(","))}} if args.kinds else None
     if args.eval_only:
         scores = evaluate(args.eval_only, args.seed + 1, args.eval, args.workers)
         print(json.dumps(scores, indent=2))
@@ -574,7 +581,7 @@ def main() -> None:
     print(f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, vocab {len(tokenizer)}")
     warmup = args.warmup if args.warmup is not None else (0 if args.init else 50)
     steps = train(model, tokenizer, rng, args.minutes, lr=args.lr, warmup=warmup, system_rate=args.system_rate,
-                  thinking_rate=args.thinking_rate, checkpoint=args.checkpoint)  # fmt: skip
+                  thinking_rate=args.thinking_rate, checkpoint=args.checkpoint, kinds=kinds)  # fmt: skip
     steps += int(previous.get("steps", 0))
     minutes = args.minutes + float(previous.get("minutes", 0))
     save(model, tokenizer, args.out)
