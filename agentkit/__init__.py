@@ -11,6 +11,7 @@ from ._agent import (
     ToolCallStarted,
     TurnFinished,
 )
+from ._context import RunContext
 from ._events import (
     MalformedCall,
     ReasoningDelta,
@@ -21,6 +22,7 @@ from ._events import (
     ToolCallOpened,
     ToolCallReady,
 )
+from ._limits import UsageLimits
 from ._model import (
     INTERN_S1,
     INTERN_S1_MINI,
@@ -36,11 +38,13 @@ from .exceptions import (
     ApprovalError,
     MaxTurnsExceeded,
     ModelError,
+    OutputValidationError,
     RunError,
     ToolArgumentsError,
     ToolDefinitionError,
     ToolError,
     UnknownToolError,
+    UsageLimitExceeded,
     UserError,
 )
 from .tools import Tool, tool
@@ -52,22 +56,24 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 __all__ = [
-    "INTERN_S1",
-    "INTERN_S1_MINI",
     "Agent",
     "AgentError",
     "AgentEvent",
     "ApprovalError",
     "Completion",
     "CompletionDone",
+    "INTERN_S1",
+    "INTERN_S1_MINI",
     "LocalModel",
     "MalformedCall",
     "MaxTurnsExceeded",
     "Model",
     "ModelError",
     "ModelEvent",
+    "OutputValidationError",
     "ReasoningDelta",
     "RemoteModel",
+    "RunContext",
     "RunError",
     "RunFinished",
     "RunResult",
@@ -87,6 +93,8 @@ __all__ = [
     "TurnFinished",
     "UnknownToolError",
     "Usage",
+    "UsageLimitExceeded",
+    "UsageLimits",
     "UserError",
     "tool",
 ]

@@ -6,14 +6,26 @@ import logging
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias, TypeVar
+from typing import Any, Generic, TypeAlias, overload
 
 import anyio
+from typing_extensions import TypeVar
 
+from ._approvals import Decision, decided, needing_approval, unanswered
+from ._context import RunContext
 from ._events import ParseEvent, ReasoningDelta, TextDelta, ToolCall, ToolCallReady
+from ._limits import UsageLimits
 from ._model import Completion, CompletionDone, Message, Model, ToolChoice, Usage
-from ._tool_runner import Approval, answer, cap, render_result
-from .exceptions import ApprovalError, MaxTurnsExceeded, ModelError, UserError
+from ._output import FINAL_RESULT, InvalidOutput, OutputMode, OutputSpec, with_instruction
+from ._tool_runner import Approval, Outcome, answer, cap, render_result
+from .exceptions import (
+    ApprovalError,
+    MaxTurnsExceeded,
+    ModelError,
+    OutputValidationError,
+    UsageLimitExceeded,
+    UserError,
+)
 from .formats import new_call_id
 from .tools import Tool, tool
 
@@ -32,16 +44,17 @@ __all__ = [
 logger = logging.getLogger("agentkit")
 
 T = TypeVar("T")
+OutputT = TypeVar("OutputT", default=str)
 PerTurn: TypeAlias = "T | Callable[[int], T]"
 Emit = Callable[[Any], Awaitable[None]]
 
 
 @dataclass(kw_only=True)
-class RunResult:
+class RunResult(Generic[OutputT]):
     """What a finished run produced."""
 
-    output: str
-    """The final answer's text."""
+    output: OutputT
+    """The final answer: its text, or a value of the agent's `output_type` (None while calls are pending)."""
     reasoning: str | None
     """The final turn's reasoning, if the model thought."""
     messages: list[Message]
@@ -50,6 +63,9 @@ class RunResult:
     """Tokens summed over every model call."""
     turns: int = 0
     """How many model calls the run made."""
+    pending: list[ToolCall] = field(default_factory=list)
+    """Calls waiting for the caller's decision (tools with ``requires_approval``); resume with
+    ``agent.run(result.messages, approvals={call.id: True | False | "reason"})``."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -107,8 +123,16 @@ AGENT_OPTIONS = (
     "approve",
     "approval_timeout",
     "max_tool_output",
+    "output_type",
+    "output_mode",
+    "output_retries",
+    "usage_limits",
+    "deps_type",
 )
 """The `Agent` keyword options; each can also be given per run."""
+
+RUN_OPTIONS = ("deps", "approvals")
+"""Keywords that only a run takes."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -123,7 +147,26 @@ class _Options:
     approve: Approval | None
     approval_timeout: float | None
     max_tool_output: int | None
+    output: OutputSpec
+    mode: str | None
+    """"tool" or "json" for a typed result, None for text."""
+    output_retries: int
+    usage_limits: UsageLimits
+    deps: Any
+    approvals: dict[str, Decision] | None
     model_options: dict[str, Any]
+
+
+@dataclass
+class _Run:
+    """What a run carries from turn to turn."""
+
+    usage: Usage = field(default_factory=Usage)
+    turn: int = 0
+    snapshot: list[Message] = field(default_factory=list)
+    """The transcript as the current turn's tools see it."""
+    over_limit: bool = False
+    """A tool call was refused by `max_tool_calls`."""
 
 
 @dataclass
@@ -136,6 +179,12 @@ class _Turn:
     """Calls dispatched while the model was still streaming, in order."""
     results: dict[str, Message] = field(default_factory=dict)
     hook_failures: dict[str, BaseException] = field(default_factory=dict)
+    finals: dict[str, Any] = field(default_factory=dict)
+    """Valid `final_result` values by call id ("tool" mode)."""
+    invalid: list[str] = field(default_factory=list)
+    """Problems of the invalid `final_result` calls."""
+    decisions: dict[str, Decision] = field(default_factory=dict)
+    """The caller's decisions on calls that waited for approval (a resumed run)."""
 
     def ran(self) -> list[Message]:
         """The transcript's end when the model failed after some calls started: an assistant
@@ -149,18 +198,40 @@ class _Turn:
         return [message, *(self.results[c.id] for c in self.started)]
 
 
-class Agent:
+class Agent(Generic[OutputT]):
     """Runs a model with tools until it answers without calling one.
 
     `thinking` and `tool_choice` take one value or a function of the turn number (0 = the
     first model call of the run). `approve(call)` (sync or async) decides whether a call runs:
     True runs it, False or a reason (str) denies it; it may take `approval_timeout` seconds
-    (None: the same as `tool_timeout`; `math.inf`: no bound). Every keyword option can be
-    overridden per run in `run`, `run_sync` and `stream`, which also take the model's own
-    options (such as ``max_tokens``). The object holds no per-run state: many runs may share
-    it concurrently.
+    (None: the same as `tool_timeout`; `math.inf`: no bound). `output_type` makes the answer a
+    typed value (see `output_mode`, `output_retries`); `usage_limits` bounds the run. Every
+    keyword option can be overridden per run in `run`, `run_sync` and `stream`, which also
+    take ``deps`` (given to tools as `RunContext.deps`), ``approvals`` (decisions on pending
+    calls) and the model's own options (such as ``max_tokens``). The object holds no per-run
+    state: many runs may share it concurrently.
     """
 
+    @overload
+    def __init__(
+        self: Agent[str],
+        model: Model,
+        tools: Sequence[Tool[Any, Any] | Callable[..., Any]] = (),
+        *,
+        system: str | None = None,
+        thinking: PerTurn[bool | None] = None,
+        tool_choice: PerTurn[ToolChoice | None] = None,
+        max_turns: int = 20,
+        tool_timeout: float | None = None,
+        approve: Approval | None = None,
+        approval_timeout: float | None = None,
+        max_tool_output: int | None = 100_000,
+        output_mode: OutputMode = "auto",
+        output_retries: int = 2,
+        usage_limits: UsageLimits | None = None,
+        deps_type: Any = None,
+    ) -> None: ...
+    @overload
     def __init__(
         self,
         model: Model,
@@ -174,6 +245,30 @@ class Agent:
         approve: Approval | None = None,
         approval_timeout: float | None = None,
         max_tool_output: int | None = 100_000,
+        output_type: type[OutputT],
+        output_mode: OutputMode = "auto",
+        output_retries: int = 2,
+        usage_limits: UsageLimits | None = None,
+        deps_type: Any = None,
+    ) -> None: ...
+    def __init__(
+        self,
+        model: Model,
+        tools: Sequence[Tool[Any, Any] | Callable[..., Any]] = (),
+        *,
+        system: str | None = None,
+        thinking: PerTurn[bool | None] = None,
+        tool_choice: PerTurn[ToolChoice | None] = None,
+        max_turns: int = 20,
+        tool_timeout: float | None = None,
+        approve: Approval | None = None,
+        approval_timeout: float | None = None,
+        max_tool_output: int | None = 100_000,
+        output_type: Any = str,
+        output_mode: OutputMode = "auto",
+        output_retries: int = 2,
+        usage_limits: UsageLimits | None = None,
+        deps_type: Any = None,
     ) -> None:
         self.model = model
         self.tools: dict[str, Tool[Any, Any]] = {}
@@ -190,19 +285,28 @@ class Agent:
         self.approve = approve
         self.approval_timeout = approval_timeout
         self.max_tool_output = max_tool_output
+        self.output_type = output_type
+        self.output_mode = output_mode
+        self.output_retries = output_retries
+        self.usage_limits = usage_limits
+        self.deps_type = deps_type
+        self._output = self._output_spec(output_type)
 
     # --- public entry points ----------------------------------------------------------------
 
-    async def run(self, input: str | Sequence[Message], **overrides: Any) -> RunResult:
-        """Run to a final answer. Raises `UserError` for an unknown keyword, before any model call."""
+    async def run(self, input: str | Sequence[Message], **overrides: Any) -> RunResult[OutputT]:
+        """Run to a final answer (or to calls that wait for approval).
+
+        Raises `UserError` for an unknown keyword, before any model call.
+        """
         options = self._options(overrides)
         return await self._drive(self._start(input, options), options, emit=None)
 
-    def run_sync(self, input: str | Sequence[Message], **overrides: Any) -> RunResult:
+    def run_sync(self, input: str | Sequence[Message], **overrides: Any) -> RunResult[OutputT]:
         """`run` for scripts: starts an event loop (asyncio) and blocks until the answer."""
         options = self._options(overrides)
 
-        async def main() -> RunResult:
+        async def main() -> RunResult[OutputT]:
             return await self._drive(self._start(input, options), options, emit=None)
 
         return anyio.run(main)
@@ -210,7 +314,8 @@ class Agent:
     def stream(self, input: str | Sequence[Message], **overrides: Any) -> AsyncIterator[AgentEvent]:
         """Run, yielding events as they happen; the last one is `RunFinished`.
 
-        Tools start as soon as their call is complete in the model's stream. Close the
+        Tools start as soon as their call is complete in the model's stream (unless a tool
+        needs approval: then a message's calls start once the message is complete). Close the
         iterator (``contextlib.aclosing``) if you stop early. An unknown keyword raises
         `UserError` here, at the call.
         """
@@ -242,11 +347,18 @@ class Agent:
         if failure:
             raise failure[0]
 
-    # --- the loop --------------------------------------------------------------------------
+    # --- options ---------------------------------------------------------------------------
+
+    def _output_spec(self, output_type: Any) -> OutputSpec:
+        spec = OutputSpec(output_type)
+        if not spec.text and FINAL_RESULT in self.tools:
+            raise UserError(f"a tool is named {FINAL_RESULT!r}, the name of the typed result's tool: rename it")
+        return spec
 
     def _options(self, overrides: dict[str, Any]) -> _Options:
         agent = {name: overrides.get(name, getattr(self, name)) for name in AGENT_OPTIONS}
-        model_options = {k: v for k, v in overrides.items() if k not in AGENT_OPTIONS}
+        run = {name: overrides.get(name) for name in RUN_OPTIONS}
+        model_options = {k: v for k, v in overrides.items() if k not in AGENT_OPTIONS and k not in RUN_OPTIONS}
         # A backend says which options it takes; a user's own model may not, and gets them all.
         accepted = getattr(self.model, "options", None)
         unknown = model_options.keys() & {"tools", "messages"}
@@ -255,10 +367,39 @@ class Agent:
         if unknown:
             takes = ", ".join(sorted(accepted)) if accepted is not None else "any other keyword"
             raise UserError(
-                f"unknown option {', '.join(map(repr, sorted(unknown)))}: an Agent takes {', '.join(AGENT_OPTIONS)}; "
-                f"{type(self.model).__name__} takes {takes}"
+                f"unknown option {', '.join(map(repr, sorted(unknown)))}: an Agent takes "
+                f"{', '.join((*AGENT_OPTIONS, *RUN_OPTIONS))}; {type(self.model).__name__} takes {takes}"
             )
-        return _Options(**agent, model_options=model_options)
+        if agent["output_mode"] not in ("tool", "json", "auto"):
+            raise UserError(f"output_mode must be 'tool', 'json' or 'auto', not {agent['output_mode']!r}")
+        retries = agent["output_retries"]
+        if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
+            raise UserError(f"output_retries must be a non-negative int, not {retries!r}")
+        deps_type = agent.pop("deps_type")
+        if isinstance(deps_type, type) and run["deps"] is not None and not isinstance(run["deps"], deps_type):
+            raise UserError(f"deps must be a {deps_type.__name__}, not {type(run['deps']).__name__}")
+        output = self._output if agent["output_type"] is self.output_type else self._output_spec(agent["output_type"])
+        del agent["output_type"]
+        output_mode = agent.pop("output_mode")
+        limits = agent.pop("usage_limits") or UsageLimits()
+        return _Options(
+            **agent,
+            output=output,
+            mode=None if output.text else self._mode(output_mode),
+            usage_limits=limits,
+            deps=run["deps"],
+            approvals=run["approvals"],
+            model_options=model_options,
+        )
+
+    def _mode(self, mode: str) -> str:
+        """ "auto": JSON content where the backend can constrain it and no tool is offered
+        (a constrained answer cannot call tools); a `final_result` call everywhere else."""
+        if mode != "auto":
+            return mode
+        accepted = getattr(self.model, "options", None)
+        takes_format = accepted is not None and "response_format" in accepted
+        return "json" if takes_format and not self.tools else "tool"
 
     @staticmethod
     def _start(input: str | Sequence[Message], options: _Options) -> list[Message]:
@@ -266,25 +407,41 @@ class Agent:
         # A conversation that brings its own system message keeps it; otherwise `system` leads.
         if options.system and not (given and given[0].get("role") == "system"):
             given.insert(0, {"role": "system", "content": options.system})
+        if options.mode == "json":
+            with_instruction(given, options.output.instruction)
         return given
 
-    async def _drive(self, messages: list[Message], options: _Options, emit: Emit | None) -> RunResult:
-        usage = Usage()
-        tools = list(self.tools.values())
+    # --- the loop --------------------------------------------------------------------------
+
+    async def _drive(self, messages: list[Message], options: _Options, emit: Emit | None) -> RunResult[Any]:
+        run = _Run()
+        resumed = await self._resume(messages, options, run, emit)
+        if resumed is not None and resumed.finals:
+            return await self._finish(options, run, resumed, None, messages, emit)
+        tools: list[Any] = list(self.tools.values())
+        if options.mode == "tool":
+            tools.append(options.output.tool_schema)
+        # A message's calls wait for the whole message when one of them may need approval.
+        early = not any(t.requires_approval for t in self.tools.values())
+        retries = 0
         for turn in range(options.max_turns):
+            run.turn, run.snapshot = turn, list(messages)
+            options.usage_limits.check_request(run.usage, list(messages))
             kwargs: dict[str, Any] = {
                 "tools": tools or None,
                 "thinking": _per_turn(options.thinking, turn),
                 "tool_choice": _per_turn(options.tool_choice, turn),
                 **options.model_options,
             }
+            if options.mode == "json" and "response_format" not in kwargs and self._takes("response_format"):
+                kwargs["response_format"] = options.output.response_format
             logger.debug("turn %d: calling the model with %d messages", turn, len(messages))
             state = _Turn()
             try:
                 if emit is None:
                     completion = await self.model.complete(messages, **kwargs)
                 else:
-                    completion = await self._stream_turn(messages, kwargs, options, state, emit)
+                    completion = await self._stream_turn(messages, kwargs, options, run, state, emit, early)
             except UserError:
                 raise
             except Exception as e:
@@ -295,17 +452,27 @@ class Agent:
                     e.messages = ran
                     raise
                 raise ModelError(f"the model failed: {type(e).__name__}: {e}", messages=ran) from e
-            usage += completion.usage
+            run.usage = run.usage + completion.usage + Usage(requests=1)
             calls = _answerable(completion)
             # The final message should hold every call the stream announced; one it lacks still
             # ran, so it is kept: the transcript records what ran, whatever the backend did.
             known = {c.id for c, _ in calls}
             calls += [(c, None) for c in state.started if c.id not in known]
-            started = {c.id for c in state.started}
-            await self._answer_all([c for c in calls if c[0].id not in started], options, state, emit)
             message = completion.message
             if calls:
                 message["tool_calls"] = [c.to_dict() for c, _ in calls]
+            over = options.usage_limits.token_problem(run.usage)
+            if over is not None:  # the calls not yet started do not run
+                for call, _ in calls:
+                    state.results.setdefault(call.id, _tool_message(call, "Error: this call was not run: " + over))
+                messages.append(message)
+                messages.extend(state.results[c.id] for c, _ in calls)
+                raise UsageLimitExceeded(over, usage=run.usage, messages=list(messages))
+            pending = needing_approval([c for c, error in calls if error is None], self.tools)
+            if pending:
+                return await self._stop_for_approval(completion, message, calls, pending, messages, run, emit)
+            started = {c.id for c in state.started}
+            await self._answer_all([c for c in calls if c[0].id not in started], options, run, state, emit)
             messages.append(message)
             messages.extend(state.results[c.id] for c, _ in calls)
             for call, _ in calls:  # the run stops after the turn's calls are answered
@@ -315,25 +482,127 @@ class Agent:
                         f"the approval hook failed on call {call.id} ({call.name}): {type(cause).__name__}: {cause}",
                         messages=list(messages),
                     ) from cause
+            if run.over_limit:
+                limit = options.usage_limits.max_tool_calls
+                raise UsageLimitExceeded(f"max_tool_calls={limit} reached", usage=run.usage, messages=list(messages))
             if emit is not None:
                 await emit(TurnFinished(turn=turn, completion=completion))
-            if not calls:
-                result = RunResult(
-                    output=completion.content,
-                    reasoning=completion.reasoning,
-                    messages=messages,
-                    usage=usage,
-                    turns=turn + 1,
+            if state.finals or (not calls and options.mode != "json" and options.mode != "tool"):
+                return await self._finish(options, run, state, completion, messages, emit)
+            problems = self._problems(options, completion, calls, state)
+            if problems is None:
+                if not calls:  # a valid JSON answer
+                    return await self._finish(options, run, state, completion, messages, emit)
+                continue
+            retries += 1
+            if retries > options.output_retries:
+                raise OutputValidationError(
+                    f"the output is not a valid {_type_name(options.output.type)} after {options.output_retries} "
+                    f"retries: {'; '.join(problems)}",
+                    problems=problems,
+                    messages=list(messages),
                 )
-                if emit is not None:
-                    await emit(RunFinished(result=result))
-                return result
+            if not calls:
+                messages.append(options.output.retry_message(options.mode, problems))  # type: ignore[arg-type]
         raise MaxTurnsExceeded(f"no final answer after {options.max_turns} model calls", messages=list(messages))
 
+    def _takes(self, option: str) -> bool:
+        accepted = getattr(self.model, "options", None)
+        return accepted is None or option in accepted
+
+    @staticmethod
+    def _problems(
+        options: _Options, completion: Completion, calls: list[tuple[ToolCall, str | None]], state: _Turn
+    ) -> list[str] | None:
+        """What is wrong with this turn's answer (None: nothing, or not an answer yet)."""
+        if options.mode == "tool":
+            if state.invalid:
+                return state.invalid
+            return None if calls else [f"the answer was not given with the {FINAL_RESULT} tool"]
+        if calls:
+            return None
+        try:
+            state.finals["content"] = options.output.from_text(completion.content)
+        except InvalidOutput as e:
+            return e.problems
+        return None
+
+    async def _finish(
+        self,
+        options: _Options,
+        run: _Run,
+        state: _Turn,
+        completion: Completion | None,
+        messages: list[Message],
+        emit: Emit | None,
+    ) -> RunResult[Any]:
+        output = next(iter(state.finals.values())) if state.finals else (completion.content if completion else "")
+        result: RunResult[Any] = RunResult(
+            output=output,
+            reasoning=completion.reasoning if completion else None,
+            messages=messages,
+            usage=run.usage,
+            turns=run.usage.requests,
+        )
+        if emit is not None:
+            await emit(RunFinished(result=result))
+        return result
+
+    async def _stop_for_approval(
+        self,
+        completion: Completion,
+        message: Message,
+        calls: list[tuple[ToolCall, str | None]],
+        pending: list[ToolCall],
+        messages: list[Message],
+        run: _Run,
+        emit: Emit | None,
+    ) -> RunResult[Any]:
+        """End the run before any call of this message runs; the transcript ends with it."""
+        kept = [c for c, error in calls if error is None]
+        if len(kept) < len(calls):
+            # A malformed block has no id to answer later; the model is told on the next turn.
+            logger.info("dropping %d malformed call(s) from a message that waits for approval", len(calls) - len(kept))
+        message["tool_calls"] = [c.to_dict() for c in kept]
+        messages.append(message)
+        result: RunResult[Any] = RunResult(
+            output=None,
+            reasoning=completion.reasoning,
+            messages=messages,
+            usage=run.usage,
+            turns=run.usage.requests,
+            pending=pending,
+        )
+        if emit is not None:
+            await emit(TurnFinished(turn=run.turn, completion=completion))
+            await emit(RunFinished(result=result))
+        return result
+
+    async def _resume(self, messages: list[Message], options: _Options, run: _Run, emit: Emit | None) -> _Turn | None:
+        """Answer the calls a stopped run left waiting, with the caller's decisions."""
+        waiting = unanswered(messages)
+        if not waiting:
+            if options.approvals:
+                raise UserError("approvals were given, but no call in the conversation is waiting for one")
+            return None
+        state = _Turn()
+        state.decisions = decided(waiting, self.tools, options.approvals)
+        run.snapshot = list(messages)
+        await self._answer_all([(c, None) for c in waiting], options, run, state, emit)
+        messages.extend(state.results[c.id] for c in waiting)
+        return state
+
     async def _stream_turn(
-        self, messages: list[Message], kwargs: dict[str, Any], options: _Options, state: _Turn, emit: Emit
+        self,
+        messages: list[Message],
+        kwargs: dict[str, Any],
+        options: _Options,
+        run: _Run,
+        state: _Turn,
+        emit: Emit,
+        early: bool,
     ) -> Completion:
-        """Stream one model call, starting each tool call as soon as it is complete."""
+        """Stream one model call, starting each tool call as soon as it is complete (if `early`)."""
         completion: Completion | None = None
         failure: Exception | None = None
         async with anyio.create_task_group() as tg:
@@ -348,9 +617,9 @@ class Agent:
                     elif isinstance(event, ReasoningDelta):
                         state.reasoning.append(event.text)
                     await emit(event)
-                    if isinstance(event, ToolCallReady):
+                    if early and isinstance(event, ToolCallReady):
                         state.started.append(event.call)
-                        tg.start_soon(self._answer, event.call, None, options, state, emit)
+                        tg.start_soon(self._answer, event.call, None, options, run, state, emit)
                 if completion is None:
                     raise ModelError("the model's stream ended without a completion")
             except Exception as e:
@@ -369,36 +638,74 @@ class Agent:
         return completion
 
     async def _answer_all(
-        self, calls: list[tuple[ToolCall, str | None]], options: _Options, state: _Turn, emit: Emit | None
+        self, calls: list[tuple[ToolCall, str | None]], options: _Options, run: _Run, state: _Turn, emit: Emit | None
     ) -> None:
         if len(calls) == 1:  # no task group needed for one call
-            await self._answer(*calls[0], options, state, emit)
+            await self._answer(*calls[0], options, run, state, emit)
         elif calls:
             async with anyio.create_task_group() as tg:
                 for call, error in calls:
-                    tg.start_soon(self._answer, call, error, options, state, emit)
+                    tg.start_soon(self._answer, call, error, options, run, state, emit)
 
     async def _answer(
-        self, call: ToolCall, malformed: str | None, options: _Options, state: _Turn, emit: Emit | None
+        self, call: ToolCall, malformed: str | None, options: _Options, run: _Run, state: _Turn, emit: Emit | None
     ) -> None:
         """Run one call and record its tool message. Never raises (but for cancellation)."""
         if emit is not None:
             await emit(ToolCallStarted(call=call))
-        outcome = await answer(
-            call,
-            malformed,
-            self.tools,
-            approve=options.approve,
-            approval_timeout=options.tool_timeout if options.approval_timeout is None else options.approval_timeout,
-            tool_timeout=options.tool_timeout,
-        )
+        if options.mode == "tool" and call.name == FINAL_RESULT and malformed is None:
+            outcome = self._final_result(call, options, state)
+        else:
+
+            def permit() -> bool:
+                if not options.usage_limits.tool_call_allowed(run.usage):
+                    run.over_limit = True
+                    return False
+                run.usage.tool_calls += 1
+                return True
+
+            def context() -> RunContext[Any]:
+                usage = Usage(**{f: getattr(run.usage, f) for f in ("prompt_tokens", "completion_tokens",
+                                                                    "requests", "tool_calls")})  # fmt: skip
+                return RunContext(deps=options.deps, usage=usage, turn=run.turn, messages=list(run.snapshot), call=call)
+
+            outcome = await answer(
+                call,
+                malformed,
+                self.tools,
+                approve=options.approve,
+                approval_timeout=options.tool_timeout if options.approval_timeout is None else options.approval_timeout,
+                tool_timeout=options.tool_timeout,
+                decision=state.decisions.get(call.id),
+                permit=permit,
+                context=context,
+            )
         if outcome.hook_failure is not None:
             state.hook_failures[call.id] = outcome.hook_failure
         # Every tool message is capped, error text included: it all goes into the model's context.
         content = cap(outcome.content, options.max_tool_output)
-        state.results[call.id] = {"role": "tool", "tool_call_id": call.id, "name": call.name, "content": content}
+        state.results[call.id] = _tool_message(call, content)
         if emit is not None:
             await emit(ToolCallFinished(call=call, content=content, error=outcome.error))
+
+    @staticmethod
+    def _final_result(call: ToolCall, options: _Options, state: _Turn) -> Outcome:
+        try:
+            state.finals[call.id] = options.output.from_arguments(call.arguments)
+        except InvalidOutput as e:
+            state.invalid.extend(e.problems)
+            text = options.output.problems_text(e.problems)
+            return Outcome(f"Error: invalid {FINAL_RESULT}:\n{text}\nCall {FINAL_RESULT} again with this fixed.",
+                           "invalid output: " + "; ".join(e.problems))  # fmt: skip
+        return Outcome("Final result accepted.", None)
+
+
+def _tool_message(call: ToolCall, content: str) -> Message:
+    return {"role": "tool", "tool_call_id": call.id, "name": call.name, "content": content}
+
+
+def _type_name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or repr(hint)
 
 
 def _answerable(completion: Completion) -> list[tuple[ToolCall, str | None]]:

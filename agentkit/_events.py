@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 
@@ -23,6 +24,16 @@ class ToolCall:
             "type": "function",
             "function": {"name": self.name, "arguments": self.arguments},
         }
+
+    @classmethod
+    def from_dict(cls, entry: dict[str, object]) -> ToolCall:
+        """A call from an OpenAI ``tool_calls`` entry (arguments given as a dict are encoded)."""
+        function = entry.get("function")
+        function = function if isinstance(function, dict) else {}
+        arguments = function.get("arguments")
+        if not isinstance(arguments, str):
+            arguments = json.dumps(arguments if arguments is not None else {}, ensure_ascii=False)
+        return cls(id=str(entry.get("id") or ""), name=str(function.get("name") or ""), arguments=arguments)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -93,7 +104,5 @@ class ToolCallMalformed:
     """The raw block and what is wrong with it."""
 
 
-ParseEvent = (
-    TextDelta | ReasoningDelta | ToolCallOpened | ToolCallArgsDelta | ToolCallReady | ToolCallMalformed
-)
+ParseEvent = TextDelta | ReasoningDelta | ToolCallOpened | ToolCallArgsDelta | ToolCallReady | ToolCallMalformed
 """What a stream parser emits."""

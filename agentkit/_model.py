@@ -55,6 +55,10 @@ class Usage:
     """Tokens read."""
     completion_tokens: int = 0
     """Tokens generated."""
+    requests: int = 0
+    """Model calls (counted by the agent loop; a backend's own `Usage` leaves it 0)."""
+    tool_calls: int = 0
+    """Tool calls that ran (counted by the agent loop)."""
 
     @property
     def total_tokens(self) -> int:
@@ -65,6 +69,8 @@ class Usage:
         return Usage(
             prompt_tokens=self.prompt_tokens + other.prompt_tokens,
             completion_tokens=self.completion_tokens + other.completion_tokens,
+            requests=self.requests + other.requests,
+            tool_calls=self.tool_calls + other.tool_calls,
         )
 
 

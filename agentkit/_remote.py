@@ -80,7 +80,6 @@ class _Secret:
         return "_Secret('***')" if self._value else "_Secret(None)"
 
 
-
 class RemoteModel:
     """A model behind an OpenAI-compatible server (lmdeploy, vLLM, SGLang, Ollama, llama.cpp).
 
@@ -710,4 +709,3 @@ def _wire_part(part: dict[str, Any]) -> dict[str, Any]:
 def _data_url(path: Path) -> str:
     mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode()}"
-

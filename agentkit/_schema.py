@@ -73,9 +73,7 @@ def _field_docs(cls: type) -> dict[str, str]:
     }
 
 
-def _object_schema(
-    fields: list[tuple[str, Any, bool, str | None]], stack: tuple[type, ...]
-) -> JSON:
+def _object_schema(fields: list[tuple[str, Any, bool, str | None]], stack: tuple[type, ...]) -> JSON:
     properties: JSON = {}
     required: list[str] = []
     for name, hint, is_required, description in fields:

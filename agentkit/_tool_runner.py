@@ -15,6 +15,7 @@ import anyio
 import anyio.to_thread
 import pydantic
 
+from ._context import RunContext
 from ._events import ToolCall
 from .exceptions import ToolError
 from .tools import Tool
@@ -82,8 +83,16 @@ async def answer(
     approve: Approval | None,
     approval_timeout: float | None,
     tool_timeout: float | None,
+    decision: bool | str | None = None,
+    permit: Callable[[], bool] | None = None,
+    context: Callable[[], RunContext[Any]] | None = None,
 ) -> Outcome:
-    """Answer one call. Never raises (but for cancellation): every failure is an `Outcome`."""
+    """Answer one call. Never raises (but for cancellation): every failure is an `Outcome`.
+
+    `decision` is the caller's answer for a call that waited for approval (it replaces the
+    hook); `permit()` says whether one more call may run (usage limits); `context()` makes the
+    `RunContext` of a tool that takes one.
+    """
     if malformed is not None:
         return Outcome(f"Error: your tool call could not be read: {malformed}. Write it again.", malformed)
     found = tools.get(call.name)
@@ -91,7 +100,12 @@ async def answer(
         known = ", ".join(tools) or "none"
         content = f"Error: there is no tool named {call.name!r}. Available tools: {known}."
         return Outcome(content, f"unknown tool {call.name!r}")
-    if approve is not None:
+    if decision is not None:
+        verdict: bool | str = decision
+        if verdict is not True:
+            reason = verdict if isinstance(verdict, str) and verdict else "denied"
+            return Outcome(f"Error: the user did not allow this tool call ({reason}).", f"not approved: {reason}")
+    elif approve is not None:
         # move_on_after, not fail_after: a TimeoutError the hook raises itself is a failure.
         with anyio.move_on_after(approval_timeout) as scope:
             try:
@@ -105,15 +119,25 @@ async def answer(
         if verdict is not True:
             reason = verdict if isinstance(verdict, str) and verdict else "denied"
             return Outcome(f"Error: the user did not allow this tool call ({reason}).", f"not approved: {reason}")
+    if permit is not None and not permit():
+        error = "the run's limit on tool calls was reached"
+        return Outcome(f"Error: this call was not run: {error}.", error)
+    if found.takes_context:
+        if context is None:
+            error = f"the tool {call.name} needs a RunContext and none was given"
+            return Outcome(f"Error: {error}.", error)
+        return await _run(found, call, tool_timeout, context())
     return await _run(found, call, tool_timeout)
 
 
-async def _run(found: Tool[Any, Any], call: ToolCall, timeout: float | None) -> Outcome:
+async def _run(
+    found: Tool[Any, Any], call: ToolCall, timeout: float | None, context: RunContext[Any] | None = None
+) -> Outcome:
     logger.info("running tool %s (call %s)", call.name, call.id)
     logger.debug("tool %s arguments: %s", call.name, call.arguments)
     try:
         with anyio.move_on_after(timeout) as scope:
-            value = await found.acall(call.arguments)
+            value = await found.acall(call.arguments, context)
     except ToolError as e:
         return Outcome(f"Error: {e}", str(e))
     except Exception as e:

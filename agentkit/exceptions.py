@@ -12,18 +12,23 @@ Three branches, by who can act on the problem:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._model import Usage
 
 __all__ = [
     "AgentError",
     "ApprovalError",
     "MaxTurnsExceeded",
     "ModelError",
+    "OutputValidationError",
     "RunError",
     "ToolArgumentsError",
     "ToolDefinitionError",
     "ToolError",
     "UnknownToolError",
+    "UsageLimitExceeded",
     "UserError",
 ]
 
@@ -109,3 +114,23 @@ class ApprovalError(RunError):
     The call it was asked about did not run: in `.messages` that call is answered with a tool
     message saying so, and the other calls of the same message have their real results.
     """
+
+
+class OutputValidationError(RunError):
+    """The model's final output did not fit `output_type` after `output_retries` corrections.
+
+    `problems` lists what was wrong with the last attempt; `.messages` ends with that attempt
+    and the message telling the model what was wrong.
+    """
+
+    def __init__(self, message: str, *, problems: list[str], messages: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message, messages=messages)
+        self.problems = problems
+
+
+class UsageLimitExceeded(RunError):
+    """The run reached one of its `UsageLimits`; `.usage` is what it had used by then."""
+
+    def __init__(self, message: str, *, usage: Usage, messages: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message, messages=messages)
+        self.usage = usage

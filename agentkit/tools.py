@@ -17,7 +17,8 @@ import jsonschema
 from typing_extensions import ParamSpec
 
 from . import _schema
-from .exceptions import ToolArgumentsError, ToolDefinitionError
+from ._context import RunContext, is_context_hint
+from .exceptions import ToolArgumentsError, ToolDefinitionError, UserError
 
 __all__ = ["Tool", "tool"]
 
@@ -28,7 +29,7 @@ R = TypeVar("R")
 
 # transformers' get_json_schema convention: a JSON list at the very end of the description.
 _CHOICES = re.compile(r"\(choices:\s*(.*?)\)\s*$", re.IGNORECASE | re.DOTALL)
-_FORMAT_CHECKER = jsonschema.Draft202012Validator.FORMAT_CHECKER
+FORMAT_CHECKER = jsonschema.Draft202012Validator.FORMAT_CHECKER
 
 
 def _describe(fn_name: str, param: str, text: str) -> tuple[str, list[Any] | None]:
@@ -41,8 +42,7 @@ def _describe(fn_name: str, param: str, text: str) -> tuple[str, list[Any] | Non
         choices = json.loads(match.group(1))
     except json.JSONDecodeError as e:
         raise ToolDefinitionError(
-            f"{fn_name}(): the choices of argument {param!r} are not a JSON list: "
-            f"{match.group(1)!r} ({e.msg})"
+            f"{fn_name}(): the choices of argument {param!r} are not a JSON list: {match.group(1)!r} ({e.msg})"
         ) from None
     if not isinstance(choices, list) or not choices or any(isinstance(c, (list, dict)) for c in choices):
         raise ToolDefinitionError(
@@ -52,10 +52,26 @@ def _describe(fn_name: str, param: str, text: str) -> tuple[str, list[Any] | Non
     return text[: match.start()].rstrip(), choices
 
 
-def _member_test(hint: Any) -> Callable[[Any], bool]:
+def describe_problem(error: jsonschema.ValidationError, parameters: Mapping[str, Any], name: str) -> str:
+    """One schema violation in words a model can act on, with its path (``items[2].name``)."""
+    path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+    path = path.lstrip(".")
+    if error.validator == "required" and not path:
+        missing = [r for r in parameters.get("required", ()) if r not in error.instance]
+        return f"missing required argument {', '.join(repr(m) for m in missing)}"
+    if error.validator == "additionalProperties" and not path:
+        extra = sorted(set(error.instance) - set(parameters["properties"]))
+        return (
+            f"unknown argument {', '.join(repr(x) for x in extra)}; "
+            f"{name} takes: {', '.join(parameters['properties']) or 'no arguments'}"
+        )
+    return f"{path or 'arguments'}: {error.message}"
+
+
+def member_test(hint: Any) -> Callable[[Any], bool]:
     """The check that a JSON value belongs to union member `hint` (built once per member)."""
     validator = jsonschema.Draft202012Validator(
-        _schema.strict(_schema.type_schema(hint)), format_checker=_FORMAT_CHECKER
+        _schema.strict(_schema.type_schema(hint)), format_checker=FORMAT_CHECKER
     )
     is_valid: Callable[[Any], bool] = validator.is_valid
     return is_valid
@@ -75,11 +91,21 @@ class Tool(Generic[P, R]):
     """JSON Schema of the arguments object."""
     function: Callable[P, R]
     """The wrapped function."""
+    requires_approval: bool
+    """Whether a run stops before this tool runs, until the caller decides (`RunResult.pending`)."""
+    takes_context: bool
+    """Whether the function's first parameter is a `RunContext` (given by the run, not the model)."""
 
     def __init__(
-        self, function: Callable[P, R], *, name: str | None = None, description: str | None = None
+        self,
+        function: Callable[P, R],
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        requires_approval: bool = False,
     ) -> None:
         self.function = function
+        self.requires_approval = requires_approval
         fn_name: str = getattr(function, "__qualname__", None) or repr(function)
         self.name = name or str(getattr(function, "__name__", ""))
         if not self.name:
@@ -98,8 +124,7 @@ class Tool(Generic[P, R]):
             )
             where = f"parameter {culprit!r}: " if culprit else ""
             raise ToolDefinitionError(
-                f"{fn_name}(): {where}cannot resolve the type hint ({e}); define the type at "
-                "module level"
+                f"{fn_name}(): {where}cannot resolve the type hint ({e}); define the type at module level"
             ) from None
 
         doc = inspect.getdoc(function)
@@ -110,21 +135,26 @@ class Tool(Generic[P, R]):
         unknown = set(arg_docs) - set(signature.parameters)
         if unknown:
             raise ToolDefinitionError(
-                f"{fn_name}(): the docstring documents {', '.join(sorted(unknown))}, "
-                "which is not a parameter"
+                f"{fn_name}(): the docstring documents {', '.join(sorted(unknown))}, which is not a parameter"
             )
         if description is None:
-            description = "\n\n".join(
-                d for d in (parsed.short_description, parsed.long_description) if d
-            )
+            description = "\n\n".join(d for d in (parsed.short_description, parsed.long_description) if d)
         self.description = description
 
         properties: dict[str, Any] = {}
         required: list[str] = []
         self._converters: dict[str, _schema.Converter] = {}
         self._positional: list[str] = []
-        for pname, param in signature.parameters.items():
+        params = list(signature.parameters.items())
+        self.takes_context = bool(params) and is_context_hint(hints.get(params[0][0]))
+        if self.takes_context:
+            if params[0][1].kind is inspect.Parameter.KEYWORD_ONLY:
+                raise ToolDefinitionError(f"{fn_name}(): the RunContext parameter must be positional")
+            params = params[1:]
+        for pname, param in params:
             where = f"{fn_name}(): parameter {pname!r}"
+            if is_context_hint(hints.get(pname)):
+                raise ToolDefinitionError(f"{where}: a RunContext can only be the first parameter")
             if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
                 raise ToolDefinitionError(f"{where}: *args and **kwargs cannot be described to a model")
             if pname not in hints:
@@ -141,7 +171,7 @@ class Tool(Generic[P, R]):
             properties[pname] = prop
             if param.default is param.empty:
                 required.append(pname)
-            self._converters[pname] = _schema.converter(hints[pname], _member_test)
+            self._converters[pname] = _schema.converter(hints[pname], member_test)
             if param.kind is param.POSITIONAL_ONLY:
                 self._positional.append(pname)
 
@@ -191,7 +221,7 @@ class Tool(Generic[P, R]):
             )
         if self._validator is None:
             self._validator = jsonschema.Draft202012Validator(
-                _schema.strict(self.parameters), format_checker=_FORMAT_CHECKER
+                _schema.strict(self.parameters), format_checker=FORMAT_CHECKER
             )
         problems = [self._problem(e) for e in self._validator.iter_errors(dict(arguments))]
         values: dict[str, Any] = {}
@@ -209,25 +239,21 @@ class Tool(Generic[P, R]):
         return values
 
     def _problem(self, error: jsonschema.ValidationError) -> str:
-        path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
-        path = path.lstrip(".")
-        if error.validator == "required" and not path:
-            missing = [r for r in self.parameters["required"] if r not in error.instance]
-            return f"missing required argument {', '.join(repr(m) for m in missing)}"
-        if error.validator == "additionalProperties" and not path:
-            extra = sorted(set(error.instance) - set(self.parameters["properties"]))
-            return (
-                f"unknown argument {', '.join(repr(x) for x in extra)}; "
-                f"{self.name} takes: {', '.join(self.parameters['properties']) or 'no arguments'}"
-            )
-        return f"{path or 'arguments'}: {error.message}"
+        return describe_problem(error, self.parameters, self.name)
 
     # --- invocation ------------------------------------------------------------------------
 
-    async def acall(self, arguments: str | Mapping[str, Any] | None) -> Any:
-        """Validate `arguments`, then run the function (sync ones in a worker thread)."""
+    async def acall(self, arguments: str | Mapping[str, Any] | None, context: RunContext[Any] | None = None) -> Any:
+        """Validate `arguments`, then run the function (sync ones in a worker thread).
+
+        A tool that takes a `RunContext` needs `context` (the agent loop passes it).
+        """
         values = self.validate(arguments)
         args = [values.pop(p) for p in self._positional if p in values]
+        if self.takes_context:
+            if context is None:
+                raise UserError(f"the tool {self.name} takes a RunContext: call it with acall(arguments, context)")
+            args.insert(0, context)
         if self._is_async:
             return await typing.cast("Callable[..., Awaitable[Any]]", self.function)(*args, **values)
         call = functools.partial(self.function, *args, **values)
@@ -243,7 +269,7 @@ class Tool(Generic[P, R]):
 def tool(function: Callable[P, R], /) -> Tool[P, R]: ...
 @overload
 def tool(
-    *, name: str | None = None, description: str | None = None
+    *, name: str | None = None, description: str | None = None, requires_approval: bool = False
 ) -> Callable[[Callable[P, R]], Tool[P, R]]: ...
 def tool(
     function: Callable[P, R] | None = None,
@@ -251,16 +277,20 @@ def tool(
     *,
     name: str | None = None,
     description: str | None = None,
+    requires_approval: bool = False,
 ) -> Tool[P, R] | Callable[[Callable[P, R]], Tool[P, R]]:
     """Turn a function with type hints and a Google-style docstring into a `Tool`.
 
     Use bare (``@tool``), with options (``@tool(name="weather")``) or on a bound method
-    (``tool(obj.method)``). Raises `ToolDefinitionError` when the function cannot be described.
+    (``tool(obj.method)``). A first parameter annotated ``RunContext[...]`` receives the run's
+    context and is not part of the schema. With ``requires_approval=True`` a run stops before
+    the call runs and returns it in `RunResult.pending`. Raises `ToolDefinitionError` when the
+    function cannot be described.
     """
     if function is not None:
-        return Tool(function, name=name, description=description)
+        return Tool(function, name=name, description=description, requires_approval=requires_approval)
 
     def decorate(fn: Callable[P, R]) -> Tool[P, R]:
-        return Tool(fn, name=name, description=description)
+        return Tool(fn, name=name, description=description, requires_approval=requires_approval)
 
     return decorate

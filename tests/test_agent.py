@@ -63,7 +63,8 @@ async def test_weather_run_goes_through_the_loop():
 
 
 def model_usage(model: ScriptedModel) -> Usage:
-    return Usage(prompt_tokens=2, completion_tokens=sum(len(s) for s in WEATHER_SCRIPT))
+    # Two model calls, two tool calls: the loop counts those; the tokens are the model's.
+    return Usage(prompt_tokens=2, completion_tokens=sum(len(s) for s in WEATHER_SCRIPT), requests=2, tool_calls=2)
 
 
 @pytest.mark.anyio

@@ -13,6 +13,7 @@ PUBLIC = {
     "ToolArgumentsError", "ToolCall", "ToolCallArgsDelta", "ToolCallFinished", "ToolCallMalformed",
     "ToolCallOpened", "ToolCallReady", "ToolCallStarted", "ToolDefinitionError", "ToolError", "TurnFinished",
     "UnknownToolError", "Usage", "UserError", "tool",
+    "OutputValidationError", "RunContext", "UsageLimitExceeded", "UsageLimits",
 }  # fmt: skip
 
 # Names fixed by the shared API contract (../shared/API.md).
@@ -20,7 +21,8 @@ CONTRACT = {
     "agentkit": ["tool", "Tool", "ToolDefinitionError", "ToolArgumentsError", "AgentError", "ModelError",
                  "MaxTurnsExceeded", "Agent", "RunResult", "ReasoningDelta", "TextDelta", "ToolCallStarted",
                  "ToolCallFinished", "TurnFinished", "RunFinished", "RemoteModel", "LocalModel", "Sampling",
-                 "INTERN_S1", "INTERN_S1_MINI", "Model", "Completion"],
+                 "INTERN_S1", "INTERN_S1_MINI", "Model", "Completion",
+                 "RunContext", "OutputValidationError", "UsageLimits", "UsageLimitExceeded"],
     "agentkit.formats": ["get_format", "detect_format", "ToolCall", "TextDelta", "ReasoningDelta", "ParsedOutput"],
 }  # fmt: skip
 

@@ -1,0 +1,56 @@
+"""Approvals that can wait: stopping a run before calls that need a decision, and resuming it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeAlias
+
+from ._events import ToolCall
+from ._model import Message
+from .exceptions import UserError
+from .tools import Tool
+
+__all__ = ["Decision", "decided", "needing_approval", "unanswered"]
+
+Decision: TypeAlias = "bool | str"
+"""A caller's decision on a pending call: True runs it, False or a reason (a str) denies it."""
+
+
+def needing_approval(calls: list[ToolCall], tools: Mapping[str, Tool[Any, Any]]) -> list[ToolCall]:
+    """The calls of one message whose tool asks for approval before it runs."""
+    return [c for c in calls if (t := tools.get(c.name)) is not None and t.requires_approval]
+
+
+def unanswered(messages: list[Message]) -> list[ToolCall]:
+    """The calls of the transcript's last assistant message that have no tool message yet.
+
+    A run stopped for approval ends with that message; a finished one has none left.
+    """
+    for i in range(len(messages) - 1, -1, -1):
+        message = messages[i]
+        if message.get("role") == "assistant":
+            answered = {m.get("tool_call_id") for m in messages[i + 1 :] if m.get("role") == "tool"}
+            return [ToolCall.from_dict(c) for c in message.get("tool_calls") or () if c.get("id") not in answered]
+        if message.get("role") != "tool":
+            return []
+    return []
+
+
+def decided(
+    calls: list[ToolCall], tools: Mapping[str, Tool[Any, Any]], approvals: Mapping[str, Decision] | None
+) -> dict[str, Decision]:
+    """Each waiting call's decision; raises `UserError` for a missing or stray decision."""
+    approvals = dict(approvals or {})
+    waiting = {c.id for c in needing_approval(calls, tools)}
+    stray = sorted(set(approvals) - {c.id for c in calls})
+    if stray:
+        raise UserError(f"approvals name calls that are not waiting for a decision: {', '.join(stray)}")
+    missing = sorted(waiting - set(approvals))
+    if missing:
+        raise UserError(
+            f"no decision for the pending calls {', '.join(missing)}: pass approvals={{id: True | False | reason}}"
+        )
+    for call_id, verdict in approvals.items():
+        if not isinstance(verdict, (bool, str)):
+            raise UserError(f"the decision for {call_id} must be True, False or a reason (str), not {verdict!r}")
+    return approvals
