@@ -11,7 +11,7 @@ import jsonschema
 from . import _schema
 from ._model import Message
 from .exceptions import UserError
-from .tools import FORMAT_CHECKER, describe_problem, member_test
+from .tools import FORMAT_CHECKER, conversion_problems, describe_problem, member_test
 
 __all__ = ["FINAL_RESULT", "OutputMode", "OutputSpec"]
 
@@ -110,7 +110,7 @@ class OutputSpec:
             try:
                 value = self._convert(data["result"] if self.wrapped else data)
             except Exception as e:  # a pydantic validator or an impossible date
-                problems.append(" ".join(str(e).split()))
+                problems.extend(conversion_problems(e, "result" if self.wrapped else ""))
             else:
                 return value
         raise InvalidOutput(problems)

@@ -145,14 +145,21 @@ class ScriptedModel:
         yield CompletionDone(completion=Completion.from_output(parser.output, usage=usage))
 
 
-def check_transcript(messages: Sequence[Message]) -> None:
+def check_transcript(messages: Sequence[Message], *, pending: bool = False) -> None:
     """Check that a transcript is valid for an OpenAI-compatible server.
 
     Every tool call of an assistant message is answered by exactly one tool message, right
     after it, in the order of the calls, with matching id and name; tool-call ids are unique;
-    no tool message answers nothing. Raises AssertionError saying what is wrong (raised
-    explicitly, so the check holds under ``python -O`` too).
+    no tool message answers nothing. With `pending`, the transcript of a run that stopped for
+    approval: its last message is an assistant message whose calls are not answered yet.
+    Raises AssertionError saying what is wrong (raised explicitly, so the check holds under
+    ``python -O`` too).
     """
+    if pending:
+        _require(bool(messages) and messages[-1].get("role") == "assistant" and bool(messages[-1].get("tool_calls")),
+                 "a pending transcript ends with an assistant message that makes tool calls")  # fmt: skip
+        check_transcript(messages[:-1])
+        return
     seen_ids: set[str] = set()
     i = 0
     while i < len(messages):

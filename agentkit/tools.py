@@ -14,6 +14,7 @@ from typing import Any, Generic, TypeVar, overload
 import anyio.to_thread
 import docstring_parser
 import jsonschema
+import pydantic
 from typing_extensions import ParamSpec
 
 from . import _schema
@@ -66,6 +67,20 @@ def describe_problem(error: jsonschema.ValidationError, parameters: Mapping[str,
             f"{name} takes: {', '.join(parameters['properties']) or 'no arguments'}"
         )
     return f"{path or 'arguments'}: {error.message}"
+
+
+def conversion_problems(error: Exception, path: str = "") -> list[str]:
+    """What a converter's exception (a pydantic validation error, an impossible date) says,
+    one problem per entry, each with its path."""
+    if isinstance(error, pydantic.ValidationError):
+        out = []
+        for e in error.errors():
+            where = ".".join([path] * bool(path) + [str(p) for p in e["loc"]])
+            msg = " ".join(str(e["msg"]).split())
+            out.append(f"{where}: {msg}" if where else msg)
+        return out
+    text = " ".join(str(error).split())
+    return [f"{path}: {text}" if path else text]
 
 
 def member_test(hint: Any) -> Callable[[Any], bool]:
@@ -230,7 +245,7 @@ class Tool(Generic[P, R]):
                 try:
                     values[key] = self._converters[key](value)
                 except Exception as e:  # a pydantic validator or an impossible date
-                    problems.append(f"{key}: {' '.join(str(e).split())}")
+                    problems.extend(conversion_problems(e, key))
         if problems:
             raise ToolArgumentsError(
                 f"Invalid arguments for {self.name}:\n" + "\n".join(f"- {p}" for p in problems),
