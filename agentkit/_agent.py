@@ -421,8 +421,9 @@ class Agent(Generic[OutputT]):
         tools: list[Any] = list(self.tools.values())
         if options.mode == "tool":
             tools.append(options.output.tool_schema)
-        # A message's calls wait for the whole message when one of them may need approval.
-        early = not any(t.requires_approval for t in self.tools.values())
+        # A message's calls wait for the whole message when one of them may need approval, or
+        # when a token limit may refuse the whole response.
+        early = not any(t.requires_approval for t in self.tools.values()) and not options.usage_limits.limits_tokens
         retries = 0
         for turn in range(options.max_turns):
             run.turn, run.snapshot = turn, list(messages)

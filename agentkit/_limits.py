@@ -38,6 +38,11 @@ class UsageLimits:
                 f"the next model call would exceed max_requests={self.max_requests}", usage=usage, messages=messages
             )
 
+    @property
+    def limits_tokens(self) -> bool:
+        """Whether a token bound is set (a response is then checked before any of its calls run)."""
+        return (self.max_input_tokens, self.max_output_tokens, self.max_total_tokens) != (None, None, None)
+
     def token_problem(self, usage: Usage) -> str | None:
         """After a response: what token bound the run is over, if any."""
         for name, used in (

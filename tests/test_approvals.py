@@ -1,0 +1,154 @@
+"""Approvals that can wait: a run stops before calls that need a decision and resumes later."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from agentkit import Agent, ToolCallStarted, UserError, tool
+from agentkit.testing import ScriptedModel, check_transcript
+from tests.agent_helpers import collect, qw_call, run_in
+
+MODES = ["run", "stream"]
+RAN: list[str] = []
+
+
+@tool(requires_approval=True)
+def delete_file(path: str) -> str:
+    """Delete a file.
+
+    Args:
+        path: Which file.
+    """
+    RAN.append(f"delete {path}")
+    return f"deleted {path}"
+
+
+@tool
+def list_files() -> list[str]:
+    """List the files."""
+    RAN.append("list")
+    return ["a.txt", "b.txt"]
+
+
+@pytest.fixture(autouse=True)
+def _clear():
+    RAN.clear()
+
+
+CALLS = qw_call("list_files") + qw_call("delete_file", path="a.txt") + qw_call("delete_file", path="b.txt")
+
+
+def model(*script) -> ScriptedModel:
+    return ScriptedModel(list(script), format="qwen3")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", MODES)
+async def test_the_run_stops_before_any_call_of_the_message_runs(mode):
+    agent = Agent(model(CALLS), [list_files, delete_file])
+    result = await run_in(mode, agent, "clean up")
+    assert RAN == []  # not even list_files, which needs no approval
+    assert [c.name for c in result.pending] == ["delete_file", "delete_file"]
+    assert [json.loads(c.arguments) for c in result.pending] == [{"path": "a.txt"}, {"path": "b.txt"}]
+    assert result.output is None
+    last = result.messages[-1]
+    assert last["role"] == "assistant" and [c["function"]["name"] for c in last["tool_calls"]] == [
+        "list_files", "delete_file", "delete_file",
+    ]  # fmt: skip
+    check_transcript(result.messages, pending=True)
+    with pytest.raises(AssertionError):
+        check_transcript(result.messages)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", MODES)
+async def test_resume_runs_the_approved_tells_the_denied_and_runs_the_rest_once(mode):
+    agent = Agent(model(CALLS, "Deleted a.txt; b.txt was kept."), [list_files, delete_file])
+    stopped = await run_in(mode, agent, "clean up")
+    a, b = stopped.pending
+    transcript = json.loads(json.dumps(stopped.messages))  # plain JSON, as if stored
+    result = await run_in(mode, agent, transcript, approvals={a.id: True, b.id: "b.txt is needed"})
+    assert sorted(RAN) == ["delete a.txt", "list"]
+    assert result.messages[: len(transcript)] == transcript  # kept unchanged
+    answers = {m["tool_call_id"]: m["content"] for m in result.messages if m["role"] == "tool"}
+    assert answers[a.id] == "deleted a.txt"
+    assert answers[b.id] == "Error: the user did not allow this tool call (b.txt is needed)."
+    assert result.output == "Deleted a.txt; b.txt was kept."
+    assert result.pending == []
+    check_transcript(result.messages)
+
+
+@pytest.mark.anyio
+async def test_false_denies_without_a_reason():
+    agent = Agent(model(qw_call("delete_file", path="x"), "ok"), [delete_file])
+    stopped = await agent.run("go")
+    result = await agent.run(stopped.messages, approvals={stopped.pending[0].id: False})
+    assert result.messages[-2]["content"] == "Error: the user did not allow this tool call (denied)."
+    assert RAN == []
+
+
+def test_resume_in_another_process(tmp_path):
+    agent = Agent(model(qw_call("delete_file", path="x"), "ok"), [delete_file])
+    stopped = agent.run_sync("go")
+    (tmp_path / "t.json").write_text(json.dumps(stopped.messages))
+    script = textwrap.dedent(f"""
+        import json
+        from agentkit import Agent
+        from agentkit.testing import ScriptedModel
+        from tests.test_approvals import RAN, delete_file
+        messages = json.load(open({str(tmp_path / "t.json")!r}))
+        call_id = messages[-1]["tool_calls"][0]["id"]
+        result = Agent(ScriptedModel(["done"]), [delete_file]).run_sync(messages, approvals={{call_id: True}})
+        print(json.dumps([result.output, RAN]))
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=".")
+    assert json.loads(out.stdout) == ["done", ["delete x"]]
+    assert RAN == []  # this process ran nothing
+
+
+@pytest.mark.anyio
+async def test_a_missing_or_stray_decision_is_the_callers_error():
+    agent = Agent(model(CALLS), [list_files, delete_file])
+    stopped = await agent.run("go")
+    a, b = stopped.pending
+    with pytest.raises(UserError, match=f"no decision for the pending calls {b.id}"):
+        await agent.run(stopped.messages, approvals={a.id: True})
+    with pytest.raises(UserError, match="not waiting for a decision: nope"):
+        await agent.run(stopped.messages, approvals={a.id: True, b.id: True, "nope": True})
+    with pytest.raises(UserError, match="must be True, False or a reason"):
+        await agent.run(stopped.messages, approvals={a.id: True, b.id: 1})
+    with pytest.raises(UserError, match="no call in the conversation is waiting"):
+        await agent.run("hello", approvals={a.id: True})
+    assert RAN == []
+
+
+@pytest.mark.anyio
+async def test_streaming_starts_no_call_before_the_message_is_complete():
+    # Without an approval tool list_files would start as soon as its call is complete.
+    agent = Agent(model(CALLS), [list_files, delete_file])
+    events = await collect(agent, "go")
+    assert not any(isinstance(e, ToolCallStarted) for e in events)
+    plain = Agent(model(qw_call("list_files") + qw_call("list_files"), "done"), [list_files])
+    events = await collect(plain, "go")
+    assert sum(isinstance(e, ToolCallStarted) for e in events) == 2
+
+
+@pytest.mark.anyio
+async def test_a_message_without_approval_calls_runs_as_usual():
+    agent = Agent(model(qw_call("list_files"), "two files"), [list_files, delete_file])
+    result = await agent.run("go")
+    assert result.output == "two files" and result.pending == [] and RAN == ["list"]
+
+
+@pytest.mark.anyio
+async def test_a_typed_final_result_next_to_a_pending_call_ends_the_resumed_run():
+    agent = Agent(model(qw_call("delete_file", path="x") + qw_call("final_result", result=3)), [delete_file],
+                  output_type=int)  # fmt: skip
+    stopped = await agent.run("go")
+    assert [c.name for c in stopped.pending] == ["delete_file"]
+    result = await agent.run(stopped.messages, approvals={stopped.pending[0].id: True})
+    assert result.output == 3 and RAN == ["delete x"]
+    check_transcript(result.messages)
