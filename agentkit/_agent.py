@@ -6,7 +6,7 @@ import logging
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeAlias, overload
+from typing import Any, Generic
 
 import anyio
 from typing_extensions import TypeVar
@@ -16,7 +16,8 @@ from ._context import RunContext
 from ._events import ParseEvent, ReasoningDelta, TextDelta, ToolCall, ToolCallReady
 from ._limits import UsageLimits
 from ._model import Completion, CompletionDone, Message, Model, ToolChoice, Usage
-from ._output import FINAL_RESULT, InvalidOutput, OutputMode, OutputSpec, with_instruction
+from ._options import PerTurn, RunOptions, output_spec, per_turn, resolve, start
+from ._output import FINAL_RESULT, InvalidOutput, OutputMode
 from ._tool_runner import Approval, Outcome, answer, cap, render_result
 from .exceptions import (
     ApprovalError,
@@ -45,7 +46,6 @@ logger = logging.getLogger("agentkit")
 
 T = TypeVar("T")
 OutputT = TypeVar("OutputT", default=str)
-PerTurn: TypeAlias = "T | Callable[[int], T]"
 Emit = Callable[[Any], Awaitable[None]]
 
 
@@ -110,53 +110,6 @@ AgentEvent = ParseEvent | ToolCallStarted | ToolCallFinished | TurnFinished | Ru
 """What `Agent.stream` yields."""
 
 
-def _per_turn(value: Any, turn: int) -> Any:
-    return value(turn) if callable(value) else value
-
-
-AGENT_OPTIONS = (
-    "system",
-    "thinking",
-    "tool_choice",
-    "max_turns",
-    "tool_timeout",
-    "approve",
-    "approval_timeout",
-    "max_tool_output",
-    "output_type",
-    "output_mode",
-    "output_retries",
-    "usage_limits",
-    "deps_type",
-)
-"""The `Agent` keyword options; each can also be given per run."""
-
-RUN_OPTIONS = ("deps", "approvals")
-"""Keywords that only a run takes."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class _Options:
-    """One run's settings: the Agent's options with the run's overrides applied."""
-
-    system: str | None
-    thinking: PerTurn[bool | None]
-    tool_choice: PerTurn[ToolChoice | None]
-    max_turns: int
-    tool_timeout: float | None
-    approve: Approval | None
-    approval_timeout: float | None
-    max_tool_output: int | None
-    output: OutputSpec
-    mode: str | None
-    """"tool" or "json" for a typed result, None for text."""
-    output_retries: int
-    usage_limits: UsageLimits
-    deps: Any
-    approvals: dict[str, Decision] | None
-    model_options: dict[str, Any]
-
-
 @dataclass
 class _Run:
     """What a run carries from turn to turn."""
@@ -212,26 +165,6 @@ class Agent(Generic[OutputT]):
     state: many runs may share it concurrently.
     """
 
-    @overload
-    def __init__(
-        self: Agent[str],
-        model: Model,
-        tools: Sequence[Tool[Any, Any] | Callable[..., Any]] = (),
-        *,
-        system: str | None = None,
-        thinking: PerTurn[bool | None] = None,
-        tool_choice: PerTurn[ToolChoice | None] = None,
-        max_turns: int = 20,
-        tool_timeout: float | None = None,
-        approve: Approval | None = None,
-        approval_timeout: float | None = None,
-        max_tool_output: int | None = 100_000,
-        output_mode: OutputMode = "auto",
-        output_retries: int = 2,
-        usage_limits: UsageLimits | None = None,
-        deps_type: Any = None,
-    ) -> None: ...
-    @overload
     def __init__(
         self,
         model: Model,
@@ -245,26 +178,7 @@ class Agent(Generic[OutputT]):
         approve: Approval | None = None,
         approval_timeout: float | None = None,
         max_tool_output: int | None = 100_000,
-        output_type: type[OutputT],
-        output_mode: OutputMode = "auto",
-        output_retries: int = 2,
-        usage_limits: UsageLimits | None = None,
-        deps_type: Any = None,
-    ) -> None: ...
-    def __init__(
-        self,
-        model: Model,
-        tools: Sequence[Tool[Any, Any] | Callable[..., Any]] = (),
-        *,
-        system: str | None = None,
-        thinking: PerTurn[bool | None] = None,
-        tool_choice: PerTurn[ToolChoice | None] = None,
-        max_turns: int = 20,
-        tool_timeout: float | None = None,
-        approve: Approval | None = None,
-        approval_timeout: float | None = None,
-        max_tool_output: int | None = 100_000,
-        output_type: Any = str,
+        output_type: type[OutputT] = str,  # type: ignore[assignment]
         output_mode: OutputMode = "auto",
         output_retries: int = 2,
         usage_limits: UsageLimits | None = None,
@@ -290,7 +204,7 @@ class Agent(Generic[OutputT]):
         self.output_retries = output_retries
         self.usage_limits = usage_limits
         self.deps_type = deps_type
-        self._output = self._output_spec(output_type)
+        self._output = output_spec(output_type, self.tools)
 
     # --- public entry points ----------------------------------------------------------------
 
@@ -300,14 +214,14 @@ class Agent(Generic[OutputT]):
         Raises `UserError` for an unknown keyword, before any model call.
         """
         options = self._options(overrides)
-        return await self._drive(self._start(input, options), options, emit=None)
+        return await self._drive(start(input, options), options, emit=None)
 
     def run_sync(self, input: str | Sequence[Message], **overrides: Any) -> RunResult[OutputT]:
         """`run` for scripts: starts an event loop (asyncio) and blocks until the answer."""
         options = self._options(overrides)
 
         async def main() -> RunResult[OutputT]:
-            return await self._drive(self._start(input, options), options, emit=None)
+            return await self._drive(start(input, options), options, emit=None)
 
         return anyio.run(main)
 
@@ -320,9 +234,9 @@ class Agent(Generic[OutputT]):
         `UserError` here, at the call.
         """
         options = self._options(overrides)
-        return self._stream(self._start(input, options), options)
+        return self._stream(start(input, options), options)
 
-    async def _stream(self, messages: list[Message], options: _Options) -> AsyncIterator[AgentEvent]:
+    async def _stream(self, messages: list[Message], options: RunOptions) -> AsyncIterator[AgentEvent]:
         send, receive = anyio.create_memory_object_stream[Any](math.inf)
         failure: list[BaseException] = []
 
@@ -347,73 +261,12 @@ class Agent(Generic[OutputT]):
         if failure:
             raise failure[0]
 
-    # --- options ---------------------------------------------------------------------------
-
-    def _output_spec(self, output_type: Any) -> OutputSpec:
-        spec = OutputSpec(output_type)
-        if not spec.text and FINAL_RESULT in self.tools:
-            raise UserError(f"a tool is named {FINAL_RESULT!r}, the name of the typed result's tool: rename it")
-        return spec
-
-    def _options(self, overrides: dict[str, Any]) -> _Options:
-        agent = {name: overrides.get(name, getattr(self, name)) for name in AGENT_OPTIONS}
-        run = {name: overrides.get(name) for name in RUN_OPTIONS}
-        model_options = {k: v for k, v in overrides.items() if k not in AGENT_OPTIONS and k not in RUN_OPTIONS}
-        # A backend says which options it takes; a user's own model may not, and gets them all.
-        accepted = getattr(self.model, "options", None)
-        unknown = model_options.keys() & {"tools", "messages"}
-        if accepted is not None:
-            unknown |= model_options.keys() - set(accepted)
-        if unknown:
-            takes = ", ".join(sorted(accepted)) if accepted is not None else "any other keyword"
-            raise UserError(
-                f"unknown option {', '.join(map(repr, sorted(unknown)))}: an Agent takes "
-                f"{', '.join((*AGENT_OPTIONS, *RUN_OPTIONS))}; {type(self.model).__name__} takes {takes}"
-            )
-        if agent["output_mode"] not in ("tool", "json", "auto"):
-            raise UserError(f"output_mode must be 'tool', 'json' or 'auto', not {agent['output_mode']!r}")
-        retries = agent["output_retries"]
-        if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
-            raise UserError(f"output_retries must be a non-negative int, not {retries!r}")
-        deps_type = agent.pop("deps_type")
-        if isinstance(deps_type, type) and run["deps"] is not None and not isinstance(run["deps"], deps_type):
-            raise UserError(f"deps must be a {deps_type.__name__}, not {type(run['deps']).__name__}")
-        output = self._output if agent["output_type"] is self.output_type else self._output_spec(agent["output_type"])
-        del agent["output_type"]
-        output_mode = agent.pop("output_mode")
-        limits = agent.pop("usage_limits") or UsageLimits()
-        return _Options(
-            **agent,
-            output=output,
-            mode=None if output.text else self._mode(output_mode),
-            usage_limits=limits,
-            deps=run["deps"],
-            approvals=run["approvals"],
-            model_options=model_options,
-        )
-
-    def _mode(self, mode: str) -> str:
-        """ "auto": JSON content where the backend can constrain it and no tool is offered
-        (a constrained answer cannot call tools); a `final_result` call everywhere else."""
-        if mode != "auto":
-            return mode
-        accepted = getattr(self.model, "options", None)
-        takes_format = accepted is not None and "response_format" in accepted
-        return "json" if takes_format and not self.tools else "tool"
-
-    @staticmethod
-    def _start(input: str | Sequence[Message], options: _Options) -> list[Message]:
-        given = [{"role": "user", "content": input}] if isinstance(input, str) else [dict(m) for m in input]
-        # A conversation that brings its own system message keeps it; otherwise `system` leads.
-        if options.system and not (given and given[0].get("role") == "system"):
-            given.insert(0, {"role": "system", "content": options.system})
-        if options.mode == "json":
-            with_instruction(given, options.output.instruction)
-        return given
+    def _options(self, overrides: dict[str, Any]) -> RunOptions:
+        return resolve(self, self.model, overrides)
 
     # --- the loop --------------------------------------------------------------------------
 
-    async def _drive(self, messages: list[Message], options: _Options, emit: Emit | None) -> RunResult[Any]:
+    async def _drive(self, messages: list[Message], options: RunOptions, emit: Emit | None) -> RunResult[Any]:
         run = _Run()
         resumed = await self._resume(messages, options, run, emit)
         if resumed is not None and resumed.finals:
@@ -430,8 +283,8 @@ class Agent(Generic[OutputT]):
             options.usage_limits.check_request(run.usage, list(messages))
             kwargs: dict[str, Any] = {
                 "tools": tools or None,
-                "thinking": _per_turn(options.thinking, turn),
-                "tool_choice": _per_turn(options.tool_choice, turn),
+                "thinking": per_turn(options.thinking, turn),
+                "tool_choice": per_turn(options.tool_choice, turn),
                 **options.model_options,
             }
             if options.mode == "json" and "response_format" not in kwargs and self._takes("response_format"):
@@ -513,7 +366,7 @@ class Agent(Generic[OutputT]):
 
     @staticmethod
     def _problems(
-        options: _Options, completion: Completion, calls: list[tuple[ToolCall, str | None]], state: _Turn
+        options: RunOptions, completion: Completion, calls: list[tuple[ToolCall, str | None]], state: _Turn
     ) -> list[str] | None:
         """What is wrong with this turn's answer (None: nothing, or not an answer yet)."""
         if options.mode == "tool":
@@ -530,7 +383,7 @@ class Agent(Generic[OutputT]):
 
     async def _finish(
         self,
-        options: _Options,
+        options: RunOptions,
         run: _Run,
         state: _Turn,
         completion: Completion | None,
@@ -579,7 +432,7 @@ class Agent(Generic[OutputT]):
             await emit(RunFinished(result=result))
         return result
 
-    async def _resume(self, messages: list[Message], options: _Options, run: _Run, emit: Emit | None) -> _Turn | None:
+    async def _resume(self, messages: list[Message], options: RunOptions, run: _Run, emit: Emit | None) -> _Turn | None:
         """Answer the calls a stopped run left waiting, with the caller's decisions."""
         waiting = unanswered(messages)
         if not waiting:
@@ -597,7 +450,7 @@ class Agent(Generic[OutputT]):
         self,
         messages: list[Message],
         kwargs: dict[str, Any],
-        options: _Options,
+        options: RunOptions,
         run: _Run,
         state: _Turn,
         emit: Emit,
@@ -639,7 +492,7 @@ class Agent(Generic[OutputT]):
         return completion
 
     async def _answer_all(
-        self, calls: list[tuple[ToolCall, str | None]], options: _Options, run: _Run, state: _Turn, emit: Emit | None
+        self, calls: list[tuple[ToolCall, str | None]], options: RunOptions, run: _Run, state: _Turn, emit: Emit | None
     ) -> None:
         if len(calls) == 1:  # no task group needed for one call
             await self._answer(*calls[0], options, run, state, emit)
@@ -649,7 +502,7 @@ class Agent(Generic[OutputT]):
                     tg.start_soon(self._answer, call, error, options, run, state, emit)
 
     async def _answer(
-        self, call: ToolCall, malformed: str | None, options: _Options, run: _Run, state: _Turn, emit: Emit | None
+        self, call: ToolCall, malformed: str | None, options: RunOptions, run: _Run, state: _Turn, emit: Emit | None
     ) -> None:
         """Run one call and record its tool message. Never raises (but for cancellation)."""
         if emit is not None:
@@ -690,7 +543,7 @@ class Agent(Generic[OutputT]):
             await emit(ToolCallFinished(call=call, content=content, error=outcome.error))
 
     @staticmethod
-    def _final_result(call: ToolCall, options: _Options, state: _Turn) -> Outcome:
+    def _final_result(call: ToolCall, options: RunOptions, state: _Turn) -> Outcome:
         try:
             state.finals[call.id] = options.output.from_arguments(call.arguments)
         except InvalidOutput as e:
