@@ -56,7 +56,7 @@ async def test_a_tool_gets_deps_usage_turn_messages_and_call(mode):
     done = 1 if mode == "run" else 0
     assert ctx.usage.requests == done
     assert ctx.usage.completion_tokens == done * len(qw_call("whoami", greeting="Hi"))
-    assert ctx.messages == first.messages + [{"role": "user", "content": "again"}]
+    assert ctx.messages == [*first.messages, {"role": "user", "content": "again"}]
     assert isinstance(ctx.call, ToolCall) and ctx.call.name == "whoami"
     assert ctx.call.id == result.messages[-3]["tool_calls"][0]["id"]
     check_transcript(result.messages)

@@ -61,13 +61,8 @@ async def test_tool_mode_gives_a_pydantic_value_and_a_valid_transcript(mode):
 
 @pytest.mark.anyio
 async def test_the_final_result_tool_has_the_types_schema():
-    m = model(qw_call("final_result", city="Oslo", celsius=1))
     seen = []
-
-    def spy(messages):
-        return qw_call("final_result", city="Oslo", celsius=1)
-
-    m = ScriptedModel(spy, format="qwen3")
+    m = ScriptedModel([qw_call("final_result", city="Oslo", celsius=1)], format="qwen3")
     agent = Agent(m, [get_current_temperature], output_type=Weather, output_mode="tool")
     original = m._respond
 
@@ -77,7 +72,7 @@ async def test_the_final_result_tool_has_the_types_schema():
 
     m._respond = record
     await agent.run("x")
-    final = [t for t in seen[0] if t["function"]["name"] == "final_result"][0]["function"]
+    final = next(t for t in seen[0] if t["function"]["name"] == "final_result")["function"]
     assert final["parameters"] == {
         "type": "object",
         "properties": {"city": {"type": "string"}, "celsius": {"type": "number"}},
