@@ -329,16 +329,7 @@ class Agent(Generic[OutputT]):
             await self._answer_all([c for c in calls if c[0].id not in started], options, run, state, emit)
             messages.append(message)
             messages.extend(state.results[c.id] for c, _ in calls)
-            for call, _ in calls:  # the run stops after the turn's calls are answered
-                cause = state.hook_failures.get(call.id)
-                if cause is not None:
-                    raise ApprovalError(
-                        f"the approval hook failed on call {call.id} ({call.name}): {type(cause).__name__}: {cause}",
-                        messages=list(messages),
-                    ) from cause
-            if run.over_limit:
-                limit = options.usage_limits.max_tool_calls
-                raise UsageLimitExceeded(f"max_tool_calls={limit} reached", usage=run.usage, messages=list(messages))
+            _stop_if_failed([c for c, _ in calls], state, run, options, messages)
             if emit is not None:
                 await emit(TurnFinished(turn=turn, completion=completion))
             if state.finals or (not calls and options.mode != "json" and options.mode != "tool"):
@@ -444,6 +435,7 @@ class Agent(Generic[OutputT]):
         run.snapshot = list(messages)
         await self._answer_all([(c, None) for c in waiting], options, run, state, emit)
         messages.extend(state.results[c.id] for c in waiting)
+        _stop_if_failed(waiting, state, run, options, messages)
         return state
 
     async def _stream_turn(
@@ -552,6 +544,22 @@ class Agent(Generic[OutputT]):
             return Outcome(f"Error: invalid {FINAL_RESULT}:\n{text}\nCall {FINAL_RESULT} again with this fixed.",
                            "invalid output: " + "; ".join(e.problems))  # fmt: skip
         return Outcome("Final result accepted.", None)
+
+
+def _stop_if_failed(
+    calls: list[ToolCall], state: _Turn, run: _Run, options: RunOptions, messages: list[Message]
+) -> None:
+    """After a turn's calls are answered: raise if the approval hook failed or a limit was hit."""
+    for call in calls:
+        cause = state.hook_failures.get(call.id)
+        if cause is not None:
+            raise ApprovalError(
+                f"the approval hook failed on call {call.id} ({call.name}): {type(cause).__name__}: {cause}",
+                messages=list(messages),
+            ) from cause
+    if run.over_limit:
+        limit = options.usage_limits.max_tool_calls
+        raise UsageLimitExceeded(f"max_tool_calls={limit} reached", usage=run.usage, messages=list(messages))
 
 
 def _tool_message(call: ToolCall, content: str) -> Message:

@@ -152,3 +152,17 @@ async def test_a_typed_final_result_next_to_a_pending_call_ends_the_resumed_run(
     result = await agent.run(stopped.messages, approvals={stopped.pending[0].id: True})
     assert result.output == 3 and RAN == ["delete x"]
     check_transcript(result.messages)
+
+
+@pytest.mark.anyio
+async def test_a_resumed_run_keeps_to_its_usage_limits():
+    from agentkit import UsageLimitExceeded, UsageLimits
+
+    agent = Agent(model(CALLS), [list_files, delete_file])
+    stopped = await agent.run("go")
+    a, b = stopped.pending
+    with pytest.raises(UsageLimitExceeded) as info:
+        await agent.run(stopped.messages, approvals={a.id: True, b.id: True}, usage_limits=UsageLimits(max_tool_calls=2))
+    assert len(RAN) == 2
+    check_transcript(info.value.messages)
+    assert sum("limit on tool calls" in m["content"] for m in info.value.messages if m["role"] == "tool") == 1
