@@ -87,7 +87,7 @@ def test_tomorrow_at_the_end_of_february_is_the_first_of_march(capsys):
 @pytest.mark.xfail(
     strict=True,
     reason="the demo model writes 2024-03-01: date arithmetic is its weakest skill ('tomorrow' at a month "
-    "end is right in 86.5 % of held-out cases, agentkit/_demo/eval.json); remove this mark when a retrained "
+    "end is right in 90.4 % of held-out cases, agentkit/_demo/eval.json); remove this mark when a retrained "
     "model passes",
 )
 def test_tomorrow_in_a_leap_february_is_the_29th(capsys):
