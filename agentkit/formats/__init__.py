@@ -20,9 +20,9 @@ from .._events import (
     ToolCallOpened,
     ToolCallReady,
 )
+from ._auto import AUTO
 from ._base import Format
 from ._intern_s1 import INTERN_S1
-from ._auto import AUTO
 from ._qwen3 import QWEN3
 from ._qwen3_coder import QWEN3_CODER
 from ._registry import detect_format, get_format, opens_think

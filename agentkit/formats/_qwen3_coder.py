@@ -215,7 +215,7 @@ class XmlCallScan:
                     self.carry = text[n - keep :] if keep else ""
                     return
                 pos, self.state = i + len(_FUNC), _NAME
-            elif state == _NAME or state == _PNAME:
+            elif state in (_NAME, _PNAME):
                 i = text.find(">", pos)
                 into = self.name_parts if state == _NAME else self.param_parts
                 if i < 0:

@@ -46,17 +46,27 @@ _CONTENT, _REASONING, _CALL, _UNDECIDED = 0, 1, 2, 3
 class BlockScan(Protocol):
     """The incremental reader of one call block (`CallScan` for JSON bodies, `XmlCallScan`)."""
 
-    index: int
-    id: str
-    open_tag: str
-    close_tag: str
-    name: str | None
-    """The tool's name once it is known (and valid): `ToolCallOpened` is emitted then."""
     opened: bool
-    args_parts: list[str]
-    args_sent: int
-    args_sent_chars: int
+    """Set once `ToolCallOpened` has been emitted."""
 
+    @property
+    def index(self) -> int: ...
+    @property
+    def id(self) -> str: ...
+    @property
+    def open_tag(self) -> str: ...
+    @property
+    def close_tag(self) -> str: ...
+    @property
+    def name(self) -> str | None:
+        """The tool's name once it is known (and valid): `ToolCallOpened` is emitted then."""
+
+    @property
+    def args_parts(self) -> list[str]: ...
+    @property
+    def args_sent(self) -> int: ...
+    @property
+    def args_sent_chars(self) -> int: ...
     def add(self, piece: str) -> None: ...
     def body(self) -> str: ...
     def unsent_args(self) -> str: ...
@@ -125,7 +135,9 @@ _TagTable = dict[tuple[int, bool], tuple[re.Pattern[str], tuple[str, ...]]]
 
 
 @functools.cache
-def _tag_table(call_open: tuple[str, ...], reasoning_call_open: tuple[str, ...], suffixes: tuple[str, ...]) -> _TagTable:
+def _tag_table(
+    call_open: tuple[str, ...], reasoning_call_open: tuple[str, ...], suffixes: tuple[str, ...]
+) -> _TagTable:
     """(state, at the start of the message) -> (regex of the tags to look for, the tags)."""
     table = {}
     for state, calls in ((_CONTENT, call_open), (_REASONING, reasoning_call_open), (_UNDECIDED, call_open)):
