@@ -24,6 +24,8 @@ from ._events import (
 from ._model import (
     INTERN_S1,
     INTERN_S1_MINI,
+    INTERN_S1_PRO,
+    INTERN_S2_PREVIEW,
     Completion,
     CompletionDone,
     Model,
@@ -54,6 +56,8 @@ __version__ = "0.1.0"
 __all__ = [
     "INTERN_S1",
     "INTERN_S1_MINI",
+    "INTERN_S1_PRO",
+    "INTERN_S2_PREVIEW",
     "Agent",
     "AgentError",
     "AgentEvent",

@@ -17,8 +17,6 @@ import anyio.from_thread
 import anyio.to_thread
 
 from ._model import (
-    INTERN_S1,
-    INTERN_S1_MINI,
     Completion,
     CompletionDone,
     Message,
@@ -28,6 +26,7 @@ from ._model import (
     ToolSpec,
     Usage,
     check_options,
+    default_sampling,
     tool_schemas,
 )
 from .exceptions import UserError
@@ -56,13 +55,7 @@ def _backend() -> tuple[Any, Any]:
     return torch, transformers
 
 
-def _default_sampling(name: str) -> Sampling:
-    lowered = name.lower().replace("_", "-")
-    if "intern-s1-mini" in lowered or "interns1-mini" in lowered:
-        return INTERN_S1_MINI
-    if "intern-s1" in lowered or "interns1" in lowered:
-        return INTERN_S1
-    return Sampling()
+_default_sampling = default_sampling  # the name the tests know
 
 
 class _Stop:
@@ -300,13 +293,7 @@ class LocalModel:
         in_reasoning = self._opens_think(inputs["input_ids"][0].tolist())
         if schemas and tool_choice not in (None, "auto", "none") and not in_reasoning:
             # No grammar here: a required call is started for the model, which continues it.
-            marker = "AGENTKIT_TOOL_NAME"  # where the name goes in the family's call markup
-            opener = self.format.render_tool_call({"function": {"name": marker, "arguments": "{}"}})
-            forced = opener[: opener.index(marker)] if tool_choice != "required" else opener[: opener.index("{")]
-            if tool_choice != "required":
-                # Up to the name itself: BPE merges the closing quote with what follows (`",`), so
-                # cutting any later leaves the model at a token boundary it never saw.
-                forced += tool_choice
+            forced = self.format.forced_call_start(None if tool_choice == "required" else tool_choice)
             extra = self.tokenizer.encode(forced, add_special_tokens=False, return_tensors="pt")
             inputs["input_ids"] = torch.cat([inputs["input_ids"], extra], dim=1)
             inputs["attention_mask"] = torch.ones_like(inputs["input_ids"])
@@ -461,7 +448,7 @@ class LocalModel:
         tool_choice: ToolChoice | None, kwargs: dict[str, Any],
     ) -> AsyncGenerator[ModelEvent, None]:  # fmt: skip
         inputs, forced, in_reasoning = self._render(messages, tools, thinking, tool_choice)
-        parser = self.format.stream_parser(in_reasoning=in_reasoning)
+        parser = self.format.stream_parser(in_reasoning=in_reasoning, tools=tools)
         send, receive = anyio.create_memory_object_stream[str](math.inf)
         stop = threading.Event()
         result: list[tuple[list[int], int]] = []

@@ -154,6 +154,17 @@ class Format:
         args = json.loads(arguments) if isinstance(arguments, str) and arguments.strip() else {}
         return self._render_call(name, args)
 
+    def forced_call_start(self, name: str | None) -> str:
+        """The start of a call that a backend without grammars writes for the model to continue:
+        up to the tool's `name` itself, or (None: any tool) up to where the model names one."""
+        marker = "AGENTKIT_TOOL_NAME"  # where the name goes in the family's call markup
+        opener = self._render_call(marker, {})
+        if name is None:
+            return opener[: opener.index("{")]  # the model writes the whole JSON object
+        # Up to the name itself: BPE merges the closing quote with what follows (`",`), so
+        # cutting any later leaves the model at a token boundary it never saw.
+        return opener[: opener.index(marker)] + name
+
     def _render_call(self, name: str, args: dict[str, Any]) -> str:
         raise NotImplementedError(f"format {self.name!r} does not render tool calls")
 

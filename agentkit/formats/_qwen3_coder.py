@@ -314,6 +314,10 @@ class Qwen3CoderFormat(Format):
         assert isinstance(call, XmlCallScan)
         return call.finish(end_tag)
 
+    def forced_call_start(self, name: str | None) -> str:
+        # Up to the name (not its ">"), or for any tool up to where the name goes.
+        return "<tool_call>\n<function=" + (name or "")
+
     def _render_call(self, name: str, args: dict[str, Any]) -> str:
         params = "".join(f"<parameter={k}>\n{_value_text(v)}\n</parameter>\n" for k, v in args.items())
         return f"<tool_call>\n<function={name}>\n{params}</function>\n</tool_call>"
