@@ -427,7 +427,9 @@ class RemoteModel:
         # The parser is made at the first content piece: by then the server has sent its
         # reasoning field or not, which decides where the content starts.
         assembler = _Assembler(
-            lambda reasoned: self.format.stream_parser(in_reasoning=self._content_start(thinking, reasoned), tools=tools)
+            lambda reasoned: self.format.stream_parser(
+                in_reasoning=self._content_start(thinking, reasoned), tools=tools
+            )
         )
         failure: ModelError | None = None
         try:
