@@ -218,6 +218,9 @@ PROPS = {
     "multi": {"anyOf": [{"type": "string"}, {"type": "integer"}, {"type": "null"}]},
     "listed": {"type": ["integer", "null"]}, "untyped": {"description": "x"}, "e": {"enum": ["a", "b"]},
     "null": {"type": "null"}, "u": {"type": "uint32"}, "d": {"type": "dict"}, "notdict": "string",
+    "refs": {"anyOf": [{"$ref": "#/x"}, {"$ref": "#/y"}]}, "onlyint": {"anyOf": [{"type": "integer"}]},
+    "odd": {"anyOf": ["type", {"type": "integer"}]}, "anydict": {"anyOf": {"type": "integer"}},
+    "onlystr": {"anyOf": [{"type": "string"}]},
 }  # fmt: skip
 
 
@@ -238,7 +241,8 @@ PROPS = {
         ("any", "1e999", "1e999"), ("listed", "42", 42), ("listed", "null", None), ("listed", "text", "text"),
         ("multi", "some text", "some text"), ("multi", "7", "7"),
         ("untyped", "42", "42"), ("e", "a", "a"), ("notdict", "42", "42"), ("null", "None", None),
-        ("unknown", "42", "42"), ("unknown", "null", "null"),
+        ("unknown", "42", "42"), ("unknown", "null", "null"), ("untyped", "null", "null"),
+        ("refs", "42", "42"), ("onlyint", "42", 42), ("onlystr", "null", "null"), ("odd", "7", 7), ("anydict", "7", "7"),
     ],
 )  # fmt: skip
 def test_values_follow_vllms_rules(name, text, value):
