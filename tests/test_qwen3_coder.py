@@ -416,6 +416,28 @@ def test_auto_reads_every_family():
     assert calls(parse(DALLAS, fmt=QWEN3)) == []  # Qwen3 itself reads JSON bodies only
 
 
+def test_auto_tolerates_the_same_missing_tags():
+    tools = [fn("f", {"i": {"type": "integer"}})]
+    for text in ("<tool_call>\n<function=f>\n<parameter=i>\n1\n</tool_call>",
+                 "<tool_call>\n<function=f>\n<parameter=i>\n1\n</function>\n<parameter=j>\n2\n</parameter>\n</tool_call>",
+                 "<function=f>\n<parameter=i>\n1\n</parameter>\n"):  # fmt: skip
+        out = parse(text, tools=tools, fmt=AUTO)
+        assert (calls(out), out.errors) == ([("f", {"i": 1})], []), text
+    (error,) = parse("<tool_call>\n<function=f>\n<parameter=i>\n1", tools=tools, fmt=AUTO).errors
+    assert "inside the value" in error.reason
+
+
+def test_non_ascii_values_are_kept_as_written():
+    tools = [fn("f", {"o": {"type": "object"}, "s": {"type": "string"}})]
+    (call,) = parse(
+        '<function=f>\n<parameter=o>\n{"city": "東京"}\n</parameter>\n<parameter=s>\né\n</parameter>\n</function>',
+        tools=tools,
+    ).tool_calls
+    assert call.arguments == '{"o": {"city": "東京"}, "s": "é"}'
+    rendered = FMT.render_tool_call(ToolCall(id="x", name="f", arguments='{"a": ["é"]}'))
+    assert '<parameter=a>\n["é"]\n</parameter>' in rendered
+
+
 def test_malformed_after_opened_is_reported_once():
     text = "<tool_call>\n<function=f>\n<parameter=i>\n1\n</parameter>\n<parameter=s>\nunfinished"
     _, events = stream(list(text))

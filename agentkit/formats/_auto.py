@@ -57,7 +57,7 @@ class _SniffScan:
         return self._inner if self._inner is not None else self._decide(xml=False)
 
     def body(self) -> str:
-        return "".join(self._held) if self._inner is None else self._inner.body()
+        return self.decided().body()
 
     def unsent_args(self) -> str:
         return self.decided().unsent_args()
