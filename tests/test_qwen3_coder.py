@@ -438,6 +438,29 @@ def test_non_ascii_values_are_kept_as_written():
     assert '<parameter=a>\n["é"]\n</parameter>' in rendered
 
 
+@pytest.mark.anyio
+@pytest.mark.parametrize("streaming", [False, True])
+async def test_an_agent_on_a_scripted_coder_model_gets_typed_arguments(streaming):
+    from agentkit import Agent
+    from agentkit.testing import ScriptedModel
+
+    @tool
+    def repeat(word: str, times: int) -> str:
+        """Repeat a word."""
+        return word * times
+
+    model = ScriptedModel(["<tool_call>\n<function=repeat>\n<parameter=word>\nab\n</parameter>\n"
+                           "<parameter=times>\n3\n</parameter>\n</function>\n</tool_call>", "Done."],
+                          format="qwen3-coder")  # fmt: skip
+    agent = Agent(model, [repeat])
+    if streaming:
+        events = [e async for e in agent.stream("Repeat ab three times.")]
+        result = events[-1].result
+    else:
+        result = await agent.run("Repeat ab three times.")
+    assert [m["content"] for m in result.messages if m["role"] == "tool"] == ["ababab"]
+
+
 def test_malformed_after_opened_is_reported_once():
     text = "<tool_call>\n<function=f>\n<parameter=i>\n1\n</parameter>\n<parameter=s>\nunfinished"
     _, events = stream(list(text))
