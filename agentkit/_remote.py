@@ -94,6 +94,8 @@ class RemoteModel:
     started without a tool-call parser refuses tools under any `tool_choice` but ``"none"``: the
     tools are then sent with ``"none"`` and the calls read from the raw text (remembered per
     instance, logged once); such a server cannot force a call under ``"required"`` or a name.
+    `sampling=None` takes the guide's preset when the model id names an Intern model
+    (`INTERN_S1`, `INTERN_S1_MINI`, `INTERN_S1_PRO`, `INTERN_S2_PREVIEW`), else no sampling fields.
 
     `api_key=None` sends the environment's ``OPENAI_API_KEY`` to OpenAI's own API only
     (``https://api.openai.com``); other servers get no key unless one is given. The key is kept
