@@ -434,6 +434,8 @@ def test_non_ascii_values_are_kept_as_written():
         tools=tools,
     ).tool_calls
     assert call.arguments == '{"o": {"city": "東京"}, "s": "é"}'
+    (call,) = parse("<function=f>\n<parameter=città>\nRoma\n</parameter>\n</function>").tool_calls
+    assert call.arguments == '{"città": "Roma"}'
     rendered = FMT.render_tool_call(ToolCall(id="x", name="f", arguments='{"a": ["é"]}'))
     assert '<parameter=a>\n["é"]\n</parameter>' in rendered
 
