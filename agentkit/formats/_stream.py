@@ -3,9 +3,13 @@
 One pass over the text, O(n) however it is chunked: each delta is searched once for the tags of
 the current state (compiled regexes, so C speed); text is kept as lists of pieces, never rebuilt
 per delta; at most one partial tag (``<|act`` at a chunk end) is held back until the next delta
-decides it. Call bodies are scanned incrementally (`CallScan`), so a call's name is announced as
-soon as it is written and its arguments stream as they arrive. Batch `parse` is this parser fed
-the whole text at once, so the two agree by construction.
+decides it. Call bodies are scanned incrementally by the format's reader (`BlockScan`: JSON
+bodies' `CallScan`, Qwen3-Coder's `XmlCallScan`), so a call's name is announced as soon as it is
+written and its arguments stream as they arrive. A block ends at its close tag or at the
+format's alternative one (Qwen3-Coder's ``</tool_call>`` for a missing ``</function>``); after a
+block closed by its own tag, the format's wrapper close (``</tool_call>`` after ``</function>``)
+is dropped with the blank text before it. Batch `parse` is this parser fed the whole text at
+once, so the two agree by construction.
 
 Where reasoning starts: ``in_reasoning=True`` (the prompt opened ``<think>``), ``False``
 (content; a ``<think>`` at the very start opens reasoning), or ``None`` (undecided: the text is
