@@ -346,6 +346,78 @@ def test_stream_equals_batch_for_any_chunking(data, in_reasoning, fmt):
         assert isinstance(json.loads(call.arguments), dict)
 
 
+def reference(text: str) -> tuple[str, list[tuple[str, str]], list[str]]:
+    """An independent batch reading of the rules on docs/formats.md (no think tags, no tools):
+    (content, [(name, arguments)], [raw of each malformed block])."""
+    bad_name = set("{}<>\"' \t\n\r")
+    content, found, errors, pos = [], [], [], 0
+    while True:
+        starts = [(i, t) for t in ("<tool_call>", "<function=") if (i := text.find(t, pos)) >= 0]
+        if not starts:
+            content.append(text[pos:])
+            break
+        start, tag = min(starts)
+        content.append(text[pos:start])
+        body_from = start + len(tag)
+        ends = [(i, t) for t in ("</function>", "</tool_call>") if (i := text.find(t, body_from)) >= 0]
+        end, end_tag = min(ends) if ends else (len(text), "")
+        body, pos = text[body_from:end], end + len(end_tag)
+        raw = tag + body + end_tag
+        if end_tag == "</function>":  # the wrapper's close after it is dropped with the blanks
+            j = pos
+            while j < len(text) and text[j].isspace():
+                j += 1
+            if text.startswith("</tool_call>", j):
+                pos = j + len("</tool_call>")
+        if tag == "<tool_call>":
+            f = body.find("<function=")
+            if f < 0:
+                errors.append(raw)
+                continue
+            body = body[f + len("<function=") :]
+        gt = body.find(">")
+        name = body[:gt]
+        if gt < 0 or not name or bad_name & set(name):
+            errors.append(raw)
+            continue
+        args, rest, cut = {}, body[gt + 1 :], False
+        while (p := rest.find("<parameter=")) >= 0:
+            rest = rest[p + len("<parameter=") :]
+            gt = rest.find(">")
+            if gt < 0:
+                cut = not end_tag
+                break
+            key, rest = rest[:gt], rest[gt + 1 :]
+            ends = [i for t in ("</parameter>", "<parameter=") if (i := rest.find(t)) >= 0]
+            if not ends and not end_tag:
+                cut = True
+                break
+            value = rest[: min(ends)] if ends else rest
+            if rest.startswith("</parameter>", len(value)):
+                rest = rest[len(value) + len("</parameter>") :]
+            else:
+                rest = rest[len(value) :]
+            value = value[1:] if value.startswith("\n") else value
+            args.setdefault(key, value[:-1] if value.endswith("\n") else value)
+        if cut:
+            errors.append(raw)
+        else:
+            found.append((name, json.dumps(args, ensure_ascii=False)))
+    return "".join(content).strip(), found, errors
+
+
+XML_PIECES = [p for p in PIECES if "think" not in p] + ["<function=f>", "<parameter=city>", "\n</parameter>\n", "x\n"]
+
+
+@given(text=st.lists(st.sampled_from(XML_PIECES) | st.text(max_size=4), max_size=30).map("".join))
+def test_batch_equals_the_independent_reference(text):
+    out = parse(text, tools=None)
+    content, found, errors = reference(text)
+    assert out.content == content
+    assert [(c.name, c.arguments) for c in out.tool_calls] == found
+    assert [e.raw for e in out.errors] == errors
+
+
 # --- rendering, names, detection -------------------------------------------------------------------
 
 
