@@ -220,7 +220,8 @@ PROPS = {
     "null": {"type": "null"}, "u": {"type": "uint32"}, "d": {"type": "dict"}, "notdict": "string",
     "refs": {"anyOf": [{"$ref": "#/x"}, {"$ref": "#/y"}]}, "onlyint": {"anyOf": [{"type": "integer"}]},
     "odd": {"anyOf": ["type", {"type": "integer"}]}, "anydict": {"anyOf": {"type": "integer"}},
-    "onlystr": {"anyOf": [{"type": "string"}]},
+    "onlystr": {"anyOf": [{"type": "string"}]}, "bool": {"type": "bool"}, "binary": {"type": "binary"},
+    "arr": {"type": "arr"}, "list": {"type": "list[int]"}, "dictx": {"type": "dict[str, int]"},
 }  # fmt: skip
 
 
@@ -242,6 +243,9 @@ PROPS = {
         ("multi", "some text", "some text"), ("multi", "7", "7"),
         ("untyped", "42", "42"), ("e", "a", "a"), ("notdict", "42", "42"), ("null", "None", None),
         ("unknown", "42", "42"), ("unknown", "null", "null"), ("untyped", "null", "null"),
+        ("f", "3.0", 3), ("bool", "yes", False), ("bool", "TRUE", True), ("binary", "TRUE", True),
+        ("a", '"[1, 2]"', [1, 2]), ("arr", '"[1, 2]"', [1, 2]), ("list", '"[1, 2]"', [1, 2]),
+        ("dictx", "\"{'a': 1}\"", {"a": 1}), ("o", "'{\"k\": 1}'", {"k": 1}), ("any", "'\"x\"'", '"x"'),
         ("refs", "42", "42"), ("onlyint", "42", 42), ("onlystr", "null", "null"), ("odd", "7", 7), ("anydict", "7", "7"),
     ],
 )  # fmt: skip
