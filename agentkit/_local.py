@@ -277,7 +277,9 @@ class LocalModel:
             p.get("type") == "video" for m in converted if isinstance(m.get("content"), list) for p in m["content"]
         )
         if has_video:
-            converted, kwargs["processor_kwargs"] = self._decode_videos(converted)
+            converted, video_kwargs = self._decode_videos(converted)
+            if video_kwargs:  # transformers 5 takes the processor's own options as processor_kwargs
+                kwargs["processor_kwargs"] = video_kwargs
         try:
             inputs = self.processor.apply_chat_template(
                 converted, add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt", **kwargs
