@@ -487,6 +487,15 @@ def test_auto_reads_every_family():
     out = parse(text, tools=[fn("h", {"i": {"type": "integer"}})], fmt=AUTO)
     assert calls(out) == [("f", {"i": 1}), ("get_current_weather", DALLAS_ARGS), ("g", {}), ("h", {"i": 2})]
     assert out.content == "A  B  C  D  E" and out.errors == []
+    assert [c.id for c in out.tool_calls] == ["call_0", "call_1", "call_2", "call_3"]
+    parser, events = stream(list(text), tools=[fn("h", {"i": {"type": "integer"}})], fmt=AUTO)
+    assert parser.output == out
+    assert [e.index for e in events if isinstance(e, ToolCallReady)] == [0, 1, 2, 3]
+    _check_events(events, out)
+    # A blank first piece decides nothing: the body's first tag does.
+    parser, _ = stream(["<tool_call>", "\n", " ", "<function=h>\n<parameter=i>\n2\n</parameter>\n</function>\n</tool_call>"],
+                       tools=[fn("h", {"i": {"type": "integer"}})], fmt=AUTO)  # fmt: skip
+    assert calls(parser.output) == [("h", {"i": 2})]
     (error,) = parse("<tool_call> \n </tool_call>", fmt=AUTO).errors
     assert "empty" in error.reason
     assert calls(parse(DALLAS, fmt=QWEN3)) == []  # Qwen3 itself reads JSON bodies only
@@ -496,6 +505,7 @@ def test_auto_tolerates_the_same_missing_tags():
     tools = [fn("f", {"i": {"type": "integer"}})]
     for text in ("<tool_call>\n<function=f>\n<parameter=i>\n1\n</tool_call>",
                  "<tool_call>\n<function=f>\n<parameter=i>\n1\n</function>\n<parameter=j>\n2\n</parameter>\n</tool_call>",
+                 "<tool_call>\n<function=f>\n<parameter=i>\n1\n</parameter>\n</function>\n<parameter=j>\n2\n</parameter>\n</tool_call>",
                  "<function=f>\n<parameter=i>\n1\n</parameter>\n"):  # fmt: skip
         out = parse(text, tools=tools, fmt=AUTO)
         assert (calls(out), out.errors) == ([("f", {"i": 1})], []), text
@@ -510,6 +520,8 @@ def test_non_ascii_values_are_kept_as_written():
         tools=tools,
     ).tool_calls
     assert call.arguments == '{"o": {"city": "東京"}, "s": "é"}'
+    (call,) = parse("<function=f>\n<parameter=o>\n{'é', 'x'}\n</parameter>\n</function>", tools=tools).tool_calls
+    assert call.arguments == "{\"o\": \"{'é', 'x'}\"}"  # a set has no JSON form: the text, as written
     (call,) = parse("<function=f>\n<parameter=città>\nRoma\n</parameter>\n</function>").tool_calls
     assert call.arguments == '{"città": "Roma"}'
     rendered = FMT.render_tool_call(ToolCall(id="x", name="f", arguments='{"a": ["é"]}'))
