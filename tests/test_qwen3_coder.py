@@ -280,6 +280,13 @@ def test_tools_as_agentkit_tools_and_bare_function_entries():
     assert tool_properties([search, {"name": "search", "parameters": {}}, "junk", {"function": 1}]) == {
         "search": search.parameters["properties"]
     }
+    odd = [
+        "junk",
+        {"function": 1},
+        {"name": "g", "parameters": {"properties": ["x"]}},
+        {"name": "h", "parameters": "x"},
+    ]
+    assert tool_properties([*odd, search]) == {"g": {}, "h": {}, "search": search.parameters["properties"]}
 
 
 def test_strings_are_not_double_encoded():
