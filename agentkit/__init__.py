@@ -26,6 +26,8 @@ from ._limits import UsageLimits
 from ._model import (
     INTERN_S1,
     INTERN_S1_MINI,
+    INTERN_S1_PRO,
+    INTERN_S2_PREVIEW,
     Completion,
     CompletionDone,
     Model,
@@ -56,14 +58,16 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 __all__ = [
+    "INTERN_S1",
+    "INTERN_S1_MINI",
+    "INTERN_S1_PRO",
+    "INTERN_S2_PREVIEW",
     "Agent",
     "AgentError",
     "AgentEvent",
     "ApprovalError",
     "Completion",
     "CompletionDone",
-    "INTERN_S1",
-    "INTERN_S1_MINI",
     "LocalModel",
     "MalformedCall",
     "MaxTurnsExceeded",

@@ -17,8 +17,6 @@ import anyio.from_thread
 import anyio.to_thread
 
 from ._model import (
-    INTERN_S1,
-    INTERN_S1_MINI,
     Completion,
     CompletionDone,
     Message,
@@ -28,8 +26,10 @@ from ._model import (
     ToolSpec,
     Usage,
     check_options,
+    default_sampling,
     tool_schemas,
 )
+from ._video import VIDEO_EXTRA, read_video, torchvision_error
 from .exceptions import UserError
 from .formats import QWEN3, Format, ParsedOutput, detect_format, get_format
 
@@ -56,13 +56,7 @@ def _backend() -> tuple[Any, Any]:
     return torch, transformers
 
 
-def _default_sampling(name: str) -> Sampling:
-    lowered = name.lower().replace("_", "-")
-    if "intern-s1-mini" in lowered or "interns1-mini" in lowered:
-        return INTERN_S1_MINI
-    if "intern-s1" in lowered or "interns1" in lowered:
-        return INTERN_S1
-    return Sampling()
+_default_sampling = default_sampling  # the name the tests know
 
 
 class _Stop:
@@ -282,17 +276,17 @@ class LocalModel:
         has_video = any(
             p.get("type") == "video" for m in converted if isinstance(m.get("content"), list) for p in m["content"]
         )
-        if has_video and getattr(self.processor, "video_processor", None) is None:
-            raise UserError("this model's processor takes no video")
+        if has_video:
+            converted, video_kwargs = self._decode_videos(converted)
+            if video_kwargs:  # transformers 5 takes the processor's own options as processor_kwargs
+                kwargs["processor_kwargs"] = video_kwargs
         try:
             inputs = self.processor.apply_chat_template(
                 converted, add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt", **kwargs
             )
         except ImportError as e:
             if has_video:
-                raise UserError(
-                    f"reading video needs a video decoder: pip install 'agentkit[video]' (decord) ({e})"
-                ) from e
+                raise UserError(f"reading video needs a video decoder: {VIDEO_EXTRA} ({e})") from e
             raise
         import torch
 
@@ -300,17 +294,46 @@ class LocalModel:
         in_reasoning = self._opens_think(inputs["input_ids"][0].tolist())
         if schemas and tool_choice not in (None, "auto", "none") and not in_reasoning:
             # No grammar here: a required call is started for the model, which continues it.
-            marker = "AGENTKIT_TOOL_NAME"  # where the name goes in the family's call markup
-            opener = self.format.render_tool_call({"function": {"name": marker, "arguments": "{}"}})
-            forced = opener[: opener.index(marker)] if tool_choice != "required" else opener[: opener.index("{")]
-            if tool_choice != "required":
-                # Up to the name itself: BPE merges the closing quote with what follows (`",`), so
-                # cutting any later leaves the model at a token boundary it never saw.
-                forced += tool_choice
+            forced = self.format.forced_call_start(None if tool_choice == "required" else tool_choice)
             extra = self.tokenizer.encode(forced, add_special_tokens=False, return_tensors="pt")
             inputs["input_ids"] = torch.cat([inputs["input_ids"], extra], dim=1)
             inputs["attention_mask"] = torch.ones_like(inputs["input_ids"])
         return dict(inputs), forced, in_reasoning and not forced
+
+    def _decode_videos(self, messages: list[Message]) -> tuple[list[Message], dict[str, Any]]:
+        """Video parts that name a local file, decoded here (decord or PyAV) at the video
+        processor's own sampling, so that the processor gets frames and their metadata; other
+        video parts (URLs, frames) are left to the processor."""
+        processor = getattr(self.processor, "video_processor", None)
+        if processor is None:
+            broken = torchvision_error()
+            if broken is not None:  # transformers' video processors are built on torchvision
+                raise UserError(
+                    "this model's processor cannot read video here: transformers' video processors need "
+                    f"torchvision, which does not import ({broken}); install the torchvision build that "
+                    "matches your torch"
+                )
+            raise UserError("this model's processor takes no video")
+        sampling = getattr(processor, "do_sample_frames", False)
+        num_frames = getattr(processor, "num_frames", None) if sampling else None
+        fps = getattr(processor, "fps", None) if sampling else None
+        metadata: list[dict[str, Any]] = []
+        out = []
+        for message in messages:
+            content = message.get("content")
+            if isinstance(content, list):
+                parts = []
+                for part in content:
+                    path = _local_video(part)
+                    if path is not None:
+                        video = read_video(path, num_frames=num_frames, fps=fps)
+                        metadata.append(video.metadata)
+                        part = {"type": "video", "video": video.frames}
+                    parts.append(part)
+                message = {**message, "content": parts}
+            out.append(message)
+        # Already sampled: the processor must not sample the frames again.
+        return out, ({"video_metadata": metadata, "do_sample_frames": False} if metadata else {})
 
     def _opens_think(self, ids: list[int]) -> bool:
         tail = self.tokenizer.decode(ids[-8:], skip_special_tokens=False)
@@ -461,7 +484,7 @@ class LocalModel:
         tool_choice: ToolChoice | None, kwargs: dict[str, Any],
     ) -> AsyncGenerator[ModelEvent, None]:  # fmt: skip
         inputs, forced, in_reasoning = self._render(messages, tools, thinking, tool_choice)
-        parser = self.format.stream_parser(in_reasoning=in_reasoning)
+        parser = self.format.stream_parser(in_reasoning=in_reasoning, tools=tools)
         send, receive = anyio.create_memory_object_stream[str](math.inf)
         stop = threading.Event()
         result: list[tuple[list[int], int]] = []
@@ -541,6 +564,20 @@ def _part(part: dict[str, Any]) -> dict[str, Any]:
     if kind in ("image", "video"):
         return dict(part)
     raise UserError(f"unsupported content part type {kind!r}")
+
+
+def _local_video(part: dict[str, Any]) -> str | None:
+    """The local file a video part names (``path``, a ``file://`` URL or a bare path), or None."""
+    if part.get("type") != "video" or "video" in part:
+        return None
+    if part.get("path") is not None:
+        return str(part["path"])
+    url = part.get("url")
+    if isinstance(url, str) and "://" not in url and not url.startswith("data:"):
+        return url
+    if isinstance(url, str) and url.startswith("file://"):
+        return url[len("file://") :]
+    return None
 
 
 def _common_prefix(a: list[int], b: list[int]) -> int:

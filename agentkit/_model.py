@@ -45,6 +45,24 @@ INTERN_S1 = Sampling(temperature=0.7, top_p=1.0, top_k=50, min_p=0.0)
 """The Intern-S1 guide's recommended sampling."""
 INTERN_S1_MINI = Sampling(temperature=0.8, top_p=1.0, top_k=50, min_p=0.0)
 """The Intern-S1 guide's recommended sampling for Intern-S1-mini."""
+INTERN_S1_PRO = Sampling(temperature=0.8, top_p=0.95, top_k=50, min_p=0.0)
+"""The Intern-S1-Pro guide's recommended sampling."""
+INTERN_S2_PREVIEW = Sampling(temperature=0.8, top_p=0.95, top_k=50, min_p=0.0)
+"""The Intern-S2-Preview guide's recommended sampling."""
+
+
+def default_sampling(model_id: str) -> Sampling:
+    """The guide's preset for an Intern-S1 / S1-mini / S1-Pro / S2-Preview model id, else `Sampling()`."""
+    name = model_id.lower().replace("_", "-")
+    for marks, preset in (
+        (("intern-s2-preview", "interns2-preview"), INTERN_S2_PREVIEW),
+        (("intern-s1-pro", "interns1-pro"), INTERN_S1_PRO),
+        (("intern-s1-mini", "interns1-mini"), INTERN_S1_MINI),
+        (("intern-s1", "interns1"), INTERN_S1),
+    ):
+        if any(mark in name for mark in marks):
+            return preset
+    return Sampling()
 
 
 @dataclass(kw_only=True)

@@ -36,6 +36,7 @@ from ._model import (
     ToolSpec,
     Usage,
     check_options,
+    default_sampling,
     tool_schemas,
     unique_ids,
 )
@@ -92,6 +93,8 @@ class RemoteModel:
     started without a tool-call parser refuses tools under any `tool_choice` but ``"none"``: the
     tools are then sent with ``"none"`` and the calls read from the raw text (remembered per
     instance, logged once); such a server cannot force a call under ``"required"`` or a name.
+    `sampling=None` takes the guide's preset when the model id names an Intern model
+    (`INTERN_S1`, `INTERN_S1_MINI`, `INTERN_S1_PRO`, `INTERN_S2_PREVIEW`), else no sampling fields.
 
     `api_key=None` sends the environment's ``OPENAI_API_KEY`` to OpenAI's own API only
     (``https://api.openai.com``); other servers get no key unless one is given. The key is kept
@@ -124,7 +127,9 @@ class RemoteModel:
         self.model = model
         self._api_key = _Secret(api_key if api_key is not None else _environment_key(self.base_url))
         self.server: Server = server
-        self.sampling = sampling or Sampling()
+        # None: the guide's preset when the model id names an Intern model (known once resolved).
+        self._preset = sampling is None
+        self.sampling = sampling or default_sampling(model or "")
         self.timeout = openai.Timeout(timeout, connect=connect_timeout)
         self.max_retries = max_retries
         self.format = (get_format(format) if isinstance(format, str) else format) or AUTO
@@ -187,6 +192,8 @@ class RemoteModel:
             if not models:
                 raise ModelError(f"{self.base_url}/models lists no model")
             self.model = models[0].id
+            if self._preset:
+                self.sampling = default_sampling(self.model)
         if self.server == "auto":
             owner = next((m.owned_by for m in models if m.id == self.model), models[0].owned_by if models else "")
             guess = "ollama" if urlparse(self.base_url).port == 11434 else "openai"
@@ -355,7 +362,7 @@ class RemoteModel:
         if data is None:
             raise self._redacted(failure)
         try:
-            return self._read(data, thinking)
+            return self._read(data, thinking, tools)
         except ModelError as e:
             failure = self._redacted(e)
         raise failure
@@ -376,7 +383,7 @@ class RemoteModel:
             return False
         return None
 
-    def _read(self, data: Any, thinking: bool | None = None) -> Completion:
+    def _read(self, data: Any, thinking: bool | None = None, tools: Sequence[ToolSpec] | None = None) -> Completion:
         if not isinstance(data, dict) or "error" in data:
             error = data.get("error") if isinstance(data, dict) else data
             raise ModelError(f"the server returned an error: {json.dumps(error, ensure_ascii=False)[:500]}",
@@ -388,7 +395,9 @@ class RemoteModel:
         message = choice.get("message") or {}
         raw = message.get("content") or ""
         server_reasoning = message.get("reasoning_content") or message.get("reasoning")
-        parsed = self.format.parse(raw, in_reasoning=self._content_start(thinking, bool(server_reasoning)))
+        parsed = self.format.parse(
+            raw, in_reasoning=self._content_start(thinking, bool(server_reasoning)), tools=tools
+        )  # the tools: XML calls' values are typed by their schemas
         calls, errors = _server_calls(message.get("tool_calls") or [])
         reasoning = _join(server_reasoning, parsed.reasoning)
         all_calls = unique_ids(calls + parsed.tool_calls, new_call_id)
@@ -419,7 +428,9 @@ class RemoteModel:
         # The parser is made at the first content piece: by then the server has sent its
         # reasoning field or not, which decides where the content starts.
         assembler = _Assembler(
-            lambda reasoned: self.format.stream_parser(in_reasoning=self._content_start(thinking, reasoned))
+            lambda reasoned: self.format.stream_parser(
+                in_reasoning=self._content_start(thinking, reasoned), tools=tools
+            )
         )
         failure: ModelError | None = None
         try:

@@ -98,8 +98,8 @@ class ScriptedModel:
         self._next += 1
         return response
 
-    def _completion(self, text: str) -> Completion:
-        out = self.format.parse(text, in_reasoning=self.in_reasoning)
+    def _completion(self, text: str, tools: Sequence[ToolSpec] | None) -> Completion:
+        out = self.format.parse(text, in_reasoning=self.in_reasoning, tools=tools)
         return Completion.from_output(out, usage=Usage(prompt_tokens=1, completion_tokens=len(text)))
 
     async def complete(
@@ -116,7 +116,7 @@ class ScriptedModel:
             await anyio.sleep(self.delay)
         if isinstance(response, BaseException):
             raise response
-        return response if isinstance(response, Completion) else self._completion(response)
+        return response if isinstance(response, Completion) else self._completion(response, tools)
 
     async def stream(
         self,
@@ -133,7 +133,7 @@ class ScriptedModel:
         if isinstance(response, Completion):
             yield CompletionDone(completion=response)
             return
-        parser = self.format.stream_parser(in_reasoning=self.in_reasoning)
+        parser = self.format.stream_parser(in_reasoning=self.in_reasoning, tools=tools)
         for i in range(0, len(response), self.chunk):
             if self.delay:
                 await anyio.sleep(self.delay)

@@ -7,7 +7,7 @@ import agentkit
 import agentkit.formats
 
 PUBLIC = {
-    "INTERN_S1", "INTERN_S1_MINI", "Agent", "AgentError", "AgentEvent", "ApprovalError", "Completion", "CompletionDone",
+    "INTERN_S1", "INTERN_S1_MINI", "INTERN_S1_PRO", "INTERN_S2_PREVIEW", "Agent", "AgentError", "AgentEvent", "ApprovalError", "Completion", "CompletionDone",
     "LocalModel", "MalformedCall", "MaxTurnsExceeded", "Model", "ModelError", "ModelEvent", "ReasoningDelta",
     "RemoteModel", "RunError", "RunFinished", "RunResult", "Sampling", "TextDelta", "Tool",
     "ToolArgumentsError", "ToolCall", "ToolCallArgsDelta", "ToolCallFinished", "ToolCallMalformed",
@@ -21,7 +21,7 @@ CONTRACT = {
     "agentkit": ["tool", "Tool", "ToolDefinitionError", "ToolArgumentsError", "AgentError", "ModelError",
                  "MaxTurnsExceeded", "Agent", "RunResult", "ReasoningDelta", "TextDelta", "ToolCallStarted",
                  "ToolCallFinished", "TurnFinished", "RunFinished", "RemoteModel", "LocalModel", "Sampling",
-                 "INTERN_S1", "INTERN_S1_MINI", "Model", "Completion",
+                 "INTERN_S1", "INTERN_S1_MINI", "INTERN_S1_PRO", "INTERN_S2_PREVIEW", "Model", "Completion",
                  "RunContext", "OutputValidationError", "UsageLimits", "UsageLimitExceeded"],
     "agentkit.formats": ["get_format", "detect_format", "ToolCall", "TextDelta", "ReasoningDelta", "ParsedOutput"],
 }  # fmt: skip
@@ -70,3 +70,5 @@ def test_star_import_works_without_torch_and_local_model_says_what_to_install():
 def test_sampling_presets():
     assert agentkit.Sampling(temperature=0.7, top_p=1.0, top_k=50, min_p=0.0) == agentkit.INTERN_S1
     assert agentkit.Sampling(temperature=0.8, top_p=1.0, top_k=50, min_p=0.0) == agentkit.INTERN_S1_MINI
+    assert agentkit.Sampling(temperature=0.8, top_p=0.95, top_k=50, min_p=0.0) == agentkit.INTERN_S1_PRO
+    assert agentkit.Sampling(temperature=0.8, top_p=0.95, top_k=50, min_p=0.0) == agentkit.INTERN_S2_PREVIEW

@@ -1,6 +1,6 @@
 """Build the tiny random-weight test models (seconds, offline, seeded).
 
-    python tools/build_test_models.py OUT_DIR      # writes OUT_DIR/intern-s1 and OUT_DIR/qwen3
+    python tools/build_test_models.py OUT_DIR      # writes OUT_DIR/intern-s1, OUT_DIR/qwen3 and OUT_DIR/qwen3-coder
 
 Each is a Qwen3-architecture causal LM with random weights, a tokenizer trained here and our
 chat template of that family (`tools/_templates.py`). They say nothing sensible; they exist to
@@ -19,7 +19,7 @@ from tools.build_demo_model import build_tokenizer
 
 
 def build_tiny(fmt: str, out: Path, seed: int = 0, *, hidden: int = 64, layers: int = 2) -> Path:
-    """A random tiny model of family `fmt` ("intern-s1" or "qwen3") saved under `out`."""
+    """A random tiny model of family `fmt` ("intern-s1", "qwen3" or "qwen3-coder") saved under `out`."""
     import torch
     from transformers import Qwen3Config, Qwen3ForCausalLM
 
@@ -49,7 +49,7 @@ def build_tiny(fmt: str, out: Path, seed: int = 0, *, hidden: int = 64, layers: 
 
 if __name__ == "__main__":
     root = Path(sys.argv[1] if len(sys.argv) > 1 else "test-models")
-    for family in ("intern-s1", "qwen3"):
+    for family in ("intern-s1", "qwen3", "qwen3-coder"):
         print(build_tiny(family, root / family))
 
 

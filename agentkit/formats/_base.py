@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .._events import ToolCall
-from ._stream import THINK_CLOSE, THINK_OPEN, ParsedOutput, StreamParser, new_call_id
+from ._scan import CallScan
+from ._stream import THINK_CLOSE, THINK_OPEN, BlockScan, ParsedOutput, StreamParser, new_call_id
 
 _MARKER = re.compile(r"<\|[a-z_]+\|>")
 
@@ -30,11 +31,18 @@ class Format:
     """How one model family writes thinking and tool calls."""
 
     name: str
-    """Registry name: ``"intern-s1"``, ``"qwen3"`` or ``"auto"``."""
+    """Registry name: ``"intern-s1"``, ``"qwen3"``, ``"qwen3-coder"`` or ``"auto"``."""
     call_open: tuple[str, ...]
     """Tags that open a tool call block."""
     call_close: tuple[str, ...]
     """The tag that closes each of them, in the same order."""
+    call_alt_close: tuple[str, ...] = ()
+    """Per open tag, another tag that also closes its block, or ``""`` (a tolerated missing
+    close tag: Qwen3-Coder's ``</tool_call>`` where ``</function>`` is missing). Empty: none."""
+    call_suffix: tuple[str, ...] = ()
+    """Per open tag, a tag dropped (with the whitespace before it) right after its block closed
+    with its own close tag, or ``""``: Qwen3-Coder's ``</tool_call>`` after ``</function>``.
+    Anywhere else such a tag is text."""
     arg_keys: tuple[str, ...]
     """Keys under which a call's arguments may appear; the first of them in the text wins."""
     reasoning_call_open: tuple[str, ...]
@@ -48,24 +56,50 @@ class Format:
     # --- parsing --------------------------------------------------------------------------------
 
     def parse(
-        self, text: str, *, in_reasoning: bool | None = False, id_factory: Callable[[], str] = new_call_id
+        self,
+        text: str,
+        *,
+        in_reasoning: bool | None = False,
+        id_factory: Callable[[], str] = new_call_id,
+        tools: Sequence[Any] | None = None,
     ) -> ParsedOutput:
         """Split a whole message.
 
         `in_reasoning`: True when the prompt already opened ``<think>``; None when that is not
         known (the text before the first ``</think>`` is reasoning, unless ``<think>`` or a call
-        that is not allowed inside reasoning comes first; see `StreamParser`).
+        that is not allowed inside reasoning comes first; see `StreamParser`). `tools`: the
+        tools the model was given (`Tool` objects or OpenAI schema dicts), for formats whose
+        values are converted by the tool's schema (``qwen3-coder``); the others ignore them.
         """
-        parser = self.stream_parser(in_reasoning=in_reasoning, id_factory=id_factory)
+        parser = self.stream_parser(in_reasoning=in_reasoning, id_factory=id_factory, tools=tools)
         parser.feed(text)
         parser.close()
         return parser.output
 
     def stream_parser(
-        self, *, in_reasoning: bool | None = False, id_factory: Callable[[], str] = new_call_id
+        self,
+        *,
+        in_reasoning: bool | None = False,
+        id_factory: Callable[[], str] = new_call_id,
+        tools: Sequence[Any] | None = None,
     ) -> StreamParser:
-        """An incremental parser; see `StreamParser`."""
-        return StreamParser(self, in_reasoning=in_reasoning, id_factory=id_factory)
+        """An incremental parser; see `StreamParser` (and `parse` for `tools`)."""
+        return StreamParser(self, in_reasoning=in_reasoning, id_factory=id_factory, tools=tools)
+
+    # --- the call blocks' reader, used by `StreamParser` --------------------------------------
+
+    def tool_index(self, tools: Sequence[Any] | None) -> Any:
+        """What `new_scan` needs of the tools (nothing for the JSON families)."""
+        return None
+
+    def new_scan(self, index: int, call_id: str, open_tag: str, close_tag: str, tools: Any) -> BlockScan:
+        """The incremental reader of one call block."""
+        return CallScan(index, call_id, open_tag, close_tag, self.arg_keys)
+
+    def read_scan(self, call: BlockScan, end_tag: str | None) -> tuple[str, str] | str:
+        """(name, arguments JSON) of a finished block, or why it is malformed."""
+        assert isinstance(call, CallScan)
+        return self.read_call(call.body(), call.args_start, call.args_end)
 
     def read_call(self, body: str, args_start: int | None, args_end: int | None) -> tuple[str, str] | str:
         """(name, arguments JSON) of a call block's body, or the reason it is malformed.
@@ -119,6 +153,17 @@ class Format:
             name, arguments = function["name"], function["arguments"]
         args = json.loads(arguments) if isinstance(arguments, str) and arguments.strip() else {}
         return self._render_call(name, args)
+
+    def forced_call_start(self, name: str | None) -> str:
+        """The start of a call that a backend without grammars writes for the model to continue:
+        up to the tool's `name` itself, or (None: any tool) up to where the model names one."""
+        marker = "AGENTKIT_TOOL_NAME"  # where the name goes in the family's call markup
+        opener = self._render_call(marker, {})
+        if name is None:
+            return opener[: opener.index("{")]  # the model writes the whole JSON object
+        # Up to the name itself: BPE merges the closing quote with what follows (`",`), so
+        # cutting any later leaves the model at a token boundary it never saw.
+        return opener[: opener.index(marker)] + name
 
     def _render_call(self, name: str, args: dict[str, Any]) -> str:
         raise NotImplementedError(f"format {self.name!r} does not render tool calls")

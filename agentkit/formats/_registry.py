@@ -1,33 +1,28 @@
-"""The registry of formats, `AUTO`, and recognising a format from a chat template."""
+"""The registry of formats, and recognising a format from a chat template."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import replace
 
+from ._auto import AUTO
 from ._base import Format
-from ._intern_s1 import INTERN_S1, InternS1Format
+from ._intern_s1 import INTERN_S1
 from ._qwen3 import QWEN3
+from ._qwen3_coder import QWEN3_CODER
 from ._stream import THINK_OPEN
 
-AUTO = InternS1Format(
-    name="auto",
-    call_open=("<|action_start|>", "<tool_call>"),
-    call_close=("<|action_end|>", "</tool_call>"),
-    arg_keys=("arguments", "parameters"),
-    reasoning_call_open=("<|action_start|>",),
-    plugin_marker="<|plugin|>",
-)
-"""Either family, recognised from the tags themselves: for raw text of an unknown model
-(renders calls as Intern-S1 does)."""
-
-_FORMATS = {f.name: f for f in (INTERN_S1, QWEN3, AUTO)}
+_FORMATS = {f.name: f for f in (INTERN_S1, QWEN3, QWEN3_CODER, AUTO)}
+# The servers' parser names too: lmdeploy's interns2-preview, vLLM's and SGLang's qwen3_coder.
 _ALIASES = {"interns1": "intern-s1", "intern_s1": "intern-s1", "internlm": "intern-s1",
-            "internlm2": "intern-s1", "hermes": "qwen3", "qwen": "qwen3", "qwen2.5": "qwen3"}  # fmt: skip
+            "internlm2": "intern-s1", "hermes": "qwen3", "qwen": "qwen3", "qwen2.5": "qwen3",
+            "qwen3_coder": "qwen3-coder", "qwen3-xml": "qwen3-coder", "qwen3_xml": "qwen3-coder",
+            "interns2-preview": "qwen3-coder", "intern-s2-preview": "qwen3-coder"}  # fmt: skip
 
 
 def get_format(name: str) -> Format:
-    """The format registered as `name` (``"intern-s1"``, ``"qwen3"``, or an alias)."""
+    """The format registered as `name` (``"intern-s1"``, ``"qwen3"``, ``"qwen3-coder"``,
+    ``"auto"``, or an alias)."""
     key = name.lower()
     key = _ALIASES.get(key, key)
     if key not in _FORMATS:
@@ -41,7 +36,7 @@ def opens_think(prompt: str) -> bool:
 
 
 def detect_format(chat_template: str) -> Format | None:
-    """The format a chat template's model writes, or None when it is neither family.
+    """The format a chat template's model writes, or None when it is none of the families.
 
     The returned format's `generation_opens_think` says whether the generation prompt (with
     thinking at its default) opens a think block; None when that could not be rendered.
@@ -49,6 +44,8 @@ def detect_format(chat_template: str) -> Format | None:
     fmt: Format
     if "<|action_start|>" in chat_template or "<|plugin|>" in chat_template:
         fmt = INTERN_S1
+    elif "<function=" in chat_template and "<parameter=" in chat_template:
+        fmt = QWEN3_CODER  # checked before Qwen3: these templates write <tool_call> too
     elif "<tool_call>" in chat_template:
         fmt = QWEN3
     else:

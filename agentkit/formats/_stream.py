@@ -3,9 +3,13 @@
 One pass over the text, O(n) however it is chunked: each delta is searched once for the tags of
 the current state (compiled regexes, so C speed); text is kept as lists of pieces, never rebuilt
 per delta; at most one partial tag (``<|act`` at a chunk end) is held back until the next delta
-decides it. Call bodies are scanned incrementally (`CallScan`), so a call's name is announced as
-soon as it is written and its arguments stream as they arrive. Batch `parse` is this parser fed
-the whole text at once, so the two agree by construction.
+decides it. Call bodies are scanned incrementally by the format's reader (`BlockScan`: JSON
+bodies' `CallScan`, Qwen3-Coder's `XmlCallScan`), so a call's name is announced as soon as it is
+written and its arguments stream as they arrive. A block ends at its close tag or at the
+format's alternative one (Qwen3-Coder's ``</tool_call>`` for a missing ``</function>``); after a
+block closed by its own tag, the format's wrapper close (``</tool_call>`` after ``</function>``)
+is dropped with the blank text before it. Batch `parse` is this parser fed the whole text at
+once, so the two agree by construction.
 
 Where reasoning starts: ``in_reasoning=True`` (the prompt opened ``<think>``), ``False``
 (content; a ``<think>`` at the very start opens reasoning), or ``None`` (undecided: the text is
@@ -18,9 +22,9 @@ from __future__ import annotations
 import functools
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .._events import (
     MalformedCall,
@@ -33,7 +37,6 @@ from .._events import (
     ToolCallOpened,
     ToolCallReady,
 )
-from ._scan import CallScan
 
 if TYPE_CHECKING:
     from ._base import Format
@@ -42,6 +45,35 @@ THINK_OPEN = "<think>"
 THINK_CLOSE = "</think>"
 
 _CONTENT, _REASONING, _CALL, _UNDECIDED = 0, 1, 2, 3
+
+
+class BlockScan(Protocol):
+    """The incremental reader of one call block (`CallScan` for JSON bodies, `XmlCallScan`)."""
+
+    opened: bool
+    """Set once `ToolCallOpened` has been emitted."""
+
+    @property
+    def index(self) -> int: ...
+    @property
+    def id(self) -> str: ...
+    @property
+    def open_tag(self) -> str: ...
+    @property
+    def close_tag(self) -> str: ...
+    @property
+    def name(self) -> str | None:
+        """The tool's name once it is known (and valid): `ToolCallOpened` is emitted then."""
+
+    @property
+    def args_parts(self) -> list[str]: ...
+    @property
+    def args_sent(self) -> int: ...
+    @property
+    def args_sent_chars(self) -> int: ...
+    def add(self, piece: str) -> None: ...
+    def body(self) -> str: ...
+    def unsent_args(self) -> str: ...
 
 
 def new_call_id() -> str:
@@ -107,12 +139,14 @@ _TagTable = dict[tuple[int, bool], tuple[re.Pattern[str], tuple[str, ...]]]
 
 
 @functools.cache
-def _tag_table(call_open: tuple[str, ...], reasoning_call_open: tuple[str, ...]) -> _TagTable:
+def _tag_table(
+    call_open: tuple[str, ...], reasoning_call_open: tuple[str, ...], suffixes: tuple[str, ...]
+) -> _TagTable:
     """(state, at the start of the message) -> (regex of the tags to look for, the tags)."""
     table = {}
     for state, calls in ((_CONTENT, call_open), (_REASONING, reasoning_call_open), (_UNDECIDED, call_open)):
         for at_start in (False, True):
-            tags = (THINK_CLOSE, *calls)
+            tags = (THINK_CLOSE, *calls, *(suffixes if state == _CONTENT else ()))
             if at_start or state == _UNDECIDED:
                 tags += (THINK_OPEN,)
             table[state, at_start] = (re.compile("|".join(map(re.escape, tags))), tags)
@@ -132,8 +166,10 @@ class StreamParser:
         *,
         in_reasoning: bool | None = False,
         id_factory: Callable[[], str] = new_call_id,
+        tools: Sequence[Any] | None = None,
     ) -> None:
         self._fmt = fmt
+        self._tools = fmt.tool_index(tools)
         self._ids = id_factory
         self._state = _UNDECIDED if in_reasoning is None else _REASONING if in_reasoning else _CONTENT
         self._thought = in_reasoning is True
@@ -144,12 +180,21 @@ class StreamParser:
         self._closed = False
         self._content = _Channel(TextDelta)
         self._reasoning = _Channel(ReasoningDelta)
-        self._call: CallScan | None = None
+        self._call: BlockScan | None = None
+        # Whitespace after a call that closed with its own tag, held until the format's
+        # `call_suffix` (dropped with it) or other text (then it is content) follows.
+        self._gap: list[str] | None = None
         self._calls: list[ToolCall] = []
         self._errors: list[MalformedCall] = []
         self._count = 0
         self._close_of = dict(zip(fmt.call_open, fmt.call_close, strict=True))
-        self._tags = _tag_table(fmt.call_open, fmt.reasoning_call_open)
+        alts = fmt.call_alt_close or ("",) * len(fmt.call_open)
+        self._alt_of = {o: (a,) if a else () for o, a in zip(fmt.call_open, alts, strict=True)}
+        self._closes = {o: _close_pattern(self._close_of[o], self._alt_of[o]) for o in fmt.call_open}
+        self._suffix_of = dict(zip(fmt.call_open, fmt.call_suffix, strict=True)) if fmt.call_suffix else {}
+        self._suffixes = frozenset(t for t in fmt.call_suffix if t)
+        self._gap_tag = ""  # the suffix that the held gap waits for
+        self._tags = _tag_table(fmt.call_open, fmt.reasoning_call_open, tuple(sorted(self._suffixes)))
 
     @property
     def output(self) -> ParsedOutput:
@@ -174,7 +219,7 @@ class StreamParser:
                 self._call.add(delta)
                 self._advance_call(out)
             elif state == _CONTENT:
-                self._content.emit(delta, out)
+                self._emit_content(delta, out)
             elif state == _REASONING:
                 self._reasoning.emit(delta, out)
             elif delta:
@@ -191,6 +236,7 @@ class StreamParser:
             self._run(out, final=True)
             if self._state == _UNDECIDED:
                 self._decide(self._content, out)
+            self._flush_gap(out)
             self._closed = True
         return out
 
@@ -203,13 +249,18 @@ class StreamParser:
             if state == _CALL:
                 call = self._call
                 assert call is not None
-                idx = buf.find(call.close_tag, pos)
+                close = self._closes[call.open_tag]
+                if close is None:
+                    idx, end_tag = buf.find(call.close_tag, pos), call.close_tag
+                else:
+                    found = close.search(buf, pos)
+                    idx, end_tag = (found.start(), found.group()) if found else (-1, "")
                 if idx >= 0:
                     call.add(buf[pos:idx])
-                    self._finish_call(out, call.close_tag)
-                    pos = idx + len(call.close_tag)
+                    self._finish_call(out, end_tag)
+                    pos = idx + len(end_tag)
                     continue
-                keep = 0 if final else _partial_suffix(buf, pos, (call.close_tag,))
+                keep = 0 if final else _partial_suffix(buf, pos, (call.close_tag, *self._alt_of[call.open_tag]))
                 call.add(buf[pos : len(buf) - keep])
                 if final:
                     self._finish_call(out, None)
@@ -223,7 +274,7 @@ class StreamParser:
             keep = 0 if final or m is not None else _partial_suffix(buf, pos, tags)
             piece = buf[pos : end - keep]
             if state == _CONTENT:
-                self._content.emit(piece, out)
+                self._emit_content(piece, out)
             elif state == _REASONING:
                 self._reasoning.emit(piece, out)
             elif piece:
@@ -234,7 +285,29 @@ class StreamParser:
             pos = m.end()
             self._tag(m.group(), out)
 
+    def _emit_content(self, text: str, out: list[ParseEvent]) -> None:
+        gap = self._gap
+        if gap is not None:
+            if not text or text.isspace():
+                gap.append(text)
+                return
+            self._flush_gap(out)
+        self._content.emit(text, out)
+
+    def _flush_gap(self, out: list[ParseEvent]) -> None:
+        if self._gap is not None:
+            text, self._gap = "".join(self._gap), None
+            self._content.emit(text, out)
+
     def _tag(self, tag: str, out: list[ParseEvent]) -> None:
+        if tag in self._suffixes:  # only searched for in content
+            if self._gap is not None and tag == self._gap_tag:  # right after its call: dropped
+                self._gap = None
+            else:
+                self._flush_gap(out)
+                self._content.emit(tag, out)
+            return
+        self._flush_gap(out)
         state = self._state
         if state == _UNDECIDED:
             if tag == THINK_CLOSE:
@@ -253,7 +326,7 @@ class StreamParser:
             self._state, self._past_start = _CONTENT, True  # a stray </think> in content is dropped
         else:
             self._return, self._state, self._past_start = self._state, _CALL, True
-            self._call = CallScan(self._count, self._ids(), tag, self._close_of[tag], self._fmt.arg_keys)
+            self._call = self._fmt.new_scan(self._count, self._ids(), tag, self._close_of[tag], self._tools)
             self._count += 1
 
     def _started(self) -> bool:
@@ -285,11 +358,12 @@ class StreamParser:
         assert call is not None
         self._advance_call(out)
         self._state, self._call = self._return, None
-        body = call.body()
-        result = self._fmt.read_call(body, call.args_start, call.args_end)
+        result = self._fmt.read_scan(call, end_tag)
+        if end_tag == call.close_tag and self._suffix_of.get(call.open_tag):
+            self._gap, self._gap_tag = [], self._suffix_of[call.open_tag]
         if isinstance(result, str):
             reason = result if end_tag else f"{result} (the tool call block was never closed)"
-            error = MalformedCall(raw=call.open_tag + body + (end_tag or ""), reason=reason)
+            error = MalformedCall(raw=call.open_tag + call.body() + (end_tag or ""), reason=reason)
             self._errors.append(error)
             out.append(ToolCallMalformed(index=call.index, error=error))
             return
@@ -304,6 +378,13 @@ class StreamParser:
         tool_call = ToolCall(id=call.id, name=name, arguments=arguments)
         self._calls.append(tool_call)
         out.append(ToolCallReady(index=call.index, call=tool_call))
+
+
+def _close_pattern(close: str, alternatives: tuple[str, ...]) -> re.Pattern[str] | None:
+    """A regex of a call's close tags, or None when `close` alone ends it (a plain `find`)."""
+    if not alternatives:
+        return None
+    return re.compile("|".join(map(re.escape, (close, *alternatives))))
 
 
 @functools.cache
