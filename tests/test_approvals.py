@@ -166,3 +166,20 @@ async def test_a_resumed_run_keeps_to_its_usage_limits():
     assert len(RAN) == 2
     check_transcript(info.value.messages)
     assert sum("limit on tool calls" in m["content"] for m in info.value.messages if m["role"] == "tool") == 1
+
+
+def test_unanswered_finds_only_the_last_assistant_messages_open_calls():
+    from agentkit._approvals import unanswered
+
+    call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": {"a": 1}}}
+    other = {"id": "c2", "type": "function", "function": {"name": "g", "arguments": "{}"}}
+    asked = {"role": "assistant", "content": "", "tool_calls": [call, other]}
+    answered = {"role": "tool", "tool_call_id": "c1", "name": "f", "content": "ok"}
+    assert [c.id for c in unanswered([{"role": "user", "content": "x"}, asked])] == ["c1", "c2"]
+    (left,) = unanswered([asked, answered])
+    assert (left.id, left.name, left.arguments) == ("c2", "g", "{}")
+    assert unanswered([asked, answered, {"role": "user", "content": "next"}]) == []
+    assert unanswered([{"role": "assistant", "content": "done"}]) == []
+    assert unanswered([]) == []
+    # Arguments given as a dict are encoded as JSON text, as the wire has them.
+    assert unanswered([asked])[0].arguments == '{"a": 1}'

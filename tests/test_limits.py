@@ -113,3 +113,10 @@ async def test_within_limits_nothing_changes():
 def test_bad_bounds_are_refused(bad):
     with pytest.raises(UserError, match="must be a non-negative int or None"):
         UsageLimits(max_requests=bad)
+
+
+def test_limits_tokens_says_whether_any_token_bound_is_set():
+    assert not UsageLimits().limits_tokens
+    assert not UsageLimits(max_requests=1, max_tool_calls=1).limits_tokens
+    for name in ("max_input_tokens", "max_output_tokens", "max_total_tokens"):
+        assert UsageLimits(**{name: 0}).limits_tokens

@@ -288,3 +288,29 @@ def test_bad_output_settings_are_the_callers_errors():
         Agent(m, output_type=int, output_mode="xml").run_sync("x")  # type: ignore[arg-type]
     with pytest.raises(UserError, match="output_retries must be"):
         Agent(m, output_type=int, output_retries=-1).run_sync("x")
+
+
+def test_the_json_instruction_goes_into_the_system_message_once():
+    from agentkit._output import with_instruction
+
+    messages = [{"role": "user", "content": "x"}]
+    with_instruction(messages, "FORMAT")
+    assert messages[0] == {"role": "system", "content": "FORMAT"}
+    with_instruction(messages, "FORMAT")
+    assert len(messages) == 2 and messages[0]["content"] == "FORMAT"
+    messages = [{"role": "system", "content": ""}, {"role": "user", "content": "x"}]
+    with_instruction(messages, "FORMAT")
+    assert messages[0]["content"] == "FORMAT"
+    parts = [{"role": "system", "content": [{"type": "text", "text": "Be brief."}]}]
+    with_instruction(parts, "FORMAT")
+    with_instruction(parts, "FORMAT")
+    assert parts[0]["content"] == [{"type": "text", "text": "Be brief."}, {"type": "text", "text": "FORMAT"}]
+
+
+@pytest.mark.anyio
+async def test_json_mode_on_a_backend_without_response_format_sends_only_the_instruction():
+    m = model('{"result": 5}', options=("temperature",))
+    result = await Agent(m, output_type=int, output_mode="json").run("x")
+    assert result.output == 5
+    assert "response_format" not in m.calls[0].options
+    assert m.calls[0].messages[0]["content"].startswith("Answer with only a JSON object")
