@@ -7,9 +7,8 @@ import json
 import logging
 import mimetypes
 import os
-import re
 import threading
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 from urllib.parse import urlparse
@@ -17,15 +16,7 @@ from urllib.parse import urlparse
 import anyio
 import openai
 
-from ._events import (
-    MalformedCall,
-    ReasoningDelta,
-    ToolCall,
-    ToolCallArgsDelta,
-    ToolCallMalformed,
-    ToolCallOpened,
-    ToolCallReady,
-)
+from ._chunks import Assembler, join_texts, read_usage, server_calls
 from ._model import (
     Completion,
     CompletionDone,
@@ -34,14 +25,13 @@ from ._model import (
     Sampling,
     ToolChoice,
     ToolSpec,
-    Usage,
     check_options,
     default_sampling,
     tool_schemas,
     unique_ids,
 )
 from .exceptions import ModelError, UserError
-from .formats import AUTO, Format, StreamParser, get_format, new_call_id
+from .formats import AUTO, Format, get_format, new_call_id
 
 __all__ = ["RemoteModel", "Server"]
 
@@ -398,13 +388,13 @@ class RemoteModel:
         parsed = self.format.parse(
             raw, in_reasoning=self._content_start(thinking, bool(server_reasoning)), tools=tools
         )  # the tools: XML calls' values are typed by their schemas
-        calls, errors = _server_calls(message.get("tool_calls") or [])
-        reasoning = _join(server_reasoning, parsed.reasoning)
+        calls, errors = server_calls(message.get("tool_calls") or [])
+        reasoning = join_texts(server_reasoning, parsed.reasoning)
         all_calls = unique_ids(calls + parsed.tool_calls, new_call_id)
         return Completion(
             content=parsed.content, reasoning=reasoning, tool_calls=all_calls,
             errors=errors + parsed.errors, finish_reason=choice.get("finish_reason"),
-            usage=_usage(data.get("usage")),
+            usage=read_usage(data.get("usage")),
         )  # fmt: skip
 
     def stream(
@@ -427,7 +417,7 @@ class RemoteModel:
         stream = await self._post(messages, tools, thinking, tool_choice, options, True)
         # The parser is made at the first content piece: by then the server has sent its
         # reasoning field or not, which decides where the content starts.
-        assembler = _Assembler(
+        assembler = Assembler(
             lambda reasoned: self.format.stream_parser(
                 in_reasoning=self._content_start(thinking, reasoned), tools=tools
             )
@@ -459,249 +449,12 @@ class RemoteModel:
         yield CompletionDone(completion=assembler.completion())
 
 
-class _Assembler:
-    """Builds one message from stream chunks: deltas by index, whole calls, raw markup."""
-
-    def __init__(self, new_parser: Callable[[bool], StreamParser]) -> None:
-        self.new_parser = new_parser
-        self._parser: StreamParser | None = None
-        self.reasoning: list[str] = []
-        self.calls: dict[int, _StreamedCall] = {}
-        self.order: list[int] = []
-        self.ids: set[str] = set()
-        self.ready: list[ToolCall] = []
-        self.errors: list[MalformedCall] = []
-        self.finish_reason: str | None = None
-        self.usage = Usage()
-        self.got_choice = False
-
-    @property
-    def parser(self) -> StreamParser:
-        if self._parser is None:
-            self._parser = self.new_parser(bool(self.reasoning))
-        return self._parser
-
-    def feed(self, chunk: dict[str, Any]) -> list[ModelEvent]:
-        if "error" in chunk:
-            raise ModelError(f"the server sent an error in the stream: {json.dumps(chunk['error'])[:500]}",
-                             body=json.dumps(chunk["error"]), partial=self.partial())  # fmt: skip
-        if chunk.get("usage"):
-            self.usage = _usage(chunk["usage"])
-        events: list[ModelEvent] = []
-        for choice in chunk.get("choices") or []:
-            self.got_choice = True
-            delta = choice.get("delta") or {}
-            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-            if reasoning:
-                self.reasoning.append(reasoning)
-                events.append(ReasoningDelta(reasoning))
-            if delta.get("content"):
-                events.extend(self.parser.feed(delta["content"]))
-            for i, part in enumerate(delta.get("tool_calls") or []):
-                events.extend(self._tool_delta(i, part))
-            if choice.get("finish_reason"):
-                self.finish_reason = choice["finish_reason"]
-        return events
-
-    def _tool_delta(self, position: int, part: dict[str, Any]) -> list[ModelEvent]:
-        index = part.get("index")
-        if not isinstance(index, int):  # some servers omit it: a new id means a new call
-            if part.get("id") and all(c.server_id != part["id"] for c in self.calls.values()):
-                index = max(self.calls, default=-1) + 1
-            else:
-                index = max(self.calls, default=0)
-        function = part.get("function") or {}
-        arguments = _arguments_text(function.get("arguments"))
-        events: list[ModelEvent] = []
-        call = self.calls.get(index)
-        if call is None:
-            for earlier in list(self.calls):  # calls come one after another: the earlier ones are done
-                events.extend(self._close(earlier))
-            # Event indices of server-parsed calls start at 1000: calls parsed from raw markup in the
-            # content number from 0, and a message could carry both kinds.
-            call = self.calls[index] = _StreamedCall(part.get("id"), 1000 + len(self.order))
-            self.order.append(index)
-        if call.done:
-            return events
-        if function.get("name") and not call.opened:  # a name sent in pieces is whole before the arguments
-            call.name += function["name"]
-        if arguments:
-            call.add(arguments)
-            if not call.opened:
-                events.extend(self._open(call))
-            else:
-                events.append(ToolCallArgsDelta(index=call.index, text=arguments))
-            if call.complete:
-                events.extend(self._close(index))  # a complete JSON object cannot grow: run it now
-        return events
-
-    def _open(self, call: _StreamedCall) -> list[ModelEvent]:
-        """Announce `call` once its name is whole, with the arguments received so far."""
-        if not call.name:
-            return []
-        sid = call.server_id
-        call.id = sid if sid and sid not in self.ids else new_call_id()
-        call.opened = True
-        self.ids.add(call.id)
-        events: list[ModelEvent] = [ToolCallOpened(index=call.index, id=call.id, name=call.name)]
-        if call.parts:
-            events.append(ToolCallArgsDelta(index=call.index, text=call.arguments()))
-        return events
-
-    def _close(self, index: int) -> list[ModelEvent]:
-        call = self.calls[index]
-        if call.done:
-            return []
-        call.done = True
-        events = [] if call.opened else self._open(call)
-        arguments = call.arguments()
-        if call.opened and not arguments.strip():  # no arguments at all: an empty object, streamed too
-            call.add("{}")
-            events.append(ToolCallArgsDelta(index=call.index, text="{}"))
-            arguments = call.arguments()
-        raw = json.dumps({"name": call.name, "arguments": arguments}, ensure_ascii=False)
-        checked = _checked_call(call.id, call.name if call.opened else "", arguments, raw)
-        if isinstance(checked, MalformedCall):
-            self.errors.append(checked)
-            return [*events, ToolCallMalformed(index=call.index, error=checked)]
-        self.ready.append(checked)
-        return [*events, ToolCallReady(index=call.index, call=checked)]
-
-    def finish(self) -> list[ModelEvent]:
-        events: list[ModelEvent] = list(self.parser.close())
-        for index in self.order:
-            events.extend(self._close(index))
-        return events
-
-    def partial(self) -> Completion:
-        """What arrived before a failure. The text parser is flushed as at an end, so text it
-        held back (an undecided start, a partial tag) is kept, as content."""
-        self.parser.close()
-        return self.completion()
-
-    def completion(self) -> Completion:
-        out = self.parser.output
-        return Completion(
-            content=out.content,
-            reasoning=_join("".join(self.reasoning) or None, out.reasoning),
-            tool_calls=[*self.ready, *out.tool_calls],
-            errors=[*self.errors, *out.errors],
-            finish_reason=self.finish_reason,
-            usage=self.usage,
-        )
-
-
-_STRUCTURE = re.compile(r'["{}\[\]]')  # what changes the nesting outside strings
-_STRING_STOP = re.compile(r'["\\]')  # what ends or escapes inside a string
-
-
-class _StreamedCall:
-    """One server-parsed call being streamed: its argument pieces, and whether they already form
-    a whole JSON object, told by a scan of each piece once (linear in the arguments' length)."""
-
-    def __init__(self, server_id: Any, index: int) -> None:
-        self.server_id: str | None = server_id if isinstance(server_id, str) else None
-        self.index = index
-        self.id = ""
-        self.name = ""
-        self.parts: list[str] = []
-        self.opened = self.done = False
-        self.complete = False  # the pieces so far are a whole JSON object
-        self._depth = 0
-        self._state = "start"  # start, value (inside the top object), string, escape, end, other
-
-    def add(self, text: str) -> None:
-        self.parts.append(text)
-        state, depth, i, closed = self._state, self._depth, 0, False
-        while i < len(text) and state not in ("end", "other"):  # a closed value cannot become an object
-            if state == "start":  # the first non-space character decides
-                if not text[i].isspace():
-                    state, depth = ("value", 1) if text[i] == "{" else ("other", 0)
-                i += 1
-            elif state == "escape":
-                state, i = "string", i + 1
-            else:
-                found = (_STRING_STOP if state == "string" else _STRUCTURE).search(text, i)
-                if found is None:
-                    break
-                mark, i = found.group(), found.end()
-                if mark == '"':
-                    state = "value" if state == "string" else "string"
-                elif mark == "\\":
-                    state = "escape"
-                elif mark in "{[":
-                    depth += 1
-                else:
-                    depth -= 1
-                    if depth == 0:
-                        state, closed = "end", True
-        self._state, self._depth = state, depth
-        # Parsed at most once per call: when its top-level braces close (the scan is lenient).
-        self.complete = closed and _is_object(self.arguments())
-
-    def arguments(self) -> str:
-        if len(self.parts) > 1:
-            self.parts[:] = ["".join(self.parts)]
-        return self.parts[0] if self.parts else ""
-
-
 def _environment_key(base_url: str) -> str | None:
     """The environment's OPENAI_API_KEY, for OpenAI's own API only (https, its exact host)."""
     url = urlparse(base_url)
     if url.scheme == "https" and url.hostname == _OPENAI_HOST:
         return os.environ.get("OPENAI_API_KEY")
     return None
-
-
-def _server_calls(raw_calls: list[dict[str, Any]]) -> tuple[list[ToolCall], list[MalformedCall]]:
-    calls: list[ToolCall] = []
-    errors: list[MalformedCall] = []
-    for c in raw_calls:
-        function = c.get("function") or {}
-        arguments = _arguments_text(function.get("arguments"))
-        raw = json.dumps(c, ensure_ascii=False)
-        checked = _checked_call(c.get("id") or "", function.get("name") or "", arguments, raw)
-        if isinstance(checked, MalformedCall):
-            errors.append(checked)
-        else:
-            calls.append(checked)
-    return calls, errors
-
-
-def _arguments_text(arguments: Any) -> str:
-    """A call's arguments as JSON text: some servers send an object rather than a string."""
-    if arguments is None or isinstance(arguments, str):
-        return arguments or ""
-    return json.dumps(arguments, ensure_ascii=False)
-
-
-def _checked_call(call_id: str, name: str, arguments: str, raw: str) -> ToolCall | MalformedCall:
-    """A call the server parsed, if it has a name and its arguments are a complete JSON object."""
-    if not name:
-        return MalformedCall(raw=raw, reason="the tool call has no name")
-    if not arguments.strip():
-        arguments = "{}"
-    if not _is_object(arguments):
-        return MalformedCall(raw=raw, reason="the arguments of the tool call are not a complete JSON object")
-    return ToolCall(id=call_id, name=name, arguments=arguments)
-
-
-def _is_object(text: str) -> bool:
-    try:
-        return isinstance(json.loads(text), dict)
-    except ValueError:
-        return False
-
-
-def _join(a: str | None, b: str | None) -> str | None:
-    return "\n".join(x for x in (a, b) if x) or None
-
-
-def _usage(data: Any) -> Usage:
-    if not isinstance(data, dict):
-        return Usage()
-    return Usage(prompt_tokens=int(data.get("prompt_tokens") or 0),
-                 completion_tokens=int(data.get("completion_tokens") or 0))  # fmt: skip
 
 
 def _wire_part(part: dict[str, Any]) -> dict[str, Any]:

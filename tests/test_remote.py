@@ -585,10 +585,10 @@ async def test_options_are_declared_and_passed_through():
 
 def _assembler():
     """A stream assembler whose content starts as content (no raw markup in these tests)."""
-    from agentkit import _remote
+    from agentkit import _chunks
     from agentkit.formats import AUTO
 
-    return _remote._Assembler(lambda _reasoned: AUTO.stream_parser(in_reasoning=False))
+    return _chunks.Assembler(lambda _reasoned: AUTO.stream_parser(in_reasoning=False))
 
 
 class _CountingStr(str):
@@ -607,7 +607,7 @@ class _CountingStr(str):
 
 @pytest.mark.parametrize("ending", ["x", "}"])
 def test_assembling_a_long_streamed_call_is_linear(monkeypatch, ending):
-    from agentkit import _remote
+    from agentkit import _chunks
 
     parsed = {"chars": 0}
     real_loads = json.loads
@@ -621,7 +621,7 @@ def test_assembling_a_long_streamed_call_is_linear(monkeypatch, ending):
             parsed["chars"] += len(text)
             return real_loads(text, *a, **k)
 
-    monkeypatch.setattr(_remote, "json", CountingJson)
+    monkeypatch.setattr(_chunks, "json", CountingJson)
 
     def work(n: int) -> tuple[int, int]:
         _CountingStr.copied, parsed["chars"] = 0, 0
