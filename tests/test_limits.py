@@ -120,3 +120,10 @@ def test_limits_tokens_says_whether_any_token_bound_is_set():
     assert not UsageLimits(max_requests=1, max_tool_calls=1).limits_tokens
     for name in ("max_input_tokens", "max_output_tokens", "max_total_tokens"):
         assert UsageLimits(**{name: 0}).limits_tokens
+
+
+@pytest.mark.anyio
+async def test_a_token_bound_is_reached_not_exceeded_at_equality():
+    m = ScriptedModel(["exactly"], format="qwen3")  # 7 completion tokens, 1 prompt token
+    limits = UsageLimits(max_output_tokens=7, max_input_tokens=1, max_total_tokens=8)
+    assert (await Agent(m, usage_limits=limits).run("go")).output == "exactly"

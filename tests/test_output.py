@@ -314,3 +314,29 @@ async def test_json_mode_on_a_backend_without_response_format_sends_only_the_ins
     assert result.output == 5
     assert "response_format" not in m.calls[0].options
     assert m.calls[0].messages[0]["content"].startswith("Answer with only a JSON object")
+
+
+class Even(pydantic.BaseModel):
+    n: int
+
+    @pydantic.field_validator("n")
+    @classmethod
+    def even(cls, v: int) -> int:
+        if v % 2:
+            raise ValueError("n must be even")
+        return v
+
+
+def test_a_wrapped_types_conversion_problem_names_its_path():
+    from agentkit._output import InvalidOutput, OutputSpec
+
+    spec = OutputSpec(list[Even])
+    with pytest.raises(InvalidOutput) as info:
+        spec.from_arguments({"result": [{"n": 2}, {"n": 3}]})
+    assert info.value.problems == ["result.n: Value error, n must be even"]
+    assert str(info.value) == "result.n: Value error, n must be even"
+    assert spec.from_arguments({"result": [{"n": 2}]}) == [Even(n=2)]  # a dict, as decoded arguments
+    assert spec.from_arguments('{"result": []}') == []
+    with pytest.raises(InvalidOutput) as info:
+        OutputSpec(Even).from_arguments({"n": 1})
+    assert info.value.problems == ["n: Value error, n must be even"]
