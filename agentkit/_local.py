@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
 import threading
 import warnings
@@ -16,6 +17,7 @@ import anyio
 import anyio.from_thread
 import anyio.to_thread
 
+from ._grammar import JsonConstraint, schema_of
 from ._model import (
     Completion,
     CompletionDone,
@@ -39,8 +41,10 @@ DEMO_PATH = Path(__file__).parent / "_demo"
 # Per model call: room for a short thought and two calls with long names (the held-out
 # evaluation in tools/build_demo_model.py uses the same budget).
 DEMO_MAX_TOKENS = 256
-OPTIONS = frozenset({"temperature", "top_p", "top_k", "min_p", "max_tokens"})
+OPTIONS = frozenset({"temperature", "top_p", "top_k", "min_p", "max_tokens", "response_format"})
 _INTEGER_OPTIONS = ("top_k", "max_tokens")
+_SCHEMA = "_agentkit_json_schema"  # the generate keyword's stand-in until the grammar is built
+logger = logging.getLogger("agentkit")
 
 
 def _backend() -> tuple[Any, Any]:
@@ -258,6 +262,8 @@ class LocalModel:
         self._gate = _Gate()  # one generation at a time: one cache, one model
         self._caches: list[tuple[list[int], Any]] = []
         self.stats = {"prompt_tokens": 0, "reused_tokens": 0}
+        self._json: JsonConstraint | None = None  # built on the first response_format
+        self._constraint_lock = threading.Lock()
 
     # --- prompt ------------------------------------------------------------------------------
 
@@ -335,6 +341,20 @@ class LocalModel:
         # Already sampled: the processor must not sample the frames again.
         return out, ({"video_metadata": metadata, "do_sample_frames": False} if metadata else {})
 
+    @property
+    def constrains_json(self) -> bool:
+        """Whether ``response_format`` is enforced here (xgrammar is installed: ``agentkit[grammar]``)."""
+        import importlib.util
+
+        return importlib.util.find_spec("xgrammar") is not None
+
+    def _constraint(self) -> JsonConstraint:
+        with self._constraint_lock:
+            if self._json is None:
+                vocab = int(self.model.config.get_text_config().vocab_size)
+                self._json = JsonConstraint(self.tokenizer, vocab, self._eos)
+            return self._json
+
     def _opens_think(self, ids: list[int]) -> bool:
         tail = self.tokenizer.decode(ids[-8:], skip_special_tokens=False)
         return bool(tail.rstrip().endswith("<think>"))
@@ -369,6 +389,9 @@ class LocalModel:
         default temperature when none is given).
         """
         check_options("LocalModel", options, self.options)
+        options = dict(options)
+        schema = schema_of(options.pop("response_format")) if options.get("response_format") is not None else None
+        options.pop("response_format", None)
         for name, value in options.items():
             kinds = int if name in _INTEGER_OPTIONS else (int, float)
             if value is not None and (isinstance(value, bool) or not isinstance(value, kinds)):
@@ -387,6 +410,8 @@ class LocalModel:
         kwargs["eos_token_id"] = sorted(self._eos)
         pad = self.tokenizer.pad_token_id
         kwargs["pad_token_id"] = pad if pad is not None else min(self._eos)
+        if schema is not None:
+            kwargs[_SCHEMA] = schema  # made into a grammar once the prompt is known (see _stream)
         return kwargs
 
     def _take_cache(self, ids: list[int]) -> tuple[Any, int]:
@@ -484,6 +509,15 @@ class LocalModel:
         tool_choice: ToolChoice | None, kwargs: dict[str, Any],
     ) -> AsyncGenerator[ModelEvent, None]:  # fmt: skip
         inputs, forced, in_reasoning = self._render(messages, tools, thinking, tool_choice)
+        schema = kwargs.pop(_SCHEMA, None)
+        if schema is not None:
+            if in_reasoning or forced:
+                # The answer starts with reasoning or a forced call, not with the JSON: no grammar.
+                logger.info("response_format is not enforced on an answer that starts with thinking or a call")
+            else:
+                from transformers import LogitsProcessorList
+
+                kwargs = {**kwargs, "logits_processor": LogitsProcessorList(self._constraint().processors(schema))}
         parser = self.format.stream_parser(in_reasoning=in_reasoning, tools=tools)
         send, receive = anyio.create_memory_object_stream[str](math.inf)
         stop = threading.Event()

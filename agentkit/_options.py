@@ -122,7 +122,8 @@ def _mode(mode: str, model: Any, has_tools: bool) -> str:
     if mode != "auto":
         return mode
     accepted = getattr(model, "options", None)
-    takes_format = accepted is not None and "response_format" in accepted
+    # A backend may take the option yet lack what enforces it (LocalModel without xgrammar).
+    takes_format = accepted is not None and "response_format" in accepted and getattr(model, "constrains_json", True)
     return "json" if takes_format and not has_tools else "tool"
 
 
