@@ -50,7 +50,7 @@ class SQLiteSession:
 
     Many sessions (by `session_id`) can live in one file. The file is in WAL mode (readers
     never wait for a writer); each call opens its own connection in a worker thread, and a
-    write that finds the file locked waits (SQLite's busy timeout) and then retries with
+    write that finds the file locked waits (SQLite's busy timeout, up to 1 s) and then retries with
     growing random pauses, for up to `timeout` seconds in all, before raising.
     """
 
@@ -90,7 +90,7 @@ class SQLiteSession:
         while True:
             try:
                 # isolation_level=None: transactions are ours (BEGIN IMMEDIATE below), not the module's.
-                with _closing(sqlite3.connect(self.path, timeout=min(self.timeout, 5.0), isolation_level=None)) as db:
+                with _closing(sqlite3.connect(self.path, timeout=min(self.timeout, 1.0), isolation_level=None)) as db:
                     if not self._ready:
                         _create(db)
                         self._ready = True
