@@ -138,7 +138,9 @@ class Agent(Generic[OutputT]):
     typed value (see `output_mode`, `output_retries`); `usage_limits` bounds the run. Every
     keyword option can be overridden per run in `run`, `run_sync` and `stream`, which also
     take ``deps`` (given to tools as `RunContext.deps`), ``approvals`` (decisions on pending
-    calls) and the model's own options (such as ``max_tokens``). The object holds no per-run
+    calls), ``session`` (an `agentkit.sessions.Session`: its history goes first, the run's new
+    messages are stored when it ends) and the model's own options (such as ``max_tokens``).
+    `history` (an `agentkit.sessions.History`) bounds what each model call is sent. The object holds no per-run
     state: many runs may share it concurrently.
     """
 
