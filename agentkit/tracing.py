@@ -26,7 +26,10 @@ def instrument(*, capture_content: bool = False, tracer_provider: Any = None) ->
     Calling it again replaces the settings. Raises ImportError when ``opentelemetry-api`` is
     not installed (``pip install 'agentkit[otel]'``).
     """
-    from opentelemetry import trace
+    try:
+        from opentelemetry import trace
+    except ImportError as e:
+        raise ImportError("agentkit.tracing needs opentelemetry-api: pip install 'agentkit[otel]'") from e
 
     tracer = trace.get_tracer(_SCOPE, tracer_provider=tracer_provider)
 

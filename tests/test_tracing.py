@@ -276,3 +276,18 @@ def test_otlp_http_export_end_to_end():
     assert all(s.parent_span_id == root.span_id for s in spans if s is not root)
     attributes = {a.key: a.value for a in next(s for s in spans if s.name.startswith("execute_tool")).attributes}
     assert attributes["gen_ai.operation.name"].string_value == "execute_tool"
+
+
+def test_the_overhead_benchmark_runs_and_prints_its_table():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    run = subprocess.run([sys.executable, str(root / "tools" / "bench_tracing.py"), "--runs", "20", "--rounds", "2"],
+                         capture_output=True, text=True, timeout=240)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    rows = [line for line in run.stdout.splitlines() if line.startswith("| ") and "configuration" not in line]
+    assert [row.split(" | ")[0] for row in rows] == ["| not instrumented", "| instrumented, no-op tracer provider",
+        "| instrumented, SDK + in-memory exporter", "| instrumented, SDK, capture_content=True"]  # fmt: skip
+    assert rows[0].endswith("| 1.00× |")
