@@ -71,11 +71,12 @@ def _json(value: Any) -> str:
 class _Span(_hooks.Step):
     """A span made current while its step runs; an exception that leaves it marks it ERROR."""
 
-    def __init__(self, tracer: Any, name: str, parent: Any, attributes: dict[str, Any]) -> None:
+    def __init__(self, tracer: Any, name: str, parent: Any, attributes: dict[str, Any], client: bool = False) -> None:
         from opentelemetry import trace
 
         self._trace = trace
-        self._span = tracer.start_span(name, context=parent, kind=trace.SpanKind.INTERNAL, attributes=attributes)
+        kind = trace.SpanKind.CLIENT if client else trace.SpanKind.INTERNAL
+        self._span = tracer.start_span(name, context=parent, kind=kind, attributes=attributes)
         self._token: Any = None
 
     def __enter__(self) -> _Span:
@@ -109,7 +110,8 @@ class _ChatSpan(_Span):
             attributes["gen_ai.input.messages"] = _json(messages)
             tools = options.get("tools") or ()
             attributes["gen_ai.tool.definitions"] = _json([getattr(t, "schema", t) for t in tools])
-        super().__init__(run.tracer, run.name("chat"), run.parent, attributes)
+        # CLIENT for a call to a server; a model in this process (LocalModel) is INTERNAL.
+        super().__init__(run.tracer, run.name("chat"), run.parent, attributes, client="server.address" in run.base)
 
     def completion(self, completion: Completion) -> None:
         span = self._span
@@ -120,6 +122,9 @@ class _ChatSpan(_Span):
             span.set_attribute("gen_ai.response.model", model)
             self._run.base["gen_ai.request.model"] = model
             span.update_name(self._run.name("chat"))
+        provider = getattr(self._run.model, "server", None)  # RemoteModel's server kind, known after a call
+        if isinstance(provider, str):
+            span.set_attribute("gen_ai.provider.name", provider)
         span.set_attribute("gen_ai.usage.input_tokens", completion.usage.prompt_tokens)
         span.set_attribute("gen_ai.usage.output_tokens", completion.usage.completion_tokens)
         if completion.finish_reason:

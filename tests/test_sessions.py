@@ -303,17 +303,12 @@ def test_count_tokens_estimates_or_uses_the_tokenizer():
     assert count_tokens(message) == 8  # "abcdefgh\nab\nf {}" is 16 characters: 4 tokens, + 4
     assert count_tokens({"role": "user", "content": "abcde"}) == 6
     assert count_tokens({"role": "user", "content": [{"type": "text", "text": "x"}]}) == 4 + 8
-    from transformers import AutoTokenizer
+    from agentkit import LocalModel
 
-    tokenizer = AutoTokenizer.from_pretrained(ROOT / "agentkit" / "_demo")
-
-    class Local:  # what count_tokens reads of a LocalModel: its tokenizer
-        pass
-
-    local = Local()
-    local.tokenizer = tokenizer  # type: ignore[attr-defined]
+    local = LocalModel.demo()  # the built-in model: a real tokenizer
     text = "The weather in San Francisco is 26.1 °C."
-    assert count_tokens({"role": "user", "content": text}, local) == len(tokenizer.encode(text)) + 4
+    assert count_tokens({"role": "user", "content": text}, local) == len(local.tokenizer.encode(text)) + 4
+    assert count_tokens({"role": "user", "content": text}, local) != count_tokens({"role": "user", "content": text})
 
 
 def test_bad_policies_are_user_errors():

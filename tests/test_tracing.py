@@ -11,7 +11,7 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import StatusCode
+from opentelemetry.trace import SpanKind, StatusCode
 
 from agentkit import Agent, ModelError, RemoteModel, _hooks, tool, tracing
 from agentkit.testing import ScriptedModel
@@ -68,6 +68,7 @@ async def test_a_run_is_one_invoke_agent_span_with_chat_and_tool_children(spans)
     assert run.attributes["gen_ai.usage.output_tokens"] == result.usage.completion_tokens
     assert run.status.status_code == StatusCode.UNSET
     chat = by_name(spans, "chat")[0]
+    assert chat.kind == SpanKind.INTERNAL and "gen_ai.provider.name" not in chat.attributes
     assert chat.attributes["gen_ai.operation.name"] == "chat"
     assert chat.attributes["gen_ai.response.finish_reasons"] == ("tool_calls",)
     assert chat.attributes["gen_ai.usage.output_tokens"] > 0
@@ -196,6 +197,8 @@ async def test_remote_model_spans_name_the_model_and_server(spans):
     assert chat.name == "chat internlm/Intern-S1"
     assert chat.attributes["gen_ai.request.model"] == "internlm/Intern-S1"
     assert chat.attributes["server.address"] == "127.0.0.1" and chat.attributes["server.port"] == server.port
+    assert chat.attributes["gen_ai.provider.name"] == "vllm"
+    assert chat.kind == SpanKind.CLIENT
     run = by_name(spans, "invoke_agent")[0]
     assert run.name == "invoke_agent internlm/Intern-S1"
     assert run.attributes["gen_ai.request.model"] == "internlm/Intern-S1"
