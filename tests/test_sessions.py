@@ -384,3 +384,25 @@ def test_the_bound_never_separates_calls_from_their_answers(messages, turns, tok
         assert sum(m["role"] == "user" for m in rest) <= turns
     if tokens is not None and sum(m["role"] == "user" for m in rest) > 1:
         assert sum(count_tokens(m) for m in sent) <= tokens
+
+
+async def test_a_cancelled_run_still_stores_a_finished_runs_messages():
+    class SlowSession:  # a Session whose writes take a while (a remote store, say)
+        def __init__(self):
+            self.stored = []
+
+        async def get_messages(self, limit=None):
+            return list(self.stored)
+
+        async def add_messages(self, messages):
+            await anyio.sleep(0.3)
+            self.stored.extend(messages)
+
+        async def clear(self):
+            self.stored.clear()
+
+    session = SlowSession()
+    assert isinstance(session, Session)
+    with anyio.move_on_after(0.1):
+        await Agent(ScriptedModel(["answer"])).run("q", session=session)
+    assert [m["content"] for m in session.stored] == ["q", "answer"]

@@ -8,6 +8,7 @@ import threading
 
 import anyio
 import pytest
+from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -15,7 +16,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from agentkit import Agent, ModelError, RemoteModel, _hooks, tool, tracing
 from agentkit.testing import ScriptedModel
-from tests.agent_helpers import QUESTION, qw_call, weather_agent
+from tests.agent_helpers import QUESTION, get_current_temperature, get_temperature_date, qw_call, weather_agent
 from tests.scripted_server import Reply, ScriptedServer, completion
 
 pytestmark = pytest.mark.anyio
@@ -72,6 +73,9 @@ async def test_a_run_is_one_invoke_agent_span_with_chat_and_tool_children(spans)
     assert chat.attributes["gen_ai.operation.name"] == "chat"
     assert chat.attributes["gen_ai.response.finish_reasons"] == ("tool_calls",)
     assert chat.attributes["gen_ai.usage.output_tokens"] > 0
+    assert chat.attributes["gen_ai.usage.input_tokens"] == 1  # ScriptedModel counts one per call
+    # every span was ended and taken off the context: nothing is left current after the run
+    assert not trace.get_current_span().get_span_context().is_valid
     tool_span = by_name(spans, "execute_tool get_current_temperature")[0]
     call = result.messages[1]["tool_calls"][0]
     assert dict(tool_span.attributes) == {
@@ -99,12 +103,15 @@ async def test_capture_content_records_messages_arguments_and_results():
     first_chat = by_name(exporter, "chat")[0]
     assert json.loads(first_chat.attributes["gen_ai.input.messages"]) == [{"role": "user", "content": QUESTION}]
     assert json.loads(first_chat.attributes["gen_ai.output.messages"])[0]["tool_calls"]
-    assert "get_temperature_date" in first_chat.attributes["gen_ai.tool.definitions"]
+    definitions = json.loads(first_chat.attributes["gen_ai.tool.definitions"])
+    assert definitions == [get_current_temperature.schema, get_temperature_date.schema]
+    assert "°C" in by_name(exporter, "chat")[1].attributes["gen_ai.output.messages"]  # text as written, not escaped
     tool_span = by_name(exporter, "execute_tool get_current_temperature")[0]
     assert json.loads(tool_span.attributes["gen_ai.tool.call.arguments"]) == {"location": "San Francisco, CA, USA"}
     assert tool_span.attributes["gen_ai.tool.call.result"] == result.messages[2]["content"]
     run = by_name(exporter, "invoke_agent")[0]
     assert json.loads(run.attributes["gen_ai.output.messages"]) == result.messages[-1:]
+    assert json.loads(run.attributes["gen_ai.input.messages"]) == result.messages[:1]
 
 
 @tool
@@ -128,6 +135,7 @@ async def test_a_failed_tool_call_and_a_failed_run_are_errors(spans):
     chats = by_name(spans, "chat")
     assert chats[0].status.status_code == StatusCode.UNSET
     assert chats[1].status.status_code == StatusCode.ERROR and chats[1].attributes["error.type"] == "ConnectionError"
+    assert chats[1].status.description == "ConnectionError: gone"
     run = by_name(spans, "invoke_agent")[0]
     assert run.status.status_code == StatusCode.ERROR and run.attributes["error.type"] == "ModelError"
 
@@ -199,6 +207,7 @@ async def test_remote_model_spans_name_the_model_and_server(spans):
     assert chat.attributes["server.address"] == "127.0.0.1" and chat.attributes["server.port"] == server.port
     assert chat.attributes["gen_ai.provider.name"] == "vllm"
     assert chat.kind == SpanKind.CLIENT
+    assert chat.attributes["gen_ai.response.model"] == "internlm/Intern-S1"
     run = by_name(spans, "invoke_agent")[0]
     assert run.name == "invoke_agent internlm/Intern-S1"
     assert run.attributes["gen_ai.request.model"] == "internlm/Intern-S1"
@@ -210,13 +219,15 @@ async def test_request_options_are_recorded():
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     tracing.instrument(tracer_provider=provider)
     try:
-        await Agent(ScriptedModel(["x"])).run("q", max_tokens=7, temperature=0.5)
+        await Agent(ScriptedModel(["x"])).run("q", max_tokens=7, temperature=0.5, top_p=0.9, top_k=20)
+        await Agent(ScriptedModel(["x"])).run("q", max_tokens=7)
     finally:
         tracing.uninstrument()
-    chat = by_name(exporter, "chat")[0]
+    chat, other = sorted(by_name(exporter, "chat"), key=lambda s: s.start_time)
     assert chat.attributes["gen_ai.request.max_tokens"] == 7
     assert chat.attributes["gen_ai.request.temperature"] == 0.5
-    assert "gen_ai.request.top_p" not in chat.attributes
+    assert chat.attributes["gen_ai.request.top_p"] == 0.9 and chat.attributes["gen_ai.request.top_k"] == 20
+    assert "gen_ai.request.top_p" not in other.attributes  # only what the run set
 
 
 async def test_uninstrumented_runs_use_the_no_op_observer_and_emit_nothing():
@@ -294,3 +305,33 @@ def test_the_overhead_benchmark_runs_and_prints_its_table():
     assert [row.split(" | ")[0] for row in rows] == ["| not instrumented", "| instrumented, no-op tracer provider",
         "| instrumented, SDK + in-memory exporter", "| instrumented, SDK, capture_content=True"]  # fmt: skip
     assert rows[0].endswith("| 1.00× |")
+
+
+async def test_a_failed_run_on_a_named_remote_model_still_names_it(spans):
+    with ScriptedServer() as server:
+        server.script(Reply(status=500, body={"error": {"message": "boom"}}))
+        with pytest.raises(ModelError):
+            await Agent(RemoteModel(server.url, model="m", max_retries=0)).run("hello")
+    run = by_name(spans, "invoke_agent")[0]
+    assert run.name == "invoke_agent m" and run.attributes["gen_ai.request.model"] == "m"
+    assert run.status.status_code == StatusCode.ERROR
+
+
+def test_model_ids_and_server_addresses():
+    from pathlib import Path
+
+    from agentkit import LocalModel
+
+    assert tracing._server(RemoteModel("https://api.example.com/v1", model="m")) == {
+        "server.address": "api.example.com", "server.port": 443}  # fmt: skip
+    assert tracing._server(RemoteModel("http://gpu-box/v1", model="m")) == {
+        "server.address": "gpu-box",
+        "server.port": 80,
+    }
+    assert tracing._server(RemoteModel("http://10.0.0.2:8000/v1", model="m"))["server.port"] == 8000
+    assert tracing._server(ScriptedModel([])) == {}
+    assert tracing._model_id(RemoteModel("http://gpu-box/v1", model="m")) == "m"
+    assert tracing._model_id(ScriptedModel([])) is None
+    local = LocalModel.demo()
+    assert tracing._model_id(local) == str(local.model.config._name_or_path) and Path(tracing._model_id(local)).exists()
+    assert tracing._json({"path": Path("a"), "text": "é"}) == '{"path": "a", "text": "é"}'
