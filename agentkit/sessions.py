@@ -115,12 +115,9 @@ class SQLiteSession:
 
     def _write(self, db: sqlite3.Connection, rows: list[tuple[str, str]]) -> None:
         # IMMEDIATE takes the write lock at once, so the rows get consecutive ids.
+        # A failure before COMMIT adds nothing: closing the connection rolls the transaction back.
         db.execute("BEGIN IMMEDIATE")
-        try:
-            db.executemany("INSERT INTO messages (session_id, message) VALUES (?, ?)", rows)
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+        db.executemany("INSERT INTO messages (session_id, message) VALUES (?, ?)", rows)
         db.execute("COMMIT")
 
     def _clear(self, db: sqlite3.Connection, _: Any) -> None:
@@ -153,8 +150,8 @@ class _closing:
 
 
 def _is_busy(error: sqlite3.OperationalError) -> bool:
-    text = str(error).lower()
-    return "locked" in text or "busy" in text
+    # SQLITE_BUSY and SQLITE_LOCKED both read "database (table) is locked".
+    return "locked" in str(error)
 
 
 def _encode(message: Message) -> str:
@@ -216,9 +213,8 @@ def fit(messages: list[Message], history: History | None, model: Any = None) -> 
         return messages
     head = messages[:1] if messages and messages[0].get("role") == "system" else []
     body = messages[len(head) :]
-    starts = [i for i, m in enumerate(body) if m.get("role") == "user"] or [0]
-    if starts[0] != 0:  # messages before the first user message belong to the first turn
-        starts[0] = 0
+    starts = [i for i, m in enumerate(body) if m.get("role") == "user"] or [0]  # where each turn starts
+    starts[0] = 0  # messages before the first user message belong to the first turn
     # `keep`: the index (in `starts`) of the oldest turn that may be sent; the last turn always is.
     keep = 0 if history.max_turns is None else max(len(starts) - history.max_turns, 0)
     if history.max_tokens is not None:

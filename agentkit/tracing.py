@@ -51,7 +51,7 @@ def _model_id(model: Any) -> str | None:
     if isinstance(name, str):
         return name
     config = getattr(name, "config", None)
-    path = getattr(config, "name_or_path", None) or getattr(config, "_name_or_path", None)
+    path = getattr(config, "name_or_path", None)
     return str(path) if path else None
 
 

@@ -72,6 +72,13 @@ async def test_a_message_that_is_not_json_adds_nothing(tmp_path):
     assert await session.get_messages() == []
 
 
+def test_a_file_that_cannot_be_opened_fails_at_once(tmp_path):
+    started = time.monotonic()
+    with pytest.raises(sqlite3.OperationalError, match="unable to open"):
+        anyio.run(SQLiteSession(tmp_path / "no" / "such" / "dir.db", "a").get_messages)
+    assert time.monotonic() - started < 2  # not retried as if it were busy
+
+
 def test_bad_arguments_are_user_errors(tmp_path):
     for bad in ("", None, 3):
         with pytest.raises(UserError, match="session_id"):
@@ -295,6 +302,11 @@ def test_messages_before_the_first_question_belong_to_the_first_turn():
     messages = [{"role": "assistant", "content": "hello"}, *conversation(2)[1:]]
     assert fit(messages, History(max_turns=2)) == messages
     assert fit(messages, History(max_turns=1)) == messages[-4:]
+    # a long preamble counts in the first turn's size: that turn no longer fits
+    messages = [{"role": "assistant", "content": "x" * 400}, *conversation(2)[1:]]
+    turn = sum(count_tokens(m) for m in messages[1:5])
+    assert fit(messages, History(max_tokens=2 * turn + 10)) == messages[-4:]
+    assert fit(messages[1:], History(max_tokens=2 * turn + 10)) == messages[1:]
 
 
 def test_count_tokens_estimates_or_uses_the_tokenizer():
@@ -303,12 +315,26 @@ def test_count_tokens_estimates_or_uses_the_tokenizer():
     assert count_tokens(message) == 8  # "abcdefgh\nab\nf {}" is 16 characters: 4 tokens, + 4
     assert count_tokens({"role": "user", "content": "abcde"}) == 6
     assert count_tokens({"role": "user", "content": [{"type": "text", "text": "x"}]}) == 4 + 8
+    # the JSON of content parts keeps non-ASCII text as it is: 38 characters, not 78
+    assert count_tokens({"role": "user", "content": [{"type": "text", "text": "éééééééé"}]}) == 10 + 4
+    call = {"id": "c", "function": {"name": "abcd", "arguments": "x" * 11}}  # "abcd xxxxxxxxxxx": 16
+    assert count_tokens({"role": "assistant", "content": None, "tool_calls": [call]}) == 4 + 4
+    assert count_tokens({"role": "assistant", "tool_calls": [{"function": {"name": "ab"}}]}) == 1 + 4
+    assert count_tokens({"role": "assistant", "tool_calls": [{"function": {"arguments": "{}"}}]}) == 1 + 4
+    assert count_tokens({"role": "assistant", "tool_calls": [{}]}) == 1 + 4  # " "
+    assert count_tokens({"role": "assistant", "content": "", "reasoning_content": "x" * 40}) == 11 + 4
     from agentkit import LocalModel
 
     local = LocalModel.demo()  # the built-in model: a real tokenizer
     text = "The weather in San Francisco is 26.1 °C."
     assert count_tokens({"role": "user", "content": text}, local) == len(local.tokenizer.encode(text)) + 4
     assert count_tokens({"role": "user", "content": text}, local) != count_tokens({"role": "user", "content": text})
+    # a token budget counts with the model's tokenizer when the model has one
+    messages = conversation(3)
+    turn = sum(count_tokens(m, local) for m in messages[1:5])
+    policy = History(max_tokens=count_tokens(SYSTEM, local) + 2 * turn)
+    assert fit(messages, policy, local) == [SYSTEM, *messages[-8:]]
+    assert fit(messages, policy) != fit(messages, policy, local)
 
 
 def test_bad_policies_are_user_errors():

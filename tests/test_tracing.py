@@ -333,5 +333,5 @@ def test_model_ids_and_server_addresses():
     assert tracing._model_id(RemoteModel("http://gpu-box/v1", model="m")) == "m"
     assert tracing._model_id(ScriptedModel([])) is None
     local = LocalModel.demo()
-    assert tracing._model_id(local) == str(local.model.config._name_or_path) and Path(tracing._model_id(local)).exists()
+    assert tracing._model_id(local) == str(local.model.config.name_or_path) and Path(tracing._model_id(local)).exists()
     assert tracing._json({"path": Path("a"), "text": "é"}) == '{"path": "a", "text": "é"}'
