@@ -23,7 +23,7 @@ import anyio.to_thread
 from ._model import Message
 from .exceptions import UserError
 
-__all__ = ["History", "SQLiteSession", "Session", "count_tokens", "fit"]
+__all__ = ["History", "RedisSession", "SQLiteSession", "Session", "count_tokens", "fit"]
 
 T = TypeVar("T")
 
@@ -157,6 +157,65 @@ def _is_busy(error: sqlite3.OperationalError) -> bool:
 def _encode(message: Message) -> str:
     # ensure_ascii: any Python str (even a lone surrogate) survives as pure-ASCII JSON text.
     return json.dumps(message, ensure_ascii=True, allow_nan=False)
+
+
+class RedisSession:
+    """A `Session` in Redis (extra ``agentkit[redis]``: redis-py; asyncio only).
+
+    A conversation is one Redis list, at key ``prefix + session_id``; a run's messages are
+    appended with one ``RPUSH``, which Redis runs whole, so concurrent runs and processes never
+    interleave. `ttl` (seconds): the conversation expires that long after its last write.
+    Each call opens its own connection, so one session object serves any event loop.
+    """
+
+    def __init__(
+        self,
+        session_id: str,
+        *,
+        url: str = "redis://localhost:6379/0",
+        prefix: str = "agentkit:session:",
+        ttl: int | None = None,
+    ) -> None:
+        if not isinstance(session_id, str) or not session_id:
+            raise UserError(f"session_id must be a non-empty str, not {session_id!r}")
+        self.session_id = session_id
+        self.url = url
+        self.key = prefix + session_id
+        self.ttl = ttl
+
+    def __repr__(self) -> str:
+        return f"RedisSession({self.session_id!r}, url={self.url!r})"
+
+    def _client(self) -> Any:
+        try:
+            import redis.asyncio
+        except ImportError as e:
+            raise ImportError("RedisSession needs redis-py: pip install 'agentkit[redis]'") from e
+        return redis.asyncio.Redis.from_url(self.url, decode_responses=True)
+
+    async def get_messages(self, limit: int | None = None) -> list[Message]:
+        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 0):
+            raise UserError(f"limit must be None or a non-negative int, not {limit!r}")
+        if limit == 0:
+            return []
+        async with self._client() as client:
+            texts = await client.lrange(self.key, 0 if limit is None else -limit, -1)
+        return [json.loads(text) for text in texts]
+
+    async def add_messages(self, messages: Sequence[Message]) -> None:
+        texts = [_encode(m) for m in messages]
+        if not texts:
+            return
+        async with self._client() as client:
+            if self.ttl is None:
+                await client.rpush(self.key, *texts)
+            else:
+                async with client.pipeline(transaction=True) as pipe:  # MULTI ... EXEC
+                    await pipe.rpush(self.key, *texts).expire(self.key, self.ttl).execute()
+
+    async def clear(self) -> None:
+        async with self._client() as client:
+            await client.delete(self.key)
 
 
 # --- what a run sends: the history policy ---------------------------------------------------------

@@ -31,7 +31,7 @@ CONTRACT = {
 }  # fmt: skip
 
 MODULE_ALL = {
-    agentkit.sessions: {"History", "SQLiteSession", "Session", "count_tokens", "fit"},
+    agentkit.sessions: {"History", "RedisSession", "SQLiteSession", "Session", "count_tokens", "fit"},
     agentkit.tracing: {"instrument", "uninstrument"},
 }
 
