@@ -329,12 +329,16 @@ def test_count_tokens_estimates_or_uses_the_tokenizer():
     text = "The weather in San Francisco is 26.1 °C."
     assert count_tokens({"role": "user", "content": text}, local) == len(local.tokenizer.encode(text)) + 4
     assert count_tokens({"role": "user", "content": text}, local) != count_tokens({"role": "user", "content": text})
-    # a token budget counts with the model's tokenizer when the model has one
-    messages = conversation(3)
+    # a token budget counts with the model's tokenizer when the model has one: every message of
+    # the policy's sum (system message, last turn, older turns) is counted with it
+    words = "temperature " * 20  # one token per word for this tokenizer, 3 estimated
+    system = {"role": "system", "content": words}
+    messages = [system, *(m | {"content": words} for m in conversation(3)[1:])]
+    assert all(count_tokens(m, local) < count_tokens(m) for m in messages if m["content"])
     turn = sum(count_tokens(m, local) for m in messages[1:5])
-    policy = History(max_tokens=count_tokens(SYSTEM, local) + 2 * turn)
-    assert fit(messages, policy, local) == [SYSTEM, *messages[-8:]]
-    assert fit(messages, policy) != fit(messages, policy, local)
+    policy = History(max_tokens=count_tokens(system, local) + 2 * turn)
+    assert fit(messages, policy, local) == [system, *messages[-8:]]
+    assert fit(messages, policy) == [system, *messages[-4:]]
 
 
 def test_bad_policies_are_user_errors():
