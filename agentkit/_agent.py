@@ -11,14 +11,16 @@ from typing import Any, Generic
 import anyio
 from typing_extensions import TypeVar
 
-from ._approvals import Decision, decided, needing_approval, unanswered
+from ._approvals import decided, needing_approval, unanswered
 from ._context import RunContext
 from ._events import ParseEvent, ReasoningDelta, TextDelta, ToolCall, ToolCallReady
+from ._hooks import NOOP, Observer, observer
 from ._limits import UsageLimits
 from ._model import Completion, CompletionDone, Message, Model, ToolChoice, Usage
 from ._options import PerTurn, RunOptions, output_spec, per_turn, resolve, start
 from ._output import FINAL_RESULT, InvalidOutput, OutputMode
 from ._tool_runner import Approval, Outcome, answer, cap, render_result
+from ._turn import Turn, answerable, tool_message
 from .exceptions import (
     ApprovalError,
     MaxTurnsExceeded,
@@ -27,7 +29,7 @@ from .exceptions import (
     UsageLimitExceeded,
     UserError,
 )
-from .formats import new_call_id
+from .sessions import History, fit, opening, store
 from .tools import Tool, tool
 
 __all__ = [
@@ -120,35 +122,10 @@ class _Run:
     """The transcript as the current turn's tools see it."""
     over_limit: bool = False
     """A tool call was refused by `max_tool_calls`."""
-
-
-@dataclass
-class _Turn:
-    """What one model call has produced so far, and the answers to its calls."""
-
-    text: list[str] = field(default_factory=list)
-    reasoning: list[str] = field(default_factory=list)
-    started: list[ToolCall] = field(default_factory=list)
-    """Calls dispatched while the model was still streaming, in order."""
-    results: dict[str, Message] = field(default_factory=dict)
-    hook_failures: dict[str, BaseException] = field(default_factory=dict)
-    finals: dict[str, Any] = field(default_factory=dict)
-    """Valid `final_result` values by call id ("tool" mode)."""
-    invalid: list[str] = field(default_factory=list)
-    """Problems of the invalid `final_result` calls."""
-    decisions: dict[str, Decision] = field(default_factory=dict)
-    """The caller's decisions on calls that waited for approval (a resumed run)."""
-
-    def ran(self) -> list[Message]:
-        """The transcript's end when the model failed after some calls started: an assistant
-        message with those calls (and the text so far), then their tool messages."""
-        if not self.started:
-            return []
-        message: Message = {"role": "assistant", "content": "".join(self.text)}
-        if self.reasoning:
-            message["reasoning_content"] = "".join(self.reasoning)
-        message["tool_calls"] = [c.to_dict() for c in self.started]
-        return [message, *(self.results[c.id] for c in self.started)]
+    observer: Observer = NOOP
+    """Who watches the run (tracing); does nothing by default."""
+    new_from: int = 0
+    """Where the run's own messages start (before: the session's history, or the system message)."""
 
 
 class Agent(Generic[OutputT]):
@@ -161,7 +138,9 @@ class Agent(Generic[OutputT]):
     typed value (see `output_mode`, `output_retries`); `usage_limits` bounds the run. Every
     keyword option can be overridden per run in `run`, `run_sync` and `stream`, which also
     take ``deps`` (given to tools as `RunContext.deps`), ``approvals`` (decisions on pending
-    calls) and the model's own options (such as ``max_tokens``). The object holds no per-run
+    calls), ``session`` (an `agentkit.sessions.Session`: its history goes first, the run's new
+    messages are stored when it ends) and the model's own options (such as ``max_tokens``).
+    `history` (an `agentkit.sessions.History`) bounds what each model call is sent. The object holds no per-run
     state: many runs may share it concurrently.
     """
 
@@ -183,6 +162,7 @@ class Agent(Generic[OutputT]):
         output_retries: int = 2,
         usage_limits: UsageLimits | None = None,
         deps_type: Any = None,
+        history: History | None = None,
     ) -> None:
         self.model = model
         self.tools: dict[str, Tool[Any, Any]] = {}
@@ -204,6 +184,7 @@ class Agent(Generic[OutputT]):
         self.output_retries = output_retries
         self.usage_limits = usage_limits
         self.deps_type = deps_type
+        self.history = history
         self._output = output_spec(output_type, self.tools)
 
     # --- public entry points ----------------------------------------------------------------
@@ -267,7 +248,11 @@ class Agent(Generic[OutputT]):
     # --- the loop --------------------------------------------------------------------------
 
     async def _drive(self, messages: list[Message], options: RunOptions, emit: Emit | None) -> RunResult[Any]:
-        run = _Run()
+        messages, new_from = await opening(options.session, messages)
+        with observer(self, messages) as watch:
+            return await self._loop(messages, options, _Run(observer=watch, new_from=new_from), emit)
+
+    async def _loop(self, messages: list[Message], options: RunOptions, run: _Run, emit: Emit | None) -> RunResult[Any]:
         resumed = await self._resume(messages, options, run, emit)
         if resumed is not None and resumed.finals:
             return await self._finish(options, run, resumed, None, messages, emit)
@@ -290,12 +275,15 @@ class Agent(Generic[OutputT]):
             if options.mode == "json" and "response_format" not in kwargs and self._takes("response_format"):
                 kwargs["response_format"] = options.output.response_format
             logger.debug("turn %d: calling the model with %d messages", turn, len(messages))
-            state = _Turn()
+            state = Turn()
+            sent = fit(messages, options.history, self.model)  # stored and returned: all of `messages`
             try:
-                if emit is None:
-                    completion = await self.model.complete(messages, **kwargs)
-                else:
-                    completion = await self._stream_turn(messages, kwargs, options, run, state, emit, early)
+                with run.observer.chat(sent, kwargs) as step:
+                    if emit is None:
+                        completion = await self.model.complete(sent, **kwargs)
+                    else:
+                        completion = await self._stream_turn(sent, kwargs, options, run, state, emit, early)
+                    step.completion(completion)
             except UserError:
                 raise
             except Exception as e:
@@ -307,7 +295,7 @@ class Agent(Generic[OutputT]):
                     raise
                 raise ModelError(f"the model failed: {type(e).__name__}: {e}", messages=ran) from e
             run.usage = run.usage + completion.usage + Usage(requests=1)
-            calls = _answerable(completion)
+            calls = answerable(completion)
             # The final message should hold every call the stream announced; one it lacks still
             # ran, so it is kept: the transcript records what ran, whatever the backend did.
             known = {c.id for c, _ in calls}
@@ -318,13 +306,13 @@ class Agent(Generic[OutputT]):
             over = options.usage_limits.token_problem(run.usage)
             if over is not None:  # the calls not yet started do not run
                 for call, _ in calls:
-                    state.results.setdefault(call.id, _tool_message(call, "Error: this call was not run: " + over))
+                    state.results.setdefault(call.id, tool_message(call, "Error: this call was not run: " + over))
                 messages.append(message)
                 messages.extend(state.results[c.id] for c, _ in calls)
                 raise UsageLimitExceeded(over, usage=run.usage, messages=list(messages))
             pending = needing_approval([c for c, error in calls if error is None], self.tools)
             if pending:
-                return await self._stop_for_approval(completion, message, calls, pending, messages, run, emit)
+                return await self._stop_for_approval(completion, message, calls, pending, messages, options, run, emit)
             started = {c.id for c in state.started}
             await self._answer_all([c for c in calls if c[0].id not in started], options, run, state, emit)
             messages.append(message)
@@ -357,7 +345,7 @@ class Agent(Generic[OutputT]):
 
     @staticmethod
     def _problems(
-        options: RunOptions, completion: Completion, calls: list[tuple[ToolCall, str | None]], state: _Turn
+        options: RunOptions, completion: Completion, calls: list[tuple[ToolCall, str | None]], state: Turn
     ) -> list[str] | None:
         """What is wrong with this turn's answer (None: nothing, or not an answer yet)."""
         if options.mode == "tool":
@@ -376,7 +364,7 @@ class Agent(Generic[OutputT]):
         self,
         options: RunOptions,
         run: _Run,
-        state: _Turn,
+        state: Turn,
         completion: Completion | None,
         messages: list[Message],
         emit: Emit | None,
@@ -389,6 +377,13 @@ class Agent(Generic[OutputT]):
             usage=run.usage,
             turns=run.usage.requests,
         )
+        return await self._end(result, options, run, emit)
+
+    @staticmethod
+    async def _end(result: RunResult[Any], options: RunOptions, run: _Run, emit: Emit | None) -> RunResult[Any]:
+        """A run's end: the session stores the run's new messages, then the caller hears of it."""
+        await store(options.session, result.messages[run.new_from :])
+        run.observer.finished(result)
         if emit is not None:
             await emit(RunFinished(result=result))
         return result
@@ -400,6 +395,7 @@ class Agent(Generic[OutputT]):
         calls: list[tuple[ToolCall, str | None]],
         pending: list[ToolCall],
         messages: list[Message],
+        options: RunOptions,
         run: _Run,
         emit: Emit | None,
     ) -> RunResult[Any]:
@@ -420,17 +416,16 @@ class Agent(Generic[OutputT]):
         )
         if emit is not None:
             await emit(TurnFinished(turn=run.turn, completion=completion))
-            await emit(RunFinished(result=result))
-        return result
+        return await self._end(result, options, run, emit)
 
-    async def _resume(self, messages: list[Message], options: RunOptions, run: _Run, emit: Emit | None) -> _Turn | None:
+    async def _resume(self, messages: list[Message], options: RunOptions, run: _Run, emit: Emit | None) -> Turn | None:
         """Answer the calls a stopped run left waiting, with the caller's decisions."""
         waiting = unanswered(messages)
         if not waiting:
             if options.approvals:
                 raise UserError("approvals were given, but no call in the conversation is waiting for one")
             return None
-        state = _Turn()
+        state = Turn()
         state.decisions = decided(waiting, self.tools, options.approvals)
         run.snapshot = list(messages)
         await self._answer_all([(c, None) for c in waiting], options, run, state, emit)
@@ -444,7 +439,7 @@ class Agent(Generic[OutputT]):
         kwargs: dict[str, Any],
         options: RunOptions,
         run: _Run,
-        state: _Turn,
+        state: Turn,
         emit: Emit,
         early: bool,
     ) -> Completion:
@@ -484,7 +479,7 @@ class Agent(Generic[OutputT]):
         return completion
 
     async def _answer_all(
-        self, calls: list[tuple[ToolCall, str | None]], options: RunOptions, run: _Run, state: _Turn, emit: Emit | None
+        self, calls: list[tuple[ToolCall, str | None]], options: RunOptions, run: _Run, state: Turn, emit: Emit | None
     ) -> None:
         if len(calls) == 1:  # no task group needed for one call
             await self._answer(*calls[0], options, run, state, emit)
@@ -494,48 +489,54 @@ class Agent(Generic[OutputT]):
                     tg.start_soon(self._answer, call, error, options, run, state, emit)
 
     async def _answer(
-        self, call: ToolCall, malformed: str | None, options: RunOptions, run: _Run, state: _Turn, emit: Emit | None
+        self, call: ToolCall, malformed: str | None, options: RunOptions, run: _Run, state: Turn, emit: Emit | None
     ) -> None:
         """Run one call and record its tool message. Never raises (but for cancellation)."""
         if emit is not None:
             await emit(ToolCallStarted(call=call))
-        if options.mode == "tool" and call.name == FINAL_RESULT and malformed is None:
-            outcome = self._final_result(call, options, state)
-        else:
-
-            def permit() -> bool:
-                if not options.usage_limits.tool_call_allowed(run.usage):
-                    run.over_limit = True
-                    return False
-                run.usage.tool_calls += 1
-                return True
-
-            def context() -> RunContext[Any]:
-                usage = Usage(**{f: getattr(run.usage, f) for f in ("prompt_tokens", "completion_tokens",
-                                                                    "requests", "tool_calls")})  # fmt: skip
-                return RunContext(deps=options.deps, usage=usage, turn=run.turn, messages=list(run.snapshot), call=call)
-
-            outcome = await answer(
-                call,
-                malformed,
-                self.tools,
-                approve=options.approve,
-                approval_timeout=options.tool_timeout if options.approval_timeout is None else options.approval_timeout,
-                tool_timeout=options.tool_timeout,
-                decision=state.decisions.get(call.id),
-                permit=permit,
-                context=context,
-            )
+        with run.observer.tool(call) as step:
+            outcome = await self._outcome(call, malformed, options, run, state)
+            # Every tool message is capped, error text included: it all goes into the model's context.
+            content = cap(outcome.content, options.max_tool_output)
+            step.answered(content, outcome.error)
         if outcome.hook_failure is not None:
             state.hook_failures[call.id] = outcome.hook_failure
-        # Every tool message is capped, error text included: it all goes into the model's context.
-        content = cap(outcome.content, options.max_tool_output)
-        state.results[call.id] = _tool_message(call, content)
+        state.results[call.id] = tool_message(call, content)
         if emit is not None:
             await emit(ToolCallFinished(call=call, content=content, error=outcome.error))
 
+    async def _outcome(
+        self, call: ToolCall, malformed: str | None, options: RunOptions, run: _Run, state: Turn
+    ) -> Outcome:
+        if options.mode == "tool" and call.name == FINAL_RESULT and malformed is None:
+            return self._final_result(call, options, state)
+
+        def permit() -> bool:
+            if not options.usage_limits.tool_call_allowed(run.usage):
+                run.over_limit = True
+                return False
+            run.usage.tool_calls += 1
+            return True
+
+        def context() -> RunContext[Any]:
+            usage = Usage(**{f: getattr(run.usage, f) for f in ("prompt_tokens", "completion_tokens",
+                                                                "requests", "tool_calls")})  # fmt: skip
+            return RunContext(deps=options.deps, usage=usage, turn=run.turn, messages=list(run.snapshot), call=call)
+
+        return await answer(
+            call,
+            malformed,
+            self.tools,
+            approve=options.approve,
+            approval_timeout=options.tool_timeout if options.approval_timeout is None else options.approval_timeout,
+            tool_timeout=options.tool_timeout,
+            decision=state.decisions.get(call.id),
+            permit=permit,
+            context=context,
+        )
+
     @staticmethod
-    def _final_result(call: ToolCall, options: RunOptions, state: _Turn) -> Outcome:
+    def _final_result(call: ToolCall, options: RunOptions, state: Turn) -> Outcome:
         try:
             state.finals[call.id] = options.output.from_arguments(call.arguments)
         except InvalidOutput as e:
@@ -547,7 +548,7 @@ class Agent(Generic[OutputT]):
 
 
 def _stop_if_failed(
-    calls: list[ToolCall], state: _Turn, run: _Run, options: RunOptions, messages: list[Message]
+    calls: list[ToolCall], state: Turn, run: _Run, options: RunOptions, messages: list[Message]
 ) -> None:
     """After a turn's calls are answered: raise if the approval hook failed or a limit was hit."""
     for call in calls:
@@ -562,22 +563,5 @@ def _stop_if_failed(
         raise UsageLimitExceeded(f"max_tool_calls={limit} reached", usage=run.usage, messages=list(messages))
 
 
-def _tool_message(call: ToolCall, content: str) -> Message:
-    return {"role": "tool", "tool_call_id": call.id, "name": call.name, "content": content}
-
-
 def _type_name(hint: Any) -> str:
     return getattr(hint, "__name__", None) or repr(hint)
-
-
-def _answerable(completion: Completion) -> list[tuple[ToolCall, str | None]]:
-    """The calls that get a tool message: the good ones, then one stand-in per malformed block.
-
-    A malformed block has no id on the wire; the stand-in call gives the model a tool message
-    that says what to fix, and keeps the transcript valid.
-    """
-    calls: list[tuple[ToolCall, str | None]] = [(c, None) for c in completion.tool_calls]
-    for error in completion.errors:
-        stand_in = ToolCall(id=new_call_id(), name="invalid_tool_call", arguments="{}")
-        calls.append((stand_in, error.reason))
-    return calls

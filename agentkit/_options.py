@@ -12,6 +12,7 @@ from ._model import Message, ToolChoice
 from ._output import FINAL_RESULT, OutputSpec, with_instruction
 from ._tool_runner import Approval
 from .exceptions import UserError
+from .sessions import History, Session
 from .tools import Tool
 
 __all__ = ["AGENT_OPTIONS", "RUN_OPTIONS", "PerTurn", "RunOptions", "output_spec", "per_turn", "resolve", "start"]
@@ -39,10 +40,11 @@ AGENT_OPTIONS = (
     "output_retries",
     "usage_limits",
     "deps_type",
+    "history",
 )
 """The `Agent` keyword options; each can also be given per run."""
 
-RUN_OPTIONS = ("deps", "approvals")
+RUN_OPTIONS = ("deps", "approvals", "session")
 """Keywords that only a run takes."""
 
 
@@ -65,6 +67,10 @@ class RunOptions:
     usage_limits: UsageLimits
     deps: Any
     approvals: dict[str, Decision] | None
+    history: History | None
+    """What of the conversation the model is sent (None: all of it)."""
+    session: Session | None
+    """Where the conversation is loaded from and the run's new messages are stored."""
     model_options: dict[str, Any]
 
 
@@ -105,6 +111,10 @@ def resolve(agent_object: Any, model: Any, overrides: dict[str, Any]) -> RunOpti
     del agent["output_type"]
     output_mode = agent.pop("output_mode")
     limits = agent.pop("usage_limits") or UsageLimits()
+    if agent["history"] is not None and not isinstance(agent["history"], History):
+        raise UserError(f"history must be a History (agentkit.sessions), not {type(agent['history']).__name__}")
+    if run["session"] is not None and not isinstance(run["session"], Session):
+        raise UserError(f"session must be a Session (agentkit.sessions), not {type(run['session']).__name__}")
     return RunOptions(
         **agent,
         output=output,
@@ -112,6 +122,7 @@ def resolve(agent_object: Any, model: Any, overrides: dict[str, Any]) -> RunOpti
         usage_limits=limits,
         deps=run["deps"],
         approvals=run["approvals"],
+        session=run["session"],
         model_options=model_options,
     )
 

@@ -5,6 +5,8 @@ import sys
 
 import agentkit
 import agentkit.formats
+import agentkit.sessions
+import agentkit.tracing
 
 PUBLIC = {
     "INTERN_S1", "INTERN_S1_MINI", "INTERN_S1_PRO", "INTERN_S2_PREVIEW", "Agent", "AgentError", "AgentEvent", "ApprovalError", "Completion", "CompletionDone",
@@ -24,13 +26,42 @@ CONTRACT = {
                  "INTERN_S1", "INTERN_S1_MINI", "INTERN_S1_PRO", "INTERN_S2_PREVIEW", "Model", "Completion",
                  "RunContext", "OutputValidationError", "UsageLimits", "UsageLimitExceeded"],
     "agentkit.formats": ["get_format", "detect_format", "ToolCall", "TextDelta", "ReasoningDelta", "ParsedOutput"],
+    "agentkit.sessions": ["Session", "SQLiteSession"],
+    "agentkit.tracing": ["instrument", "uninstrument"],
 }  # fmt: skip
+
+MODULE_ALL = {
+    agentkit.sessions: {"History", "RedisSession", "SQLiteSession", "Session", "count_tokens", "fit"},
+    agentkit.tracing: {"instrument", "uninstrument"},
+}
 
 
 def test_all_is_pinned():
     assert set(agentkit.__all__) == PUBLIC
     for name in agentkit.__all__:
         assert getattr(agentkit, name) is not None
+
+
+def test_module_alls_are_pinned():
+    for module, names in MODULE_ALL.items():
+        assert set(module.__all__) == names, module.__name__
+
+
+def test_tracing_needs_opentelemetry_only_when_instrumenting():
+    # opentelemetry made unimportable, as without the `otel` extra: runs work, instrument() says why not.
+    code = (
+        "import sys; sys.modules['opentelemetry'] = None\n"
+        "from agentkit import Agent, tracing\n"
+        "from agentkit.testing import ScriptedModel\n"
+        "print(Agent(ScriptedModel(['hi'])).run_sync('q').output)\n"
+        "try:\n"
+        "    tracing.instrument()\n"
+        "except ImportError as e:\n"
+        "    print(e)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines() == ["hi", "agentkit.tracing needs opentelemetry-api: pip install 'agentkit[otel]'"]
 
 
 def test_contract_names_exist():

@@ -1,0 +1,59 @@
+"""One turn's state (what a model call produced, the answers to its calls) and its helpers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._approvals import Decision
+from ._events import ToolCall
+from ._model import Completion, Message
+from .formats import new_call_id
+
+__all__ = ["Turn", "answerable", "tool_message"]
+
+
+@dataclass
+class Turn:
+    """What one model call has produced so far, and the answers to its calls."""
+
+    text: list[str] = field(default_factory=list)
+    reasoning: list[str] = field(default_factory=list)
+    started: list[ToolCall] = field(default_factory=list)
+    """Calls dispatched while the model was still streaming, in order."""
+    results: dict[str, Message] = field(default_factory=dict)
+    hook_failures: dict[str, BaseException] = field(default_factory=dict)
+    finals: dict[str, Any] = field(default_factory=dict)
+    """Valid `final_result` values by call id ("tool" mode)."""
+    invalid: list[str] = field(default_factory=list)
+    """Problems of the invalid `final_result` calls."""
+    decisions: dict[str, Decision] = field(default_factory=dict)
+    """The caller's decisions on calls that waited for approval (a resumed run)."""
+
+    def ran(self) -> list[Message]:
+        """The transcript's end when the model failed after some calls started: an assistant
+        message with those calls (and the text so far), then their tool messages."""
+        if not self.started:
+            return []
+        message: Message = {"role": "assistant", "content": "".join(self.text)}
+        if self.reasoning:
+            message["reasoning_content"] = "".join(self.reasoning)
+        message["tool_calls"] = [c.to_dict() for c in self.started]
+        return [message, *(self.results[c.id] for c in self.started)]
+
+
+def tool_message(call: ToolCall, content: str) -> Message:
+    return {"role": "tool", "tool_call_id": call.id, "name": call.name, "content": content}
+
+
+def answerable(completion: Completion) -> list[tuple[ToolCall, str | None]]:
+    """The calls that get a tool message: the good ones, then one stand-in per malformed block.
+
+    A malformed block has no id on the wire; the stand-in call gives the model a tool message
+    that says what to fix, and keeps the transcript valid.
+    """
+    calls: list[tuple[ToolCall, str | None]] = [(c, None) for c in completion.tool_calls]
+    for error in completion.errors:
+        stand_in = ToolCall(id=new_call_id(), name="invalid_tool_call", arguments="{}")
+        calls.append((stand_in, error.reason))
+    return calls

@@ -1,0 +1,316 @@
+"""Conversations that last: a session stores a conversation's messages between runs.
+
+`agent.run(input, session=session)` puts the session's history before `input` and, when the
+run ends, adds the run's new messages all together (a run that fails adds nothing). A
+`History` policy bounds what the model is sent, never what is stored.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, TypeVar, runtime_checkable
+
+import anyio
+import anyio.to_thread
+
+from ._model import Message
+from .exceptions import UserError
+
+__all__ = ["History", "RedisSession", "SQLiteSession", "Session", "count_tokens", "fit"]
+
+T = TypeVar("T")
+
+
+@runtime_checkable
+class Session(Protocol):
+    """Where a conversation's messages are kept between runs."""
+
+    async def get_messages(self, limit: int | None = None) -> list[Message]:
+        """The stored messages, oldest first; with `limit`, only the last `limit` of them."""
+        ...
+
+    async def add_messages(self, messages: Sequence[Message]) -> None:
+        """Append `messages`, all together: another writer's messages never come between them."""
+        ...
+
+    async def clear(self) -> None:
+        """Forget the conversation."""
+        ...
+
+
+class SQLiteSession:
+    """A `Session` in a SQLite file, shared safely by concurrent runs and processes.
+
+    Many sessions (by `session_id`) can live in one file. The file is in WAL mode (readers
+    never wait for a writer); each call opens its own connection in a worker thread, and a
+    write that finds the file locked waits (SQLite's busy timeout, up to 1 s) and then retries with
+    growing random pauses, for up to `timeout` seconds in all, before raising.
+    """
+
+    def __init__(self, path: str | Path, session_id: str, *, timeout: float = 30.0) -> None:
+        if not isinstance(session_id, str) or not session_id:
+            raise UserError(f"session_id must be a non-empty str, not {session_id!r}")
+        self.path = Path(path)
+        self.session_id = session_id
+        self.timeout = timeout
+        self._ready = False
+
+    def __repr__(self) -> str:
+        return f"SQLiteSession({str(self.path)!r}, {self.session_id!r})"
+
+    async def get_messages(self, limit: int | None = None) -> list[Message]:
+        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 0):
+            raise UserError(f"limit must be None or a non-negative int, not {limit!r}")
+        return await self._call(self._read, limit)
+
+    async def add_messages(self, messages: Sequence[Message]) -> None:
+        # Encoded here, before any lock is taken: a message that is not JSON fails alone.
+        rows = [(self.session_id, _encode(m)) for m in messages]
+        if rows:
+            await self._call(self._write, rows)
+
+    async def clear(self) -> None:
+        await self._call(self._clear)
+
+    # --- in the worker thread ----------------------------------------------------------------
+
+    async def _call(self, fn: Callable[[sqlite3.Connection, Any], T], arg: Any = None) -> T:
+        return await anyio.to_thread.run_sync(self._with_retry, fn, arg)
+
+    def _with_retry(self, fn: Callable[[sqlite3.Connection, Any], T], arg: Any) -> T:
+        deadline = time.monotonic() + self.timeout
+        pause = 0.005
+        while True:
+            try:
+                # isolation_level=None: transactions are ours (BEGIN IMMEDIATE below), not the module's.
+                with _closing(sqlite3.connect(self.path, timeout=min(self.timeout, 1.0), isolation_level=None)) as db:
+                    if not self._ready:
+                        _create(db)
+                        self._ready = True
+                    return fn(db, arg)
+            except sqlite3.OperationalError as e:
+                # "database is locked" / "busy": another writer held the file past the busy timeout.
+                if not _is_busy(e) or time.monotonic() + pause > deadline:
+                    raise
+            time.sleep(pause * (0.5 + random.random()))
+            pause = min(pause * 2, 0.5)
+
+    def _read(self, db: sqlite3.Connection, limit: int | None) -> list[Message]:
+        if limit is None:
+            rows = db.execute("SELECT message FROM messages WHERE session_id = ? ORDER BY id", (self.session_id,))
+        else:
+            rows = db.execute(
+                "SELECT message FROM (SELECT id, message FROM messages WHERE session_id = ? ORDER BY id DESC LIMIT ?)"
+                " ORDER BY id",
+                (self.session_id, limit),
+            )
+        return [json.loads(text) for (text,) in rows.fetchall()]
+
+    def _write(self, db: sqlite3.Connection, rows: list[tuple[str, str]]) -> None:
+        # IMMEDIATE takes the write lock at once, so the rows get consecutive ids.
+        # A failure before COMMIT adds nothing: closing the connection rolls the transaction back.
+        db.execute("BEGIN IMMEDIATE")
+        db.executemany("INSERT INTO messages (session_id, message) VALUES (?, ?)", rows)
+        db.execute("COMMIT")
+
+    def _clear(self, db: sqlite3.Connection, _: Any) -> None:
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("DELETE FROM messages WHERE session_id = ?", (self.session_id,))
+        db.execute("COMMIT")
+
+
+def _create(db: sqlite3.Connection) -> None:
+    # WAL is a property of the file: set once, it stays for every connection and process.
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS messages ("
+        " id INTEGER PRIMARY KEY AUTOINCREMENT, session_id TEXT NOT NULL, message TEXT NOT NULL)"
+    )
+    db.execute("CREATE INDEX IF NOT EXISTS messages_by_session ON messages (session_id, id)")
+
+
+class _closing:
+    """Closes a connection (sqlite3's own context manager only ends a transaction)."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> sqlite3.Connection:
+        return self.db
+
+    def __exit__(self, *exc: object) -> None:
+        self.db.close()
+
+
+def _is_busy(error: sqlite3.OperationalError) -> bool:
+    # SQLITE_BUSY and SQLITE_LOCKED both read "database (table) is locked".
+    return "locked" in str(error)
+
+
+def _encode(message: Message) -> str:
+    # ensure_ascii: any Python str (even a lone surrogate) survives as pure-ASCII JSON text.
+    return json.dumps(message, ensure_ascii=True, allow_nan=False)
+
+
+class RedisSession:
+    """A `Session` in Redis (extra ``agentkit[redis]``: redis-py; asyncio only).
+
+    A conversation is one Redis list, at key ``prefix + session_id``; a run's messages are
+    appended with one ``RPUSH``, which Redis runs whole, so concurrent runs and processes never
+    interleave. `ttl` (seconds): the conversation expires that long after its last write.
+    Each call opens its own connection, so one session object serves any event loop.
+    """
+
+    def __init__(
+        self,
+        session_id: str,
+        *,
+        url: str = "redis://localhost:6379/0",
+        prefix: str = "agentkit:session:",
+        ttl: int | None = None,
+    ) -> None:
+        if not isinstance(session_id, str) or not session_id:
+            raise UserError(f"session_id must be a non-empty str, not {session_id!r}")
+        self.session_id = session_id
+        self.url = url
+        self.key = prefix + session_id
+        self.ttl = ttl
+
+    def __repr__(self) -> str:
+        return f"RedisSession({self.session_id!r}, url={self.url!r})"
+
+    def _client(self) -> Any:
+        try:
+            import redis.asyncio
+        except ImportError as e:
+            raise ImportError("RedisSession needs redis-py: pip install 'agentkit[redis]'") from e
+        return redis.asyncio.Redis.from_url(self.url, decode_responses=True)
+
+    async def get_messages(self, limit: int | None = None) -> list[Message]:
+        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 0):
+            raise UserError(f"limit must be None or a non-negative int, not {limit!r}")
+        if limit == 0:
+            return []
+        async with self._client() as client:
+            texts = await client.lrange(self.key, 0 if limit is None else -limit, -1)
+        return [json.loads(text) for text in texts]
+
+    async def add_messages(self, messages: Sequence[Message]) -> None:
+        texts = [_encode(m) for m in messages]
+        if not texts:
+            return
+        async with self._client() as client:
+            if self.ttl is None:
+                await client.rpush(self.key, *texts)
+            else:
+                async with client.pipeline(transaction=True) as pipe:  # MULTI ... EXEC
+                    await pipe.rpush(self.key, *texts).expire(self.key, self.ttl).execute()
+
+    async def clear(self) -> None:
+        async with self._client() as client:
+            await client.delete(self.key)
+
+
+# --- what a run sends: the history policy ---------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class History:
+    """How much of the conversation a run sends to the model (all of it is still stored).
+
+    The conversation is cut only at the start of a turn (a user message), so an assistant's
+    tool calls always travel with their tool messages; the system message is always sent, and
+    so is the last turn (the one being answered), even when it alone is over `max_tokens`.
+    """
+
+    max_turns: int | None = None
+    """Send at most the last `max_turns` turns (a turn: a user message and all that follows it)."""
+    max_tokens: int | None = None
+    """Send the most recent turns whose messages fit in `max_tokens`, counted with
+    `count_tokens`."""
+
+    def __post_init__(self) -> None:
+        for name in ("max_turns", "max_tokens"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+                raise UserError(f"History.{name} must be None or a positive int, not {value!r}")
+
+
+def count_tokens(message: Message, model: Any = None) -> int:
+    """A message's size in tokens: its text (content, reasoning, tool calls) counted with the
+    model's tokenizer when it has one (`LocalModel`), else estimated as one token per 4
+    characters, rounded up; plus 4 for the message's framing (role and markers)."""
+    parts: list[str] = []
+    for key in ("content", "reasoning_content"):
+        value = message.get(key)
+        if isinstance(value, str):
+            parts.append(value)
+        elif value is not None:  # content parts (text and images): their JSON text
+            parts.append(json.dumps(value, ensure_ascii=False))
+    for call in message.get("tool_calls") or ():
+        function = call.get("function", {})
+        parts.append(f"{function.get('name', '')} {function.get('arguments', '')}")
+    text = "\n".join(parts)
+    tokenizer = getattr(model, "tokenizer", None)
+    encode = getattr(tokenizer, "encode", None)
+    if callable(encode):
+        return len(encode(text, add_special_tokens=False)) + 4
+    return math.ceil(len(text) / 4) + 4
+
+
+def fit(messages: list[Message], history: History | None, model: Any = None) -> list[Message]:
+    """The messages to send under `history`: the system message, then the most recent whole
+    turns that the policy allows (at least the last one). `messages` itself is not changed."""
+    if history is None:
+        return messages
+    head = messages[:1] if messages and messages[0].get("role") == "system" else []
+    body = messages[len(head) :]
+    starts = [i for i, m in enumerate(body) if m.get("role") == "user"] or [0]  # where each turn starts
+    starts[0] = 0  # messages before the first user message belong to the first turn
+    # `keep`: the index (in `starts`) of the oldest turn that may be sent; the last turn always is.
+    keep = 0 if history.max_turns is None else max(len(starts) - history.max_turns, 0)
+    if history.max_tokens is not None:
+        budget = history.max_tokens - sum(count_tokens(m, model) for m in head)
+        used = sum(count_tokens(m, model) for m in body[starts[-1] :])
+        oldest = len(starts) - 1
+        while oldest > keep:
+            end = starts[oldest]
+            size = sum(count_tokens(m, model) for m in body[starts[oldest - 1] : end])
+            if used + size > budget:
+                break
+            used += size
+            oldest -= 1
+        keep = oldest
+    if keep == 0:
+        return messages
+    return [*head, *body[starts[keep] :]]
+
+
+# --- the run's side: loading before, storing after -----------------------------------------------
+
+
+async def opening(session: Session | None, messages: list[Message]) -> tuple[list[Message], int]:
+    """The run's messages with the session's history put before the input (after the system
+    message), and the index where the run's new messages start (what the session will store).
+
+    The session keeps no system message: the agent's own leads every run.
+    """
+    if session is None:
+        return messages, 0
+    head = messages[:1] if messages and messages[0].get("role") == "system" else []
+    stored = [m for m in await session.get_messages() if m.get("role") != "system"]
+    return [*head, *stored, *messages[len(head) :]], len(head) + len(stored)
+
+
+async def store(session: Session | None, new: list[Message]) -> None:
+    """Add a finished run's new messages; not cancelled half way (a stopped stream still stores)."""
+    if session is not None and new:
+        with anyio.CancelScope(shield=True):
+            await session.add_messages(new)

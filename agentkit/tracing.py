@@ -1,0 +1,201 @@
+"""OpenTelemetry spans for agent runs (extra ``agentkit[otel]``: needs ``opentelemetry-api``).
+
+`instrument()` makes every run emit an ``invoke_agent`` span, with one ``chat`` span per model
+call and one ``execute_tool`` span per tool call as its direct children, named and described
+with OpenTelemetry's GenAI semantic conventions. Message, argument and result text is recorded
+only with ``capture_content=True``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlparse
+
+from . import _hooks
+from ._model import Completion, Message
+
+__all__ = ["instrument", "uninstrument"]
+
+_SCOPE = "agentkit"
+
+
+def instrument(*, capture_content: bool = False, tracer_provider: Any = None) -> None:
+    """Trace every `Agent` run from now on, with `tracer_provider` (default: the global one).
+
+    Calling it again replaces the settings. Raises ImportError when ``opentelemetry-api`` is
+    not installed (``pip install 'agentkit[otel]'``).
+    """
+    try:
+        from opentelemetry import trace
+    except ImportError as e:
+        raise ImportError("agentkit.tracing needs opentelemetry-api: pip install 'agentkit[otel]'") from e
+
+    tracer = trace.get_tracer(_SCOPE, tracer_provider=tracer_provider)
+
+    def factory(agent: Any, messages: list[Message]) -> _hooks.Observer:
+        return _RunSpan(tracer, agent, messages, capture_content)
+
+    _hooks.set_observer(factory)
+
+
+def uninstrument() -> None:
+    """Stop tracing; runs already started finish their spans."""
+    _hooks.set_observer(None)
+
+
+def _model_id(model: Any) -> str | None:
+    """The model id a request uses: a remote model's name (known after its first call when it
+    is discovered from ``/v1/models``), a local model's path or hub id."""
+    name = getattr(model, "model", None)
+    if isinstance(name, str):
+        return name
+    config = getattr(name, "config", None)
+    path = getattr(config, "name_or_path", None)
+    return str(path) if path else None
+
+
+def _server(model: Any) -> dict[str, Any]:
+    base_url = getattr(model, "base_url", None)
+    if not isinstance(base_url, str):
+        return {}
+    url = urlparse(base_url)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    return {"server.address": url.hostname or "", "server.port": port}
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+class _Span(_hooks.Step):
+    """A span made current while its step runs; an exception that leaves it marks it ERROR."""
+
+    def __init__(self, tracer: Any, name: str, parent: Any, attributes: dict[str, Any], client: bool = False) -> None:
+        from opentelemetry import trace
+
+        self._trace = trace
+        kind = trace.SpanKind.CLIENT if client else trace.SpanKind.INTERNAL
+        self._span = tracer.start_span(name, context=parent, kind=kind, attributes=attributes)
+        self._token: Any = None
+
+    def __enter__(self) -> _Span:
+        from opentelemetry import context
+
+        # Current while the step runs: a nested agent or an MCP call inside a tool becomes its child.
+        self._token = context.attach(self._trace.set_span_in_context(self._span))
+        return self
+
+    def __exit__(self, kind: Any, error: Any, traceback: Any) -> None:
+        from opentelemetry import context
+
+        if error is not None:
+            self._fail(type(error).__qualname__, f"{type(error).__name__}: {error}")
+        context.detach(self._token)
+        self._span.end()
+
+    def _fail(self, kind: str, description: str) -> None:
+        self._span.set_attribute("error.type", kind)
+        self._span.set_status(self._trace.Status(self._trace.StatusCode.ERROR, description))
+
+
+class _ChatSpan(_Span):
+    def __init__(self, run: _RunSpan, messages: list[Message], options: dict[str, Any]) -> None:
+        self._run = run
+        attributes = {"gen_ai.operation.name": "chat", **run.base}
+        for option in ("max_tokens", "temperature", "top_p", "top_k"):
+            if options.get(option) is not None:
+                attributes[f"gen_ai.request.{option}"] = options[option]
+        if run.capture:
+            attributes["gen_ai.input.messages"] = _json(messages)
+            tools = options.get("tools") or ()
+            attributes["gen_ai.tool.definitions"] = _json([getattr(t, "schema", t) for t in tools])
+        # CLIENT for a call to a server; a model in this process (LocalModel) is INTERNAL.
+        super().__init__(run.tracer, run.name("chat"), run.parent, attributes, client="server.address" in run.base)
+
+    def completion(self, completion: Completion) -> None:
+        span = self._span
+        # The model id may have been discovered by this very call (RemoteModel without `model=`).
+        model = _model_id(self._run.model)
+        if model is not None:
+            span.set_attribute("gen_ai.request.model", model)
+            span.set_attribute("gen_ai.response.model", model)
+            self._run.base["gen_ai.request.model"] = model
+            span.update_name(self._run.name("chat"))
+        provider = getattr(self._run.model, "server", None)  # RemoteModel's server kind, known after a call
+        if isinstance(provider, str):
+            span.set_attribute("gen_ai.provider.name", provider)
+        span.set_attribute("gen_ai.usage.input_tokens", completion.usage.prompt_tokens)
+        span.set_attribute("gen_ai.usage.output_tokens", completion.usage.completion_tokens)
+        if completion.finish_reason:
+            span.set_attribute("gen_ai.response.finish_reasons", [completion.finish_reason])
+        if self._run.capture:
+            span.set_attribute("gen_ai.output.messages", _json([completion.message]))
+
+
+class _ToolSpan(_Span):
+    def __init__(self, run: _RunSpan, call: Any) -> None:
+        self._capture = run.capture
+        attributes = {
+            "gen_ai.operation.name": "execute_tool",
+            "gen_ai.tool.name": call.name,
+            "gen_ai.tool.call.id": call.id,
+            "gen_ai.tool.type": "function",
+        }
+        if run.capture:
+            attributes["gen_ai.tool.call.arguments"] = call.arguments
+        super().__init__(run.tracer, f"execute_tool {call.name}", run.parent, attributes)
+
+    def answered(self, content: str, error: str | None) -> None:
+        if self._capture:
+            self._span.set_attribute("gen_ai.tool.call.result", content)
+        if error is not None:
+            # The tool's failure was told to the model, not raised: the span still says it failed.
+            self._fail("tool_error", error)
+
+
+class _RunSpan(_hooks.Observer):
+    """The ``invoke_agent`` span of one run; `chat` and `tool` open its children."""
+
+    def __init__(self, tracer: Any, agent: Any, messages: list[Message], capture: bool) -> None:
+        from opentelemetry import trace
+
+        self.tracer = tracer
+        self.model = agent.model
+        self.capture = capture
+        self.base: dict[str, Any] = {**_server(agent.model)}
+        model = _model_id(agent.model)
+        if model is not None:
+            self.base["gen_ai.request.model"] = model
+        attributes = {"gen_ai.operation.name": "invoke_agent", **self.base}
+        if capture:
+            attributes["gen_ai.input.messages"] = _json(messages)
+        self._span = _Span(tracer, self.name("invoke_agent"), None, attributes)
+        self.parent = trace.set_span_in_context(self._span._span)
+
+    def name(self, operation: str) -> str:
+        model = self.base.get("gen_ai.request.model")
+        return f"{operation} {model}" if model else operation
+
+    def __enter__(self) -> _RunSpan:
+        self._span.__enter__()
+        return self
+
+    def __exit__(self, kind: Any, error: Any, traceback: Any) -> None:
+        self._span.__exit__(kind, error, traceback)
+
+    def chat(self, messages: list[Message], options: dict[str, Any]) -> _hooks.Step:
+        return _ChatSpan(self, messages, options)
+
+    def tool(self, call: Any) -> _hooks.Step:
+        return _ToolSpan(self, call)
+
+    def finished(self, result: Any) -> None:
+        span = self._span._span
+        span.set_attribute("gen_ai.usage.input_tokens", result.usage.prompt_tokens)
+        span.set_attribute("gen_ai.usage.output_tokens", result.usage.completion_tokens)
+        if "gen_ai.request.model" in self.base:
+            span.set_attribute("gen_ai.request.model", self.base["gen_ai.request.model"])
+            span.update_name(self.name("invoke_agent"))
+        if self.capture:
+            span.set_attribute("gen_ai.output.messages", _json(result.messages[-1:]))

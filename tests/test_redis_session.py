@@ -1,0 +1,129 @@
+"""RedisSession against a real redis-server started for these tests (skipped where none is installed)."""
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import anyio
+import pytest
+
+from agentkit import Agent
+from agentkit.exceptions import UserError
+from agentkit.sessions import RedisSession, Session
+from agentkit.testing import ScriptedModel, check_transcript
+from tests.test_sessions import TRICKY
+
+pytestmark = pytest.mark.anyio
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def redis_url():
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.skip("redis-server is not installed (Debian: apt-get install redis-server)")
+    pytest.importorskip("redis")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+                            stdout=subprocess.DEVNULL)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2) as c:
+                    c.sendall(b"PING\r\n")
+                    if c.recv(16).startswith(b"+PONG"):
+                        break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+async def test_messages_round_trip_exactly(redis_url):
+    session = RedisSession("rt", url=redis_url)
+    assert isinstance(session, Session)
+    await session.clear()
+    await session.add_messages(TRICKY)
+    await session.add_messages([])
+    again = RedisSession("rt", url=redis_url)
+    assert await again.get_messages() == TRICKY
+    assert await again.get_messages(limit=2) == TRICKY[-2:]
+    assert await again.get_messages(limit=0) == []
+    assert await again.get_messages(limit=99) == TRICKY
+    assert await RedisSession("other", url=redis_url).get_messages() == []
+    await again.clear()
+    assert await session.get_messages() == []
+    with pytest.raises(UserError, match="limit"):
+        await session.get_messages(-1)
+    with pytest.raises(UserError, match="session_id"):
+        RedisSession("", url=redis_url)
+    assert repr(session) == f"RedisSession('rt', url={redis_url!r})"
+
+
+async def test_prefix_and_ttl(redis_url):
+    import redis.asyncio
+
+    session = RedisSession("t", url=redis_url, prefix="app:", ttl=100)
+    await session.add_messages([{"role": "user", "content": "hi"}])
+    async with redis.asyncio.Redis.from_url(redis_url) as client:
+        assert await client.llen("app:t") == 1
+        assert 0 < await client.ttl("app:t") <= 100
+    assert session.key == "app:t"
+
+
+def test_runs_store_and_resume_across_event_loops(redis_url):
+    session = RedisSession("chat", url=redis_url)
+    anyio.run(session.clear)
+    model = ScriptedModel(["Hello, Ada.", "Your name is Ada."])
+    agent = Agent(model, system="Be brief.")
+    agent.run_sync("I am Ada.", session=session)  # each run_sync is a new event loop
+    result = agent.run_sync("What is my name?", session=session)
+    assert [m["content"] for m in model.calls[1].messages] == ["Be brief.", "I am Ada.", "Hello, Ada.",
+                                                               "What is my name?"]  # fmt: skip
+    assert anyio.run(session.get_messages) == result.messages[1:]
+    check_transcript(result.messages)
+
+
+WRITER = """
+import sys, anyio
+from agentkit import Agent
+from agentkit.sessions import RedisSession
+from agentkit.testing import ScriptedModel
+
+url, worker = sys.argv[1], int(sys.argv[2])
+
+async def main():
+    for i in range(15):
+        model = ScriptedModel(["done w%d-%d" % (worker, i)])
+        await Agent(model).run(f"w{worker}-{i}", session=RedisSession(f"p{i % 3}", url=url))
+
+anyio.run(main)
+"""
+
+
+def test_several_processes_lose_and_duplicate_nothing(redis_url):
+    for s in range(3):
+        anyio.run(RedisSession(f"p{s}", url=redis_url).clear)
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, redis_url, str(w)], env={"PYTHONPATH": str(ROOT)},
+                              stderr=subprocess.PIPE) for w in range(4)]  # fmt: skip
+    for p in procs:
+        _, err = p.communicate(timeout=240)
+        assert p.returncode == 0, err.decode()
+    seen = []
+    for s in range(3):
+        stored = anyio.run(RedisSession(f"p{s}", url=redis_url).get_messages)
+        for k in range(0, len(stored), 2):
+            question, answer = stored[k]["content"], stored[k + 1]["content"]
+            assert answer == f"done {question}"
+            seen.append(question)
+    assert sorted(seen) == sorted(f"w{w}-{i}" for w in range(4) for i in range(15))
