@@ -116,7 +116,7 @@ async def test_a_missing_or_stray_decision_is_the_callers_error():
     a, b = stopped.pending
     with pytest.raises(UserError, match=f"no decision for the pending calls {b.id}"):
         await agent.run(stopped.messages, approvals={a.id: True})
-    with pytest.raises(UserError, match="not waiting for a decision: nope, other$"):
+    with pytest.raises(UserError, match=r"not waiting for a decision: nope, other$"):
         await agent.run(stopped.messages, approvals={a.id: True, b.id: True, "nope": True, "other": 1})
     with pytest.raises(UserError, match=f"no decision for the pending calls {', '.join(sorted([a.id, b.id]))}: "):
         await agent.run(stopped.messages, approvals={})
