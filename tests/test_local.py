@@ -177,14 +177,15 @@ def test_a_pad_token_id_of_zero_is_kept_and_is_not_an_end_token(tiny_paths):
 
 
 @pytest.mark.anyio
-async def test_options_are_the_sampling_fields_and_others_are_refused_at_once(intern):
-    assert intern.options == frozenset({"temperature", "top_p", "top_k", "min_p", "max_tokens"})
+async def test_options_are_the_sampling_fields_and_response_format_and_others_are_refused_at_once(intern):
+    assert intern.options == frozenset({"temperature", "top_p", "top_k", "min_p", "max_tokens", "response_format"})
     calls = wrap_generate(intern)
     with pytest.raises(UserError, match="tempreature"):
         intern.stream(CONVERSATION, tempreature=0.5)  # refused on the call, before any iteration
     with pytest.raises(UserError, match="approve"):
         await intern.complete(CONVERSATION, approve=lambda call: True)
-    for bad in ({"max_tokens": "many"}, {"max_tokens": 0}, {"top_k": 2.5}, {"temperature": True}):
+    for bad in ({"max_tokens": "many"}, {"max_tokens": 0}, {"top_k": 2.5}, {"temperature": True},
+                {"response_format": {"type": "xml"}}):  # fmt: skip
         with pytest.raises(UserError, match=next(iter(bad))):
             await intern.complete(CONVERSATION, **bad)
     assert calls == []
