@@ -146,16 +146,6 @@ async def test_a_pydantic_constraint_problem_is_told_too():
 
 @pytest.mark.anyio
 async def test_a_pydantic_validator_problem_is_told_too():
-    class Even(pydantic.BaseModel):
-        n: int
-
-        @pydantic.field_validator("n")
-        @classmethod
-        def even(cls, v: int) -> int:
-            if v % 2:
-                raise ValueError("n must be even")
-            return v
-
     m = model(qw_call("final_result", n=3), qw_call("final_result", n=4))
     result = await Agent(m, output_type=Even, output_mode="tool").run("x")
     assert result.output == Even(n=4)
