@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -11,7 +12,7 @@ from typing import Any, Generic
 import anyio
 from typing_extensions import TypeVar
 
-from ._approvals import decided, needing_approval, unanswered
+from ._approvals import decided, needing_approval, open_calls, unanswered
 from ._context import RunContext
 from ._events import ParseEvent, ReasoningDelta, TextDelta, ToolCall, ToolCallReady
 from ._hooks import NOOP, Observer, observer
@@ -262,7 +263,12 @@ class Agent(Generic[OutputT]):
         # A message's calls wait for the whole message when one of them may need approval, or
         # when a token limit may refuse the whole response.
         early = not any(t.requires_approval for t in self.tools.values()) and not options.usage_limits.limits_tokens
-        retries = 0
+        # An invalid final_result among the resumed calls was an attempt too.
+        retries = 1 if resumed is not None and resumed.invalid else 0
+        if retries > options.output_retries:
+            assert resumed is not None
+            raise OutputValidationError(f"the output is not valid: {'; '.join(resumed.invalid)}",
+                                        problems=resumed.invalid, messages=list(messages))  # fmt: skip
         for turn in range(options.max_turns):
             run.turn, run.snapshot = turn, list(messages)
             options.usage_limits.check_request(run.usage, list(messages))
@@ -402,7 +408,7 @@ class Agent(Generic[OutputT]):
         """End the run before any call of this message runs; the transcript ends with it."""
         kept = [c for c, error in calls if error is None]
         if len(kept) < len(calls):
-            # A malformed block has no id to answer later; the model is told on the next turn.
+            # A malformed block has no id to answer later: it is left out of the waiting message.
             logger.info("dropping %d malformed call(s) from a message that waits for approval", len(calls) - len(kept))
         message["tool_calls"] = [c.to_dict() for c in kept]
         messages.append(message)
@@ -421,6 +427,13 @@ class Agent(Generic[OutputT]):
     async def _resume(self, messages: list[Message], options: RunOptions, run: _Run, emit: Emit | None) -> Turn | None:
         """Answer the calls a stopped run left waiting, with the caller's decisions."""
         waiting = unanswered(messages)
+        stuck = sorted(set(open_calls(messages)) - {c.id for c in waiting})
+        if stuck:
+            # A new message after calls that never got an answer: no server takes that.
+            raise UserError(
+                f"the conversation has tool calls without answers ({', '.join(stuck)}): resume the run that "
+                "stopped for approval (its messages and approvals=) before adding a new message"
+            )
         if not waiting:
             if options.approvals:
                 raise UserError("approvals were given, but no call in the conversation is waiting for one")
@@ -521,7 +534,9 @@ class Agent(Generic[OutputT]):
         def context() -> RunContext[Any]:
             usage = Usage(**{f: getattr(run.usage, f) for f in ("prompt_tokens", "completion_tokens",
                                                                 "requests", "tool_calls")})  # fmt: skip
-            return RunContext(deps=options.deps, usage=usage, turn=run.turn, messages=list(run.snapshot), call=call)
+            # A deep copy: a tool must not be able to rewrite the transcript.
+            messages = copy.deepcopy(run.snapshot)
+            return RunContext(deps=options.deps, usage=usage, turn=run.turn, messages=messages, call=call)
 
         return await answer(
             call,

@@ -10,7 +10,7 @@ from ._model import Message
 from .exceptions import UserError
 from .tools import Tool
 
-__all__ = ["Decision", "decided", "needing_approval", "unanswered"]
+__all__ = ["Decision", "decided", "needing_approval", "open_calls", "unanswered"]
 
 Decision: TypeAlias = "bool | str"
 """A caller's decision on a pending call: True runs it, False or a reason (a str) denies it."""
@@ -40,9 +40,12 @@ def decided(
     calls: list[ToolCall], tools: Mapping[str, Tool[Any, Any]], approvals: Mapping[str, Decision] | None
 ) -> dict[str, Decision]:
     """Each waiting call's decision; raises `UserError` for a missing or stray decision."""
+    if approvals is not None and not isinstance(approvals, Mapping):
+        raise UserError(f"approvals must be a dict of call id -> decision, not {type(approvals).__name__}")
     approvals = dict(approvals or {})
     waiting = {c.id for c in needing_approval(calls, tools)}
-    stray = sorted(set(approvals) - {c.id for c in calls})
+    # Only calls that wait for a decision take one: the others are not the caller's to force.
+    stray = sorted(set(approvals) - waiting)
     if stray:
         raise UserError(f"approvals name calls that are not waiting for a decision: {', '.join(stray)}")
     missing = sorted(waiting - set(approvals))
@@ -54,3 +57,10 @@ def decided(
         if not isinstance(verdict, (bool, str)):
             raise UserError(f"the decision for {call_id} must be True, False or a reason (str), not {verdict!r}")
     return approvals
+
+
+def open_calls(messages: list[Message]) -> list[str]:
+    """Ids of calls anywhere in `messages` that no tool message answers."""
+    answered = {m.get("tool_call_id") for m in messages if m.get("role") == "tool"}
+    return [str(c.get("id")) for m in messages if m.get("role") == "assistant"
+            for c in m.get("tool_calls") or () if c.get("id") not in answered]  # fmt: skip

@@ -55,12 +55,12 @@ class JsonConstraint:
         """Fresh logits processors for one `generate` call (xgrammar's are single-use)."""
         from xgrammar.contrib.hf import LogitsProcessor
 
-        key = json.dumps(schema, sort_keys=True)
+        key = json.dumps(schema, sort_keys=True)  # the cache key; the grammar keeps the declared order
         with self._lock:
             compiled = self._compiled.get(key)
             if compiled is None:
                 # Compact JSON: with free whitespace a small model can spend its budget on it.
-                compiled = self._compiler.compile_json_schema(key if schema else '{"type": "object"}',
+                compiled = self._compiler.compile_json_schema(json.dumps(schema) if schema else '{"type": "object"}',
                                                               any_whitespace=False)  # fmt: skip
                 self._compiled[key] = compiled
         return [_Forbid(self._markers), LogitsProcessor(compiled)] if self._markers else [LogitsProcessor(compiled)]

@@ -185,3 +185,38 @@ def test_unanswered_finds_only_the_last_assistant_messages_open_calls():
     assert unanswered([]) == []
     # Arguments given as a dict are encoded as JSON text, as the wire has them.
     assert unanswered([asked])[0].arguments == '{"a": 1}'
+
+
+@pytest.mark.anyio
+async def test_a_new_question_after_a_stopped_run_is_refused_not_sent():
+    m = model(CALLS)
+    agent = Agent(m, [list_files, delete_file])
+    stopped = await agent.run("go")
+    with pytest.raises(UserError, match=r"tool calls without answers .*resume the run that stopped"):
+        await agent.run([*stopped.messages, {"role": "user", "content": "something else?"}])
+    assert len(m.calls) == 1  # nothing sent
+
+
+@pytest.mark.anyio
+async def test_only_pending_calls_take_a_decision():
+    agent = Agent(model(CALLS), [list_files, delete_file])
+    stopped = await agent.run("go")
+    listing = stopped.messages[-1]["tool_calls"][0]["id"]  # list_files: needs no approval
+    a, b = stopped.pending
+    with pytest.raises(UserError, match=f"not waiting for a decision: {listing}"):
+        await agent.run(stopped.messages, approvals={a.id: True, b.id: True, listing: False})
+    with pytest.raises(UserError, match="approvals must be a dict"):
+        await agent.run(stopped.messages, approvals=[a.id])
+
+
+@pytest.mark.anyio
+async def test_an_invalid_final_result_in_the_resumed_message_counts_as_an_attempt():
+    from agentkit import OutputValidationError
+
+    m = model(qw_call("delete_file", path="x") + qw_call("final_result", result="three"))
+    agent = Agent(m, [delete_file], output_type=int, output_retries=0)
+    stopped = await agent.run("go")
+    with pytest.raises(OutputValidationError) as info:
+        await agent.run(stopped.messages, approvals={stopped.pending[0].id: True})
+    assert len(m.calls) == 1 and RAN == ["delete x"]
+    check_transcript(info.value.messages)

@@ -131,3 +131,15 @@ def test_auto_mode_uses_json_only_where_it_is_enforced():
     assert _mode("auto", Enforced(), has_tools=False) == "json"
     assert _mode("auto", Enforced(), has_tools=True) == "tool"
     assert _mode("json", Unenforced(), has_tools=True) == "json"
+
+
+def test_the_grammar_keeps_the_schemas_field_order(demo):
+    class Answer(pydantic.BaseModel):
+        thoughts: bool
+        answer: bool
+
+    spec = OutputSpec(Answer)
+    import anyio
+
+    c = anyio.run(lambda: demo.complete(ask("Oslo"), thinking=False, response_format=spec.response_format))
+    assert c.content.startswith('{"thoughts": ')
