@@ -7,10 +7,10 @@ import logging
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic
+from typing import Any, Generic, TypeAlias, overload
 
 import anyio
-from typing_extensions import TypeVar
+from typing_extensions import TypeVar, Unpack
 
 from ._approvals import decided, needing_approval, open_calls, unanswered
 from ._context import RunContext
@@ -18,7 +18,7 @@ from ._events import ParseEvent, ReasoningDelta, TextDelta, ToolCall, ToolCallRe
 from ._hooks import NOOP, Observer, observer
 from ._limits import UsageLimits
 from ._model import Completion, CompletionDone, Message, Model, ToolChoice, Usage
-from ._options import PerTurn, RunOptions, output_spec, per_turn, resolve, start
+from ._options import AgentKeywords, PerTurn, RunOptions, output_spec, per_turn, resolve, start
 from ._output import FINAL_RESULT, InvalidOutput, OutputMode
 from ._tool_runner import Approval, Outcome, answer, cap, render_result
 from ._turn import Turn, answerable, tool_message
@@ -49,6 +49,7 @@ logger = logging.getLogger("agentkit")
 
 T = TypeVar("T")
 OutputT = TypeVar("OutputT", default=str)
+_Tools: TypeAlias = "Sequence[Tool[Any, Any] | Callable[..., Any]]"
 Emit = Callable[[Any], Awaitable[None]]
 
 
@@ -145,10 +146,22 @@ class Agent(Generic[OutputT]):
     state: many runs may share it concurrently.
     """
 
+    # A type checker learns `OutputT` from `output_type` (str without it); a special form such as
+    # `Literal[...]` or a union is not a `type`, so such an agent is an `Agent[Any]`.
+    @overload
+    def __init__(self: Agent[str], model: Model, tools: _Tools = (), **options: Unpack[AgentKeywords]) -> None: ...
+    @overload
+    def __init__(
+        self, model: Model, tools: _Tools = (), *, output_type: type[OutputT], **options: Unpack[AgentKeywords]
+    ) -> None: ...
+    @overload
+    def __init__(
+        self: Agent[Any], model: Model, tools: _Tools = (), *, output_type: object, **options: Unpack[AgentKeywords]
+    ) -> None: ...
     def __init__(
         self,
         model: Model,
-        tools: Sequence[Tool[Any, Any] | Callable[..., Any]] = (),
+        tools: _Tools = (),
         *,
         system: str | None = None,
         thinking: PerTurn[bool | None] = None,
@@ -158,7 +171,7 @@ class Agent(Generic[OutputT]):
         approve: Approval | None = None,
         approval_timeout: float | None = None,
         max_tool_output: int | None = 100_000,
-        output_type: type[OutputT] = str,  # type: ignore[assignment]
+        output_type: Any = str,
         output_mode: OutputMode = "auto",
         output_retries: int = 2,
         usage_limits: UsageLimits | None = None,

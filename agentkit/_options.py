@@ -6,16 +6,28 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias, TypeVar
 
+from typing_extensions import TypedDict
+
 from ._approvals import Decision
 from ._limits import UsageLimits
 from ._model import Message, ToolChoice
-from ._output import FINAL_RESULT, OutputSpec, with_instruction
+from ._output import FINAL_RESULT, OutputMode, OutputSpec, with_instruction
 from ._tool_runner import Approval
 from .exceptions import UserError
 from .sessions import History, Session
 from .tools import Tool
 
-__all__ = ["AGENT_OPTIONS", "RUN_OPTIONS", "PerTurn", "RunOptions", "output_spec", "per_turn", "resolve", "start"]
+__all__ = [
+    "AGENT_OPTIONS",
+    "AgentKeywords",
+    "RUN_OPTIONS",
+    "PerTurn",
+    "RunOptions",
+    "output_spec",
+    "per_turn",
+    "resolve",
+    "start",
+]
 
 T = TypeVar("T")
 PerTurn: TypeAlias = "T | Callable[[int], T]"
@@ -43,6 +55,25 @@ AGENT_OPTIONS = (
     "history",
 )
 """The `Agent` keyword options; each can also be given per run."""
+
+
+class AgentKeywords(TypedDict, total=False):
+    """`Agent`'s keyword options but `output_type` (for its typed overloads; see `Agent.__init__`)."""
+
+    system: str | None
+    thinking: PerTurn[bool | None]
+    tool_choice: PerTurn[ToolChoice | None]
+    max_turns: int
+    tool_timeout: float | None
+    approve: Approval | None
+    approval_timeout: float | None
+    max_tool_output: int | None
+    output_mode: OutputMode
+    output_retries: int
+    usage_limits: UsageLimits | None
+    deps_type: Any
+    history: History | None
+
 
 RUN_OPTIONS = ("deps", "approvals", "session")
 """Keywords that only a run takes."""
