@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -280,11 +281,10 @@ class Agent(Generic[OutputT]):
         retries = 1 if resumed is not None and resumed.invalid else 0
         if retries > options.output_retries:
             assert resumed is not None
-            raise OutputValidationError(f"the output is not valid: {'; '.join(resumed.invalid)}",
-                                        problems=resumed.invalid, messages=list(messages))  # fmt: skip
+            raise _invalid_output(options, resumed.invalid, messages)
         for turn in range(options.max_turns):
             run.turn, run.snapshot = turn, list(messages)
-            options.usage_limits.check_request(run.usage, list(messages))
+            options.usage_limits.check_request(run.usage, messages)
             kwargs: dict[str, Any] = {
                 "tools": tools or None,
                 "thinking": per_turn(options.thinking, turn),
@@ -348,12 +348,7 @@ class Agent(Generic[OutputT]):
                 continue
             retries += 1
             if retries > options.output_retries:
-                raise OutputValidationError(
-                    f"the output is not a valid {_type_name(options.output.type)} after {options.output_retries} "
-                    f"retries: {'; '.join(problems)}",
-                    problems=problems,
-                    messages=list(messages),
-                )
+                raise _invalid_output(options, problems, messages)
             if not calls:
                 messages.append(options.output.retry_message(options.mode, problems))  # type: ignore[arg-type]
         raise MaxTurnsExceeded(f"no final answer after {options.max_turns} model calls", messages=list(messages))
@@ -545,8 +540,7 @@ class Agent(Generic[OutputT]):
             return True
 
         def context() -> RunContext[Any]:
-            usage = Usage(**{f: getattr(run.usage, f) for f in ("prompt_tokens", "completion_tokens",
-                                                                "requests", "tool_calls")})  # fmt: skip
+            usage = dataclasses.replace(run.usage)  # a copy: the run goes on counting
             # A deep copy: a tool must not be able to rewrite the transcript.
             messages = copy.deepcopy(run.snapshot)
             return RunContext(deps=options.deps, usage=usage, turn=run.turn, messages=messages, call=call)
@@ -591,5 +585,11 @@ def _stop_if_failed(
         raise UsageLimitExceeded(f"max_tool_calls={limit} reached", usage=run.usage, messages=list(messages))
 
 
-def _type_name(hint: Any) -> str:
-    return getattr(hint, "__name__", None) or repr(hint)
+def _invalid_output(options: RunOptions, problems: list[str], messages: list[Message]) -> OutputValidationError:
+    """The error of a run whose output stayed invalid after `output_retries` corrections."""
+    name = getattr(options.output.type, "__name__", None) or repr(options.output.type)
+    return OutputValidationError(
+        f"the output is not a valid {name} after {options.output_retries} retries: {'; '.join(problems)}",
+        problems=problems,
+        messages=list(messages),
+    )

@@ -35,7 +35,9 @@ class UsageLimits:
         """Before a model call: raise if it would be one call too many."""
         if self.max_requests is not None and usage.requests + 1 > self.max_requests:
             raise UsageLimitExceeded(
-                f"the next model call would exceed max_requests={self.max_requests}", usage=usage, messages=messages
+                f"the next model call would exceed max_requests={self.max_requests}",
+                usage=usage,
+                messages=list(messages),
             )
 
     @property

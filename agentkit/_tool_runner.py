@@ -100,11 +100,9 @@ async def answer(
         known = ", ".join(tools) or "none"
         content = f"Error: there is no tool named {call.name!r}. Available tools: {known}."
         return Outcome(content, f"unknown tool {call.name!r}")
+    verdict: bool | str = True
     if decision is not None:
-        verdict: bool | str = decision
-        if verdict is not True:
-            reason = verdict if isinstance(verdict, str) and verdict else "denied"
-            return Outcome(f"Error: the user did not allow this tool call ({reason}).", f"not approved: {reason}")
+        verdict = decision
     elif approve is not None:
         # move_on_after, not fail_after: a TimeoutError the hook raises itself is a failure.
         with anyio.move_on_after(approval_timeout) as scope:
@@ -116,9 +114,9 @@ async def answer(
         if scope.cancelled_caught:
             error = f"not approved in time ({approval_timeout} s)"
             return Outcome(f"Error: this call was not run: it was {error}.", error)
-        if verdict is not True:
-            reason = verdict if isinstance(verdict, str) and verdict else "denied"
-            return Outcome(f"Error: the user did not allow this tool call ({reason}).", f"not approved: {reason}")
+    if verdict is not True:
+        reason = verdict if isinstance(verdict, str) and verdict else "denied"
+        return Outcome(f"Error: the user did not allow this tool call ({reason}).", f"not approved: {reason}")
     if permit is not None and not permit():
         error = "the run's limit on tool calls was reached"
         return Outcome(f"Error: this call was not run: {error}.", error)

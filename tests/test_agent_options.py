@@ -389,3 +389,15 @@ async def test_agent_options_per_run_never_reach_a_servers_request_body(mode):
         assert body["messages"][0] == {"role": "system", "content": "per run"}
         assert not set(body) & {"system", "approve", "max_tool_output", "tool_timeout", "approval_timeout", "max_turns"}
         assert body["max_tokens"] == 64
+
+
+def test_the_agent_options_are_declared_once_in_agreement():
+    # Three lists name the options (the run-time tuple, the typed overloads' TypedDict, the
+    # constructor): they must not drift apart.
+    import inspect
+
+    from agentkit._options import AGENT_OPTIONS, AgentKeywords
+
+    keyword_only = [n for n, p in inspect.signature(Agent.__init__).parameters.items() if p.kind is p.KEYWORD_ONLY]
+    assert keyword_only == list(AGENT_OPTIONS)
+    assert set(AgentKeywords.__annotations__) == set(AGENT_OPTIONS) - {"output_type"}
