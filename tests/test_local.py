@@ -123,7 +123,7 @@ def greedy_reference(model, messages, max_new, **template_kwargs):
     ends = sorted({tok.eos_token_id} | {vocab[t] for t in ("<|im_end|>", "<|endoftext|>") if t in vocab})
     out = model.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new,
                                do_sample=False, eos_token_id=ends, pad_token_id=tok.pad_token_id)  # fmt: skip
-    new = out[0, ids.shape[1]:].tolist()
+    new = out[0, ids.shape[1] :].tolist()
     text = tok.decode([t for t in new if t not in ends], skip_special_tokens=False)
     in_reasoning = tok.decode(ids[0]).rstrip().endswith("<think>")
     return model.format.parse(text, in_reasoning=in_reasoning), new
@@ -396,7 +396,9 @@ def test_images_need_a_processor(intern):
 # --- the built-in demo model, through the real transformers path --------------------------------
 
 demo_needed = pytest.mark.skipif(
-    not (LocalModel.__module__ and __import__("agentkit._local", fromlist=["DEMO_PATH"]).DEMO_PATH / "model.safetensors").exists(),
+    not (
+        LocalModel.__module__ and __import__("agentkit._local", fromlist=["DEMO_PATH"]).DEMO_PATH / "model.safetensors"
+    ).exists(),
     reason="demo model not built",
 )
 
@@ -446,36 +448,45 @@ async def test_forced_tool_choice_starts_the_call_in_the_prompt_and_the_model_co
         assert calls[-1]["new_ids"]  # the model generated after the opener
         expected = intern.format.parse(forced + intern._decode(calls[-1]["new_ids"]))
         assert (c.content, [(t.name, t.arguments) for t in c.tool_calls], [e.raw for e in c.errors]) == (
-            expected.content, [(t.name, t.arguments) for t in expected.tool_calls], [e.raw for e in expected.errors]
+            expected.content,
+            [(t.name, t.arguments) for t in expected.tool_calls],
+            [e.raw for e in expected.errors],
         )
+
+
+def script(model, text):
+    """The model's next outputs are `text` (a scripted continuation through the real tokenizer,
+    decoder and stream parser)."""
+    tok = model.tokenizer
+
+    def generate(input_ids, streamer=None, **kwargs):
+        new = torch.tensor([tok.encode(text, add_special_tokens=False)])
+        if streamer is not None:
+            streamer.put(input_ids)
+            for t in new[0]:
+                streamer.put(t.reshape(1))
+            streamer.end()
+        return torch.cat([input_ids, new], dim=1)
+
+    model.model.generate = generate
 
 
 @pytest.mark.anyio
 async def test_forced_opener_and_the_models_continuation_make_one_call(intern):
     # A scripted continuation: the opener ends exactly where the model's own tokens take over,
     # and the call's arguments are the ones the model wrote.
-    tok = intern.tokenizer
-
-    def script(text):
-        def generate(input_ids, streamer=None, **kwargs):
-            new = torch.tensor([tok.encode(text, add_special_tokens=False)])
-            if streamer is not None:
-                streamer.put(input_ids)
-                for t in new[0]:
-                    streamer.put(t.reshape(1))
-                streamer.end()
-            return torch.cat([input_ids, new], dim=1)
-
-        intern.model.generate = generate
-
     tools = [weather_tool_schema()]
-    script('", "parameters": {"location": "Oslo"}}<|action_end|><|im_end|>')
+    script(intern, '", "parameters": {"location": "Oslo"}}<|action_end|><|im_end|>')
     c = await intern.complete(CONVERSATION, tools=tools, thinking=False, tool_choice="get_current_temperature")
-    assert [(t.name, json.loads(t.arguments)) for t in c.tool_calls] == [("get_current_temperature", {"location": "Oslo"})]
+    assert [(t.name, json.loads(t.arguments)) for t in c.tool_calls] == [
+        ("get_current_temperature", {"location": "Oslo"})
+    ]
     assert (c.content, c.errors) == ("", [])
-    script('{"name": "get_current_temperature", "parameters": {"location": "Rome"}}<|action_end|><|im_end|>')
+    script(intern, '{"name": "get_current_temperature", "parameters": {"location": "Rome"}}<|action_end|><|im_end|>')
     c = await intern.complete(CONVERSATION, tools=tools, thinking=False, tool_choice="required")
-    assert [(t.name, json.loads(t.arguments)) for t in c.tool_calls] == [("get_current_temperature", {"location": "Rome"})]
+    assert [(t.name, json.loads(t.arguments)) for t in c.tool_calls] == [
+        ("get_current_temperature", {"location": "Rome"})
+    ]
 
 
 @demo_needed
@@ -511,12 +522,17 @@ async def test_image_parts_reach_the_model_as_pixels(vlm_path, tmp_path):
     path = tmp_path / "red.png"
     Image.new("RGB", (64, 48), (200, 30, 30)).save(path)
     seen: list[tuple] = []
-    model.model.model.vision_tower.register_forward_hook(lambda mod, args, out: seen.append((args[0].dtype, tuple(args[0].shape))))
+    model.model.model.vision_tower.register_forward_hook(
+        lambda mod, args, out: seen.append((args[0].dtype, tuple(args[0].shape)))
+    )
     ids_dtypes: list = []
     model.model.register_forward_pre_hook(
         lambda mod, args, kwargs: ids_dtypes.append(kwargs["input_ids"].dtype), with_kwargs=True
     )
-    for part in ({"type": "image", "image": Image.new("RGB", (64, 64), (0, 0, 255))}, {"type": "image", "path": str(path)}):
+    for part in (
+        {"type": "image", "image": Image.new("RGB", (64, 64), (0, 0, 255))},
+        {"type": "image", "path": str(path)},
+    ):
         seen.clear()
         c = await model.complete([{"role": "user", "content": [part, {"type": "text", "text": "What is this?"}]}])
         assert seen == [(torch.bfloat16, (1, 3, 28, 28))]  # floats cast to the model dtype

@@ -22,7 +22,7 @@ from agentkit import (  # noqa: E402
     tool,
 )
 from agentkit._local import _default_sampling  # noqa: E402
-from tests.test_local import greedy_reference, wrap_generate  # noqa: E402
+from tests.test_local import greedy_reference, script, wrap_generate  # noqa: E402
 from tools.build_test_models import build_tiny  # noqa: E402
 
 GREEDY = Sampling(temperature=0, max_tokens=24)
@@ -43,23 +43,6 @@ def coder_path(tmp_path_factory):
 @pytest.fixture
 def coder(coder_path):
     return LocalModel(coder_path, sampling=GREEDY, device_map=None, dtype=torch.float32)
-
-
-def script(model, text):
-    """The model's next outputs are `text` (a scripted continuation through the real tokenizer,
-    decoder and stream parser)."""
-    tok = model.tokenizer
-
-    def generate(input_ids, streamer=None, **kwargs):
-        new = torch.tensor([tok.encode(text, add_special_tokens=False)])
-        if streamer is not None:
-            streamer.put(input_ids)
-            for t in new[0]:
-                streamer.put(t.reshape(1))
-            streamer.end()
-        return torch.cat([input_ids, new], dim=1)
-
-    model.model.generate = generate
 
 
 def test_the_template_is_detected_and_renders_tools_calls_and_results(coder):
