@@ -1,0 +1,66 @@
+"""``MODULE:ATTR`` specs: how the command line names tools, agents and agent factories."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from typing import Any
+
+from ..tools import Tool, tool
+
+
+class SpecError(Exception):
+    """A ``MODULE:ATTR`` spec that cannot be loaded; the message names the spec and why."""
+
+
+def load_object(spec: str) -> Any:
+    """Import ``MODULE`` (the current directory first on ``sys.path``) and return its ``ATTR``."""
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise SpecError(f"{spec!r} is not MODULE:ATTR")
+    cwd = os.getcwd()
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise SpecError(f"cannot import {module_name!r} (from {spec!r}): {e}") from None
+    except Exception as e:  # the module itself failed while importing
+        raise SpecError(f"importing {module_name!r} (from {spec!r}) failed: {type(e).__name__}: {e}") from None
+    obj: Any = module
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise SpecError(f"{module_name!r} has no attribute {attr!r} (from {spec!r})") from None
+    return obj
+
+
+def load_tools(spec: str) -> list[Any]:
+    """The tools a spec names: a list of tools (or functions, or toolsets), one tool, or an Agent's tools."""
+    from .._agent import Agent
+
+    obj = load_object(spec)
+    if isinstance(obj, Agent):
+        return [*obj.tools.values(), *getattr(obj, "toolsets", ())]
+    if isinstance(obj, Tool):
+        return [obj]
+    if isinstance(obj, (list, tuple)):
+        items = list(obj)
+    elif callable(obj):
+        items = [obj]
+    else:
+        raise SpecError(f"{spec!r} is a {type(obj).__name__}, not a tool, a list of tools or an Agent")
+    out: list[Any] = []
+    for item in items:
+        if isinstance(item, Tool) or hasattr(item, "list_tools"):
+            out.append(item)
+        elif callable(item):
+            try:
+                out.append(tool(item))
+            except Exception as e:
+                raise SpecError(f"{spec!r}: {getattr(item, '__name__', item)!r} is not a tool: {e}") from None
+        else:
+            raise SpecError(f"{spec!r} holds a {type(item).__name__}, which is not a tool")
+    return out
