@@ -6,6 +6,7 @@ import copy
 import dataclasses
 import logging
 import math
+from contextlib import AsyncExitStack
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeAlias, overload
@@ -21,6 +22,7 @@ from ._limits import UsageLimits
 from ._model import Completion, CompletionDone, Message, Model, ToolChoice, Usage
 from ._options import AgentKeywords, PerTurn, RunOptions, output_spec, per_turn, resolve, start
 from ._output import FINAL_RESULT, InvalidOutput, OutputMode
+from ._toolsets import Toolset, open_tools
 from ._tool_runner import Approval, Outcome, answer, cap, render_result
 from ._turn import Turn, answerable, tool_message
 from .exceptions import (
@@ -50,7 +52,7 @@ logger = logging.getLogger("agentkit")
 
 T = TypeVar("T")
 OutputT = TypeVar("OutputT", default=str)
-_Tools: TypeAlias = "Sequence[Tool[Any, Any] | Callable[..., Any]]"
+_Tools: TypeAlias = "Sequence[Tool[Any, Any] | Toolset | Callable[..., Any]]"
 Emit = Callable[[Any], Awaitable[None]]
 
 
@@ -123,6 +125,8 @@ class _Run:
     turn: int = 0
     snapshot: list[Message] = field(default_factory=list)
     """The transcript as the current turn's tools see it."""
+    tools: dict[str, Tool[Any, Any]] = field(default_factory=dict)
+    """The run's tools: the agent's functions and its toolsets' tools, by name."""
     over_limit: bool = False
     """A tool call was refused by `max_tool_calls`."""
     observer: Observer = NOOP
@@ -181,7 +185,11 @@ class Agent(Generic[OutputT]):
     ) -> None:
         self.model = model
         self.tools: dict[str, Tool[Any, Any]] = {}
+        self.toolsets: list[Toolset] = []
         for t in tools:
+            if isinstance(t, Toolset):
+                self.toolsets.append(t)
+                continue
             t = t if isinstance(t, Tool) else tool(t)
             if t.name in self.tools:
                 raise UserError(f"two tools are named {t.name!r}")
@@ -264,19 +272,25 @@ class Agent(Generic[OutputT]):
 
     async def _drive(self, messages: list[Message], options: RunOptions, emit: Emit | None) -> RunResult[Any]:
         messages, new_from = await opening(options.session, messages)
-        with observer(self, messages) as watch:
-            return await self._loop(messages, options, _Run(observer=watch, new_from=new_from), emit)
+        async with AsyncExitStack() as stack:
+            # Toolsets connect before the first model call and disconnect when the run ends.
+            tools = await open_tools(self.tools, self.toolsets, stack) if self.toolsets else self.tools
+            if options.mode == "tool" and FINAL_RESULT in tools:
+                raise UserError(f"a toolset has a tool named {FINAL_RESULT!r}, which the typed output needs")
+            with observer(self, messages) as watch:
+                run = _Run(observer=watch, new_from=new_from, tools=tools)
+                return await self._loop(messages, options, run, emit)
 
     async def _loop(self, messages: list[Message], options: RunOptions, run: _Run, emit: Emit | None) -> RunResult[Any]:
         resumed = await self._resume(messages, options, run, emit)
         if resumed is not None and resumed.finals:
             return await self._finish(options, run, resumed, None, messages, emit)
-        tools: list[Any] = list(self.tools.values())
+        tools: list[Any] = list(run.tools.values())
         if options.mode == "tool":
             tools.append(options.output.tool_schema)
         # A message's calls wait for the whole message when one of them may need approval, or
         # when a token limit may refuse the whole response.
-        early = not any(t.requires_approval for t in self.tools.values()) and not options.usage_limits.limits_tokens
+        early = not any(t.requires_approval for t in run.tools.values()) and not options.usage_limits.limits_tokens
         # An invalid final_result among the resumed calls was an attempt too.
         retries = 1 if resumed is not None and resumed.invalid else 0
         if retries > options.output_retries:
@@ -329,7 +343,7 @@ class Agent(Generic[OutputT]):
                 messages.append(message)
                 messages.extend(state.results[c.id] for c, _ in calls)
                 raise UsageLimitExceeded(over, usage=run.usage, messages=list(messages))
-            pending = needing_approval([c for c, error in calls if error is None], self.tools)
+            pending = needing_approval([c for c, error in calls if error is None], run.tools)
             if pending:
                 return await self._stop_for_approval(completion, message, calls, pending, messages, options, run, emit)
             started = {c.id for c in state.started}
@@ -447,7 +461,7 @@ class Agent(Generic[OutputT]):
                 raise UserError("approvals were given, but no call in the conversation is waiting for one")
             return None
         state = Turn()
-        state.decisions = decided(waiting, self.tools, options.approvals)
+        state.decisions = decided(waiting, run.tools, options.approvals)
         run.snapshot = list(messages)
         await self._answer_all([(c, None) for c in waiting], options, run, state, emit)
         messages.extend(state.results[c.id] for c in waiting)
@@ -548,7 +562,7 @@ class Agent(Generic[OutputT]):
         return await answer(
             call,
             malformed,
-            self.tools,
+            run.tools,
             approve=options.approve,
             approval_timeout=options.tool_timeout if options.approval_timeout is None else options.approval_timeout,
             tool_timeout=options.tool_timeout,

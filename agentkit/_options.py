@@ -149,7 +149,7 @@ def resolve(agent_object: Any, model: Any, overrides: dict[str, Any]) -> RunOpti
     return RunOptions(
         **agent,
         output=output,
-        mode=None if output.text else _mode(output_mode, model, bool(agent_object.tools)),
+        mode=None if output.text else _mode(output_mode, model, bool(agent_object.tools or agent_object.toolsets)),
         usage_limits=limits,
         deps=run["deps"],
         approvals=run["approvals"],

@@ -27,6 +27,7 @@ __all__ = [
     "ToolArgumentsError",
     "ToolDefinitionError",
     "ToolError",
+    "ToolsetError",
     "UnknownToolError",
     "UsageLimitExceeded",
     "UserError",
@@ -134,3 +135,9 @@ class UsageLimitExceeded(RunError):
     def __init__(self, message: str, *, usage: Usage, messages: list[dict[str, Any]] | None = None) -> None:
         super().__init__(message, messages=messages)
         self.usage = usage
+
+
+class ToolsetError(RunError):
+    """A toolset could not give the run its tools: an MCP server that does not start, refuses
+    the connection or does not answer in time. Raised before the first model call."""
+

@@ -61,10 +61,10 @@ def describe_problem(error: jsonschema.ValidationError, parameters: Mapping[str,
         missing = [r for r in parameters.get("required", ()) if r not in error.instance]
         return f"missing required argument {', '.join(repr(m) for m in missing)}"
     if error.validator == "additionalProperties" and not path:
-        extra = sorted(set(error.instance) - set(parameters["properties"]))
+        extra = sorted(set(error.instance) - set(parameters.get("properties", ())))
         return (
             f"unknown argument {', '.join(repr(x) for x in extra)}; "
-            f"{name} takes: {', '.join(parameters['properties']) or 'no arguments'}"
+            f"{name} takes: {', '.join(parameters.get('properties', ())) or 'no arguments'}"
         )
     return f"{path or 'arguments'}: {error.message}"
 
@@ -242,8 +242,9 @@ class Tool(Generic[P, R]):
         values: dict[str, Any] = {}
         if not problems:
             for key, value in arguments.items():
+                convert = self._converters.get(key)
                 try:
-                    values[key] = self._converters[key](value)
+                    values[key] = value if convert is None else convert(value)
                 except Exception as e:  # a pydantic validator or an impossible date
                     problems.extend(conversion_problems(e, key))
         if problems:

@@ -1,0 +1,81 @@
+"""`server`: agentkit tools served to any MCP client, with their schemas and checks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import anyio
+
+from .._tool_runner import render_result
+from ..exceptions import ToolError, UserError
+from ..tools import Tool, tool
+
+try:
+    from mcp.server.lowlevel import Server
+    from mcp.server.stdio import stdio_server
+    from mcp.types import CallToolRequestParams, CallToolResult, ListToolsResult, TextContent
+    from mcp.types import Tool as MCPTool
+except ImportError as e:  # pragma: no cover - depends on the environment
+    raise ImportError(f"agentkit.mcp needs the MCP SDK: pip install 'agentkit[mcp]' ({e})") from e
+
+
+def server(tools: Iterable[Tool[Any, Any] | Any], *, name: str = "agentkit") -> Server[Any]:
+    """An MCP server (the SDK's low-level `Server`) serving `tools`.
+
+    Input schemas are exactly `Tool.parameters`; arguments are checked as the agent loop checks
+    them, and bad arguments, unknown tools and exceptions come back as ``isError`` results whose
+    text says what went wrong. Serve it with `run_stdio` or the SDK (``streamable_http_app()``).
+    Raises `UserError` for two tools with one name, or a tool that needs a `RunContext`.
+    """
+    by_name: dict[str, Tool[Any, Any]] = {}
+    for t in tools:
+        t = t if isinstance(t, Tool) else tool(t)
+        if t.name in by_name:
+            raise UserError(f"two tools are named {t.name!r}")
+        if t.takes_context:
+            raise UserError(f"the tool {t.name} takes a RunContext, which an MCP call does not have")
+        by_name[t.name] = t
+    listing = ListToolsResult(
+        tools=[MCPTool(name=t.name, description=t.description or None, input_schema=t.parameters) for t in by_name.values()]
+    )
+
+    async def list_tools(ctx: Any, params: Any) -> ListToolsResult:
+        return listing
+
+    async def call_tool(ctx: Any, params: CallToolRequestParams) -> CallToolResult:
+        found = by_name.get(params.name)
+        if found is None:
+            return _error(f"there is no tool named {params.name!r}; the tools are: {', '.join(by_name) or 'none'}")
+        try:
+            value = await found.acall(params.arguments or {})
+        except ToolError as e:  # bad arguments, or a tool's own message for the model
+            return _error(str(e))
+        except Exception as e:
+            return _error(f"the tool {found.name} raised {type(e).__name__}: {e}")
+        try:
+            text = render_result(value)
+        except (TypeError, ValueError) as e:
+            return _error(f"the tool {found.name} returned a value that cannot be sent as JSON ({e})")
+        return CallToolResult(content=[TextContent(text=text)])
+
+    return Server(
+        name,
+        on_list_tools=list_tools,
+        on_call_tool=call_tool,
+        get_tool_input_schema=lambda n: by_name[n].parameters if n in by_name else None,
+    )
+
+
+def _error(text: str) -> CallToolResult:
+    return CallToolResult(content=[TextContent(text=text)], is_error=True)
+
+
+def run_stdio(mcp_server: Server[Any]) -> None:
+    """Serve over this process's stdin and stdout until the client closes them."""
+
+    async def main() -> None:
+        async with stdio_server() as (read, write):
+            await mcp_server.run(read, write, mcp_server.create_initialization_options())
+
+    anyio.run(main)
