@@ -7,6 +7,7 @@ from typing import Any
 
 import anyio
 
+from .. import __version__
 from .._tool_runner import render_result
 from ..exceptions import ToolError, UserError
 from ..tools import Tool, tool
@@ -61,6 +62,7 @@ def server(tools: Iterable[Tool[Any, Any] | Any], *, name: str = "agentkit") -> 
 
     return Server(
         name,
+        version=__version__,
         on_list_tools=list_tools,
         on_call_tool=call_tool,
         get_tool_input_schema=lambda n: by_name[n].parameters if n in by_name else None,
@@ -79,3 +81,11 @@ def run_stdio(mcp_server: Server[Any]) -> None:
             await mcp_server.run(read, write, mcp_server.create_initialization_options())
 
     anyio.run(main)
+
+
+def run_http(mcp_server: Server[Any], host: str, port: int) -> None:
+    """Serve Streamable HTTP at ``http://host:port/mcp`` until interrupted."""
+    import uvicorn
+
+    uvicorn.run(mcp_server.streamable_http_app(host=host), host=host, port=port, log_level="warning")
+

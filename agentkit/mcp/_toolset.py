@@ -150,18 +150,28 @@ class MCPToolset:
         # The SDK's client lives in a task of its own, so that it is entered and left in the same
         # task whoever opens the toolset and whichever tasks call its tools.
         connection = _Connection(self)
-        async with anyio.create_task_group() as tg:
-            try:
-                with anyio.fail_after(self.connect_timeout):
-                    await tg.start(connection.serve)
-            except TimeoutError:
-                raise ToolsetError(f"{self!r} did not finish connecting in {self.connect_timeout} s") from None
-            except Exception as e:
-                raise ToolsetError(f"{self!r} could not be connected: {_describe(e)}") from e
-            try:
-                yield connection
-            finally:
-                connection.closing.set()
+        try:
+            async with anyio.create_task_group() as tg:
+                try:
+                    with anyio.fail_after(self.connect_timeout):
+                        await tg.start(connection.serve)
+                except TimeoutError:
+                    raise ToolsetError(f"{self!r} did not finish connecting in {self.connect_timeout} s") from None
+                except Exception as e:
+                    raise ToolsetError(f"{self!r} could not be connected: {_describe(e)}") from e
+                try:
+                    yield connection
+                finally:
+                    connection.closing.set()
+        except BaseException as e:
+            single = _single(e)
+            if single is e:
+                raise
+            failure = single
+        else:
+            return
+        # Outside the except block: the caller sees its own exception, not a group around it.
+        raise failure
 
     def _transport(self) -> Any:
         if isinstance(self._server, StdioServerParameters) or not self._headers:
@@ -283,7 +293,7 @@ def result_value(result: CallToolResult) -> Any:
             parts.append(block.text)
         elif isinstance(block, (ImageContent, AudioContent)):
             kind = "image" if isinstance(block, ImageContent) else "audio"
-            parts.append(f"[{kind}: {block.mime_type}, {len(block.data) * 3 // 4} bytes, not shown]")
+            parts.append(f"[{kind}: {block.mime_type}, {_decoded_size(block.data)} bytes, not shown]")
         elif isinstance(block, ResourceLink):
             parts.append(f"[resource: {block.uri}]")
         elif isinstance(block, EmbeddedResource):
@@ -298,8 +308,19 @@ def result_value(result: CallToolResult) -> Any:
     return ""
 
 
+def _decoded_size(data: str) -> int:
+    return len(data) * 3 // 4 - data[-2:].count("=")
+
+
+def _single(e: BaseException) -> BaseException:
+    """The one exception inside (nested) exception groups of one, or `e`."""
+    inner = getattr(e, "exceptions", None)
+    while isinstance(inner, tuple) and len(inner) == 1:
+        e = inner[0]
+        inner = getattr(e, "exceptions", None)
+    return e
+
+
 def _describe(e: BaseException) -> str:
-    inner = getattr(e, "exceptions", None)  # an exception group of one: say what is inside
-    if isinstance(inner, tuple) and len(inner) == 1:
-        return _describe(inner[0])
+    e = _single(e)
     return f"{type(e).__name__}: {e}" if str(e) else type(e).__name__

@@ -76,6 +76,12 @@ def pid() -> int:
 
 
 @server.tool()
+def whoami(ctx: Context) -> str:
+    """The Authorization header the request came with (over HTTP), or "none"."""
+    return (ctx.headers or {}).get("authorization", "none")
+
+
+@server.tool()
 async def grow(ctx: Context) -> str:
     """Add the tool `extra` and tell the client the tool list changed."""
 
@@ -94,7 +100,6 @@ async def grow(ctx: Context) -> str:
 
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--http":
-        server.settings.port = int(sys.argv[2])
         server.run(transport="streamable-http", host="127.0.0.1", port=int(sys.argv[2]))
     else:
         server.run()

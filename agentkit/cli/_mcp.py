@@ -1,0 +1,44 @@
+"""``agentkit mcp serve MODULE:ATTR [--http HOST:PORT]``: agentkit tools for any MCP client."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ._main import CLIError
+from ._spec import load_tools
+
+
+def add(sub: Any) -> None:
+    parser = sub.add_parser("mcp", help="MCP: serve agentkit tools to MCP clients")
+    mcp_sub = parser.add_subparsers(dest="mcp_command", metavar="MCP_COMMAND")
+    mcp_sub.required = True
+    serve = mcp_sub.add_parser(
+        "serve",
+        help="serve tools over stdio (default) or Streamable HTTP",
+        description="Serve a list of tools, one tool or an Agent's tools (MODULE:ATTR, MODULE imported with the "
+        "current directory on sys.path) to MCP clients, over stdio unless --http is given.",
+    )
+    serve.add_argument("spec", metavar="MODULE:ATTR", help="a list of tools, a tool, or an Agent")
+    serve.add_argument("--http", metavar="HOST:PORT", help="serve Streamable HTTP at http://HOST:PORT/mcp")
+    serve.add_argument("--name", default="agentkit", help="the server's name, as clients see it")
+    serve.set_defaults(func=_serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        from ..mcp import _server
+    except ImportError as e:
+        raise CLIError(str(e)) from None
+    tools = load_tools(args.spec)
+    if any(not hasattr(t, "parameters") for t in tools):
+        raise CLIError(f"{args.spec!r} holds a toolset; `mcp serve` serves tools only")
+    server = _server.server(tools, name=args.name)
+    if args.http is None:
+        _server.run_stdio(server)
+        return 0
+    host, sep, port = args.http.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise CLIError(f"--http wants HOST:PORT, not {args.http!r}")
+    _server.run_http(server, host, int(port))
+    return 0

@@ -1,0 +1,309 @@
+"""agentkit.mcp against servers and clients nobody here wrote: a server built with the MCP SDK's own
+server API (tests/mcp_servers/sdk_server.py, over stdio and Streamable HTTP), the reference server
+`mcp-server-time` from PyPI, and the SDK's own client talking to `agentkit mcp serve`."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import anyio
+import pytest
+
+from agentkit import Agent, ToolCallFinished, ToolCallStarted, UserError
+from agentkit.exceptions import ToolsetError
+from agentkit.testing import ScriptedModel, check_transcript
+
+from .agent_helpers import qw_call
+
+mcp = pytest.importorskip("mcp")
+from agentkit.mcp import MCPToolset  # noqa: E402
+
+pytestmark = pytest.mark.anyio
+ROOT = Path(__file__).resolve().parent.parent
+SDK_SERVER = str(ROOT / "tests" / "mcp_servers" / "sdk_server.py")
+
+
+def sdk_stdio(**kw) -> MCPToolset:
+    return MCPToolset.stdio(sys.executable, [SDK_SERVER], **kw)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is dead too: it only waits to be reaped.
+    with contextlib.suppress(FileNotFoundError):
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+    return False
+
+
+def gone_soon(pid: int, seconds: float = 10.0) -> bool:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if not alive(pid):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def finished(agent: Agent, question: str, **kw) -> tuple[list, object]:
+    events = [e async for e in agent.stream(question, **kw)]
+    return [e for e in events if isinstance(e, ToolCallFinished)], events[-1].result
+
+
+# --- the client, over stdio ----------------------------------------------------------------------
+
+
+async def test_lists_the_servers_tools_with_its_own_schemas():
+    async with sdk_stdio() as toolset:
+        tools = {t.name: t for t in await toolset.list_tools()}
+    assert {"add", "boom", "slow", "crash", "hang", "picture", "record", "pid", "grow"} <= set(tools)
+    assert tools["add"].parameters["properties"] == {"a": {"title": "A", "type": "integer"},
+                                                     "b": {"title": "B", "type": "integer"}}  # fmt: skip
+    assert tools["add"].parameters["required"] == ["a", "b"]
+    assert tools["add"].description == "Add two integers."
+
+
+async def test_list_tools_outside_async_with_is_a_user_error():
+    with pytest.raises(UserError, match="async with"):
+        await sdk_stdio().list_tools()
+
+
+async def test_an_agent_calls_mcp_tools_next_to_functions_and_reads_their_results():
+    def double(x: int) -> int:
+        """Double a number.
+
+        Args:
+            x: The number.
+        """
+        return 2 * x
+
+    model = ScriptedModel([qw_call("add", a=2, b=3) + qw_call("double", x=4) + qw_call("record") + qw_call("picture"),
+                           "done"])  # fmt: skip
+    done, result = await finished(Agent(model, [double, sdk_stdio()]), "q")
+    check_transcript(result.messages)
+    by_name = {e.call.name: e for e in done}
+    assert by_name["add"].content == "5" and by_name["add"].error is None
+    assert by_name["double"].content == "8"
+    assert json.loads(by_name["record"].content) == {"id": 7, "tags": ["a", "b"]}  # structured content as JSON
+    assert by_name["picture"].content == "[image: image/png, 70 bytes, not shown]\na red dot"
+    # The model saw the MCP tools' schemas next to the function's.
+    sent = set(model.calls[0].tools)
+    assert {"add", "double", "record"} <= sent
+
+
+async def test_an_is_error_result_is_a_tool_failure_the_model_reads():
+    model = ScriptedModel([qw_call("boom", what="deleting /"), "sorry"])
+    done, result = await finished(Agent(model, [sdk_stdio()]), "q")
+    assert done[0].error == "boom: deleting / is not allowed"
+    assert done[0].content == "Error: boom: deleting / is not allowed"
+    assert result.messages[2]["content"] == "Error: boom: deleting / is not allowed"
+    assert result.output == "sorry"
+
+
+async def test_arguments_are_checked_against_the_servers_schema_before_the_call():
+    model = ScriptedModel([qw_call("add", a="two"), "ok"])
+    done, _ = await finished(Agent(model, [sdk_stdio()]), "q")
+    # agentkit's own wording (the server's would be a pydantic dump): it never reached the server.
+    assert done[0].content == "Error: Invalid arguments for add:\n- a: 'two' is not of type 'integer'\n- missing required argument 'b'"
+
+
+async def test_prefix_include_and_exclude():
+    async with sdk_stdio(prefix="calc", include=["add", "boom", "pid"], exclude=["boom"]) as toolset:
+        names = sorted(t.name for t in await toolset.list_tools())
+        assert names == ["calc_add", "calc_pid"]
+        model = ScriptedModel([qw_call("calc_add", a=1, b=1), "two"])
+        done, _ = await finished(Agent(model, [toolset]), "q")
+        assert (done[0].call.name, done[0].content) == ("calc_add", "2")  # called as `add` on the server
+
+
+async def test_including_a_tool_the_server_lacks_is_a_user_error():
+    with pytest.raises(UserError, match="no tool named 'nope'"):
+        async with sdk_stdio(include=["add", "nope"]) as toolset:
+            await toolset.list_tools()
+
+
+async def test_two_toolsets_with_one_tool_name_is_a_user_error_naming_it():
+    def pid() -> int:
+        """A clash."""
+        return 0
+
+    agent = Agent(ScriptedModel(["unused"]), [pid, sdk_stdio()])
+    with pytest.raises(UserError, match="two tools are named 'pid'"):
+        await agent.run("q")
+    # The fix the message suggests works.
+    agent = Agent(ScriptedModel(["fine"]), [pid, sdk_stdio(prefix="srv")])
+    assert (await agent.run("q")).output == "fine"
+
+
+# --- lifecycle -------------------------------------------------------------------------------------
+
+
+async def test_without_async_with_each_run_connects_and_leaves_no_process():
+    agent = Agent(ScriptedModel([qw_call("pid"), "a", qw_call("pid"), "b"]), [sdk_stdio()])
+    pids = []
+    for _ in range(2):
+        result = await agent.run("q")
+        check_transcript(result.messages)
+        pids.append(int(result.messages[2]["content"]))
+        assert gone_soon(pids[-1]), "the server process outlived its run"
+    assert pids[0] != pids[1]
+
+
+async def test_an_entered_toolset_keeps_one_connection_for_many_runs():
+    toolset = sdk_stdio()
+    agent = Agent(ScriptedModel([qw_call("pid"), "a", qw_call("pid"), "b"]), [toolset])
+    async with toolset:
+        first = await agent.run("q")
+        second = await agent.run("q")
+        pid = int(first.messages[2]["content"])
+        assert int(second.messages[2]["content"]) == pid
+        assert alive(pid)
+    assert gone_soon(pid)
+
+
+async def test_cancelling_a_run_mid_call_is_prompt_and_leaves_no_child():
+    model = ScriptedModel([qw_call("pid") + qw_call("slow", seconds=60), "never"])
+    agent = Agent(model, [sdk_stdio()])
+    seen: dict[str, str] = {}
+    started = time.monotonic()
+    with anyio.move_on_after(30) as outer:
+        async with contextlib.aclosing(agent.stream("q")) as events:
+            async for event in events:
+                if isinstance(event, ToolCallFinished):
+                    seen[event.call.name] = event.content
+                if isinstance(event, ToolCallStarted) and event.call.name == "slow":
+                    slow_started = time.monotonic()
+                if "pid" in seen and "slow_started" in locals():
+                    break  # leaving the stream cancels the run, with `slow` still running on the server
+    assert not outer.cancelled_caught
+    assert time.monotonic() - started < 25  # far below the 60 s the tool would take
+    assert gone_soon(int(seen["pid"]))
+
+
+async def test_cancelling_a_run_leaves_an_entered_toolset_usable():
+    toolset = sdk_stdio()
+    async with toolset:
+        agent = Agent(ScriptedModel([qw_call("slow", seconds=60), "never"]), [toolset])
+        with anyio.move_on_after(2):
+            await agent.run("q")
+        agent = Agent(ScriptedModel([qw_call("add", a=20, b=22), "ok"]), [toolset])
+        result = await agent.run("q")
+        assert result.messages[2]["content"] == "42"
+
+
+async def test_a_server_that_never_answers_a_call_times_out_with_tool_timeout():
+    toolset = sdk_stdio()
+    async with toolset:
+        agent = Agent(ScriptedModel([qw_call("hang"), "gave up"]), [toolset], tool_timeout=1)
+        done, result = await finished(agent, "q")
+        assert done[0].error == "timed out after 1 s"
+        check_transcript(result.messages)
+        assert result.output == "gave up"
+        # The connection survived the abandoned call.
+        agent = Agent(ScriptedModel([qw_call("add", a=1, b=2), "ok"]), [toolset])
+        assert (await agent.run("q")).messages[2]["content"] == "3"
+
+
+async def test_a_server_that_crashes_mid_call_is_a_tool_failure_and_the_run_goes_on():
+    model = ScriptedModel([qw_call("pid") + qw_call("crash"), "the server died"])
+    done, result = await finished(Agent(model, [sdk_stdio()]), "q")
+    check_transcript(result.messages)
+    crash = next(e for e in done if e.call.name == "crash")
+    assert crash.error is not None and "the MCP server failed on crash" in crash.error
+    assert result.output == "the server died"
+    assert gone_soon(int(next(e for e in done if e.call.name == "pid").content))
+
+
+async def test_a_server_that_cannot_start_is_a_toolset_error_before_any_model_call():
+    model = ScriptedModel(["unused"])
+    agent = Agent(model, [MCPToolset.stdio(sys.executable, ["-c", "import sys; sys.exit(5)"])])
+    with pytest.raises(ToolsetError, match="could not be connected"):
+        await agent.run("q")
+    assert model.calls == []
+    with pytest.raises(ToolsetError, match="could not be connected"):
+        await Agent(model, [MCPToolset.stdio("/no/such/mcp-server")]).run("q")
+
+
+async def test_a_server_that_never_finishes_the_handshake_times_out():
+    toolset = MCPToolset.stdio(sys.executable, ["-c", "import time; print('not json', flush=True); time.sleep(60)"])
+    toolset.connect_timeout = 2
+    started = time.monotonic()
+    with pytest.raises(ToolsetError):
+        await Agent(ScriptedModel(["unused"]), [toolset]).run("q")
+    assert time.monotonic() - started < 20
+
+
+async def test_the_tool_list_is_fetched_again_when_the_server_says_it_changed():
+    async with sdk_stdio() as toolset:
+        before = {t.name for t in await toolset.list_tools()}
+        agent = Agent(ScriptedModel([qw_call("grow"), "grown"]), [toolset])
+        await agent.run("q")
+        with anyio.fail_after(10):
+            while "extra" not in {t.name for t in await toolset.list_tools()}:
+                await anyio.sleep(0.05)
+    assert "extra" not in before
+
+
+# --- Streamable HTTP -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def http_server():
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, SDK_SERVER, "--http", str(port)], stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+async def test_http_lists_and_calls_and_sends_the_headers_given(http_server):
+    toolset = MCPToolset.http(http_server, headers={"Authorization": "Bearer t0ken"})
+    model = ScriptedModel([qw_call("add", a=5, b=6) + qw_call("whoami") + qw_call("boom", what="x"), "ok"])
+    done, result = await finished(Agent(model, [toolset]), "q")
+    check_transcript(result.messages)
+    contents = {e.call.name: e.content for e in done}
+    assert contents == {"add": "11", "whoami": "Bearer t0ken", "boom": "Error: boom: x is not allowed"}
+
+
+async def test_http_to_a_port_nobody_listens_on_is_a_toolset_error():
+    with pytest.raises(ToolsetError):
+        await Agent(ScriptedModel(["unused"]), [MCPToolset.http(f"http://127.0.0.1:{free_port()}/mcp")]).run("q")
+
+
+# --- the reference server from PyPI -----------------------------------------------------------------
+
+
+async def test_the_reference_time_server():
+    pytest.importorskip("mcp_server_time")
+    toolset = MCPToolset.stdio(sys.executable, ["-m", "mcp_server_time", "--local-timezone", "UTC"])
+    model = ScriptedModel([qw_call("get_current_time", timezone="Europe/Warsaw")
+                           + qw_call("convert_time", source_timezone="UTC", time="12:00", target_timezone="Asia/Tokyo"),
+                           "done"])  # fmt: skip
+    done, result = await finished(Agent(model, [toolset]), "q")
+    check_transcript(result.messages)
+    now, converted = (json.loads(e.content) for e in done)
+    assert now["timezone"] == "Europe/Warsaw"
+    assert converted["target"]["datetime"].endswith("T21:00:00+09:00")
