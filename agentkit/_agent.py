@@ -6,8 +6,8 @@ import copy
 import dataclasses
 import logging
 import math
-from contextlib import AsyncExitStack
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeAlias, overload
 
@@ -22,8 +22,8 @@ from ._limits import UsageLimits
 from ._model import Completion, CompletionDone, Message, Model, ToolChoice, Usage
 from ._options import AgentKeywords, PerTurn, RunOptions, output_spec, per_turn, resolve, start
 from ._output import FINAL_RESULT, InvalidOutput, OutputMode
-from ._toolsets import Toolset, open_tools
 from ._tool_runner import Approval, Outcome, answer, cap, render_result
+from ._toolsets import Toolset, open_tools
 from ._turn import Turn, answerable, tool_message
 from .exceptions import (
     ApprovalError,

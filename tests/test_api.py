@@ -5,6 +5,7 @@ import sys
 
 import agentkit
 import agentkit.formats
+import agentkit.mcp
 import agentkit.sessions
 import agentkit.tracing
 
@@ -15,7 +16,7 @@ PUBLIC = {
     "ToolArgumentsError", "ToolCall", "ToolCallArgsDelta", "ToolCallFinished", "ToolCallMalformed",
     "ToolCallOpened", "ToolCallReady", "ToolCallStarted", "ToolDefinitionError", "ToolError", "TurnFinished",
     "UnknownToolError", "Usage", "UserError", "tool",
-    "OutputValidationError", "RunContext", "UsageLimitExceeded", "UsageLimits",
+    "OutputValidationError", "RunContext", "UsageLimitExceeded", "UsageLimits", "ToolsetError",
 }  # fmt: skip
 
 # Names fixed by the shared API contract (../shared/API.md).
@@ -28,11 +29,13 @@ CONTRACT = {
     "agentkit.formats": ["get_format", "detect_format", "ToolCall", "TextDelta", "ReasoningDelta", "ParsedOutput"],
     "agentkit.sessions": ["Session", "SQLiteSession"],
     "agentkit.tracing": ["instrument", "uninstrument"],
+    "agentkit.mcp": ["MCPToolset", "server"],
 }  # fmt: skip
 
 MODULE_ALL = {
     agentkit.sessions: {"History", "RedisSession", "SQLiteSession", "Session", "count_tokens", "fit"},
     agentkit.tracing: {"instrument", "uninstrument"},
+    agentkit.mcp: {"MCPToolset", "server"},
 }
 
 
@@ -103,3 +106,18 @@ def test_sampling_presets():
     assert agentkit.Sampling(temperature=0.8, top_p=1.0, top_k=50, min_p=0.0) == agentkit.INTERN_S1_MINI
     assert agentkit.Sampling(temperature=0.8, top_p=0.95, top_k=50, min_p=0.0) == agentkit.INTERN_S1_PRO
     assert agentkit.Sampling(temperature=0.8, top_p=0.95, top_k=50, min_p=0.0) == agentkit.INTERN_S2_PREVIEW
+
+
+def test_mcp_needs_the_sdk_only_when_imported():
+    code = (
+        "import sys; sys.modules['mcp'] = None\n"
+        "import agentkit\n"
+        "print('agentkit ok')\n"
+        "try:\n"
+        "    import agentkit.mcp\n"
+        "except ImportError as e:\n"
+        "    print(e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120).stdout
+    assert out.splitlines()[0] == "agentkit ok"
+    assert "pip install 'agentkit[mcp]'" in out.splitlines()[1]

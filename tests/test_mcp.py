@@ -119,7 +119,10 @@ async def test_arguments_are_checked_against_the_servers_schema_before_the_call(
     model = ScriptedModel([qw_call("add", a="two"), "ok"])
     done, _ = await finished(Agent(model, [sdk_stdio()]), "q")
     # agentkit's own wording (the server's would be a pydantic dump): it never reached the server.
-    assert done[0].content == "Error: Invalid arguments for add:\n- a: 'two' is not of type 'integer'\n- missing required argument 'b'"
+    assert (
+        done[0].content
+        == "Error: Invalid arguments for add:\n- a: 'two' is not of type 'integer'\n- missing required argument 'b'"
+    )
 
 
 async def test_prefix_include_and_exclude():

@@ -51,7 +51,7 @@ def load_tools(spec: str) -> list[Any]:
     elif callable(obj):
         items = [obj]
     else:
-        raise SpecError(f"{spec!r} is a {type(obj).__name__}, not a tool, a list of tools or an Agent")
+        raise SpecError(f"{spec!r} is of type {type(obj).__name__}, not a tool, a list of tools or an Agent")
     out: list[Any] = []
     for item in items:
         if isinstance(item, Tool) or hasattr(item, "list_tools"):

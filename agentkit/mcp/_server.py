@@ -38,7 +38,9 @@ def server(tools: Iterable[Tool[Any, Any] | Any], *, name: str = "agentkit") -> 
             raise UserError(f"the tool {t.name} takes a RunContext, which an MCP call does not have")
         by_name[t.name] = t
     listing = ListToolsResult(
-        tools=[MCPTool(name=t.name, description=t.description or None, input_schema=t.parameters) for t in by_name.values()]
+        tools=[
+            MCPTool(name=t.name, description=t.description or None, input_schema=t.parameters) for t in by_name.values()
+        ]
     )
 
     async def list_tools(ctx: Any, params: Any) -> ListToolsResult:
@@ -88,4 +90,3 @@ def run_http(mcp_server: Server[Any], host: str, port: int) -> None:
     import uvicorn
 
     uvicorn.run(mcp_server.streamable_http_app(host=host), host=host, port=port, log_level="warning")
-

@@ -199,7 +199,9 @@ class _Connection:
         self._lock = anyio.Lock()
 
     async def serve(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        client = Client(self.toolset._transport(), message_handler=self._on_message, cache=None, client_info=_CLIENT_INFO)
+        client = Client(
+            self.toolset._transport(), message_handler=self._on_message, cache=None, client_info=_CLIENT_INFO
+        )
         started = False
         try:
             async with client, anyio.create_task_group() as tg:

@@ -1,0 +1,163 @@
+"""agentkit tools served over MCP, checked with the MCP SDK's own client (in process, over stdio
+from `agentkit mcp serve`, and over Streamable HTTP)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from agentkit import Agent, RunContext, UserError, tool
+from agentkit.testing import ScriptedModel, check_transcript
+
+from .agent_helpers import qw_call
+
+mcp = pytest.importorskip("mcp")
+from mcp import Client, StdioServerParameters  # noqa: E402
+
+from agentkit.mcp import MCPToolset, server  # noqa: E402
+
+from .mcp_servers.agentkit_tools import TOOLS, multiply  # noqa: E402
+
+pytestmark = pytest.mark.anyio
+ROOT = Path(__file__).resolve().parent.parent
+SPEC = "tests.mcp_servers.agentkit_tools:TOOLS"
+
+
+def texts(result) -> str:
+    return "\n".join(block.text for block in result.content)
+
+
+def serve_args(*extra: str) -> list[str]:
+    return ["-m", "agentkit", "mcp", "serve", *extra]
+
+
+def child_env() -> dict[str, str]:
+    return {"PYTHONPATH": str(ROOT)}
+
+
+async def test_the_sdk_client_sees_the_exact_schemas_and_gets_results_and_errors_as_is_error():
+    async with Client(server(TOOLS, name="calc"), cache=None) as client:
+        assert client.server_info.name == "calc"
+        listed = {t.name: t for t in (await client.list_tools()).tools}
+        assert set(listed) == {"multiply", "refuse", "explode"}
+        for t in TOOLS:
+            assert listed[t.name].input_schema == t.parameters
+            assert listed[t.name].description == t.description
+        ok = await client.call_tool("multiply", {"a": 6, "b": 7})
+        assert (ok.is_error, texts(ok)) == (False, "42")
+        bad = await client.call_tool("multiply", {"a": "six"})
+        assert bad.is_error
+        assert (
+            texts(bad)
+            == "Invalid arguments for multiply:\n- a: 'six' is not of type 'integer'\n- missing required argument 'b'"
+        )
+        refused = await client.call_tool("refuse", {"reason": "policy"})
+        assert (refused.is_error, texts(refused)) == (True, "refused: policy")
+        exploded = await client.call_tool("explode", {})
+        assert (exploded.is_error, texts(exploded)) == (
+            True,
+            "the tool explode raised RuntimeError: the disk is on fire",
+        )
+        unknown = await client.call_tool("divide", {"a": 1})
+        assert (
+            unknown.is_error
+            and texts(unknown) == "there is no tool named 'divide'; the tools are: multiply, refuse, explode"
+        )
+
+
+async def test_plain_functions_and_structured_returns():
+    def facts(n: int) -> dict:
+        """Facts about a number.
+
+        Args:
+            n: The number.
+        """
+        return {"n": n, "even": n % 2 == 0}
+
+    async with Client(server([facts]), cache=None) as client:
+        result = await client.call_tool("facts", {"n": 4})
+        assert texts(result) == '{"n": 4, "even": true}'
+
+
+def test_tools_an_mcp_call_cannot_serve_are_refused():
+    @tool
+    def needs_run(ctx: RunContext[None], x: int) -> int:
+        """Uses the run.
+
+        Args:
+            x: A number.
+        """
+        return x
+
+    with pytest.raises(UserError, match="RunContext"):
+        server([needs_run])
+    with pytest.raises(UserError, match="two tools are named 'multiply'"):
+        server([multiply, multiply])
+
+
+async def test_agentkit_mcp_serve_over_stdio_to_the_sdk_client():
+    params = StdioServerParameters(command=sys.executable, args=serve_args(SPEC), cwd=str(ROOT), env=child_env())
+    async with Client(params, cache=None) as client:
+        assert {t.name for t in (await client.list_tools()).tools} == {"multiply", "refuse", "explode"}
+        assert texts(await client.call_tool("multiply", {"a": 3, "b": 4})) == "12"
+
+
+async def test_agentkit_mcp_serve_an_agents_tools():
+    spec = "tests.mcp_servers.agentkit_tools:AGENT"
+    params = StdioServerParameters(command=sys.executable, args=serve_args(spec), cwd=str(ROOT), env=child_env())
+    async with Client(params, cache=None) as client:
+        assert [t.name for t in (await client.list_tools()).tools] == ["multiply"]
+
+
+async def test_agentkit_mcp_serve_over_http_to_the_sdk_client():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, *serve_args(SPEC, "--http", f"127.0.0.1:{port}")], cwd=ROOT,
+                            env={**os.environ, **child_env()})  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            assert proc.poll() is None, "the server exited"
+            time.sleep(0.1)
+        async with Client(f"http://127.0.0.1:{port}/mcp", cache=None) as client:
+            assert texts(await client.call_tool("multiply", {"a": 5, "b": 5})) == "25"
+            assert (await client.call_tool("explode", {})).is_error
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+async def test_an_agent_uses_agentkit_tools_through_mcp_both_ways():
+    toolset = MCPToolset.stdio(sys.executable, serve_args(SPEC), cwd=ROOT, env=child_env(), prefix="remote")
+    model = ScriptedModel([qw_call("remote_multiply", a=9, b=9) + qw_call("remote_refuse", reason="no"), "81"])
+    result = await Agent(model, [toolset]).run("q")
+    check_transcript(result.messages)
+    assert [m["content"] for m in result.messages[2:4]] == ["81", "Error: refused: no"]
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("no_such_module_here:TOOLS", "cannot import 'no_such_module_here'"),
+        ("tests.mcp_servers.agentkit_tools:MISSING", "has no attribute 'MISSING'"),
+        ("tests.mcp_servers.agentkit_tools:NOT_TOOLS", "is of type int, not a tool"),
+        ("no-colon", "is not MODULE:ATTR"),
+    ],
+)
+def test_a_bad_spec_is_one_line_and_status_2(spec, expected):
+    proc = subprocess.run([sys.executable, *serve_args(spec)], cwd=ROOT, env={**os.environ, **child_env()},
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("agentkit mcp: ") and expected in lines[0], proc.stderr
