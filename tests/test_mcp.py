@@ -265,21 +265,31 @@ async def test_the_tool_list_is_fetched_again_when_the_server_says_it_changed():
 # --- Streamable HTTP -------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def http_server():
+def start_server(flag: str, path: str):
     port = free_port()
-    proc = subprocess.Popen([sys.executable, SDK_SERVER, "--http", str(port)], stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([sys.executable, SDK_SERVER, flag, str(port)], stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             with socket.socket() as s:
                 if s.connect_ex(("127.0.0.1", port)) == 0:
                     break
+            assert proc.poll() is None, "the server exited"
             time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}/mcp"
+        yield f"http://127.0.0.1:{port}{path}"
     finally:
         proc.kill()
         proc.wait()
+
+
+@pytest.fixture(scope="module")
+def http_server():
+    yield from start_server("--http", "/mcp")
+
+
+@pytest.fixture(scope="module")
+def sse_server():
+    yield from start_server("--sse", "/sse")
 
 
 async def test_http_lists_and_calls_and_sends_the_headers_given(http_server):
@@ -289,6 +299,14 @@ async def test_http_lists_and_calls_and_sends_the_headers_given(http_server):
     check_transcript(result.messages)
     contents = {e.call.name: e.content for e in done}
     assert contents == {"add": "11", "whoami": "Bearer t0ken", "boom": "Error: boom: x is not allowed"}
+
+
+async def test_the_legacy_sse_transport(sse_server):
+    toolset = MCPToolset.sse(sse_server, headers={"Authorization": "Bearer s3"})
+    model = ScriptedModel([qw_call("add", a=1, b=1) + qw_call("whoami"), "ok"])
+    done, result = await finished(Agent(model, [toolset]), "q")
+    check_transcript(result.messages)
+    assert {e.call.name: e.content for e in done} == {"add": "2", "whoami": "Bearer s3"}
 
 
 async def test_http_to_a_port_nobody_listens_on_is_a_toolset_error():

@@ -21,6 +21,7 @@ from ..tools import Tool
 try:
     import httpx2
     from mcp import Client, StdioServerParameters
+    from mcp.client.sse import sse_client
     from mcp.client.streamable_http import streamable_http_client
     from mcp.types import (
         AudioContent,
@@ -58,8 +59,10 @@ class MCPToolset:
         include: Iterable[str] | None = None,
         exclude: Iterable[str] | None = None,
         connect_timeout: float = 30.0,
+        sse: bool = False,
     ) -> None:
         self._server = server
+        self._sse = sse
         self._headers = dict(headers or {})
         self.prefix = prefix
         """Put before each tool's name, with an underscore: ``prefix_name``."""
@@ -106,6 +109,20 @@ class MCPToolset:
         """A server at a Streamable HTTP endpoint (``http://host:port/mcp``); `headers` go with
         every request (an ``Authorization`` header, say) to that URL only."""
         return cls(url, headers=headers, prefix=prefix, include=include, exclude=exclude)
+
+    @classmethod
+    def sse(
+        cls,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        prefix: str | None = None,
+        include: Iterable[str] | None = None,
+        exclude: Iterable[str] | None = None,
+    ) -> MCPToolset:
+        """A server on the legacy HTTP+SSE transport (``http://host:port/sse``), for servers that
+        do not speak Streamable HTTP yet."""
+        return cls(url, headers=headers, prefix=prefix, include=include, exclude=exclude, sse=True)
 
     def __repr__(self) -> str:
         if isinstance(self._server, StdioServerParameters):
@@ -174,6 +191,9 @@ class MCPToolset:
         raise failure
 
     def _transport(self) -> Any:
+        if self._sse:
+            assert isinstance(self._server, str)
+            return sse_client(self._server, headers=self._headers or None)
         if isinstance(self._server, StdioServerParameters) or not self._headers:
             return self._server
         return _http_with_headers(self._server, self._headers)

@@ -2,6 +2,7 @@
 
     python sdk_server.py                 # stdio
     python sdk_server.py --http PORT     # Streamable HTTP on 127.0.0.1:PORT/mcp
+    python sdk_server.py --sse PORT      # the legacy HTTP+SSE transport on 127.0.0.1:PORT/sse
 
 Its tools: add, boom (raises), slow (sleeps), crash (kills the process), hang (never answers),
 picture (an image), record (JSON only), pid (the server's process id), grow (adds a tool and
@@ -99,7 +100,9 @@ async def grow(ctx: Context) -> str:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--http":
+    if len(sys.argv) == 3 and sys.argv[1] == "--sse":
+        server.run(transport="sse", host="127.0.0.1", port=int(sys.argv[2]))
+    elif len(sys.argv) == 3 and sys.argv[1] == "--http":
         server.run(transport="streamable-http", host="127.0.0.1", port=int(sys.argv[2]))
     else:
         server.run()
