@@ -153,6 +153,18 @@ async def test_two_toolsets_with_one_tool_name_is_a_user_error_naming_it():
     assert (await agent.run("q")).output == "fine"
 
 
+async def test_calls_to_tools_named_in_requires_approval_wait_for_the_caller():
+    toolset = sdk_stdio(requires_approval=["add"])
+    agent = Agent(ScriptedModel([qw_call("add", a=1, b=2) + qw_call("pid"), "three"]), [toolset])
+    stopped = await agent.run("q")
+    assert [c.name for c in stopped.pending] == ["add"]
+    check_transcript(stopped.messages, pending=True)
+    assert len(stopped.messages) == 2  # no call of that message ran
+    resumed = await agent.run(stopped.messages, approvals={stopped.pending[0].id: True})
+    check_transcript(resumed.messages)
+    assert resumed.messages[2]["content"] == "3" and resumed.output == "three"
+
+
 # --- lifecycle -------------------------------------------------------------------------------------
 
 
@@ -243,8 +255,8 @@ async def test_a_server_that_cannot_start_is_a_toolset_error_before_any_model_ca
 
 
 async def test_a_server_that_never_finishes_the_handshake_times_out():
-    toolset = MCPToolset.stdio(sys.executable, ["-c", "import time; print('not json', flush=True); time.sleep(60)"])
-    toolset.connect_timeout = 2
+    script = "import time; print('not json', flush=True); time.sleep(60)"
+    toolset = MCPToolset.stdio(sys.executable, ["-c", script], connect_timeout=2)
     started = time.monotonic()
     with pytest.raises(ToolsetError):
         await Agent(ScriptedModel(["unused"]), [toolset]).run("q")

@@ -145,8 +145,10 @@ KINDS = {"now": 3, "date": 2, "tomorrow": 3, "both": 3, "off-topic": 2, "no plac
 def date_thought(today: datetime.date) -> str:
     """Spells out the carry: the month's length decides whether tomorrow is the 1st."""
     tomorrow = today + datetime.timedelta(days=1)
-    return (f"Today is {today.isoformat()}. Month {today.month:02d} of {today.year} has {month_length(today)} days, "
-            f"so tomorrow is {tomorrow.isoformat()}.")  # fmt: skip
+    days = month_length(today)
+    last = "is the last" if today.day == days else "is not the last"
+    return (f"Today is {today.isoformat()}. Month {today.month:02d} of {today.year} has {days} days and day "
+            f"{today.day:02d} {last}, so tomorrow is {tomorrow.isoformat()}.")  # fmt: skip
 
 
 def off_topic_question(rng: random.Random, heldout: bool = False) -> str:
@@ -190,22 +192,22 @@ def conversation(rng: random.Random, city: str | None = None, kind: str | None =
     if kind == "now":
         question = rng.choice(NOW_Q).format(c=city)
         calls = [("get_current_temperature", {"location": city})]
-        thought = f"The user asks for the temperature in {city} now."
+        thought = "The user asks for the temperature now."
     elif kind == "date":
         question = rng.choice(DATE_Q).format(c=city, d=today.isoformat())
         calls = [("get_temperature_date", {"location": city, "date": today.isoformat()})]
-        thought = f"The user asks for the temperature in {city} on {today.isoformat()}."
+        thought = f"The user asks for the temperature on {today.isoformat()}."
     elif kind == "tomorrow":
         question = rng.choice(TOMORROW_Q).format(c=city, t=today.isoformat())
         calls = [("get_temperature_date", {"location": city, "date": tomorrow.isoformat()})]
-        thought = f"The user asks for the temperature in {city} tomorrow. {date_thought(today)}"
+        thought = f"The user asks for the temperature tomorrow. {date_thought(today)}"
     else:
         question = rng.choice(BOTH_Q).format(c=city, t=today.isoformat())
         calls = [
             ("get_current_temperature", {"location": city}),
             ("get_temperature_date", {"location": city, "date": tomorrow.isoformat()}),
         ]
-        thought = f"The user asks for the temperature in {city} now and tomorrow. {date_thought(today)}"
+        thought = f"The user asks for the temperature now and tomorrow. {date_thought(today)}"
     if fahrenheit:
         question += rng.choice(UNIT_SUFFIX)
         calls = [(n, {**a, "unit": unit}) for n, a in calls]

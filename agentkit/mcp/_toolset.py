@@ -47,7 +47,7 @@ class MCPToolset:
     Entered (``async with toolset:``), it keeps one connection for every run until it exits;
     otherwise each run connects before its first model call and disconnects when it ends, also
     on error or cancellation. The tool list is fetched once per connection and again after the
-    server says it changed. Make one with `stdio` or `http`.
+    server says it changed. Make one with `stdio`, `http` or `sse`.
     """
 
     def __init__(
@@ -58,6 +58,7 @@ class MCPToolset:
         prefix: str | None = None,
         include: Iterable[str] | None = None,
         exclude: Iterable[str] | None = None,
+        requires_approval: bool | Iterable[str] = False,
         connect_timeout: float = 30.0,
         sse: bool = False,
     ) -> None:
@@ -70,6 +71,8 @@ class MCPToolset:
         """The server's tool names to offer (None: all of them)."""
         self.exclude = list(exclude or ())
         """The server's tool names to leave out."""
+        self.requires_approval = requires_approval if isinstance(requires_approval, bool) else set(requires_approval)
+        """True (every tool), or the server's tool names whose calls wait for the caller's approval."""
         self.connect_timeout = connect_timeout
         """Seconds to start the server and finish the handshake before `ToolsetError`."""
         self._shared: _Connection | None = None
@@ -86,6 +89,8 @@ class MCPToolset:
         prefix: str | None = None,
         include: Iterable[str] | None = None,
         exclude: Iterable[str] | None = None,
+        requires_approval: bool | Iterable[str] = False,
+        connect_timeout: float = 30.0,
     ) -> MCPToolset:
         """A server run as a child process, spoken to over its stdin and stdout.
 
@@ -94,7 +99,8 @@ class MCPToolset:
         params = StdioServerParameters(
             command=command, args=list(args), env=dict(env) if env else None, cwd=Path(cwd) if cwd else None
         )
-        return cls(params, prefix=prefix, include=include, exclude=exclude)
+        return cls(params, prefix=prefix, include=include, exclude=exclude, requires_approval=requires_approval,
+                   connect_timeout=connect_timeout)  # fmt: skip
 
     @classmethod
     def http(
@@ -105,10 +111,13 @@ class MCPToolset:
         prefix: str | None = None,
         include: Iterable[str] | None = None,
         exclude: Iterable[str] | None = None,
+        requires_approval: bool | Iterable[str] = False,
+        connect_timeout: float = 30.0,
     ) -> MCPToolset:
         """A server at a Streamable HTTP endpoint (``http://host:port/mcp``); `headers` go with
         every request (an ``Authorization`` header, say) to that URL only."""
-        return cls(url, headers=headers, prefix=prefix, include=include, exclude=exclude)
+        return cls(url, headers=headers, prefix=prefix, include=include, exclude=exclude,
+                   requires_approval=requires_approval, connect_timeout=connect_timeout)  # fmt: skip
 
     @classmethod
     def sse(
@@ -119,10 +128,13 @@ class MCPToolset:
         prefix: str | None = None,
         include: Iterable[str] | None = None,
         exclude: Iterable[str] | None = None,
+        requires_approval: bool | Iterable[str] = False,
+        connect_timeout: float = 30.0,
     ) -> MCPToolset:
         """A server on the legacy HTTP+SSE transport (``http://host:port/sse``), for servers that
         do not speak Streamable HTTP yet."""
-        return cls(url, headers=headers, prefix=prefix, include=include, exclude=exclude, sse=True)
+        return cls(url, headers=headers, prefix=prefix, include=include, exclude=exclude,
+                   requires_approval=requires_approval, connect_timeout=connect_timeout, sse=True)  # fmt: skip
 
     def __repr__(self) -> str:
         if isinstance(self._server, StdioServerParameters):
@@ -287,6 +299,8 @@ class _Connection:
                 description=t.description or "",
                 parameters=t.input_schema,
                 call=self._caller(t.name),
+                requires_approval=ts.requires_approval is True
+                or (not isinstance(ts.requires_approval, bool) and t.name in ts.requires_approval),
             )
             for t in listed
             if (ts.include is None or t.name in ts.include) and t.name not in ts.exclude
