@@ -272,12 +272,12 @@ class Agent(Generic[OutputT]):
 
     async def _drive(self, messages: list[Message], options: RunOptions, emit: Emit | None) -> RunResult[Any]:
         messages, new_from = await opening(options.session, messages)
-        async with AsyncExitStack() as stack:
-            # Toolsets connect before the first model call and disconnect when the run ends.
-            tools = await open_tools(self.tools, self.toolsets, stack) if self.toolsets else self.tools
-            if options.mode == "tool" and FINAL_RESULT in tools:
-                raise UserError(f"a toolset has a tool named {FINAL_RESULT!r}, which the typed output needs")
-            with observer(self, messages) as watch:
+        with observer(self, messages) as watch:
+            async with AsyncExitStack() as stack:
+                # Toolsets connect before the first model call and disconnect when the run ends.
+                tools = await open_tools(self.tools, self.toolsets, stack) if self.toolsets else self.tools
+                if options.mode == "tool" and FINAL_RESULT in tools:
+                    raise UserError(f"a toolset has a tool named {FINAL_RESULT!r}, which the typed output needs")
                 run = _Run(observer=watch, new_from=new_from, tools=tools)
                 return await self._loop(messages, options, run, emit)
 

@@ -340,3 +340,41 @@ async def test_the_reference_time_server():
     now, converted = (json.loads(e.content) for e in done)
     assert now["timezone"] == "Europe/Warsaw"
     assert converted["target"]["datetime"].endswith("T21:00:00+09:00")
+
+
+# --- tracing -----------------------------------------------------------------------------------------
+
+TRACED_RUN = r"""
+import sys, anyio
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from agentkit import Agent, tracing
+from agentkit.mcp import MCPToolset
+from agentkit.testing import ScriptedModel
+
+exporter = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+trace.set_tracer_provider(provider)  # the MCP SDK traces through the global provider
+tracing.instrument(tracer_provider=provider)
+call = '<tool_call>\n{"name": "add", "arguments": {"a": 1, "b": 2}}\n</tool_call>'
+agent = Agent(ScriptedModel([call, "3"]), [MCPToolset.stdio(sys.executable, [sys.argv[1]])])
+agent.run_sync("q")
+spans = exporter.get_finished_spans()
+names = {s.context.span_id: s.name for s in spans}
+for s in sorted(spans, key=lambda s: s.start_time):
+    print(f"{s.name} <- {names.get(s.parent.span_id) if s.parent else None}")
+"""
+
+
+def test_an_mcp_calls_sdk_span_is_a_child_of_its_execute_tool_span():
+    pytest.importorskip("opentelemetry.sdk")
+    # Its own process: the SDK's spans go to the global tracer provider, which is set once per process.
+    out = subprocess.run([sys.executable, "-c", TRACED_RUN, SDK_SERVER], capture_output=True, text=True, timeout=120)
+    lines = out.stdout.splitlines()
+    assert "execute_tool add <- invoke_agent" in lines, out.stdout + out.stderr
+    # The SDK's span of the request, and those of the connection the run opened, are in the run's trace.
+    assert "MCP send tools/call add <- execute_tool add" in lines, out.stdout
+    assert "MCP send tools/list <- invoke_agent" in lines, out.stdout
