@@ -57,15 +57,19 @@ def describe_problem(error: jsonschema.ValidationError, parameters: Mapping[str,
     """One schema violation in words a model can act on, with its path (``items[2].name``)."""
     path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
     path = path.lstrip(".")
-    if error.validator == "required" and not path:
-        missing = [r for r in parameters.get("required", ()) if r not in error.instance]
-        return f"missing required argument {', '.join(repr(m) for m in missing)}"
-    if error.validator == "additionalProperties" and not path:
-        extra = sorted(set(error.instance) - set(parameters.get("properties", ())))
-        return (
-            f"unknown argument {', '.join(repr(x) for x in extra)}; "
-            f"{name} takes: {', '.join(parameters.get('properties', ())) or 'no arguments'}"
-        )
+    # The sub-schema that failed, not the top one: a server's schema may reach its object
+    # through $ref or allOf.
+    schema = error.schema if isinstance(error.schema, Mapping) else parameters
+    if error.validator == "required" and not path and isinstance(error.instance, Mapping):
+        missing = [r for r in error.validator_value if r not in error.instance]
+        if missing:
+            return f"missing required argument {', '.join(repr(m) for m in missing)}"
+    if error.validator == "additionalProperties" and not path and isinstance(error.instance, Mapping):
+        known = schema.get("properties", {})
+        extra = sorted(set(error.instance) - set(known))
+        if extra:
+            takes = ", ".join(known) or "no arguments"
+            return f"unknown argument {', '.join(repr(x) for x in extra)}; {name} takes: {takes}"
     return f"{path or 'arguments'}: {error.message}"
 
 

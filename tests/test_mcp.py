@@ -134,10 +134,13 @@ async def test_prefix_include_and_exclude():
         assert (done[0].call.name, done[0].content) == ("calc_add", "2")  # called as `add` on the server
 
 
-async def test_including_a_tool_the_server_lacks_is_a_user_error():
-    with pytest.raises(UserError, match="no tool named 'nope'"):
-        async with sdk_stdio(include=["add", "nope"]) as toolset:
+@pytest.mark.parametrize("option", ["include", "exclude", "requires_approval"])
+async def test_a_name_the_server_lacks_or_a_bare_string_is_a_user_error(option):
+    with pytest.raises(UserError, match=f"{option} names 'nope', which the server does not have"):
+        async with sdk_stdio(**{option: ["add", "nope"]}) as toolset:
             await toolset.list_tools()
+    with pytest.raises(UserError, match=f"{option} wants a list of tool names, not the string 'add'"):
+        sdk_stdio(**{option: "add"})
 
 
 async def test_two_toolsets_with_one_tool_name_is_a_user_error_naming_it():
@@ -163,6 +166,13 @@ async def test_calls_to_tools_named_in_requires_approval_wait_for_the_caller():
     resumed = await agent.run(stopped.messages, approvals={stopped.pending[0].id: True})
     check_transcript(resumed.messages)
     assert resumed.messages[2]["content"] == "3" and resumed.output == "three"
+
+
+def test_secrets_stay_out_of_the_toolsets_repr():
+    stdio = MCPToolset.stdio("srv", ["--api-key", "sk-123", "--token=abc", "--port", "8", "Bearer xyz"])
+    assert repr(stdio) == "MCPToolset(\"srv --api-key '***' '--token=***' --port 8 '***'\")"
+    http = MCPToolset.http("https://me:pw@mcp.example.com/mcp?token=t0p", headers={"Authorization": "Bearer q"})
+    assert repr(http) == "MCPToolset('https://mcp.example.com/mcp')"
 
 
 # --- lifecycle -------------------------------------------------------------------------------------
@@ -214,11 +224,55 @@ async def test_cancelling_a_run_leaves_an_entered_toolset_usable():
     toolset = sdk_stdio()
     async with toolset:
         agent = Agent(ScriptedModel([qw_call("slow", seconds=60), "never"]), [toolset])
-        with anyio.move_on_after(2):
-            await agent.run("q")
+        async with contextlib.aclosing(agent.stream("q")) as events:
+            async for event in events:
+                if isinstance(event, ToolCallStarted):
+                    await anyio.sleep(0.5)  # the request is out: the cancellation reaches a call in flight
+                    break
         agent = Agent(ScriptedModel([qw_call("add", a=20, b=22), "ok"]), [toolset])
         result = await agent.run("q")
         assert result.messages[2]["content"] == "42"
+
+
+async def test_cancelling_a_run_task_mid_call_raises_only_the_cancellation():
+    model = ScriptedModel([qw_call("pid") + qw_call("slow", seconds=60), "never"])
+    agent = Agent(model, [sdk_stdio()])
+    pid: list[int] = []
+
+    async with anyio.create_task_group() as tg:
+
+        async def run():
+            async for event in agent.stream("q"):
+                if isinstance(event, ToolCallFinished) and event.call.name == "pid":
+                    pid.append(int(event.content))
+                    tg.cancel_scope.cancel()  # `slow` is running on the server now
+
+        tg.start_soon(run)
+    # Leaving the task group without an exception: the run raised nothing but the cancellation
+    # (a cancel-scope RuntimeError or an exception group would have propagated here).
+    assert pid and gone_soon(pid[0])
+
+
+async def test_an_entered_toolset_may_be_left_from_another_task():
+    toolset = sdk_stdio()
+    stack = contextlib.AsyncExitStack()
+    await stack.enter_async_context(toolset)
+    pid = int(await (await toolset_tool(toolset, "pid")).acall({}))
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(stack.aclose)  # another task than the one that entered it
+    assert gone_soon(pid)
+
+
+async def toolset_tool(toolset, name):
+    return next(t for t in await toolset.list_tools() if t.name == name)
+
+
+async def test_a_toolset_that_failed_to_open_can_be_opened_again():
+    toolset = MCPToolset.stdio(sys.executable, ["-c", "import sys; sys.exit(5)"])
+    for _ in range(2):  # the second time too: a ToolsetError, not "already open"
+        with pytest.raises(ToolsetError, match="could not be connected"):
+            async with toolset:
+                pass
 
 
 async def test_a_server_that_never_answers_a_call_times_out_with_tool_timeout():
@@ -258,9 +312,17 @@ async def test_a_server_that_never_finishes_the_handshake_times_out():
     script = "import time; print('not json', flush=True); time.sleep(60)"
     toolset = MCPToolset.stdio(sys.executable, ["-c", script], connect_timeout=2)
     started = time.monotonic()
-    with pytest.raises(ToolsetError):
+    with pytest.raises(ToolsetError, match="did not finish connecting in 2 s"):
         await Agent(ScriptedModel(["unused"]), [toolset]).run("q")
     assert time.monotonic() - started < 20
+
+
+async def test_a_server_that_never_lists_its_tools_times_out():
+    server = str(ROOT / "tests" / "mcp_servers" / "silent_lister.py")
+    model = ScriptedModel(["unused"])
+    with pytest.raises(ToolsetError, match="did not list its tools in 2 s"):
+        await Agent(model, [MCPToolset.stdio(sys.executable, [server], connect_timeout=2)]).run("q")
+    assert model.calls == []
 
 
 async def test_the_tool_list_is_fetched_again_when_the_server_says_it_changed():
@@ -272,6 +334,17 @@ async def test_the_tool_list_is_fetched_again_when_the_server_says_it_changed():
             while "extra" not in {t.name for t in await toolset.list_tools()}:
                 await anyio.sleep(0.05)
     assert "extra" not in before
+
+
+async def test_the_tool_list_is_fetched_again_after_a_legacy_notification():
+    toolset = sdk_stdio()
+    toolset._mode = "legacy"  # the pre-2026 handshake: the server notifies instead of publishing
+    async with toolset:
+        agent = Agent(ScriptedModel([qw_call("grow"), "grown"]), [toolset])
+        await agent.run("q")
+        with anyio.fail_after(10):
+            while "extra" not in {t.name for t in await toolset.list_tools()}:
+                await anyio.sleep(0.05)
 
 
 # --- Streamable HTTP -------------------------------------------------------------------------------

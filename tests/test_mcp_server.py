@@ -108,6 +108,17 @@ async def test_agentkit_mcp_serve_over_stdio_to_the_sdk_client():
         assert texts(await client.call_tool("multiply", {"a": 3, "b": 4})) == "12"
 
 
+async def test_the_agentkit_console_script_imports_from_the_current_directory():
+    script = Path(sys.executable).parent / "agentkit"
+    if not script.exists():
+        pytest.skip("no agentkit console script next to this Python (not installed)")
+    # No PYTHONPATH: `tests.mcp_servers` is found only because the current directory is searched.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    params = StdioServerParameters(command=str(script), args=["mcp", "serve", SPEC], cwd=str(ROOT), env=env)
+    async with Client(params, cache=None) as client:
+        assert texts(await client.call_tool("multiply", {"a": 2, "b": 21})) == "42"
+
+
 async def test_agentkit_mcp_serve_an_agents_tools():
     spec = "tests.mcp_servers.agentkit_tools:AGENT"
     params = StdioServerParameters(command=sys.executable, args=serve_args(spec), cwd=str(ROOT), env=child_env())

@@ -63,7 +63,13 @@ async def main() -> None:
     http = subprocess.Popen([sys.executable, "-m", "agentkit", "mcp", "serve", SPEC, "--http", f"127.0.0.1:{port}"],
                             cwd=ROOT, env=env)  # fmt: skip
     try:
-        while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
+        deadline = time.monotonic() + 60
+        while True:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            if http.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("the MCP HTTP server did not start")
             await anyio.sleep(0.1)
         stdio = MCPToolset.stdio(sys.executable, ["-m", "agentkit", "mcp", "serve", SPEC], cwd=ROOT,
                                  env={"PYTHONPATH": str(ROOT)}, include=["multiply"])  # fmt: skip

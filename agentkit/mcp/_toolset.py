@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shlex
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+import urllib.parse
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import anyio
+import anyio.lowlevel
+import sniffio
 from anyio.abc import TaskStatus
 
 from .._toolsets import SchemaTool
@@ -23,6 +27,7 @@ try:
     from mcp import Client, StdioServerParameters
     from mcp.client.sse import sse_client
     from mcp.client.streamable_http import streamable_http_client
+    from mcp.client.subscriptions import ListenNotSupportedError
     from mcp.types import (
         AudioContent,
         CallToolResult,
@@ -67,16 +72,24 @@ class MCPToolset:
         self._headers = dict(headers or {})
         self.prefix = prefix
         """Put before each tool's name, with an underscore: ``prefix_name``."""
-        self.include = None if include is None else list(include)
+        self.include = None if include is None else _names("include", include)
         """The server's tool names to offer (None: all of them)."""
-        self.exclude = list(exclude or ())
+        self.exclude = _names("exclude", exclude or ())
         """The server's tool names to leave out."""
-        self.requires_approval = requires_approval if isinstance(requires_approval, bool) else set(requires_approval)
+        self.requires_approval: bool | list[str] = (
+            requires_approval if isinstance(requires_approval, bool) else _names("requires_approval", requires_approval)
+        )
         """True (every tool), or the server's tool names whose calls wait for the caller's approval."""
         self.connect_timeout = connect_timeout
         """Seconds to start the server and finish the handshake before `ToolsetError`."""
         self._shared: _Connection | None = None
-        self._exit: AbstractAsyncContextManager[_Connection] | None = None
+        self._holder: _Holder | None = None
+        self._mode: Literal["auto", "legacy"] = "auto"  # "legacy": the pre-2026 handshake (tests use it)
+
+    @property
+    def approval(self) -> set[str]:
+        """The server's tool names listed in `requires_approval`."""
+        return set() if isinstance(self.requires_approval, bool) else set(self.requires_approval)
 
     @classmethod
     def stdio(
@@ -138,24 +151,31 @@ class MCPToolset:
 
     def __repr__(self) -> str:
         if isinstance(self._server, StdioServerParameters):
-            where = shlex.join([self._server.command, *self._server.args])
+            where = shlex.join([self._server.command, *_redacted(self._server.args)])
         else:
-            where = self._server
+            where = _public_url(self._server)
         return f"MCPToolset({where!r})"
 
     # --- the connection the user holds ---------------------------------------------------------
 
     async def __aenter__(self) -> MCPToolset:
-        if self._exit is not None:
+        if self._holder is not None:
             raise UserError(f"{self!r} is already open")
-        self._exit = self._connect()
-        self._shared = await self._exit.__aenter__()
+        # The held connection lives in a task of its own, outside the caller's task group: the
+        # toolset may be left from another task than the one that entered it (a fixture, an
+        # exit stack closed at shutdown) without tripping over a cancel scope.
+        holder = self._holder = _Holder(self)
+        try:
+            self._shared = await holder.open()
+        except BaseException:
+            self._holder = None
+            raise
         return self
 
     async def __aexit__(self, *exc_info: Any) -> None:
-        exit, self._exit, self._shared = self._exit, None, None
-        if exit is not None:
-            await exit.__aexit__(*exc_info)
+        holder, self._holder, self._shared = self._holder, None, None
+        if holder is not None:
+            await holder.close()
 
     async def list_tools(self) -> list[Tool[Any, Any]]:
         """The tools as the model sees them (after prefix, include and exclude); inside ``async with``."""
@@ -176,31 +196,36 @@ class MCPToolset:
 
     @asynccontextmanager
     async def _connect(self) -> AsyncIterator[_Connection]:
-        # The SDK's client lives in a task of its own, so that it is entered and left in the same
-        # task whoever opens the toolset and whichever tasks call its tools.
+        # The SDK's client lives in a task of its own (`serve`), so that it is entered and left in
+        # one task whichever tasks call its tools.
         connection = _Connection(self)
+        own: BaseException | None = None  # raised here or by the body: what the caller must see
         try:
             async with anyio.create_task_group() as tg:
                 try:
                     with anyio.fail_after(self.connect_timeout):
                         await tg.start(connection.serve)
                 except TimeoutError:
-                    raise ToolsetError(f"{self!r} did not finish connecting in {self.connect_timeout} s") from None
+                    own = ToolsetError(f"{self!r} did not finish connecting in {self.connect_timeout} s")
+                    raise own from None
                 except Exception as e:
-                    raise ToolsetError(f"{self!r} could not be connected: {_describe(e)}") from e
+                    own = ToolsetError(f"{self!r} could not be connected: {_describe(e)}")
+                    raise own from e
                 try:
                     yield connection
+                except BaseException as e:
+                    own = e
+                    raise
                 finally:
                     connection.closing.set()
         except BaseException as e:
-            single = _single(e)
-            if single is e:
+            inner = getattr(e, "exceptions", None)
+            if own is None or e is own or not (isinstance(inner, tuple) and len(inner) == 1 and inner[0] is own):
                 raise
-            failure = single
-        else:
-            return
-        # Outside the except block: the caller sees its own exception, not a group around it.
-        raise failure
+        # Outside the except block: the caller sees its own exception, not the task group's
+        # wrapping of it (and no "during handling" chain).
+        if own is not None:
+            raise own
 
     def _transport(self) -> Any:
         if self._sse:
@@ -220,6 +245,66 @@ async def _http_with_headers(url: str, headers: dict[str, str]) -> AsyncIterator
         yield streams
 
 
+class _Holder:
+    """The connection of an entered toolset, held by a task that is nobody's child."""
+
+    def __init__(self, toolset: MCPToolset) -> None:
+        self.toolset = toolset
+        self.ready = anyio.Event()
+        self.release = anyio.Event()
+        self.done = anyio.Event()
+        self.connection: _Connection | None = None
+        self.failure: BaseException | None = None
+
+    async def open(self) -> _Connection:
+        _spawn(self._hold)
+        try:
+            await self.ready.wait()
+        except BaseException:  # the caller was cancelled while connecting
+            self.release.set()
+            raise
+        if self.connection is None:
+            assert self.failure is not None
+            raise self.failure
+        return self.connection
+
+    async def close(self) -> None:
+        self.release.set()
+        with anyio.CancelScope(shield=True):
+            await self.done.wait()
+
+    async def _hold(self) -> None:
+        try:
+            async with self.toolset._connect() as connection:
+                self.connection = connection
+                self.ready.set()
+                await self.release.wait()
+        except BaseException as e:  # a task of its own: nothing above it to take an exception
+            self.failure = e
+            if isinstance(e, anyio.get_cancelled_exc_class()):
+                raise
+        finally:
+            self.ready.set()
+            self.done.set()
+
+
+_DETACHED: set[Any] = set()
+
+
+def _spawn(fn: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Start `fn` in a task outside any task group (asyncio or trio)."""
+    if sniffio.current_async_library() == "trio":
+        import trio
+
+        trio.lowlevel.spawn_system_task(fn)
+        return
+    import asyncio
+
+    task: asyncio.Task[None] = asyncio.get_running_loop().create_task(fn())
+    _DETACHED.add(task)  # a reference, or the task may be collected while it runs
+    task.add_done_callback(_DETACHED.discard)
+
+
 class _Connection:
     """One live client session and the tool list it last fetched."""
 
@@ -228,6 +313,7 @@ class _Connection:
         self.client: Client | None = None
         self.closing = anyio.Event()
         self._tools: list[Tool[Any, Any]] | None = None
+        self._generation = 0  # counts the server's "the list changed"
         self._lock = anyio.Lock()
 
     async def serve(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
@@ -252,55 +338,77 @@ class _Connection:
             self.client = None
 
     async def _listen(self, client: Client) -> None:
-        # Servers on the 2026-07-28 protocol tell of a changed tool list on a subscription;
-        # older ones send a notification (`_on_message`).
-        try:
-            async with client.listen(tools_list_changed=True) as changes:
-                async for _ in changes:
-                    logger.info("%r: the server's tool list changed", self.toolset)
-                    self._tools = None
-        except Exception as e:
-            logger.debug("%r: no tool-list subscription (%s)", self.toolset, _describe(e))
+        # Servers on the 2026-07-28 protocol tell of a changed tool list on a subscription, which
+        # is opened again when it drops; older ones send a notification (`_on_message`).
+        delay = 0.5
+        while True:
+            try:
+                async with client.listen(tools_list_changed=True) as changes:
+                    delay = 0.5
+                    async for _ in changes:
+                        self._changed()
+            except ListenNotSupportedError:
+                return
+            except Exception as e:
+                logger.info("%r: the tool-list subscription ended (%s); opening it again", self.toolset, _describe(e))
+            self._changed()  # changes while it was down went unheard
+            await anyio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+
+    def _changed(self) -> None:
+        logger.info("%r: the server's tool list changed", self.toolset)
+        self._generation += 1
+        self._tools = None
 
     async def _on_message(self, message: Any) -> None:
         if isinstance(message, ToolListChangedNotification):
-            logger.info("%r: the server's tool list changed", self.toolset)
-            self._tools = None
+            self._changed()
         await anyio.lowlevel.checkpoint()
 
     async def tools(self) -> list[Tool[Any, Any]]:
         async with self._lock:
-            if self._tools is None:
-                self._tools = await self._fetch()
-            return self._tools
+            if self._tools is not None:
+                return self._tools
+            generation = self._generation
+            fetched = await self._fetch()
+            if generation == self._generation:  # no change was announced while fetching
+                self._tools = fetched
+            return fetched
 
     async def _fetch(self) -> list[Tool[Any, Any]]:
         if self.client is None:
             raise ToolsetError(f"{self.toolset!r} is closed")
         listed = []
         cursor: str | None = None
+        limit = self.toolset.connect_timeout
         try:
-            while True:
-                page = await self.client.list_tools(cursor=cursor)
-                listed.extend(page.tools)
-                cursor = page.next_cursor
-                if not cursor:
-                    break
+            with anyio.fail_after(limit):
+                while True:
+                    page = await self.client.list_tools(cursor=cursor)
+                    listed.extend(page.tools)
+                    cursor = page.next_cursor
+                    if not cursor:
+                        break
+        except TimeoutError:
+            raise ToolsetError(f"{self.toolset!r} did not list its tools in {limit} s") from None
         except Exception as e:
             raise ToolsetError(f"{self.toolset!r} could not list its tools: {_describe(e)}") from e
         ts = self.toolset
         names = {t.name for t in listed}
-        missing = sorted(set(ts.include or ()) - names)
-        if missing:
-            raise UserError(f"{ts!r} has no tool named {', '.join(map(repr, missing))}; it has {sorted(names)}")
+        for option, wanted in (("include", ts.include), ("exclude", ts.exclude), ("requires_approval", ts.approval)):
+            missing = sorted(set(wanted or ()) - names)
+            if missing:
+                raise UserError(
+                    f"{ts!r}: {option} names {', '.join(map(repr, missing))}, which the server does not have "
+                    f"(it has {', '.join(sorted(names)) or 'no tools'})"
+                )
         return [
             SchemaTool(
                 name=f"{ts.prefix}_{t.name}" if ts.prefix else t.name,
                 description=t.description or "",
                 parameters=t.input_schema,
                 call=self._caller(t.name),
-                requires_approval=ts.requires_approval is True
-                or (not isinstance(ts.requires_approval, bool) and t.name in ts.requires_approval),
+                requires_approval=ts.requires_approval is True or t.name in ts.approval,
             )
             for t in listed
             if (ts.include is None or t.name in ts.include) and t.name not in ts.exclude
@@ -342,6 +450,37 @@ def result_value(result: CallToolResult) -> Any:
     if result.structured_content is not None:
         return json.loads(json.dumps(result.structured_content))
     return ""
+
+
+def _names(option: str, names: Iterable[str]) -> list[str]:
+    if isinstance(names, str):  # a str is an iterable of one-letter names: never what was meant
+        raise UserError(f"{option} wants a list of tool names, not the string {names!r}")
+    return list(names)
+
+
+_SECRET = re.compile(r"key|token|secret|passw|auth|bearer", re.IGNORECASE)
+
+
+def _redacted(args: Sequence[str]) -> list[str]:
+    """Arguments for messages and logs: one that looks like a secret, or follows a flag that
+    names one (``--api-key VALUE``), is shown as ``***``."""
+    out: list[str] = []
+    hide_next = False
+    for arg in args:
+        flag, eq, _ = arg.partition("=")
+        if hide_next or (eq and _SECRET.search(flag)) or (not arg.startswith("-") and _SECRET.search(arg)):
+            out.append(f"{flag}=***" if eq and not hide_next else "***")
+        else:
+            out.append(arg)
+        hide_next = arg.startswith("-") and not eq and bool(_SECRET.search(arg))
+    return out
+
+
+def _public_url(url: str) -> str:
+    """`url` without credentials and query (tokens live there), for messages and logs."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def _decoded_size(data: str) -> int:
