@@ -49,9 +49,7 @@ class SchemaTool(Tool[..., Any]):
         self.function = call
         self.requires_approval = requires_approval
         self.takes_context = False
-        self._is_async = True
         self._converters = {}
-        self._positional = []
         try:
             jsonschema.Draft202012Validator.check_schema(self.parameters)
             self._validator = jsonschema.Draft202012Validator(self.parameters, format_checker=FORMAT_CHECKER)

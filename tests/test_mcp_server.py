@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+import agentkit
 from agentkit import Agent, RunContext, UserError, tool
 from agentkit.testing import ScriptedModel, check_transcript
 
@@ -43,7 +44,7 @@ def child_env() -> dict[str, str]:
 
 async def test_the_sdk_client_sees_the_exact_schemas_and_gets_results_and_errors_as_is_error():
     async with Client(server(TOOLS, name="calc"), cache=None) as client:
-        assert client.server_info.name == "calc"
+        assert (client.server_info.name, client.server_info.version) == ("calc", agentkit.__version__)
         listed = {t.name: t for t in (await client.list_tools()).tools}
         assert set(listed) == {"multiply", "refuse", "explode"}
         for t in TOOLS:
@@ -80,9 +81,17 @@ async def test_plain_functions_and_structured_returns():
         """
         return {"n": n, "even": n % 2 == 0}
 
-    async with Client(server([facts]), cache=None) as client:
+    def opaque() -> object:
+        """Returns something JSON cannot hold."""
+        return object()
+
+    async with Client(server([facts, opaque]), cache=None) as client:
         result = await client.call_tool("facts", {"n": 4})
         assert texts(result) == '{"n": 4, "even": true}'
+        bad = await client.call_tool("opaque", {})
+        assert bad.is_error and texts(bad).startswith("the tool opaque returned a value that cannot be sent as JSON")
+    async with Client(server([]), cache=None) as client:
+        assert texts(await client.call_tool("any", {})) == "there is no tool named 'any'; the tools are: none"
 
 
 def test_tools_an_mcp_call_cannot_serve_are_refused():

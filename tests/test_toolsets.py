@@ -41,6 +41,16 @@ async def test_arguments_are_checked_against_the_schema_as_given_and_passed_as_o
         await t.acall("{town")
 
 
+async def test_formats_are_checked_and_the_tool_is_described_as_given():
+    schema = {"type": "object", "properties": {"day": {"type": "string", "format": "date"}}}
+    t = SchemaTool(name="when", description="Pick a day.", parameters=schema, call=echo, requires_approval=True)
+    assert t.schema == {"type": "function", "function": {"name": "when", "description": "Pick a day.", "parameters": schema}}
+    assert (t.requires_approval, t.takes_context) == (True, False)
+    assert await t.acall({"day": "2024-02-29"}) == {"day": "2024-02-29"}
+    with pytest.raises(ToolArgumentsError, match="day: '2024-02-30' is not a 'date'"):
+        await t.acall({"day": "2024-02-30"})
+
+
 async def test_a_schema_with_no_properties_takes_any_object_and_one_that_cannot_be_read_checks_nothing():
     free = SchemaTool(name="free", description="", parameters={"type": "object"}, call=echo)
     assert await free.acall({"anything": [1, 2]}) == {"anything": [1, 2]}
@@ -98,9 +108,15 @@ async def test_an_agent_runs_a_toolsets_tools_like_functions_and_closes_it_after
 
 async def test_a_name_clash_names_both_sources_and_closes_what_was_opened():
     first = Listed(SchemaTool(name="shout", description="", parameters={"type": "object"}, call=echo))
+    second = Listed(SchemaTool(name="echo", description="", parameters={"type": "object"}, call=echo))
+    third = Listed(SchemaTool(name="echo", description="", parameters={"type": "object"}, call=echo))
     agent = Agent(ScriptedModel(["unused"]), [shout, first])
-    with pytest.raises(UserError, match="two tools are named 'shout' \\(from a function and "):
+    with pytest.raises(UserError) as clash:
         await agent.run("q")
+    assert str(clash.value) == (f"two tools are named 'shout' (from a function and {first!r}): "
+                                "give a toolset a prefix, or include/exclude tools")  # fmt: skip
+    with pytest.raises(UserError, match=f"two tools are named 'echo' \\(from {second!r} and {third!r}\\)"):
+        await Agent(ScriptedModel(["unused"]), [second, third]).run("q")
     assert first.closed == first.opened == 1
 
 

@@ -62,13 +62,7 @@ def server(tools: Iterable[Tool[Any, Any] | Any], *, name: str = "agentkit") -> 
             return _error(f"the tool {found.name} returned a value that cannot be sent as JSON ({e})")
         return CallToolResult(content=[TextContent(text=text)])
 
-    return Server(
-        name,
-        version=__version__,
-        on_list_tools=list_tools,
-        on_call_tool=call_tool,
-        get_tool_input_schema=lambda n: by_name[n].parameters if n in by_name else None,
-    )
+    return Server(name, version=__version__, on_list_tools=list_tools, on_call_tool=call_tool)
 
 
 def _error(text: str) -> CallToolResult:
