@@ -1,0 +1,94 @@
+"""The options every subcommand shares, and the one place that turns them into an `Agent`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+import anyio
+
+from .._agent import Agent
+from .._model import Model
+from ..exceptions import ModelError, UserError
+from ._main import CLIError
+from ._spec import SpecError, load_object, load_tools
+
+# The demo's tools and prompt when no model and no tools are named.
+DEMO_TOOLS = "agentkit._demo.weather:TOOLS"
+
+
+def add_agent_options(parser: argparse.ArgumentParser) -> None:
+    """Add the model, tools and agent options that `build_agent` reads."""
+    group = parser.add_argument_group("model and tools (none: the built-in demo model and the weather tools)")
+    source = group.add_mutually_exclusive_group()
+    source.add_argument("--base-url", metavar="URL",
+                        help="an OpenAI-compatible server (lmdeploy, vLLM, SGLang, Ollama, llama.cpp), e.g. "
+                             "http://127.0.0.1:23333/v1; its dialect and model are found by asking it")  # fmt: skip
+    source.add_argument("--model", metavar="ID_OR_PATH", help="a local transformers model id or path")
+    source.add_argument("--agent", metavar="MODULE:ATTR",
+                        help="your own Agent (its model, tools and options); not with --tools or --system")  # fmt: skip
+    group.add_argument("--tools", metavar="MODULE:ATTR", action="append", default=[],
+                       help="tools: a list of tools or functions, one tool, or an Agent's tools (repeatable); "
+                            "MODULE is imported with the current directory on sys.path")  # fmt: skip
+    group.add_argument("--thinking", action=argparse.BooleanOptionalAction, default=None,
+                       help="think before answering (default: the model's own default)")  # fmt: skip
+    group.add_argument("--system", metavar="TEXT", help="the system prompt")
+
+
+def build_agent(args: argparse.Namespace) -> Agent[Any]:
+    """The agent the options name; a caller's mistake raises `CLIError` (one line, status 2)."""
+    if args.agent:
+        if args.tools or args.system is not None:
+            raise CLIError("--agent brings its own tools and system prompt: leave out --tools and --system")
+        agent = load_object(args.agent)
+        if not isinstance(agent, Agent):
+            raise SpecError(f"{args.agent!r} is a {type(agent).__name__}, not an Agent")
+        return agent
+    specs = args.tools
+    system = args.system
+    if not specs and not args.base_url and not args.model:
+        specs = [DEMO_TOOLS]
+        if system is None:
+            from .._demo.weather import SYSTEM
+
+            system = SYSTEM
+    tools = [t for spec in specs for t in load_tools(spec)]
+    try:
+        return Agent(_model(args), tools, system=system, thinking=args.thinking)
+    except UserError as e:  # two tools with one name
+        raise CLIError(str(e)) from None
+
+
+def run_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Per-run options from the command line: ``--thinking`` overrides an ``--agent``'s own choice."""
+    return {} if args.thinking is None else {"thinking": args.thinking}
+
+
+def _model(args: argparse.Namespace) -> Model:
+    if args.base_url:
+        from .._remote import RemoteModel
+
+        model = RemoteModel(args.base_url)
+
+        async def probe() -> None:
+            try:
+                await model._resolve()
+            finally:
+                await model.aclose()
+
+        try:  # ask the server now: one that is down is the caller's to fix, before any question
+            anyio.run(probe)
+        except ModelError as e:
+            raise CLIError(f"the server at {args.base_url} does not answer: {e}") from None
+        return model
+    from .._local import LocalModel
+
+    if not args.model:
+        return LocalModel.demo()
+    if os.path.sep in args.model and not os.path.exists(args.model) and args.model.startswith((".", os.path.sep, "~")):
+        raise CLIError(f"--model {args.model}: no such directory")
+    try:
+        return LocalModel(args.model)
+    except (OSError, ValueError) as e:  # not found locally nor on the hub, or not a model
+        raise CLIError(f"--model {args.model}: cannot load it: {e}") from None
