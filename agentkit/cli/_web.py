@@ -46,6 +46,7 @@ def handle(args: argparse.Namespace) -> int:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((args.host, args.port))
+        sock.listen(128)  # connections wait in the backlog from now on, while uvicorn starts
     except OSError as e:
         sock.close()
         raise CLIError(f"cannot listen on {args.host}:{args.port}: {e.strerror or e}") from None
