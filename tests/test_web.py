@@ -257,7 +257,8 @@ def test_the_weather_question_in_the_browser(demo, browser, tmp_path):
     # New chat: an empty page and an empty transcript.
     page.click("#new-chat")
     assert page.locator(".turn").count() == 0 and page.locator(".user").count() == 0
-    assert page.evaluate("history.length") == 0
+    assert page.evaluate("transcript.length") == 0
+    assert page.is_visible("#suggestion")  # the empty page's welcome is back
     page.close()
 
 

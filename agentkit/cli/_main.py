@@ -40,4 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(file=sys.stderr)
         return 130
+    except BrokenPipeError:  # stdout closed early (`agentkit run ... | head`): not our failure to report
+        sys.stderr.close()
+        return 1
     return status

@@ -3,8 +3,8 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const log = $("log"), form = $("composer"), input = $("question"), send = $("send"), thinking = $("thinking");
-let history = [];        // the transcript, as the server returned it (the server keeps none)
+const log = $("log"), welcome = $("welcome"), form = $("composer"), input = $("question"), send = $("send"), thinking = $("thinking");
+let transcript = [];        // the transcript, as the server returned it (the server keeps none)
 let controller = null;   // aborts the answer being streamed
 
 function el(tag, cls, text) {
@@ -22,6 +22,7 @@ function scroll() { log.scrollTop = log.scrollHeight; }
 
 fetch("/api/info").then((r) => r.json()).then((info) => {
   $("model").textContent = info.model;
+  $("model").title = `the model: ${info.model}`;
   $("tool-names").textContent = info.tools.length ? info.tools.map((t) => t.name).join(", ") : "none";
   if (info.thinking !== null) thinking.checked = info.thinking;
   if (!info.tools.some((t) => t.name === "get_current_temperature")) $("suggestion").hidden = true;
@@ -96,7 +97,7 @@ function handle(turn, name, data) {
   else if (name === "tool_call") turn.call(data);
   else if (name === "tool_result") turn.result(data);
   else if (name === "turn") turn.settle();
-  else if (name === "done") { history = data.history; turn.done(data); }
+  else if (name === "done") { transcript = data.history; turn.done(data); }
   else if (name === "error") turn.fail(`${data.type}: ${data.message}`);
 }
 
@@ -107,7 +108,7 @@ function busy(on) {
 }
 
 async function ask(question) {
-  $("welcome")?.remove();
+  welcome.remove();
   const user = el("div", "user");
   user.appendChild(el("div", "bubble", question));
   log.appendChild(user);
@@ -118,7 +119,7 @@ async function ask(question) {
   try {
     const response = await fetch("/api/chat", {
       method: "POST", headers: { "Content-Type": "application/json" }, signal: controller.signal,
-      body: JSON.stringify({ question, history, thinking: thinking.checked }),
+      body: JSON.stringify({ question, history: transcript, thinking: thinking.checked }),
     });
     if (!response.ok) {
       const body = await response.json().catch(() => ({}));
@@ -173,7 +174,7 @@ input.addEventListener("input", grow);
 $("suggestion").addEventListener("click", () => { input.value = $("suggestion").textContent; grow(); input.focus(); });
 $("new-chat").addEventListener("click", () => {
   if (controller) controller.abort();
-  history = [];
-  log.replaceChildren();
+  transcript = [];
+  log.replaceChildren(welcome);
   input.focus();
 });
