@@ -145,7 +145,7 @@ def test_agent_with_tools_is_refused():
 
 def test_a_server_that_is_down():
     url = f"http://127.0.0.1:{free_port()}/v1"
-    one_line_error(agentkit("run", "--base-url", url, "hi"), url, "does not answer")
+    one_line_error(agentkit("run", "--base-url", url, "hi"), url, "cannot use the server")
 
 
 def test_a_model_path_that_does_not_exist(tmp_path):

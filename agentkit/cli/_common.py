@@ -80,15 +80,16 @@ def _model(args: argparse.Namespace) -> Model:
         try:  # ask the server now: one that is down is the caller's to fix, before any question
             anyio.run(probe)
         except ModelError as e:
-            raise CLIError(f"the server at {args.base_url} does not answer: {e}") from None
+            raise CLIError(f"cannot use the server at {args.base_url}: {e}") from None
         return model
     from .._local import LocalModel
 
     if not args.model:
         return LocalModel.demo()
-    if os.path.sep in args.model and not os.path.exists(args.model) and args.model.startswith((".", os.path.sep, "~")):
+    # A path (not a hub id such as internlm/Intern-S1-mini) that is not there: said plainly, before transformers.
+    if args.model.startswith((".", os.path.sep, "~")) and not os.path.exists(os.path.expanduser(args.model)):
         raise CLIError(f"--model {args.model}: no such directory")
     try:
-        return LocalModel(args.model)
+        return LocalModel(os.path.expanduser(args.model))
     except (OSError, ValueError) as e:  # not found locally nor on the hub, or not a model
         raise CLIError(f"--model {args.model}: cannot load it: {e}") from None
