@@ -4,6 +4,8 @@ The demo model answers the weather questions for real; `tests/cli_agents.py` hol
 agents (``--agent``) where a test needs a known answer, a failure or a slow stream.
 """
 
+import contextlib
+import io
 import json
 import os
 import re
@@ -17,6 +19,7 @@ from pathlib import Path
 import anyio
 import pytest
 
+from agentkit.cli import main
 from agentkit.sessions import SQLiteSession
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,9 +33,25 @@ def env():
     return {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
 
 
-def agentkit(*args, input=None, cwd=ROOT, timeout=240):
-    return subprocess.run([sys.executable, "-m", "agentkit", *args], input=input, capture_output=True, text=True,
-                          cwd=cwd, env=env(), timeout=timeout)  # fmt: skip
+def agentkit(*args, input=None, cwd=None, process=False):
+    """Run the command: in this process (``main(args)``, stdin and stdout swapped), or with
+    ``process=True`` as ``python -m agentkit`` in a child, as a user runs it."""
+    if process:
+        return subprocess.run([sys.executable, "-m", "agentkit", *args], input=input, capture_output=True, text=True,
+                              cwd=cwd or ROOT, env=env(), timeout=240)  # fmt: skip
+    out, err, stdin, here = io.StringIO(), io.StringIO(), sys.stdin, os.getcwd()
+    try:
+        os.chdir(cwd or ROOT)
+        sys.stdin = io.StringIO(input or "")
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                status = main(list(args))
+            except SystemExit as e:  # argparse's own errors
+                status = e.code
+    finally:
+        sys.stdin = stdin
+        os.chdir(here)
+    return subprocess.CompletedProcess(args, status, out.getvalue(), err.getvalue())
 
 
 def one_line_error(run, *words):
@@ -57,7 +76,7 @@ def free_port():
 
 @needs_demo
 def test_run_streams_the_weather_run_on_the_demo_model_by_default():
-    run = agentkit("run", OSLO)
+    run = agentkit("run", OSLO, process=True)
     assert run.returncode == 0, run.stderr
     assert run.stdout.startswith(f"user: {OSLO}\n")
     assert '  -> get_current_temperature({"location": "Oslo"})' in run.stdout
@@ -146,6 +165,7 @@ def test_agent_with_tools_is_refused():
 def test_a_server_that_is_down():
     url = f"http://127.0.0.1:{free_port()}/v1"
     one_line_error(agentkit("run", "--base-url", url, "hi"), url, "cannot use the server")
+    one_line_error(agentkit("run", "--base-url", url, "hi", process=True), url, "cannot use the server")
 
 
 def test_a_model_path_that_does_not_exist(tmp_path):
@@ -162,7 +182,7 @@ def test_empty_question():
 
 
 def test_base_url_and_model_together_are_refused_by_argparse():
-    run = agentkit("run", "--base-url", "http://x/v1", "--model", "m", "hi")
+    run = agentkit("run", "--base-url", "http://x/v1", "--model", "m", "hi", process=True)
     assert run.returncode == 2 and "not allowed with" in run.stderr and "Traceback" not in run.stderr
 
 

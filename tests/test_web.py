@@ -4,11 +4,13 @@ The browser is Debian's chromium driven by Playwright (skipped when /usr/bin/chr
 Set AGENTKIT_SCREENSHOTS=DIR to keep the screenshots (wide and narrow, light and dark).
 """
 
+import contextlib
 import json
 import os
 import re
 import subprocess
 import sys
+import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -17,6 +19,8 @@ import pytest
 
 pytest.importorskip("starlette")
 pytest.importorskip("uvicorn")
+
+from tests import cli_agents
 
 ROOT = Path(__file__).resolve().parents[1]
 STATIC = ROOT / "agentkit/cli/static"
@@ -59,17 +63,29 @@ def demo():
         stop(child)
 
 
+@contextlib.contextmanager
+def serving(agent):
+    """`agent`'s chat page on a real uvicorn in this process (a thread); yields its base URL."""
+    import uvicorn
+
+    from agentkit.cli._web import app, listen
+
+    sock = listen("127.0.0.1", 0)
+    server = uvicorn.Server(uvicorn.Config(app(agent), log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        sock.close()
+
+
 @pytest.fixture(scope="module")
 def echo():
-    child, url = serve("--agent", "tests.cli_agents:echo")
-    try:
+    with serving(cli_agents.echo) as url:
         yield url
-    finally:
-        stop(child)
-
-
-# Straight to 127.0.0.1, whatever proxy the environment names.
-urllib.request.install_opener(urllib.request.build_opener(urllib.request.ProxyHandler({})))
 
 
 def post(url, body, content_type="application/json"):
@@ -151,11 +167,8 @@ def test_a_body_over_the_limit_gets_413(echo):
 
 
 def test_a_failed_run_ends_the_stream_with_an_error_event():
-    child, url = serve("--agent", "tests.cli_agents:failing")
-    try:
+    with serving(cli_agents.failing) as url:
         status, _, body = post(url, {"question": "hi"})
-    finally:
-        stop(child)
     assert status == 200
     assert events(body) == [("error", {"type": "ModelError", "message": "the server fell over"})]
 

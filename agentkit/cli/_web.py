@@ -42,21 +42,26 @@ def handle(args: argparse.Namespace) -> int:
     from ._common import build_agent
 
     application = app(build_agent(args), thinking=args.thinking)
-    sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((args.host, args.port))
-        sock.listen(128)  # connections wait in the backlog from now on, while uvicorn starts
-    except OSError as e:
-        sock.close()
-        raise CLIError(f"cannot listen on {args.host}:{args.port}: {e.strerror or e}") from None
+    sock = listen(args.host, args.port)
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     print(f"agentkit web: the chat page is at http://{shown}:{port}/ (Ctrl-C stops it)", file=sys.stderr, flush=True)
-    server = uvicorn.Server(uvicorn.Config(application, log_level="warning"))
     with sock:
-        server.run(sockets=[sock])
+        uvicorn.Server(uvicorn.Config(application, log_level="warning")).run(sockets=[sock])
     return 0
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A listening socket on `host`:`port` (0: any free port); one that is taken is a `CLIError`."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(128)  # connections wait in the backlog from now on, while uvicorn starts
+    except OSError as e:
+        sock.close()
+        raise CLIError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+    return sock
 
 
 def app(agent: Any, *, thinking: bool | None = None) -> Any:
