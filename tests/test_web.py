@@ -20,6 +20,9 @@ import pytest
 pytest.importorskip("starlette")
 pytest.importorskip("uvicorn")
 
+from agentkit.cli import main
+from agentkit.cli._main import CLIError
+from agentkit.cli._web import app, listen
 from tests import cli_agents
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,8 +70,6 @@ def demo():
 def serving(agent):
     """`agent`'s chat page on a real uvicorn in this process (a thread); yields its base URL."""
     import uvicorn
-
-    from agentkit.cli._web import app, listen
 
     sock = listen("127.0.0.1", 0)
     server = uvicorn.Server(uvicorn.Config(app(agent), log_level="warning"))
@@ -195,22 +196,25 @@ def test_the_page_and_its_assets_are_served_and_need_no_network(echo):
     assert "/static/app.js" in urllib.request.urlopen(echo + "/", timeout=30).read().decode()
 
 
-def test_a_port_in_use_is_one_line_and_status_2(echo):
+def test_a_port_in_use_is_one_line_and_status_2(echo, capsys):
     port = echo.rsplit(":", 1)[1]
-    run = subprocess.run([sys.executable, "-m", "agentkit", "web", "--port", port, "--agent", "tests.cli_agents:echo"],
-                         capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
-                         timeout=120)  # fmt: skip
-    assert run.returncode == 2
-    assert run.stderr.strip().splitlines() == [run.stderr.strip()]
-    assert f"cannot listen on 127.0.0.1:{port}" in run.stderr
+    assert main(["web", "--port", port, "--agent", "tests.cli_agents:echo"]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == [f"agentkit web: cannot listen on 127.0.0.1:{port}: Address already in use"]
 
 
-def test_without_starlette_the_error_says_what_to_install():
-    code = "import sys; sys.modules['uvicorn'] = None\nfrom agentkit.cli import main\nsys.exit(main(['web']))"
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
-                         env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)  # fmt: skip
-    assert run.returncode == 2
-    assert "pip install 'agentkit[web]'" in run.stderr and "Traceback" not in run.stderr
+def test_without_uvicorn_the_error_says_what_to_install(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # as without the web extra
+    assert main(["web", "--agent", "tests.cli_agents:echo"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("agentkit web: agentkit web needs starlette and uvicorn (")
+    assert err.rstrip().endswith("pip install 'agentkit[web]'") and len(err.splitlines()) == 1
+
+
+def test_without_starlette_the_app_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "starlette.applications", None)
+    with pytest.raises(CLIError, match=r"pip install 'agentkit\[web\]'"):
+        app(cli_agents.echo)
 
 
 # --- the page in a real browser -------------------------------------------------------------

@@ -68,7 +68,8 @@ class Chat:
             print("thinking is " + {True: "on", False: "off", None: "the model's default"}[self.thinking])
         elif name == "/tools":
             for t in self.agent.tools.values():
-                print(f"  {t.name}: {(t.description or '').splitlines()[0] if t.description else ''}")
+                summary = (t.description or "").partition("\n")[0]
+                print(f"  {t.name}: {summary}")
             if not self.agent.tools:
                 print("  (no tools)")
         elif name == "/clear":
