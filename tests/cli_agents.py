@@ -2,7 +2,8 @@
 
 import json
 
-from agentkit import Agent, ModelError
+from agentkit import Agent, ModelError, tool
+from agentkit._demo.weather import get_current_temperature
 from agentkit.testing import ScriptedModel
 
 
@@ -28,3 +29,29 @@ failing = Agent(ScriptedModel(lambda messages: ModelError("the server fell over"
 """Every run fails with a ModelError."""
 
 not_an_agent = 42
+
+
+@tool
+def shout() -> str:
+    """Say a lot."""
+    return "x" * 600
+
+
+@tool
+def broken() -> str:
+    """Fail."""
+    raise ValueError("no luck")
+
+
+def _weather(messages):
+    if messages[-1]["role"] == "user":
+        calls = "".join(
+            f'<tool_call>\n{{"name": "{name}", "arguments": {json.dumps(args)}}}\n</tool_call>'
+            for name, args in [("get_current_temperature", {"location": "Oslo"}), ("shout", {}), ("broken", {})]
+        )
+        return f"<think>I need the temperature.</think>{calls}"
+    return "<think>I have it.</think>It is 26.1 °C in Oslo."
+
+
+weather = Agent(ScriptedModel(_weather), [get_current_temperature, shout, broken])
+"""Thinks, calls three tools (one answers at length, one fails), thinks again and answers."""

@@ -121,6 +121,45 @@ def test_named_tools_replace_the_weather_tools_and_load_from_the_current_directo
     assert run.stdout.splitlines() == ["  add: Add two numbers.", "  get_temperature_date: Get temperature at a location and date."]
 
 
+def test_run_shows_reasoning_each_call_and_result_a_failure_and_the_answer():
+    run = agentkit("run", "--agent", "tests.cli_agents:weather", "How warm is Oslo?")
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[:6] == [
+        "user: How warm is Oslo?", "", "thinking: I need the temperature.",
+        '  -> get_current_temperature({"location": "Oslo"})', "  -> shout({})", "  -> broken({})",
+    ]  # fmt: skip
+    assert sorted(lines[6:9]) == [  # the tools run concurrently: their results come in any order
+        "  <- broken failed: ValueError: no luck",
+        '  <- get_current_temperature: {"temperature": 26.1, "location": "Oslo", "unit": "celsius"}',
+        "  <- shout: " + "x" * 500 + "… (100 more characters)",  # shortened on screen only
+    ]
+    assert lines[9:12] == ["thinking: I have it.", "assistant: It is 26.1 °C in Oslo.", ""]
+    assert re.fullmatch(r"\[2 model calls, \d+ tokens\]", lines[12]) and len(lines) == 13
+
+
+def test_run_json_has_the_reasoning_and_usage():
+    data = json.loads(agentkit("run", "--json", "--agent", "tests.cli_agents:weather", "How warm is Oslo?").stdout)
+    assert data["output"] == "It is 26.1 °C in Oslo." and data["reasoning"] == "I have it."
+    assert data["usage"]["tool_calls"] == 3 and data["usage"]["requests"] == data["turns"] == 2
+    assert "x" * 600 in [m.get("content") for m in data["messages"]]  # the model got all of it
+
+
+def test_printer_colours_only_when_asked():
+    from agentkit import ReasoningDelta, TextDelta
+    from agentkit.cli import EventPrinter
+
+    for color, expected in [
+        (True, "\n\033[2mthinking: hm\033[0m\n\033[1massistant:\033[0m ok"),
+        (False, "\nthinking: hm\nassistant: ok"),
+    ]:
+        out = io.StringIO()
+        printer = EventPrinter(out, color=color)
+        for event in (ReasoningDelta("h"), ReasoningDelta("m"), TextDelta("o"), TextDelta("k")):
+            printer.event(event)
+        assert out.getvalue() == expected
+
+
 def test_run_with_an_agent_spec_uses_that_agent():
     run = agentkit("run", "--agent", "tests.cli_agents:echo", "hello there")
     assert run.returncode == 0, run.stderr

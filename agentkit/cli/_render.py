@@ -55,11 +55,13 @@ class EventPrinter:
             self._write(f"{self.reset}\n{self.cyan}  -> {event.call.name}({event.call.arguments}){self.reset}")
             self._section = "tool"
         elif isinstance(event, ToolCallFinished):
+            if event.error:  # the model is told more (`content`); the person needs what failed
+                self._write(f"\n{self.cyan}  <- {event.call.name} failed:{self.reset} {event.error}")
+                return
             content = event.content
             if len(content) > self.max_result:
-                content = f"{content[: self.max_result]}… ({len(event.content) - self.max_result} more characters)"
-            note = f" (error: {event.error})" if event.error else ""
-            self._write(f"\n{self.cyan}  <- {event.call.name}:{self.reset} {content}{note}")
+                content = f"{content[: self.max_result]}… ({len(content) - self.max_result} more characters)"
+            self._write(f"\n{self.cyan}  <- {event.call.name}:{self.reset} {content}")
         elif isinstance(event, TurnFinished):
             self._section = None
         elif isinstance(event, RunFinished):
