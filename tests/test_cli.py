@@ -21,6 +21,7 @@ import pytest
 
 from agentkit.cli import main
 from agentkit.sessions import SQLiteSession
+from tests import cli_agents
 
 ROOT = Path(__file__).resolve().parents[1]
 OSLO = "What's the temperature in Oslo now?"
@@ -139,10 +140,12 @@ def test_run_shows_reasoning_each_call_and_result_a_failure_and_the_answer():
 
 
 def test_run_json_has_the_reasoning_and_usage():
-    data = json.loads(agentkit("run", "--json", "--agent", "tests.cli_agents:weather", "How warm is Oslo?").stdout)
+    run = agentkit("run", "--json", "--agent", "tests.cli_agents:weather", "How warm is Oslo?")
+    data = json.loads(run.stdout)
     assert data["output"] == "It is 26.1 °C in Oslo." and data["reasoning"] == "I have it."
     assert data["usage"]["tool_calls"] == 3 and data["usage"]["requests"] == data["turns"] == 2
     assert "x" * 600 in [m.get("content") for m in data["messages"]]  # the model got all of it
+    assert '"output": "It is 26.1 °C in Oslo."' in run.stdout  # UTF-8 as it is, not \u escapes
 
 
 def test_printer_colours_only_when_asked():
@@ -242,6 +245,42 @@ def test_chat_keeps_history_multi_line_input_clear_and_exit():
     assert "never asked" not in run.stdout
 
 
+def test_chat_output_without_a_terminal_is_the_answers_only():
+    run = agentkit("chat", "--agent", "tests.cli_agents:echo", input="a \\\nb \\")
+    assert run.returncode == 0
+    # No prompts (stdin is not a terminal); the last line's backslash at end of input ends the question.
+    lines = run.stdout.splitlines()
+    assert lines[:3] == ["", 'assistant: 1 questions; the last: "a \\nb "', ""]
+    assert re.fullmatch(r"\[1 model calls, \d+ tokens\]", lines[3]) and len(lines) == 4
+
+
+def test_chat_thinking_switch_and_commands():
+    model = cli_agents.echo.model
+    before = len(model.calls)
+    commands = "/thinking\n/thinking ON\none\n/thinking off\ntwo\n/thinking\n/tools\n/help\n/nope\n/quit\nthree\n"
+    run = agentkit("chat", "--agent", "tests.cli_agents:echo", input=commands)
+    assert run.returncode == 0
+    assert [call.thinking for call in model.calls[before:]] == [True, False]
+    lines = [line for line in run.stdout.splitlines() if not line.startswith(("assistant:", "[")) and line]
+    assert lines == [
+        "thinking is the model's default", "thinking is on", "thinking is off", "thinking is off", "  (no tools)",
+        *chat_help(), "unknown command '/nope'; /help lists them",
+    ]  # fmt: skip
+
+
+def test_chat_lists_the_tools():
+    run = agentkit("chat", "--agent", "tests.cli_agents:weather", input="/tools\n")
+    assert run.stdout.splitlines() == [
+        "  get_current_temperature: Get current temperature at a location.", "  shout: Say a lot.", "  broken: Fail.",
+    ]  # fmt: skip
+
+
+def chat_help():
+    from agentkit.cli._chat import HELP
+
+    return HELP.splitlines()
+
+
 def test_chat_ends_with_status_0_at_end_of_input():
     run = agentkit("chat", "--agent", "tests.cli_agents:echo", input="hello\n")
     assert run.returncode == 0 and 'the last: "hello"' in run.stdout
@@ -320,3 +359,69 @@ def test_ctrl_c_stops_the_answer_not_the_chat():
     assert text.count("a very long answer") < 100  # the long answer was cut short
     assert "a quick answer" in text
     assert "Traceback" not in child.stderr.read()
+
+
+# --- MODULE:ATTR specs and the JSON result ---------------------------------------------------
+
+
+def test_load_tools_takes_a_list_one_tool_a_function_or_an_agent(tmp_path, monkeypatch):
+    from agentkit import Tool
+    from agentkit.cli import SpecError, load_object, load_tools
+
+    (tmp_path / "spec_mod.py").write_text(
+        "from agentkit import Agent, tool\n"
+        "from agentkit.testing import ScriptedModel\n"
+        "def plain(a: int) -> int:\n    '''Plain.\n\n    Args:\n        a: A.\n    '''\n    return a\n"
+        "class Box:\n    class Inner:\n        value = 7\n"
+        "wrapped = tool(plain)\n"
+        "many = [plain, wrapped]\n"
+        "agent = Agent(ScriptedModel(['x']), [plain])\n"
+        "class Toolset:\n    async def list_tools(self): return []\n"
+        "mixed = (Toolset(),)\n"
+        "bad_item = [plain, 3]\n"
+        "def untypable(x): pass\n"
+        "bad_function = [untypable]\n"
+    )
+    monkeypatch.chdir(tmp_path)  # MODULE comes from the current directory
+    assert [t.name for t in load_tools("spec_mod:many")] == ["plain", "plain"]
+    assert all(isinstance(t, Tool) for t in load_tools("spec_mod:many"))
+    assert load_tools("spec_mod:wrapped")[0] is load_object("spec_mod:wrapped")
+    assert [t.name for t in load_tools("spec_mod:plain")] == ["plain"]
+    assert [t.name for t in load_tools("spec_mod:agent")] == ["plain"]
+    assert type(load_tools("spec_mod:mixed")[0]).__name__ == "Toolset"
+    assert load_object("spec_mod:Box.Inner.value") == 7
+    for spec, words in [
+        ("spec_mod:bad_item", "holds a int"), ("spec_mod:bad_function", "'untypable' is not a tool"),
+        ("spec_mod:Box.Inner.nothing", "has no attribute 'Box.Inner.nothing'"), ("spec_mod:", "not MODULE:ATTR"),
+        (":x", "not MODULE:ATTR"), ("spec_mod:Box.Inner.value", "is a int, not a tool"),
+    ]:  # fmt: skip
+        with pytest.raises(SpecError) as e:
+            load_tools(spec)
+        assert words in str(e.value), (spec, str(e.value))
+    (tmp_path / "broken_mod.py").write_text("raise RuntimeError('half written')\n")
+    with pytest.raises(SpecError, match=r"importing 'broken_mod' .* failed: RuntimeError: half written"):
+        load_object("broken_mod:x")
+
+
+def test_result_dict_makes_typed_outputs_json_data():
+    import dataclasses as dc
+
+    import pydantic
+
+    from agentkit import RunResult, ToolCall, Usage
+    from agentkit.cli import result_dict
+
+    class City(pydantic.BaseModel):
+        name: str
+
+    @dc.dataclass
+    class Point:
+        x: int
+
+    pending = ToolCall(id="c1", name="f", arguments="{}")
+    usage = Usage(prompt_tokens=2, completion_tokens=3)
+    for output, plain in [(City(name="Oslo"), {"name": "Oslo"}), (Point(x=1), {"x": 1}), ("text", "text"), (Point, Point)]:
+        data = result_dict(RunResult(output=output, reasoning=None, messages=[], usage=usage, turns=1, pending=[pending]))
+        assert data["output"] == plain
+    assert data["usage"] == {"prompt_tokens": 2, "completion_tokens": 3, "requests": 0, "tool_calls": 0, "total_tokens": 5}
+    assert data["pending"] == [pending.to_dict()] and data["turns"] == 1

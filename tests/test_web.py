@@ -131,6 +131,86 @@ def test_a_question_streams_tool_calls_results_and_the_answer(demo):
     assert done["messages"][0]["role"] == "system"
 
 
+def test_every_kind_of_event_in_order():
+    with serving(cli_agents.weather) as url:
+        status, _, body = post(url, {"question": "How warm is Oslo?", "thinking": True})
+    assert status == 200
+    got = events(body)
+    first_call = [n for n, _ in got].index("tool_call")
+    assert "".join(d["text"] for n, d in got[:first_call] if n == "reasoning") == "I need the temperature."
+    calls = [(d["name"], d["arguments"]) for n, d in got if n == "tool_call"]
+    assert calls == [("get_current_temperature", '{"location": "Oslo"}'), ("shout", "{}"), ("broken", "{}")]
+    results = {d["name"]: d for n, d in got if n == "tool_result"}
+    assert results["shout"]["content"] == "x" * 600 and results["shout"]["error"] is None  # all of it
+    assert results["broken"]["error"] == "ValueError: no luck"
+    ids = {d["name"]: d["id"] for n, d in got if n == "tool_call"}
+    assert all(results[name]["id"] == ids[name] for name in ids)
+    assert [d for n, d in got if n == "turn"] == [{"turn": 0}, {"turn": 1}]
+    assert "".join(d["text"] for n, d in got if n == "text") == "It is 26.1 °C in Oslo."
+    assert '"It is 26.1 °C in Oslo."' in body  # UTF-8, not \u escapes
+    name, done = got[-1]
+    assert name == "done" and done["output"] == "It is 26.1 °C in Oslo." and done["reasoning"] == "I have it."
+    assert cli_agents.weather.model.calls[-1].thinking is True
+    assert [m["role"] for m in done["history"]] == ["user", "assistant", "tool", "tool", "tool", "assistant"]
+    names = [n for n, _ in got]
+    assert names.index("turn") > max(i for i, n in enumerate(names) if n == "tool_result")
+
+
+def test_info_names_a_scripted_model_and_its_tools():
+    with serving(cli_agents.weather) as url, urllib.request.urlopen(url + "/api/info", timeout=30) as r:
+        info = json.loads(r.read())
+    assert info == {
+        "model": "ScriptedModel", "thinking": None,
+        "tools": [{"name": "get_current_temperature", "description": "Get current temperature at a location."},
+                  {"name": "shout", "description": "Say a lot."}, {"name": "broken", "description": "Fail."}],
+    }  # fmt: skip
+
+
+def test_model_names():
+    from agentkit import LocalModel, RemoteModel
+    from agentkit.cli._web import model_name
+
+    assert model_name(RemoteModel("http://127.0.0.1:1/v1", model="internlm/Intern-S1-mini")) == "internlm/Intern-S1-mini"
+    assert model_name(cli_agents.echo.model) == "ScriptedModel"
+    if (ROOT / "agentkit/_demo/model.safetensors").exists():
+        assert model_name(LocalModel.demo()) == "built-in demo model"
+
+
+def test_the_command_serves_the_page(monkeypatch, capsys):
+    import uvicorn
+
+    servers = []
+    real = uvicorn.Server.__init__
+
+    def spy(self, config):  # the real server; kept only to stop it at the end
+        servers.append(self)
+        real(self, config)
+
+    monkeypatch.setattr(uvicorn.Server, "__init__", spy)
+    status = []
+    thread = threading.Thread(
+        target=lambda: status.append(main(["web", "--port", "0", "--thinking", "--agent", "tests.cli_agents:echo"]))
+    )
+    thread.start()
+    try:
+        for _ in range(600):
+            line = capsys.readouterr().err
+            found = re.search(r"^agentkit web: the chat page is at (http://127\.0\.0\.1:\d+)/ \(Ctrl-C stops it\)$", line)
+            if found:
+                break
+            thread.join(0.1)
+        assert found, line
+        url = found.group(1)
+        with urllib.request.urlopen(url + "/api/info", timeout=30) as r:
+            assert json.loads(r.read())["thinking"] is True
+        assert events(post(url, {"question": "hi"})[2])[-1][1]["output"] == '1 questions; the last: "hi"'
+    finally:
+        for server in servers:
+            server.should_exit = True
+        thread.join(30)
+    assert status == [0]
+
+
 def test_the_page_sends_the_history_and_the_server_keeps_none(echo):
     first = events(post(echo, {"question": "one"})[2])[-1][1]
     assert first["output"] == '1 questions; the last: "one"'

@@ -108,7 +108,7 @@ class Chat:
             self.printer.interrupted(f"failed: {type(e).__name__}: {' '.join(str(e).split())}")
             return
         if self.session is None:
-            self.history = [m for m in result.messages if m.get("role") != "system"]
+            self.history = result.messages  # its system message leads the next run too
 
 
 def handle(args: argparse.Namespace) -> int:
