@@ -18,50 +18,9 @@ import sys
 
 import anyio
 
-from agentkit import (
-    Agent,
-    AgentError,
-    Model,
-    ReasoningDelta,
-    RunFinished,
-    TextDelta,
-    ToolCallFinished,
-    ToolCallStarted,
-    TurnFinished,
-    tool,
-)
-
-QUESTION = "Today is 2024-11-14, What's the temperature in San Francisco now? How about tomorrow?"
-SYSTEM = "You are a helpful weather assistant."
-
-
-@tool
-def get_current_temperature(location: str, unit: str = "celsius") -> dict[str, object]:
-    """Get current temperature at a location.
-
-    Args:
-        location: The location to get the temperature for, in the format "City, State, Country".
-        unit: The unit to return the temperature in. Defaults to "celsius". (choices: ["celsius", "fahrenheit"])
-
-    Returns:
-        the temperature, the location, and the unit in a dict
-    """
-    return {"temperature": 26.1, "location": location, "unit": unit}
-
-
-@tool
-def get_temperature_date(location: str, date: str, unit: str = "celsius") -> dict[str, object]:
-    """Get temperature at a location and date.
-
-    Args:
-        location: The location to get the temperature for, in the format "City, State, Country".
-        date: The date to get the temperature for, in the format "Year-Month-Day".
-        unit: The unit to return the temperature in. Defaults to "celsius". (choices: ["celsius", "fahrenheit"])
-
-    Returns:
-        the temperature, the location, the date and the unit in a dict
-    """
-    return {"temperature": 25.9, "location": location, "date": date, "unit": unit}
+from agentkit import Agent, AgentError, Model
+from agentkit._demo.weather import QUESTION, SYSTEM, get_current_temperature, get_temperature_date
+from agentkit.cli import EventPrinter
 
 
 def make_model(args: argparse.Namespace) -> Model:
@@ -75,33 +34,10 @@ def make_model(args: argparse.Namespace) -> Model:
 
 
 async def chat(agent: Agent, question: str, thinking: bool | None) -> str:
-    dim, bold, reset = ("\033[2m", "\033[1m", "\033[0m") if sys.stdout.isatty() else ("", "", "")
-    print(f"{bold}user:{reset} {question}")
-    section = None
-    answer = ""
-    async for event in agent.stream(question, thinking=thinking):
-        if isinstance(event, ReasoningDelta):
-            if section != "reasoning":
-                print(f"\n{dim}thinking: ", end="")
-                section = "reasoning"
-            print(event.text, end="", flush=True)
-        elif isinstance(event, TextDelta):
-            if section != "text":
-                print(f"{reset}\n{bold}assistant:{reset} ", end="")
-                section = "text"
-            print(event.text, end="", flush=True)
-        elif isinstance(event, ToolCallStarted):
-            print(f"{reset}\n  -> {event.call.name}({event.call.arguments})", end="", flush=True)
-            section = "tool"
-        elif isinstance(event, ToolCallFinished):
-            note = f" (error: {event.error})" if event.error else ""
-            print(f"\n  <- {event.call.name}: {event.content}{note}", end="", flush=True)
-        elif isinstance(event, TurnFinished):
-            section = None
-        elif isinstance(event, RunFinished):
-            answer = event.result.output
-            print(f"{reset}\n\n[{event.result.turns} model calls, {event.result.usage.total_tokens} tokens]")
-    return answer
+    printer = EventPrinter()  # the renderer `agentkit run` uses
+    printer.question(question)
+    result = await printer.run(agent, question, thinking=thinking)
+    return result.output
 
 
 def main(argv: list[str] | None = None) -> str:

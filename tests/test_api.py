@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import agentkit
+import agentkit.cli
 import agentkit.formats
 import agentkit.mcp
 import agentkit.sessions
@@ -33,6 +34,7 @@ CONTRACT = {
 }  # fmt: skip
 
 MODULE_ALL = {
+    agentkit.cli: {"EventPrinter", "SpecError", "load_object", "load_tools", "main", "result_dict"},
     agentkit.sessions: {"History", "RedisSession", "SQLiteSession", "Session", "count_tokens", "fit"},
     agentkit.tracing: {"instrument", "uninstrument"},
     agentkit.mcp: {"MCPToolset", "server"},

@@ -12,7 +12,7 @@ from ._spec import SpecError
 
 # Each subcommand lives in its own module, which defines ``add(subparsers)``; the module keeps
 # its heavy imports inside the handler so that ``agentkit --help`` stays fast.
-_COMMANDS: tuple[str, ...] = ("mcp",)
+_COMMANDS: tuple[str, ...] = ("run", "chat", "web", "mcp")
 
 
 class CLIError(Exception):
@@ -40,4 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(file=sys.stderr)
         return 130
+    except BrokenPipeError:  # stdout closed early (`agentkit run ... | head`): not our failure to report
+        sys.stderr.close()
+        return 1
     return status

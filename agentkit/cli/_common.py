@@ -1,0 +1,124 @@
+"""The options every subcommand shares, and the one place that turns them into an `Agent`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import shutil
+from contextlib import AsyncExitStack
+from typing import Any
+
+import anyio
+
+from .._agent import Agent
+from .._model import Model
+from .._toolsets import open_tools
+from ..exceptions import ModelError, UserError
+from ..tools import Tool
+from ._main import CLIError
+from ._spec import SpecError, load_object, load_tools
+
+# The demo's tools and prompt when no model and no tools are named.
+DEMO_TOOLS = "agentkit._demo.weather:TOOLS"
+
+
+def add_agent_options(parser: argparse.ArgumentParser) -> None:
+    """Add the model, tools and agent options that `build_agent` reads."""
+    group = parser.add_argument_group("model and tools (none: the built-in demo model and the weather tools)")
+    source = group.add_mutually_exclusive_group()
+    source.add_argument("--base-url", metavar="URL",
+                        help="an OpenAI-compatible server (lmdeploy, vLLM, SGLang, Ollama, llama.cpp), e.g. "
+                             "http://127.0.0.1:23333/v1; its dialect and model are found by asking it")  # fmt: skip
+    source.add_argument("--model", metavar="ID_OR_PATH", help="a local transformers model id or path")
+    source.add_argument("--agent", metavar="MODULE:ATTR",
+                        help="your own Agent (its model, tools and options); not with --tools or --system")  # fmt: skip
+    group.add_argument("--tools", metavar="MODULE:ATTR", action="append", default=[],
+                       help="tools: a list of tools or functions, one tool, or an Agent's tools (repeatable); "
+                            "MODULE is imported with the current directory on sys.path")  # fmt: skip
+    group.add_argument("--mcp", metavar="COMMAND", action="append", default=[],
+                       help="an MCP server to start over stdio, as one command line (e.g. "
+                            "'python -m mcp_server_time'); its tools join the agent's (repeatable; "
+                            "each run starts it and stops it)")  # fmt: skip
+    group.add_argument("--thinking", action=argparse.BooleanOptionalAction, default=None,
+                       help="think before answering (default: the model's own default)")  # fmt: skip
+    group.add_argument("--system", metavar="TEXT", help="the system prompt")
+
+
+def build_agent(args: argparse.Namespace) -> Agent[Any]:
+    """The agent the options name; a caller's mistake raises `CLIError` (one line, status 2)."""
+    if args.agent:
+        if args.tools or args.mcp or args.system is not None:
+            raise CLIError("--agent brings its own tools and system prompt: leave out --tools, --mcp and --system")
+        agent = load_object(args.agent)
+        if not isinstance(agent, Agent):
+            raise SpecError(f"{args.agent!r} is of type {type(agent).__name__}, not an Agent")
+        return agent
+    specs = args.tools
+    system = args.system
+    if not specs and not args.mcp and not args.base_url and not args.model:
+        specs = [DEMO_TOOLS]
+        if system is None:
+            from .._demo.weather import SYSTEM
+
+            system = SYSTEM
+    tools = [t for spec in specs for t in load_tools(spec)] + [_mcp_server(command) for command in args.mcp]
+    try:
+        return Agent(_model(args), tools, system=system, thinking=args.thinking)
+    except UserError as e:  # two tools with one name
+        raise CLIError(str(e)) from None
+
+
+def run_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Per-run options from the command line: ``--thinking`` overrides an ``--agent``'s own choice."""
+    return {} if args.thinking is None else {"thinking": args.thinking}
+
+
+async def all_tools(agent: Agent[Any]) -> list[Tool[Any, Any]]:
+    """The agent's tools with its toolsets' (each toolset connected for the listing, then closed)."""
+    async with AsyncExitStack() as stack:
+        return list((await open_tools(agent.tools, agent.toolsets, stack)).values())
+
+
+def _mcp_server(command: str) -> Any:
+    try:
+        from ..mcp import MCPToolset
+    except ImportError as e:
+        raise CLIError(f"--mcp: {e}") from None
+    try:
+        program, *arguments = shlex.split(command) or [""]
+    except ValueError as e:  # an unclosed quote
+        raise CLIError(f"--mcp {command!r}: {e}") from None
+    if shutil.which(program) is None:
+        raise CLIError(f"--mcp {command!r}: no program named {program!r}")
+    return MCPToolset.stdio(program, arguments)
+
+
+def _model(args: argparse.Namespace) -> Model:
+    if args.base_url:
+        from .._remote import RemoteModel
+
+        model = RemoteModel(args.base_url)
+
+        async def probe() -> None:
+            try:
+                await model._resolve()
+            finally:
+                await model.aclose()
+
+        try:  # ask the server now: one that is down is the caller's to fix, before any question
+            anyio.run(probe)
+        except ModelError as e:
+            raise CLIError(f"cannot use the server at {args.base_url}: {e}") from None
+        return model
+    from .._local import LocalModel
+
+    if not args.model:
+        return LocalModel.demo()
+    # A path (not a hub id such as internlm/Intern-S1-mini) that is not there: said plainly, before transformers.
+    if args.model.startswith((".", os.path.sep, "~")) and not os.path.exists(os.path.expanduser(args.model)):
+        raise CLIError(f"--model {args.model}: no such directory")
+    try:
+        return LocalModel(os.path.expanduser(args.model))
+    except (OSError, ValueError) as e:  # not found locally nor on the hub, or not a model
+        raise CLIError(f"--model {args.model}: cannot load it: {e}") from None

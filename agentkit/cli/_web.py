@@ -1,0 +1,180 @@
+"""``agentkit web``: a chat page served with starlette; each question is a POST answered as server-sent events.
+
+The server keeps no conversation: the page sends the transcript so far (``history``) with each
+question and gets the new transcript back in the last event.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from ._common import add_agent_options
+from ._main import CLIError
+
+STATIC = Path(__file__).parent / "static"
+MAX_BODY = 4_000_000
+"""The largest request body taken, in bytes."""
+_ROLES = ("user", "assistant", "tool")
+
+
+def add(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "web", help="a chat page in the browser",
+        description="Serve a chat page: streamed reasoning, tool calls and answers.",
+    )  # fmt: skip
+    parser.add_argument("--host", default="127.0.0.1", help="the address to listen on (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="the port (default: 8000; 0: any free port)")
+    add_agent_options(parser)
+    parser.set_defaults(func=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    try:
+        import uvicorn
+    except ImportError as e:
+        raise CLIError(f"agentkit web needs starlette and uvicorn ({e}): pip install 'agentkit[web]'") from None
+    from ._common import build_agent
+
+    application = app(build_agent(args), thinking=args.thinking)
+    sock = listen(args.host, args.port)
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    print(f"agentkit web: the chat page is at http://{shown}:{port}/ (Ctrl-C stops it)", file=sys.stderr, flush=True)
+    with sock:
+        uvicorn.Server(uvicorn.Config(application, log_level="warning")).run(sockets=[sock])
+    return 0
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A listening socket on `host`:`port` (0: any free port); one that is taken is a `CLIError`."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(128)  # connections wait in the backlog from now on, while uvicorn starts
+    except OSError as e:
+        sock.close()
+        raise CLIError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+    return sock
+
+
+def app(agent: Any, *, thinking: bool | None = None) -> Any:
+    """The starlette application that serves `agent`: the page, ``GET /api/info``, ``POST /api/chat``."""
+    try:
+        from starlette.applications import Starlette
+        from starlette.requests import Request
+        from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
+        from starlette.routing import Mount, Route
+        from starlette.staticfiles import StaticFiles
+    except ImportError as e:
+        raise CLIError(f"agentkit web needs starlette and uvicorn ({e}): pip install 'agentkit[web]'") from None
+
+    async def page(request: Request) -> Response:
+        return FileResponse(STATIC / "index.html")
+
+    async def info(request: Request) -> Response:
+        from ._common import all_tools
+
+        tools = [{"name": t.name, "description": t.description or ""} for t in await all_tools(agent)]
+        return JSONResponse({"model": model_name(agent.model), "tools": tools, "thinking": thinking})
+
+    async def chat(request: Request) -> Response:
+        body = await request.body()
+        if len(body) > MAX_BODY:
+            return JSONResponse({"error": f"the request body is over {MAX_BODY} bytes"}, status_code=413)
+        try:
+            question, history, think = parse_request(body)
+        except ValueError as e:
+            return JSONResponse({"error": str(e)}, status_code=400)
+        overrides = {} if think is None else {"thinking": think}
+        messages = [*history, {"role": "user", "content": question}]
+        return StreamingResponse(
+            sse(agent, messages, overrides), media_type="text/event-stream",
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        )  # fmt: skip
+
+    return Starlette(routes=[
+        Route("/", page), Route("/api/info", info), Route("/api/chat", chat, methods=["POST"]),
+        Mount("/static", StaticFiles(directory=STATIC)),
+    ])  # fmt: skip
+
+
+def parse_request(body: bytes) -> tuple[str, list[dict[str, Any]], bool | None]:
+    """``question``, ``history`` and ``thinking`` from a request body; ValueError says what is wrong."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ValueError(f"the body is not JSON: {e}") from None
+    if not isinstance(data, dict):
+        raise ValueError('the body must be a JSON object: {"question": "...", "history": [...], "thinking": null}')
+    unknown = sorted(set(data) - {"question", "history", "thinking"})
+    if unknown:
+        raise ValueError(f"unknown field(s) {unknown}: the fields are question, history, thinking")
+    question = data.get("question")
+    if not isinstance(question, str) or not question.strip():
+        raise ValueError("question must be a non-empty string")
+    history = data.get("history", [])
+    if not isinstance(history, list):
+        raise ValueError("history must be a list of messages")
+    for i, m in enumerate(history):
+        if not isinstance(m, dict) or m.get("role") not in _ROLES:
+            raise ValueError(f"history[{i}] must be a message with a role among {list(_ROLES)}")
+        if not isinstance(m.get("content"), (str, list, type(None))):
+            raise ValueError(f"history[{i}].content must be a string or null")
+    thinking = data.get("thinking")
+    if thinking is not None and not isinstance(thinking, bool):
+        raise ValueError("thinking must be true, false or null")
+    return question, history, thinking
+
+
+async def sse(agent: Any, messages: list[dict[str, Any]], overrides: dict[str, Any]) -> AsyncIterator[str]:
+    """The run's events as server-sent events; the last is ``done`` or ``error``."""
+    from contextlib import aclosing
+
+    from .._agent import RunFinished, ToolCallFinished, ToolCallStarted, TurnFinished
+    from .._events import ReasoningDelta, TextDelta
+    from ..exceptions import AgentError
+    from ._render import result_dict
+
+    def event(name: str, data: dict[str, Any]) -> str:
+        return f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False, default=str)}\n\n"
+
+    try:
+        async with aclosing(agent.stream(messages, **overrides)) as events:
+            async for e in events:
+                if isinstance(e, ReasoningDelta):
+                    yield event("reasoning", {"text": e.text})
+                elif isinstance(e, TextDelta):
+                    yield event("text", {"text": e.text})
+                elif isinstance(e, ToolCallStarted):
+                    yield event("tool_call", {"id": e.call.id, "name": e.call.name, "arguments": e.call.arguments})
+                elif isinstance(e, ToolCallFinished):
+                    yield event("tool_result", {"id": e.call.id, "name": e.call.name, "content": e.content,
+                                                "error": e.error})  # fmt: skip
+                elif isinstance(e, TurnFinished):
+                    yield event("turn", {"turn": e.turn})
+                elif isinstance(e, RunFinished):
+                    done = result_dict(e.result)
+                    done["history"] = [m for m in e.result.messages if m.get("role") != "system"]
+                    yield event("done", done)
+    except AgentError as e:  # the model failed, a limit was reached...: the page shows it
+        yield event("error", {"type": type(e).__name__, "message": " ".join(str(e).split())})
+
+
+def model_name(model: Any) -> str:
+    """A short name for the page's header."""
+    from .._local import DEMO_PATH
+
+    name = getattr(model, "model", None)
+    if isinstance(name, str):
+        return name
+    path = getattr(getattr(model, "model", None), "name_or_path", None)
+    if path and Path(str(path)).resolve() == DEMO_PATH.resolve():
+        return "built-in demo model"
+    return str(path) if path else type(model).__name__

@@ -1,0 +1,180 @@
+// agentkit's chat page: plain JS, no build step. Each question is a POST to /api/chat with the
+// conversation so far; the answer streams back as server-sent events.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const log = $("log"), welcome = $("welcome"), form = $("composer"), input = $("question"), send = $("send"), thinking = $("thinking");
+let transcript = [];        // the transcript, as the server returned it (the server keeps none)
+let controller = null;   // aborts the answer being streamed
+
+function el(tag, cls, text) {
+  const node = document.createElement(tag);
+  if (cls) node.className = cls;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function pretty(text) {
+  try { return JSON.stringify(JSON.parse(text), null, 1).replace(/\n\s*/g, " "); } catch { return text; }
+}
+
+function scroll() { log.scrollTop = log.scrollHeight; }
+
+fetch("/api/info").then((r) => r.json()).then((info) => {
+  $("model").textContent = info.model;
+  $("model").title = `the model: ${info.model}`;
+  $("tool-names").textContent = info.tools.length ? info.tools.map((t) => t.name).join(", ") : "none";
+  if (info.thinking !== null) thinking.checked = info.thinking;
+  if (!info.tools.some((t) => t.name === "get_current_temperature")) $("suggestion").hidden = true;
+}).catch(() => {});
+
+// One answer on the page: reasoning (folded), tool cards, the answer, a stats line.
+class Turn {
+  constructor() {
+    this.node = el("section", "turn");
+    this.reasoning = null;
+    this.cards = new Map();
+    this.answer = null;
+    log.appendChild(this.node);
+  }
+  think(text) {
+    if (!this.reasoning) {
+      const details = el("details", "reasoning live");
+      details.appendChild(el("summary", null, "Thinking"));
+      this.reasoningText = details.appendChild(el("div", "text"));
+      this.reasoning = this.node.appendChild(details);
+      this.answer = null;  // text after reasoning starts a new answer block below it
+    }
+    this.reasoningText.textContent += text;
+  }
+  say(text) {
+    this.settle();
+    if (!this.answer) this.answer = this.node.appendChild(el("div", "answer"));
+    this.answer.textContent += text;
+  }
+  call(data) {
+    this.settle();
+    this.answer = null;
+    const card = el("div", "tool");
+    const head = card.appendChild(el("div", "head"));
+    head.appendChild(el("span", "icon", "⚙"));
+    head.appendChild(el("span", "name", data.name));
+    card.status = head.appendChild(el("span", "status", "running…"));
+    const args = card.appendChild(el("div", "row"));
+    args.appendChild(el("span", "label", "arguments"));
+    args.appendChild(el("code", null, pretty(data.arguments)));
+    this.cards.set(data.id, card);
+    this.node.appendChild(card);
+  }
+  result(data) {
+    const card = this.cards.get(data.id);
+    if (!card) return;
+    const row = card.appendChild(el("div", "row"));
+    row.appendChild(el("span", "label", data.error ? "error" : "result"));
+    row.appendChild(el("code", null, pretty(data.content)));
+    card.status.textContent = data.error ? "failed" : "done";
+    if (data.error) card.classList.add("failed");
+  }
+  settle() {  // the reasoning so far is complete: stop the "…" and name it
+    if (this.reasoning && this.reasoning.classList.contains("live")) {
+      this.reasoning.classList.remove("live");
+      const words = this.reasoningText.textContent.trim().split(/\s+/).filter(Boolean).length;
+      this.reasoning.querySelector("summary").textContent = `Thought (${words} words)`;
+      this.reasoning = null;
+    }
+  }
+  done(data) {
+    this.settle();
+    const u = data.usage;
+    this.node.appendChild(el("div", "stats", `${data.turns} model call${data.turns === 1 ? "" : "s"} · ${u.total_tokens} tokens`));
+  }
+  fail(message) { this.settle(); this.node.appendChild(el("div", "error", message)); }
+}
+
+function handle(turn, name, data) {
+  if (name === "reasoning") turn.think(data.text);
+  else if (name === "text") turn.say(data.text);
+  else if (name === "tool_call") turn.call(data);
+  else if (name === "tool_result") turn.result(data);
+  else if (name === "turn") turn.settle();
+  else if (name === "done") { transcript = data.history; turn.done(data); }
+  else if (name === "error") turn.fail(`${data.type}: ${data.message}`);
+}
+
+function busy(on) {
+  send.textContent = on ? "Stop" : "Send";
+  send.classList.toggle("stop", on);
+  document.body.classList.toggle("busy", on);
+}
+
+async function ask(question) {
+  welcome.remove();
+  const user = el("div", "user");
+  user.appendChild(el("div", "bubble", question));
+  log.appendChild(user);
+  const turn = new Turn();
+  scroll();
+  controller = new AbortController();
+  busy(true);
+  try {
+    const response = await fetch("/api/chat", {
+      method: "POST", headers: { "Content-Type": "application/json" }, signal: controller.signal,
+      body: JSON.stringify({ question, history: transcript, thinking: thinking.checked }),
+    });
+    if (!response.ok) {
+      const body = await response.json().catch(() => ({}));
+      turn.fail(body.error || `the server answered ${response.status}`);
+      return;
+    }
+    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += value;
+      let end;
+      while ((end = buffer.indexOf("\n\n")) >= 0) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        let name = "message", data = "";
+        for (const line of block.split("\n")) {
+          if (line.startsWith("event: ")) name = line.slice(7);
+          else if (line.startsWith("data: ")) data += line.slice(6);
+        }
+        handle(turn, name, JSON.parse(data));
+        scroll();
+      }
+    }
+  } catch (e) {
+    turn.fail(e.name === "AbortError" ? "Stopped: this question is not kept." : `The connection failed: ${e.message}`);
+  } finally {
+    controller = null;
+    busy(false);
+    input.focus();
+  }
+}
+
+form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  if (controller) { controller.abort(); return; }
+  const question = input.value.trim();
+  if (!question) return;
+  input.value = "";
+  grow();
+  ask(question);
+});
+input.addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+    event.preventDefault();
+    if (!controller) form.requestSubmit();
+  }
+});
+function grow() { input.style.height = "auto"; input.style.height = `${input.scrollHeight + 2}px`; }
+input.addEventListener("input", grow);
+$("suggestion").addEventListener("click", () => { input.value = $("suggestion").textContent; grow(); input.focus(); });
+$("new-chat").addEventListener("click", () => {
+  if (controller) controller.abort();
+  transcript = [];
+  log.replaceChildren(welcome);
+  input.focus();
+});

@@ -1,0 +1,380 @@
+"""``agentkit web``: a real uvicorn on 127.0.0.1 spoken to over HTTP, and the page in a real browser.
+
+The browser is Debian's chromium driven by Playwright (skipped when /usr/bin/chromium is absent).
+Set AGENTKIT_SCREENSHOTS=DIR to keep the screenshots (wide and narrow, light and dark).
+"""
+
+import contextlib
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("starlette")
+pytest.importorskip("uvicorn")
+
+from agentkit.cli import main
+from agentkit.cli._main import CLIError
+from agentkit.cli._web import app, listen
+from tests import cli_agents
+
+ROOT = Path(__file__).resolve().parents[1]
+STATIC = ROOT / "agentkit/cli/static"
+CHROMIUM = Path("/usr/bin/chromium")
+QUESTION = "Today is 2024-11-14, What's the temperature in San Francisco now? How about tomorrow?"
+
+
+def serve(*args):
+    """Start ``agentkit web --port 0 ARGS``; returns (process, base URL) once it listens."""
+    child = subprocess.Popen(
+        [sys.executable, "-m", "agentkit", "web", "--port", "0", *args], cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    for line in child.stderr:
+        found = re.search(r"the chat page is at (http://127\.0\.0\.1:\d+)/", line)
+        if found:
+            return child, found.group(1)
+    child.wait()
+    raise AssertionError(f"agentkit web did not start (status {child.returncode})")
+
+
+def stop(child):
+    child.terminate()
+    try:
+        child.wait(30)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
+
+
+@pytest.fixture(scope="module")
+def demo():
+    if not (ROOT / "agentkit/_demo/model.safetensors").exists():
+        pytest.skip("the demo model is not built")
+    child, url = serve()
+    try:
+        yield url
+    finally:
+        stop(child)
+
+
+@contextlib.contextmanager
+def serving(agent):
+    """`agent`'s chat page on a real uvicorn in this process (a thread); yields its base URL."""
+    import uvicorn
+
+    sock = listen("127.0.0.1", 0)
+    server = uvicorn.Server(uvicorn.Config(app(agent), log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        sock.close()
+
+
+@pytest.fixture(scope="module")
+def echo():
+    with serving(cli_agents.echo) as url:
+        yield url
+
+
+def post(url, body, content_type="application/json"):
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    request = urllib.request.Request(url + "/api/chat", data=data, headers={"Content-Type": content_type})
+    try:
+        with urllib.request.urlopen(request, timeout=240) as response:
+            return response.status, response.headers.get("content-type"), response.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers.get("content-type"), e.read().decode()
+
+
+def events(text):
+    """The server-sent events of a response body, as (name, data) pairs."""
+    out = []
+    for block in text.strip().split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines())
+        out.append((fields["event"], json.loads(fields["data"])))
+    return out
+
+
+# --- HTTP ---------------------------------------------------------------------------------
+
+
+def test_a_question_streams_tool_calls_results_and_the_answer(demo):
+    status, content_type, body = post(demo, {"question": QUESTION, "thinking": True})
+    assert status == 200 and content_type.startswith("text/event-stream")
+    got = events(body)
+    names = [name for name, _ in got]
+    assert names[-1] == "done" and "reasoning" in names
+    calls = [data for name, data in got if name == "tool_call"]
+    results = [data for name, data in got if name == "tool_result"]
+    assert [c["name"] for c in calls] == ["get_current_temperature", "get_temperature_date"]
+    assert json.loads(calls[1]["arguments"]) == {"location": "San Francisco", "date": "2024-11-15"}
+    assert [r["id"] for r in results] == [c["id"] for c in calls]
+    assert json.loads(results[0]["content"])["temperature"] == 26.1
+    text = "".join(data["text"] for name, data in got if name == "text")
+    done = got[-1][1]
+    assert text.strip() == done["output"].strip() and "26.1" in text and "25.9" in text
+    assert done["turns"] == 2 and done["usage"]["total_tokens"] > 0
+    assert done["history"][0] == {"role": "user", "content": QUESTION}  # no system message: the server adds it
+    assert done["messages"][0]["role"] == "system"
+
+
+def test_every_kind_of_event_in_order():
+    with serving(cli_agents.weather) as url:
+        status, _, body = post(url, {"question": "How warm is Oslo?", "thinking": True})
+    assert status == 200
+    got = events(body)
+    first_call = [n for n, _ in got].index("tool_call")
+    assert "".join(d["text"] for n, d in got[:first_call] if n == "reasoning") == "I need the temperature."
+    calls = [(d["name"], d["arguments"]) for n, d in got if n == "tool_call"]
+    assert calls == [("get_current_temperature", '{"location": "Oslo"}'), ("shout", "{}"), ("broken", "{}")]
+    results = {d["name"]: d for n, d in got if n == "tool_result"}
+    assert results["shout"]["content"] == "x" * 600 and results["shout"]["error"] is None  # all of it
+    assert results["broken"]["error"] == "ValueError: no luck"
+    ids = {d["name"]: d["id"] for n, d in got if n == "tool_call"}
+    assert all(results[name]["id"] == ids[name] for name in ids)
+    assert [d for n, d in got if n == "turn"] == [{"turn": 0}, {"turn": 1}]
+    assert "".join(d["text"] for n, d in got if n == "text") == "It is 26.1 °C in Oslo."
+    assert '"It is 26.1 °C in Oslo."' in body  # UTF-8, not \u escapes
+    name, done = got[-1]
+    assert name == "done" and done["output"] == "It is 26.1 °C in Oslo." and done["reasoning"] == "I have it."
+    assert cli_agents.weather.model.calls[-1].thinking is True
+    assert [m["role"] for m in done["history"]] == ["user", "assistant", "tool", "tool", "tool", "assistant"]
+    names = [n for n, _ in got]
+    assert names.index("turn") > max(i for i, n in enumerate(names) if n == "tool_result")
+
+
+def test_info_names_a_scripted_model_and_its_tools():
+    with serving(cli_agents.weather) as url, urllib.request.urlopen(url + "/api/info", timeout=30) as r:
+        info = json.loads(r.read())
+    assert info == {
+        "model": "ScriptedModel", "thinking": None,
+        "tools": [{"name": "get_current_temperature", "description": "Get current temperature at a location."},
+                  {"name": "shout", "description": "Say a lot."}, {"name": "broken", "description": "Fail."}],
+    }  # fmt: skip
+
+
+def test_model_names():
+    from agentkit import LocalModel, RemoteModel
+    from agentkit.cli._web import model_name
+
+    assert model_name(RemoteModel("http://127.0.0.1:1/v1", model="internlm/Intern-S1-mini")) == "internlm/Intern-S1-mini"
+    assert model_name(cli_agents.echo.model) == "ScriptedModel"
+    if (ROOT / "agentkit/_demo/model.safetensors").exists():
+        assert model_name(LocalModel.demo()) == "built-in demo model"
+
+
+def test_the_command_serves_the_page(monkeypatch, capsys):
+    import uvicorn
+
+    servers = []
+    real = uvicorn.Server.__init__
+
+    def spy(self, config):  # the real server; kept only to stop it at the end
+        servers.append(self)
+        real(self, config)
+
+    monkeypatch.setattr(uvicorn.Server, "__init__", spy)
+    status = []
+    thread = threading.Thread(
+        target=lambda: status.append(main(["web", "--port", "0", "--thinking", "--agent", "tests.cli_agents:echo"]))
+    )
+    thread.start()
+    try:
+        for _ in range(600):
+            line = capsys.readouterr().err
+            found = re.search(r"^agentkit web: the chat page is at (http://127\.0\.0\.1:\d+)/ \(Ctrl-C stops it\)$", line)
+            if found:
+                break
+            thread.join(0.1)
+        assert found, line
+        url = found.group(1)
+        with urllib.request.urlopen(url + "/api/info", timeout=30) as r:
+            assert json.loads(r.read())["thinking"] is True
+        assert events(post(url, {"question": "hi"})[2])[-1][1]["output"] == '1 questions; the last: "hi"'
+    finally:
+        for server in servers:
+            server.should_exit = True
+        thread.join(30)
+    assert status == [0]
+
+
+def test_the_page_sends_the_history_and_the_server_keeps_none(echo):
+    first = events(post(echo, {"question": "one"})[2])[-1][1]
+    assert first["output"] == '1 questions; the last: "one"'
+    second = events(post(echo, {"question": "two", "history": first["history"]})[2])[-1][1]
+    assert second["output"] == '2 questions; the last: "two"'
+    again = events(post(echo, {"question": "two"})[2])[-1][1]
+    assert again["output"] == '1 questions; the last: "two"'  # nothing was kept between requests
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        (b"{not json", "not JSON"),
+        (b"[1, 2]", "JSON object"),
+        ({"history": []}, "question must be a non-empty string"),
+        ({"question": "  "}, "question must be a non-empty string"),
+        ({"question": 3}, "question must be a non-empty string"),
+        ({"question": "q", "history": {}}, "history must be a list"),
+        ({"question": "q", "history": [{"role": "system", "content": "x"}]}, "history[0]"),
+        ({"question": "q", "history": ["hi"]}, "history[0]"),
+        ({"question": "q", "history": [{"role": "user", "content": 5}]}, "history[0].content"),
+        ({"question": "q", "thinking": "yes"}, "thinking must be true, false or null"),
+        ({"question": "q", "temperature": 2}, "unknown field(s) ['temperature']"),
+    ],
+)
+def test_a_malformed_body_gets_400_with_a_clear_message(echo, body, words):
+    status, content_type, text = post(echo, body)
+    assert status == 400 and content_type == "application/json"
+    assert words in json.loads(text)["error"]
+
+
+def test_a_body_over_the_limit_gets_413(echo):
+    status, _, text = post(echo, b'{"question": "' + b"x" * 4_000_001 + b'"}')
+    assert status == 413 and "over" in json.loads(text)["error"]
+
+
+def test_a_failed_run_ends_the_stream_with_an_error_event():
+    with serving(cli_agents.failing) as url:
+        status, _, body = post(url, {"question": "hi"})
+    assert status == 200
+    assert events(body) == [("error", {"type": "ModelError", "message": "the server fell over"})]
+
+
+def test_get_on_the_chat_endpoint_is_405(echo):
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(echo + "/api/chat", timeout=30)
+    assert e.value.code == 405
+
+
+def test_info_names_the_model_and_tools(demo):
+    with urllib.request.urlopen(demo + "/api/info", timeout=30) as r:
+        info = json.loads(r.read())
+    assert info["model"] == "built-in demo model"
+    assert [t["name"] for t in info["tools"]] == ["get_current_temperature", "get_temperature_date"]
+
+
+def test_the_page_and_its_assets_are_served_and_need_no_network(echo):
+    for path in ("/", "/static/app.js", "/static/app.css"):
+        with urllib.request.urlopen(echo + path, timeout=30) as r:
+            assert r.status == 200
+            text = r.read().decode()
+        assert not re.search(r"(src|href)=\"(https?:)?//|url\((https?:)?//|import\s.*https?://", text), path
+    assert "/static/app.js" in urllib.request.urlopen(echo + "/", timeout=30).read().decode()
+
+
+def test_a_port_in_use_is_one_line_and_status_2(echo, capsys):
+    port = echo.rsplit(":", 1)[1]
+    assert main(["web", "--port", port, "--agent", "tests.cli_agents:echo"]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == [f"agentkit web: cannot listen on 127.0.0.1:{port}: Address already in use"]
+
+
+def test_without_uvicorn_the_error_says_what_to_install(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # as without the web extra
+    assert main(["web", "--agent", "tests.cli_agents:echo"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("agentkit web: agentkit web needs starlette and uvicorn (")
+    assert err.rstrip().endswith("pip install 'agentkit[web]'") and len(err.splitlines()) == 1
+
+
+def test_without_starlette_the_app_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "starlette.applications", None)
+    with pytest.raises(CLIError, match=r"pip install 'agentkit\[web\]'"):
+        app(cli_agents.echo)
+
+
+# --- the page in a real browser -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.skip("no /usr/bin/chromium (Debian's chromium package)")
+    playwright = pytest.importorskip("playwright.sync_api")
+    with playwright.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def shots():
+    folder = os.environ.get("AGENTKIT_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def test_the_weather_question_in_the_browser(demo, browser, tmp_path):
+    page = browser.new_page(viewport={"width": 1100, "height": 760})
+    page.goto(demo)
+    page.wait_for_function("document.getElementById('model').textContent.length > 0")
+    assert page.text_content("#model") == "built-in demo model"
+    page.click("#thinking + .track")  # the thinking switch
+    assert page.is_checked("#thinking")
+    page.fill("#question", QUESTION)
+    page.press("#question", "Enter")
+    assert page.text_content(".user .bubble") == QUESTION
+    page.wait_for_selector(".stats", timeout=240_000)
+    answer = page.text_content(".answer")
+    assert "26.1" in answer and "25.9" in answer
+    cards = page.locator(".tool")
+    assert cards.count() == 2
+    assert cards.nth(0).locator(".name").text_content() == "get_current_temperature"
+    assert cards.nth(1).locator(".name").text_content() == "get_temperature_date"
+    assert '"date": "2024-11-15"' in cards.nth(1).locator("code").first.text_content()
+    assert "26.1" in cards.nth(0).locator("code").nth(1).text_content()
+    assert cards.nth(0).locator(".status").text_content() == "done"
+    reasoning = page.locator("details.reasoning").first
+    assert reasoning.get_attribute("open") is None and not reasoning.locator(".text").is_visible()  # folded
+    reasoning.locator("summary").click()
+    assert reasoning.locator(".text").is_visible() and reasoning.locator(".text").text_content().strip()
+    page.screenshot(path=str(tmp_path / "page.png"))
+
+    # A second question, with the Send button, goes with the conversation so far.
+    page.fill("#question", "What's the temperature in Oslo now?")
+    page.click("#send")
+    page.wait_for_function("document.querySelectorAll('.stats').length == 2", timeout=240_000)
+    assert page.locator(".user").count() == 2
+    # New chat: an empty page and an empty transcript.
+    page.click("#new-chat")
+    assert page.locator(".turn").count() == 0 and page.locator(".user").count() == 0
+    assert page.evaluate("transcript.length") == 0
+    assert page.is_visible("#suggestion")  # the empty page's welcome is back
+    page.close()
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize(("layout", "width"), [("wide", 1100), ("narrow", 390)])
+def test_screenshots_wide_narrow_light_dark(demo, browser, tmp_path, scheme, layout, width):
+    page = browser.new_page(viewport={"width": width, "height": 760}, color_scheme=scheme)
+    page.goto(demo)
+    assert page.evaluate("matchMedia('(prefers-color-scheme: dark)').matches") == (scheme == "dark")
+    page.click("#thinking + .track")
+    page.click("#suggestion")  # the weather question, offered on an empty page
+    page.press("#question", "Enter")
+    page.wait_for_selector(".stats", timeout=240_000)
+    assert "25.9" in page.text_content(".answer")
+    # Narrow or wide, nothing is wider than the window.
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    dark = sum(int(v) for v in re.findall(r"\d+", background)[:3]) < 300
+    assert dark == (scheme == "dark")
+    folder = shots() or tmp_path
+    page.screenshot(path=str(Path(folder) / f"web-{layout}-{scheme}.png"))
+    page.close()
