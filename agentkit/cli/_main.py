@@ -12,7 +12,7 @@ from ._spec import SpecError
 
 # Each subcommand lives in its own module, which defines ``add(subparsers)``; the module keeps
 # its heavy imports inside the handler so that ``agentkit --help`` stays fast.
-_COMMANDS: tuple[str, ...] = ()
+_COMMANDS: tuple[str, ...] = ("batch",)
 
 
 class CLIError(Exception):
