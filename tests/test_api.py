@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import agentkit
+import agentkit.batch
 import agentkit.formats
 import agentkit.sessions
 import agentkit.tracing
@@ -28,11 +29,13 @@ CONTRACT = {
     "agentkit.formats": ["get_format", "detect_format", "ToolCall", "TextDelta", "ReasoningDelta", "ParsedOutput"],
     "agentkit.sessions": ["Session", "SQLiteSession"],
     "agentkit.tracing": ["instrument", "uninstrument"],
+    "agentkit.batch": ["run_many", "BatchResult"],
 }  # fmt: skip
 
 MODULE_ALL = {
     agentkit.sessions: {"History", "RedisSession", "SQLiteSession", "Session", "count_tokens", "fit"},
     agentkit.tracing: {"instrument", "uninstrument"},
+    agentkit.batch: {"BatchResult", "run_many"},
 }
 
 
