@@ -5,11 +5,9 @@ import itertools
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import anyio
@@ -370,36 +368,16 @@ def test_the_progress_bar_shows_only_on_a_terminal(monkeypatch, tty, progress, d
 
 @pytest.fixture(scope="module")
 def bench_server():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    url = f"http://127.0.0.1:{port}/v1"
-    proc = subprocess.Popen([sys.executable, str(ROOT / "tools" / "bench_server.py"), "--port", str(port)])
-    try:
-        for _ in range(400):
-            try:
-                urllib.request.urlopen(url + "/models", timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    from tools.bench import BenchServer
+
+    with BenchServer() as server:  # the scripted OpenAI-compatible server, in its own process on 127.0.0.1
+        yield server.url
 
 
 def test_runs_against_a_real_openai_compatible_server(bench_server, tmp_path):
-    @tool
-    def add(a: int, b: int) -> int:
-        """Add two integers.
+    from tools.bench import add
 
-        Args:
-            a: first
-            b: second
-        """
-        return a + b
-
-    agent = Agent(RemoteModel(bench_server, server="vllm", model="steps-3"), [add])
+    agent = Agent(RemoteModel(bench_server, server="vllm", model="steps-3"), [tool(add)])
     out = tmp_path / "runs.jsonl"
     results = run(run_many, agent, [f"add {i}" for i in range(40)], concurrency=16, output=out, progress=False)
     assert [r.id for r in results] == list(range(40))

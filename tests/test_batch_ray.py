@@ -65,6 +65,8 @@ def test_ray_refuses_an_unknown_option_and_an_agent_object(cluster):
         run(agent_or_factory="tests.batch_agents:echo", inputs=["a"], backend="ray", temprature=1)
     with pytest.raises(UserError, match="takes a 'module:function' or a function"):
         run(agent_or_factory=echo(), inputs=["a"], backend="ray")
+    with pytest.raises(UserError, match=r"factory 'tests\.batch_agents:not_an_agent' failed in a Ray worker: UserError"):
+        run(agent_or_factory="tests.batch_agents:not_an_agent", inputs=["a"], backend="ray", workers=1)
     # A callable factory travels to the workers too.
     assert run(agent_or_factory=echo, inputs=["b"], backend="ray")[0].output == "done: B"
     assert ray.is_initialized()  # run_many did not shut down the cluster it was given

@@ -28,7 +28,6 @@ class Journal:
         # Flushed per run: a killed process loses only the runs still in flight.
         self._file.write(json.dumps(to_line(result), ensure_ascii=False) + "\n")
         self._file.flush()
-        self.done[id_key(result.id)] = result
 
     def close(self) -> None:
         self._file.close()

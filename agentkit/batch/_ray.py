@@ -31,10 +31,18 @@ class _Worker:
         # A "module:function" from the driver's directory imports here too on a one-machine cluster.
         if os.path.isdir(driver_cwd) and driver_cwd not in sys.path:
             sys.path.insert(0, driver_cwd)
-        self.agent = build_agent(factory)
+        # A factory that fails is reported by `check`, as a UserError in the driver, rather than
+        # as an actor that Ray restarts over and over.
+        self.problem: str | None = None
+        try:
+            self.agent = build_agent(factory)
+        except Exception as e:
+            self.problem = f"the agent factory {factory!r} failed in a Ray worker: {type(e).__name__}: {e}"
 
     def check(self, options: dict[str, Any]) -> str | None:
-        """None, or why these run options are refused (checked before any run)."""
+        """None, or why the workers cannot run: the factory failed, or a run option is refused."""
+        if self.problem is not None:
+            return self.problem
         try:
             self.agent._options(dict(options))
         except UserError as e:

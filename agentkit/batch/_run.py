@@ -161,31 +161,27 @@ async def drive(
 async def _lazily(inputs: Iterable[Any] | AsyncIterable[Any], slots: anyio.Semaphore) -> AsyncGenerator[Any, None]:
     """The inputs, each read only once a slot is free (the slot is the caller's to release)."""
     if isinstance(inputs, AsyncIterable):
-        iterator = aiter(inputs)
-        while True:
-            await _take(slots)
-            try:
-                raw = await anext(iterator)
-            except StopAsyncIteration:
-                slots.release()
-                return
-            except BaseException:
-                slots.release()
-                raise
-            yield raw
+        following = aiter(inputs).__anext__
     else:
-        for_sync = iter(inputs)
-        while True:
-            await _take(slots)
+        iterator = iter(inputs)
+
+        async def following() -> Any:
             try:
-                raw = next(for_sync)
+                return next(iterator)
             except StopIteration:
-                slots.release()
-                return
-            except BaseException:
-                slots.release()
-                raise
-            yield raw
+                raise StopAsyncIteration from None
+
+    while True:
+        await _take(slots)
+        try:
+            raw = await following()
+        except StopAsyncIteration:
+            slots.release()
+            return
+        except BaseException:
+            slots.release()
+            raise
+        yield raw
 
 
 async def _take(slots: anyio.Semaphore) -> None:
