@@ -51,6 +51,31 @@ def test_the_three_input_forms_give_results_in_input_order():
     assert results[1].usage.requests == 2 and results[1].usage.total_tokens > 0
 
 
+def test_a_dict_without_id_takes_its_position_and_deps_none_leaves_the_batch_deps(tmp_path):
+    seen = []
+
+    @tool
+    def shout(ctx: RunContext[dict], text: str) -> str:
+        """Shout.
+
+        Args:
+            text: what
+        """
+        seen.append(ctx.deps)
+        return text.upper()
+
+    agent = Agent(ScriptedModel(respond), [shout])
+    results = run(run_many, agent, ["a", {"input": "b", "deps": None}], concurrency=1, progress=False, deps={"n": 0})
+    assert [r.id for r in results] == [0, 1]
+    assert seen == [{"n": 0}, {"n": 0}]
+
+
+def test_ids_that_are_the_same_json_object_are_the_same_id():
+    inputs = [{"id": {"a": 1, "b": 2}, "input": "x"}, {"id": {"b": 2, "a": 1}, "input": "y"}]
+    with pytest.raises(UserError, match="was given before"):
+        run(run_many, echo(), inputs, progress=False)
+
+
 def test_a_failing_run_is_a_result_with_its_error_and_the_batch_goes_on():
     results = run(run_many, echo(), ["a", "fail", "b"], progress=False)
     assert [r.output for r in results] == ["done: A", None, "done: B"]
@@ -291,10 +316,37 @@ def test_resume_skips_the_ids_in_the_file_and_drops_a_half_written_line(tmp_path
                   progress=False)  # fmt: skip
     assert [r.output for r in results] == ["old 0", None, "done: C", "done: D"]
     assert results[0].usage.prompt_tokens == 3 and results[0].turns == 2 and results[0].seconds == 1.5
-    assert results[1].error == "X: y"
+    assert results[1].error == "X: y" and results[1].id == "b"
+    assert (results[1].turns, results[1].seconds, results[1].usage.total_tokens) == (0, 0.0, 0)
+    assert results[0].usage.completion_tokens == 4 and results[0].id == 0
     assert [c.messages[0]["content"] for c in model.calls if len(c.messages) == 1] == ["c", "d"]
     ids = [line["id"] for line in lines(out)]
     assert ids == [0, "b", 2, 3]
+
+
+def test_resume_knows_message_list_and_string_inputs_by_position_and_skips_blank_lines(tmp_path):
+    out = tmp_path / "runs.jsonl"
+    out.write_text('{"id": 0, "output": "old 0"}\n\n{"id": 1, "output": "old 1"}\n')
+    inputs = ["a", [{"role": "user", "content": "b"}], [{"role": "user", "content": "c"}]]
+    results = run(run_many, echo(), inputs, output=out, resume=True, progress=False)
+    assert [(r.id, r.output) for r in results] == [(0, "old 0"), (1, "old 1"), (2, "done: C")]
+    assert [json.loads(text)["id"] for text in out.read_text().splitlines() if text] == [0, 1, 2]
+
+
+def test_the_output_line_keeps_unicode_and_fractions_of_seconds_and_any_output_as_text(tmp_path):
+    from agentkit.batch._result import to_line
+
+    out = tmp_path / "runs.jsonl"
+    run(run_many, echo(), [{"input": "café", "deps": {"sleep": 0.05}}], output=out, progress=False)
+    assert "CAFÉ" in out.read_text(encoding="utf-8")
+    (line,) = lines(out)
+    assert 0.05 <= line["seconds"] < 5 and line["seconds"] != round(line["seconds"])
+
+    class Odd:
+        def __str__(self) -> str:
+            return "odd"
+
+    assert to_line(BatchResult(id=1, output=Odd()))["output"] == "odd"
 
 
 def test_resume_refuses_a_broken_line_inside_the_file(tmp_path):
@@ -304,7 +356,7 @@ def test_resume_refuses_a_broken_line_inside_the_file(tmp_path):
     with pytest.raises(UserError, match="line 2: not a result line"):
         run(run_many, echo(), ["a"], output=out, resume=True, progress=False)
     out.write_text('{"id": 0}\n[1, 2]\n')
-    with pytest.raises(UserError, match="line 2: not a result line"):
+    with pytest.raises(UserError, match="line 2: not a result line \\(not an object with an 'id'\\)"):
         run(run_many, echo(), ["a"], output=out, resume=True, progress=False)
     assert out.read_text() == '{"id": 0}\n[1, 2]\n'
 
