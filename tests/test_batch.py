@@ -488,3 +488,20 @@ def test_cli_a_missing_file_and_a_bad_line(tmp_path):
     done = cli(inputs, "--agent", "tests.batch_agents:echo", "--output", out)
     assert done.returncode == 2 and f"{inputs}, line 2: not JSON" in done.stderr
     assert [line["id"] for line in lines(out)] == [0]  # the run before the bad line is kept
+
+
+def test_cli_in_process_reads_the_file_lazily_and_reports(tmp_path, capsys, monkeypatch):
+    from agentkit.cli import main
+
+    monkeypatch.chdir(ROOT)
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text('"one"\n"fail"\n\n{"id": "t", "input": "three"}\n')
+    out = tmp_path / "out.jsonl"
+    status = main(["batch", str(inputs), "--agent", "tests.batch_agents:echo", "--output", str(out), "--concurrency", "1"])
+    assert status == 1
+    assert capsys.readouterr().out == f"3 runs, 1 failed: {out}\n"
+    assert [(line["id"], line["output"]) for line in lines(out)] == [(0, "done: ONE"), (1, None), ("t", "done: THREE")]
+    assert main(["batch", str(inputs), "--agent", "tests.batch_agents:echo", "--output", str(out)]) == 2
+    assert "already holds results: pass resume=True" in capsys.readouterr().err
+    assert main(["batch", str(inputs), "--agent", "tests.batch_agents:echo", "--output", str(out), "--resume"]) == 1
+    assert len(lines(out)) == 3
