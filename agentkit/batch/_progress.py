@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import IO, Any
+from typing import Any
 
 from ._result import BatchResult
 
 
 class Progress:
-    """Counts a batch's runs; draws a tqdm bar on `file` (stderr) only when it is a terminal and `enabled`."""
+    """Counts a batch's runs; draws a tqdm bar on stderr only when it is a terminal and `enabled`.
 
-    def __init__(self, *, enabled: bool, total: int | None, initial: int = 0, file: IO[str] | None = None) -> None:
+    `initial`: runs already done (in the output file, on resume)."""
+
+    def __init__(self, *, enabled: bool, total: int | None, initial: int) -> None:
         self.done = self.failed = self.running = self.tokens = 0
         self._start = time.perf_counter()
         self._bar: Any = None
-        out = file if file is not None else sys.stderr
+        out = sys.stderr
         if enabled and out.isatty():
             from tqdm import tqdm
 
