@@ -181,6 +181,7 @@ def test_a_factory_builds_the_agent_and_a_bad_one_is_a_user_error():
         ({"id": "z"}, "input 2: a dict input needs an 'input' key"),
         ({"input": {"role": "user"}}, "input 2: 'input' is a dict, not a string or a message list"),
         (["not a message"], "input 2: a message list holds only dicts"),
+        ({"input": ["not a message"]}, "input 2: a message list holds only dicts"),
         ({"id": "a", "input": "again"}, "input 2: id 'a' was given before"),
         ({"id": {1, 2}, "input": "x"}, "cannot be written as JSON"),
     ],
@@ -380,6 +381,9 @@ def test_resume_refuses_a_broken_line_inside_the_file(tmp_path):
     with pytest.raises(UserError, match="line 2: not a result line \\(not an object with an 'id'\\)"):
         run(run_many, echo(), ["a"], output=out, resume=True, progress=False)
     assert out.read_text() == '{"id": 0}\n[1, 2]\n'
+    out.write_text('{"id": 0}\n{"output": "no id"}\n')
+    with pytest.raises(UserError, match="line 2: not a result line \\(not an object with an 'id'\\)"):
+        run(run_many, echo(), ["a"], output=out, resume=True, progress=False)
 
 
 CHILD = """
@@ -434,6 +438,20 @@ def test_the_progress_bar_shows_only_on_a_terminal(monkeypatch, tty, progress, d
         assert "failed 1" in text and "running 0" in text and "tok/s" in text
     else:
         assert text == ""
+
+
+def test_the_bar_counts_tokens_per_second_of_the_batch(monkeypatch):
+    import re
+
+    err = Terminal()
+    monkeypatch.setattr(sys, "stderr", err)
+    start = time.perf_counter()
+    results = run(run_many, echo(), ["a", "b", "c"])
+    wall = time.perf_counter() - start
+    tokens = sum(r.usage.total_tokens for r in results)
+    # The bar's clock runs inside the batch, so its rate is at least the tokens over the whole call.
+    shown = int(re.findall(r"(\d+) tok/s", err.getvalue())[-1])
+    assert shown >= int(tokens / wall) > 0
 
 
 def test_on_resume_the_bar_starts_at_the_runs_already_done(monkeypatch, tmp_path):
