@@ -553,3 +553,17 @@ def test_cli_in_process_reads_the_file_lazily_and_reports(tmp_path, capsys, monk
     assert "already holds results: pass resume=True" in capsys.readouterr().err
     assert main(["batch", str(inputs), "--agent", "tests.batch_agents:echo", "--output", str(out), "--resume"]) == 1
     assert len(lines(out)) == 3
+
+
+def test_ray_backend_without_ray_says_how_to_install_it():
+    code = (
+        "import sys; sys.modules['ray'] = None\n"
+        "import anyio\n"
+        "from agentkit.batch import run_many\n"
+        "try:\n"
+        "    anyio.run(lambda: run_many('tests.batch_agents:echo', ['a'], backend='ray'))\n"
+        "except Exception as e:\n"
+        "    print(type(e).__name__, e)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], env=ENV, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "UserError backend='ray' needs Ray: pip install 'agentkit[ray]'"
