@@ -1,5 +1,6 @@
 """agentkit.batch.run_many: order, failures, bounded concurrency, lazy inputs, the JSONL file, resume, progress, CLI."""
 
+import inspect
 import io
 import itertools
 import json
@@ -146,6 +147,10 @@ def test_an_unknown_option_is_a_user_error_before_any_input_is_read():
     with pytest.raises(UserError, match="unknown option 'temprature'"):
         run(run_many, echo(), inputs(), temprature=0.5)
     assert read == []
+
+
+def test_the_default_concurrency_is_the_contracts():
+    assert inspect.signature(run_many).parameters["concurrency"].default == 32  # as API.md says
 
 
 @pytest.mark.parametrize(
@@ -434,7 +439,7 @@ def test_the_progress_bar_shows_only_on_a_terminal(monkeypatch, tty, progress, d
     run(run_many, echo(), ["a", "fail", "b"], progress=progress)
     text = err.getvalue()
     if drawn:
-        assert "3/3" in text and "run/s" in text
+        assert "runs: 100%" in text and "3/3" in text and "run/s" in text
         assert "failed 1" in text and "running 0" in text and "tok/s" in text
     else:
         assert text == ""
@@ -450,7 +455,7 @@ def test_the_bar_counts_tokens_per_second_of_the_batch(monkeypatch):
     wall = time.perf_counter() - start
     tokens = sum(r.usage.total_tokens for r in results)
     # The bar's clock runs inside the batch, so its rate is at least the tokens over the whole call.
-    shown = int(re.findall(r"(\d+) tok/s", err.getvalue())[-1])
+    shown = int(re.findall(r"(-?\d+) tok/s", err.getvalue())[-1])
     assert shown >= int(tokens / wall) > 0
 
 

@@ -15,7 +15,7 @@ class Progress:
     `initial`: runs already done (in the output file, on resume)."""
 
     def __init__(self, *, enabled: bool, total: int | None, initial: int) -> None:
-        self.done = self.failed = self.running = self.tokens = 0
+        self.failed = self.running = self.tokens = 0
         self._start = time.perf_counter()
         self._bar: Any = None
         out = sys.stderr
@@ -29,7 +29,6 @@ class Progress:
 
     def finished(self, result: BatchResult) -> None:
         self.running -= 1
-        self.done += 1
         self.failed += result.error is not None
         self.tokens += result.usage.total_tokens
         if self._bar is not None:
