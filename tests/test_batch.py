@@ -52,7 +52,7 @@ def test_the_three_input_forms_give_results_in_input_order():
     assert results[1].usage.requests == 2 and results[1].usage.total_tokens > 0
 
 
-def test_a_dict_without_id_takes_its_position_and_deps_none_leaves_the_batch_deps(tmp_path):
+def test_deps_reach_the_tools_a_dict_without_id_takes_its_position_and_deps_none_leaves_the_batch_deps():
     seen = []
 
     @tool
@@ -66,9 +66,10 @@ def test_a_dict_without_id_takes_its_position_and_deps_none_leaves_the_batch_dep
         return text.upper()
 
     agent = Agent(ScriptedModel(respond), [shout])
-    results = run(run_many, agent, ["a", {"input": "b", "deps": None}], concurrency=1, progress=False, deps={"n": 0})
-    assert [r.id for r in results] == [0, 1]
-    assert seen == [{"n": 0}, {"n": 0}]
+    inputs = ["a", {"input": "b", "deps": None}, {"input": "c", "deps": {"n": 1}}]
+    results = run(run_many, agent, inputs, concurrency=1, progress=False, deps={"n": 0})
+    assert [r.id for r in results] == [0, 1, 2]
+    assert seen == [{"n": 0}, {"n": 0}, {"n": 1}]
 
 
 def test_ids_that_are_the_same_json_object_are_the_same_id():
@@ -111,29 +112,6 @@ def test_run_options_go_to_every_run_and_a_dict_input_overrides_them():
     agent = Agent(model, [shout])
     run(run_many, agent, ["a", {"input": "b", "temperature": 0.9}], concurrency=1, progress=False, temperature=0.1)
     assert [c.options.get("temperature") for c in model.calls] == [0.1, 0.1, 0.9, 0.9]
-
-
-def test_deps_go_to_the_runs_tools():
-    seen = []
-
-    @tool
-    def look(ctx: RunContext[dict], text: str) -> str:
-        """Look.
-
-        Args:
-            text: what
-        """
-        seen.append(ctx.deps)
-        return text
-
-    def script(messages):
-        if messages[-1]["role"] == "tool":
-            return "ok"
-        return '<tool_call>\n{"name": "look", "arguments": {"text": "x"}}\n</tool_call>'
-
-    agent = Agent(ScriptedModel(script), [look])
-    run(run_many, agent, [{"input": "q", "deps": {"n": 1}}, "r"], concurrency=1, progress=False, deps={"n": 0})
-    assert seen == [{"n": 1}, {"n": 0}]
 
 
 def test_an_unknown_option_is_a_user_error_before_any_input_is_read():
@@ -558,6 +536,9 @@ def test_cli_in_process_reads_the_file_lazily_and_reports(tmp_path, capsys, monk
     assert "already holds results: pass resume=True" in capsys.readouterr().err
     assert main(["batch", str(inputs), "--agent", "tests.batch_agents:echo", "--output", str(out), "--resume"]) == 1
     assert len(lines(out)) == 3
+    ok = tmp_path / "ok.jsonl"
+    ok.write_text('"one"\n')
+    assert main(["batch", str(ok), "--agent", "tests.batch_agents:echo", "--output", str(tmp_path / "o2.jsonl")]) == 0
 
 
 def test_ray_backend_without_ray_says_how_to_install_it():
@@ -572,3 +553,20 @@ def test_ray_backend_without_ray_says_how_to_install_it():
     )
     done = subprocess.run([sys.executable, "-c", code], env=ENV, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "UserError backend='ray' needs Ray: pip install 'agentkit[ray]'"
+
+
+def test_cli_in_process_mistakes(tmp_path, capsys, monkeypatch):
+    from agentkit.cli import main
+
+    monkeypatch.chdir(ROOT)
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text('"one"\n{oops\n')
+    out = tmp_path / "out.jsonl"
+    assert main(["batch", str(inputs), "--agent", "tests.batch_agents:echo", "--output", str(out)]) == 2
+    assert capsys.readouterr().err.startswith(f"agentkit batch: {inputs}, line 2: not JSON (")
+    assert [line["id"] for line in lines(out)] == [0]
+    assert main(["batch", str(tmp_path / "none"), "--agent", "tests.batch_agents:echo", "--output", str(out)]) == 2
+    assert capsys.readouterr().err == f"agentkit batch: no such file: {tmp_path / 'none'}\n"
+    args = ["batch", str(inputs), "--agent", "tests.batch_agents:echo", "--output", str(out), "--concurrency", "0"]
+    assert main(args) == 2
+    assert capsys.readouterr().err == "agentkit batch: --concurrency must be at least 1, not 0\n"
