@@ -373,7 +373,7 @@ CHILD = """
 import sys, anyio
 from agentkit.batch import run_many
 from tests.batch_agents import echo
-inputs = [{"id": f"q{i}", "input": f"question {i}", "deps": {"sleep": 0.02}} for i in range(200)]
+inputs = [{"id": f"q{i}", "input": f"question {i}", "deps": {"sleep": 0.05}} for i in range(200)]
 anyio.run(lambda: run_many(echo(), inputs, concurrency=4, output=sys.argv[1], resume=True, progress=False))
 """
 
