@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import agentkit
+import agentkit.batch
 import agentkit.cli
 import agentkit.formats
 import agentkit.mcp
@@ -31,6 +32,7 @@ CONTRACT = {
     "agentkit.sessions": ["Session", "SQLiteSession"],
     "agentkit.tracing": ["instrument", "uninstrument"],
     "agentkit.mcp": ["MCPToolset", "server"],
+    "agentkit.batch": ["run_many", "BatchResult"],
 }  # fmt: skip
 
 MODULE_ALL = {
@@ -38,6 +40,7 @@ MODULE_ALL = {
     agentkit.sessions: {"History", "RedisSession", "SQLiteSession", "Session", "count_tokens", "fit"},
     agentkit.tracing: {"instrument", "uninstrument"},
     agentkit.mcp: {"MCPToolset", "server"},
+    agentkit.batch: {"BatchResult", "run_many"},
 }
 
 

@@ -12,7 +12,7 @@ from ._spec import SpecError
 
 # Each subcommand lives in its own module, which defines ``add(subparsers)``; the module keeps
 # its heavy imports inside the handler so that ``agentkit --help`` stays fast.
-_COMMANDS: tuple[str, ...] = ("run", "chat", "web", "mcp")
+_COMMANDS: tuple[str, ...] = ("run", "chat", "web", "batch", "mcp")
 
 
 class CLIError(Exception):

@@ -1,0 +1,61 @@
+"""One run's result in a batch, and its line in the JSONL output."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic_core import to_jsonable_python
+
+from .._model import Message, Usage
+
+
+@dataclass(kw_only=True)
+class BatchResult:
+    """What one input of a batch produced: the run's answer, or why it failed."""
+
+    id: Any
+    """The input's id: its ``"id"``, or its position (an int) in the inputs."""
+    output: Any = None
+    """The run's final answer (None when it failed)."""
+    messages: list[Message] = field(default_factory=list)
+    """The run's transcript (empty when it failed, or when read back from the output file on resume)."""
+    usage: Usage = field(default_factory=Usage)
+    """Tokens the run used."""
+    turns: int = 0
+    """How many model calls the run made."""
+    error: str | None = None
+    """None, or ``"<ExceptionType>: <message>"`` of what stopped the run."""
+    seconds: float = 0.0
+    """How long the run took, wall clock."""
+
+
+def describe(error: BaseException) -> str:
+    """An exception as a result's `error`: its type and message."""
+    return f"{type(error).__name__}: {error}"
+
+
+def to_line(result: BatchResult) -> dict[str, Any]:
+    """The JSON object the output file holds for `result` (the transcript is not written)."""
+    return {
+        "id": result.id,
+        # A typed answer (a pydantic model, a dataclass) becomes its JSON form; anything else, its str.
+        "output": to_jsonable_python(result.output, fallback=str),
+        "error": result.error,
+        "usage": {"prompt_tokens": result.usage.prompt_tokens, "completion_tokens": result.usage.completion_tokens},
+        "turns": result.turns,
+        "seconds": round(result.seconds, 6),
+    }
+
+
+def from_line(line: dict[str, Any]) -> BatchResult:
+    """A result read back from the output file (its output as JSON, no transcript)."""
+    usage = line.get("usage") or {}
+    return BatchResult(
+        id=line["id"],
+        output=line.get("output"),
+        usage=Usage(prompt_tokens=usage.get("prompt_tokens", 0), completion_tokens=usage.get("completion_tokens", 0)),
+        turns=line.get("turns", 0),
+        error=line.get("error"),
+        seconds=line.get("seconds", 0.0),
+    )

@@ -1,0 +1,193 @@
+"""`run_many`: inputs read as slots free up, at most `concurrency` runs in flight, results in input order."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Iterable, Mapping, Sized
+from contextlib import aclosing
+from typing import Any
+
+import anyio
+
+from .._agent import Agent
+from ..exceptions import UserError
+from ._inputs import Item, item
+from ._journal import Journal
+from ._progress import Progress
+from ._result import BatchResult, describe
+
+Execute = Callable[[Item], Awaitable[BatchResult]]
+"""How a backend runs one input; it returns a failed run as a result, never raises for it."""
+
+
+async def run_many(
+    agent_or_factory: Agent[Any] | str | Callable[[], Agent[Any]],
+    inputs: Iterable[Any] | AsyncIterable[Any],
+    *,
+    concurrency: int = 32,
+    output: str | os.PathLike[str] | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    backend: str = "local",
+    workers: int | None = None,
+    **run_options: Any,
+) -> list[BatchResult]:
+    """Run the agent once per input, `concurrency` runs at a time; the results in input order.
+
+    `inputs`: strings, message lists, or dicts ``{"id", "input", "deps", <run options>}``,
+    read only as runs finish (a generator of a million inputs is fine). A run that fails is a
+    `BatchResult` whose `error` says why. `output`: a JSONL file, a line per finished run,
+    flushed as it finishes; `resume` skips the ids already in it. `run_options` go to every
+    ``agent.run`` (a dict input's own options win); an unknown one is a `UserError` before any
+    run. `backend="ray"` spreads the runs over `workers` Ray actors (default: one per CPU of the
+    cluster), each building its agent from `agent_or_factory`, a ``"module:function"`` or a callable.
+    A bad input, or an id given twice, is a `UserError` once the runs in flight have finished.
+    """
+    if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
+        raise UserError(f"concurrency must be a positive int, not {concurrency!r}")
+    if resume and output is None:
+        raise UserError("resume=True needs output= (the file whose runs are skipped)")
+    if backend == "local":
+        agent = build_agent(agent_or_factory)
+        agent._options(dict(run_options))  # an unknown option fails here, before any run
+
+        async def run_here(it: Item) -> BatchResult:
+            return await run_one(agent, it, run_options)
+
+        return await drive(inputs, run_here, concurrency=concurrency, output=output, resume=resume, progress=progress)
+    if backend == "ray":
+        from ._ray import ray_backend
+
+        async with ray_backend(agent_or_factory, run_options, workers=workers, concurrency=concurrency) as execute:
+            return await drive(inputs, execute, concurrency=concurrency, output=output, resume=resume,
+                               progress=progress)  # fmt: skip
+    raise UserError(f"backend must be 'local' or 'ray', not {backend!r}")
+
+
+def build_agent(agent_or_factory: Any) -> Agent[Any]:
+    """The agent itself, or the one a factory (a callable or a ``"module:function"``) builds."""
+    if isinstance(agent_or_factory, Agent):
+        return agent_or_factory
+    factory = agent_or_factory
+    if isinstance(factory, str):
+        from ..cli._spec import SpecError, load_object
+
+        try:
+            factory = load_object(factory)
+        except SpecError as e:
+            raise UserError(str(e)) from None
+    if not callable(factory):
+        raise UserError(f"give an Agent, a 'module:function' or a function that returns one, not {factory!r}")
+    agent = factory()
+    if not isinstance(agent, Agent):
+        raise UserError(f"{agent_or_factory!r} returned a {type(agent).__name__}, not an Agent")
+    return agent
+
+
+async def run_one(agent: Agent[Any], it: Item, run_options: Mapping[str, Any]) -> BatchResult:
+    """One input's run; an exception becomes the result's `error` (retries are the model backend's)."""
+    start = time.perf_counter()
+    try:
+        result = await agent.run(it.input, **{**run_options, **it.options})
+    except Exception as e:
+        return BatchResult(id=it.id, error=describe(e), seconds=time.perf_counter() - start)
+    return BatchResult(id=it.id, output=result.output, messages=result.messages, usage=result.usage,
+                       turns=result.turns, seconds=time.perf_counter() - start)  # fmt: skip
+
+
+async def drive(
+    inputs: Iterable[Any] | AsyncIterable[Any],
+    execute: Execute,
+    *,
+    concurrency: int,
+    output: str | os.PathLike[str] | None,
+    resume: bool,
+    progress: bool,
+) -> list[BatchResult]:
+    """Feed `inputs` to `execute`, never more than `concurrency` at once; write each result as it comes."""
+    journal = Journal(output, resume=resume) if output is not None else None
+    done = journal.done if journal is not None else {}
+    total = len(inputs) if isinstance(inputs, Sized) else None
+    bar = Progress(enabled=progress, total=total, initial=len(done))
+    results: dict[int, BatchResult] = {}
+    seen: set[str] = set()
+    slots = anyio.Semaphore(concurrency)
+    failure: BaseException | None = None
+    count = 0
+
+    async def one(it: Item) -> None:
+        try:
+            result = await execute(it)
+            if journal is not None:
+                journal.write(result)
+            results[it.index] = result
+            bar.finished(result)
+        finally:
+            slots.release()
+
+    try:
+        async with anyio.create_task_group() as tg:
+            try:
+                async with aclosing(_lazily(inputs, slots)) as lazily:
+                    async for raw in lazily:
+                        try:
+                            it = item(raw, count)
+                            if it.key in seen:
+                                raise UserError(f"input {count}: id {it.id!r} was given before; ids must be unique")
+                        except UserError:
+                            slots.release()
+                            raise
+                        seen.add(it.key)
+                        count += 1
+                        if it.key in done:
+                            results[it.index] = done[it.key]
+                            slots.release()
+                            continue
+                        bar.started()
+                        tg.start_soon(one, it)
+            except Exception as e:
+                # A bad input, or the inputs' own error: the runs in flight still finish and are written.
+                failure = e
+    finally:
+        bar.close()
+        if journal is not None:
+            journal.close()
+    if failure is not None:
+        raise failure
+    return [results[i] for i in range(count)]
+
+
+async def _lazily(inputs: Iterable[Any] | AsyncIterable[Any], slots: anyio.Semaphore) -> AsyncGenerator[Any, None]:
+    """The inputs, each read only once a slot is free (the slot is the caller's to release)."""
+    if isinstance(inputs, AsyncIterable):
+        following = aiter(inputs).__anext__
+    else:
+        iterator = iter(inputs)
+
+        async def following() -> Any:
+            try:
+                return next(iterator)
+            except StopIteration:
+                raise StopAsyncIteration from None
+
+    while True:
+        await _take(slots)
+        try:
+            raw = await following()
+        except StopAsyncIteration:
+            slots.release()
+            return
+        except BaseException:
+            slots.release()
+            raise
+        yield raw
+
+
+async def _take(slots: anyio.Semaphore) -> None:
+    """A slot; at once, without yielding to the event loop, when one is free. (`acquire` always
+    yields: on a busy loop the feeder then starts one run per loop pass and the slots stay empty.)"""
+    try:
+        slots.acquire_nowait()
+    except anyio.WouldBlock:
+        await slots.acquire()

@@ -1,0 +1,63 @@
+"""``agentkit batch INPUTS.jsonl --agent MODULE:FUNCTION --output OUT.jsonl``: run an agent over a file of inputs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from ._main import CLIError
+
+
+def add(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "batch",
+        help="run an agent over a JSONL file of inputs",
+        description="Run an agent once per line of INPUTS.jsonl (a JSON string, a message list, or "
+        '{"id", "input", "deps"}); a result line per finished run goes to --output, flushed at once.',
+    )
+    parser.add_argument("inputs", help="a JSONL file, one input per line")
+    parser.add_argument("--agent", required=True, metavar="MODULE:FUNCTION",
+                        help="a function called with no arguments that returns the Agent")  # fmt: skip
+    parser.add_argument("--output", required=True, metavar="OUT.jsonl", help="where the result lines go")
+    parser.add_argument("--concurrency", type=int, default=32, metavar="N", help="runs at once (default 32)")
+    parser.add_argument("--resume", action="store_true", help="skip the ids already in --output")
+    parser.add_argument("--ray", action="store_true", help="spread the runs over a Ray cluster (RAY_ADDRESS)")
+    parser.set_defaults(func=handler)
+
+
+def read_inputs(path: Path) -> Iterator[Any]:
+    """The file's inputs, a line at a time (blank lines skipped); a line that is not JSON is a CLIError."""
+    with path.open(encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            if line.strip():
+                try:
+                    yield json.loads(line)
+                except ValueError as e:
+                    raise CLIError(f"{path}, line {number}: not JSON ({e})") from None
+
+
+def handler(args: argparse.Namespace) -> int:
+    import anyio
+
+    from ..batch import run_many
+    from ..batch._run import build_agent
+
+    path = Path(args.inputs)
+    if not path.is_file():
+        raise CLIError(f"no such file: {path}")
+    if args.concurrency < 1:
+        raise CLIError(f"--concurrency must be at least 1, not {args.concurrency}")
+    # Local runs build the agent here, so that a bad --agent fails before anything is read.
+    agent: Any = args.agent if args.ray else build_agent(args.agent)
+
+    async def main() -> list[Any]:
+        return await run_many(agent, read_inputs(path), concurrency=args.concurrency, output=args.output,
+                              resume=args.resume, backend="ray" if args.ray else "local")  # fmt: skip
+
+    results = anyio.run(main)
+    failed = sum(r.error is not None for r in results)
+    print(f"{len(results)} runs, {failed} failed: {args.output}")
+    return 1 if failed else 0

@@ -1,0 +1,572 @@
+"""agentkit.batch.run_many: order, failures, bounded concurrency, lazy inputs, the JSONL file, resume, progress, CLI."""
+
+import inspect
+import io
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import anyio
+import pytest
+
+from agentkit import Agent, RemoteModel, RunContext, UserError, tool
+from agentkit.batch import BatchResult, run_many
+from agentkit.testing import ScriptedModel
+from tests.batch_agents import echo, respond, shout
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+def run(coro_fn, *args, **kwargs):
+    return anyio.run(lambda: coro_fn(*args, **kwargs))
+
+
+def lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+# --- inputs, order, failures -----------------------------------------------------------------
+
+
+def test_the_three_input_forms_give_results_in_input_order():
+    inputs = [
+        {"id": "slow", "input": "first", "deps": {"sleep": 0.2}},  # finishes last
+        "second",
+        [{"role": "user", "content": "third"}],
+        {"id": 7, "input": "fourth", "deps": None},
+    ]
+    results = run(run_many, echo(), inputs, concurrency=4, progress=False)
+    assert [r.id for r in results] == ["slow", 1, 2, 7]
+    assert [r.output for r in results] == ["done: FIRST", "done: SECOND", "done: THIRD", "done: FOURTH"]
+    assert all(isinstance(r, BatchResult) and r.error is None for r in results)
+    assert [r.turns for r in results] == [2, 2, 2, 2]
+    assert 0.2 <= results[0].seconds < 60  # the run's own time, not a clock reading
+    assert results[1].messages[0] == {"role": "user", "content": "second"}
+    assert results[1].messages[-1] == {"role": "assistant", "content": "done: SECOND"}
+    assert results[1].usage.requests == 2 and results[1].usage.total_tokens > 0
+
+
+def test_deps_reach_the_tools_a_dict_without_id_takes_its_position_and_deps_none_leaves_the_batch_deps():
+    seen = []
+
+    @tool
+    def shout(ctx: RunContext[dict], text: str) -> str:
+        """Shout.
+
+        Args:
+            text: what
+        """
+        seen.append(ctx.deps)
+        return text.upper()
+
+    agent = Agent(ScriptedModel(respond), [shout])
+    inputs = ["a", {"input": "b", "deps": None}, {"input": "c", "deps": {"n": 1}}]
+    results = run(run_many, agent, inputs, concurrency=1, progress=False, deps={"n": 0})
+    assert [r.id for r in results] == [0, 1, 2]
+    assert seen == [{"n": 0}, {"n": 0}, {"n": 1}]
+
+
+def test_ids_that_are_the_same_json_object_are_the_same_id():
+    inputs = [{"id": {"a": 1, "b": 2}, "input": "x"}, {"id": {"b": 2, "a": 1}, "input": "y"}]
+    with pytest.raises(UserError, match="was given before"):
+        run(run_many, echo(), inputs, progress=False)
+
+
+def test_a_failing_run_is_a_result_with_its_error_and_the_batch_goes_on():
+    results = run(run_many, echo(), ["a", "fail", "b"], progress=False)
+    assert [r.output for r in results] == ["done: A", None, "done: B"]
+    assert results[0].error is None and results[2].error is None
+    assert results[1].error == "ModelError: the model failed: ValueError: the model fell over"
+    assert results[1].messages == [] and results[1].turns == 0
+    assert 0 < results[1].seconds < 60
+
+
+def test_an_async_iterable_of_inputs_is_read_as_slots_free_up():
+    read = 0
+    read_at_first_call = []
+
+    async def inputs():
+        nonlocal read
+        for i in range(30):
+            read += 1
+            yield {"id": f"a{i}", "input": "x"}
+
+    def script(messages):
+        read_at_first_call.append(read)
+        return respond(messages)
+
+    results = run(run_many, Agent(ScriptedModel(script), [shout]), inputs(), concurrency=4, progress=False)
+    assert [r.id for r in results] == [f"a{i}" for i in range(30)]
+    assert all(r.output == "done: X" for r in results)
+    assert read_at_first_call[0] == 4
+
+
+def test_run_options_go_to_every_run_and_a_dict_input_overrides_them():
+    model = ScriptedModel(respond)
+    agent = Agent(model, [shout])
+    run(run_many, agent, ["a", {"input": "b", "temperature": 0.9}], concurrency=1, progress=False, temperature=0.1)
+    assert [c.options.get("temperature") for c in model.calls] == [0.1, 0.1, 0.9, 0.9]
+
+
+def test_an_unknown_option_is_a_user_error_before_any_input_is_read():
+    read = []
+
+    def inputs():
+        for i in itertools.count():
+            read.append(i)
+            yield str(i)
+
+    with pytest.raises(UserError, match="unknown option 'temprature'"):
+        run(run_many, echo(), inputs(), temprature=0.5)
+    assert read == []
+
+
+def test_the_default_concurrency_is_the_contracts():
+    assert inspect.signature(run_many).parameters["concurrency"].default == 32  # as API.md says
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"concurrency": 0}, "concurrency must be a positive int"),
+        ({"concurrency": True}, "concurrency must be a positive int"),
+        ({"resume": True}, "resume=True needs output="),
+        ({"backend": "dask"}, "backend must be 'local' or 'ray'"),
+    ],
+)
+def test_bad_arguments_are_user_errors(kwargs, message):
+    with pytest.raises(UserError, match=message):
+        run(run_many, echo(), ["a"], progress=False, **kwargs)
+
+
+def test_a_factory_builds_the_agent_and_a_bad_one_is_a_user_error():
+    results = run(run_many, "tests.batch_agents:echo", ["a"], progress=False)
+    assert results[0].output == "done: A"
+    assert run(run_many, echo, ["b"], progress=False)[0].output == "done: B"
+    with pytest.raises(UserError, match="returned a str, not an Agent"):
+        run(run_many, "tests.batch_agents:not_an_agent", ["a"])
+    with pytest.raises(UserError, match="has no attribute 'nothing'"):
+        run(run_many, "tests.batch_agents:nothing", ["a"])
+    with pytest.raises(UserError, match="not 42"):
+        run(run_many, 42, ["a"])
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (3.5, "input 2 is a float"),
+        ({"id": "z"}, "input 2: a dict input needs an 'input' key"),
+        ({"input": {"role": "user"}}, "input 2: 'input' is a dict, not a string or a message list"),
+        (["not a message"], "input 2: a message list holds only dicts"),
+        ({"input": ["not a message"]}, "input 2: a message list holds only dicts"),
+        ({"id": "a", "input": "again"}, "input 2: id 'a' was given before"),
+        ({"id": {1, 2}, "input": "x"}, "cannot be written as JSON"),
+    ],
+)
+def test_a_bad_input_is_a_user_error_after_the_runs_before_it_are_written(tmp_path, bad, message):
+    out = tmp_path / "runs.jsonl"
+    inputs = [{"id": "a", "input": "x", "deps": {"sleep": 0.1}}, "y", bad, "never"]
+    with pytest.raises(UserError, match=message):
+        run(run_many, echo(), inputs, concurrency=4, output=out, progress=False)
+    assert sorted(str(line["id"]) for line in lines(out)) == ["1", "a"]
+
+
+def test_an_error_of_the_inputs_themselves_comes_out_after_the_runs_in_flight_are_written(tmp_path):
+    def inputs():
+        yield {"id": "slow", "input": "x", "deps": {"sleep": 0.1}}
+        raise OSError("the disk is gone")
+
+    out = tmp_path / "runs.jsonl"
+    with pytest.raises(OSError, match="the disk is gone"):
+        run(run_many, echo(), inputs(), output=out, progress=False)
+    assert [line["id"] for line in lines(out)] == ["slow"]
+
+
+# --- concurrency and backpressure --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("concurrency", [1, 3, 8])
+def test_never_more_than_concurrency_runs_in_flight(concurrency):
+    now = peak = 0
+
+    @tool
+    async def shout(text: str) -> str:
+        """Shout.
+
+        Args:
+            text: what
+        """
+        nonlocal now, peak
+        now += 1
+        peak = max(peak, now)
+        await anyio.sleep(0.01)
+        now -= 1
+        return text
+
+    results = run(run_many, Agent(ScriptedModel(respond), [shout]), [str(i) for i in range(30)],
+                  concurrency=concurrency, progress=False)  # fmt: skip
+    assert len(results) == 30 and all(r.error is None for r in results)
+    assert peak == concurrency
+
+
+def test_free_slots_are_filled_before_the_runs_take_the_loop():
+    # On a busy event loop a feeder that yields per input starts one run per loop pass and the
+    # slots stay mostly empty (the benchmark found it): every free slot is filled at once.
+    read = 0
+    read_at_first_call = []
+
+    def inputs():
+        nonlocal read
+        for i in range(100):
+            read += 1
+            yield str(i)
+
+    def script(messages):
+        read_at_first_call.append(read)
+        return respond(messages)
+
+    run(run_many, Agent(ScriptedModel(script), [shout]), inputs(), concurrency=20, progress=False)
+    assert read_at_first_call[0] == 20
+
+
+def test_inputs_are_read_only_as_slots_free_up():
+    read = 0
+
+    def million():
+        nonlocal read
+        for i in range(1_000_000):
+            read += 1
+            yield str(i)
+
+    finished = 0
+    scopes = []
+
+    def script(messages):
+        nonlocal finished
+        if messages[-1]["role"] == "tool":
+            finished += 1
+            if finished == 50:
+                scopes[0].cancel()  # stop the batch after 50 runs: how many inputs did it read?
+            return "ok"
+        return respond(messages)
+
+    agent = Agent(ScriptedModel(script), [shout])
+
+    async def main():
+        with anyio.CancelScope() as scope:
+            scopes.append(scope)
+            await run_many(agent, million(), concurrency=10, progress=False)
+
+    anyio.run(main)
+    assert 50 <= read <= 50 + 10 + 1
+
+
+# --- the output file and resume ----------------------------------------------------------------
+
+
+def test_each_finished_run_is_a_flushed_line_of_the_output_file(tmp_path):
+    out = tmp_path / "runs.jsonl"
+    written_before_third = []
+
+    def script(messages):
+        if messages[-1]["content"] == "third":
+            written_before_third.extend(lines(out))
+        return respond(messages)
+
+    agent = Agent(ScriptedModel(script), [shout])
+    run(run_many, agent, ["first", {"id": "b", "input": "fail"}, "third"], concurrency=1, output=out, progress=False)
+    assert [line["id"] for line in written_before_third] == [0, "b"]
+    first, failed, third = lines(out)
+    assert set(first) == {"id", "output", "error", "usage", "turns", "seconds"}
+    assert first["output"] == "done: FIRST" and first["error"] is None and first["turns"] == 2
+    assert set(first["usage"]) == {"prompt_tokens", "completion_tokens"} and first["usage"]["completion_tokens"] > 0
+    assert failed["error"].startswith("ModelError: ") and failed["output"] is None
+    assert third["id"] == 2
+
+
+def test_a_typed_output_is_written_as_json(tmp_path):
+    from pydantic import BaseModel
+
+    class Answer(BaseModel):
+        value: int
+
+    agent = Agent(ScriptedModel(['{"value": 3}']), output_type=Answer, output_mode="json")
+    out = tmp_path / "runs.jsonl"
+    results = run(run_many, agent, ["q"], output=out, progress=False)
+    assert results[0].output == Answer(value=3)
+    assert lines(out)[0]["output"] == {"value": 3}
+
+
+def test_an_existing_output_file_is_kept_unless_resuming(tmp_path):
+    out = tmp_path / "runs.jsonl"
+    out.write_text('{"id": 0, "output": "old"}\n')
+    with pytest.raises(UserError, match="already holds results: pass resume=True"):
+        run(run_many, echo(), ["a"], output=out, progress=False)
+    assert out.read_text() == '{"id": 0, "output": "old"}\n'
+
+
+def test_resume_skips_the_ids_in_the_file_and_drops_a_half_written_line(tmp_path):
+    out = tmp_path / "runs.jsonl"
+    out.write_text('{"id": 0, "output": "old 0", "error": null, "usage": {"prompt_tokens": 3, "completion_tokens": 4},'
+                   ' "turns": 2, "seconds": 1.5}\n{"id": "b", "output": null, "error": "X: y"}\n{"id": 2, "outp')
+    model = ScriptedModel(respond)
+    agent = Agent(model, [shout])
+    results = run(run_many, agent, ["a", {"id": "b", "input": "b"}, "c", "d"], output=out, resume=True,
+                  progress=False)  # fmt: skip
+    assert [r.output for r in results] == ["old 0", None, "done: C", "done: D"]
+    assert results[0].usage.prompt_tokens == 3 and results[0].turns == 2 and results[0].seconds == 1.5
+    assert results[1].error == "X: y" and results[1].id == "b"
+    assert (results[1].turns, results[1].seconds, results[1].usage.total_tokens) == (0, 0.0, 0)
+    assert results[0].usage.completion_tokens == 4 and results[0].id == 0
+    assert [c.messages[0]["content"] for c in model.calls if len(c.messages) == 1] == ["c", "d"]
+    ids = [line["id"] for line in lines(out)]
+    assert ids == [0, "b", 2, 3]
+
+
+def test_resume_knows_message_list_and_string_inputs_by_position_and_skips_blank_lines(tmp_path):
+    out = tmp_path / "runs.jsonl"
+    out.write_text('{"id": 0, "output": "old 0"}\n\n{"id": 1, "output": "old 1"}\n')
+    inputs = ["a", [{"role": "user", "content": "b"}], [{"role": "user", "content": "c"}]]
+    results = run(run_many, echo(), inputs, output=out, resume=True, progress=False)
+    assert [(r.id, r.output) for r in results] == [(0, "old 0"), (1, "old 1"), (2, "done: C")]
+    assert [json.loads(text)["id"] for text in out.read_text().splitlines() if text] == [0, 1, 2]
+
+
+def test_the_output_line_keeps_unicode_and_fractions_of_seconds_and_any_output_as_text(tmp_path):
+    from agentkit.batch._result import to_line
+
+    out = tmp_path / "runs.jsonl"
+    run(run_many, echo(), [{"input": "café", "deps": {"sleep": 0.05}}], output=out, progress=False)
+    assert "CAFÉ" in out.read_text(encoding="utf-8")
+    (line,) = lines(out)
+    assert 0.05 <= line["seconds"] < 5 and line["seconds"] != round(line["seconds"])
+
+    class Odd:
+        def __str__(self) -> str:
+            return "odd"
+
+    assert to_line(BatchResult(id=1, output=Odd()))["output"] == "odd"
+
+
+def test_resume_refuses_a_broken_line_inside_the_file(tmp_path):
+    out = tmp_path / "runs.jsonl"
+    text = '{"id": 0}\nnot json\n{"id": 2}\n'
+    out.write_text(text)
+    with pytest.raises(UserError, match="line 2: not a result line"):
+        run(run_many, echo(), ["a"], output=out, resume=True, progress=False)
+    out.write_text('{"id": 0}\n[1, 2]\n')
+    with pytest.raises(UserError, match="line 2: not a result line \\(not an object with an 'id'\\)"):
+        run(run_many, echo(), ["a"], output=out, resume=True, progress=False)
+    assert out.read_text() == '{"id": 0}\n[1, 2]\n'
+    out.write_text('{"id": 0}\n{"output": "no id"}\n')
+    with pytest.raises(UserError, match="line 2: not a result line \\(not an object with an 'id'\\)"):
+        run(run_many, echo(), ["a"], output=out, resume=True, progress=False)
+
+
+CHILD = """
+import sys, anyio
+from agentkit.batch import run_many
+from tests.batch_agents import echo
+inputs = [{"id": f"q{i}", "input": f"question {i}", "deps": {"sleep": 0.05}} for i in range(200)]
+anyio.run(lambda: run_many(echo(), inputs, concurrency=4, output=sys.argv[1], resume=True, progress=False))
+"""
+
+
+def test_a_killed_batch_resumes_and_writes_every_id_exactly_once(tmp_path):
+    out = tmp_path / "runs.jsonl"
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(out)], env=ENV, cwd=ROOT)
+    try:
+        for _ in range(600):
+            if out.exists() and out.read_text().count("\n") >= 20:
+                break
+            time.sleep(0.05)
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.wait(30)
+    assert child.returncode == -signal.SIGKILL
+    before = lines(out)
+    assert 20 <= len(before) < 200
+    with out.open("a") as f:
+        f.write('{"id": "q199", "output": "half wri')  # as if killed in the middle of a line
+    resumed = subprocess.run([sys.executable, "-c", CHILD, str(out)], env=ENV, cwd=ROOT, timeout=120)
+    assert resumed.returncode == 0
+    after = lines(out)
+    assert [line["id"] for line in after[: len(before)]] == [line["id"] for line in before]
+    assert sorted(line["id"] for line in after) == sorted(f"q{i}" for i in range(200))
+    assert all(line["error"] is None and line["output"].startswith("done: QUESTION") for line in after)
+
+
+# --- the progress bar --------------------------------------------------------------------------
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(("tty", "progress", "drawn"), [(True, True, True), (True, False, False), (False, True, False)])
+def test_the_progress_bar_shows_only_on_a_terminal(monkeypatch, tty, progress, drawn):
+    err = Terminal() if tty else io.StringIO()
+    monkeypatch.setattr(sys, "stderr", err)
+    run(run_many, echo(), ["a", "fail", "b"], progress=progress)
+    text = err.getvalue()
+    if drawn:
+        assert "runs: 100%" in text and "3/3" in text and "run/s" in text
+        assert "failed 1" in text and "running 0" in text and "tok/s" in text
+    else:
+        assert text == ""
+
+
+def test_the_bar_counts_tokens_per_second_of_the_batch(monkeypatch):
+    import re
+
+    err = Terminal()
+    monkeypatch.setattr(sys, "stderr", err)
+    start = time.perf_counter()
+    results = run(run_many, echo(), ["a", "b", "c"])
+    wall = time.perf_counter() - start
+    tokens = sum(r.usage.total_tokens for r in results)
+    # The bar's clock runs inside the batch, so its rate is at least the tokens over the whole call.
+    shown = int(re.findall(r"(-?\d+) tok/s", err.getvalue())[-1])
+    assert shown >= int(tokens / wall) > 0
+
+
+def test_on_resume_the_bar_starts_at_the_runs_already_done(monkeypatch, tmp_path):
+    out = tmp_path / "runs.jsonl"
+    out.write_text('{"id": 0, "output": "old"}\n{"id": 1, "output": "old"}\n')
+    err = Terminal()
+    monkeypatch.setattr(sys, "stderr", err)
+    run(run_many, echo(), ["a", "b", "c"], output=out, resume=True)
+    assert "2/3" in err.getvalue() and "3/3" in err.getvalue() and "4/3" not in err.getvalue()
+
+
+# --- a real HTTP server ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bench_server():
+    from tools.bench import BenchServer
+
+    with BenchServer() as server:  # the scripted OpenAI-compatible server, in its own process on 127.0.0.1
+        yield server.url
+
+
+def test_runs_against_a_real_openai_compatible_server(bench_server, tmp_path):
+    from tools.bench import add
+
+    agent = Agent(RemoteModel(bench_server, server="vllm", model="steps-3"), [tool(add)])
+    out = tmp_path / "runs.jsonl"
+    results = run(run_many, agent, [f"add {i}" for i in range(40)], concurrency=16, output=out, progress=False)
+    assert [r.id for r in results] == list(range(40))
+    assert all(r.error is None and r.output == "done" and r.turns == 4 for r in results)
+    assert results[0].usage.prompt_tokens == 40 and results[0].usage.completion_tokens == 20
+    assert sorted(line["id"] for line in lines(out)) == list(range(40))
+
+
+# --- the command line --------------------------------------------------------------------------
+
+
+def cli(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, "-m", "agentkit", "batch", *map(str, args)],
+                          env=ENV, cwd=cwd, capture_output=True, text=True, timeout=120)  # fmt: skip
+
+
+def test_cli_runs_a_file_of_inputs_and_resumes(tmp_path):
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text('"one"\n\n[{"role": "user", "content": "two"}]\n{"id": "t", "input": "three"}\n')
+    out = tmp_path / "out.jsonl"
+    done = cli(inputs, "--agent", "tests.batch_agents:echo", "--output", out, "--concurrency", "2")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"3 runs, 0 failed: {out}"
+    assert {line["id"]: line["output"] for line in lines(out)} == {0: "done: ONE", 1: "done: TWO", "t": "done: THREE"}
+    with inputs.open("a") as f:
+        f.write('"fail"\n')
+    again = cli(inputs, "--agent", "tests.batch_agents:echo", "--output", out, "--resume")
+    assert again.returncode == 1
+    assert again.stdout.strip() == f"4 runs, 1 failed: {out}"
+    assert [line["id"] for line in lines(out)] == [0, 1, "t", 3]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--agent", "tests.batch_agents:echo", "--concurrency", "0"], "--concurrency must be at least 1"),
+        (["--agent", "tests.batch_agents:not_an_agent"], "returned a str, not an Agent"),
+        (["--agent", "no_such_module:f"], "cannot import 'no_such_module'"),
+    ],
+)
+def test_cli_mistakes_are_one_line_and_status_2(tmp_path, args, message):
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text('"one"\n')
+    done = cli(inputs, "--output", tmp_path / "out.jsonl", *args)
+    assert done.returncode == 2
+    assert done.stderr.startswith("agentkit batch: ") and message in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_cli_a_missing_file_and_a_bad_line(tmp_path):
+    done = cli(tmp_path / "none.jsonl", "--agent", "tests.batch_agents:echo", "--output", tmp_path / "o.jsonl")
+    assert done.returncode == 2 and "no such file" in done.stderr
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text('"one"\n{oops\n"three"\n')
+    out = tmp_path / "out.jsonl"
+    done = cli(inputs, "--agent", "tests.batch_agents:echo", "--output", out)
+    assert done.returncode == 2 and f"{inputs}, line 2: not JSON" in done.stderr
+    assert [line["id"] for line in lines(out)] == [0]  # the run before the bad line is kept
+
+
+def test_cli_in_process_reads_the_file_lazily_and_reports(tmp_path, capsys, monkeypatch):
+    from agentkit.cli import main
+
+    monkeypatch.chdir(ROOT)
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text('"one"\n"fail"\n\n{"id": "t", "input": "three"}\n')
+    out = tmp_path / "out.jsonl"
+    status = main(["batch", str(inputs), "--agent", "tests.batch_agents:echo", "--output", str(out), "--concurrency", "1"])
+    assert status == 1
+    assert capsys.readouterr().out == f"3 runs, 1 failed: {out}\n"
+    assert [(line["id"], line["output"]) for line in lines(out)] == [(0, "done: ONE"), (1, None), ("t", "done: THREE")]
+    assert main(["batch", str(inputs), "--agent", "tests.batch_agents:echo", "--output", str(out)]) == 2
+    assert "already holds results: pass resume=True" in capsys.readouterr().err
+    assert main(["batch", str(inputs), "--agent", "tests.batch_agents:echo", "--output", str(out), "--resume"]) == 1
+    assert len(lines(out)) == 3
+    ok = tmp_path / "ok.jsonl"
+    ok.write_text('"one"\n')
+    assert main(["batch", str(ok), "--agent", "tests.batch_agents:echo", "--output", str(tmp_path / "o2.jsonl")]) == 0
+
+
+def test_ray_backend_without_ray_says_how_to_install_it():
+    code = (
+        "import sys; sys.modules['ray'] = None\n"
+        "import anyio\n"
+        "from agentkit.batch import run_many\n"
+        "try:\n"
+        "    anyio.run(lambda: run_many('tests.batch_agents:echo', ['a'], backend='ray'))\n"
+        "except Exception as e:\n"
+        "    print(type(e).__name__, e)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], env=ENV, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "UserError backend='ray' needs Ray: pip install 'agentkit[ray]'"
+
+
+def test_cli_in_process_mistakes(tmp_path, capsys, monkeypatch):
+    from agentkit.cli import main
+
+    monkeypatch.chdir(ROOT)
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text('"one"\n{oops\n')
+    out = tmp_path / "out.jsonl"
+    assert main(["batch", str(inputs), "--agent", "tests.batch_agents:echo", "--output", str(out)]) == 2
+    assert capsys.readouterr().err.startswith(f"agentkit batch: {inputs}, line 2: not JSON (")
+    assert [line["id"] for line in lines(out)] == [0]
+    assert main(["batch", str(tmp_path / "none"), "--agent", "tests.batch_agents:echo", "--output", str(out)]) == 2
+    assert capsys.readouterr().err == f"agentkit batch: no such file: {tmp_path / 'none'}\n"
+    args = ["batch", str(inputs), "--agent", "tests.batch_agents:echo", "--output", str(out), "--concurrency", "0"]
+    assert main(args) == 2
+    assert capsys.readouterr().err == "agentkit batch: --concurrency must be at least 1, not 0\n"

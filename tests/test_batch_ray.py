@@ -1,0 +1,88 @@
+"""run_many(backend="ray") on a real local Ray cluster (loopback only): results, the file, a worker's death."""
+
+import json
+import os
+from pathlib import Path
+
+import anyio
+import pytest
+
+from agentkit import UserError
+from agentkit.batch import run_many
+
+ray = pytest.importorskip("ray")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    # Workers import agentkit and tests.batch_agents from this checkout.
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address="local", num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1")
+    try:
+        yield
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def run(**kwargs):
+    return anyio.run(lambda: run_many(progress=False, **kwargs))
+
+
+def test_ray_runs_stream_back_in_input_order_and_the_driver_writes_the_file(cluster, tmp_path):
+    out = tmp_path / "runs.jsonl"
+    inputs = [f"q{i}" for i in range(30)] + ["fail", {"id": "last", "input": "end", "deps": {"sleep": 0.05}}]
+    results = run(agent_or_factory="tests.batch_agents:echo", inputs=inputs, concurrency=8, output=out, backend="ray",
+                  workers=2)  # fmt: skip
+    assert [r.id for r in results] == [*range(31), "last"]
+    assert [r.output for r in results[:30]] == [f"done: Q{i}" for i in range(30)]
+    assert results[30].error == "ModelError: the model failed: ValueError: the model fell over"
+    assert results[31].output == "done: END" and results[31].turns == 2
+    assert results[0].messages[-1] == {"role": "assistant", "content": "done: Q0"}
+    written = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted(map(str, (line["id"] for line in written))) == sorted(map(str, [*range(31), "last"]))
+    # Resume over the same inputs: nothing runs again, nothing is written twice.
+    again = run(agent_or_factory="tests.batch_agents:echo", inputs=inputs, output=out, resume=True, backend="ray")
+    assert [r.output for r in again[:30]] == [f"done: Q{i}" for i in range(30)]
+    assert len(out.read_text().splitlines()) == 32
+
+
+def test_a_worker_that_dies_mid_run_is_restarted_and_the_run_retried(cluster, tmp_path):
+    marker = tmp_path / "killed"
+    inputs = [{"id": i, "input": f"q{i}", "deps": {"kill_once": str(marker), "sleep": 0.05}} for i in range(6)]
+    results = run(agent_or_factory="tests.batch_agents:echo", inputs=inputs, concurrency=4, backend="ray", workers=2)
+    assert marker.exists()  # a worker process did die
+    assert [(r.id, r.output, r.error) for r in results] == [(i, f"done: Q{i}", None) for i in range(6)]
+
+
+def test_ray_refuses_an_unknown_option_and_an_agent_object(cluster):
+    from tests.batch_agents import echo
+
+    with pytest.raises(UserError, match="unknown option 'temprature'"):
+        run(agent_or_factory="tests.batch_agents:echo", inputs=["a"], backend="ray", temprature=1)
+    with pytest.raises(UserError, match="takes a 'module:function' or a function"):
+        run(agent_or_factory=echo(), inputs=["a"], backend="ray")
+    with pytest.raises(UserError, match=r"factory 'tests\.batch_agents:not_an_agent' failed in a Ray worker: UserError"):
+        run(agent_or_factory="tests.batch_agents:not_an_agent", inputs=["a"], backend="ray", workers=1)
+    # A callable factory travels to the workers too.
+    assert run(agent_or_factory=echo, inputs=["b"], backend="ray")[0].output == "done: B"
+    assert ray.is_initialized()  # run_many did not shut down the cluster it was given
+
+
+def test_cli_ray_joins_the_cluster_that_RAY_ADDRESS_names(cluster, tmp_path):
+    import subprocess
+    import sys
+
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text("".join(json.dumps(f"q{i}") + "\n" for i in range(5)))
+    out = tmp_path / "out.jsonl"
+    env = {**os.environ, "RAY_ADDRESS": ray.get_runtime_context().gcs_address}
+    done = subprocess.run([sys.executable, "-m", "agentkit", "batch", str(inputs), "--agent", "tests.batch_agents:echo",
+                           "--output", str(out), "--ray"], env=env, cwd=ROOT, capture_output=True, text=True,
+                          timeout=240)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == f"5 runs, 0 failed: {out}"
+    assert sorted(json.loads(line)["output"] for line in out.read_text().splitlines()) == [f"done: Q{i}" for i in range(5)]
