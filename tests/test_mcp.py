@@ -451,3 +451,33 @@ def test_an_mcp_calls_sdk_span_is_a_child_of_its_execute_tool_span():
     # The SDK's span of the request, and those of the connection the run opened, are in the run's trace.
     assert "MCP send tools/call add <- execute_tool add" in lines, out.stdout
     assert "MCP send tools/list <- invoke_agent" in lines, out.stdout
+
+
+# --- the example ---------------------------------------------------------------------------------------
+
+
+def test_the_example_runs_offline_on_the_demo_model_with_its_weather_tools_over_mcp():
+    pytest.importorskip("transformers")
+    out = subprocess.run([sys.executable, str(ROOT / "examples" / "mcp_agent.py")], capture_output=True, text=True,
+                         timeout=280, cwd=ROOT)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "tools from MCP servers: get_current_temperature, get_temperature_date" in out.stdout
+    assert "26.1" in out.stdout.split("assistant:")[-1] and "25.9" in out.stdout.split("assistant:")[-1]
+
+
+def test_the_example_with_a_server_adds_the_time_servers_tools():
+    pytest.importorskip("mcp_server_time")
+    from tests.scripted_server import Reply, ScriptedServer, call, chunk
+
+    now = call("get_current_time", {"timezone": "Asia/Tokyo"})
+    with ScriptedServer() as server:
+        server.script(Reply(chunks=[chunk({"role": "assistant", "tool_calls": [now]}, finish="tool_calls")]),
+                      Reply(chunks=[chunk({"role": "assistant", "content": "Here is the time."}, finish="stop")]))  # fmt: skip
+        out = subprocess.run([sys.executable, str(ROOT / "examples" / "mcp_agent.py"), "--base-url", server.url,
+                              "What time is it in Tokyo?"], capture_output=True, text=True, timeout=280, cwd=ROOT)  # fmt: skip
+        offered = [t["function"]["name"] for t in server.requests[0]["tools"]]
+        sent_back = json.loads(server.requests[1]["messages"][-1]["content"])
+    assert out.returncode == 0, out.stderr
+    assert offered == ["get_current_temperature", "get_temperature_date", "get_current_time", "convert_time"]
+    assert sent_back["timezone"] == "Asia/Tokyo"
+    assert "assistant: Here is the time." in out.stdout
