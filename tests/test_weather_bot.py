@@ -86,9 +86,9 @@ def test_tomorrow_at_the_end_of_february_is_the_first_of_march(capsys):
 
 @pytest.mark.xfail(
     strict=True,
-    reason="the demo model writes 2024-03-01: date arithmetic is its weakest skill ('tomorrow' at a month "
-    "end is right in 90.4 % of held-out cases, agentkit/_demo/eval.json); remove this mark when a retrained "
-    "model passes",
+    reason="the demo model writes 2024-03-01: its trace says February 2024 has 29 days, then calls day 28 "
+    "the last ('tomorrow' at a month end is right in all 52 held-out cases, agentkit/_demo/eval.json, but the "
+    "day before a leap day is rare there); remove this mark when a retrained model passes",
 )
 def test_tomorrow_in_a_leap_february_is_the_29th(capsys):
     weather_bot.main(["Today is 2024-02-28. What's the temperature in Oslo tomorrow?"])
