@@ -254,13 +254,13 @@ def test_chat_output_without_a_terminal_is_the_answers_only():
     assert re.fullmatch(r"\[1 model calls, \d+ tokens\]", lines[3]) and len(lines) == 4
 
 
-def test_chat_thinking_switch_and_commands():
+def test_chat_commands_and_the_thinking_toggle():
     model = cli_agents.echo.model
     before = len(model.calls)
     commands = "/thinking\n/thinking ON\none\n/thinking off\ntwo\n/thinking\n/tools\n/help\n/nope\n/quit\nthree\n"
     run = agentkit("chat", "--agent", "tests.cli_agents:echo", input=commands)
     assert run.returncode == 0
-    assert [call.thinking for call in model.calls[before:]] == [True, False]
+    assert [call.thinking for call in model.calls[before:]] == [True, False]  # /quit ended it: "three" was not asked
     lines = [line for line in run.stdout.splitlines() if not line.startswith(("assistant:", "[")) and line]
     assert lines == [
         "thinking is the model's default", "thinking is on", "thinking is off", "thinking is off", "  (no tools)",

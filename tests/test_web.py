@@ -83,7 +83,7 @@ def serving(agent):
         sock.close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture  # one per test: each test gets the page as the code is now (mutation testing)
 def echo():
     with serving(cli_agents.echo) as url:
         yield url
@@ -287,7 +287,7 @@ def test_without_uvicorn_the_error_says_what_to_install(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "uvicorn", None)  # as without the web extra
     assert main(["web", "--agent", "tests.cli_agents:echo"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("agentkit web: agentkit web needs starlette and uvicorn (")
+    assert err.startswith("agentkit web: the chat page needs starlette and uvicorn (")
     assert err.rstrip().endswith("pip install 'agentkit[web]'") and len(err.splitlines()) == 1
 
 
