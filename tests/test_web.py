@@ -151,6 +151,7 @@ def test_every_kind_of_event_in_order():
     name, done = got[-1]
     assert name == "done" and done["output"] == "It is 26.1 °C in Oslo." and done["reasoning"] == "I have it."
     assert cli_agents.weather.model.calls[-1].thinking is True
+    assert done["messages"][0] == {"role": "system", "content": "Be brief."}
     assert [m["role"] for m in done["history"]] == ["user", "assistant", "tool", "tool", "tool", "assistant"]
     names = [n for n, _ in got]
     assert names.index("turn") > max(i for i, n in enumerate(names) if n == "tool_result")
