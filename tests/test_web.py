@@ -133,8 +133,8 @@ def test_a_question_streams_tool_calls_results_and_the_answer(demo):
 
 def test_every_kind_of_event_in_order():
     with serving(cli_agents.weather) as url:
-        status, _, body = post(url, {"question": "How warm is Oslo?", "thinking": True})
-    assert status == 200
+        status, content_type, body = post(url, {"question": "How warm is Oslo?", "thinking": True})
+    assert status == 200 and content_type.startswith("text/event-stream")
     got = events(body)
     first_call = [n for n, _ in got].index("tool_call")
     assert "".join(d["text"] for n, d in got[:first_call] if n == "reasoning") == "I need the temperature."
@@ -157,7 +157,7 @@ def test_every_kind_of_event_in_order():
     assert names.index("turn") > max(i for i, n in enumerate(names) if n == "tool_result")
 
 
-def test_info_names_a_scripted_model_and_its_tools():
+def test_info_lists_a_scripted_model_and_its_tools():
     with serving(cli_agents.weather) as url, urllib.request.urlopen(url + "/api/info", timeout=30) as r:
         info = json.loads(r.read())
     assert info == {
