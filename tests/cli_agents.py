@@ -53,5 +53,5 @@ def _weather(messages):
     return "<think>I have it.</think>It is 26.1 °C in Oslo."
 
 
-weather = Agent(ScriptedModel(_weather), [get_current_temperature, shout, broken])
+weather = Agent(ScriptedModel(_weather), [get_current_temperature, shout, broken], system="Be brief.")
 """Thinks, calls three tools (one answers at length, one fails), thinks again and answers."""

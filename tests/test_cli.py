@@ -59,7 +59,8 @@ def agentkit(*args, input=None, cwd=None, process=False):
 def one_line_error(run, *words):
     """The run failed as a caller's mistake: status 2, one line on stderr saying `words`, no traceback."""
     assert run.returncode == 2, (run.returncode, run.stderr)
-    lines = [line for line in run.stderr.splitlines() if not line.startswith("Loading weights")]
+    err = re.sub(r"Loading weights:[^\]]*\]", "", run.stderr)  # transformers' progress bar, not ours
+    lines = [line for line in err.splitlines() if line]
     assert len(lines) == 1, run.stderr
     assert "Traceback" not in run.stderr
     for word in words:
@@ -164,6 +165,21 @@ def test_printer_colours_only_when_asked():
         assert out.getvalue() == expected
 
 
+def test_thinking_option_reaches_an_agent_specs_model():
+    model = cli_agents.echo.model
+    for option, expected in [("--thinking", True), ("--no-thinking", False)]:
+        assert agentkit("run", option, "--agent", "tests.cli_agents:echo", "hi").returncode == 0
+        assert model.calls[-1].thinking is expected
+    agentkit("run", "--agent", "tests.cli_agents:echo", "hi")
+    assert model.calls[-1].thinking is None
+
+
+@needs_demo
+def test_two_tools_with_one_name():
+    spec = ["--tools", "agentkit._demo.weather:TOOLS", "--tools", "agentkit._demo.weather:get_current_temperature"]
+    one_line_error(agentkit("run", *spec, "hi"), "two tools are named 'get_current_temperature'")
+
+
 def test_run_with_an_agent_spec_uses_that_agent():
     run = agentkit("run", "--agent", "tests.cli_agents:echo", "hello there")
     assert run.returncode == 0, run.stderr
@@ -255,16 +271,17 @@ def test_chat_output_without_a_terminal_is_the_answers_only():
     assert re.fullmatch(r"\[1 model calls, \d+ tokens\]", lines[3]) and len(lines) == 4
 
 
-def test_chat_thinking_switch_and_commands():
+def test_chat_commands_and_the_thinking_toggle():
     model = cli_agents.echo.model
     before = len(model.calls)
-    commands = "/thinking\n/thinking ON\none\n/thinking off\ntwo\n/thinking\n/tools\n/help\n/nope\n/quit\nthree\n"
+    commands = "/thinking\n/thinking ON\n/thinking\none\n/thinking off\ntwo\n/thinking\n/tools\n/help\n/nope\n/quit\nthree\n"
     run = agentkit("chat", "--agent", "tests.cli_agents:echo", input=commands)
     assert run.returncode == 0
-    assert [call.thinking for call in model.calls[before:]] == [True, False]
+    assert [call.thinking for call in model.calls[before:]] == [True, False]  # /quit ended it: "three" was not asked
     lines = [line for line in run.stdout.splitlines() if not line.startswith(("assistant:", "[")) and line]
     assert lines == [
-        "thinking is the model's default", "thinking is on", "thinking is off", "thinking is off", "  (no tools)",
+        "thinking is the model's default", "thinking is on", "thinking is on", "thinking is off", "thinking is off",
+        "  (no tools)",
         *chat_help(), "unknown command '/nope'; /help lists them",
     ]  # fmt: skip
 
@@ -320,6 +337,9 @@ def test_chat_session_file_keeps_the_conversation_across_runs(tmp_path):
     other = agentkit("chat", "--agent", "tests.cli_agents:echo", "--session", str(db), "--session-id", "b",
                      input="hi\n")  # fmt: skip
     assert 'assistant: 1 questions; the last: "hi"' in other.stdout
+    cleared = agentkit("chat", "--agent", "tests.cli_agents:echo", "--session", str(db), input="/clear\n")
+    assert cleared.stdout == "the conversation is forgotten\n"
+    assert anyio.run(SQLiteSession(db, "chat").get_messages) == []
 
 
 def test_ctrl_c_stops_the_answer_not_the_chat():

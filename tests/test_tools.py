@@ -12,33 +12,12 @@ import pydantic
 import pytest
 
 from agentkit import Tool, ToolArgumentsError, ToolDefinitionError, tool
+from agentkit._demo import weather
 
-
-def get_current_temperature(location: str, unit: str = "celsius"):
-    """Get current temperature at a location.
-
-    Args:
-        location: The location to get the temperature for, in the format "City, State, Country".
-        unit: The unit to return the temperature in. Defaults to "celsius". (choices: ["celsius", "fahrenheit"])
-
-    Returns:
-        the temperature, the location, and the unit in a dict
-    """
-    return {"temperature": 26.1, "location": location, "unit": unit}
-
-
-def get_temperature_date(location: str, date: str, unit: str = "celsius"):
-    """Get temperature at a location and date.
-
-    Args:
-        location: The location to get the temperature for, in the format "City, State, Country".
-        date: The date to get the temperature for, in the format "Year-Month-Day".
-        unit: The unit to return the temperature in. Defaults to "celsius". (choices: ["celsius", "fahrenheit"])
-
-    Returns:
-        the temperature, the location, the date and the unit in a dict
-    """
-    return {"temperature": 25.9, "location": location, "date": date, "unit": unit}
+# The guide's two tools as agentkit ships them for its demo (agentkit/_demo/weather.py), unwrapped:
+# their schemas must be the guide's own.
+get_current_temperature = weather.get_current_temperature.function
+get_temperature_date = weather.get_temperature_date.function
 
 
 # The tools list of the Intern-S1 guide, as written there by hand.

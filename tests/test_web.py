@@ -83,7 +83,7 @@ def serving(agent):
         sock.close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture  # one per test: each test gets the page as the code is now (mutation testing)
 def echo():
     with serving(cli_agents.echo) as url:
         yield url
@@ -133,8 +133,8 @@ def test_a_question_streams_tool_calls_results_and_the_answer(demo):
 
 def test_every_kind_of_event_in_order():
     with serving(cli_agents.weather) as url:
-        status, _, body = post(url, {"question": "How warm is Oslo?", "thinking": True})
-    assert status == 200
+        status, content_type, body = post(url, {"question": "How warm is Oslo?", "thinking": True})
+    assert status == 200 and content_type.startswith("text/event-stream")
     got = events(body)
     first_call = [n for n, _ in got].index("tool_call")
     assert "".join(d["text"] for n, d in got[:first_call] if n == "reasoning") == "I need the temperature."
@@ -151,12 +151,13 @@ def test_every_kind_of_event_in_order():
     name, done = got[-1]
     assert name == "done" and done["output"] == "It is 26.1 °C in Oslo." and done["reasoning"] == "I have it."
     assert cli_agents.weather.model.calls[-1].thinking is True
+    assert done["messages"][0] == {"role": "system", "content": "Be brief."}
     assert [m["role"] for m in done["history"]] == ["user", "assistant", "tool", "tool", "tool", "assistant"]
     names = [n for n, _ in got]
     assert names.index("turn") > max(i for i, n in enumerate(names) if n == "tool_result")
 
 
-def test_info_names_a_scripted_model_and_its_tools():
+def test_info_lists_a_scripted_model_and_its_tools():
     with serving(cli_agents.weather) as url, urllib.request.urlopen(url + "/api/info", timeout=30) as r:
         info = json.loads(r.read())
     assert info == {
@@ -287,7 +288,7 @@ def test_without_uvicorn_the_error_says_what_to_install(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "uvicorn", None)  # as without the web extra
     assert main(["web", "--agent", "tests.cli_agents:echo"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("agentkit web: agentkit web needs starlette and uvicorn (")
+    assert err.startswith("agentkit web: the chat page needs starlette and uvicorn (")
     assert err.rstrip().endswith("pip install 'agentkit[web]'") and len(err.splitlines()) == 1
 
 

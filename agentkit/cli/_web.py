@@ -38,7 +38,7 @@ def handle(args: argparse.Namespace) -> int:
     try:
         import uvicorn
     except ImportError as e:
-        raise CLIError(f"agentkit web needs starlette and uvicorn ({e}): pip install 'agentkit[web]'") from None
+        raise _missing(e) from None
     from ._common import build_agent
 
     application = app(build_agent(args), thinking=args.thinking)
@@ -73,7 +73,7 @@ def app(agent: Any, *, thinking: bool | None = None) -> Any:
         from starlette.routing import Mount, Route
         from starlette.staticfiles import StaticFiles
     except ImportError as e:
-        raise CLIError(f"agentkit web needs starlette and uvicorn ({e}): pip install 'agentkit[web]'") from None
+        raise _missing(e) from None
 
     async def page(request: Request) -> Response:
         return FileResponse(STATIC / "index.html")
@@ -165,6 +165,10 @@ async def sse(agent: Any, messages: list[dict[str, Any]], overrides: dict[str, A
                     yield event("done", done)
     except AgentError as e:  # the model failed, a limit was reached...: the page shows it
         yield event("error", {"type": type(e).__name__, "message": " ".join(str(e).split())})
+
+
+def _missing(error: ImportError) -> CLIError:
+    return CLIError(f"the chat page needs starlette and uvicorn ({error}): pip install 'agentkit[web]'")
 
 
 def model_name(model: Any) -> str:
