@@ -289,7 +289,8 @@ async def test_a_server_that_never_answers_a_call_times_out_with_tool_timeout():
 
 
 async def test_a_server_that_crashes_mid_call_is_a_tool_failure_and_the_run_goes_on():
-    model = ScriptedModel([qw_call("pid") + qw_call("crash"), "the server died"])
+    # pid first, in a turn of its own: in one message the two calls would race the crash.
+    model = ScriptedModel([qw_call("pid"), qw_call("crash"), "the server died"])
     done, result = await finished(Agent(model, [sdk_stdio()]), "q")
     check_transcript(result.messages)
     crash = next(e for e in done if e.call.name == "crash")

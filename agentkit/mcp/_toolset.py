@@ -128,7 +128,7 @@ class MCPToolset:
         connect_timeout: float = 30.0,
     ) -> MCPToolset:
         """A server at a Streamable HTTP endpoint (``http://host:port/mcp``); `headers` go with
-        every request (an ``Authorization`` header, say) to that URL only."""
+        every request to that server (an ``Authorization`` header, say) and nowhere else."""
         return cls(url, headers=headers, prefix=prefix, include=include, exclude=exclude,
                    requires_approval=requires_approval, connect_timeout=connect_timeout)  # fmt: skip
 
