@@ -26,10 +26,8 @@ from ._tool_runner import Approval, Outcome, answer, cap, render_result
 from ._toolsets import Toolset, open_tools
 from ._turn import Turn, answerable, tool_message
 from .exceptions import (
-    ApprovalError,
     MaxTurnsExceeded,
     ModelError,
-    OutputValidationError,
     UsageLimitExceeded,
     UserError,
 )
@@ -295,7 +293,7 @@ class Agent(Generic[OutputT]):
         retries = 1 if resumed is not None and resumed.invalid else 0
         if retries > options.output_retries:
             assert resumed is not None
-            raise _invalid_output(options, resumed.invalid, messages)
+            raise options.output.invalid(options.output_retries, resumed.invalid, messages)
         for turn in range(options.max_turns):
             run.turn, run.snapshot = turn, list(messages)
             options.usage_limits.check_request(run.usage, messages)
@@ -362,7 +360,7 @@ class Agent(Generic[OutputT]):
                 continue
             retries += 1
             if retries > options.output_retries:
-                raise _invalid_output(options, problems, messages)
+                raise options.output.invalid(options.output_retries, problems, messages)
             if not calls:
                 messages.append(options.output.retry_message(options.mode, problems))  # type: ignore[arg-type]
         raise MaxTurnsExceeded(f"no final answer after {options.max_turns} model calls", messages=list(messages))
@@ -587,23 +585,7 @@ def _stop_if_failed(
     calls: list[ToolCall], state: Turn, run: _Run, options: RunOptions, messages: list[Message]
 ) -> None:
     """After a turn's calls are answered: raise if the approval hook failed or a limit was hit."""
-    for call in calls:
-        cause = state.hook_failures.get(call.id)
-        if cause is not None:
-            raise ApprovalError(
-                f"the approval hook failed on call {call.id} ({call.name}): {type(cause).__name__}: {cause}",
-                messages=list(messages),
-            ) from cause
+    state.raise_hook_failure(calls, messages)
     if run.over_limit:
         limit = options.usage_limits.max_tool_calls
         raise UsageLimitExceeded(f"max_tool_calls={limit} reached", usage=run.usage, messages=list(messages))
-
-
-def _invalid_output(options: RunOptions, problems: list[str], messages: list[Message]) -> OutputValidationError:
-    """The error of a run whose output stayed invalid after `output_retries` corrections."""
-    name = getattr(options.output.type, "__name__", None) or repr(options.output.type)
-    return OutputValidationError(
-        f"the output is not a valid {name} after {options.output_retries} retries: {'; '.join(problems)}",
-        problems=problems,
-        messages=list(messages),
-    )

@@ -10,7 +10,7 @@ import jsonschema
 
 from . import _schema
 from ._model import Message
-from .exceptions import UserError
+from .exceptions import OutputValidationError, UserError
 from .tools import FORMAT_CHECKER, conversion_problems, describe_problem, member_test
 
 __all__ = ["FINAL_RESULT", "OutputMode", "OutputSpec"]
@@ -120,6 +120,15 @@ class OutputSpec:
     @staticmethod
     def problems_text(problems: list[str]) -> str:
         return "\n".join(f"- {p}" for p in problems)
+
+    def invalid(self, retries: int, problems: list[str], messages: list[Message]) -> OutputValidationError:
+        """The error of a run whose output stayed invalid after `retries` corrections."""
+        name = getattr(self.type, "__name__", None) or repr(self.type)
+        return OutputValidationError(
+            f"the output is not a valid {name} after {retries} retries: {'; '.join(problems)}",
+            problems=problems,
+            messages=list(messages),
+        )
 
     def retry_message(self, mode: Literal["tool", "json"], problems: list[str]) -> Message:
         """The user message after a final answer that is not the required output."""

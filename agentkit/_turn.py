@@ -8,6 +8,7 @@ from typing import Any
 from ._approvals import Decision
 from ._events import ToolCall
 from ._model import Completion, Message
+from .exceptions import ApprovalError
 from .formats import new_call_id
 
 __all__ = ["Turn", "answerable", "tool_message"]
@@ -29,6 +30,16 @@ class Turn:
     """Problems of the invalid `final_result` calls."""
     decisions: dict[str, Decision] = field(default_factory=dict)
     """The caller's decisions on calls that waited for approval (a resumed run)."""
+
+    def raise_hook_failure(self, calls: list[ToolCall], messages: list[Message]) -> None:
+        """Raise `ApprovalError` if the approval hook failed on one of `calls` (the first such)."""
+        for call in calls:
+            cause = self.hook_failures.get(call.id)
+            if cause is not None:
+                raise ApprovalError(
+                    f"the approval hook failed on call {call.id} ({call.name}): {type(cause).__name__}: {cause}",
+                    messages=list(messages),
+                ) from cause
 
     def ran(self) -> list[Message]:
         """The transcript's end when the model failed after some calls started: an assistant

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from agentkit.exceptions import ToolsetError
 from agentkit.testing import ScriptedModel, check_transcript
 
 from .agent_helpers import qw_call
+from .mcp_servers import free_port, wait_for_port
 
 mcp = pytest.importorskip("mcp")
 from agentkit.mcp import MCPToolset  # noqa: E402
@@ -52,12 +52,6 @@ def gone_soon(pid: int, seconds: float = 10.0) -> bool:
             return True
         time.sleep(0.05)
     return False
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def finished(agent: Agent, question: str, **kw) -> tuple[list, object]:
@@ -355,13 +349,7 @@ def start_server(flag: str, path: str):
     port = free_port()
     proc = subprocess.Popen([sys.executable, SDK_SERVER, flag, str(port)], stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            assert proc.poll() is None, "the server exited"
-            time.sleep(0.1)
+        wait_for_port(port, proc)
         yield f"http://127.0.0.1:{port}{path}"
     finally:
         proc.kill()

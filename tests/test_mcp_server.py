@@ -4,10 +4,8 @@ from `agentkit mcp serve`, and over Streamable HTTP)."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +15,7 @@ from agentkit import Agent, RunContext, UserError, tool
 from agentkit.testing import ScriptedModel, check_transcript
 
 from .agent_helpers import qw_call
+from .mcp_servers import free_port, wait_for_port
 
 mcp = pytest.importorskip("mcp")
 from mcp import Client, StdioServerParameters  # noqa: E402
@@ -136,19 +135,11 @@ async def test_agentkit_mcp_serve_an_agents_tools():
 
 
 async def test_agentkit_mcp_serve_over_http_to_the_sdk_client():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     proc = subprocess.Popen([sys.executable, *serve_args(SPEC, "--http", f"127.0.0.1:{port}")], cwd=ROOT,
                             env={**os.environ, **child_env()})  # fmt: skip
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            assert proc.poll() is None, "the server exited"
-            time.sleep(0.1)
+        wait_for_port(port, proc)
         async with Client(f"http://127.0.0.1:{port}/mcp", cache=None) as client:
             assert texts(await client.call_tool("multiply", {"a": 5, "b": 5})) == "25"
             assert (await client.call_tool("explode", {})).is_error
