@@ -348,6 +348,7 @@ class Agent(Generic[OutputT]):
             await self._answer_all([c for c in calls if c[0].id not in started], options, run, state, emit)
             messages.append(message)
             messages.extend(state.results[c.id] for c, _ in calls)
+            state.add_images(messages, [c for c, _ in calls])
             _stop_if_failed([c for c, _ in calls], state, run, options, messages)
             if emit is not None:
                 await emit(TurnFinished(turn=turn, completion=completion))
@@ -463,6 +464,7 @@ class Agent(Generic[OutputT]):
         run.snapshot = list(messages)
         await self._answer_all([(c, None) for c in waiting], options, run, state, emit)
         messages.extend(state.results[c.id] for c in waiting)
+        state.add_images(messages, waiting)
         _stop_if_failed(waiting, state, run, options, messages)
         return state
 
@@ -534,6 +536,8 @@ class Agent(Generic[OutputT]):
             step.answered(content, outcome.error)
         if outcome.hook_failure is not None:
             state.hook_failures[call.id] = outcome.hook_failure
+        if outcome.images and getattr(self.model, "takes_images", False) is True:
+            state.images[call.id] = outcome.images
         state.results[call.id] = tool_message(call, content)
         if emit is not None:
             await emit(ToolCallFinished(call=call, content=content, error=outcome.error))

@@ -228,6 +228,11 @@ class LocalModel:
         options.setdefault("dtype", torch.float32)
         return cls(DEMO_PATH, **options)
 
+    @property
+    def takes_images(self) -> bool:
+        """Whether image parts reach the model (it has a processor with an image processor)."""
+        return self.processor is not self.tokenizer and getattr(self.processor, "image_processor", None) is not None
+
     def _setup(
         self,
         model: Any,

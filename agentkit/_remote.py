@@ -112,8 +112,12 @@ class RemoteModel:
         max_retries: int = 2,
         format: str | Format | None = None,
         starts_in_reasoning: bool | None = None,
+        images: bool = False,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.takes_images = images
+        """Whether the served model takes images: then images a tool returns (an MCP result)
+        are sent to it as image parts, else the model reads a placeholder."""
         self.model = model
         self._api_key = _Secret(api_key if api_key is not None else _environment_key(self.base_url))
         self.server: Server = server

@@ -35,6 +35,19 @@ class Outcome(NamedTuple):
     """None, or what went wrong, for the caller."""
     hook_failure: BaseException | None = None
     """What the approval hook raised, when it did (the call did not run)."""
+    images: tuple[dict[str, Any], ...] = ()
+    """Image parts the tool returned (`WithImages`), for a model that takes images."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class WithImages:
+    """A tool result with images (an MCP result, say): `text` is the tool message; `images`
+    (OpenAI ``image_url`` parts) follow in a user message when the model takes images."""
+
+    text: str
+    """The tool message's text, with a placeholder line per image."""
+    images: tuple[dict[str, Any], ...]
+    """The images as content parts: ``{"type": "image_url", "image_url": {"url": "data:..."}}``."""
 
 
 def _jsonable(value: Any) -> Any:
@@ -145,6 +158,8 @@ async def _run(
     if scope.cancelled_caught:
         error = f"timed out after {timeout} s"
         return Outcome(f"Error: the tool {call.name} {error}.", error)
+    if isinstance(value, WithImages):
+        return Outcome(value.text, None, images=value.images)
     try:
         return Outcome(render_result(value), None)
     except (TypeError, ValueError) as e:

@@ -94,10 +94,54 @@ async def test_an_agent_calls_mcp_tools_next_to_functions_and_reads_their_result
     assert by_name["add"].content == "5" and by_name["add"].error is None
     assert by_name["double"].content == "8"
     assert json.loads(by_name["record"].content) == {"id": 7, "tags": ["a", "b"]}  # structured content as JSON
-    assert by_name["picture"].content == "[image: image/png, 70 bytes, not shown]\na red dot"
+    assert by_name["picture"].content == "[image: image/png, 79 bytes]\na red dot"
+    # A ScriptedModel does not take images: the placeholder is all the model gets.
+    assert [m["role"] for m in result.messages[1:]] == ["assistant", "tool", "tool", "tool", "tool", "assistant"]
     # The model saw the MCP tools' schemas next to the function's.
     sent = set(model.calls[0].tools)
     assert {"add", "double", "record"} <= sent
+
+
+async def test_images_follow_the_tool_messages_for_a_model_that_takes_images_and_reach_it_as_pixels(tmp_path):
+    model = ScriptedModel([qw_call("picture") + qw_call("add", a=1, b=1), "a red dot"])
+    model.takes_images = True  # as LocalModel says of a vision model, and RemoteModel(images=True)
+    result = await Agent(model, [sdk_stdio()]).run("What is in the picture?")
+    check_transcript(result.messages)
+    picture_call = result.messages[1]["tool_calls"][0]["id"]
+    images = result.messages[4]
+    assert [m["role"] for m in result.messages] == ["user", "assistant", "tool", "tool", "user", "assistant"]
+    assert images["content"][0] == {"type": "text", "text": f"The images returned by picture (call {picture_call}):"}
+    url = images["content"][1]["image_url"]["url"]
+    assert url.startswith("data:image/png;base64,iVBORw0KGgo") and len(images["content"]) == 2
+    # The same transcript, given to a real vision-language model (a tiny LLaVA with its processor):
+    # the image reaches its vision tower as pixels.
+    pytest.importorskip("transformers")
+    from agentkit import LocalModel
+    from tools.build_test_models import build_tiny_vlm
+
+    vlm = LocalModel(build_tiny_vlm(tmp_path / "llava"), device_map=None)
+    assert vlm.takes_images and not LocalModel.demo().takes_images  # the demo model has no processor
+    seen: list[tuple] = []
+    vlm.model.model.vision_tower.register_forward_hook(lambda mod, args, out: seen.append(tuple(args[0].shape)))
+    await vlm.complete(result.messages[:-1])
+    assert seen == [(1, 3, 28, 28)]
+
+
+async def test_a_remote_model_declared_to_take_images_is_sent_them():
+    from agentkit import RemoteModel
+    from tests.scripted_server import Reply, ScriptedServer, call, completion
+
+    with ScriptedServer() as server:
+        for images in (False, True):
+            server.script(Reply(completion(None, tool_calls=[call("picture", {})], finish="tool_calls")),
+                          Reply(completion("red")))  # fmt: skip
+            result = await Agent(RemoteModel(server.url, images=images), [sdk_stdio()]).run("q")
+            check_transcript(result.messages)
+            sent = server.requests[-1]["messages"]  # what the second model call carried
+            if images:
+                assert sent[-1]["role"] == "user" and sent[-1]["content"][1]["type"] == "image_url"
+            else:
+                assert (sent[-1]["role"], sent[-1]["content"]) == ("tool", "[image: image/png, 79 bytes]\na red dot")
 
 
 async def test_an_is_error_result_is_a_tool_failure_the_model_reads():

@@ -18,6 +18,7 @@ import anyio.lowlevel
 import sniffio
 from anyio.abc import TaskStatus
 
+from .._tool_runner import WithImages
 from .._toolsets import SchemaTool
 from ..exceptions import ToolError, ToolsetError, UserError
 from ..tools import Tool
@@ -430,14 +431,19 @@ class _Connection:
 
 def result_value(result: CallToolResult) -> Any:
     """What the model reads of an MCP result: its text (structured content as JSON when it has no
-    text; a short placeholder for images, audio and links). An ``isError`` result raises `ToolError`."""
+    text; a short placeholder for images, audio and links), and its images as `WithImages` parts
+    (the loop sends them to a model that takes images). An ``isError`` result raises `ToolError`."""
     parts: list[str] = []
+    images: list[dict[str, Any]] = []
     for block in result.content:
         if isinstance(block, TextContent):
             parts.append(block.text)
         elif isinstance(block, (ImageContent, AudioContent)):
             kind = "image" if isinstance(block, ImageContent) else "audio"
-            parts.append(f"[{kind}: {block.mime_type}, {_decoded_size(block.data)} bytes, not shown]")
+            parts.append(f"[{kind}: {block.mime_type}, {_decoded_size(block.data)} bytes]")
+            if isinstance(block, ImageContent):
+                url = f"data:{block.mime_type};base64,{block.data}"
+                images.append({"type": "image_url", "image_url": {"url": url}})
         elif isinstance(block, ResourceLink):
             parts.append(f"[resource: {block.uri}]")
         elif isinstance(block, EmbeddedResource):
@@ -445,6 +451,8 @@ def result_value(result: CallToolResult) -> Any:
             parts.append(text if isinstance(text, str) else f"[resource: {block.resource.uri}]")
     if result.is_error:
         raise ToolError("\n".join(parts) or "the tool failed (the server gave no message)")
+    if images:
+        return WithImages(text="\n".join(parts), images=tuple(images))
     if parts:
         return "\n".join(parts)
     if result.structured_content is not None:

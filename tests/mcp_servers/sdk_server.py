@@ -56,10 +56,10 @@ async def hang() -> str:
 
 @server.tool()
 def picture() -> list:
-    """A 1x1 PNG and a caption."""
+    """A 2x2 red PNG and a caption."""
     png = base64.b64encode(bytes.fromhex(
-        "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-        "1f15c4890000000d4944415478da63f8cfc0f01f0005000201e7c7d3e80000000049454e44ae426082"
+        "89504e470d0a1a0a0000000d4948445200000002000000020802000000fdd49a730000001649444154789c63bc2322c2c0c0c0c4"
+        "c0c0c0c0c000000d2201085083727d0000000049454e44ae426082"
     )).decode()  # fmt: skip
     return [ImageContent(data=png, mime_type="image/png"), TextContent(text="a red dot")]
 
