@@ -31,7 +31,7 @@ from ._model import (
     default_sampling,
     tool_schemas,
 )
-from ._video import VIDEO_EXTRA, read_video, torchvision_error
+from ._video import VIDEO_EXTRA, local_video_path, processor_part, read_video, torchvision_error
 from .exceptions import UserError
 from .formats import QWEN3, Format, ParsedOutput, detect_format, get_format
 
@@ -335,7 +335,7 @@ class LocalModel:
             if isinstance(content, list):
                 parts = []
                 for part in content:
-                    path = _local_video(part)
+                    path = local_video_path(part)
                     if path is not None:
                         video = read_video(path, num_frames=num_frames, fps=fps)
                         metadata.append(video.metadata)
@@ -368,7 +368,7 @@ class LocalModel:
         out = dict(message)
         content = out.get("content")
         if isinstance(content, list):
-            parts = [_part(p) for p in content]
+            parts = [processor_part(p) for p in content]
             if self.tokenizer is self.processor:  # no processor: text only
                 if any(p["type"] != "text" for p in parts):
                     raise UserError("this model has no processor: it takes text only, not images or video")
@@ -589,34 +589,6 @@ def _loads(arguments: Any) -> Any:
         except json.JSONDecodeError:
             return arguments
     return arguments
-
-
-def _part(part: dict[str, Any]) -> dict[str, Any]:
-    """A content part as transformers processors take it."""
-    kind = part.get("type")
-    if kind == "text":
-        return {"type": "text", "text": part.get("text", "")}
-    if kind == "image_url":
-        return {"type": "image", "url": part["image_url"]["url"]}
-    if kind == "video_url":
-        return {"type": "video", "url": part["video_url"]["url"]}
-    if kind in ("image", "video"):
-        return dict(part)
-    raise UserError(f"unsupported content part type {kind!r}")
-
-
-def _local_video(part: dict[str, Any]) -> str | None:
-    """The local file a video part names (``path``, a ``file://`` URL or a bare path), or None."""
-    if part.get("type") != "video" or "video" in part:
-        return None
-    if part.get("path") is not None:
-        return str(part["path"])
-    url = part.get("url")
-    if isinstance(url, str) and "://" not in url and not url.startswith("data:"):
-        return url
-    if isinstance(url, str) and url.startswith("file://"):
-        return url[len("file://") :]
-    return None
 
 
 def _common_prefix(a: list[int], b: list[int]) -> int:

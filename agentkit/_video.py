@@ -1,5 +1,6 @@
-"""Reading a video's frames for a local model: which frames (`sample_indices`), decoded with
-decord or PyAV (`read_video`), so that a processor gets frames, not a file it must decode.
+"""Media for a local model's processor: content parts as processors take them (`processor_part`),
+and a video's frames — which frames (`sample_indices`), decoded with decord or PyAV
+(`read_video`) — so that a processor gets frames, not a file it must decode.
 
 transformers' video processors still need torchvision for their transforms; `torchvision_error`
 says why one cannot run where torchvision is missing or broken (PyPI's CUDA build next to a CPU
@@ -110,4 +111,32 @@ def torchvision_error() -> str | None:
         import torchvision  # noqa: F401
     except Exception as e:  # a broken build raises RuntimeError, not ImportError
         return f"{type(e).__name__}: {e}"
+    return None
+
+
+def processor_part(part: dict[str, Any]) -> dict[str, Any]:
+    """A content part as transformers processors take it."""
+    kind = part.get("type")
+    if kind == "text":
+        return {"type": "text", "text": part.get("text", "")}
+    if kind == "image_url":
+        return {"type": "image", "url": part["image_url"]["url"]}
+    if kind == "video_url":
+        return {"type": "video", "url": part["video_url"]["url"]}
+    if kind in ("image", "video"):
+        return dict(part)
+    raise UserError(f"unsupported content part type {kind!r}")
+
+
+def local_video_path(part: dict[str, Any]) -> str | None:
+    """The local file a video part names (``path``, a ``file://`` URL or a bare path), or None."""
+    if part.get("type") != "video" or "video" in part:
+        return None
+    if part.get("path") is not None:
+        return str(part["path"])
+    url = part.get("url")
+    if isinstance(url, str) and "://" not in url and not url.startswith("data:"):
+        return url
+    if isinstance(url, str) and url.startswith("file://"):
+        return url[len("file://") :]
     return None
