@@ -443,7 +443,8 @@ async def test_the_reference_time_server():
                            "done"])  # fmt: skip
     done, result = await finished(Agent(model, [toolset]), "q")
     check_transcript(result.messages)
-    now, converted = (json.loads(e.content) for e in done)
+    # By name: the two calls run concurrently and finish in either order.
+    now, converted = (json.loads(next(e.content for e in done if e.call.name == n)) for n in ("get_current_time", "convert_time"))
     assert now["timezone"] == "Europe/Warsaw"
     assert converted["target"]["datetime"].endswith("T21:00:00+09:00")
 
