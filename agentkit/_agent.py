@@ -347,8 +347,7 @@ class Agent(Generic[OutputT]):
             started = {c.id for c in state.started}
             await self._answer_all([c for c in calls if c[0].id not in started], options, run, state, emit)
             messages.append(message)
-            messages.extend(state.results[c.id] for c, _ in calls)
-            state.add_images(messages, [c for c, _ in calls])
+            messages.extend(state.answers([c for c, _ in calls]))
             _stop_if_failed([c for c, _ in calls], state, run, options, messages)
             if emit is not None:
                 await emit(TurnFinished(turn=turn, completion=completion))
@@ -463,8 +462,7 @@ class Agent(Generic[OutputT]):
         state.decisions = decided(waiting, run.tools, options.approvals)
         run.snapshot = list(messages)
         await self._answer_all([(c, None) for c in waiting], options, run, state, emit)
-        messages.extend(state.results[c.id] for c in waiting)
-        state.add_images(messages, waiting)
+        messages.extend(state.answers(waiting))
         _stop_if_failed(waiting, state, run, options, messages)
         return state
 

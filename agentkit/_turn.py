@@ -33,16 +33,19 @@ class Turn:
     images: dict[str, tuple[dict[str, Any], ...]] = field(default_factory=dict)
     """Image parts tools returned, by call id (kept only when the model takes images)."""
 
-    def add_images(self, messages: list[Message], calls: list[ToolCall]) -> None:
-        """After `calls`' tool messages, a user message with the images they returned (an
-        OpenAI-style tool message holds text only); nothing when they returned none."""
+    def answers(self, calls: list[ToolCall]) -> list[Message]:
+        """The messages that answer `calls`: their tool messages in call order, then a user
+        message with the images they returned, if any (an OpenAI-style tool message holds text
+        only)."""
+        out = [self.results[c.id] for c in calls]
         parts: list[dict[str, Any]] = []
         for call in calls:
             if self.images.get(call.id):
                 parts.append({"type": "text", "text": f"The images returned by {call.name} (call {call.id}):"})
                 parts.extend(self.images[call.id])
         if parts:
-            messages.append({"role": "user", "content": parts})
+            out.append({"role": "user", "content": parts})
+        return out
 
     def raise_hook_failure(self, calls: list[ToolCall], messages: list[Message]) -> None:
         """Raise `ApprovalError` if the approval hook failed on one of `calls` (the first such)."""

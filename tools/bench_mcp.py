@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -43,12 +42,6 @@ async def timed(tool, calls: int) -> list[float]:
     return out
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=500)
@@ -56,6 +49,7 @@ async def main() -> None:
     args = parser.parse_args()
 
     from agentkit.mcp import MCPToolset
+    from tests.mcp_servers import free_port, wait_for_port
     from tests.mcp_servers.agentkit_tools import multiply
 
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -63,14 +57,7 @@ async def main() -> None:
     http = subprocess.Popen([sys.executable, "-m", "agentkit", "mcp", "serve", SPEC, "--http", f"127.0.0.1:{port}"],
                             cwd=ROOT, env=env)  # fmt: skip
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            if http.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit("the MCP HTTP server did not start")
-            await anyio.sleep(0.1)
+        wait_for_port(port, http)
         stdio = MCPToolset.stdio(sys.executable, ["-m", "agentkit", "mcp", "serve", SPEC], cwd=ROOT,
                                  env={"PYTHONPATH": str(ROOT)}, include=["multiply"])  # fmt: skip
         over_http = MCPToolset.http(f"http://127.0.0.1:{port}/mcp", include=["multiply"])
