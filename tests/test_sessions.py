@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agentkit import Agent, ModelError, RunFinished, tool
+from agentkit._tool_runner import WithImages
 from agentkit.exceptions import UserError
 from agentkit.sessions import History, Session, SQLiteSession, count_tokens, fit
 from agentkit.testing import ScriptedModel, check_transcript
@@ -378,6 +379,41 @@ async def test_the_bound_applies_on_every_model_call_of_a_run():
     assert [m["content"] for m in model.calls[0].messages] == [QUESTION]
     assert model.calls[1].messages[0] == {"role": "user", "content": QUESTION}
     assert len(model.calls[1].messages) == 4 and len(result.messages) == 7
+
+
+PIXEL = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
+
+
+@tool
+def picture() -> WithImages:
+    """Take a picture."""
+    return WithImages(text="[image: image/png, 8 bytes]", images=(PIXEL,))
+
+
+async def test_a_turn_starts_only_at_a_message_the_caller_gave():
+    # The run inserts user messages itself (the images after a tool result, the typed-output
+    # retry); History(max_turns=1) still sends the question they belong to.
+    model = ScriptedModel([qw_call("picture"), "a red dot"])
+    model.takes_images = True
+    agent = Agent(model, [picture], history=History(max_turns=1))
+    result = await agent.run([{"role": "user", "content": "old"}, {"role": "assistant", "content": "x"},
+                              {"role": "user", "content": "What is in the picture?"}])  # fmt: skip
+    second = model.calls[1].messages
+    assert [m["role"] for m in second] == ["user", "assistant", "tool", "user"]
+    assert second[0] == {"role": "user", "content": "What is in the picture?"}
+    assert second[-1]["content"][1] == PIXEL
+    assert result.messages[-2]["agentkit_inserted"] == "images"  # kept in the transcript
+    model = ScriptedModel(["three", qw_call("final_result", result=3)])
+    agent = Agent(model, output_type=int, history=History(max_turns=1))
+    result = await agent.run([{"role": "user", "content": "old"}, {"role": "assistant", "content": "x"},
+                              {"role": "user", "content": "How many?"}])  # fmt: skip
+    assert result.output == 3
+    assert [m["content"] for m in model.calls[1].messages][:2] == ["How many?", "three"]
+    assert result.messages[-3]["agentkit_inserted"] == "output_retry"
+    # A transcript given back (or loaded from a session) keeps the marks: they bound the next run too.
+    stored = json.loads(json.dumps(result.messages))
+    follow_up = {"role": "user", "content": "next"}
+    assert fit([*stored, follow_up], History(max_turns=2)) == [*stored[2:], follow_up]
 
 
 @st.composite
