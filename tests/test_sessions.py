@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agentkit import Agent, ModelError, RunFinished, tool
+from agentkit._marks import starts_turn
 from agentkit._tool_runner import WithImages
 from agentkit.exceptions import UserError
 from agentkit.sessions import History, Session, SQLiteSession, count_tokens, fit
@@ -416,17 +417,30 @@ async def test_a_turn_starts_only_at_a_message_the_caller_gave():
     assert fit([*stored, follow_up], History(max_turns=2)) == [*stored[2:], follow_up]
 
 
+IMAGES = {"role": "user", "content": [PIXEL], "agentkit_inserted": "images"}
+RETRY = {"role": "user", "content": "Answer with the final_result tool.", "agentkit_inserted": "output_retry"}
+
+
 @st.composite
 def conversations(draw):
+    """Conversations as runs leave them: turns that start at the caller's user messages (one or
+    more in a row) and hold the user messages the run inserts (images after tool results, output
+    retries); a turn may end without an answer (a failed run)."""
     out = [SYSTEM] if draw(st.booleans()) else []
     for t in range(draw(st.integers(0, 6))):
-        out.append({"role": "user", "content": "u" * draw(st.integers(0, 60))})
+        for _ in range(draw(st.integers(1, 2))):
+            out.append({"role": "user", "content": "u" * draw(st.integers(0, 60))})
         for s in range(draw(st.integers(0, 3))):
             ids = [f"c{t}-{s}-{k}" for k in range(draw(st.integers(1, 3)))]
             calls = [{"id": i, "type": "function", "function": {"name": "f", "arguments": "{}"}} for i in ids]
             out.append({"role": "assistant", "content": "", "tool_calls": calls})
             out += [{"role": "tool", "tool_call_id": i, "content": "r" * draw(st.integers(0, 80))} for i in ids]
-        out.append({"role": "assistant", "content": "a" * draw(st.integers(0, 40))})
+            if draw(st.booleans()):
+                out.append(dict(IMAGES))
+        for _ in range(draw(st.integers(0, 2))):
+            out += [{"role": "assistant", "content": "not the output"}, dict(RETRY)]
+        if draw(st.integers(0, 4)):
+            out.append({"role": "assistant", "content": "a" * draw(st.integers(0, 40))})
     return out
 
 
@@ -440,15 +454,16 @@ def test_the_bound_never_separates_calls_from_their_answers(messages, turns, tok
     assert sent[: len(head)] == head
     rest = sent[len(head) :]
     assert rest == messages[len(messages) - len(rest) :]  # a suffix of the conversation
-    assert not rest or rest[0]["role"] == "user" or rest == messages[len(head) :]
+    # It starts at a message the caller gave: never at one the run inserted, mid-turn.
+    assert not rest or starts_turn(rest[0]) or rest == messages[len(head) :]
     asked = {c["id"] for m in rest for c in m.get("tool_calls") or ()}
     assert all(m["tool_call_id"] in asked for m in rest if m["role"] == "tool")
-    users = [m for m in messages if m["role"] == "user"]
-    if users:
-        assert users[-1] in rest  # the turn being answered is always sent
+    given_ = [m for m in messages if starts_turn(m)]
+    if given_:
+        assert given_[-1] in rest  # the turn being answered is always sent
     if turns is not None:
-        assert sum(m["role"] == "user" for m in rest) <= turns
-    if tokens is not None and sum(m["role"] == "user" for m in rest) > 1:
+        assert sum(starts_turn(m) for m in rest) <= turns
+    if tokens is not None and sum(starts_turn(m) for m in rest) > 1:
         assert sum(count_tokens(m) for m in sent) <= tokens
 
 
