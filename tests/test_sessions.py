@@ -417,6 +417,21 @@ async def test_a_turn_starts_only_at_a_message_the_caller_gave():
     assert fit([*stored, follow_up], History(max_turns=2)) == [*stored[2:], follow_up]
 
 
+async def test_a_session_keeps_the_runs_own_messages_marked(tmp_path):
+    session = SQLiteSession(tmp_path / "s.db", "chat")
+    model = ScriptedModel([qw_call("picture"), "a red dot", "yes"])
+    model.takes_images = True
+    agent = Agent(model, [picture], history=History(max_turns=2))
+    first = await agent.run("What is in the picture?", session=session)
+    stored = await session.get_messages()
+    assert stored == first.messages and stored[3]["agentkit_inserted"] == "images"
+    await agent.run("Is it red?", session=session)
+    # Two turns: the whole first one (its images message is not a turn of its own), then the question.
+    assert [m["role"] for m in model.calls[2].messages] == ["user", "assistant", "tool", "user", "assistant", "user"]
+    assert model.calls[2].messages[0]["content"] == "What is in the picture?"
+    assert "agentkit_inserted" not in model.calls[2].messages[3]
+
+
 IMAGES = {"role": "user", "content": [PIXEL], "agentkit_inserted": "images"}
 RETRY = {"role": "user", "content": "Answer with the final_result tool.", "agentkit_inserted": "output_retry"}
 
