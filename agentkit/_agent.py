@@ -19,6 +19,7 @@ from ._context import RunContext
 from ._events import ParseEvent, ReasoningDelta, TextDelta, ToolCall, ToolCallReady
 from ._hooks import NOOP, Observer, observer
 from ._limits import UsageLimits
+from ._marks import outgoing
 from ._model import Completion, CompletionDone, Message, Model, ToolChoice, Usage
 from ._options import AgentKeywords, PerTurn, RunOptions, output_spec, per_turn, resolve, start
 from ._output import FINAL_RESULT, InvalidOutput, OutputMode
@@ -307,7 +308,7 @@ class Agent(Generic[OutputT]):
                 kwargs["response_format"] = options.output.response_format
             logger.debug("turn %d: calling the model with %d messages", turn, len(messages))
             state = Turn()
-            sent = fit(messages, options.history, self.model)  # stored and returned: all of `messages`
+            sent = outgoing(fit(messages, options.history, self.model))  # stored and returned: all of `messages`
             try:
                 with run.observer.chat(sent, kwargs) as step:
                     if emit is None:

@@ -9,6 +9,7 @@ from typing import Any, Literal, TypeAlias
 import jsonschema
 
 from . import _schema
+from ._marks import inserted
 from ._model import Message
 from .exceptions import OutputValidationError, UserError
 from .tools import FORMAT_CHECKER, conversion_problems, describe_problem, member_test
@@ -131,13 +132,14 @@ class OutputSpec:
         )
 
     def retry_message(self, mode: Literal["tool", "json"], problems: list[str]) -> Message:
-        """The user message after a final answer that is not the required output."""
+        """The user message after a final answer that is not the required output (the run's
+        own: it starts no turn)."""
         if mode == "tool":
             text = f"Your answer was not given with the {FINAL_RESULT} tool. Call {FINAL_RESULT} with the answer."
         else:
             text = (f"Your answer is not valid:\n{self.problems_text(problems)}\n"
                     "Answer again with only the JSON object.")  # fmt: skip
-        return {"role": "user", "content": text}
+        return inserted({"role": "user", "content": text}, "output_retry")
 
 
 def with_instruction(messages: list[Message], instruction: str) -> None:

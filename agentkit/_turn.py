@@ -7,6 +7,7 @@ from typing import Any
 
 from ._approvals import Decision
 from ._events import ToolCall
+from ._marks import inserted
 from ._model import Completion, Message
 from .exceptions import ApprovalError
 from .formats import new_call_id
@@ -36,7 +37,7 @@ class Turn:
     def answers(self, calls: list[ToolCall]) -> list[Message]:
         """The messages that answer `calls`: their tool messages in call order, then a user
         message with the images they returned, if any (an OpenAI-style tool message holds text
-        only)."""
+        only), marked as the run's own: it starts no turn."""
         out = [self.results[c.id] for c in calls]
         parts: list[dict[str, Any]] = []
         for call in calls:
@@ -44,7 +45,7 @@ class Turn:
                 parts.append({"type": "text", "text": f"The images returned by {call.name} (call {call.id}):"})
                 parts.extend(self.images[call.id])
         if parts:
-            out.append({"role": "user", "content": parts})
+            out.append(inserted({"role": "user", "content": parts}, "images"))
         return out
 
     def raise_hook_failure(self, calls: list[ToolCall], messages: list[Message]) -> None:

@@ -20,6 +20,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 import anyio
 import anyio.to_thread
 
+from ._marks import starts_turn
 from ._model import Message
 from .exceptions import UserError
 
@@ -225,13 +226,15 @@ class RedisSession:
 class History:
     """How much of the conversation a run sends to the model (all of it is still stored).
 
-    The conversation is cut only at the start of a turn (a user message), so an assistant's
-    tool calls always travel with their tool messages; the system message is always sent, and
-    so is the last turn (the one being answered), even when it alone is over `max_tokens`.
+    The conversation is cut only at the start of a turn (a user message the caller gave, not
+    one the run inserted: the images a tool returned, a typed-output retry), so an assistant's
+    tool calls always travel with their tool messages and a question with all its run's
+    messages; the system message is always sent, and so is the last turn (the one being
+    answered), even when it alone is over `max_tokens`.
     """
 
     max_turns: int | None = None
-    """Send at most the last `max_turns` turns (a turn: a user message and all that follows it)."""
+    """Send at most the last `max_turns` turns (a turn: a caller's user message and all that follows it)."""
     max_tokens: int | None = None
     """Send the most recent turns whose messages fit in `max_tokens`, counted with
     `count_tokens`."""
@@ -272,7 +275,7 @@ def fit(messages: list[Message], history: History | None, model: Any = None) -> 
         return messages
     head = messages[:1] if messages and messages[0].get("role") == "system" else []
     body = messages[len(head) :]
-    starts = [i for i, m in enumerate(body) if m.get("role") == "user"] or [0]  # where each turn starts
+    starts = [i for i, m in enumerate(body) if starts_turn(m)] or [0]  # where each turn starts
     starts[0] = 0  # messages before the first user message belong to the first turn
     # `keep`: the index (in `starts`) of the oldest turn that may be sent; the last turn always is.
     keep = 0 if history.max_turns is None else max(len(starts) - history.max_turns, 0)

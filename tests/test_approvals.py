@@ -93,6 +93,7 @@ async def test_false_denies_without_a_reason():
 def test_resume_in_another_process(tmp_path):
     agent = Agent(model(qw_call("delete_file", path="x"), "ok"), [delete_file])
     stopped = agent.run_sync("go")
+    assert RAN == [] and [c.name for c in stopped.pending] == ["delete_file"]  # stopped before it ran here
     (tmp_path / "t.json").write_text(json.dumps(stopped.messages))
     script = textwrap.dedent(f"""
         import json
@@ -105,8 +106,7 @@ def test_resume_in_another_process(tmp_path):
         print(json.dumps([result.output, RAN]))
     """)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=".")
-    assert json.loads(out.stdout) == ["done", ["delete x"]]
-    assert RAN == []  # this process ran nothing
+    assert json.loads(out.stdout) == ["done", ["delete x"]]  # it ran there, once
 
 
 @pytest.mark.anyio
@@ -185,6 +185,37 @@ def test_unanswered_finds_only_the_last_assistant_messages_open_calls():
     assert unanswered([]) == []
     # Arguments given as a dict are encoded as JSON text, as the wire has them.
     assert unanswered([asked])[0].arguments == '{"a": 1}'
+    # Only the tool messages after the assistant message count, whatever comes before it.
+    three = {**asked, "tool_calls": [call, other, {**other, "id": "c3"}]}
+    second = {**answered, "tool_call_id": "c2"}
+    assert [c.id for c in unanswered([three, answered, second])] == ["c3"]
+    assert [c.id for c in unanswered([second, three, answered])] == ["c2", "c3"]
+
+
+def test_open_calls_are_the_calls_no_tool_message_answers_anywhere():
+    from agentkit._approvals import open_calls
+
+    def asks(*ids):
+        return {"role": "assistant", "content": "", "tool_calls": [
+            {"id": i, "type": "function", "function": {"name": "f", "arguments": "{}"}} for i in ids]}  # fmt: skip
+
+    def answers(i):
+        return {"role": "tool", "tool_call_id": i, "name": "f", "content": "ok"}
+
+    user = {"role": "user", "content": "q"}
+    assert open_calls([user, asks("a", "b"), answers("a"), answers("b"), user]) == []
+    assert open_calls([user, asks("a", "b"), answers("b"), user, asks("c")]) == ["a", "c"]
+    assert open_calls([asks("a"), {"role": "user", "content": "q", "tool_call_id": "a"}]) == ["a"]  # not a tool message
+
+
+@pytest.mark.anyio
+async def test_a_follow_up_after_answered_calls_is_a_new_question():
+    agent = Agent(model(CALLS, "Deleted both.", "Nothing else."), [list_files, delete_file])
+    stopped = await agent.run("clean up")
+    done = await agent.run(stopped.messages, approvals={c.id: True for c in stopped.pending})
+    result = await agent.run([*done.messages, {"role": "user", "content": "anything else?"}])
+    assert result.output == "Nothing else." and result.pending == []
+    check_transcript(result.messages)
 
 
 @pytest.mark.anyio
@@ -205,7 +236,7 @@ async def test_only_pending_calls_take_a_decision():
     a, b = stopped.pending
     with pytest.raises(UserError, match=f"not waiting for a decision: {listing}"):
         await agent.run(stopped.messages, approvals={a.id: True, b.id: True, listing: False})
-    with pytest.raises(UserError, match="approvals must be a dict"):
+    with pytest.raises(UserError, match=r"approvals must be a dict of call id -> decision, not list$"):
         await agent.run(stopped.messages, approvals=[a.id])
 
 

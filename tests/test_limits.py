@@ -1,8 +1,10 @@
 """`UsageLimits`: requests, tool calls and tokens, each stopping the run with a valid transcript."""
 
+import contextlib
+
 import pytest
 
-from agentkit import Agent, UsageLimitExceeded, UsageLimits, UserError, tool
+from agentkit import Agent, ToolCallFinished, UsageLimitExceeded, UsageLimits, UserError, tool
 from agentkit.testing import ScriptedModel, check_transcript
 from tests.agent_helpers import qw_call, run_in
 
@@ -127,3 +129,21 @@ async def test_a_token_bound_is_reached_not_exceeded_at_equality():
     m = ScriptedModel(["exactly"], format="qwen3")  # 7 completion tokens, 1 prompt token
     limits = UsageLimits(max_output_tokens=7, max_input_tokens=1, max_total_tokens=8)
     assert (await Agent(m, usage_limits=limits).run("go")).output == "exactly"
+
+
+@pytest.mark.anyio
+async def test_a_call_refused_by_the_tool_call_limit_reports_why():
+    events = []
+
+    async def gather():
+        async with contextlib.aclosing(Agent(looping(calls_per_turn=3), [ping]).stream(
+                "go", usage_limits=UsageLimits(max_tool_calls=2))) as stream:  # fmt: skip
+            async for event in stream:
+                events.append(event)
+
+    with pytest.raises(UsageLimitExceeded):
+        await gather()
+    finished = [e for e in events if isinstance(e, ToolCallFinished)]
+    assert sorted([e.error for e in finished], key=str) == [None, None, "the run's limit on tool calls was reached"]
+    refused = next(e for e in finished if e.error is not None)
+    assert refused.content == "Error: this call was not run: the run's limit on tool calls was reached."

@@ -158,10 +158,12 @@ async def test_a_plain_text_answer_in_tool_mode_is_sent_back(mode):
     m = model("It is cold.", qw_call("final_result", result=7))
     result = await run_in(mode, Agent(m, output_type=int, output_mode="tool"), "x")
     assert result.output == 7
-    assert result.messages[2] == {
+    retry = {
         "role": "user",
         "content": "Your answer was not given with the final_result tool. Call final_result with the answer.",
     }
+    assert result.messages[2] == {**retry, "agentkit_inserted": "output_retry"}  # the run's own: starts no turn
+    assert m.calls[1].messages[-1] == retry  # the mark is never sent
     check_transcript(result.messages)
 
 

@@ -17,6 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agentkit import Agent, ModelError, RunFinished, tool
+from agentkit._marks import starts_turn
+from agentkit._tool_runner import WithImages
 from agentkit.exceptions import UserError
 from agentkit.sessions import History, Session, SQLiteSession, count_tokens, fit
 from agentkit.testing import ScriptedModel, check_transcript
@@ -380,17 +382,80 @@ async def test_the_bound_applies_on_every_model_call_of_a_run():
     assert len(model.calls[1].messages) == 4 and len(result.messages) == 7
 
 
+PIXEL = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
+
+
+@tool
+def picture() -> WithImages:
+    """Take a picture."""
+    return WithImages(text="[image: image/png, 8 bytes]", images=(PIXEL,))
+
+
+async def test_a_turn_starts_only_at_a_message_the_caller_gave():
+    # The run inserts user messages itself (the images after a tool result, the typed-output
+    # retry); History(max_turns=1) still sends the question they belong to.
+    model = ScriptedModel([qw_call("picture"), "a red dot"])
+    model.takes_images = True
+    agent = Agent(model, [picture], history=History(max_turns=1))
+    result = await agent.run([{"role": "user", "content": "old"}, {"role": "assistant", "content": "x"},
+                              {"role": "user", "content": "What is in the picture?"}])  # fmt: skip
+    second = model.calls[1].messages
+    assert [m["role"] for m in second] == ["user", "assistant", "tool", "user"]
+    assert second[0] == {"role": "user", "content": "What is in the picture?"}
+    assert second[-1]["content"][1] == PIXEL
+    assert result.messages[-2]["agentkit_inserted"] == "images"  # kept in the transcript
+    model = ScriptedModel(["three", qw_call("final_result", result=3)])
+    agent = Agent(model, output_type=int, history=History(max_turns=1))
+    result = await agent.run([{"role": "user", "content": "old"}, {"role": "assistant", "content": "x"},
+                              {"role": "user", "content": "How many?"}])  # fmt: skip
+    assert result.output == 3
+    assert [m["content"] for m in model.calls[1].messages][:2] == ["How many?", "three"]
+    assert result.messages[-3]["agentkit_inserted"] == "output_retry"
+    # A transcript given back (or loaded from a session) keeps the marks: they bound the next run too.
+    stored = json.loads(json.dumps(result.messages))
+    follow_up = {"role": "user", "content": "next"}
+    assert fit([*stored, follow_up], History(max_turns=2)) == [*stored[2:], follow_up]
+
+
+async def test_a_session_keeps_the_runs_own_messages_marked(tmp_path):
+    session = SQLiteSession(tmp_path / "s.db", "chat")
+    model = ScriptedModel([qw_call("picture"), "a red dot", "yes"])
+    model.takes_images = True
+    agent = Agent(model, [picture], history=History(max_turns=2))
+    first = await agent.run("What is in the picture?", session=session)
+    stored = await session.get_messages()
+    assert stored == first.messages and stored[3]["agentkit_inserted"] == "images"
+    await agent.run("Is it red?", session=session)
+    # Two turns: the whole first one (its images message is not a turn of its own), then the question.
+    assert [m["role"] for m in model.calls[2].messages] == ["user", "assistant", "tool", "user", "assistant", "user"]
+    assert model.calls[2].messages[0]["content"] == "What is in the picture?"
+    assert "agentkit_inserted" not in model.calls[2].messages[3]
+
+
+IMAGES = {"role": "user", "content": [PIXEL], "agentkit_inserted": "images"}
+RETRY = {"role": "user", "content": "Answer with the final_result tool.", "agentkit_inserted": "output_retry"}
+
+
 @st.composite
 def conversations(draw):
+    """Conversations as runs leave them: turns that start at the caller's user messages (one or
+    more in a row) and hold the user messages the run inserts (images after tool results, output
+    retries); a turn may end without an answer (a failed run)."""
     out = [SYSTEM] if draw(st.booleans()) else []
     for t in range(draw(st.integers(0, 6))):
-        out.append({"role": "user", "content": "u" * draw(st.integers(0, 60))})
+        for _ in range(draw(st.integers(1, 2))):
+            out.append({"role": "user", "content": "u" * draw(st.integers(0, 60))})
         for s in range(draw(st.integers(0, 3))):
             ids = [f"c{t}-{s}-{k}" for k in range(draw(st.integers(1, 3)))]
             calls = [{"id": i, "type": "function", "function": {"name": "f", "arguments": "{}"}} for i in ids]
             out.append({"role": "assistant", "content": "", "tool_calls": calls})
             out += [{"role": "tool", "tool_call_id": i, "content": "r" * draw(st.integers(0, 80))} for i in ids]
-        out.append({"role": "assistant", "content": "a" * draw(st.integers(0, 40))})
+            if draw(st.booleans()):
+                out.append(dict(IMAGES))
+        for _ in range(draw(st.integers(0, 2))):
+            out += [{"role": "assistant", "content": "not the output"}, dict(RETRY)]
+        if draw(st.integers(0, 4)):
+            out.append({"role": "assistant", "content": "a" * draw(st.integers(0, 40))})
     return out
 
 
@@ -404,15 +469,16 @@ def test_the_bound_never_separates_calls_from_their_answers(messages, turns, tok
     assert sent[: len(head)] == head
     rest = sent[len(head) :]
     assert rest == messages[len(messages) - len(rest) :]  # a suffix of the conversation
-    assert not rest or rest[0]["role"] == "user" or rest == messages[len(head) :]
+    # It starts at a message the caller gave: never at one the run inserted, mid-turn.
+    assert not rest or starts_turn(rest[0]) or rest == messages[len(head) :]
     asked = {c["id"] for m in rest for c in m.get("tool_calls") or ()}
     assert all(m["tool_call_id"] in asked for m in rest if m["role"] == "tool")
-    users = [m for m in messages if m["role"] == "user"]
-    if users:
-        assert users[-1] in rest  # the turn being answered is always sent
+    given_ = [m for m in messages if starts_turn(m)]
+    if given_:
+        assert given_[-1] in rest  # the turn being answered is always sent
     if turns is not None:
-        assert sum(m["role"] == "user" for m in rest) <= turns
-    if tokens is not None and sum(m["role"] == "user" for m in rest) > 1:
+        assert sum(starts_turn(m) for m in rest) <= turns
+    if tokens is not None and sum(starts_turn(m) for m in rest) > 1:
         assert sum(count_tokens(m) for m in sent) <= tokens
 
 
