@@ -379,6 +379,9 @@ async def test_the_tool_list_is_fetched_again_after_a_legacy_notification():
     toolset = sdk_stdio()
     toolset._mode = "legacy"  # the pre-2026 handshake: the server notifies instead of publishing
     async with toolset:
+        # The connection really is a legacy one: no subscription, only the notification tells.
+        assert toolset._shared is not None and toolset._shared.client is not None
+        assert toolset._shared.client.protocol_version < "2026"
         agent = Agent(ScriptedModel([qw_call("grow"), "grown"]), [toolset])
         await agent.run("q")
         with anyio.fail_after(10):

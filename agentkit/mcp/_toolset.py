@@ -319,7 +319,11 @@ class _Connection:
 
     async def serve(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         client = Client(
-            self.toolset._transport(), message_handler=self._on_message, cache=None, client_info=_CLIENT_INFO
+            self.toolset._transport(),
+            message_handler=self._on_message,
+            cache=None,
+            client_info=_CLIENT_INFO,
+            mode=self.toolset._mode,
         )
         started = False
         try:
