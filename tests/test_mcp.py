@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import subprocess
 import sys
 import time
+import traceback
 from pathlib import Path
 
 import anyio
@@ -20,7 +22,7 @@ from agentkit.exceptions import ToolsetError
 from agentkit.testing import ScriptedModel, check_transcript
 
 from .agent_helpers import qw_call
-from .mcp_servers import free_port, wait_for_port
+from .mcp_servers import free_port, refusing_server, wait_for_port
 
 mcp = pytest.importorskip("mcp")
 from agentkit.mcp import MCPToolset  # noqa: E402
@@ -435,6 +437,32 @@ async def test_http_to_a_port_nobody_listens_on_is_a_toolset_error():
         await Agent(ScriptedModel(["unused"]), [MCPToolset.http(f"http://127.0.0.1:{free_port()}/mcp")]).run("q")
 
 
+SECRETS = ("s3cr3t-query", "pa55word", "h3ader-t0ken")
+
+
+def secret_in(text: str) -> str | None:
+    return next((s for s in SECRETS if s in text), None)
+
+
+@pytest.mark.parametrize("transport", ["sse", "http"])
+@pytest.mark.parametrize("server", ["refuses", "closed port"])
+async def test_a_failed_connection_names_no_secret_in_its_error_traceback_or_logs(transport, server, caplog):
+    caplog.set_level(logging.DEBUG, logger="agentkit")
+    with contextlib.ExitStack() as stack:
+        port = stack.enter_context(refusing_server()) if server == "refuses" else free_port()
+        url = f"http://me:pa55word@127.0.0.1:{port}/mcp?token=s3cr3t-query&v=2"
+        toolset = getattr(MCPToolset, transport)(url, headers={"Authorization": "Bearer h3ader-t0ken"},
+                                                 connect_timeout=20)  # fmt: skip
+        with pytest.raises(ToolsetError) as caught:
+            await Agent(ScriptedModel(["unused"]), [toolset]).run("q")
+    error = caught.value
+    assert f"MCPToolset('http://127.0.0.1:{port}/mcp') could not be connected" in str(error)
+    if server == "refuses" and transport == "sse":
+        assert "401 Unauthorized" in str(error)  # what went wrong is still said
+    everything = [str(error), repr(error), "".join(traceback.format_exception(error)), caplog.text, repr(toolset)]
+    assert [secret_in(text) for text in everything] == [None] * len(everything), everything
+
+
 # --- the reference server from PyPI -----------------------------------------------------------------
 
 
@@ -518,3 +546,13 @@ def test_the_example_with_a_server_adds_the_time_servers_tools():
     assert offered == ["get_current_temperature", "get_temperature_date", "get_current_time", "convert_time"]
     assert sent_back["timezone"] == "Asia/Tokyo"
     assert "assistant: Here is the time." in out.stdout
+
+
+def test_the_redactor_hides_a_secret_in_every_spelling_a_message_may_use():
+    from agentkit.mcp._redact import Redactor
+
+    hide = Redactor.for_url("https://u:p%40ss-word@h.example/mcp?key=a%2Fb-c0de&v=2", {"X-Api-Key": "k-value"})
+    said = hide("GET https://u:p%40ss-word@h.example/mcp?key=a%2Fb-c0de&v=2 with p@ss-word, a/b-c0de, k-value")
+    assert said == "GET https://h.example/mcp with ***, ***, ***"
+    command = Redactor.for_command(["--api-key", "sk-1", "--token=t0k", "plain"], {"MY_TOKEN": "env-s3cret"})
+    assert command("sk-1 t0k env-s3cret plain") == "*** *** *** plain"

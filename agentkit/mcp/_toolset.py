@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import shlex
-import urllib.parse
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -22,6 +20,7 @@ from .._tool_runner import WithImages
 from .._toolsets import SchemaTool
 from ..exceptions import ToolError, ToolsetError, UserError
 from ..tools import Tool
+from ._redact import Redactor, public_url, redacted_args
 
 try:
     import httpx2
@@ -71,6 +70,11 @@ class MCPToolset:
         self._server = server
         self._sse = sse
         self._headers = dict(headers or {})
+        self._redact = (
+            Redactor.for_command(server.args, server.env)
+            if isinstance(server, StdioServerParameters)
+            else Redactor.for_url(server, self._headers)
+        )
         self.prefix = prefix
         """Put before each tool's name, with an underscore: ``prefix_name``."""
         self.include = None if include is None else _names("include", include)
@@ -152,9 +156,9 @@ class MCPToolset:
 
     def __repr__(self) -> str:
         if isinstance(self._server, StdioServerParameters):
-            where = shlex.join([self._server.command, *_redacted(self._server.args)])
+            where = shlex.join([self._server.command, *redacted_args(self._server.args)])
         else:
-            where = _public_url(self._server)
+            where = public_url(self._server)
         return f"MCPToolset({where!r})"
 
     # --- the connection the user holds ---------------------------------------------------------
@@ -210,8 +214,8 @@ class MCPToolset:
                     own = ToolsetError(f"{self!r} did not finish connecting in {self.connect_timeout} s")
                     raise own from None
                 except Exception as e:
-                    own = ToolsetError(f"{self!r} could not be connected: {_describe(e)}")
-                    raise own from e
+                    own = ToolsetError(f"{self!r} could not be connected: {self._describe(e)}")
+                    raise own from self._redact.cause(e)
                 try:
                     yield connection
                 except BaseException as e:
@@ -227,6 +231,10 @@ class MCPToolset:
         # wrapping of it (and no "during handling" chain).
         if own is not None:
             raise own
+
+    def _describe(self, e: BaseException) -> str:
+        """`e` for a message or a log, without this connection's secrets."""
+        return self._redact(_describe(e))
 
     def _transport(self) -> Any:
         if self._sse:
@@ -338,7 +346,7 @@ class _Connection:
             if not started:
                 raise
             # The server went away while open: calls already fail with a message; nothing to raise here.
-            logger.info("%r closed with %s", self.toolset, _describe(e))
+            logger.info("%r closed with %s", self.toolset, self.toolset._describe(e))
         finally:
             self.client = None
 
@@ -355,7 +363,8 @@ class _Connection:
             except ListenNotSupportedError:
                 return
             except Exception as e:
-                logger.info("%r: the tool-list subscription ended (%s); opening it again", self.toolset, _describe(e))
+                said = self.toolset._describe(e)
+                logger.info("%r: the tool-list subscription ended (%s); opening it again", self.toolset, said)
             self._changed()  # changes while it was down went unheard
             await anyio.sleep(delay)
             delay = min(delay * 2, 30.0)
@@ -397,7 +406,9 @@ class _Connection:
         except TimeoutError:
             raise ToolsetError(f"{self.toolset!r} did not list its tools in {limit} s") from None
         except Exception as e:
-            raise ToolsetError(f"{self.toolset!r} could not list its tools: {_describe(e)}") from e
+            raise ToolsetError(
+                f"{self.toolset!r} could not list its tools: {self.toolset._describe(e)}"
+            ) from self.toolset._redact.cause(e)
         ts = self.toolset
         names = {t.name for t in listed}
         for option, wanted in (("include", ts.include), ("exclude", ts.exclude), ("requires_approval", ts.approval)):
@@ -427,7 +438,9 @@ class _Connection:
             try:
                 result = await client.call_tool(name, arguments)
             except Exception as e:
-                raise ToolError(f"the MCP server failed on {name}: {_describe(e)}") from e
+                raise ToolError(
+                    f"the MCP server failed on {name}: {self.toolset._describe(e)}"
+                ) from self.toolset._redact.cause(e)
             return result_value(result)
 
         return call
@@ -468,31 +481,6 @@ def _names(option: str, names: Iterable[str]) -> list[str]:
     if isinstance(names, str):  # a str is an iterable of one-letter names: never what was meant
         raise UserError(f"{option} wants a list of tool names, not the string {names!r}")
     return list(names)
-
-
-_SECRET = re.compile(r"key|token|secret|passw|auth|bearer", re.IGNORECASE)
-
-
-def _redacted(args: Sequence[str]) -> list[str]:
-    """Arguments for messages and logs: one that looks like a secret, or follows a flag that
-    names one (``--api-key VALUE``), is shown as ``***``."""
-    out: list[str] = []
-    hide_next = False
-    for arg in args:
-        flag, eq, _ = arg.partition("=")
-        if hide_next or (eq and _SECRET.search(flag)) or (not arg.startswith("-") and _SECRET.search(arg)):
-            out.append(f"{flag}=***" if eq and not hide_next else "***")
-        else:
-            out.append(arg)
-        hide_next = arg.startswith("-") and not eq and bool(_SECRET.search(arg))
-    return out
-
-
-def _public_url(url: str) -> str:
-    """`url` without credentials and query (tokens live there), for messages and logs."""
-    parts = urllib.parse.urlsplit(url)
-    host = parts.netloc.rpartition("@")[2]
-    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def _decoded_size(data: str) -> int:
