@@ -8,6 +8,7 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -339,6 +340,50 @@ async def test_a_server_that_crashes_mid_call_is_a_tool_failure_and_the_run_goes
     assert gone_soon(int(next(e for e in done if e.call.name == "pid").content))
 
 
+async def until(condition, seconds: float = 30.0) -> None:
+    with anyio.fail_after(seconds):
+        while not condition():
+            await anyio.sleep(0.02)
+
+
+async def pid_of_run(toolset: MCPToolset) -> int:
+    result = await Agent(ScriptedModel([qw_call("pid"), "ok"]), [toolset]).run("q")
+    return int(result.messages[2]["content"])
+
+
+async def test_an_entered_toolset_connects_again_on_the_run_after_its_server_died(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="agentkit")
+    starts = tmp_path / "starts"
+    toolset = MCPToolset.stdio(sys.executable, [SDK_SERVER, "--gate", str(tmp_path)], connect_timeout=30)
+    async with toolset:
+        first = await pid_of_run(toolset)
+        os.kill(first, signal.SIGKILL)
+        # Its exit, then agentkit's noticing it (the pipe's end is read by the event loop).
+        await until(lambda: not alive(first) and "lost its connection" in caplog.text)
+        second = await pid_of_run(toolset)  # the run connected again: a new server
+        assert second != first and alive(second)
+        assert starts.read_text().split() == [str(first), str(second)]
+
+        # A call in flight when the server dies is a failed call, never run again.
+        ledger = tmp_path / "ledger"
+        model = ScriptedModel([qw_call("note_and_crash", path=str(ledger)), "it died"])
+        done, result = await finished(Agent(model, [toolset]), "q")
+        check_transcript(result.messages)
+        assert done[0].error is not None and "the MCP server failed on note_and_crash" in done[0].error
+        assert result.output == "it died"
+
+        # A server that cannot start again fails that run, after one try; the next run tries again.
+        (tmp_path / "closed").touch()
+        with pytest.raises(ToolsetError, match="could not be connected"):
+            await Agent(ScriptedModel(["unused"]), [toolset]).run("q")
+        assert len(starts.read_text().split()) == 3
+        (tmp_path / "closed").unlink()
+        third = await pid_of_run(toolset)
+        assert third not in (first, second) and len(starts.read_text().split()) == 4
+    assert gone_soon(third)
+    assert ledger.read_text() == "noted\n"
+
+
 async def test_a_server_that_cannot_start_is_a_toolset_error_before_any_model_call():
     model = ScriptedModel(["unused"])
     agent = Agent(model, [MCPToolset.stdio(sys.executable, ["-c", "import sys; sys.exit(5)"])])
@@ -430,6 +475,33 @@ async def test_the_legacy_sse_transport(sse_server):
     done, result = await finished(Agent(model, [toolset]), "q")
     check_transcript(result.messages)
     assert {e.call.name: e.content for e in done} == {"add": "2", "whoami": "Bearer s3"}
+
+
+async def test_an_entered_http_toolset_connects_again_after_its_server_restarted():
+    port = free_port()
+
+    def start() -> subprocess.Popen:
+        proc = subprocess.Popen([sys.executable, SDK_SERVER, "--http", str(port)], stderr=subprocess.DEVNULL)
+        wait_for_port(port, proc)
+        return proc
+
+    proc = start()
+    toolset = MCPToolset.http(f"http://127.0.0.1:{port}/mcp?token=s3cr3t-query", headers={"X-Key": "h3ader-t0ken"})
+    try:
+        async with toolset:
+            first = await pid_of_run(toolset)
+            proc.kill()
+            proc.wait()
+            # The server is down: the call fails (and says no secret: the model reads it).
+            model = ScriptedModel([qw_call("pid"), "down"])
+            done, _ = await finished(Agent(model, [toolset]), "q")
+            assert done[0].error is not None and done[0].error.startswith("the MCP server failed on pid")
+            assert secret_in(done[0].content) is None
+            proc = start()
+            assert await pid_of_run(toolset) == proc.pid != first  # the next run connected again
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 async def test_http_to_a_port_nobody_listens_on_is_a_toolset_error():

@@ -6,29 +6,32 @@ import json
 import logging
 import os
 import shlex
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Literal
 
 import anyio
 import anyio.lowlevel
-import sniffio
 from anyio.abc import TaskStatus
 
 from .._tool_runner import WithImages
 from .._toolsets import SchemaTool
 from ..exceptions import ToolError, ToolsetError, UserError
 from ..tools import Tool
+from ._holding import Holder, watched
 from ._redact import Redactor, public_url, redacted_args
 
 try:
     import httpx2
     from mcp import Client, StdioServerParameters
     from mcp.client.sse import sse_client
+    from mcp.client.stdio import stdio_client
     from mcp.client.streamable_http import streamable_http_client
     from mcp.client.subscriptions import ListenNotSupportedError
+    from mcp.shared.exceptions import MCPError
     from mcp.types import (
+        CONNECTION_CLOSED,
         AudioContent,
         CallToolResult,
         EmbeddedResource,
@@ -87,8 +90,8 @@ class MCPToolset:
         """True (every tool), or the server's tool names whose calls wait for the caller's approval."""
         self.connect_timeout = connect_timeout
         """Seconds to start the server and finish the handshake before `ToolsetError`."""
-        self._shared: _Connection | None = None
-        self._holder: _Holder | None = None
+        self._holder: Holder | None = None
+        self._reconnecting: anyio.Lock | None = None
         self._mode: Literal["auto", "legacy"] = "auto"  # "legacy": the pre-2026 handshake (tests use it)
 
     @property
@@ -169,32 +172,55 @@ class MCPToolset:
         # The held connection lives in a task of its own, outside the caller's task group: the
         # toolset may be left from another task than the one that entered it (a fixture, an
         # exit stack closed at shutdown) without tripping over a cancel scope.
-        holder = self._holder = _Holder(self)
+        holder = self._holder = Holder(self)
+        self._reconnecting = anyio.Lock()
         try:
-            self._shared = await holder.open()
+            await holder.open()
         except BaseException:
             self._holder = None
             raise
         return self
 
     async def __aexit__(self, *exc_info: Any) -> None:
-        holder, self._holder, self._shared = self._holder, None, None
+        holder, self._holder = self._holder, None
         if holder is not None:
             await holder.close()
 
+    @property
+    def _shared(self) -> _Connection | None:
+        """The entered toolset's connection (None when not entered)."""
+        return None if self._holder is None else self._holder.connection
+
+    async def _held(self) -> _Connection:
+        """The entered toolset's connection; connected again first if the server was lost."""
+        holder = self._holder
+        assert holder is not None and self._reconnecting is not None
+        async with self._reconnecting:  # concurrent runs connect again once
+            holder = self._holder
+            if holder is None:
+                raise ToolsetError(f"{self!r} was closed")
+            if holder.connection is not None and not holder.connection.lost:
+                return holder.connection
+            logger.info("%r: connecting again (the server was lost)", self)
+            fresh = Holder(self)
+            connection = await fresh.open()  # a failure fails this run; the next one tries again
+            self._holder = fresh
+        await holder.close()
+        return connection
+
     async def list_tools(self) -> list[Tool[Any, Any]]:
         """The tools as the model sees them (after prefix, include and exclude); inside ``async with``."""
-        if self._shared is None:
+        if self._holder is None:
             raise UserError(f"list_tools() needs an open toolset: use `async with {self!r}:` first")
-        return await self._shared.tools()
+        return await (await self._held()).tools()
 
     # --- what a run asks for ----------------------------------------------------------------
 
     @asynccontextmanager
     async def tools_for_run(self) -> AsyncIterator[Sequence[Tool[Any, Any]]]:
         """The tools for one run: the held connection's, or a connection of the run's own."""
-        if self._shared is not None:
-            yield await self._shared.tools()
+        if self._holder is not None:
+            yield await (await self._held()).tools()
             return
         async with self._connect() as connection:
             yield await connection.tools()
@@ -237,11 +263,12 @@ class MCPToolset:
         return self._redact(_describe(e))
 
     def _transport(self) -> Any:
+        if isinstance(self._server, StdioServerParameters):
+            return stdio_client(self._server)
         if self._sse:
-            assert isinstance(self._server, str)
             return sse_client(self._server, headers=self._headers or None)
-        if isinstance(self._server, StdioServerParameters) or not self._headers:
-            return self._server
+        if not self._headers:
+            return streamable_http_client(self._server)
         return _http_with_headers(self._server, self._headers)
 
 
@@ -254,66 +281,6 @@ async def _http_with_headers(url: str, headers: dict[str, str]) -> AsyncIterator
         yield streams
 
 
-class _Holder:
-    """The connection of an entered toolset, held by a task that is nobody's child."""
-
-    def __init__(self, toolset: MCPToolset) -> None:
-        self.toolset = toolset
-        self.ready = anyio.Event()
-        self.release = anyio.Event()
-        self.done = anyio.Event()
-        self.connection: _Connection | None = None
-        self.failure: BaseException | None = None
-
-    async def open(self) -> _Connection:
-        _spawn(self._hold)
-        try:
-            await self.ready.wait()
-        except BaseException:  # the caller was cancelled while connecting
-            self.release.set()
-            raise
-        if self.connection is None:
-            assert self.failure is not None
-            raise self.failure
-        return self.connection
-
-    async def close(self) -> None:
-        self.release.set()
-        with anyio.CancelScope(shield=True):
-            await self.done.wait()
-
-    async def _hold(self) -> None:
-        try:
-            async with self.toolset._connect() as connection:
-                self.connection = connection
-                self.ready.set()
-                await self.release.wait()
-        except BaseException as e:  # a task of its own: nothing above it to take an exception
-            self.failure = e
-            if isinstance(e, anyio.get_cancelled_exc_class()):
-                raise
-        finally:
-            self.ready.set()
-            self.done.set()
-
-
-_DETACHED: set[Any] = set()
-
-
-def _spawn(fn: Callable[[], Coroutine[Any, Any, None]]) -> None:
-    """Start `fn` in a task outside any task group (asyncio or trio)."""
-    if sniffio.current_async_library() == "trio":
-        import trio
-
-        trio.lowlevel.spawn_system_task(fn)
-        return
-    import asyncio
-
-    task: asyncio.Task[None] = asyncio.get_running_loop().create_task(fn())
-    _DETACHED.add(task)  # a reference, or the task may be collected while it runs
-    task.add_done_callback(_DETACHED.discard)
-
-
 class _Connection:
     """One live client session and the tool list it last fetched."""
 
@@ -321,13 +288,15 @@ class _Connection:
         self.toolset = toolset
         self.client: Client | None = None
         self.closing = anyio.Event()
+        self.lost = False
+        """Whether the server went away while the connection was open."""
         self._tools: list[Tool[Any, Any]] | None = None
         self._generation = 0  # counts the server's "the list changed"
         self._lock = anyio.Lock()
 
     async def serve(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         client = Client(
-            self.toolset._transport(),
+            watched(self.toolset._transport(), self.lose),
             message_handler=self._on_message,
             cache=None,
             client_info=_CLIENT_INFO,
@@ -346,9 +315,18 @@ class _Connection:
             if not started:
                 raise
             # The server went away while open: calls already fail with a message; nothing to raise here.
-            logger.info("%r closed with %s", self.toolset, self.toolset._describe(e))
+            self.lose(self.toolset._describe(e))
         finally:
             self.client = None
+
+    def lose(self, reason: str = "the server closed the connection") -> None:
+        """Mark the connection lost (the server died or dropped it) and close it; an entered
+        toolset connects again at the next run. Nothing when it is being closed anyway."""
+        if self.lost or self.closing.is_set():
+            return
+        self.lost = True
+        logger.info("%r lost its connection (%s)", self.toolset, reason)
+        self.closing.set()
 
     async def _listen(self, client: Client) -> None:
         # Servers on the 2026-07-28 protocol tell of a changed tool list on a subscription, which
@@ -433,11 +411,13 @@ class _Connection:
     def _caller(self, name: str) -> Any:
         async def call(arguments: dict[str, Any]) -> Any:
             client = self.client
-            if client is None:
+            if client is None or self.lost:
                 raise ToolError(f"the MCP server of {name} is no longer connected")
             try:
                 result = await client.call_tool(name, arguments)
             except Exception as e:
+                if _connection_lost(e):  # not retried: the call may have had its effect
+                    self.lose(self.toolset._describe(e))
                 raise ToolError(
                     f"the MCP server failed on {name}: {self.toolset._describe(e)}"
                 ) from self.toolset._redact.cause(e)
@@ -475,6 +455,14 @@ def result_value(result: CallToolResult) -> Any:
     if result.structured_content is not None:
         return json.loads(json.dumps(result.structured_content))
     return ""
+
+
+def _connection_lost(e: BaseException) -> bool:
+    """Whether `e` says the connection is gone, rather than that the server answered with an error."""
+    e = _single(e)
+    if isinstance(e, MCPError):
+        return e.code == CONNECTION_CLOSED or e.message == "Session terminated"
+    return True
 
 
 def _names(option: str, names: Iterable[str]) -> list[str]:

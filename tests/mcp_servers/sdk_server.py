@@ -3,8 +3,9 @@
     python sdk_server.py                 # stdio
     python sdk_server.py --http PORT     # Streamable HTTP on 127.0.0.1:PORT/mcp
     python sdk_server.py --sse PORT      # the legacy HTTP+SSE transport on 127.0.0.1:PORT/sse
+    python sdk_server.py --gate DIR      # stdio; each start noted in DIR/starts, refused if DIR/closed exists
 
-Its tools: add, boom (raises), slow (sleeps), crash (kills the process), hang (never answers),
+Its tools: add, boom (raises), slow (sleeps), crash (kills the process), hang (never answers), note_and_crash (a side effect, then a crash),
 picture (an image), record (JSON only), pid (the server's process id), grow (adds a tool and
 tells the client the list changed), secret (echoes the Authorization header over HTTP).
 """
@@ -44,6 +45,14 @@ async def slow(seconds: float) -> str:
 @server.tool()
 def crash() -> str:
     """Kill the server process at once."""
+    os._exit(3)
+
+
+@server.tool()
+def note_and_crash(path: str) -> str:
+    """Append a line to the file at `path` (a side effect), then kill the server process."""
+    with open(path, "a") as f:
+        f.write("noted\n")
     os._exit(3)
 
 
@@ -100,7 +109,15 @@ async def grow(ctx: Context) -> str:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--sse":
+    if len(sys.argv) == 3 and sys.argv[1] == "--gate":
+        # Each start appends its pid to GATE/starts; with a file GATE/closed, it exits at once.
+        gate = sys.argv[2]
+        with open(os.path.join(gate, "starts"), "a") as f:
+            f.write(f"{os.getpid()}\n")
+        if os.path.exists(os.path.join(gate, "closed")):
+            sys.exit(4)
+        server.run()
+    elif len(sys.argv) == 3 and sys.argv[1] == "--sse":
         server.run(transport="sse", host="127.0.0.1", port=int(sys.argv[2]))
     elif len(sys.argv) == 3 and sys.argv[1] == "--http":
         server.run(transport="streamable-http", host="127.0.0.1", port=int(sys.argv[2]))
