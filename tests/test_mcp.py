@@ -4,6 +4,7 @@ server API (tests/mcp_servers/sdk_server.py, over stdio and Streamable HTTP), th
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import logging
@@ -128,6 +129,43 @@ async def test_images_follow_the_tool_messages_for_a_model_that_takes_images_and
     vlm.model.model.vision_tower.register_forward_hook(lambda mod, args, out: seen.append(tuple(args[0].shape)))
     await vlm.complete(result.messages[:-1])
     assert seen == [(1, 3, 28, 28)]
+
+
+def sent_images(message) -> list[bytes]:
+    return [base64.b64decode(p["image_url"]["url"].partition(",")[2]) for p in message["content"] if "image_url" in p]
+
+
+async def test_images_over_the_toolsets_caps_are_left_out_with_a_note_the_model_reads():
+    model = ScriptedModel([qw_call("pictures", sizes=[100, 5000, 200, 1000, 300]), "seen"])
+    model.takes_images = True
+    toolset = sdk_stdio(max_image_bytes=1000, max_images=3)
+    done, result = await finished(Agent(model, [toolset]), "q")
+    check_transcript(result.messages)
+    notes = [line for line in done[0].content.splitlines() if "left out" in line]
+    assert notes == [
+        "[image 2 of 5 (image/png, 5000 bytes) left out: over the limit of 1000 bytes per image]",
+        "[image 5 of 5 (image/png, 300 bytes) left out: over the limit of 3 images per result]",
+    ]
+    # The tool message the model read says so, and the images that fit reach it (image 4 is at the limit).
+    assert result.messages[2]["content"] == done[0].content
+    assert sent_images(result.messages[3]) == [bytes([0]) * 100, bytes([2]) * 200, bytes([3]) * 1000]
+    assert "[image: image/png, 5000 bytes]" in done[0].content  # the server's placeholders stay
+
+
+async def test_the_default_image_caps_and_none_for_no_cap():
+    toolset = sdk_stdio()
+    assert (toolset.max_image_bytes, toolset.max_images) == (5 * 1024 * 1024, 8)
+    model = ScriptedModel([qw_call("pictures", sizes=[1] * 9), "seen"])
+    model.takes_images = True
+    done, result = await finished(Agent(model, [toolset]), "q")
+    assert len(sent_images(result.messages[3])) == 8 and "image 9 of 9 (image/png, 1 bytes) left out" in done[0].content
+    model = ScriptedModel([qw_call("pictures", sizes=[1] * 9), "seen"])
+    model.takes_images = True
+    _, result = await finished(Agent(model, [sdk_stdio(max_images=None)]), "q")
+    assert len(sent_images(result.messages[3])) == 9
+    for bad in ({"max_images": -1}, {"max_image_bytes": 0}, {"max_images": True}, {"max_image_bytes": 1.5}):
+        with pytest.raises(UserError, match=next(iter(bad))):
+            sdk_stdio(**bad)
 
 
 async def test_a_remote_model_declared_to_take_images_is_sent_them():

@@ -15,7 +15,7 @@ import anyio
 import anyio.lowlevel
 from anyio.abc import TaskStatus
 
-from .._tool_runner import WithImages
+from .._tool_runner import MAX_IMAGE_BYTES, MAX_IMAGES, WithImages
 from .._toolsets import SchemaTool
 from ..exceptions import ToolError, ToolsetError, UserError
 from ..tools import Tool
@@ -68,6 +68,8 @@ class MCPToolset:
         exclude: Iterable[str] | None = None,
         requires_approval: bool | Iterable[str] = False,
         connect_timeout: float = 30.0,
+        max_image_bytes: int | None = MAX_IMAGE_BYTES,
+        max_images: int | None = MAX_IMAGES,
         sse: bool = False,
     ) -> None:
         self._server = server
@@ -90,6 +92,10 @@ class MCPToolset:
         """True (every tool), or the server's tool names whose calls wait for the caller's approval."""
         self.connect_timeout = connect_timeout
         """Seconds to start the server and finish the handshake before `ToolsetError`."""
+        self.max_image_bytes = _limit("max_image_bytes", max_image_bytes, least=1)
+        """The most bytes an image of a result may have to reach the model (None: no limit)."""
+        self.max_images = _limit("max_images", max_images, least=0)
+        """The most images of one result that reach the model (None: no limit)."""
         self._holder: Holder | None = None
         self._reconnecting: anyio.Lock | None = None
         self._mode: Literal["auto", "legacy"] = "auto"  # "legacy": the pre-2026 handshake (tests use it)
@@ -112,6 +118,8 @@ class MCPToolset:
         exclude: Iterable[str] | None = None,
         requires_approval: bool | Iterable[str] = False,
         connect_timeout: float = 30.0,
+        max_image_bytes: int | None = MAX_IMAGE_BYTES,
+        max_images: int | None = MAX_IMAGES,
     ) -> MCPToolset:
         """A server run as a child process, spoken to over its stdin and stdout.
 
@@ -121,7 +129,7 @@ class MCPToolset:
             command=command, args=list(args), env=dict(env) if env else None, cwd=Path(cwd) if cwd else None
         )
         return cls(params, prefix=prefix, include=include, exclude=exclude, requires_approval=requires_approval,
-                   connect_timeout=connect_timeout)  # fmt: skip
+                   connect_timeout=connect_timeout, max_image_bytes=max_image_bytes, max_images=max_images)  # fmt: skip
 
     @classmethod
     def http(
@@ -134,11 +142,14 @@ class MCPToolset:
         exclude: Iterable[str] | None = None,
         requires_approval: bool | Iterable[str] = False,
         connect_timeout: float = 30.0,
+        max_image_bytes: int | None = MAX_IMAGE_BYTES,
+        max_images: int | None = MAX_IMAGES,
     ) -> MCPToolset:
         """A server at a Streamable HTTP endpoint (``http://host:port/mcp``); `headers` go with
         every request to that server (an ``Authorization`` header, say) and nowhere else."""
         return cls(url, headers=headers, prefix=prefix, include=include, exclude=exclude,
-                   requires_approval=requires_approval, connect_timeout=connect_timeout)  # fmt: skip
+                   requires_approval=requires_approval, connect_timeout=connect_timeout,
+                   max_image_bytes=max_image_bytes, max_images=max_images)  # fmt: skip
 
     @classmethod
     def sse(
@@ -151,11 +162,14 @@ class MCPToolset:
         exclude: Iterable[str] | None = None,
         requires_approval: bool | Iterable[str] = False,
         connect_timeout: float = 30.0,
+        max_image_bytes: int | None = MAX_IMAGE_BYTES,
+        max_images: int | None = MAX_IMAGES,
     ) -> MCPToolset:
         """A server on the legacy HTTP+SSE transport (``http://host:port/sse``), for servers that
         do not speak Streamable HTTP yet."""
         return cls(url, headers=headers, prefix=prefix, include=include, exclude=exclude,
-                   requires_approval=requires_approval, connect_timeout=connect_timeout, sse=True)  # fmt: skip
+                   requires_approval=requires_approval, connect_timeout=connect_timeout,
+                   max_image_bytes=max_image_bytes, max_images=max_images, sse=True)  # fmt: skip
 
     def __repr__(self) -> str:
         if isinstance(self._server, StdioServerParameters):
@@ -421,15 +435,19 @@ class _Connection:
                 raise ToolError(
                     f"the MCP server failed on {name}: {self.toolset._describe(e)}"
                 ) from self.toolset._redact.cause(e)
-            return result_value(result)
+            return result_value(result, max_image_bytes=self.toolset.max_image_bytes,
+                                max_images=self.toolset.max_images)  # fmt: skip
 
         return call
 
 
-def result_value(result: CallToolResult) -> Any:
+def result_value(
+    result: CallToolResult, *, max_image_bytes: int | None = MAX_IMAGE_BYTES, max_images: int | None = MAX_IMAGES
+) -> Any:
     """What the model reads of an MCP result: its text (structured content as JSON when it has no
     text; a short placeholder for images, audio and links), and its images as `WithImages` parts
-    (the loop sends them to a model that takes images). An ``isError`` result raises `ToolError`."""
+    (the loop sends them to a model that takes images, within `max_image_bytes` and `max_images`).
+    An ``isError`` result raises `ToolError`."""
     parts: list[str] = []
     images: list[dict[str, Any]] = []
     for block in result.content:
@@ -449,7 +467,9 @@ def result_value(result: CallToolResult) -> Any:
     if result.is_error:
         raise ToolError("\n".join(parts) or "the tool failed (the server gave no message)")
     if images:
-        return WithImages(text="\n".join(parts), images=tuple(images))
+        return WithImages(
+            text="\n".join(parts), images=tuple(images), max_image_bytes=max_image_bytes, max_images=max_images
+        )
     if parts:
         return "\n".join(parts)
     if result.structured_content is not None:
@@ -463,6 +483,12 @@ def _connection_lost(e: BaseException) -> bool:
     if isinstance(e, MCPError):
         return e.code == CONNECTION_CLOSED or e.message == "Session terminated"
     return True
+
+
+def _limit(option: str, value: int | None, *, least: int) -> int | None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < least):
+        raise UserError(f"{option} wants a whole number of at least {least}, or None for no limit; not {value!r}")
+    return value
 
 
 def _names(option: str, names: Iterable[str]) -> list[str]:

@@ -6,7 +6,7 @@
     python sdk_server.py --gate DIR      # stdio; each start noted in DIR/starts, refused if DIR/closed exists
 
 Its tools: add, boom (raises), slow (sleeps), crash (kills the process), hang (never answers), note_and_crash (a side effect, then a crash),
-picture (an image), record (JSON only), pid (the server's process id), grow (adds a tool and
+picture (an image), pictures (images of given sizes), record (JSON only), pid (the server's process id), grow (adds a tool and
 tells the client the list changed), secret (echoes the Authorization header over HTTP).
 """
 
@@ -71,6 +71,13 @@ def picture() -> list:
         "c0c0c0c0c000000d2201085083727d0000000049454e44ae426082"
     )).decode()  # fmt: skip
     return [ImageContent(data=png, mime_type="image/png"), TextContent(text="a red dot")]
+
+
+@server.tool()
+def pictures(sizes: list[int]) -> list:
+    """One PNG-typed image of each size in bytes (image i is filled with the byte i)."""
+    return [ImageContent(data=base64.b64encode(bytes([i]) * n).decode(), mime_type="image/png")
+            for i, n in enumerate(sizes)]  # fmt: skip
 
 
 @server.tool()
