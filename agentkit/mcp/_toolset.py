@@ -218,15 +218,28 @@ class MCPToolset:
             logger.info("%r: connecting again (the server was lost)", self)
             fresh = Holder(self)
             connection = await fresh.open()  # a failure fails this run; the next one tries again
+            if self._holder is not holder:  # left (`__aexit__`) meanwhile
+                await fresh.close()
+                raise ToolsetError(f"{self!r} was closed")
             self._holder = fresh
         await holder.close()
         return connection
+
+    async def _held_tools(self) -> list[Tool[Any, Any]]:
+        connection = await self._held()
+        try:
+            return await connection.tools()
+        except ToolsetError:
+            if not connection.lost:
+                raise
+        # Lost while listing its tools (no call of this run went out yet): connect again now.
+        return await (await self._held()).tools()
 
     async def list_tools(self) -> list[Tool[Any, Any]]:
         """The tools as the model sees them (after prefix, include and exclude); inside ``async with``."""
         if self._holder is None:
             raise UserError(f"list_tools() needs an open toolset: use `async with {self!r}:` first")
-        return await (await self._held()).tools()
+        return await self._held_tools()
 
     # --- what a run asks for ----------------------------------------------------------------
 
@@ -234,7 +247,7 @@ class MCPToolset:
     async def tools_for_run(self) -> AsyncIterator[Sequence[Tool[Any, Any]]]:
         """The tools for one run: the held connection's, or a connection of the run's own."""
         if self._holder is not None:
-            yield await (await self._held()).tools()
+            yield await self._held_tools()
             return
         async with self._connect() as connection:
             yield await connection.tools()
@@ -398,9 +411,10 @@ class _Connection:
         except TimeoutError:
             raise ToolsetError(f"{self.toolset!r} did not list its tools in {limit} s") from None
         except Exception as e:
-            raise ToolsetError(
-                f"{self.toolset!r} could not list its tools: {self.toolset._describe(e)}"
-            ) from self.toolset._redact.cause(e)
+            said = self.toolset._describe(e)
+            if _connection_lost(e):
+                self.lose(said)
+            raise ToolsetError(f"{self.toolset!r} could not list its tools: {said}") from self.toolset._redact.cause(e)
         ts = self.toolset
         names = {t.name for t in listed}
         for option, wanted in (("include", ts.include), ("exclude", ts.exclude), ("requires_approval", ts.approval)):
