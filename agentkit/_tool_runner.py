@@ -66,22 +66,26 @@ class WithImages:
         kept: list[dict[str, Any]] = []
         total = len(self.images)
         for i, part in enumerate(self.images, 1):
+            if self.max_images is not None and len(kept) >= self.max_images:
+                # One note for all the rest: a server may send thousands.
+                which = f"image {i} of {total}" if i == total else f"images {i} to {total} of {total}"
+                notes.append(f"[{which} left out: over the limit of {self.max_images} images per result]")
+                break
             mime, size = _image_size(part)
-            what = f"image {i} of {total} ({mime}, {size} bytes)" if size is not None else f"image {i} of {total}"
             if self.max_image_bytes is not None and size is not None and size > self.max_image_bytes:
-                notes.append(f"[{what} left out: over the limit of {self.max_image_bytes} bytes per image]")
-            elif self.max_images is not None and len(kept) >= self.max_images:
-                notes.append(f"[{what} left out: over the limit of {self.max_images} images per result]")
+                notes.append(f"[image {i} of {total} ({mime}, {size} bytes) left out: "
+                             f"over the limit of {self.max_image_bytes} bytes per image]")  # fmt: skip
             else:
                 kept.append(part)
         # At the top: a tool message cut to `max_tool_output` keeps them.
         return "\n".join([*notes, self.text]) if notes else self.text, tuple(kept)
 
 
-def _image_size(part: dict[str, Any]) -> tuple[str, int | None]:
+def _image_size(part: Any) -> tuple[str, int | None]:
     """An image part's MIME type and decoded size, when its URL is a ``data:`` URL."""
-    url = str(part.get("image_url", {}).get("url", ""))
-    if not url.startswith("data:"):
+    image_url = part.get("image_url") if isinstance(part, dict) else None
+    url = image_url.get("url") if isinstance(image_url, dict) else None
+    if not isinstance(url, str) or not url.startswith("data:"):
         return "image", None
     header, _, payload = url[5:].partition(",")
     mime = header.split(";")[0] or "image"

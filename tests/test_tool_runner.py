@@ -36,3 +36,12 @@ async def test_a_tool_returning_a_screenshot_over_the_default_cap_sends_a_note_n
     assert sent == [data_url(10)]
     # What the next model call carried: no part of the big image.
     assert sum(len(str(m)) for m in model.calls[1].messages) < 10_000
+
+
+async def test_thousands_of_images_over_the_count_are_one_note():
+    def many() -> WithImages:
+        """Many images."""
+        return WithImages(text="done", images=(data_url(1),) * 5000, max_images=2)
+
+    result = await Agent(ScriptedModel([qw_call("many"), "ok"]), [many]).run("q")
+    assert result.messages[2]["content"] == "[images 3 to 5000 of 5000 left out: over the limit of 2 images per result]\ndone"
