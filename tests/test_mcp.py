@@ -548,6 +548,30 @@ async def test_an_entered_http_toolset_connects_again_after_its_server_restarted
         proc.wait()
 
 
+async def test_a_legacy_http_session_the_restarted_server_does_not_know_is_connected_again():
+    port = free_port()
+    procs = [subprocess.Popen([sys.executable, SDK_SERVER, "--http", str(port)], stderr=subprocess.DEVNULL)]
+    wait_for_port(port, procs[-1])
+    toolset = MCPToolset.http(f"http://127.0.0.1:{port}/mcp")
+    toolset._mode = "legacy"  # a session per connection (Mcp-Session-Id), which a restart forgets
+    try:
+        async with toolset:
+            first = await pid_of_run(toolset)
+            procs[-1].kill()
+            procs[-1].wait()
+            procs.append(subprocess.Popen([sys.executable, SDK_SERVER, "--http", str(port)], stderr=subprocess.DEVNULL))
+            wait_for_port(port, procs[-1])
+            # The new server answers the old session "Session not found": a failed call (not sent again)...
+            done, _ = await finished(Agent(ScriptedModel([qw_call("pid"), "lost"]), [toolset]), "q")
+            assert done[0].error == "the MCP server failed on pid: MCPError: Session not found"
+            # ...and the next run opens a new session.
+            assert await pid_of_run(toolset) == procs[-1].pid != first
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+
+
 async def test_http_to_a_port_nobody_listens_on_is_a_toolset_error():
     with pytest.raises(ToolsetError):
         await Agent(ScriptedModel(["unused"]), [MCPToolset.http(f"http://127.0.0.1:{free_port()}/mcp")]).run("q")

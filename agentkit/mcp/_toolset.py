@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shlex
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -495,8 +496,12 @@ def _connection_lost(e: BaseException) -> bool:
     """Whether `e` says the connection is gone, rather than that the server answered with an error."""
     e = _single(e)
     if isinstance(e, MCPError):
-        return e.code == CONNECTION_CLOSED or e.message == "Session terminated"
+        # The SDK's "Connection closed"; over HTTP, a server that forgot the session (a restart).
+        return e.code == CONNECTION_CLOSED or _GONE_SESSION.search(e.message) is not None
     return True
+
+
+_GONE_SESSION = re.compile(r"\bsession\b.*\b(not found|terminated|expired|unknown)\b", re.IGNORECASE)
 
 
 def _limit(option: str, value: int | None, *, least: int) -> int | None:
