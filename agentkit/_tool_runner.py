@@ -39,15 +39,59 @@ class Outcome(NamedTuple):
     """Image parts the tool returned (`WithImages`), for a model that takes images."""
 
 
+MAX_IMAGE_BYTES = 5 * 1024 * 1024
+"""The default limit on one image a tool returns, in bytes (decoded): a larger one is left out."""
+MAX_IMAGES = 8
+"""The default limit on the images of one tool result: the ones after it are left out."""
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class WithImages:
     """A tool result with images (an MCP result, say): `text` is the tool message; `images`
-    (OpenAI ``image_url`` parts) follow in a user message when the model takes images."""
+    (OpenAI ``image_url`` parts) follow in a user message when the model takes images. An image
+    over a limit is left out, and a note at the top of the tool message says so."""
 
     text: str
     """The tool message's text, with a placeholder line per image."""
     images: tuple[dict[str, Any], ...]
     """The images as content parts: ``{"type": "image_url", "image_url": {"url": "data:..."}}``."""
+    max_image_bytes: int | None = MAX_IMAGE_BYTES
+    """The most bytes one image may have (decoded from its ``data:`` URL); None: no limit."""
+    max_images: int | None = MAX_IMAGES
+    """The most images sent, the first that fit; None: no limit."""
+
+    def bounded(self) -> tuple[str, tuple[dict[str, Any], ...]]:
+        """The tool message's text, after a note per image left out, and the images kept."""
+        notes: list[str] = []
+        kept: list[dict[str, Any]] = []
+        total = len(self.images)
+        for i, part in enumerate(self.images, 1):
+            if self.max_images is not None and len(kept) >= self.max_images:
+                # One note for all the rest: a server may send thousands.
+                which = f"image {i} of {total}" if i == total else f"images {i} to {total} of {total}"
+                notes.append(f"[{which} left out: over the limit of {self.max_images} images per result]")
+                break
+            mime, size = _image_size(part)
+            if self.max_image_bytes is not None and size is not None and size > self.max_image_bytes:
+                notes.append(f"[image {i} of {total} ({mime}, {size} bytes) left out: "
+                             f"over the limit of {self.max_image_bytes} bytes per image]")  # fmt: skip
+            else:
+                kept.append(part)
+        # At the top: a tool message cut to `max_tool_output` keeps them.
+        return "\n".join([*notes, self.text]) if notes else self.text, tuple(kept)
+
+
+def _image_size(part: Any) -> tuple[str, int | None]:
+    """An image part's MIME type and decoded size, when its URL is a ``data:`` URL."""
+    image_url = part.get("image_url") if isinstance(part, dict) else None
+    url = image_url.get("url") if isinstance(image_url, dict) else None
+    if not isinstance(url, str) or not url.startswith("data:"):
+        return "image", None
+    header, _, payload = url[5:].partition(",")
+    mime = header.split(";")[0] or "image"
+    if header.endswith(";base64"):
+        return mime, len(payload) * 3 // 4 - payload[-2:].count("=")
+    return mime, len(payload)
 
 
 def _jsonable(value: Any) -> Any:
@@ -159,7 +203,8 @@ async def _run(
         error = f"timed out after {timeout} s"
         return Outcome(f"Error: the tool {call.name} {error}.", error)
     if isinstance(value, WithImages):
-        return Outcome(value.text, None, images=value.images)
+        text, images = value.bounded()
+        return Outcome(text, None, images=images)
     try:
         return Outcome(render_result(value), None)
     except (TypeError, ValueError) as e:

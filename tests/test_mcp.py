@@ -4,12 +4,16 @@ server API (tests/mcp_servers/sdk_server.py, over stdio and Streamable HTTP), th
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
+import logging
 import os
+import signal
 import subprocess
 import sys
 import time
+import traceback
 from pathlib import Path
 
 import anyio
@@ -20,7 +24,7 @@ from agentkit.exceptions import ToolsetError
 from agentkit.testing import ScriptedModel, check_transcript
 
 from .agent_helpers import qw_call
-from .mcp_servers import free_port, wait_for_port
+from .mcp_servers import free_port, refusing_server, wait_for_port
 
 mcp = pytest.importorskip("mcp")
 from agentkit.mcp import MCPToolset  # noqa: E402
@@ -125,6 +129,43 @@ async def test_images_follow_the_tool_messages_for_a_model_that_takes_images_and
     vlm.model.model.vision_tower.register_forward_hook(lambda mod, args, out: seen.append(tuple(args[0].shape)))
     await vlm.complete(result.messages[:-1])
     assert seen == [(1, 3, 28, 28)]
+
+
+def sent_images(message) -> list[bytes]:
+    return [base64.b64decode(p["image_url"]["url"].partition(",")[2]) for p in message["content"] if "image_url" in p]
+
+
+async def test_images_over_the_toolsets_caps_are_left_out_with_a_note_the_model_reads():
+    model = ScriptedModel([qw_call("pictures", sizes=[100, 5000, 200, 1000, 300]), "seen"])
+    model.takes_images = True
+    toolset = sdk_stdio(max_image_bytes=1000, max_images=3)
+    done, result = await finished(Agent(model, [toolset]), "q")
+    check_transcript(result.messages)
+    notes = [line for line in done[0].content.splitlines() if "left out" in line]
+    assert notes == [
+        "[image 2 of 5 (image/png, 5000 bytes) left out: over the limit of 1000 bytes per image]",
+        "[image 5 of 5 left out: over the limit of 3 images per result]",
+    ]
+    # The tool message the model read says so, and the images that fit reach it (image 4 is at the limit).
+    assert result.messages[2]["content"] == done[0].content
+    assert sent_images(result.messages[3]) == [bytes([0]) * 100, bytes([2]) * 200, bytes([3]) * 1000]
+    assert "[image: image/png, 5000 bytes]" in done[0].content  # the server's placeholders stay
+
+
+async def test_the_default_image_caps_and_none_for_no_cap():
+    toolset = sdk_stdio()
+    assert (toolset.max_image_bytes, toolset.max_images) == (5 * 1024 * 1024, 8)
+    model = ScriptedModel([qw_call("pictures", sizes=[1] * 9), "seen"])
+    model.takes_images = True
+    done, result = await finished(Agent(model, [toolset]), "q")
+    assert len(sent_images(result.messages[3])) == 8 and "[image 9 of 9 left out" in done[0].content
+    model = ScriptedModel([qw_call("pictures", sizes=[1] * 9), "seen"])
+    model.takes_images = True
+    _, result = await finished(Agent(model, [sdk_stdio(max_images=None)]), "q")
+    assert len(sent_images(result.messages[3])) == 9
+    for bad in ({"max_images": -1}, {"max_image_bytes": 0}, {"max_images": True}, {"max_image_bytes": 1.5}):
+        with pytest.raises(UserError, match=next(iter(bad))):
+            sdk_stdio(**bad)
 
 
 async def test_a_remote_model_declared_to_take_images_is_sent_them():
@@ -337,6 +378,50 @@ async def test_a_server_that_crashes_mid_call_is_a_tool_failure_and_the_run_goes
     assert gone_soon(int(next(e for e in done if e.call.name == "pid").content))
 
 
+async def until(condition, seconds: float = 30.0) -> None:
+    with anyio.fail_after(seconds):
+        while not condition():
+            await anyio.sleep(0.02)
+
+
+async def pid_of_run(toolset: MCPToolset) -> int:
+    result = await Agent(ScriptedModel([qw_call("pid"), "ok"]), [toolset]).run("q")
+    return int(result.messages[2]["content"])
+
+
+async def test_an_entered_toolset_connects_again_on_the_run_after_its_server_died(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="agentkit")
+    starts = tmp_path / "starts"
+    toolset = MCPToolset.stdio(sys.executable, [SDK_SERVER, "--gate", str(tmp_path)], connect_timeout=30)
+    async with toolset:
+        first = await pid_of_run(toolset)
+        os.kill(first, signal.SIGKILL)
+        # Its exit, then agentkit's noticing it (the pipe's end is read by the event loop).
+        await until(lambda: not alive(first) and "lost its connection" in caplog.text)
+        second = await pid_of_run(toolset)  # the run connected again: a new server
+        assert second != first and alive(second)
+        assert starts.read_text().split() == [str(first), str(second)]
+
+        # A call in flight when the server dies is a failed call, never run again.
+        ledger = tmp_path / "ledger"
+        model = ScriptedModel([qw_call("note_and_crash", path=str(ledger)), "it died"])
+        done, result = await finished(Agent(model, [toolset]), "q")
+        check_transcript(result.messages)
+        assert done[0].error is not None and "the MCP server failed on note_and_crash" in done[0].error
+        assert result.output == "it died"
+
+        # A server that cannot start again fails that run, after one try; the next run tries again.
+        (tmp_path / "closed").touch()
+        with pytest.raises(ToolsetError, match="could not be connected"):
+            await Agent(ScriptedModel(["unused"]), [toolset]).run("q")
+        assert len(starts.read_text().split()) == 3
+        (tmp_path / "closed").unlink()
+        third = await pid_of_run(toolset)
+        assert third not in (first, second) and len(starts.read_text().split()) == 4
+    assert gone_soon(third)
+    assert ledger.read_text() == "noted\n"
+
+
 async def test_a_server_that_cannot_start_is_a_toolset_error_before_any_model_call():
     model = ScriptedModel(["unused"])
     agent = Agent(model, [MCPToolset.stdio(sys.executable, ["-c", "import sys; sys.exit(5)"])])
@@ -379,6 +464,9 @@ async def test_the_tool_list_is_fetched_again_after_a_legacy_notification():
     toolset = sdk_stdio()
     toolset._mode = "legacy"  # the pre-2026 handshake: the server notifies instead of publishing
     async with toolset:
+        # The connection really is a legacy one: no subscription, only the notification tells.
+        assert toolset._shared is not None and toolset._shared.client is not None
+        assert toolset._shared.client.protocol_version < "2026"
         agent = Agent(ScriptedModel([qw_call("grow"), "grown"]), [toolset])
         await agent.run("q")
         with anyio.fail_after(10):
@@ -427,9 +515,92 @@ async def test_the_legacy_sse_transport(sse_server):
     assert {e.call.name: e.content for e in done} == {"add": "2", "whoami": "Bearer s3"}
 
 
+async def test_an_entered_http_toolset_connects_again_after_its_server_restarted():
+    port = free_port()
+
+    def start() -> subprocess.Popen:
+        proc = subprocess.Popen([sys.executable, SDK_SERVER, "--http", str(port)], stderr=subprocess.DEVNULL)
+        wait_for_port(port, proc)
+        return proc
+
+    proc = start()
+    toolset = MCPToolset.http(f"http://127.0.0.1:{port}/mcp?token=s3cr3t-query", headers={"X-Key": "h3ader-t0ken"})
+    try:
+        async with toolset:
+            first = await pid_of_run(toolset)
+            proc.kill()
+            proc.wait()
+            # The server is down: the run fails, as a failed call (its error says no secret: the
+            # model reads it), or, when the tool-list subscription's end came first and the list
+            # was to be fetched again, as a ToolsetError (the run tried to connect again).
+            model = ScriptedModel([qw_call("pid"), "down"])
+            try:
+                done, _ = await finished(Agent(model, [toolset]), "q")
+            except ToolsetError as e:
+                assert "could not be connected" in str(e) and secret_in(str(e)) is None
+            else:
+                assert done[0].error is not None and done[0].error.startswith("the MCP server failed on pid")
+                assert secret_in(done[0].content) is None
+            proc = start()
+            assert await pid_of_run(toolset) == proc.pid != first  # the next run connected again
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+async def test_a_legacy_http_session_the_restarted_server_does_not_know_is_connected_again():
+    port = free_port()
+    procs = [subprocess.Popen([sys.executable, SDK_SERVER, "--http", str(port)], stderr=subprocess.DEVNULL)]
+    wait_for_port(port, procs[-1])
+    toolset = MCPToolset.http(f"http://127.0.0.1:{port}/mcp")
+    toolset._mode = "legacy"  # a session per connection (Mcp-Session-Id), which a restart forgets
+    try:
+        async with toolset:
+            first = await pid_of_run(toolset)
+            procs[-1].kill()
+            procs[-1].wait()
+            procs.append(subprocess.Popen([sys.executable, SDK_SERVER, "--http", str(port)], stderr=subprocess.DEVNULL))
+            wait_for_port(port, procs[-1])
+            # The new server answers the old session "Session not found": a failed call (not sent again)...
+            done, _ = await finished(Agent(ScriptedModel([qw_call("pid"), "lost"]), [toolset]), "q")
+            assert done[0].error == "the MCP server failed on pid: MCPError: Session not found"
+            # ...and the next run opens a new session.
+            assert await pid_of_run(toolset) == procs[-1].pid != first
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+
+
 async def test_http_to_a_port_nobody_listens_on_is_a_toolset_error():
     with pytest.raises(ToolsetError):
         await Agent(ScriptedModel(["unused"]), [MCPToolset.http(f"http://127.0.0.1:{free_port()}/mcp")]).run("q")
+
+
+SECRETS = ("s3cr3t-query", "pa55word", "h3ader-t0ken")
+
+
+def secret_in(text: str) -> str | None:
+    return next((s for s in SECRETS if s in text), None)
+
+
+@pytest.mark.parametrize("transport", ["sse", "http"])
+@pytest.mark.parametrize("server", ["refuses", "closed port"])
+async def test_a_failed_connection_names_no_secret_in_its_error_traceback_or_logs(transport, server, caplog):
+    caplog.set_level(logging.DEBUG, logger="agentkit")
+    with contextlib.ExitStack() as stack:
+        port = stack.enter_context(refusing_server()) if server == "refuses" else free_port()
+        url = f"http://me:pa55word@127.0.0.1:{port}/mcp?token=s3cr3t-query&v=2"
+        toolset = getattr(MCPToolset, transport)(url, headers={"Authorization": "Bearer h3ader-t0ken"},
+                                                 connect_timeout=20)  # fmt: skip
+        with pytest.raises(ToolsetError) as caught:
+            await Agent(ScriptedModel(["unused"]), [toolset]).run("q")
+    error = caught.value
+    assert f"MCPToolset('http://127.0.0.1:{port}/mcp') could not be connected" in str(error)
+    if server == "refuses" and transport == "sse":
+        assert "401 Unauthorized" in str(error)  # what went wrong is still said
+    everything = [str(error), repr(error), "".join(traceback.format_exception(error)), caplog.text, repr(toolset)]
+    assert [secret_in(text) for text in everything] == [None] * len(everything), everything
 
 
 # --- the reference server from PyPI -----------------------------------------------------------------
@@ -515,3 +686,13 @@ def test_the_example_with_a_server_adds_the_time_servers_tools():
     assert offered == ["get_current_temperature", "get_temperature_date", "get_current_time", "convert_time"]
     assert sent_back["timezone"] == "Asia/Tokyo"
     assert "assistant: Here is the time." in out.stdout
+
+
+def test_the_redactor_hides_a_secret_in_every_spelling_a_message_may_use():
+    from agentkit.mcp._redact import Redactor
+
+    hide = Redactor.for_url("https://u:p%40ss-word@h.example/mcp?key=a%2Fb-c0de&v=2", {"X-Api-Key": "k-value"})
+    said = hide("GET https://u:p%40ss-word@h.example/mcp?key=a%2Fb-c0de&v=2 with p@ss-word, a/b-c0de, k-value")
+    assert said == "GET https://h.example/mcp with ***, ***, ***"
+    command = Redactor.for_command(["--api-key", "sk-1", "--token=t0k", "plain"], {"MY_TOKEN": "env-s3cret"})
+    assert command("sk-1 t0k env-s3cret plain") == "*** *** *** plain"

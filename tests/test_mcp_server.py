@@ -22,11 +22,12 @@ from mcp import Client, StdioServerParameters  # noqa: E402
 
 from agentkit.mcp import MCPToolset, server  # noqa: E402
 
-from .mcp_servers.agentkit_tools import TOOLS, multiply  # noqa: E402
+from .mcp_servers.agentkit_tools import GUARDED, TOOLS, multiply  # noqa: E402
 
 pytestmark = pytest.mark.anyio
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = "tests.mcp_servers.agentkit_tools:TOOLS"
+GUARDED_SPEC = "tests.mcp_servers.agentkit_tools:GUARDED"
 
 
 def texts(result) -> str:
@@ -154,6 +155,50 @@ async def test_an_agent_uses_agentkit_tools_through_mcp_both_ways():
     result = await Agent(model, [toolset]).run("q")
     check_transcript(result.messages)
     assert [m["content"] for m in result.messages[2:4]] == ["81", "Error: refused: no"]
+
+
+NOT_RUN = "the tool pay needs the user's approval, which this server cannot ask for: it was not run"
+
+
+async def refused_payment(client: Client, ledger: Path) -> None:
+    assert {t.name for t in (await client.list_tools()).tools} == {"multiply", "pay"}
+    result = await client.call_tool("pay", {"amount": 500, "ledger": str(ledger)})
+    assert (result.is_error, texts(result)) == (True, NOT_RUN)
+    assert texts(await client.call_tool("multiply", {"a": 2, "b": 3})) == "6"  # the others still run
+
+
+async def test_a_tool_that_needs_approval_is_refused_and_never_runs_in_process(tmp_path):
+    ledger = tmp_path / "ledger"
+    async with Client(server(GUARDED), cache=None) as client:
+        await refused_payment(client, ledger)
+    assert not ledger.exists()
+
+
+async def test_a_tool_that_needs_approval_is_refused_and_never_runs_over_stdio(tmp_path):
+    ledger = tmp_path / "ledger"
+    params = StdioServerParameters(command=sys.executable, args=serve_args(GUARDED_SPEC), cwd=str(ROOT),
+                                   env=child_env())  # fmt: skip
+    async with Client(params, cache=None) as client:
+        await refused_payment(client, ledger)
+    assert not ledger.exists()
+
+
+async def test_a_tool_that_needs_approval_is_refused_and_never_runs_over_http(tmp_path):
+    ledger = tmp_path / "ledger"
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, *serve_args(GUARDED_SPEC, "--http", f"127.0.0.1:{port}")], cwd=ROOT,
+                            env={**os.environ, **child_env()})  # fmt: skip
+    try:
+        wait_for_port(port, proc)
+        async with Client(f"http://127.0.0.1:{port}/mcp", cache=None) as client:
+            await refused_payment(client, ledger)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert not ledger.exists()
+    # The ledger is written when the tool does run: the check above could see a payment.
+    await GUARDED[1].acall({"amount": 1, "ledger": str(ledger)})
+    assert ledger.read_text() == "1\n"
 
 
 @pytest.mark.parametrize(

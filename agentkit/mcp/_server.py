@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from typing import Any
 
@@ -20,13 +21,17 @@ try:
 except ImportError as e:  # pragma: no cover - depends on the environment
     raise ImportError(f"agentkit.mcp needs the MCP SDK: pip install 'agentkit[mcp]' ({e})") from e
 
+logger = logging.getLogger("agentkit")
+
 
 def server(tools: Iterable[Tool[Any, Any] | Any], *, name: str = "agentkit") -> Server[Any]:
     """An MCP server (the SDK's low-level `Server`) serving `tools`.
 
     Input schemas are exactly `Tool.parameters`; arguments are checked as the agent loop checks
     them, and bad arguments, unknown tools and exceptions come back as ``isError`` results whose
-    text says what went wrong. Serve it with `run_stdio` or the SDK (``streamable_http_app()``).
+    text says what went wrong. A tool with ``requires_approval=True`` is listed, but its calls are
+    refused (an ``isError`` result) and never run. Serve it with `run_stdio` or the SDK
+    (``streamable_http_app()``).
     Raises `UserError` for two tools with one name, or a tool that needs a `RunContext`.
     """
     by_name: dict[str, Tool[Any, Any]] = {}
@@ -37,6 +42,8 @@ def server(tools: Iterable[Tool[Any, Any] | Any], *, name: str = "agentkit") -> 
         if t.takes_context:
             raise UserError(f"the tool {t.name} takes a RunContext, which an MCP call does not have")
         by_name[t.name] = t
+        if t.requires_approval:
+            logger.warning("the tool %s needs approval: its MCP calls will be refused, never run", t.name)
     listing = ListToolsResult(
         tools=[
             MCPTool(name=t.name, description=t.description or None, input_schema=t.parameters) for t in by_name.values()
@@ -50,6 +57,10 @@ def server(tools: Iterable[Tool[Any, Any] | Any], *, name: str = "agentkit") -> 
         found = by_name.get(params.name)
         if found is None:
             return _error(f"there is no tool named {params.name!r}; the tools are: {', '.join(by_name) or 'none'}")
+        if found.requires_approval:
+            # Nobody here can approve it: an MCP client is not the user, and may be anything.
+            return _error(f"the tool {found.name} needs the user's approval, which this server cannot ask for: "
+                          "it was not run")  # fmt: skip
         try:
             value = await found.acall(params.arguments or {})
         except ToolError as e:  # bad arguments, or a tool's own message for the model

@@ -7,29 +7,32 @@ import logging
 import os
 import re
 import shlex
-import urllib.parse
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Literal
 
 import anyio
 import anyio.lowlevel
-import sniffio
 from anyio.abc import TaskStatus
 
-from .._tool_runner import WithImages
+from .._tool_runner import MAX_IMAGE_BYTES, MAX_IMAGES, WithImages
 from .._toolsets import SchemaTool
 from ..exceptions import ToolError, ToolsetError, UserError
 from ..tools import Tool
+from ._holding import Holder, watched
+from ._redact import Redactor, public_url, redacted_args
 
 try:
     import httpx2
     from mcp import Client, StdioServerParameters
     from mcp.client.sse import sse_client
+    from mcp.client.stdio import stdio_client
     from mcp.client.streamable_http import streamable_http_client
     from mcp.client.subscriptions import ListenNotSupportedError
+    from mcp.shared.exceptions import MCPError
     from mcp.types import (
+        CONNECTION_CLOSED,
         AudioContent,
         CallToolResult,
         EmbeddedResource,
@@ -66,11 +69,18 @@ class MCPToolset:
         exclude: Iterable[str] | None = None,
         requires_approval: bool | Iterable[str] = False,
         connect_timeout: float = 30.0,
+        max_image_bytes: int | None = MAX_IMAGE_BYTES,
+        max_images: int | None = MAX_IMAGES,
         sse: bool = False,
     ) -> None:
         self._server = server
         self._sse = sse
         self._headers = dict(headers or {})
+        self._redact = (
+            Redactor.for_command(server.args, server.env)
+            if isinstance(server, StdioServerParameters)
+            else Redactor.for_url(server, self._headers)
+        )
         self.prefix = prefix
         """Put before each tool's name, with an underscore: ``prefix_name``."""
         self.include = None if include is None else _names("include", include)
@@ -83,8 +93,12 @@ class MCPToolset:
         """True (every tool), or the server's tool names whose calls wait for the caller's approval."""
         self.connect_timeout = connect_timeout
         """Seconds to start the server and finish the handshake before `ToolsetError`."""
-        self._shared: _Connection | None = None
-        self._holder: _Holder | None = None
+        self.max_image_bytes = _limit("max_image_bytes", max_image_bytes, least=1)
+        """The most bytes an image of a result may have to reach the model (None: no limit)."""
+        self.max_images = _limit("max_images", max_images, least=0)
+        """The most images of one result that reach the model (None: no limit)."""
+        self._holder: Holder | None = None
+        self._reconnecting: anyio.Lock | None = None
         self._mode: Literal["auto", "legacy"] = "auto"  # "legacy": the pre-2026 handshake (tests use it)
 
     @property
@@ -105,6 +119,8 @@ class MCPToolset:
         exclude: Iterable[str] | None = None,
         requires_approval: bool | Iterable[str] = False,
         connect_timeout: float = 30.0,
+        max_image_bytes: int | None = MAX_IMAGE_BYTES,
+        max_images: int | None = MAX_IMAGES,
     ) -> MCPToolset:
         """A server run as a child process, spoken to over its stdin and stdout.
 
@@ -114,7 +130,7 @@ class MCPToolset:
             command=command, args=list(args), env=dict(env) if env else None, cwd=Path(cwd) if cwd else None
         )
         return cls(params, prefix=prefix, include=include, exclude=exclude, requires_approval=requires_approval,
-                   connect_timeout=connect_timeout)  # fmt: skip
+                   connect_timeout=connect_timeout, max_image_bytes=max_image_bytes, max_images=max_images)  # fmt: skip
 
     @classmethod
     def http(
@@ -127,11 +143,14 @@ class MCPToolset:
         exclude: Iterable[str] | None = None,
         requires_approval: bool | Iterable[str] = False,
         connect_timeout: float = 30.0,
+        max_image_bytes: int | None = MAX_IMAGE_BYTES,
+        max_images: int | None = MAX_IMAGES,
     ) -> MCPToolset:
         """A server at a Streamable HTTP endpoint (``http://host:port/mcp``); `headers` go with
         every request to that server (an ``Authorization`` header, say) and nowhere else."""
         return cls(url, headers=headers, prefix=prefix, include=include, exclude=exclude,
-                   requires_approval=requires_approval, connect_timeout=connect_timeout)  # fmt: skip
+                   requires_approval=requires_approval, connect_timeout=connect_timeout,
+                   max_image_bytes=max_image_bytes, max_images=max_images)  # fmt: skip
 
     @classmethod
     def sse(
@@ -144,17 +163,20 @@ class MCPToolset:
         exclude: Iterable[str] | None = None,
         requires_approval: bool | Iterable[str] = False,
         connect_timeout: float = 30.0,
+        max_image_bytes: int | None = MAX_IMAGE_BYTES,
+        max_images: int | None = MAX_IMAGES,
     ) -> MCPToolset:
         """A server on the legacy HTTP+SSE transport (``http://host:port/sse``), for servers that
         do not speak Streamable HTTP yet."""
         return cls(url, headers=headers, prefix=prefix, include=include, exclude=exclude,
-                   requires_approval=requires_approval, connect_timeout=connect_timeout, sse=True)  # fmt: skip
+                   requires_approval=requires_approval, connect_timeout=connect_timeout,
+                   max_image_bytes=max_image_bytes, max_images=max_images, sse=True)  # fmt: skip
 
     def __repr__(self) -> str:
         if isinstance(self._server, StdioServerParameters):
-            where = shlex.join([self._server.command, *_redacted(self._server.args)])
+            where = shlex.join([self._server.command, *redacted_args(self._server.args)])
         else:
-            where = _public_url(self._server)
+            where = public_url(self._server)
         return f"MCPToolset({where!r})"
 
     # --- the connection the user holds ---------------------------------------------------------
@@ -165,32 +187,68 @@ class MCPToolset:
         # The held connection lives in a task of its own, outside the caller's task group: the
         # toolset may be left from another task than the one that entered it (a fixture, an
         # exit stack closed at shutdown) without tripping over a cancel scope.
-        holder = self._holder = _Holder(self)
+        holder = self._holder = Holder(self)
+        self._reconnecting = anyio.Lock()
         try:
-            self._shared = await holder.open()
+            await holder.open()
         except BaseException:
             self._holder = None
             raise
         return self
 
     async def __aexit__(self, *exc_info: Any) -> None:
-        holder, self._holder, self._shared = self._holder, None, None
+        holder, self._holder = self._holder, None
         if holder is not None:
             await holder.close()
 
+    @property
+    def _shared(self) -> _Connection | None:
+        """The entered toolset's connection (None when not entered)."""
+        return None if self._holder is None else self._holder.connection
+
+    async def _held(self) -> _Connection:
+        """The entered toolset's connection; connected again first if the server was lost."""
+        holder = self._holder
+        assert holder is not None and self._reconnecting is not None
+        async with self._reconnecting:  # concurrent runs connect again once
+            holder = self._holder
+            if holder is None:
+                raise ToolsetError(f"{self!r} was closed")
+            if holder.connection is not None and not holder.connection.lost:
+                return holder.connection
+            logger.info("%r: connecting again (the server was lost)", self)
+            fresh = Holder(self)
+            connection = await fresh.open()  # a failure fails this run; the next one tries again
+            if self._holder is not holder:  # left (`__aexit__`) meanwhile
+                await fresh.close()
+                raise ToolsetError(f"{self!r} was closed")
+            self._holder = fresh
+        await holder.close()
+        return connection
+
+    async def _held_tools(self) -> list[Tool[Any, Any]]:
+        connection = await self._held()
+        try:
+            return await connection.tools()
+        except ToolsetError:
+            if not connection.lost:
+                raise
+        # Lost while listing its tools (no call of this run went out yet): connect again now.
+        return await (await self._held()).tools()
+
     async def list_tools(self) -> list[Tool[Any, Any]]:
         """The tools as the model sees them (after prefix, include and exclude); inside ``async with``."""
-        if self._shared is None:
+        if self._holder is None:
             raise UserError(f"list_tools() needs an open toolset: use `async with {self!r}:` first")
-        return await self._shared.tools()
+        return await self._held_tools()
 
     # --- what a run asks for ----------------------------------------------------------------
 
     @asynccontextmanager
     async def tools_for_run(self) -> AsyncIterator[Sequence[Tool[Any, Any]]]:
         """The tools for one run: the held connection's, or a connection of the run's own."""
-        if self._shared is not None:
-            yield await self._shared.tools()
+        if self._holder is not None:
+            yield await self._held_tools()
             return
         async with self._connect() as connection:
             yield await connection.tools()
@@ -210,8 +268,8 @@ class MCPToolset:
                     own = ToolsetError(f"{self!r} did not finish connecting in {self.connect_timeout} s")
                     raise own from None
                 except Exception as e:
-                    own = ToolsetError(f"{self!r} could not be connected: {_describe(e)}")
-                    raise own from e
+                    own = ToolsetError(f"{self!r} could not be connected: {self._describe(e)}")
+                    raise own from self._redact.cause(e)
                 try:
                     yield connection
                 except BaseException as e:
@@ -228,12 +286,17 @@ class MCPToolset:
         if own is not None:
             raise own
 
+    def _describe(self, e: BaseException) -> str:
+        """`e` for a message or a log, without this connection's secrets."""
+        return self._redact(_describe(e))
+
     def _transport(self) -> Any:
+        if isinstance(self._server, StdioServerParameters):
+            return stdio_client(self._server)
         if self._sse:
-            assert isinstance(self._server, str)
             return sse_client(self._server, headers=self._headers or None)
-        if isinstance(self._server, StdioServerParameters) or not self._headers:
-            return self._server
+        if not self._headers:
+            return streamable_http_client(self._server)
         return _http_with_headers(self._server, self._headers)
 
 
@@ -246,66 +309,6 @@ async def _http_with_headers(url: str, headers: dict[str, str]) -> AsyncIterator
         yield streams
 
 
-class _Holder:
-    """The connection of an entered toolset, held by a task that is nobody's child."""
-
-    def __init__(self, toolset: MCPToolset) -> None:
-        self.toolset = toolset
-        self.ready = anyio.Event()
-        self.release = anyio.Event()
-        self.done = anyio.Event()
-        self.connection: _Connection | None = None
-        self.failure: BaseException | None = None
-
-    async def open(self) -> _Connection:
-        _spawn(self._hold)
-        try:
-            await self.ready.wait()
-        except BaseException:  # the caller was cancelled while connecting
-            self.release.set()
-            raise
-        if self.connection is None:
-            assert self.failure is not None
-            raise self.failure
-        return self.connection
-
-    async def close(self) -> None:
-        self.release.set()
-        with anyio.CancelScope(shield=True):
-            await self.done.wait()
-
-    async def _hold(self) -> None:
-        try:
-            async with self.toolset._connect() as connection:
-                self.connection = connection
-                self.ready.set()
-                await self.release.wait()
-        except BaseException as e:  # a task of its own: nothing above it to take an exception
-            self.failure = e
-            if isinstance(e, anyio.get_cancelled_exc_class()):
-                raise
-        finally:
-            self.ready.set()
-            self.done.set()
-
-
-_DETACHED: set[Any] = set()
-
-
-def _spawn(fn: Callable[[], Coroutine[Any, Any, None]]) -> None:
-    """Start `fn` in a task outside any task group (asyncio or trio)."""
-    if sniffio.current_async_library() == "trio":
-        import trio
-
-        trio.lowlevel.spawn_system_task(fn)
-        return
-    import asyncio
-
-    task: asyncio.Task[None] = asyncio.get_running_loop().create_task(fn())
-    _DETACHED.add(task)  # a reference, or the task may be collected while it runs
-    task.add_done_callback(_DETACHED.discard)
-
-
 class _Connection:
     """One live client session and the tool list it last fetched."""
 
@@ -313,13 +316,19 @@ class _Connection:
         self.toolset = toolset
         self.client: Client | None = None
         self.closing = anyio.Event()
+        self.lost = False
+        """Whether the server went away while the connection was open."""
         self._tools: list[Tool[Any, Any]] | None = None
         self._generation = 0  # counts the server's "the list changed"
         self._lock = anyio.Lock()
 
     async def serve(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         client = Client(
-            self.toolset._transport(), message_handler=self._on_message, cache=None, client_info=_CLIENT_INFO
+            watched(self.toolset._transport(), self.lose),
+            message_handler=self._on_message,
+            cache=None,
+            client_info=_CLIENT_INFO,
+            mode=self.toolset._mode,
         )
         started = False
         try:
@@ -334,9 +343,18 @@ class _Connection:
             if not started:
                 raise
             # The server went away while open: calls already fail with a message; nothing to raise here.
-            logger.info("%r closed with %s", self.toolset, _describe(e))
+            self.lose(self.toolset._describe(e))
         finally:
             self.client = None
+
+    def lose(self, reason: str = "the server closed the connection") -> None:
+        """Mark the connection lost (the server died or dropped it) and close it; an entered
+        toolset connects again at the next run. Nothing when it is being closed anyway."""
+        if self.lost or self.closing.is_set():
+            return
+        self.lost = True
+        logger.info("%r lost its connection (%s)", self.toolset, reason)
+        self.closing.set()
 
     async def _listen(self, client: Client) -> None:
         # Servers on the 2026-07-28 protocol tell of a changed tool list on a subscription, which
@@ -351,7 +369,8 @@ class _Connection:
             except ListenNotSupportedError:
                 return
             except Exception as e:
-                logger.info("%r: the tool-list subscription ended (%s); opening it again", self.toolset, _describe(e))
+                said = self.toolset._describe(e)
+                logger.info("%r: the tool-list subscription ended (%s); opening it again", self.toolset, said)
             self._changed()  # changes while it was down went unheard
             await anyio.sleep(delay)
             delay = min(delay * 2, 30.0)
@@ -393,7 +412,10 @@ class _Connection:
         except TimeoutError:
             raise ToolsetError(f"{self.toolset!r} did not list its tools in {limit} s") from None
         except Exception as e:
-            raise ToolsetError(f"{self.toolset!r} could not list its tools: {_describe(e)}") from e
+            said = self.toolset._describe(e)
+            if _connection_lost(e):
+                self.lose(said)
+            raise ToolsetError(f"{self.toolset!r} could not list its tools: {said}") from self.toolset._redact.cause(e)
         ts = self.toolset
         names = {t.name for t in listed}
         for option, wanted in (("include", ts.include), ("exclude", ts.exclude), ("requires_approval", ts.approval)):
@@ -418,21 +440,29 @@ class _Connection:
     def _caller(self, name: str) -> Any:
         async def call(arguments: dict[str, Any]) -> Any:
             client = self.client
-            if client is None:
+            if client is None or self.lost:
                 raise ToolError(f"the MCP server of {name} is no longer connected")
             try:
                 result = await client.call_tool(name, arguments)
             except Exception as e:
-                raise ToolError(f"the MCP server failed on {name}: {_describe(e)}") from e
-            return result_value(result)
+                if _connection_lost(e):  # not retried: the call may have had its effect
+                    self.lose(self.toolset._describe(e))
+                raise ToolError(
+                    f"the MCP server failed on {name}: {self.toolset._describe(e)}"
+                ) from self.toolset._redact.cause(e)
+            return result_value(result, max_image_bytes=self.toolset.max_image_bytes,
+                                max_images=self.toolset.max_images)  # fmt: skip
 
         return call
 
 
-def result_value(result: CallToolResult) -> Any:
+def result_value(
+    result: CallToolResult, *, max_image_bytes: int | None = MAX_IMAGE_BYTES, max_images: int | None = MAX_IMAGES
+) -> Any:
     """What the model reads of an MCP result: its text (structured content as JSON when it has no
     text; a short placeholder for images, audio and links), and its images as `WithImages` parts
-    (the loop sends them to a model that takes images). An ``isError`` result raises `ToolError`."""
+    (the loop sends them to a model that takes images, within `max_image_bytes` and `max_images`).
+    An ``isError`` result raises `ToolError`."""
     parts: list[str] = []
     images: list[dict[str, Any]] = []
     for block in result.content:
@@ -452,7 +482,9 @@ def result_value(result: CallToolResult) -> Any:
     if result.is_error:
         raise ToolError("\n".join(parts) or "the tool failed (the server gave no message)")
     if images:
-        return WithImages(text="\n".join(parts), images=tuple(images))
+        return WithImages(
+            text="\n".join(parts), images=tuple(images), max_image_bytes=max_image_bytes, max_images=max_images
+        )
     if parts:
         return "\n".join(parts)
     if result.structured_content is not None:
@@ -460,35 +492,28 @@ def result_value(result: CallToolResult) -> Any:
     return ""
 
 
+def _connection_lost(e: BaseException) -> bool:
+    """Whether `e` says the connection is gone, rather than that the server answered with an error."""
+    e = _single(e)
+    if isinstance(e, MCPError):
+        # The SDK's "Connection closed"; over HTTP, a server that forgot the session (a restart).
+        return e.code == CONNECTION_CLOSED or _GONE_SESSION.search(e.message) is not None
+    return True
+
+
+_GONE_SESSION = re.compile(r"\bsession\b.*\b(not found|terminated|expired|unknown)\b", re.IGNORECASE)
+
+
+def _limit(option: str, value: int | None, *, least: int) -> int | None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < least):
+        raise UserError(f"{option} wants a whole number of at least {least}, or None for no limit; not {value!r}")
+    return value
+
+
 def _names(option: str, names: Iterable[str]) -> list[str]:
     if isinstance(names, str):  # a str is an iterable of one-letter names: never what was meant
         raise UserError(f"{option} wants a list of tool names, not the string {names!r}")
     return list(names)
-
-
-_SECRET = re.compile(r"key|token|secret|passw|auth|bearer", re.IGNORECASE)
-
-
-def _redacted(args: Sequence[str]) -> list[str]:
-    """Arguments for messages and logs: one that looks like a secret, or follows a flag that
-    names one (``--api-key VALUE``), is shown as ``***``."""
-    out: list[str] = []
-    hide_next = False
-    for arg in args:
-        flag, eq, _ = arg.partition("=")
-        if hide_next or (eq and _SECRET.search(flag)) or (not arg.startswith("-") and _SECRET.search(arg)):
-            out.append(f"{flag}=***" if eq and not hide_next else "***")
-        else:
-            out.append(arg)
-        hide_next = arg.startswith("-") and not eq and bool(_SECRET.search(arg))
-    return out
-
-
-def _public_url(url: str) -> str:
-    """`url` without credentials and query (tokens live there), for messages and logs."""
-    parts = urllib.parse.urlsplit(url)
-    host = parts.netloc.rpartition("@")[2]
-    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def _decoded_size(data: str) -> int:

@@ -33,6 +33,20 @@ def explode() -> str:
     raise RuntimeError("the disk is on fire")
 
 
+@tool(requires_approval=True)
+def pay(amount: int, ledger: str) -> str:
+    """Pay an amount: a side effect that needs the user's approval (a line in the ledger file).
+
+    Args:
+        amount: How much.
+        ledger: The file that records each payment.
+    """
+    with open(ledger, "a") as f:
+        f.write(f"{amount}\n")
+    return f"paid {amount}"
+
+
 TOOLS = [multiply, refuse, explode]
+GUARDED = [multiply, pay]
 AGENT = Agent(ScriptedModel(["unused"]), [multiply])
 NOT_TOOLS = 42

@@ -3,9 +3,10 @@
     python sdk_server.py                 # stdio
     python sdk_server.py --http PORT     # Streamable HTTP on 127.0.0.1:PORT/mcp
     python sdk_server.py --sse PORT      # the legacy HTTP+SSE transport on 127.0.0.1:PORT/sse
+    python sdk_server.py --gate DIR      # stdio; each start noted in DIR/starts, refused if DIR/closed exists
 
-Its tools: add, boom (raises), slow (sleeps), crash (kills the process), hang (never answers),
-picture (an image), record (JSON only), pid (the server's process id), grow (adds a tool and
+Its tools: add, boom (raises), slow (sleeps), crash (kills the process), hang (never answers), note_and_crash (a side effect, then a crash),
+picture (an image), pictures (images of given sizes), record (JSON only), pid (the server's process id), grow (adds a tool and
 tells the client the list changed), secret (echoes the Authorization header over HTTP).
 """
 
@@ -48,6 +49,14 @@ def crash() -> str:
 
 
 @server.tool()
+def note_and_crash(path: str) -> str:
+    """Append a line to the file at `path` (a side effect), then kill the server process."""
+    with open(path, "a") as f:
+        f.write("noted\n")
+    os._exit(3)
+
+
+@server.tool()
 async def hang() -> str:
     """Never answer."""
     await anyio.sleep_forever()
@@ -62,6 +71,13 @@ def picture() -> list:
         "c0c0c0c0c000000d2201085083727d0000000049454e44ae426082"
     )).decode()  # fmt: skip
     return [ImageContent(data=png, mime_type="image/png"), TextContent(text="a red dot")]
+
+
+@server.tool()
+def pictures(sizes: list[int]) -> list:
+    """One PNG-typed image of each size in bytes (image i is filled with the byte i)."""
+    return [ImageContent(data=base64.b64encode(bytes([i]) * n).decode(), mime_type="image/png")
+            for i, n in enumerate(sizes)]  # fmt: skip
 
 
 @server.tool()
@@ -100,7 +116,15 @@ async def grow(ctx: Context) -> str:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--sse":
+    if len(sys.argv) == 3 and sys.argv[1] == "--gate":
+        # Each start appends its pid to GATE/starts; with a file GATE/closed, it exits at once.
+        gate = sys.argv[2]
+        with open(os.path.join(gate, "starts"), "a") as f:
+            f.write(f"{os.getpid()}\n")
+        if os.path.exists(os.path.join(gate, "closed")):
+            sys.exit(4)
+        server.run()
+    elif len(sys.argv) == 3 and sys.argv[1] == "--sse":
         server.run(transport="sse", host="127.0.0.1", port=int(sys.argv[2]))
     elif len(sys.argv) == 3 and sys.argv[1] == "--http":
         server.run(transport="streamable-http", host="127.0.0.1", port=int(sys.argv[2]))
