@@ -64,8 +64,9 @@ async def test_messages_round_trip_exactly(redis_url):
     assert await RedisSession("other", url=redis_url).get_messages() == []
     await again.clear()
     assert await session.get_messages() == []
-    with pytest.raises(UserError, match="limit"):
-        await session.get_messages(-1)
+    for bad in (-1, True, 1.5):
+        with pytest.raises(UserError, match="limit"):
+            await session.get_messages(bad)
     with pytest.raises(UserError, match="session_id"):
         RedisSession("", url=redis_url)
     assert repr(session) == f"RedisSession('rt', url={redis_url!r})"
@@ -178,3 +179,9 @@ async def test_claims_are_atomic_and_answered_calls_cannot_be_claimed(redis_url)
     assert await session.claim_calls(["c5"]) is True  # a call id is matched whole
     await session.clear()
     assert await session.get_messages() == [] and await session.claim_calls(["c4"]) is True
+    assert await session.claim_calls([]) is True
+    for bad in ("c9", [""], [3]):
+        with pytest.raises(UserError, match="call_ids"):
+            await session.claim_calls(bad)
+        with pytest.raises(UserError, match="call_ids"):
+            await session.release_calls(bad)

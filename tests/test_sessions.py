@@ -711,6 +711,13 @@ async def test_claims_are_atomic_and_answered_calls_cannot_be_claimed(tmp_path):
     assert await session.claim_calls(["c4"]) is False
     await session.clear()
     assert await session.claim_calls(["c3"]) is True  # clear forgets the claims too
+    await session.add_messages(TRICKY)  # any stored JSON is read, a lone surrogate included
+    assert await session.claim_calls(["c1"]) is False and await session.claim_calls([]) is True
+    for bad in ("c9", [""], [3]):
+        with pytest.raises(UserError, match="call_ids"):
+            await session.claim_calls(bad)
+        with pytest.raises(UserError, match="call_ids"):
+            await session.release_calls(bad)
 
 
 async def test_a_store_that_fails_at_the_end_keeps_the_result():
