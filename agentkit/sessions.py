@@ -315,7 +315,10 @@ return 1
 
 def _without_password(url: str) -> str:
     """`url` with its password (in the user part or the query) replaced by ``***``."""
-    parts = urllib.parse.urlsplit(url)
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:  # not a URL that can be taken apart: nothing of it is shown
+        return "***"
     netloc, query = parts.netloc, parts.query
     if parts.password is not None:
         netloc = f"{parts.username or ''}:***@{netloc.rpartition('@')[2]}"

@@ -77,6 +77,7 @@ async def test_no_password_in_the_repr_or_in_connection_errors(redis_url):
     host = redis_url.removeprefix("redis://")
     assert repr(RedisSession("rt", url=f"redis://user:{secret}@{host}")) == f"RedisSession('rt', url='redis://user:***@{host}')"
     assert repr(RedisSession("rt", url=f"redis://{host}?password={secret}&db=0")).endswith("?password=***&db=0')")
+    assert repr(RedisSession("rt", url=f"redis://:{secret}@[::1")) == "RedisSession('rt', url='***')"
     for url in (f"redis://user:{secret}@{host}", f"redis://:{secret}@127.0.0.1:1/0",
                 f"redis://:{secret}@127.0.0.1:notaport/0"):  # fmt: skip
         session = RedisSession("rt", url=url)
