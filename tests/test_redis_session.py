@@ -78,6 +78,8 @@ async def test_no_password_in_the_repr_or_in_connection_errors(redis_url):
     assert repr(RedisSession("rt", url=f"redis://user:{secret}@{host}")) == f"RedisSession('rt', url='redis://user:***@{host}')"
     assert repr(RedisSession("rt", url=f"redis://{host}?password={secret}&db=0")).endswith("?password=***&db=0')")
     assert repr(RedisSession("rt", url=f"redis://:{secret}@[::1")) == "RedisSession('rt', url='***')"
+    assert repr(RedisSession("rt", url=f"redis://:p@{secret}@h:1/0?password={secret}&x=")) == (
+        "RedisSession('rt', url='redis://:***@h:1/0?password=***&x=')")
     for url in (f"redis://user:{secret}@{host}", f"redis://:{secret}@127.0.0.1:1/0",
                 f"redis://:{secret}@127.0.0.1:notaport/0"):  # fmt: skip
         session = RedisSession("rt", url=url)
@@ -93,7 +95,8 @@ def test_a_ttl_is_a_whole_positive_number_of_seconds(redis_url):
             RedisSession("t", url=redis_url, ttl=bad)
     with pytest.raises(UserError, match="NUL"):
         RedisSession("a\0claims", url=redis_url)
-    assert RedisSession("t", url=redis_url, ttl=10**12).ttl == 10**12
+    assert RedisSession("t", url=redis_url, ttl=10**12).ttl == 10**12 and RedisSession("t", ttl=1).ttl == 1
+    assert RedisSession("t", prefix="app:").claims_key == "app:t\0claims"
 
 
 async def test_prefix_and_ttl(redis_url):
@@ -174,7 +177,7 @@ async def test_claims_are_atomic_and_answered_calls_cannot_be_claimed(redis_url)
     async with redis.asyncio.Redis.from_url(redis_url) as client:
         assert 0 < await client.ttl(session.claims_key) <= 100
     await session.release_calls(["c2", 'c"3'])
-    assert await session.claim_calls(["c4"]) is True
+    assert await session.claim_calls(["c2", "c4"]) is True
     await session.add_messages([{"role": "tool", "tool_call_id": 'c"5', "content": "done"}])
     assert await session.claim_calls(['c"5']) is False
     assert await session.claim_calls(["c5"]) is True  # a call id is matched whole
