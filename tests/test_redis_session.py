@@ -15,7 +15,8 @@ from agentkit import Agent
 from agentkit.exceptions import UserError
 from agentkit.sessions import RedisSession, Session
 from agentkit.testing import ScriptedModel, check_transcript
-from tests.test_sessions import TRICKY, _no_payments, check_one_won, gated, resume_twice  # noqa: F401 (a fixture)
+from tests.test_sessions import TRICKY
+from tests.test_store import _no_payments, check_one_won, gated, resume_twice  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.anyio
 ROOT = Path(__file__).resolve().parents[1]
