@@ -62,7 +62,12 @@ class Store:
         if claim is None or not calls:
             return
         ids = [c.id for c in calls]
-        if not await claim(ids):
+        try:
+            claimed = await claim(ids)
+        except Exception as e:
+            raise SessionError(f"the session could not claim the pending calls {', '.join(ids)} (nothing ran): "
+                               f"{type(e).__name__}: {e}", messages=[]) from e  # fmt: skip
+        if not claimed:
             raise ResumeConflictError(
                 f"the pending calls {', '.join(ids)} were claimed or answered by another resume of this "
                 "session, which is running them, or stopped before storing their answers (then they may "

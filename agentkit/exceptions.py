@@ -159,7 +159,8 @@ class ResumeConflictError(RunError):
 
 
 class SessionError(RunError):
-    """The session failed to store a run's messages; the exception it raised is the ``__cause__``.
+    """The session failed to store a run's messages, or to claim a resume's pending calls (then
+    nothing ran, and `.messages` is empty); the exception it raised is the ``__cause__``.
 
     `.messages` is the run's transcript, `result` the `RunResult` when the run itself finished
     (None when the run failed too: this error's message then says how).

@@ -292,3 +292,15 @@ async def test_a_store_that_fails_at_the_end_keeps_the_result():
         await Agent(model, [note]).run("q", session=Broken())
     assert info.value.result is None and isinstance(info.value.__cause__, OSError)
     check_transcript(info.value.messages)
+
+
+async def test_a_claim_that_fails_runs_nothing(tmp_path):
+    class Unclaimable(SQLiteSession):
+        async def claim_calls(self, call_ids):
+            raise ConnectionError("store unreachable")
+
+    agent = Agent(ScriptedModel(paying), [pay])
+    stopped = await agent.run("pay 500", session=SQLiteSession(tmp_path / "s.db", "c"))
+    with pytest.raises(SessionError, match=r"could not claim .*nothing ran.*unreachable"):
+        await agent.run([], session=Unclaimable(tmp_path / "s.db", "c"), approvals={stopped.pending[0].id: True})
+    assert PAID == []
