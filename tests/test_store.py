@@ -4,6 +4,7 @@ processes, run a call once), and a store that fails keeps the result."""
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import anyio
@@ -304,3 +305,47 @@ async def test_a_claim_that_fails_runs_nothing(tmp_path):
     with pytest.raises(SessionError, match=r"could not claim .*nothing ran.*unreachable"):
         await agent.run([], session=Unclaimable(tmp_path / "s.db", "c"), approvals={stopped.pending[0].id: True})
     assert PAID == []
+
+
+DYING = """
+import sys, time
+from pathlib import Path
+from agentkit import Agent, tool
+from agentkit.sessions import SQLiteSession
+from agentkit.testing import ScriptedModel
+
+path, mark, call_id = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
+
+@tool(requires_approval=True)
+def pay(amount: int) -> str:
+    "Pay."
+    mark.write_text(str(amount))  # the payment went out; the process is killed before it answers
+    time.sleep(600)
+    return "never"
+
+Agent(ScriptedModel(["never"]), [pay]).run_sync([], session=SQLiteSession(path, "c"), approvals={call_id: True})
+"""
+
+
+def test_a_resume_killed_while_its_call_ran_leaves_a_claim_that_only_a_release_lifts(tmp_path):
+    path, mark = tmp_path / "s.db", tmp_path / "paid"
+    agent = Agent(ScriptedModel(paying), [pay])
+    stopped = agent.run_sync("pay 500", session=SQLiteSession(path, "c"))
+    call_id = stopped.pending[0].id
+    proc = subprocess.Popen([sys.executable, "-c", DYING, str(path), str(mark), call_id],
+                            env={"PYTHONPATH": str(ROOT)}, stderr=subprocess.PIPE)  # fmt: skip
+    while not mark.exists():  # wait for the condition: the payment ran in that process
+        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+        time.sleep(0.02)
+    proc.kill()
+    proc.wait(timeout=60)
+    session = SQLiteSession(path, "c")
+    with pytest.raises(ResumeConflictError, match="may have run"):
+        agent.run_sync([], session=session, approvals={call_id: True})
+    assert PAID == []  # not run again here
+    anyio.run(session.release_calls, [call_id])
+    result = agent.run_sync([], session=session, approvals={call_id: "it may have been paid: check"})
+    assert result.output == "Paid." and PAID == []
+    stored = anyio.run(session.get_messages)
+    assert stored[2]["content"] == "Error: the user did not allow this tool call (it may have been paid: check)."
+    check_transcript(stored)
