@@ -16,12 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agentkit import (
-    Agent,
-    ModelError,
-    RunFinished,
-    tool,
-)
+from agentkit import Agent, ModelError, RunFinished, tool
 from agentkit.exceptions import UserError
 from agentkit.sessions import History, Session, SQLiteSession, count_tokens, fit
 from agentkit.testing import ScriptedModel, check_transcript
