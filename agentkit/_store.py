@@ -61,7 +61,7 @@ class Store:
         claim = getattr(self.session, "claim_calls", None)
         if claim is None or not calls:
             return
-        ids = [c.id for c in calls]
+        ids = list(dict.fromkeys(c.id for c in calls))
         try:
             claimed = await claim(ids)
         except Exception as e:

@@ -204,7 +204,7 @@ def _encode(message: Message) -> str:
 def _ids(call_ids: Sequence[str]) -> list[str]:
     if isinstance(call_ids, str) or not all(isinstance(i, str) and i for i in call_ids):
         raise UserError(f"call_ids must be a list of call ids (non-empty str), not {call_ids!r}")
-    return list(call_ids)
+    return list(dict.fromkeys(call_ids))  # an id given twice is claimed once
 
 
 class RedisSession:
