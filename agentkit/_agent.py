@@ -23,16 +23,12 @@ from ._marks import outgoing
 from ._model import Completion, CompletionDone, Message, Model, ToolChoice, Usage
 from ._options import AgentKeywords, PerTurn, RunOptions, output_spec, per_turn, resolve, start
 from ._output import FINAL_RESULT, InvalidOutput, OutputMode
+from ._store import Store, opening
 from ._tool_runner import Approval, Outcome, answer, cap, render_result
 from ._toolsets import Toolset, open_tools
 from ._turn import Turn, answerable, tool_message
-from .exceptions import (
-    MaxTurnsExceeded,
-    ModelError,
-    UsageLimitExceeded,
-    UserError,
-)
-from .sessions import History, fit, opening, store
+from .exceptions import MaxTurnsExceeded, ModelError, UsageLimitExceeded, UserError
+from .sessions import History, fit
 from .tools import Tool, tool
 
 __all__ = [
@@ -130,8 +126,8 @@ class _Run:
     """A tool call was refused by `max_tool_calls`."""
     observer: Observer = NOOP
     """Who watches the run (tracing); does nothing by default."""
-    new_from: int = 0
-    """Where the run's own messages start (before: the session's history, or the system message)."""
+    store: Store = field(default_factory=lambda: Store(session=None, messages=[], stored=0, input_end=0))
+    """What the run has stored in its session, and the calls it has claimed."""
 
 
 class Agent(Generic[OutputT]):
@@ -270,14 +266,14 @@ class Agent(Generic[OutputT]):
     # --- the loop --------------------------------------------------------------------------
 
     async def _drive(self, messages: list[Message], options: RunOptions, emit: Emit | None) -> RunResult[Any]:
-        messages, new_from = await opening(options.session, messages)
+        messages, store = await opening(options.session, messages)
         with observer(self, messages) as watch:
-            async with AsyncExitStack() as stack:
+            async with store.keeping_what_ran(), AsyncExitStack() as stack:
                 # Toolsets connect before the first model call and disconnect when the run ends.
                 tools = await open_tools(self.tools, self.toolsets, stack) if self.toolsets else self.tools
                 if options.mode == "tool" and FINAL_RESULT in tools:
                     raise UserError(f"a toolset has a tool named {FINAL_RESULT!r}, which the typed output needs")
-                run = _Run(observer=watch, new_from=new_from, tools=tools)
+                run = _Run(observer=watch, store=store, tools=tools)
                 return await self._loop(messages, options, run, emit)
 
     async def _loop(self, messages: list[Message], options: RunOptions, run: _Run, emit: Emit | None) -> RunResult[Any]:
@@ -409,7 +405,7 @@ class Agent(Generic[OutputT]):
     @staticmethod
     async def _end(result: RunResult[Any], options: RunOptions, run: _Run, emit: Emit | None) -> RunResult[Any]:
         """A run's end: the session stores the run's new messages, then the caller hears of it."""
-        await store(options.session, result.messages[run.new_from :])
+        await run.store.finish(result)
         run.observer.finished(result)
         if emit is not None:
             await emit(RunFinished(result=result))
@@ -462,8 +458,10 @@ class Agent(Generic[OutputT]):
         state = Turn()
         state.decisions = decided(waiting, run.tools, options.approvals)
         run.snapshot = list(messages)
+        await run.store.claim(waiting)  # before anything runs: another resume may be at this point too
         await self._answer_all([(c, None) for c in waiting], options, run, state, emit)
         messages.extend(state.answers(waiting))
+        await run.store.save_answers()  # before the next model call: a retry must find them answered
         _stop_if_failed(waiting, state, run, options, messages)
         return state
 

@@ -23,7 +23,9 @@ __all__ = [
     "MaxTurnsExceeded",
     "ModelError",
     "OutputValidationError",
+    "ResumeConflictError",
     "RunError",
+    "SessionError",
     "ToolArgumentsError",
     "ToolDefinitionError",
     "ToolError",
@@ -141,3 +143,29 @@ class ToolsetError(RunError):
     """A toolset could not give the run its tools: an MCP server that does not start, refuses
     the connection or does not answer in time. Raised before the first model call."""
 
+
+
+class ResumeConflictError(RunError):
+    """A resume could not claim its session's pending calls: another resume of that session
+    claimed or answered them first. Nothing ran; `calls` are the ids, `.messages` is empty.
+
+    A claim whose resume died before storing the answers stays: see docs/sessions.md for
+    ``release_calls``.
+    """
+
+    def __init__(self, message: str, *, calls: list[str]) -> None:
+        super().__init__(message)
+        self.calls = calls
+
+
+class SessionError(RunError):
+    """The session failed to store a run's messages, or to claim a resume's pending calls (then
+    nothing ran, and `.messages` is empty); the exception it raised is the ``__cause__``.
+
+    `.messages` is the run's transcript, `result` the `RunResult` when the run itself finished
+    (None when the run failed too: this error's message then says how).
+    """
+
+    def __init__(self, message: str, *, messages: list[dict[str, Any]], result: Any = None) -> None:
+        super().__init__(message, messages=messages)
+        self.result = result

@@ -1,8 +1,9 @@
 """Conversations that last: a session stores a conversation's messages between runs.
 
 `agent.run(input, session=session)` puts the session's history before `input` and, when the
-run ends, adds the run's new messages all together (a run that fails adds nothing). A
-`History` policy bounds what the model is sent, never what is stored.
+run ends, adds the run's new messages all together (a run that fails adds only its calls that
+ran; a resume's answers are added as soon as they exist). A `History` policy bounds what the
+model is sent, never what is stored.
 """
 
 from __future__ import annotations
@@ -12,12 +13,12 @@ import math
 import random
 import sqlite3
 import time
+import urllib.parse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
-import anyio
 import anyio.to_thread
 
 from ._marks import starts_turn
@@ -31,7 +32,13 @@ T = TypeVar("T")
 
 @runtime_checkable
 class Session(Protocol):
-    """Where a conversation's messages are kept between runs."""
+    """Where a conversation's messages are kept between runs.
+
+    A session may also have ``async claim_calls(call_ids) -> bool`` (atomically: when none of the
+    calls is claimed or answered by a stored tool message, claim them all and return True; else
+    change nothing and return False) and ``async release_calls(call_ids)`` (forget those claims).
+    A resume claims its pending calls with them, so that two resumes never both run a call.
+    """
 
     async def get_messages(self, limit: int | None = None) -> list[Message]:
         """The stored messages, oldest first; with `limit`, only the last `limit` of them."""
@@ -78,7 +85,18 @@ class SQLiteSession:
             await self._call(self._write, rows)
 
     async def clear(self) -> None:
+        """Forget the conversation and its claims."""
         await self._call(self._clear)
+
+    async def claim_calls(self, call_ids: Sequence[str]) -> bool:
+        """Claim pending calls for one resume, in one transaction: all of them, when none is
+        claimed or answered by a stored tool message (True), else none (False)."""
+        return await self._call(self._claim, _ids(call_ids)) if call_ids else True
+
+    async def release_calls(self, call_ids: Sequence[str]) -> None:
+        """Forget the claims on `call_ids` (a resume that died before storing their answers)."""
+        if call_ids:
+            await self._call(self._release, _ids(call_ids))
 
     # --- in the worker thread ----------------------------------------------------------------
 
@@ -124,6 +142,28 @@ class SQLiteSession:
     def _clear(self, db: sqlite3.Connection, _: Any) -> None:
         db.execute("BEGIN IMMEDIATE")
         db.execute("DELETE FROM messages WHERE session_id = ?", (self.session_id,))
+        db.execute("DELETE FROM claims WHERE session_id = ?", (self.session_id,))
+        db.execute("COMMIT")
+
+    def _claim(self, db: sqlite3.Connection, ids: list[str]) -> bool:
+        # IMMEDIATE: the check and the claim are one step for every connection and process.
+        db.execute("BEGIN IMMEDIATE")
+        marks = ", ".join("?" * len(ids))
+        key = (self.session_id, *ids)
+        taken = db.execute(f"SELECT 1 FROM claims WHERE session_id = ? AND call_id IN ({marks})", key).fetchone()
+        taken = taken or db.execute(
+            "SELECT 1 FROM messages WHERE session_id = ? AND json_extract(message, '$.role') = 'tool'"
+            f" AND json_extract(message, '$.tool_call_id') IN ({marks})", key).fetchone()  # fmt: skip
+        if taken:
+            db.execute("ROLLBACK")
+            return False
+        db.executemany("INSERT INTO claims (session_id, call_id) VALUES (?, ?)", [(self.session_id, i) for i in ids])
+        db.execute("COMMIT")
+        return True
+
+    def _release(self, db: sqlite3.Connection, ids: list[str]) -> None:
+        db.execute("BEGIN IMMEDIATE")
+        db.executemany("DELETE FROM claims WHERE session_id = ? AND call_id = ?", [(self.session_id, i) for i in ids])
         db.execute("COMMIT")
 
 
@@ -135,6 +175,8 @@ def _create(db: sqlite3.Connection) -> None:
         " id INTEGER PRIMARY KEY AUTOINCREMENT, session_id TEXT NOT NULL, message TEXT NOT NULL)"
     )
     db.execute("CREATE INDEX IF NOT EXISTS messages_by_session ON messages (session_id, id)")
+    db.execute("CREATE TABLE IF NOT EXISTS claims (session_id TEXT NOT NULL, call_id TEXT NOT NULL,"
+               " PRIMARY KEY (session_id, call_id))")  # fmt: skip
 
 
 class _closing:
@@ -160,13 +202,21 @@ def _encode(message: Message) -> str:
     return json.dumps(message, ensure_ascii=True, allow_nan=False)
 
 
+def _ids(call_ids: Sequence[str]) -> list[str]:
+    if isinstance(call_ids, str) or not all(isinstance(i, str) and i for i in call_ids):
+        raise UserError(f"call_ids must be a list of call ids (non-empty str), not {call_ids!r}")
+    return list(dict.fromkeys(call_ids))  # an id given twice is claimed once
+
+
 class RedisSession:
     """A `Session` in Redis (extra ``agentkit[redis]``: redis-py; asyncio only).
 
     A conversation is one Redis list, at key ``prefix + session_id``; a run's messages are
     appended with one ``RPUSH``, which Redis runs whole, so concurrent runs and processes never
-    interleave. `ttl` (seconds): the conversation expires that long after its last write.
-    Each call opens its own connection, so one session object serves any event loop.
+    interleave. `ttl` (a whole number of seconds): the conversation expires that long after its
+    last write. The claims on pending calls are a set at ``key + "\\0claims"`` (a session id
+    has no NUL, so no conversation has that key). Each call opens its own connection, so one
+    session object serves any event loop.
     """
 
     def __init__(
@@ -177,15 +227,19 @@ class RedisSession:
         prefix: str = "agentkit:session:",
         ttl: int | None = None,
     ) -> None:
-        if not isinstance(session_id, str) or not session_id:
-            raise UserError(f"session_id must be a non-empty str, not {session_id!r}")
+        if not isinstance(session_id, str) or not session_id or "\0" in session_id:
+            raise UserError(f"session_id must be a non-empty str without NUL, not {session_id!r}")
+        # Checked here: Redis would refuse the EXPIRE only after the RPUSH it goes with had applied.
+        if ttl is not None and (not isinstance(ttl, int) or isinstance(ttl, bool) or not 0 < ttl <= _MAX_TTL):
+            raise UserError(f"ttl must be None or a whole number of seconds from 1 to {_MAX_TTL}, not {ttl!r}")
         self.session_id = session_id
         self.url = url
         self.key = prefix + session_id
+        self.claims_key = self.key + "\0claims"
         self.ttl = ttl
 
     def __repr__(self) -> str:
-        return f"RedisSession({self.session_id!r}, url={self.url!r})"
+        return f"RedisSession({self.session_id!r}, url={_without_password(self.url)!r})"
 
     def _client(self) -> Any:
         try:
@@ -215,8 +269,64 @@ class RedisSession:
                     await pipe.rpush(self.key, *texts).expire(self.key, self.ttl).execute()
 
     async def clear(self) -> None:
+        """Forget the conversation and its claims."""
         async with self._client() as client:
-            await client.delete(self.key)
+            await client.delete(self.key, self.claims_key)
+
+    async def claim_calls(self, call_ids: Sequence[str]) -> bool:
+        """Claim pending calls for one resume, atomically (a Lua script): all of them, when none
+        is claimed or answered by a stored tool message (True), else none (False)."""
+        if not call_ids:
+            return True
+        ids = _ids(call_ids)
+        # What an answer to each call looks like in the stored JSON (`_encode`'s separators).
+        answers = [f'"tool_call_id": {json.dumps(i)}' for i in ids]
+        async with self._client() as client:
+            claimed = await client.eval(_CLAIM, 2, self.key, self.claims_key, self.ttl or "", len(ids), *ids, *answers)
+        return bool(claimed)
+
+    async def release_calls(self, call_ids: Sequence[str]) -> None:
+        """Forget the claims on `call_ids` (a resume that died before storing their answers)."""
+        if call_ids:
+            async with self._client() as client:
+                await client.srem(self.claims_key, *_ids(call_ids))
+
+
+_MAX_TTL = 10**12  # seconds; Redis refuses an expiry time past what its milliseconds can hold
+
+# KEYS: the conversation, its claims. ARGV: the ttl ("" for none), n, n call ids, the n answers'
+# JSON fragments. Redis runs a script whole: no other client's command comes between its steps.
+_CLAIM = """
+local n = tonumber(ARGV[2])
+for i = 3, n + 2 do
+  if redis.call('SISMEMBER', KEYS[2], ARGV[i]) == 1 then return 0 end
+end
+for _, text in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
+  if string.find(text, '"role": "tool"', 1, true) then
+    for i = n + 3, 2 * n + 2 do
+      if string.find(text, ARGV[i], 1, true) then return 0 end
+    end
+  end
+end
+redis.call('SADD', KEYS[2], unpack(ARGV, 3, n + 2))
+if ARGV[1] ~= '' then redis.call('EXPIRE', KEYS[2], ARGV[1]) end
+return 1
+"""
+
+
+def _without_password(url: str) -> str:
+    """`url` with its password (in the user part or the query) replaced by ``***``."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:  # not a URL that can be taken apart: nothing of it is shown
+        return "***"
+    netloc, query = parts.netloc, parts.query
+    if parts.password is not None:
+        netloc = f"{parts.username or ''}:***@{netloc.rpartition('@')[2]}"
+    pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
+    if any(k == "password" for k, _ in pairs):
+        query = urllib.parse.urlencode([(k, "***" if k == "password" else v) for k, v in pairs], safe="*")
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 # --- what a run sends: the history policy ---------------------------------------------------------
@@ -294,26 +404,3 @@ def fit(messages: list[Message], history: History | None, model: Any = None) -> 
     if keep == 0:
         return messages
     return [*head, *body[starts[keep] :]]
-
-
-# --- the run's side: loading before, storing after -----------------------------------------------
-
-
-async def opening(session: Session | None, messages: list[Message]) -> tuple[list[Message], int]:
-    """The run's messages with the session's history put before the input (after the system
-    message), and the index where the run's new messages start (what the session will store).
-
-    The session keeps no system message: the agent's own leads every run.
-    """
-    if session is None:
-        return messages, 0
-    head = messages[:1] if messages and messages[0].get("role") == "system" else []
-    stored = [m for m in await session.get_messages() if m.get("role") != "system"]
-    return [*head, *stored, *messages[len(head) :]], len(head) + len(stored)
-
-
-async def store(session: Session | None, new: list[Message]) -> None:
-    """Add a finished run's new messages; not cancelled half way (a stopped stream still stores)."""
-    if session is not None and new:
-        with anyio.CancelScope(shield=True):
-            await session.add_messages(new)

@@ -19,6 +19,7 @@ PUBLIC = {
     "ToolCallOpened", "ToolCallReady", "ToolCallStarted", "ToolDefinitionError", "ToolError", "TurnFinished",
     "UnknownToolError", "Usage", "UserError", "tool",
     "OutputValidationError", "RunContext", "UsageLimitExceeded", "UsageLimits", "ToolsetError",
+    "ResumeConflictError", "SessionError",
 }  # fmt: skip
 
 # Names fixed by the shared API contract (../shared/API.md).

@@ -5,6 +5,7 @@ import socket
 import subprocess
 import sys
 import time
+import traceback
 from pathlib import Path
 
 import anyio
@@ -15,6 +16,7 @@ from agentkit.exceptions import UserError
 from agentkit.sessions import RedisSession, Session
 from agentkit.testing import ScriptedModel, check_transcript
 from tests.test_sessions import TRICKY
+from tests.test_store import _no_payments, check_one_won, gated, resume_twice  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.anyio
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,11 +65,39 @@ async def test_messages_round_trip_exactly(redis_url):
     assert await RedisSession("other", url=redis_url).get_messages() == []
     await again.clear()
     assert await session.get_messages() == []
-    with pytest.raises(UserError, match="limit"):
-        await session.get_messages(-1)
+    for bad in (-1, True, 1.5):
+        with pytest.raises(UserError, match="limit"):
+            await session.get_messages(bad)
     with pytest.raises(UserError, match="session_id"):
         RedisSession("", url=redis_url)
     assert repr(session) == f"RedisSession('rt', url={redis_url!r})"
+
+
+async def test_no_password_in_the_repr_or_in_connection_errors(redis_url):
+    secret = "s3cret-pw"
+    host = redis_url.removeprefix("redis://")
+    assert repr(RedisSession("rt", url=f"redis://user:{secret}@{host}")) == f"RedisSession('rt', url='redis://user:***@{host}')"
+    assert repr(RedisSession("rt", url=f"redis://{host}?password={secret}&db=0")).endswith("?password=***&db=0')")
+    assert repr(RedisSession("rt", url=f"redis://:{secret}@[::1")) == "RedisSession('rt', url='***')"
+    assert repr(RedisSession("rt", url=f"redis://:p@{secret}@h:1/0?password={secret}&x=")) == (
+        "RedisSession('rt', url='redis://:***@h:1/0?password=***&x=')")
+    for url in (f"redis://user:{secret}@{host}", f"redis://:{secret}@127.0.0.1:1/0",
+                f"redis://:{secret}@127.0.0.1:notaport/0"):  # fmt: skip
+        session = RedisSession("rt", url=url)
+        assert secret not in repr(session)
+        with pytest.raises(Exception) as info:  # a wrong password, no server, a bad URL
+            await Agent(ScriptedModel(["x"])).run("q", session=session)
+        assert secret not in "".join(traceback.format_exception(info.value)), url
+
+
+def test_a_ttl_is_a_whole_positive_number_of_seconds(redis_url):
+    for bad in (0, -1, 1.5, True, "10", 10**13):
+        with pytest.raises(UserError, match="ttl"):
+            RedisSession("t", url=redis_url, ttl=bad)
+    with pytest.raises(UserError, match="NUL"):
+        RedisSession("a\0claims", url=redis_url)
+    assert RedisSession("t", url=redis_url, ttl=10**12).ttl == 10**12 and RedisSession("t", ttl=1).ttl == 1
+    assert RedisSession("t", prefix="app:").claims_key == "app:t\0claims"
 
 
 async def test_prefix_and_ttl(redis_url):
@@ -127,3 +157,36 @@ def test_several_processes_lose_and_duplicate_nothing(redis_url):
             assert answer == f"done {question}"
             seen.append(question)
     assert sorted(seen) == sorted(f"w{w}-{i}" for w in range(4) for i in range(15))
+
+
+async def test_two_concurrent_resumes_run_the_call_once(redis_url):
+    await RedisSession("c", url=redis_url).clear()
+    outcomes = await resume_twice(lambda gate: (gated(RedisSession, gate) if gate else RedisSession)("c", url=redis_url))
+    check_one_won(outcomes, await RedisSession("c", url=redis_url).get_messages())
+
+
+async def test_claims_are_atomic_and_answered_calls_cannot_be_claimed(redis_url):
+    import redis.asyncio
+
+    session, other = RedisSession("cl", url=redis_url, ttl=100), RedisSession("cl2", url=redis_url)
+    await session.clear()
+    await session.add_messages(TRICKY)  # c1 is answered there
+    assert await session.claim_calls(["c1"]) is False
+    assert await session.claim_calls(["c2", 'c"3']) is True
+    assert await session.claim_calls(["c4", 'c"3']) is False  # all or nothing: c4 is not claimed
+    assert await other.claim_calls(["c2"]) is True  # claims belong to one session
+    async with redis.asyncio.Redis.from_url(redis_url) as client:
+        assert 0 < await client.ttl(session.claims_key) <= 100
+    await session.release_calls(["c2", 'c"3'])
+    assert await session.claim_calls(["c2", "c4"]) is True
+    await session.add_messages([{"role": "tool", "tool_call_id": 'c"5', "content": "done"}])
+    assert await session.claim_calls(['c"5']) is False
+    assert await session.claim_calls(["c5"]) is True  # a call id is matched whole
+    await session.clear()
+    assert await session.get_messages() == [] and await session.claim_calls(["c4"]) is True
+    assert await session.claim_calls([]) is True
+    for bad in ("c9", [""], [3]):
+        with pytest.raises(UserError, match="call_ids"):
+            await session.claim_calls(bad)
+        with pytest.raises(UserError, match="call_ids"):
+            await session.release_calls(bad)

@@ -155,14 +155,22 @@ async def test_a_conversation_input_keeps_its_own_system_message_first(tmp_path)
     assert [m["content"] for m in await session.get_messages()] == ["old", "a", "b", "q", "c"]
 
 
-async def test_a_failed_run_adds_nothing(tmp_path):
+async def test_a_failed_run_adds_only_the_calls_that_ran(tmp_path):
     session = SQLiteSession(tmp_path / "s.db", "chat")
-    model = ScriptedModel([qw_call("get_current_temperature", location="Paris"), RuntimeError("down")])
+    with pytest.raises(ModelError):
+        await Agent(ScriptedModel([RuntimeError("down")])).run("hello?", session=session)
+    assert await session.get_messages() == []  # nothing ran: nothing stored
+    model = ScriptedModel([qw_call("get_current_temperature", location="Paris"), RuntimeError("down"), "26 °C."])
     agent, _ = weather_agent()
     agent.model = model
-    with pytest.raises(ModelError):
+    with pytest.raises(ModelError) as info:
         await agent.run("weather?", session=session)
-    assert await session.get_messages() == []
+    stored = await session.get_messages()
+    assert stored == info.value.messages and [m["role"] for m in stored] == ["user", "assistant", "tool"]
+    # the run goes on from the session: the model reads the tool's answer, nothing runs again
+    result = await agent.run([], session=session)
+    assert result.output == "26 °C." and model.calls[-1].messages == stored
+    check_transcript(await session.get_messages())
 
 
 async def test_run_sync_and_stream_store_too_even_when_the_stream_is_left_early(tmp_path):
@@ -502,3 +510,27 @@ async def test_a_cancelled_run_still_stores_a_finished_runs_messages():
     with anyio.move_on_after(0.1):
         await Agent(ScriptedModel(["answer"])).run("q", session=session)
     assert [m["content"] for m in session.stored] == ["q", "answer"]
+
+
+# --- claims on pending calls ---------------------------------------------------------------------
+
+
+async def test_claims_are_atomic_and_answered_calls_cannot_be_claimed(tmp_path):
+    session = SQLiteSession(tmp_path / "s.db", "c")
+    other = SQLiteSession(tmp_path / "s.db", "d")
+    assert await session.claim_calls(["c1", "c2", "c1"]) is True  # an id twice is claimed once
+    assert await session.claim_calls(["c3", "c2"]) is False  # all or nothing: c3 is not claimed
+    assert await other.claim_calls(["c1"]) is True  # claims belong to one session
+    await session.release_calls(["c1", "c2"])
+    assert await session.claim_calls(["c3"]) is True
+    await session.add_messages([{"role": "tool", "tool_call_id": "c4", "content": "done"}])
+    assert await session.claim_calls(["c4"]) is False
+    await session.clear()
+    assert await session.claim_calls(["c3"]) is True  # clear forgets the claims too
+    await session.add_messages(TRICKY)  # any stored JSON is read, a lone surrogate included
+    assert await session.claim_calls(["c1"]) is False and await session.claim_calls([]) is True
+    for bad in ("c9", [""], [3]):
+        with pytest.raises(UserError, match="call_ids"):
+            await session.claim_calls(bad)
+        with pytest.raises(UserError, match="call_ids"):
+            await session.release_calls(bad)

@@ -1,0 +1,153 @@
+"""A run's writes to its session: the calls that ran are stored before a retry could run them
+again, and a resume claims its pending calls so that two resumes never both run them."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+
+from ._events import ToolCall
+from ._model import Message
+from .exceptions import ResumeConflictError, RunError, SessionError
+from .sessions import Session
+
+__all__ = ["Store", "opening"]
+
+logger = logging.getLogger("agentkit")
+
+
+async def opening(session: Session | None, messages: list[Message]) -> tuple[list[Message], Store]:
+    """The run's messages with the session's history put before the input (after the system
+    message), and the run's `Store`. The session keeps no system message: the agent's own leads
+    every run."""
+    if session is None:
+        return messages, Store(session=None, messages=messages, stored=0, input_end=len(messages))
+    head = messages[:1] if messages and messages[0].get("role") == "system" else []
+    stored = [m for m in await session.get_messages() if m.get("role") != "system"]
+    messages = [*head, *stored, *messages[len(head) :]]
+    return messages, Store(session=session, messages=messages, stored=len(head) + len(stored),
+                           input_end=len(messages))  # fmt: skip
+
+
+@dataclass(kw_only=True)
+class Store:
+    """What a run has stored in its session, and the pending calls it has claimed.
+
+    A run's own messages are stored in one write when it ends, so that concurrent runs on one
+    session never interleave. Two writes come earlier, because a retry would repeat a side
+    effect: a resume's answers as soon as they exist, and, when a run fails in any way
+    (cancellation included), its transcript up to the last calls that ran.
+    """
+
+    session: Session | None
+    """The run's session (None: nothing is stored)."""
+    messages: list[Message]
+    """The run's transcript, as the loop builds it."""
+    stored: int
+    """`messages[:stored]` are in the session (or are not the session's: the system message)."""
+    input_end: int
+    """Where the run's input ends: the tool messages after it answer calls of this run."""
+    claimed: list[str] = field(default_factory=list)
+    """The pending calls this run has claimed and whose answers are not stored yet."""
+
+    async def claim(self, calls: Sequence[ToolCall]) -> None:
+        """Claim a resume's pending calls, when the session can (``claim_calls``); raise
+        `ResumeConflictError` when another resume has claimed or answered them."""
+        claim = getattr(self.session, "claim_calls", None)
+        if claim is None or not calls:
+            return
+        ids = list(dict.fromkeys(c.id for c in calls))
+        try:
+            claimed = await claim(ids)
+        except Exception as e:
+            raise SessionError(f"the session could not claim the pending calls {', '.join(ids)} (nothing ran): "
+                               f"{type(e).__name__}: {e}", messages=[]) from e  # fmt: skip
+        if not claimed:
+            raise ResumeConflictError(
+                f"the pending calls {', '.join(ids)} were claimed or answered by another resume of this "
+                "session, which is running them, or stopped before storing their answers (then they may "
+                "have run). Nothing ran here. If no run is working on them, `await session.release_calls("
+                f"{ids!r})` makes them pending again: resume then with a decision (deny, with a reason, a "
+                "call that may have run)",
+                calls=ids,
+            )
+        self.claimed = ids
+
+    async def save_answers(self) -> None:
+        """Store a resume's answers now, before the next model call. A failure here is not the
+        run's: its end stores them, and until they are stored the claim keeps other resumes off."""
+        if self.session is None:
+            return
+        try:
+            await self._save(self.messages, len(self.messages))
+        except Exception as e:
+            logger.warning("the session could not store the answers of %s now: %s: %s",
+                           ", ".join(self.claimed), type(e).__name__, e)  # fmt: skip
+
+    async def finish(self, result: Any) -> None:
+        """A run's end: store its new messages; raise `SessionError` (with the result) if the
+        session fails."""
+        try:
+            await self._save(result.messages, len(result.messages))
+        except Exception as e:
+            raise SessionError(
+                f"the run finished, but the session could not store its messages: {type(e).__name__}: {e}",
+                messages=result.messages,
+                result=result,
+            ) from e
+
+    @asynccontextmanager
+    async def keeping_what_ran(self) -> AsyncIterator[None]:
+        """On any failure of the run, store its transcript up to its last answered calls."""
+        try:
+            yield
+        except SessionError:
+            raise
+        except BaseException as error:
+            if self.session is None:
+                raise
+            messages = self.messages
+            if isinstance(error, RunError) and error.messages[: len(messages)] == messages:
+                messages = error.messages  # the live transcript, and the calls that ran before the failure
+            try:
+                await self._save(messages, self._ran_until(messages))
+            except Exception as e:
+                if not isinstance(error, Exception):  # a cancellation stays one
+                    logger.warning("the session could not store the calls that ran: %s: %s", type(e).__name__, e)
+                    raise error from None
+                raise SessionError(
+                    f"the run failed ({type(error).__name__}: {error}), and the session could not store the "
+                    f"calls that ran ({type(e).__name__}: {e}): a retry from the session would run them again",
+                    messages=messages,
+                ) from e
+            raise
+
+    def _ran_until(self, messages: list[Message]) -> int:
+        """Where the transcript's last answered calls of this run end (their tool messages, and
+        the images message after them), or 0 when none of its calls was answered."""
+        end = 0
+        for i in range(self.input_end, len(messages)):
+            role = messages[i].get("role")
+            if role == "tool" or (role == "user" and end == i > 0 and isinstance(messages[i].get("content"), list)):
+                end = i + 1
+        return end
+
+    async def _save(self, messages: list[Message], end: int) -> None:
+        """Add `messages[stored:end]` (not cancelled half way), then drop the claims they answer."""
+        if self.session is None or end <= self.stored:
+            return
+        with anyio.CancelScope(shield=True):
+            await self.session.add_messages(messages[self.stored : end])
+            self.stored = end
+            release = getattr(self.session, "release_calls", None)
+            if self.claimed and release is not None:
+                ids, self.claimed = self.claimed, []
+                try:
+                    await release(ids)
+                except Exception as e:  # answered calls cannot be claimed again: the claims are only litter
+                    logger.warning("the session could not release the claims on %s: %s", ", ".join(ids), e)

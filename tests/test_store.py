@@ -1,0 +1,351 @@
+"""A run's writes to its session (agentkit/_store.py): a failed run stores the calls that ran, a
+resume stores its answers at once and claims its pending calls (two resumes, in tasks or
+processes, run a call once), and a store that fails keeps the result."""
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import anyio
+import pytest
+
+from agentkit import (
+    Agent,
+    ApprovalError,
+    MaxTurnsExceeded,
+    ModelError,
+    ResumeConflictError,
+    SessionError,
+    UsageLimitExceeded,
+    UsageLimits,
+    tool,
+)
+from agentkit.exceptions import UserError
+from agentkit.sessions import SQLiteSession
+from agentkit.testing import ScriptedModel, check_transcript
+from tests.agent_helpers import qw_call
+
+pytestmark = pytest.mark.anyio
+ROOT = Path(__file__).resolve().parents[1]
+
+
+PAID: list[int] = []
+
+
+@tool(requires_approval=True)
+def pay(amount: int) -> str:
+    """Pay.
+
+    Args:
+        amount: How much.
+    """
+    PAID.append(amount)
+    return f"paid {amount}"
+
+
+@tool
+def note(text: str) -> str:
+    """Take a note.
+
+    Args:
+        text: The note.
+    """
+    PAID.append(-1)
+    return "noted"
+
+
+@pytest.fixture(autouse=True)
+def _no_payments():
+    PAID.clear()
+
+
+def paying(messages):
+    """The model: asks to pay 500, then says it is done once the payment's answer is in."""
+    return "Paid." if messages[-1]["role"] == "tool" else qw_call("pay", amount=500)
+
+
+async def test_a_resume_that_fails_after_the_approved_call_ran_never_runs_it_again(tmp_path):
+    session = SQLiteSession(tmp_path / "s.db", "chat")
+    agent = Agent(ScriptedModel([qw_call("pay", amount=500), RuntimeError("down"), "Paid."]), [pay])
+    stopped = await agent.run("pay 500", session=session)
+    approvals = {stopped.pending[0].id: True}
+    with pytest.raises(ModelError):
+        await agent.run([], session=session, approvals=approvals)
+    assert PAID == [500]
+    stored = await session.get_messages()
+    assert [m["role"] for m in stored] == ["user", "assistant", "tool"] and stored[2]["content"] == "paid 500"
+    with pytest.raises(UserError, match="no call in the conversation is waiting"):
+        await agent.run([], session=session, approvals=approvals)  # the same resume, retried
+    result = await agent.run([], session=session)  # the run goes on from the payment's answer
+    assert result.output == "Paid." and PAID == [500]
+    check_transcript(await session.get_messages())
+
+
+class HangingModel(ScriptedModel):
+    """Answers its script, then hangs on the next call until cancelled."""
+
+    def __init__(self, script, hang_at: int):
+        super().__init__(script)
+        self.hang_at, self.hanging = hang_at, anyio.Event()
+
+    async def complete(self, messages, **kw):
+        if len(self.calls) == self.hang_at:
+            self.hanging.set()
+            await anyio.sleep_forever()
+        return await super().complete(messages, **kw)
+
+
+TWO_NOTES = qw_call("note", text="a") + qw_call("note", text="b")
+
+
+@pytest.mark.parametrize("failure", ["max_turns", "tool_calls", "approval_hook", "cancelled"])
+async def test_any_failure_stores_the_turns_whose_calls_ran(tmp_path, failure):
+    session = SQLiteSession(tmp_path / "s.db", "chat")
+    options: dict = {}
+    if failure == "max_turns":
+        model, error, options["max_turns"] = ScriptedModel([qw_call("note", text="a")]), MaxTurnsExceeded, 1
+    elif failure == "tool_calls":
+        model, error = ScriptedModel([TWO_NOTES]), UsageLimitExceeded
+        options["usage_limits"] = UsageLimits(max_tool_calls=1)
+    elif failure == "approval_hook":
+        model, error = ScriptedModel([TWO_NOTES]), ApprovalError
+        options["approve"] = lambda call: 1 / 0 if "b" in call.arguments else True
+    else:
+        model, error = HangingModel([qw_call("note", text="a")], hang_at=1), None
+    agent = Agent(model, [note])
+    if error is None:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(lambda: agent.run("notes", session=session))
+            await model.hanging.wait()  # the first turn's call has run
+            tg.cancel_scope.cancel()
+    else:
+        with pytest.raises(error):
+            await agent.run("notes", session=session, **options)
+    stored = await session.get_messages()
+    assert [m["role"] for m in stored][:3] == ["user", "assistant", "tool"] and stored[2]["content"] == "noted"
+    assert stored[-1]["role"] == "tool"
+    check_transcript(stored)
+    assert PAID == [-1]
+
+
+class Gate:
+    """Lets `n` tasks through once all of them have arrived."""
+
+    def __init__(self, n: int):
+        self.n, self.open = n, anyio.Event()
+
+    async def arrive(self) -> None:
+        self.n -= 1
+        if self.n == 0:
+            self.open.set()
+        await self.open.wait()
+
+
+def gated(cls, gate: Gate):
+    """A session class whose reads wait at `gate`: each resume has read the pending call before
+    any of them claims it."""
+
+    class Gated(cls):
+        async def get_messages(self, limit=None):
+            messages = await super().get_messages(limit)
+            await gate.arrive()
+            return messages
+
+    return Gated
+
+
+async def resume_twice(make_session) -> list:
+    """Two resumes of one session's pending payment at once; what each ended with."""
+    agent = Agent(ScriptedModel(paying), [pay])
+    stopped = await agent.run("pay 500", session=make_session(None))
+    gate, outcomes = Gate(2), []
+
+    async def resume() -> None:
+        try:
+            outcomes.append(await agent.run([], session=make_session(gate), approvals={stopped.pending[0].id: True}))
+        except ResumeConflictError as e:
+            outcomes.append(e)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(resume)
+        tg.start_soon(resume)
+    return outcomes
+
+
+def check_one_won(outcomes, stored) -> None:
+    assert PAID == [500]
+    (error,) = [o for o in outcomes if isinstance(o, ResumeConflictError)]
+    (won,) = [o for o in outcomes if not isinstance(o, ResumeConflictError)]
+    assert won.output == "Paid." and error.calls == [won.messages[2]["tool_call_id"]]
+    assert "release_calls" in str(error)
+    assert stored == won.messages and [m["role"] for m in stored] == ["user", "assistant", "tool", "assistant"]
+    check_transcript(stored)
+
+
+async def test_two_concurrent_resumes_run_the_call_once(tmp_path):
+    path = tmp_path / "s.db"
+    outcomes = await resume_twice(lambda gate: gated(SQLiteSession, gate)(path, "c") if gate else SQLiteSession(path, "c"))
+    check_one_won(outcomes, await SQLiteSession(path, "c").get_messages())
+
+
+RESUMER = """
+import os, sys, time, anyio
+from pathlib import Path
+from agentkit import Agent, ResumeConflictError
+from agentkit.sessions import SQLiteSession
+from agentkit.testing import ScriptedModel
+from tests.test_store import PAID, pay, paying
+
+path, marks, call_id = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
+
+class Gated(SQLiteSession):
+    async def get_messages(self, limit=None):
+        messages = await super().get_messages(limit)
+        (marks / str(os.getpid())).touch()
+        while len(list(marks.iterdir())) < 2:  # both processes have read the pending call
+            await anyio.sleep(0.01)
+        return messages
+
+async def main():
+    try:
+        await Agent(ScriptedModel(paying), [pay]).run([], session=Gated(path, "c"), approvals={call_id: True})
+        print("won", PAID)
+    except ResumeConflictError:
+        print("refused", PAID)
+
+anyio.run(main)
+"""
+
+
+def test_two_processes_resuming_one_call_run_it_once(tmp_path):
+    path, marks = tmp_path / "s.db", tmp_path / "marks"
+    marks.mkdir()
+    stopped = Agent(ScriptedModel(paying), [pay]).run_sync("pay 500", session=SQLiteSession(path, "c"))
+    procs = [subprocess.Popen([sys.executable, "-c", RESUMER, str(path), str(marks), stopped.pending[0].id],
+                              env={"PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for _ in range(2)]  # fmt: skip
+    outs = []
+    for p in procs:
+        out, err = p.communicate(timeout=240)
+        assert p.returncode == 0, err.decode()
+        outs.append(out.decode().strip())
+    assert sorted(outs) == ["refused []", "won [500]"]
+    stored = anyio.run(SQLiteSession(path, "c").get_messages)
+    assert [m["role"] for m in stored] == ["user", "assistant", "tool", "assistant"]
+    check_transcript(stored)
+
+
+async def test_a_claimed_call_whose_resume_died_is_not_run_again_and_can_be_released(tmp_path):
+    session = SQLiteSession(tmp_path / "s.db", "c")
+    started = anyio.Event()
+
+    @tool(requires_approval=True)
+    async def transfer(amount: int) -> str:
+        """Transfer.
+
+        Args:
+            amount: How much.
+        """
+        PAID.append(amount)
+        started.set()
+        await anyio.sleep_forever()  # the process dies here, as far as the session can tell
+        return "never"
+
+    agent = Agent(ScriptedModel([qw_call("transfer", amount=7), "Not sent."]), [transfer])
+    stopped = await agent.run("send 7", session=session)
+    call_id = stopped.pending[0].id
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(lambda: agent.run([], session=session, approvals={call_id: True}))
+        await started.wait()
+        tg.cancel_scope.cancel()
+    with pytest.raises(ResumeConflictError, match=r"release_calls") as info:
+        await agent.run([], session=session, approvals={call_id: True})
+    assert info.value.calls == [call_id] and PAID == [7]
+    await session.release_calls([call_id])  # no run works on it: the person decides again
+    result = await agent.run([], session=session, approvals={call_id: "it may have been sent"})
+    assert result.output == "Not sent." and PAID == [7]
+    stored = await session.get_messages()
+    assert stored[2]["content"] == "Error: the user did not allow this tool call (it may have been sent)."
+    check_transcript(stored)
+
+
+async def test_a_store_that_fails_at_the_end_keeps_the_result():
+    class Broken:
+        async def get_messages(self, limit=None):
+            return []
+
+        async def add_messages(self, messages):
+            raise OSError("disk full")
+
+        async def clear(self):
+            pass
+
+    with pytest.raises(SessionError, match="disk full") as info:
+        await Agent(ScriptedModel(["answer"])).run("q", session=Broken())
+    assert isinstance(info.value.__cause__, OSError)
+    assert info.value.result.output == "answer"
+    assert info.value.messages == info.value.result.messages == [{"role": "user", "content": "q"},
+                                                                 {"role": "assistant", "content": "answer"}]  # fmt: skip
+    # a run that failed, and whose calls that ran could not be stored either
+    model = ScriptedModel([qw_call("note", text="a"), RuntimeError("down")])
+    with pytest.raises(SessionError, match=r"ModelError.*disk full") as info:
+        await Agent(model, [note]).run("q", session=Broken())
+    assert info.value.result is None and isinstance(info.value.__cause__, OSError)
+    check_transcript(info.value.messages)
+
+
+async def test_a_claim_that_fails_runs_nothing(tmp_path):
+    class Unclaimable(SQLiteSession):
+        async def claim_calls(self, call_ids):
+            raise ConnectionError("store unreachable")
+
+    agent = Agent(ScriptedModel(paying), [pay])
+    stopped = await agent.run("pay 500", session=SQLiteSession(tmp_path / "s.db", "c"))
+    with pytest.raises(SessionError, match=r"could not claim .*nothing ran.*unreachable"):
+        await agent.run([], session=Unclaimable(tmp_path / "s.db", "c"), approvals={stopped.pending[0].id: True})
+    assert PAID == []
+
+
+DYING = """
+import sys, time
+from pathlib import Path
+from agentkit import Agent, tool
+from agentkit.sessions import SQLiteSession
+from agentkit.testing import ScriptedModel
+
+path, mark, call_id = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
+
+@tool(requires_approval=True)
+def pay(amount: int) -> str:
+    "Pay."
+    mark.write_text(str(amount))  # the payment went out; the process is killed before it answers
+    time.sleep(600)
+    return "never"
+
+Agent(ScriptedModel(["never"]), [pay]).run_sync([], session=SQLiteSession(path, "c"), approvals={call_id: True})
+"""
+
+
+def test_a_resume_killed_while_its_call_ran_leaves_a_claim_that_only_a_release_lifts(tmp_path):
+    path, mark = tmp_path / "s.db", tmp_path / "paid"
+    agent = Agent(ScriptedModel(paying), [pay])
+    stopped = agent.run_sync("pay 500", session=SQLiteSession(path, "c"))
+    call_id = stopped.pending[0].id
+    proc = subprocess.Popen([sys.executable, "-c", DYING, str(path), str(mark), call_id],
+                            env={"PYTHONPATH": str(ROOT)}, stderr=subprocess.PIPE)  # fmt: skip
+    while not mark.exists():  # wait for the condition: the payment ran in that process
+        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+        time.sleep(0.02)
+    proc.kill()
+    proc.wait(timeout=60)
+    session = SQLiteSession(path, "c")
+    with pytest.raises(ResumeConflictError, match="may have run"):
+        agent.run_sync([], session=session, approvals={call_id: True})
+    assert PAID == []  # not run again here
+    anyio.run(session.release_calls, [call_id])
+    result = agent.run_sync([], session=session, approvals={call_id: "it may have been paid: check"})
+    assert result.output == "Paid." and PAID == []
+    stored = anyio.run(session.get_messages)
+    assert stored[2]["content"] == "Error: the user did not allow this tool call (it may have been paid: check)."
+    check_transcript(stored)
