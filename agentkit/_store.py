@@ -12,6 +12,7 @@ from typing import Any
 import anyio
 
 from ._events import ToolCall
+from ._marks import INSERTED
 from ._model import Message
 from .exceptions import ResumeConflictError, RunError, SessionError
 from .sessions import Session
@@ -133,7 +134,7 @@ class Store:
         end = 0
         for i in range(self.input_end, len(messages)):
             role = messages[i].get("role")
-            if role == "tool" or (role == "user" and end == i > 0 and isinstance(messages[i].get("content"), list)):
+            if role == "tool" or (end == i > 0 and messages[i].get(INSERTED) == "images"):
                 end = i + 1
         return end
 

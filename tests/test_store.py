@@ -349,3 +349,24 @@ def test_a_resume_killed_while_its_call_ran_leaves_a_claim_that_only_a_release_l
     stored = anyio.run(session.get_messages)
     assert stored[2]["content"] == "Error: the user did not allow this tool call (it may have been paid: check)."
     check_transcript(stored)
+
+
+async def test_a_failed_run_stores_the_images_message_with_the_calls_that_ran(tmp_path):
+    from agentkit._tool_runner import WithImages
+
+    pixel = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
+
+    @tool
+    def snap() -> WithImages:
+        """Take a picture."""
+        return WithImages(text="a picture", images=(pixel,))
+
+    session = SQLiteSession(tmp_path / "s.db", "chat")
+    model = ScriptedModel([qw_call("snap"), RuntimeError("down")])
+    model.takes_images = True
+    with pytest.raises(ModelError):
+        await Agent(model, [snap]).run("look", session=session)
+    stored = await session.get_messages()
+    check_transcript(stored)
+    assert [m["role"] for m in stored] == ["user", "assistant", "tool", "user"]
+    assert stored[3]["agentkit_inserted"] == "images" and pixel in stored[3]["content"]
