@@ -249,7 +249,7 @@ class RemoteModel:
         return body
 
     def _messages(self, messages: Sequence[Message]) -> list[Message]:
-        last_user = max((i for i, m in enumerate(messages) if m.get("role") == "user"), default=-1)
+        last_user = max((i for i, m in enumerate(messages) if _is_query(messages, i)), default=-1)
         out = []
         for i, message in enumerate(messages):
             m = dict(message)
@@ -477,3 +477,14 @@ def _wire_part(part: dict[str, Any]) -> dict[str, Any]:
 def _data_url(path: Path) -> str:
     mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode()}"
+
+
+def _is_query(messages: Sequence[Message], i: int) -> bool:
+    """Whether `messages[i]` is a user's question: the images message a run adds after its tool
+    messages (content parts right after a tool message) is not, as in Qwen3's template, so the
+    current turn keeps its reasoning."""
+    m = messages[i]
+    if m.get("role") != "user":
+        return False
+    return not (i > 0 and messages[i - 1].get("role") == "tool" and isinstance(m.get("content"), list))
+

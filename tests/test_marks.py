@@ -111,3 +111,17 @@ async def test_a_local_models_chat_template_never_receives_own_keys(tmp_path):
     rendered = [json.loads(line) for line in prompts[1].split("\n") if line.startswith("{")]
     assert [m["content"] for m in rendered] == [m["content"] for m in transcript]
     assert not any(own_keys(m) for m in rendered)
+
+
+async def test_the_images_message_does_not_drop_the_running_turns_reasoning():
+    # The images message is the run's own, not a new question: the reasoning that made the call
+    # is still the current turn's, and goes back to the server as Qwen3's template keeps it.
+    with ScriptedServer() as server:
+        server.script(
+            Reply(completion(None, reasoning="I need a picture.", tool_calls=[call("picture", {})], finish="tool_calls")),
+            Reply(completion("a red dot")),
+        )
+        await Agent(RemoteModel(server.url, images=True), [picture]).run("What is in the picture?")
+        second = server.requests[1]["messages"]
+        assert [m["role"] for m in second] == ["user", "assistant", "tool", "user"]
+        assert second[1]["reasoning_content"] == "I need a picture."
