@@ -55,3 +55,40 @@ def _weather(messages):
 
 weather = Agent(ScriptedModel(_weather), [get_current_temperature, shout, broken], system="Be brief.")
 """Thinks, calls three tools (one answers at length, one fails), thinks again and answers."""
+
+
+# Terminal control sequences a model or a tool may send: clear the screen, write the clipboard
+# (OSC 52), move the cursor, a C1 CSI, a bell, a carriage return that overwrites, right-to-left override.
+HOSTILE = "\x1b[2J\x1b]52;c;ZXZpbA==\x07\x1b[1A\x9b31m\r\u202eevil"
+
+
+@tool
+def leak(note: str) -> str:
+    """Return hostile text.
+
+    Args:
+        note: Anything.
+    """
+    return f"result {HOSTILE}\n\tindented"
+
+
+@tool
+def explode() -> str:
+    """Fail with hostile text."""
+    raise ValueError(f"boom {HOSTILE}")
+
+
+def _escapes(messages):
+    if messages[-1]["role"] == "user":
+        calls = [("leak", {"note": f"arg {HOSTILE}"}), ("explode", {}), (f"ghost{HOSTILE}", {})]
+        blocks = "".join(f'<tool_call>\n{json.dumps({"name": name, "arguments": args}, ensure_ascii=False)}\n</tool_call>'
+                         for name, args in calls)  # fmt: skip
+        return f"<think>thought {HOSTILE}</think>{blocks}"
+    return f"answer {HOSTILE}\n\tnext line"
+
+
+escapes = Agent(ScriptedModel(_escapes), [leak, explode])
+"""Model text, reasoning, tool names, arguments, results and errors full of terminal control sequences."""
+
+hostile_failure = Agent(ScriptedModel(lambda messages: ModelError(f"down {HOSTILE}")))
+"""Every run fails with a message full of terminal control sequences."""

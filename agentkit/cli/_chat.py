@@ -8,6 +8,7 @@ from typing import Any
 
 from ..exceptions import AgentError
 from ._common import add_agent_options
+from ._visible import visible
 
 HELP = """\
 Type a question and press Enter. A line that ends in \\ continues on the next line.
@@ -75,11 +76,11 @@ class Chat:
             try:
                 tools = anyio.run(all_tools, self.agent)  # an MCP server's too: connects to list them
             except AgentError as e:
-                print(f"  (cannot list the tools: {e})")
+                print(f"  (cannot list the tools: {visible(str(e))})")
                 return True
             for t in tools:
                 summary = (t.description or "").partition("\n")[0]
-                print(f"  {t.name}: {summary}")
+                print(f"  {visible(t.name)}: {visible(summary)}")  # an MCP server's words
             if not tools:
                 print("  (no tools)")
         elif name == "/clear":
