@@ -16,14 +16,14 @@ def _slow(messages):
     question = [m["content"] for m in messages if m["role"] == "user"][-1]
     if question == "quick":
         return "a quick answer"
-    return "a very long answer " * 100
+    return "a very long answer " * 100_000
 
 
 echo = Agent(ScriptedModel(_echo))
 """Answers with how many questions it was sent and the last one: shows what history a run got."""
 
 slow = Agent(ScriptedModel(_slow, chunk=1, delay=0.05))
-"""Streams a long answer slowly (about 100 s) unless the question is "quick": for Ctrl-C."""
+"""Streams an answer that does not end in a day unless the question is "quick": only Ctrl-C stops it."""
 
 failing = Agent(ScriptedModel(lambda messages: ModelError("the server fell over")))
 """Every run fails with a ModelError."""
@@ -92,3 +92,46 @@ escapes = Agent(ScriptedModel(_escapes), [leak, explode])
 
 hostile_failure = Agent(ScriptedModel(lambda messages: ModelError(f"down {HOSTILE}")))
 """Every run fails with a message full of terminal control sequences."""
+
+
+PAID: list[int] = []
+"""The amounts `pay` paid, in this process; a child process also appends them to $AGENTKIT_TEST_PAID."""
+
+
+@tool(requires_approval=True)
+def pay(amount: int) -> str:
+    """Pay an amount.
+
+    Args:
+        amount: How much.
+    """
+    import os
+
+    PAID.append(amount)
+    if os.environ.get("AGENTKIT_TEST_PAID"):
+        with open(os.environ["AGENTKIT_TEST_PAID"], "a") as f:
+            f.write(f"{amount}\n")
+    return f"paid {amount}"
+
+
+def _payments(messages):
+    last = messages[-1]
+    if last["role"] == "tool":
+        tail: list[str] = []
+        for m in reversed(messages):
+            if m["role"] != "tool":
+                break
+            tail.insert(0, m["content"])
+        return "tool said: " + " | ".join(tail)
+    question = last["content"]
+    amounts = [int(word) for word in question.split() if word.isdigit()]
+    if question.startswith("pay") and amounts:
+        return "".join(f'<tool_call>\n{{"name": "pay", "arguments": {{"amount": {a}}}}}\n</tool_call>' for a in amounts)
+    denied = sum("the user asked something else instead" in str(m.get("content")) for m in messages)
+    return f"you asked: {question} ({denied} calls denied by a new question)"
+
+
+payments = Agent(ScriptedModel(_payments), [pay])
+"""Calls `pay` (which needs approval) once per number in a question that starts with "pay"; after
+the calls, says what the tools said; otherwise repeats the question and counts the calls a new
+question denied."""
