@@ -72,6 +72,7 @@ class Turn {
   }
   ask(pending) {  // the run stopped before these calls: a card each, with Approve and Deny
     waiting = { turn: this, ids: pending.map((c) => c.id), decisions: {} };
+    const stats = this.node.lastElementChild;  // the stopped run's stats line stays below its cards
     for (const call of pending) {
       const card = this.call({ id: call.id, name: call.function.name, arguments: call.function.arguments });
       card.classList.add("waiting");
@@ -84,6 +85,7 @@ class Turn {
       deny.addEventListener("click", () => decide(call.id, false));
       card.actions = actions;
     }
+    if (stats && stats.classList.contains("stats")) this.node.appendChild(stats);
     scroll();
   }
   result(data) {
