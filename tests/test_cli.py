@@ -399,40 +399,6 @@ def wait_until_reading(child):
 
 
 
-CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-"""What a terminal acts on: C0 controls but newline and tab, DEL, C1 controls, bidi overrides."""
-
-
-def test_run_shows_terminal_control_sequences_as_text_and_json_keeps_them_exact():
-    from tests.cli_agents import HOSTILE
-
-    run = agentkit("run", "--agent", "tests.cli_agents:escapes", "q")
-    assert run.returncode == 0, run.stderr
-    assert not CONTROLS.search(run.stdout), repr(CONTROLS.findall(run.stdout))
-    shown = "\\x1b[2J\\x1b]52;c;ZXZpbA==\\x07\\x1b[1A\\x9b31m\\x0d\\u202eevil"
-    out = run.stdout
-    assert f"thinking: thought {shown}" in out
-    call = next(line for line in out.splitlines() if line.startswith("  -> leak("))
-    assert "\\x9b31m\\r\\u202eevil" in call  # C1 and bidi are raw in the model's JSON text (ESC and CR: JSON escapes)
-    assert f"  <- leak: result {shown}\n\tindented" in out  # newlines and tabs are kept
-    assert f"  <- explode failed: ValueError: boom {shown}" in out
-    assert f"  -> ghost{shown}(" in out and f"  <- ghost{shown} failed:" in out
-    assert f"assistant: answer {shown}\n\tnext line" in out
-    as_json = agentkit("run", "--json", "--agent", "tests.cli_agents:escapes", "q")
-    data = json.loads(as_json.stdout)
-    assert data["output"] == f"answer {HOSTILE}\n\tnext line"
-    assert next(m["content"] for m in data["messages"] if m["role"] == "tool") == f"result {HOSTILE}\n\tindented"
-    assert not CONTROLS.search(as_json.stdout)  # the JSON text escapes them; the data is exact
-
-
-def test_a_failure_message_shows_control_sequences_as_text():
-    run = agentkit("run", "--agent", "tests.cli_agents:hostile_failure", "q")
-    assert run.returncode == 1
-    assert not CONTROLS.search(run.stdout + run.stderr), repr(run.stdout + run.stderr)
-    assert "\\x1b]52;c;ZXZpbA==" in run.stderr
-    chat = agentkit("chat", "--agent", "tests.cli_agents:hostile_failure", input="q\n")
-    assert not CONTROLS.search(chat.stdout) and "[failed: ModelError: down \\x1b[2J" in chat.stdout
-
 # --- what runs from the current directory ------------------------------------------------------
 
 # What pip writes for the `agentkit` console script: it puts the script's own folder, not the
