@@ -23,16 +23,16 @@ def load_object(spec: str) -> Any:
     try:
         module = importlib.import_module(module_name)
     except ImportError as e:
-        raise SpecError(f"cannot import {module_name!r} (from {spec!r}): {e}") from None
+        raise SpecError(f"cannot import {module_name!r} (from {spec!r}): {e}{_shadowed(module_name, cwd)}") from None
     except Exception as e:  # the module itself failed while importing
         raise SpecError(f"importing {module_name!r} (from {spec!r}) failed: {type(e).__name__}: {e}") from None
-    _check_not_shadowed(module_name, cwd, spec)
     obj: Any = module
     for part in attr.split("."):
         try:
             obj = getattr(obj, part)
         except AttributeError:
-            raise SpecError(f"{module_name!r} has no attribute {attr!r} (from {spec!r})") from None
+            hint = _shadowed(module_name, cwd)
+            raise SpecError(f"{module_name!r} has no attribute {attr!r} (from {spec!r}){hint}") from None
     return obj
 
 
@@ -53,14 +53,15 @@ def _add_cwd() -> str:
     return cwd
 
 
-def _check_not_shadowed(module_name: str, cwd: str, spec: str) -> None:
-    """A module in the current directory named like an installed one loses to it: say so plainly."""
+def _shadowed(module_name: str, cwd: str) -> str:
+    """Why a spec failed when a module in the current directory lost to an installed one of the
+    same name (installed packages come first); "" otherwise."""
     top = module_name.partition(".")[0]
     found = getattr(sys.modules.get(top), "__file__", None) or ""
     local = [p for p in (os.path.join(cwd, f"{top}.py"), os.path.join(cwd, top)) if os.path.exists(p)]
     if local and found and not os.path.abspath(found).startswith(os.path.join(cwd, "")):
-        raise SpecError(f"{spec!r}: {top!r} is the installed {found}, not {local[0]} (installed packages come "
-                        "first): rename your module")  # fmt: skip
+        return f"; {top!r} is the installed {found}, not {local[0]} (installed packages come first): rename your module"
+    return ""
 
 
 def load_tools(spec: str) -> list[Any]:
