@@ -476,16 +476,18 @@ def test_the_page_asks_before_a_call_and_resumes_with_the_decision(payments, bro
     page.close()
 
 
-def test_a_new_question_on_the_page_instead_of_a_decision_denies_the_call(payments, browser):
-    page = ask_on_the_page(browser, payments, "pay 5")
+def test_a_new_question_on_the_page_instead_of_a_decision_denies_the_calls(payments, browser):
+    page = ask_on_the_page(browser, payments, "pay 5 and 7")
     page.wait_for_selector(".tool.waiting .actions button", timeout=120_000)
+    page.locator(".tool").first.get_by_role("button", name="Approve").click()  # one decided, one not
+    assert page.locator(".tool").first.locator(".status").text_content() == "approved"
     page.fill("#question", "hello")
     page.press("#question", "Enter")
     page.wait_for_function("document.querySelectorAll('.stats').length == 2", timeout=120_000)
     assert cli_agents.PAID == []
-    assert page.text_content(".answer") == "you asked: hello (1 calls denied by a new question)"
-    assert page.locator(".tool .status").text_content() == "not run: you asked something else"
+    assert page.text_content(".answer") == "you asked: hello (2 calls denied by a new question)"
+    assert page.locator(".tool .status").all_text_contents() == ["not run: you asked something else"] * 2
     assert page.locator(".actions").count() == 0
     transcript = page.evaluate("transcript")
-    assert valid(transcript) and [m["content"] for m in transcript if m["role"] == "user"] == ["pay 5", "hello"]
+    assert valid(transcript) and [m["content"] for m in transcript if m["role"] == "user"] == ["pay 5 and 7", "hello"]
     page.close()

@@ -145,12 +145,12 @@ function decide(id, verdict) {
   }
 }
 
-// A new question instead of a decision: the server denies the calls still waiting.
+// A new question instead of a decision: the server denies the calls still waiting, also those
+// already decided on (decisions go out only once every waiting call has one).
 function abandon() {
   if (!waiting) return;
   for (const id of waiting.ids) {
     const card = waiting.turn.cards.get(id);
-    if (id in waiting.decisions || !card.actions) continue;
     card.actions.remove();
     card.classList.remove("waiting");
     card.status.textContent = "not run: you asked something else";
