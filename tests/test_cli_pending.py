@@ -144,3 +144,15 @@ def test_without_a_session_a_denied_call_stays_in_the_conversation(paid):
     run = agentkit("chat", *PAYMENTS, input="pay 5\nn\nhello\n")
     assert paid == [] and "you asked: hello" in run.stdout
     assert "(0 calls denied by a new question)" in run.stdout  # a decided call is not denied again
+
+
+
+def test_a_session_whose_waiting_calls_cannot_be_looked_at_still_chats(tmp_path, paid):
+    db = tmp_path / "chat.db"
+    agentkit("chat", *PAYMENTS, "--session", str(db), input="pay 5\n")  # leaves the call waiting
+    # An MCP server that cannot start: which tools need approval cannot be known, so nobody is
+    # asked, and the chat goes on (to the end of its input here).
+    run = agentkit("chat", "--tools", "tests.cli_agents:pay", "--mcp", "false", "--session", str(db), input="")
+    assert run.returncode == 0, run.stderr
+    assert "[cannot ask about the waiting calls: " in run.stdout and "approve" not in run.stdout
+    assert paid == []

@@ -157,7 +157,7 @@ class Chat:
                 except EOFError:
                     return None
                 except KeyboardInterrupt:
-                    self.printer.interrupted("not decided: the call waits; a new question denies it")
+                    self.printer.interrupted("not decided: the calls wait; a new question denies them")
                     return None
             decisions[call.id] = verdict
         return decisions
@@ -174,7 +174,11 @@ class Chat:
         waiting = unanswered(anyio.run(self.session.get_messages))
         if not waiting:
             return
-        tools = {t.name: t for t in anyio.run(all_tools, self.agent)}
+        try:
+            tools = {t.name: t for t in anyio.run(all_tools, self.agent)}
+        except AgentError as e:  # an MCP server that is down: the calls wait, a new question denies them
+            self.printer.interrupted(f"cannot ask about the waiting calls: {' '.join(str(e).split())}")
+            return
         calls = needing_approval(waiting, tools)
         decisions = self.decide(calls) if calls else None
         if decisions is not None:
