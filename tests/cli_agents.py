@@ -16,14 +16,14 @@ def _slow(messages):
     question = [m["content"] for m in messages if m["role"] == "user"][-1]
     if question == "quick":
         return "a quick answer"
-    return "a very long answer " * 100
+    return "a very long answer " * 100_000
 
 
 echo = Agent(ScriptedModel(_echo))
 """Answers with how many questions it was sent and the last one: shows what history a run got."""
 
 slow = Agent(ScriptedModel(_slow, chunk=1, delay=0.05))
-"""Streams a long answer slowly (about 100 s) unless the question is "quick": for Ctrl-C."""
+"""Streams an answer that does not end in a day unless the question is "quick": only Ctrl-C stops it."""
 
 failing = Agent(ScriptedModel(lambda messages: ModelError("the server fell over")))
 """Every run fails with a ModelError."""
@@ -55,3 +55,83 @@ def _weather(messages):
 
 weather = Agent(ScriptedModel(_weather), [get_current_temperature, shout, broken], system="Be brief.")
 """Thinks, calls three tools (one answers at length, one fails), thinks again and answers."""
+
+
+# Terminal control sequences a model or a tool may send: clear the screen, write the clipboard
+# (OSC 52), move the cursor, a C1 CSI, a bell, a carriage return that overwrites, right-to-left override.
+HOSTILE = "\x1b[2J\x1b]52;c;ZXZpbA==\x07\x1b[1A\x9b31m\r\u202eevil"
+
+
+@tool
+def leak(note: str) -> str:
+    """Return hostile text.
+
+    Args:
+        note: Anything.
+    """
+    return f"result {HOSTILE}\n\tindented"
+
+
+@tool
+def explode() -> str:
+    """Fail with hostile text."""
+    raise ValueError(f"boom {HOSTILE}")
+
+
+def _escapes(messages):
+    if messages[-1]["role"] == "user":
+        calls = [("leak", {"note": f"arg {HOSTILE}"}), ("explode", {}), (f"ghost{HOSTILE}", {})]
+        blocks = "".join(f'<tool_call>\n{json.dumps({"name": name, "arguments": args}, ensure_ascii=False)}\n</tool_call>'
+                         for name, args in calls)  # fmt: skip
+        return f"<think>thought {HOSTILE}</think>{blocks}"
+    return f"answer {HOSTILE}\n\tnext line"
+
+
+escapes = Agent(ScriptedModel(_escapes), [leak, explode])
+"""Model text, reasoning, tool names, arguments, results and errors full of terminal control sequences."""
+
+hostile_failure = Agent(ScriptedModel(lambda messages: ModelError(f"down {HOSTILE}")))
+"""Every run fails with a message full of terminal control sequences."""
+
+
+PAID: list[int] = []
+"""The amounts `pay` paid, in this process; a child process also appends them to $AGENTKIT_TEST_PAID."""
+
+
+@tool(requires_approval=True)
+def pay(amount: int) -> str:
+    """Pay an amount.
+
+    Args:
+        amount: How much.
+    """
+    import os
+
+    PAID.append(amount)
+    if os.environ.get("AGENTKIT_TEST_PAID"):
+        with open(os.environ["AGENTKIT_TEST_PAID"], "a") as f:
+            f.write(f"{amount}\n")
+    return f"paid {amount}"
+
+
+def _payments(messages):
+    last = messages[-1]
+    if last["role"] == "tool":
+        tail: list[str] = []
+        for m in reversed(messages):
+            if m["role"] != "tool":
+                break
+            tail.insert(0, m["content"])
+        return "tool said: " + " | ".join(tail)
+    question = last["content"]
+    amounts = [int(word) for word in question.split() if word.isdigit()]
+    if question.startswith("pay") and amounts:
+        return "".join(f'<tool_call>\n{{"name": "pay", "arguments": {{"amount": {a}}}}}\n</tool_call>' for a in amounts)
+    denied = sum("the user asked something else instead" in str(m.get("content")) for m in messages)
+    return f"you asked: {question} ({denied} calls denied by a new question)"
+
+
+payments = Agent(ScriptedModel(_payments), [pay])
+"""Calls `pay` (which needs approval) once per number in a question that starts with "pay"; after
+the calls, says what the tools said; otherwise repeats the question and counts the calls a new
+question denied."""

@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import anyio
@@ -376,11 +377,89 @@ def test_ctrl_c_stops_the_answer_not_the_chat():
             child.wait()
     reader.join(10)
     text = "".join(out)
-    assert "[stopped: this question is not kept]" in text
-    assert text.count("a very long answer") < 100  # the long answer was cut short
-    assert "a quick answer" in text
+    # The long answer ends only when stopped: it was cut short, and nothing of it came after.
+    stopped, after = text.split("[stopped: this question is not kept]")
+    assert "a very long answer" in stopped and "a very long answer" not in after
+    assert "a quick answer" in after
     assert "Traceback" not in child.stderr.read()
 
+
+def wait_until_reading(child):
+    """Wait until `child` is blocked reading its stdin (Linux's /proc says so): a SIGINT sent
+    before that, between printing a prompt and reading, is handled only once the read returns."""
+    wchan, syscall = Path(f"/proc/{child.pid}/wchan"), Path(f"/proc/{child.pid}/syscall")
+    if not wchan.exists():
+        pytest.skip("no /proc/PID/wchan to see that the child waits for input")
+    while child.poll() is None:
+        with contextlib.suppress(OSError):
+            if wchan.read_text().endswith("pipe_read") or syscall.read_text().startswith("0 "):
+                return
+        time.sleep(0.01)  # polling the condition, not waiting for a time
+    raise AssertionError(f"the child ended with status {child.returncode}")
+
+
+
+# --- what runs from the current directory ------------------------------------------------------
+
+# What pip writes for the `agentkit` console script: it puts the script's own folder, not the
+# current directory, first on sys.path.
+CONSOLE_SCRIPT = """\
+import re
+import sys
+from agentkit.cli import main
+if __name__ == '__main__':
+    sys.argv[0] = re.sub(r'(-script\\.pyw|\\.exe)?$', '', sys.argv[0])
+    sys.exit(main())
+"""
+
+
+def console_script(tmp_path, *args, cwd):
+    """``agentkit ARGS`` as the installed console script runs, in `cwd`."""
+    script = tmp_path / "bin" / "agentkit"
+    script.parent.mkdir(exist_ok=True)
+    script.write_text(CONSOLE_SCRIPT)
+    return subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, cwd=cwd,
+                          env=env(), timeout=240)  # fmt: skip
+
+
+def booby_trap(folder, names, marker):
+    """Modules in `folder` named like the standard library's and installed packages' that, imported, write to `marker`."""
+    folder.mkdir(exist_ok=True)
+    for name in names:
+        (folder / f"{name}.py").write_text(f"open({str(marker)!r}, 'a').write({name!r} + '\\n')\n")
+
+
+# Imported late, if at all: by the demo model (transformers, torch...), a session (sqlite3), the page
+# (uvicorn), MCP (mcp), or a user's tools module (mdurl: installed, imported by nothing of ours).
+TRAPS = ("transformers", "torch", "safetensors", "tokenizers", "json", "sqlite3", "uvicorn", "mcp", "mdurl")
+
+
+@needs_demo
+def test_the_console_script_imports_nothing_from_the_current_directory(tmp_path):
+    marker, here = tmp_path / "ran", tmp_path / "here"
+    booby_trap(here, TRAPS, marker)
+    run = console_script(tmp_path, "run", OSLO, cwd=here)
+    assert not marker.exists(), f"imported from the current directory: {marker.read_text().split()}"
+    assert run.returncode == 0, run.stderr
+    assert re.search(r"assistant: .*26\.1", run.stdout)
+
+
+@needs_demo
+def test_a_tools_spec_imports_its_module_from_the_current_directory_but_nothing_that_shadows(tmp_path):
+    marker, here = tmp_path / "ran", tmp_path / "here"
+    booby_trap(here, TRAPS, marker)
+    (here / "mytools.py").write_text("import mdurl\nfrom agentkit._demo.weather import TOOLS\n")
+    run = console_script(tmp_path, "run", "--tools", "mytools:TOOLS", OSLO, cwd=here)
+    assert not marker.exists(), f"imported from the current directory: {marker.read_text().split()}"
+    assert run.returncode == 0, run.stderr
+    assert re.search(r"assistant: .*26\.1", run.stdout)  # mytools was found, in the current directory
+
+
+
+def test_a_module_named_like_an_installed_one_is_refused_with_a_clear_message(tmp_path):
+    (tmp_path / "mdurl.py").write_text("TOOLS = []\n")
+    line = one_line_error(agentkit("run", "--tools", "mdurl:TOOLS", "q", cwd=tmp_path), "'mdurl' is the installed")
+    assert "rename your module" in line and str(tmp_path / "mdurl.py") in line
 
 # --- MODULE:ATTR specs and the JSON result ---------------------------------------------------
 

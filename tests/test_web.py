@@ -379,3 +379,115 @@ def test_screenshots_wide_narrow_light_dark(demo, browser, tmp_path, scheme, lay
     folder = shots() or tmp_path
     page.screenshot(path=str(Path(folder) / f"web-{layout}-{scheme}.png"))
     page.close()
+
+
+# --- calls waiting for approval -------------------------------------------------------------
+
+
+@pytest.fixture
+def payments():
+    cli_agents.PAID.clear()
+    with serving(cli_agents.payments) as url:
+        yield url
+
+
+def valid(messages):
+    """Every call answered exactly once."""
+    answered = [m["tool_call_id"] for m in messages if m["role"] == "tool"]
+    calls = [c["id"] for m in messages if m["role"] == "assistant" for c in m.get("tool_calls") or ()]
+    return sorted(answered) == sorted(calls) and len(set(answered)) == len(answered)
+
+
+def waiting(url, question="pay 5"):
+    """Ask `question` on the page's API; the run stops before the call: returns the last event's data."""
+    got = events(post(url, {"question": question})[2])
+    assert got[-1][0] == "done", got
+    return got[-1][1]
+
+
+@pytest.mark.parametrize(("decision", "paid", "said"),
+                         [(True, [5], "paid 5"), (False, [], "(denied)"), ("not today", [], "(not today)")])  # fmt: skip
+def test_the_last_event_names_the_waiting_call_and_approvals_resume_the_run(payments, decision, paid, said):
+    done = waiting(payments)
+    assert cli_agents.PAID == []
+    [call] = done["pending"]
+    assert call["function"] == {"name": "pay", "arguments": '{"amount": 5}'}
+    assert done["history"][-1]["tool_calls"] == [call]
+    got = events(post(payments, {"history": done["history"], "approvals": {call["id"]: decision}})[2])
+    names = [n for n, _ in got]
+    assert names[-1] == "done" and names.count("tool_call") == names.count("tool_result") == 1
+    assert paid == cli_agents.PAID
+    resumed = got[-1][1]
+    assert said in resumed["output"] and resumed["pending"] == []
+    assert valid(resumed["history"]) and resumed["history"][: len(done["history"])] == done["history"]
+
+
+def test_a_new_question_instead_of_a_decision_denies_the_waiting_call(payments):
+    done = waiting(payments)
+    got = events(post(payments, {"question": "hello", "history": done["history"]})[2])
+    answer = got[-1][1]
+    assert answer["output"] == "you asked: hello (1 calls denied by a new question)"
+    assert cli_agents.PAID == [] and "tool_call" not in [n for n, _ in got]
+    assert valid(answer["history"])
+    assert [m["content"] for m in answer["history"] if m["role"] == "tool"] == [
+        "Error: this call was not run: the user asked something else instead."
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        ({"history": [], "approvals": []}, "approvals must be an object"),
+        ({"history": [], "approvals": {"c1": 1}}, "approvals['c1'] must be true, false or a reason"),
+        ({"question": "q", "approvals": {"c1": True}}, "a question or approvals, not both"),
+    ],
+)
+def test_malformed_approvals_get_400(payments, body, words):
+    status, _, text = post(payments, body)
+    assert status == 400 and words in json.loads(text)["error"], text
+
+
+def ask_on_the_page(browser, url, question):
+    page = browser.new_page(viewport={"width": 1100, "height": 760})
+    page.goto(url)
+    page.fill("#question", question)
+    page.press("#question", "Enter")
+    return page
+
+
+@pytest.mark.parametrize(("button", "paid", "status", "said"),
+                         [("Approve", [5], "done", "tool said: paid 5"),
+                          ("Deny", [], "denied", "tool said: Error: the user did not allow this tool call (denied).")])  # fmt: skip
+def test_the_page_asks_before_a_call_and_resumes_with_the_decision(payments, browser, button, paid, status, said):
+    page = ask_on_the_page(browser, payments, "pay 5")
+    page.wait_for_selector(".tool.waiting .actions button", timeout=120_000)
+    card = page.locator(".tool")
+    assert card.locator(".name").text_content() == "pay"
+    assert '"amount": 5' in card.locator("code").first.text_content()
+    assert card.locator(".status").text_content() == "waiting for approval"
+    assert cli_agents.PAID == []
+    card.get_by_role("button", name=button).click()
+    page.wait_for_function("document.querySelectorAll('.stats').length == 2", timeout=120_000)
+    assert paid == cli_agents.PAID  # run once, or not at all
+    assert page.text_content(".answer") == said
+    assert page.locator(".tool").count() == 1 and card.locator(".status").text_content() == status
+    assert page.locator(".actions").count() == 0
+    assert valid(page.evaluate("transcript"))
+    page.close()
+
+
+def test_a_new_question_on_the_page_instead_of_a_decision_denies_the_calls(payments, browser):
+    page = ask_on_the_page(browser, payments, "pay 5 and 7")
+    page.wait_for_selector(".tool.waiting .actions button", timeout=120_000)
+    page.locator(".tool").first.get_by_role("button", name="Approve").click()  # one decided, one not
+    assert page.locator(".tool").first.locator(".status").text_content() == "approved"
+    page.fill("#question", "hello")
+    page.press("#question", "Enter")
+    page.wait_for_function("document.querySelectorAll('.stats').length == 2", timeout=120_000)
+    assert cli_agents.PAID == []
+    assert page.text_content(".answer") == "you asked: hello (2 calls denied by a new question)"
+    assert page.locator(".tool .status").all_text_contents() == ["not run: you asked something else"] * 2
+    assert page.locator(".actions").count() == 0
+    transcript = page.evaluate("transcript")
+    assert valid(transcript) and [m["content"] for m in transcript if m["role"] == "user"] == ["pay 5 and 7", "hello"]
+    page.close()

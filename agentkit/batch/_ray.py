@@ -28,9 +28,11 @@ class _Worker:
 
         from ._run import build_agent
 
-        # A "module:function" from the driver's directory imports here too on a one-machine cluster.
+        # A "module:function" from the driver's directory imports here too on a one-machine cluster;
+        # last on sys.path, as the command line does it (agentkit/cli/_spec.py): nothing there shadows
+        # an installed package.
         if os.path.isdir(driver_cwd) and driver_cwd not in sys.path:
-            sys.path.insert(0, driver_cwd)
+            sys.path.append(driver_cwd)
         # A factory that fails is reported by `check`, as a UserError in the driver, rather than
         # as an actor that Ray restarts over and over.
         self.problem: str | None = None

@@ -8,6 +8,7 @@ from typing import Any
 
 from ..exceptions import AgentError
 from ._common import add_agent_options
+from ._visible import visible
 
 HELP = """\
 Type a question and press Enter. A line that ends in \\ continues on the next line.
@@ -75,11 +76,11 @@ class Chat:
             try:
                 tools = anyio.run(all_tools, self.agent)  # an MCP server's too: connects to list them
             except AgentError as e:
-                print(f"  (cannot list the tools: {e})")
+                print(f"  (cannot list the tools: {visible(str(e))})")
                 return True
             for t in tools:
                 summary = (t.description or "").partition("\n")[0]
-                print(f"  {t.name}: {summary}")
+                print(f"  {visible(t.name)}: {visible(summary)}")  # an MCP server's words
             if not tools:
                 print("  (no tools)")
         elif name == "/clear":
@@ -96,7 +97,23 @@ class Chat:
         return True
 
     def ask(self, question: str) -> None:
-        """Answer one question, streamed; Ctrl-C stops it and the question is forgotten."""
+        """Answer one question, streamed; Ctrl-C stops it and the question is forgotten.
+
+        Calls still waiting for approval are denied first: the person asked something else.
+        """
+        import anyio
+
+        from ._pending import new_question
+
+        if self.session is not None:
+            added = new_question(anyio.run(self.session.get_messages), question)
+            self.go(added)
+        else:
+            self.go([*self.history, *new_question(self.history, question)])
+
+    def go(self, input: list[dict[str, Any]], approvals: dict[str, Any] | None = None) -> None:
+        """One run (a question, or a resume with `approvals`), streamed; then the person decides on
+        the calls it left waiting, and the run resumes, until none waits or nobody answers."""
         import anyio
 
         from ..exceptions import AgentError, UserError
@@ -104,9 +121,8 @@ class Chat:
         options: dict[str, Any] = {} if self.thinking is None else {"thinking": self.thinking}
         if self.session is not None:
             options["session"] = self.session
-            input: Any = question
-        else:
-            input = [*self.history, {"role": "user", "content": question}]
+        if approvals is not None:
+            options["approvals"] = approvals
         try:
             result = anyio.run(lambda: self.printer.run(self.agent, input, **options))
         except KeyboardInterrupt:
@@ -116,9 +132,57 @@ class Chat:
             raise
         except AgentError as e:  # the run failed; the chat goes on, the question is not kept
             self.printer.interrupted(f"failed: {type(e).__name__}: {' '.join(str(e).split())}")
+            kept = getattr(e, "messages", None) or []
+            if approvals is not None and self.session is None and len(kept) > len(self.history):
+                self.history = kept  # a resume's calls that ran are kept: asked again, they would run again
             return
         if self.session is None:
             self.history = result.messages  # its system message leads the next run too
+        if result.pending:
+            decisions = self.decide(result.pending)
+            if decisions is not None:
+                self.go([] if self.session is not None else self.history, decisions)
+
+    def decide(self, calls: list[Any]) -> dict[str, Any] | None:
+        """The person's decision on each call (y / n / a reason); None when they answer none
+        (Ctrl-C, end of input): the calls wait, and a new question denies them."""
+        from ._pending import PROMPT, decision
+
+        decisions: dict[str, Any] = {}
+        for call in calls:
+            verdict = None
+            while verdict is None:
+                try:
+                    verdict = decision(input(f"approve {visible(call.name)}({visible(call.arguments)})? {PROMPT}"))
+                except EOFError:
+                    return None
+                except KeyboardInterrupt:
+                    self.printer.interrupted("not decided: the calls wait; a new question denies them")
+                    return None
+            decisions[call.id] = verdict
+        return decisions
+
+    def resume_waiting(self) -> None:
+        """A session that ends with calls waiting for approval: ask about them before anything else."""
+        import anyio
+
+        from .._approvals import needing_approval, unanswered
+        from ._common import all_tools
+
+        if self.session is None:
+            return
+        waiting = unanswered(anyio.run(self.session.get_messages))
+        if not waiting:
+            return
+        try:
+            tools = {t.name: t for t in anyio.run(all_tools, self.agent)}
+        except AgentError as e:  # an MCP server that is down: the calls wait, a new question denies them
+            self.printer.interrupted(f"cannot ask about the waiting calls: {' '.join(str(e).split())}")
+            return
+        calls = needing_approval(waiting, tools)
+        decisions = self.decide(calls) if calls else None
+        if decisions is not None:
+            self.go([], decisions)
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -126,6 +190,7 @@ def handle(args: argparse.Namespace) -> int:
     prompt, more = ("you> ", "...> ") if sys.stdin.isatty() else ("", "")
     if sys.stdin.isatty():
         print(HELP)
+    chat.resume_waiting()
     while True:
         try:
             question = read_question(prompt, more)

@@ -19,9 +19,6 @@ from ..tools import Tool
 from ._main import CLIError
 from ._spec import SpecError, load_object, load_tools
 
-# The demo's tools and prompt when no model and no tools are named.
-DEMO_TOOLS = "agentkit._demo.weather:TOOLS"
-
 
 def add_agent_options(parser: argparse.ArgumentParser) -> None:
     """Add the model, tools and agent options that `build_agent` reads."""
@@ -35,7 +32,7 @@ def add_agent_options(parser: argparse.ArgumentParser) -> None:
                         help="your own Agent (its model, tools and options); not with --tools or --system")  # fmt: skip
     group.add_argument("--tools", metavar="MODULE:ATTR", action="append", default=[],
                        help="tools: a list of tools or functions, one tool, or an Agent's tools (repeatable); "
-                            "MODULE is imported with the current directory on sys.path")  # fmt: skip
+                            "MODULE is also looked for in the current directory, after installed packages")  # fmt: skip
     group.add_argument("--mcp", metavar="COMMAND", action="append", default=[],
                        help="an MCP server to start over stdio, as one command line (e.g. "
                             "'python -m mcp_server_time'); its tools join the agent's (repeatable; "
@@ -54,15 +51,16 @@ def build_agent(args: argparse.Namespace) -> Agent[Any]:
         if not isinstance(agent, Agent):
             raise SpecError(f"{args.agent!r} is of type {type(agent).__name__}, not an Agent")
         return agent
-    specs = args.tools
     system = args.system
-    if not specs and not args.mcp and not args.base_url and not args.model:
-        specs = [DEMO_TOOLS]
-        if system is None:
-            from .._demo.weather import SYSTEM
+    tools: list[Any] = [t for spec in args.tools for t in load_tools(spec)]
+    if not args.tools and not args.mcp and not args.base_url and not args.model:
+        # Imported here, not as a spec: a command that names no module imports nothing from the current directory.
+        from .._demo.weather import SYSTEM, TOOLS
 
+        tools = list(TOOLS)
+        if system is None:
             system = SYSTEM
-    tools = [t for spec in specs for t in load_tools(spec)] + [_mcp_server(command) for command in args.mcp]
+    tools += [_mcp_server(command) for command in args.mcp]
     try:
         return Agent(_model(args), tools, system=system, thinking=args.thinking)
     except UserError as e:  # two tools with one name

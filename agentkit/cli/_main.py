@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from ..exceptions import UserError
 from ._spec import SpecError
+from ._visible import visible
 
 # Each subcommand lives in its own module, which defines ``add(subparsers)``; the module keeps
 # its heavy imports inside the handler so that ``agentkit --help`` stays fast.
@@ -35,7 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         status: int = args.func(args)
     except (CLIError, SpecError, UserError) as e:
-        print(f"agentkit {args.command}: {' '.join(str(e).split())}", file=sys.stderr)
+        print(f"agentkit {args.command}: {visible(' '.join(str(e).split()))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(file=sys.stderr)

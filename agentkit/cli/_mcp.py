@@ -16,8 +16,8 @@ def add(sub: Any) -> None:
     serve = mcp_sub.add_parser(
         "serve",
         help="serve tools over stdio (default) or Streamable HTTP",
-        description="Serve a list of tools, one tool or an Agent's tools (MODULE:ATTR, MODULE imported with the "
-        "current directory on sys.path) to MCP clients, over stdio unless --http is given.",
+        description="Serve a list of tools, one tool or an Agent's tools (MODULE:ATTR, MODULE also looked for in "
+        "the current directory, after the installed packages) to MCP clients, over stdio unless --http is given.",
     )
     serve.add_argument("spec", metavar="MODULE:ATTR", help="a list of tools, a tool, or an Agent")
     serve.add_argument("--http", metavar="HOST:PORT", help="serve Streamable HTTP at http://HOST:PORT/mcp")

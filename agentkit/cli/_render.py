@@ -11,13 +11,15 @@ from typing import Any, TextIO
 from .._agent import Agent, AgentEvent, RunFinished, RunResult, ToolCallFinished, ToolCallStarted, TurnFinished
 from .._events import ReasoningDelta, TextDelta
 from .._model import Message
+from ._visible import visible
 
 _DIM, _BOLD, _CYAN, _RESET = "\033[2m", "\033[1m", "\033[36m", "\033[0m"
 
 
 class EventPrinter:
     """Prints a run as it streams: the reasoning (dimmed on a terminal), each tool call and its
-    result, the answer, and a last line with the number of model calls and tokens.
+    result, the answer, and a last line with the number of model calls and tokens. Control
+    characters in what the model and the tools sent are shown as text (``\\x1b``), never acted on.
 
     `color`: None colours only when `out` is a terminal. A tool result longer than `max_result`
     characters is shortened on screen (the model still gets all of it).
@@ -37,7 +39,7 @@ class EventPrinter:
 
     def question(self, text: str) -> None:
         """Show the user's question."""
-        self._write(f"{self.bold}user:{self.reset} {text}\n")
+        self._write(f"{self.bold}user:{self.reset} {visible(text)}\n")
 
     def event(self, event: AgentEvent) -> None:
         """Show one event."""
@@ -45,23 +47,24 @@ class EventPrinter:
             if self._section != "reasoning":
                 self._write(f"\n{self.dim}thinking: ")
                 self._section = "reasoning"
-            self._write(event.text)
+            self._write(visible(event.text))
         elif isinstance(event, TextDelta):
             if self._section != "text":
                 self._write(f"{self.reset}\n{self.bold}assistant:{self.reset} ")
                 self._section = "text"
-            self._write(event.text)
+            self._write(visible(event.text))
         elif isinstance(event, ToolCallStarted):
-            self._write(f"{self.reset}\n{self.cyan}  -> {event.call.name}({event.call.arguments}){self.reset}")
+            call = event.call
+            self._write(f"{self.reset}\n{self.cyan}  -> {visible(call.name)}({visible(call.arguments)}){self.reset}")
             self._section = "tool"
         elif isinstance(event, ToolCallFinished):
             if event.error:  # the model is told more (`content`); the person needs what failed
-                self._write(f"\n{self.cyan}  <- {event.call.name} failed:{self.reset} {event.error}")
+                self._write(f"\n{self.cyan}  <- {visible(event.call.name)} failed:{self.reset} {visible(event.error)}")
                 return
             content = event.content
             if len(content) > self.max_result:
                 content = f"{content[: self.max_result]}… ({len(content) - self.max_result} more characters)"
-            self._write(f"\n{self.cyan}  <- {event.call.name}:{self.reset} {content}")
+            self._write(f"\n{self.cyan}  <- {visible(event.call.name)}:{self.reset} {visible(content)}")
         elif isinstance(event, TurnFinished):
             self._section = None
         elif isinstance(event, RunFinished):
@@ -72,7 +75,7 @@ class EventPrinter:
 
     def interrupted(self, why: str) -> None:
         """End the line of an answer that stopped early, saying why."""
-        self._write(f"{self.reset}\n{self.dim}[{why}]{self.reset}\n")
+        self._write(f"{self.reset}\n{self.dim}[{visible(why)}]{self.reset}\n")
         self._section = None
 
     async def run(self, agent: Agent[Any], input: str | Sequence[Message], **overrides: Any) -> RunResult[Any]:

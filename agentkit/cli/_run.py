@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import sys
 from typing import Any
 
@@ -31,6 +30,7 @@ def handle(args: argparse.Namespace) -> int:
     from ._common import build_agent, run_options
     from ._main import CLIError
     from ._render import EventPrinter, result_dict
+    from ._visible import visible
 
     if not args.question.strip():
         raise CLIError("the question is empty")
@@ -46,7 +46,7 @@ def handle(args: argparse.Namespace) -> int:
     except AgentError as e:  # the run failed (the model, a limit, the output): status 1, the transcript kept
         printer.interrupted("failed")
         message = " ".join(str(e).split()) or type(e).__name__
-        print(f"agentkit run: {type(e).__name__}: {message}", file=sys.stderr)
+        print(f"agentkit run: {type(e).__name__}: {visible(message)}", file=sys.stderr)
         if args.json:
             _print_json({"output": None, "error": {"type": type(e).__name__, "message": message},
                          "messages": getattr(e, "messages", None) or []})  # fmt: skip
@@ -57,6 +57,7 @@ def handle(args: argparse.Namespace) -> int:
 
 
 def _print_json(data: dict[str, Any]) -> None:
-    json.dump(data, sys.stdout, ensure_ascii=False, default=str)
-    sys.stdout.write("\n")
+    from ._visible import dump_json
+
+    dump_json(data, sys.stdout)
     sys.stdout.flush()

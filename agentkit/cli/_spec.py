@@ -15,17 +15,15 @@ class SpecError(Exception):
 
 
 def load_object(spec: str) -> Any:
-    """Import ``MODULE`` (the current directory first on ``sys.path``) and return its ``ATTR``."""
+    """Import ``MODULE`` (also found in the current directory, after the installed packages) and return its ``ATTR``."""
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
         raise SpecError(f"{spec!r} is not MODULE:ATTR")
-    cwd = os.getcwd()
-    if cwd not in sys.path:
-        sys.path.insert(0, cwd)
+    cwd = _add_cwd()
     try:
         module = importlib.import_module(module_name)
     except ImportError as e:
-        raise SpecError(f"cannot import {module_name!r} (from {spec!r}): {e}") from None
+        raise SpecError(f"cannot import {module_name!r} (from {spec!r}): {e}{_shadowed(module_name, cwd)}") from None
     except Exception as e:  # the module itself failed while importing
         raise SpecError(f"importing {module_name!r} (from {spec!r}) failed: {type(e).__name__}: {e}") from None
     obj: Any = module
@@ -33,8 +31,37 @@ def load_object(spec: str) -> Any:
         try:
             obj = getattr(obj, part)
         except AttributeError:
-            raise SpecError(f"{module_name!r} has no attribute {attr!r} (from {spec!r})") from None
+            hint = _shadowed(module_name, cwd)
+            raise SpecError(f"{module_name!r} has no attribute {attr!r} (from {spec!r}){hint}") from None
     return obj
+
+
+def _add_cwd() -> str:
+    """Put the current directory LAST on ``sys.path`` (once, for good); return it.
+
+    Only a MODULE:ATTR spec calls this: a command without one imports nothing from where the user
+    stands. Last, so that a file there never stands in for the standard library or an installed
+    package (a stray ``json.py`` or ``transformers.py`` beside the user's tools is not run, also
+    when the tools module imports them). Kept after the import rather than taken off again: the
+    user's module may import its siblings later, at call time, and those must still be found.
+    Putting it first, even for that one import, would let the directory shadow everything the
+    module imports for the first time.
+    """
+    cwd = os.getcwd()
+    if cwd not in sys.path and "" not in sys.path:  # "": `python -c`/`-m` already put it first
+        sys.path.append(cwd)
+    return cwd
+
+
+def _shadowed(module_name: str, cwd: str) -> str:
+    """Why a spec failed when a module in the current directory lost to an installed one of the
+    same name (installed packages come first); "" otherwise."""
+    top = module_name.partition(".")[0]
+    found = getattr(sys.modules.get(top), "__file__", None) or ""
+    local = [p for p in (os.path.join(cwd, f"{top}.py"), os.path.join(cwd, top)) if os.path.exists(p)]
+    if local and found and not os.path.abspath(found).startswith(os.path.join(cwd, "")):
+        return f"; {top!r} is the installed {found}, not {local[0]} (installed packages come first): rename your module"
+    return ""
 
 
 def load_tools(spec: str) -> list[Any]:

@@ -1,7 +1,9 @@
 """``agentkit web``: a chat page served with starlette; each question is a POST answered as server-sent events.
 
 The server keeps no conversation: the page sends the transcript so far (``history``) with each
-question and gets the new transcript back in the last event.
+question and gets the new transcript back in the last event. A run that stops for approval names
+the waiting calls in that event (``pending``); the page resumes it with ``history`` and
+``approvals`` instead of a question.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 from ._common import add_agent_options
 from ._main import CLIError
+from ._pending import new_question
 
 STATIC = Path(__file__).parent / "static"
 MAX_BODY = 4_000_000
@@ -89,11 +92,15 @@ def app(agent: Any, *, thinking: bool | None = None) -> Any:
         if len(body) > MAX_BODY:
             return JSONResponse({"error": f"the request body is over {MAX_BODY} bytes"}, status_code=413)
         try:
-            question, history, think = parse_request(body)
+            question, history, think, approvals = parse_request(body)
         except ValueError as e:
             return JSONResponse({"error": str(e)}, status_code=400)
-        overrides = {} if think is None else {"thinking": think}
-        messages = [*history, {"role": "user", "content": question}]
+        overrides: dict[str, Any] = {} if think is None else {"thinking": think}
+        if approvals is not None:  # a resume: the history ends with the calls decided on
+            overrides["approvals"] = approvals
+            messages = history
+        else:  # calls still waiting are denied: the person asked something else
+            messages = [*history, *new_question(history, question)]
         return StreamingResponse(
             sse(agent, messages, overrides), media_type="text/event-stream",
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
@@ -105,19 +112,29 @@ def app(agent: Any, *, thinking: bool | None = None) -> Any:
     ])  # fmt: skip
 
 
-def parse_request(body: bytes) -> tuple[str, list[dict[str, Any]], bool | None]:
-    """``question``, ``history`` and ``thinking`` from a request body; ValueError says what is wrong."""
+def parse_request(body: bytes) -> tuple[str, list[dict[str, Any]], bool | None, dict[str, bool | str] | None]:
+    """``question``, ``history``, ``thinking`` and ``approvals`` from a request body (a question,
+    or approvals that resume the history's waiting calls); ValueError says what is wrong."""
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as e:
         raise ValueError(f"the body is not JSON: {e}") from None
     if not isinstance(data, dict):
         raise ValueError('the body must be a JSON object: {"question": "...", "history": [...], "thinking": null}')
-    unknown = sorted(set(data) - {"question", "history", "thinking"})
+    unknown = sorted(set(data) - {"question", "history", "thinking", "approvals"})
     if unknown:
-        raise ValueError(f"unknown field(s) {unknown}: the fields are question, history, thinking")
-    question = data.get("question")
-    if not isinstance(question, str) or not question.strip():
+        raise ValueError(f"unknown field(s) {unknown}: the fields are question, history, thinking, approvals")
+    question, approvals = data.get("question"), data.get("approvals")
+    if approvals is not None:
+        if question is not None:
+            raise ValueError("send a question or approvals, not both")
+        if not isinstance(approvals, dict):
+            raise ValueError('approvals must be an object: {"call id": true | false | "reason to deny"}')
+        for call_id, verdict in approvals.items():
+            if not isinstance(verdict, (bool, str)):
+                raise ValueError(f"approvals[{call_id!r}] must be true, false or a reason (a string)")
+        question = ""
+    elif not isinstance(question, str) or not question.strip():
         raise ValueError("question must be a non-empty string")
     history = data.get("history", [])
     if not isinstance(history, list):
@@ -130,11 +147,12 @@ def parse_request(body: bytes) -> tuple[str, list[dict[str, Any]], bool | None]:
     thinking = data.get("thinking")
     if thinking is not None and not isinstance(thinking, bool):
         raise ValueError("thinking must be true, false or null")
-    return question, history, thinking
+    return question, history, thinking, approvals
 
 
 async def sse(agent: Any, messages: list[dict[str, Any]], overrides: dict[str, Any]) -> AsyncIterator[str]:
-    """The run's events as server-sent events; the last is ``done`` or ``error``."""
+    """The run's events as server-sent events; the last is ``done`` (with ``pending``: the calls
+    waiting for approval) or ``error``."""
     from contextlib import aclosing
 
     from .._agent import RunFinished, ToolCallFinished, ToolCallStarted, TurnFinished

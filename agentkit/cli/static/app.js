@@ -6,6 +6,7 @@ const $ = (id) => document.getElementById(id);
 const log = $("log"), welcome = $("welcome"), form = $("composer"), input = $("question"), send = $("send"), thinking = $("thinking");
 let transcript = [];        // the transcript, as the server returned it (the server keeps none)
 let controller = null;   // aborts the answer being streamed
+let waiting = null;      // calls waiting for approval: {turn, ids, decisions}
 
 function el(tag, cls, text) {
   const node = document.createElement(tag);
@@ -55,6 +56,8 @@ class Turn {
   call(data) {
     this.settle();
     this.answer = null;
+    const known = this.cards.get(data.id);  // a call that waited for approval, now resumed
+    if (known) { known.status.textContent = "running…"; return known; }
     const card = el("div", "tool");
     const head = card.appendChild(el("div", "head"));
     head.appendChild(el("span", "icon", "⚙"));
@@ -65,6 +68,25 @@ class Turn {
     args.appendChild(el("code", null, pretty(data.arguments)));
     this.cards.set(data.id, card);
     this.node.appendChild(card);
+    return card;
+  }
+  ask(pending) {  // the run stopped before these calls: a card each, with Approve and Deny
+    waiting = { turn: this, ids: pending.map((c) => c.id), decisions: {} };
+    const stats = this.node.lastElementChild;  // the stopped run's stats line stays below its cards
+    for (const call of pending) {
+      const card = this.call({ id: call.id, name: call.function.name, arguments: call.function.arguments });
+      card.classList.add("waiting");
+      card.status.textContent = "waiting for approval";
+      const actions = card.appendChild(el("div", "actions"));
+      const approve = actions.appendChild(el("button", "approve", "Approve"));
+      const deny = actions.appendChild(el("button", "deny", "Deny"));
+      approve.type = deny.type = "button";
+      approve.addEventListener("click", () => decide(call.id, true));
+      deny.addEventListener("click", () => decide(call.id, false));
+      card.actions = actions;
+    }
+    if (stats && stats.classList.contains("stats")) this.node.appendChild(stats);
+    scroll();
   }
   result(data) {
     const card = this.cards.get(data.id);
@@ -72,7 +94,8 @@ class Turn {
     const row = card.appendChild(el("div", "row"));
     row.appendChild(el("span", "label", data.error ? "error" : "result"));
     row.appendChild(el("code", null, pretty(data.content)));
-    card.status.textContent = data.error ? "failed" : "done";
+    const denied = data.error && data.error.startsWith("not approved");
+    card.status.textContent = denied ? "denied" : data.error ? "failed" : "done";
     if (data.error) card.classList.add("failed");
   }
   settle() {  // the reasoning so far is complete: stop the "…" and name it
@@ -97,7 +120,7 @@ function handle(turn, name, data) {
   else if (name === "tool_call") turn.call(data);
   else if (name === "tool_result") turn.result(data);
   else if (name === "turn") turn.settle();
-  else if (name === "done") { transcript = data.history; turn.done(data); }
+  else if (name === "done") { transcript = data.history; turn.done(data); turn.pending = data.pending; }
   else if (name === "error") turn.fail(`${data.type}: ${data.message}`);
 }
 
@@ -107,19 +130,51 @@ function busy(on) {
   document.body.classList.toggle("busy", on);
 }
 
-async function ask(question) {
+// A decision on one waiting call; once all have one, the run resumes with them.
+function decide(id, verdict) {
+  if (!waiting) return;
+  const card = waiting.turn.cards.get(id);
+  waiting.decisions[id] = verdict;
+  card.actions.remove();
+  card.classList.remove("waiting");
+  card.status.textContent = verdict ? "approved" : "denied";
+  if (waiting.ids.every((i) => i in waiting.decisions)) {
+    const { turn, decisions } = waiting;
+    waiting = null;
+    stream(turn, { history: transcript, approvals: decisions, thinking: thinking.checked });
+  }
+}
+
+// A new question instead of a decision: the server denies the calls still waiting, also those
+// already decided on (decisions go out only once every waiting call has one).
+function abandon() {
+  if (!waiting) return;
+  for (const id of waiting.ids) {
+    const card = waiting.turn.cards.get(id);
+    card.actions.remove();
+    card.classList.remove("waiting");
+    card.status.textContent = "not run: you asked something else";
+  }
+  waiting = null;
+}
+
+function ask(question) {
   welcome.remove();
+  abandon();
   const user = el("div", "user");
   user.appendChild(el("div", "bubble", question));
   log.appendChild(user);
-  const turn = new Turn();
+  stream(new Turn(), { question, history: transcript, thinking: thinking.checked });
+}
+
+async function stream(turn, body) {
   scroll();
   controller = new AbortController();
   busy(true);
   try {
     const response = await fetch("/api/chat", {
       method: "POST", headers: { "Content-Type": "application/json" }, signal: controller.signal,
-      body: JSON.stringify({ question, history: transcript, thinking: thinking.checked }),
+      body: JSON.stringify(body),
     });
     if (!response.ok) {
       const body = await response.json().catch(() => ({}));
@@ -152,6 +207,8 @@ async function ask(question) {
     busy(false);
     input.focus();
   }
+  if (turn.pending && turn.pending.length) turn.ask(turn.pending);  // once this stream is over
+  turn.pending = null;
 }
 
 form.addEventListener("submit", (event) => {
@@ -175,6 +232,7 @@ $("suggestion").addEventListener("click", () => { input.value = $("suggestion").
 $("new-chat").addEventListener("click", () => {
   if (controller) controller.abort();
   transcript = [];
+  waiting = null;
   log.replaceChildren(welcome);
   input.focus();
 });

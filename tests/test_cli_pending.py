@@ -1,0 +1,158 @@
+"""Calls waiting for approval in ``agentkit chat`` (agentkit/cli/_pending.py): the person is asked,
+the run resumes with the decisions, and a new question instead denies the calls nobody decided on."""
+
+import signal
+import subprocess
+import sys
+import threading
+
+import anyio
+import pytest
+
+from agentkit import ToolCall
+from agentkit.cli._pending import INSTEAD, decision, new_question
+from agentkit.sessions import SQLiteSession
+from tests import cli_agents
+from tests.test_cli import ROOT, agentkit, env, wait_until_reading
+
+PAYMENTS = ("--agent", "tests.cli_agents:payments")
+
+
+@pytest.fixture(autouse=True)
+def paid():
+    cli_agents.PAID.clear()
+    return cli_agents.PAID
+
+
+def prompt(amount):
+    return f'approve pay({{"amount": {amount}}})? y / n / or a reason to deny: '
+
+
+def valid(messages):
+    """Every call answered exactly once, by tool messages right after its message."""
+    answered = [m["tool_call_id"] for m in messages if m["role"] == "tool"]
+    calls = [c["id"] for m in messages if m["role"] == "assistant" for c in m.get("tool_calls") or ()]
+    return sorted(answered) == sorted(calls) and len(set(answered)) == len(answered)
+
+
+def test_approved_the_call_runs_once_and_the_answer_follows(paid):
+    run = agentkit("chat", *PAYMENTS, input="pay 5\ny\n")
+    assert run.returncode == 0, run.stderr
+    assert paid == [5]
+    assert prompt(5) in run.stdout
+    assert "assistant: tool said: paid 5" in run.stdout
+
+
+def test_denied_the_call_does_not_run_and_the_model_hears_why(paid):
+    run = agentkit("chat", *PAYMENTS, input="pay 5\nn\npay 6\nnot on a Sunday\n")
+    assert run.returncode == 0, run.stderr
+    assert paid == []
+    assert "assistant: tool said: Error: the user did not allow this tool call (denied)." in run.stdout
+    assert "(not on a Sunday)" in run.stdout
+
+
+def test_each_waiting_call_is_asked_about_and_an_empty_answer_asks_again(paid):
+    run = agentkit("chat", *PAYMENTS, input="pay 5 and 7\n\ny\nn\nhello\n")
+    assert run.returncode == 0, run.stderr
+    assert paid == [5]
+    assert run.stdout.count(prompt(5)) == 2 and run.stdout.count(prompt(7)) == 1
+    assert "tool said: paid 5 | Error: the user did not allow this tool call (denied)." in run.stdout
+    assert "you asked: hello (0 calls denied by a new question)" in run.stdout
+
+
+def test_a_session_that_starts_with_a_waiting_call_asks_about_it_first(tmp_path, paid):
+    db = tmp_path / "chat.db"
+    # End of input at the prompt: the chat ends, the call waits in the file.
+    first = agentkit("chat", *PAYMENTS, "--session", str(db), input="pay 5\n")
+    assert first.returncode == 0 and paid == [] and prompt(5) in first.stdout
+    stored = anyio.run(SQLiteSession(db, "chat").get_messages)
+    assert stored[-1]["tool_calls"][0]["function"]["name"] == "pay"
+    # The next chat on the file asks first; "y" is the answer, not a question.
+    second = agentkit("chat", *PAYMENTS, "--session", str(db), input="y\nthanks\n")
+    assert second.returncode == 0, second.stderr
+    assert paid == [5]
+    assert second.stdout.startswith(prompt(5))
+    assert "tool said: paid 5" in second.stdout and "you asked: thanks" in second.stdout
+    stored = anyio.run(SQLiteSession(db, "chat").get_messages)
+    assert valid(stored) and [m["content"] for m in stored if m["role"] == "user"] == ["pay 5", "thanks"]
+
+
+def test_a_new_question_instead_of_an_answer_denies_the_waiting_call(tmp_path):
+    """Ctrl-C at the approval prompt leaves the call waiting; the next question denies it (a real
+    child process over pipes, waiting on what it prints)."""
+    db, ledger = tmp_path / "chat.db", tmp_path / "paid"
+    child = subprocess.Popen([sys.executable, "-m", "agentkit", "chat", *PAYMENTS, "--session", str(db)],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             cwd=ROOT, env={**env(), "AGENTKIT_TEST_PAID": str(ledger)})  # fmt: skip
+    out: list[str] = []
+    asked, waits, answered = threading.Event(), threading.Event(), threading.Event()
+
+    def read():
+        for char in iter(lambda: child.stdout.read(1), ""):
+            out.append(char)
+            text = "".join(out)
+            asked.set() if prompt(5) in text else None
+            waits.set() if "a new question denies" in text else None
+            answered.set() if "you asked:" in text else None
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        child.stdin.write("pay 5\n")
+        child.stdin.flush()
+        assert asked.wait(120), "".join(out)
+        wait_until_reading(child)
+        child.send_signal(signal.SIGINT)
+        assert waits.wait(120), "".join(out)
+        child.stdin.write("what is the weather\n")
+        child.stdin.close()
+        assert answered.wait(120), "".join(out)
+        assert child.wait(60) == 0, child.stderr.read()
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    reader.join(10)
+    assert not ledger.exists()  # pay never ran
+    assert "you asked: what is the weather (1 calls denied by a new question)" in "".join(out)
+    stored = anyio.run(SQLiteSession(db, "chat").get_messages)
+    assert valid(stored)
+    assert [m["content"] for m in stored if m["role"] == "tool"] == [INSTEAD]
+
+
+def test_new_question_answers_each_waiting_call_once_then_asks():
+    call = ToolCall(id="c2", name="pay", arguments="{}").to_dict()
+    transcript = [{"role": "user", "content": "pay"},
+                  {"role": "assistant", "content": "", "tool_calls": [{**call, "id": "c1"}, call]},
+                  {"role": "tool", "tool_call_id": "c1", "name": "pay", "content": "paid"}]  # fmt: skip
+    added = new_question(transcript, "next")
+    assert added == [{"role": "tool", "tool_call_id": "c2", "name": "pay", "content": INSTEAD},
+                     {"role": "user", "content": "next"}]  # fmt: skip
+    assert valid(transcript + added)
+    assert new_question([*transcript, *added[:1]], "again") == [{"role": "user", "content": "again"}]
+    assert new_question([], "first") == [{"role": "user", "content": "first"}]
+
+
+@pytest.mark.parametrize(("answer", "verdict"),
+                         [("y", True), (" YES ", True), ("n", False), ("No", False), ("not now", "not now"),
+                          ("", None), ("  ", None)])  # fmt: skip
+def test_the_answers_the_prompt_takes(answer, verdict):
+    assert decision(answer) == verdict
+
+
+def test_without_a_session_a_denied_call_stays_in_the_conversation(paid):
+    run = agentkit("chat", *PAYMENTS, input="pay 5\nn\nhello\n")
+    assert paid == [] and "you asked: hello" in run.stdout
+    assert "(0 calls denied by a new question)" in run.stdout  # a decided call is not denied again
+
+
+
+def test_a_session_whose_waiting_calls_cannot_be_looked_at_still_chats(tmp_path, paid):
+    db = tmp_path / "chat.db"
+    agentkit("chat", *PAYMENTS, "--session", str(db), input="pay 5\n")  # leaves the call waiting
+    # An MCP server that cannot start: which tools need approval cannot be known, so nobody is
+    # asked, and the chat goes on (to the end of its input here).
+    run = agentkit("chat", "--tools", "tests.cli_agents:pay", "--mcp", "false", "--session", str(db), input="")
+    assert run.returncode == 0, run.stderr
+    assert "[cannot ask about the waiting calls: " in run.stdout and "approve" not in run.stdout
+    assert paid == []
