@@ -49,7 +49,7 @@ class OutputSpec:
         except _schema.UnsupportedType as e:
             raise UserError(f"output_type {output_type!r} cannot be described as JSON: {e}") from None
         except _validation.SchemaProblem as e:
-            raise UserError(f"output_type {output_type!r} cannot be checked: {e}") from None
+            raise UserError(f"output_type {output_type!r}: {e}") from None
         self.wrapped = not _schema._is_object_class(output_type)
         self.parameters: dict[str, Any] = (
             {"type": "object", "properties": {"result": schema}, "required": ["result"]} if self.wrapped else schema
@@ -57,7 +57,7 @@ class OutputSpec:
         try:
             self._validator = _validation.validator(_schema.strict(self.parameters))
         except _validation.SchemaProblem as e:  # a Field(pattern=...) that RE2 cannot compile
-            raise UserError(f"output_type {output_type!r} cannot be checked: {e}") from None
+            raise UserError(f"output_type {output_type!r}: {e}") from None
 
     # --- asking -----------------------------------------------------------------------------
 

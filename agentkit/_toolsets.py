@@ -75,6 +75,9 @@ class SchemaTool(Tool[..., Any]):
         except referencing.exceptions.Unresolvable as e:  # a $ref into a place no subschema is
             self._unchecked(f"the reference {e.ref!r} does not resolve within the schema")
             return []
+        except RecursionError:  # {"$ref": "#"}: a schema that only refers to itself
+            self._unchecked("its references loop")
+            return []
 
     def __repr__(self) -> str:
         return f"SchemaTool({self.name!r})"

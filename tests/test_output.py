@@ -353,3 +353,18 @@ def test_field_constraints_of_an_output_type_are_in_its_schema_and_checked():
     assert info.value.problems == ["stars: 0 is less than the minimum of 1", f"summary: {'x' * 21!r} is too long"]
     # A pydantic model's Field constraints are told to the model too, not only checked by pydantic.
     assert OutputSpec(Weather).parameters["properties"]["celsius"] == {"type": "number", "minimum": -90, "maximum": 60}
+
+
+def test_an_output_constraint_that_cannot_be_checked_is_a_user_error_when_the_agent_is_built():
+    @dataclasses.dataclass
+    class Ahead:
+        word: Annotated[str, pydantic.Field(pattern="^(?=a)")]
+
+    @dataclasses.dataclass
+    class Odd:
+        word: Annotated[str, pydantic.Field(gt=1)]
+
+    with pytest.raises(UserError, match=r"Ahead'>: the pattern '\^\(\?=a\)' cannot be checked: invalid perl"):
+        Agent(ScriptedModel(["x"]), output_type=Ahead)
+    with pytest.raises(UserError, match=r"cannot be described as JSON: unsupported type str \(the constraint gt=1 needs a number"):
+        Agent(ScriptedModel(["x"]), output_type=Odd)

@@ -180,4 +180,7 @@ def test_an_mcp_schema_that_cannot_be_checked_is_left_to_the_server_with_a_warni
     assert t.validate({"x": 1}) == {"x": 1}
     assert t.validate({"x": 2}) == {"x": 2}
     assert "the arguments of sneaky are not checked" in caplog.text
+    looping = SchemaTool(name="loop", description="", parameters={"$ref": "#"}, call=echo)
+    assert looping.validate({"x": 1}) == {"x": 1}
+    assert "the arguments of loop are not checked by agentkit (the server checks them): its references loop" in caplog.text
     assert listener.connections == []
