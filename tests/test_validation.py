@@ -115,6 +115,7 @@ def test_patterns_are_ecma_like_on_re2_and_a_lone_surrogate_is_matched_not_raise
     assert search(r"^\u00e9\\u$", "é\\u")  # ECMA's \uXXXX; an escaped backslash stays one
     assert search(r"^\u{1F600}$", "😀")
     assert search(r"^\d$", "٣") is False  # ECMA's \d is ASCII (Python's re would say yes)
+    assert search("^a$", "a\n") is False  # ECMA's $ is the end (Python's re: also before a last newline)
     assert search("^a.b$", "a\ud800b")
     with pytest.raises(SchemaProblem, match=r"the pattern '\(\?=a\)' cannot be checked: invalid perl operator"):
         search("(?=a)", "a")
