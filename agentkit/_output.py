@@ -55,7 +55,7 @@ class OutputSpec:
             {"type": "object", "properties": {"result": schema}, "required": ["result"]} if self.wrapped else schema
         )
         try:
-            self._validator = _validation.validator(_schema.strict(self.parameters))
+            self._validator = _validation.validator(_schema.strict(self.parameters), own=True)
         except _validation.SchemaProblem as e:  # a Field(pattern=...) that RE2 cannot compile
             raise UserError(f"output_type {output_type!r}: {e}") from None
 

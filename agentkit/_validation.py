@@ -217,16 +217,35 @@ def _keys(value: Any) -> Iterator[str]:
             stack.extend(item)
 
 
-def validator(schema: Mapping[str, Any] | bool, *, lenient: bool = False) -> Any:
+def _compile_patterns(schema: Any) -> None:
+    """Compile every pattern of a schema written from type hints (raises `SchemaProblem`)."""
+    stack = [schema]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Mapping):
+            if isinstance(item.get("pattern"), str):
+                compile_pattern(item["pattern"])
+            for key in item.get("patternProperties") or ():
+                compile_pattern(key)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def validator(schema: Mapping[str, Any] | bool, *, lenient: bool = False, own: bool = False) -> Any:
     """A JSON Schema 2020-12 validator of `schema` that never fetches and matches with RE2.
 
     Raises `SchemaProblem` when `schema` cannot be checked that way: not valid JSON Schema, a
     reference that does not resolve within it, a pattern RE2 cannot compile (unless `lenient`:
     then such a pattern checks nothing, and a "regex" format takes any string). A reference that
     fails during validation (one into a place no subschema is) raises
-    `referencing.exceptions.Unresolvable` from the validator, without a fetch either.
+    `referencing.exceptions.Unresolvable` from the validator, without a fetch either. `own`: a
+    schema agentkit wrote from type hints (valid, no references), so only its patterns are checked.
     """
     cls, format_checker = _CLASSES[lenient]
+    if own:
+        _compile_patterns(schema)
+        return cls(schema, registry=_LOCAL_ONLY, format_checker=format_checker)
     try:
         try:
             cls.check_schema(schema, format_checker=format_checker)

@@ -95,7 +95,8 @@ def conversion_problems(error: Exception, path: str = "") -> list[str]:
 def member_test(hint: Any) -> Callable[[Any], bool]:
     """The check that a JSON value belongs to union member `hint` (built once per member).
     Raises `SchemaProblem` for a pattern RE2 cannot compile."""
-    is_valid: Callable[[Any], bool] = _validation.validator(_schema.strict(_schema.type_schema(hint))).is_valid
+    schema = _schema.strict(_schema.type_schema(hint))
+    is_valid: Callable[[Any], bool] = _validation.validator(schema, own=True).is_valid
     return is_valid
 
 
@@ -199,7 +200,7 @@ class Tool(Generic[P, R]):
 
         self.parameters = {"type": "object", "properties": properties, "required": required}
         try:
-            self._validator: Any = _validation.validator(_schema.strict(self.parameters))
+            self._validator: Any = _validation.validator(_schema.strict(self.parameters), own=True)
         except _validation.SchemaProblem as e:  # a Field(pattern=...) that RE2 cannot compile
             raise ToolDefinitionError(f"{fn_name}(): {e}") from None
         functools.update_wrapper(self, function)  # type: ignore[arg-type]
