@@ -62,7 +62,7 @@ def listener():
 
 async def scenario(port: str, names: str) -> None:
     """Run in a child process: an agent calls each named tool of the hostile server, one per
-    turn, with tool_timeout=2; prints {tool: what the model read}."""
+    turn, with tool_timeout=5; prints {tool: what the model read}."""
     from agentkit import ToolCallFinished
     from agentkit.mcp import MCPToolset
 
@@ -70,19 +70,19 @@ async def scenario(port: str, names: str) -> None:
                  "remote_meta_schema": {"x": "y"}, "evil_pattern": {"word": BAD}, "evil_keys": {BAD: "v"},
                  "evil_draft7": {"word": BAD}, "hang": {"word": "aaaa"}}  # fmt: skip
     calls = [qw_call(n, **arguments[n]) for n in names.split(",")]
-    agent = Agent(ScriptedModel([*calls, "done"]), [MCPToolset.stdio(sys.executable, [HOSTILE, port])], tool_timeout=2)
+    agent = Agent(ScriptedModel([*calls, "done"]), [MCPToolset.stdio(sys.executable, [HOSTILE, port])], tool_timeout=5)
     seen = {e.call.name: e.content async for e in agent.stream("q") if isinstance(e, ToolCallFinished)}
     print(json.dumps(seen))
 
 
 def run_scenario(port: int, *names: str) -> dict[str, str]:
-    """The scenario's answers; fails (instead of hanging the tests) when it takes over 30 s: a
+    """The scenario's answers; fails (instead of hanging the tests) when it takes over 60 s (the regex alone would take hours): a
     regex that backtracks holds the GIL, so only another process can bound it."""
     code = f"import anyio; from tests.test_validation import scenario; anyio.run(scenario, {str(port)!r}, {','.join(names)!r})"
     try:
-        done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=30)
+        done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     except subprocess.TimeoutExpired:
-        pytest.fail(f"calling {', '.join(names)} did not finish within 30 s")
+        pytest.fail(f"calling {', '.join(names)} did not finish within 60 s")
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -102,7 +102,7 @@ def test_a_catastrophic_pattern_in_an_mcp_tool_schema_is_answered_promptly_and_t
         "evil_pattern": f"Error: Invalid arguments for evil_pattern:\n- word: {BAD!r} does not match {EVIL!r}",
         "evil_keys": f"Error: Invalid arguments for evil_keys:\n- arguments: {BAD!r} does not match any of the regexes: {EVIL!r}",
         "evil_draft7": f"Error: Invalid arguments for evil_draft7:\n- word: {BAD!r} does not match {EVIL!r}",
-        "hang": "Error: the tool hang timed out after 2 s.",
+        "hang": "Error: the tool hang timed out after 5 s.",
     }
 
 
