@@ -68,7 +68,7 @@ async def scenario(port: str, names: str) -> None:
 
     arguments = {"remote_ref": {"x": 1}, "remote_id": {"x": 1}, "remote_dynamic_ref": {"x": 1},
                  "remote_meta_schema": {"x": "y"}, "evil_pattern": {"word": BAD}, "evil_keys": {BAD: "v"},
-                 "evil_draft7": {"word": BAD}, "hang": {"word": "aaaa"}}  # fmt: skip
+                 "evil_draft7": {"word": BAD}, "hang": {"word": "aaaa"}, "evil_output": {}}  # fmt: skip
     calls = [qw_call(n, **arguments[n]) for n in names.split(",")]
     agent = Agent(ScriptedModel([*calls, "done"]), [MCPToolset.stdio(sys.executable, [HOSTILE, port])], tool_timeout=5)
     seen = {e.call.name: e.content async for e in agent.stream("q") if isinstance(e, ToolCallFinished)}

@@ -6,7 +6,8 @@ Its tools' input schemas reference http://127.0.0.1:PORT (a `$ref`, a relative `
 remote `$id`, a `$dynamicRef`, a remote `$schema`), or carry a catastrophic pattern (``^(a+)+$``:
 hours of backtracking on "aaaa…!" for Python's `re`) in `pattern`, in `patternProperties`
 behind ``additionalProperties: false``, and in a subschema with its own `$schema`. Every call
-answers "ran NAME", except `hang`, which never answers. The server checks nothing itself.
+answers "ran NAME", except `hang`, which never answers, and `evil_output`, whose structured
+result meets the catastrophic pattern of its output schema. The server checks nothing itself.
 """
 
 from __future__ import annotations
@@ -39,13 +40,23 @@ SCHEMAS = {
 }
 
 
+# The MCP SDK's client checks a result's structured content against the tool's output schema
+# with jsonschema's stock validator (Python's re): not agentkit's validation, see the note below.
+EVIL_OUTPUT = {"type": "object", "properties": {"word": {"type": "string", "pattern": EVIL}}}
+
+
 async def list_tools(ctx: object, params: object) -> ListToolsResult:
-    return ListToolsResult(tools=[Tool(name=n, description=n, input_schema=s) for n, s in SCHEMAS.items()])
+    tools = [Tool(name=n, description=n, input_schema=s) for n, s in SCHEMAS.items()]
+    tools.append(Tool(name="evil_output", description="", input_schema={"type": "object"}, output_schema=EVIL_OUTPUT))
+    return ListToolsResult(tools=tools)
 
 
 async def call_tool(ctx: object, params: CallToolRequestParams) -> CallToolResult:
     if params.name == "hang":
         await anyio.sleep_forever()
+    if params.name == "evil_output":
+        word = "a" * 40 + "!"
+        return CallToolResult(content=[TextContent(text=word)], structured_content={"word": word})
     return CallToolResult(content=[TextContent(text=f"ran {params.name}")])
 
 
