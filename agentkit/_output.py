@@ -6,13 +6,11 @@ import json
 import re
 from typing import Any, Literal, TypeAlias
 
-import jsonschema
-
-from . import _schema
+from . import _schema, _validation
 from ._marks import inserted
 from ._model import Message
 from .exceptions import OutputValidationError, UserError
-from .tools import FORMAT_CHECKER, conversion_problems, describe_problem, member_test
+from .tools import conversion_problems, describe_problem, member_test
 
 __all__ = ["FINAL_RESULT", "OutputMode", "OutputSpec"]
 
@@ -51,13 +49,16 @@ class OutputSpec:
             self._convert = _schema.converter(output_type, member_test)
         except _schema.UnsupportedType as e:
             raise UserError(f"output_type {output_type!r} cannot be described as JSON: {e}") from None
+        except _validation.SchemaProblem as e:
+            raise UserError(f"output_type {output_type!r}: {e}") from None
         self.wrapped = not _schema._is_object_class(output_type)
         self.parameters: dict[str, Any] = (
             {"type": "object", "properties": {"result": schema}, "required": ["result"]} if self.wrapped else schema
         )
-        self._validator = jsonschema.Draft202012Validator(
-            _schema.strict(self.parameters), format_checker=FORMAT_CHECKER
-        )
+        try:
+            self._validator = _validation.validator(_schema.strict(self.parameters), own=True)
+        except _validation.SchemaProblem as e:  # a Field(pattern=...) that RE2 cannot compile
+            raise UserError(f"output_type {output_type!r}: {e}") from None
 
     # --- asking -----------------------------------------------------------------------------
 

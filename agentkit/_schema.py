@@ -16,6 +16,7 @@ import typing
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, Union, get_args, get_origin
 
+import annotated_types
 import docstring_parser
 import pydantic
 from typing_extensions import is_typeddict
@@ -123,23 +124,85 @@ def _is_object_class(hint: Any) -> bool:
     )
 
 
-def _strip_annotated(hint: Any) -> tuple[Any, str | None]:
-    """``Annotated[X, "doc"]`` / ``Annotated[X, Field(description=...)]`` -> (X, description)."""
+def _strip_annotated(hint: Any) -> tuple[Any, str | None, list[Any]]:
+    """``Annotated[X, "doc", Field(ge=1, description=...), Le(5)]`` -> (X, description, constraints)."""
     description = None
+    constraints: list[Any] = []
     while get_origin(hint) is typing.Annotated:
         hint, *meta = get_args(hint)
         for m in meta:
             if isinstance(m, str):
                 description = m
-            elif isinstance(m, pydantic.fields.FieldInfo) and m.description:
-                description = m.description
-    return hint, description
+            elif isinstance(m, pydantic.fields.FieldInfo):
+                description = m.description or description
+                constraints.extend(m.metadata)
+            else:
+                constraints.append(m)
+    return hint, description, constraints
+
+
+# annotated_types' (and so pydantic Field's) constraints, as JSON Schema keywords.
+_BOUNDS: dict[type, tuple[str, str]] = {
+    annotated_types.Gt: ("gt", "exclusiveMinimum"),
+    annotated_types.Ge: ("ge", "minimum"),
+    annotated_types.Lt: ("lt", "exclusiveMaximum"),
+    annotated_types.Le: ("le", "maximum"),
+    annotated_types.MultipleOf: ("multiple_of", "multipleOf"),
+}
+_SIZES = {"string": ("Length", "length"), "array": ("Items", "items"), "object": ("Properties", "properties")}
+
+
+def _keywords(constraint: Any, schema: JSON, hint: Any) -> JSON:
+    """The keywords that say `constraint` on a value of `schema`; {} for a marker that constrains
+    nothing. Raises `UnsupportedType` for a constraint JSON Schema cannot say (it would be dropped)."""
+    kinds = schema.get("type")
+    kinds = {kinds} if isinstance(kinds, str) else set(kinds or ())
+    if isinstance(constraint, annotated_types.GroupedMetadata):  # Interval, Len
+        out: JSON = {}
+        for c in constraint:
+            out.update(_keywords(c, schema, hint))
+        return out
+    if type(constraint) in _BOUNDS:
+        name, keyword = _BOUNDS[type(constraint)]
+        value = getattr(constraint, name)
+        if not (kinds & {"integer", "number"}) or isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise UnsupportedType(hint, f"the constraint {name}={value!r} needs a number")
+        return {keyword: value}
+    if isinstance(constraint, (annotated_types.MinLen, annotated_types.MaxLen)):
+        sized = [k for k in kinds if k in _SIZES]
+        bound = "min" if isinstance(constraint, annotated_types.MinLen) else "max"
+        if len(sized) != 1:
+            raise UnsupportedType(hint, f"the constraint {bound}_length needs a string, a list or a dict")
+        word, _ = _SIZES[sized[0]]
+        return {f"{bound}{word}": getattr(constraint, f"{bound}_length")}
+    if type(constraint).__name__ == "_PydanticGeneralMetadata":  # Field(pattern=..., strict=...)
+        options = dict(vars(constraint))
+        out = {}
+        if "pattern" in options:
+            if "string" not in kinds:
+                raise UnsupportedType(hint, "the constraint pattern needs a string")
+            pattern = options.pop("pattern")
+            out["pattern"] = pattern if isinstance(pattern, str) else pattern.pattern
+        options.pop("strict", None)  # JSON Schema's types are strict already
+        if options:
+            raise UnsupportedType(hint, f"the Field options {', '.join(sorted(options))} cannot be said in JSON Schema")
+        return out
+    if isinstance(constraint, pydantic.types.AllowInfNan) and not constraint.allow_inf_nan:
+        raise UnsupportedType(hint, "the constraint allow_inf_nan=False cannot be said in JSON Schema")
+    if isinstance(constraint, pydantic.types.Strict):
+        return {}  # JSON Schema's types are strict already
+    if isinstance(constraint, annotated_types.BaseMetadata):  # Predicate, Timezone, ...
+        raise UnsupportedType(hint, f"the constraint {constraint!r} cannot be said in JSON Schema")
+    return {}  # a marker of the user's own
 
 
 def type_schema(hint: Any, *, _stack: tuple[type, ...] = ()) -> JSON:
-    """The JSON Schema of values of `hint`. Raises `UnsupportedType`."""
-    hint, description = _strip_annotated(hint)
-    out = _bare_schema(hint, _stack)
+    """The JSON Schema of values of `hint`, with the constraints of its ``Annotated`` metadata
+    (pydantic's ``Field(ge=..., pattern=...)``, annotated_types). Raises `UnsupportedType`."""
+    bare, description, constraints = _strip_annotated(hint)
+    out = _bare_schema(bare, _stack)
+    for c in constraints:
+        out.update(_keywords(c, out, bare))
     if description:
         out["description"] = description
     return out
@@ -252,7 +315,7 @@ def converter(
     """
     # No None check here: null passes the schema only where the hint allows it (a union, Any,
     # None), and those converters hand it back unchanged.
-    hint, _ = _strip_annotated(hint)
+    hint = _strip_annotated(hint)[0]
     return _identity if hint is Any else _bare_converter(hint, member_test, _stack)
 
 

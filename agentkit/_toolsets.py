@@ -7,14 +7,19 @@ is connected. The loop asks each toolset for its tools at the start of a run, th
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from typing import Any, Protocol, runtime_checkable
 
 import jsonschema
+import referencing.exceptions
 
+from . import _validation
 from .exceptions import UserError
-from .tools import FORMAT_CHECKER, Tool
+from .tools import Tool
+
+logger = logging.getLogger("agentkit")
 
 
 @runtime_checkable
@@ -30,7 +35,10 @@ class Toolset(Protocol):
 class SchemaTool(Tool[..., Any]):
     """A tool described by a JSON Schema rather than a Python signature (an MCP server's tool).
 
-    Arguments are checked against `parameters` as given, then passed to `call` as one dict.
+    Arguments are checked against `parameters` as given, then passed to `call` as one dict. What
+    cannot be checked safely here is left to the server, which checks its own arguments: a whole
+    schema that is invalid or references anything outside itself (never fetched), and each pattern
+    that RE2 cannot compile (agentkit never matches a server's pattern with Python's `re`).
     """
 
     def __init__(
@@ -51,11 +59,25 @@ class SchemaTool(Tool[..., Any]):
         self.takes_context = False
         self._converters = {}
         try:
-            jsonschema.Draft202012Validator.check_schema(self.parameters)
-            self._validator = jsonschema.Draft202012Validator(self.parameters, format_checker=FORMAT_CHECKER)
-        except jsonschema.SchemaError:
-            # A server's schema we cannot read: the server checks the arguments itself.
-            self._validator = jsonschema.Draft202012Validator({}, format_checker=FORMAT_CHECKER)
+            self._validator = _validation.validator(self.parameters, lenient=True)
+        except _validation.SchemaProblem as e:
+            self._unchecked(str(e))
+
+    def _unchecked(self, why: str) -> None:
+        logger.warning("the arguments of %s are not checked by agentkit (the server checks them): %s", self.name, why)
+        self._validator = None
+
+    def _schema_errors(self, arguments: dict[str, Any]) -> list[jsonschema.ValidationError]:
+        if self._validator is None:
+            return []
+        try:
+            return super()._schema_errors(arguments)
+        except referencing.exceptions.Unresolvable as e:  # a $ref into a place no subschema is
+            self._unchecked(f"the reference {e.ref!r} does not resolve within the schema")
+            return []
+        except RecursionError:  # {"$ref": "#"}: a schema that only refers to itself
+            self._unchecked("its references loop")
+            return []
 
     def __repr__(self) -> str:
         return f"SchemaTool({self.name!r})"

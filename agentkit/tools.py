@@ -17,7 +17,7 @@ import jsonschema
 import pydantic
 from typing_extensions import ParamSpec
 
-from . import _schema
+from . import _schema, _validation
 from ._context import RunContext, is_context_hint
 from .exceptions import ToolArgumentsError, ToolDefinitionError, UserError
 
@@ -30,7 +30,6 @@ R = TypeVar("R")
 
 # transformers' get_json_schema convention: a JSON list at the very end of the description.
 _CHOICES = re.compile(r"\(choices:\s*(.*?)\)\s*$", re.IGNORECASE | re.DOTALL)
-FORMAT_CHECKER = jsonschema.Draft202012Validator.FORMAT_CHECKER
 
 
 def _describe(fn_name: str, param: str, text: str) -> tuple[str, list[Any] | None]:
@@ -64,7 +63,13 @@ def describe_problem(error: jsonschema.ValidationError, parameters: Mapping[str,
         missing = [r for r in error.validator_value if r not in error.instance]
         if missing:
             return f"missing required argument {', '.join(repr(m) for m in missing)}"
-    if error.validator == "additionalProperties" and not path and isinstance(error.instance, Mapping):
+    # With patternProperties, jsonschema's own message names the patterns the keys miss.
+    if (
+        error.validator == "additionalProperties"
+        and not path
+        and isinstance(error.instance, Mapping)
+        and "patternProperties" not in schema
+    ):
         known = schema.get("properties", {})
         extra = sorted(set(error.instance) - set(known))
         if extra:
@@ -88,11 +93,10 @@ def conversion_problems(error: Exception, path: str = "") -> list[str]:
 
 
 def member_test(hint: Any) -> Callable[[Any], bool]:
-    """The check that a JSON value belongs to union member `hint` (built once per member)."""
-    validator = jsonschema.Draft202012Validator(
-        _schema.strict(_schema.type_schema(hint)), format_checker=FORMAT_CHECKER
-    )
-    is_valid: Callable[[Any], bool] = validator.is_valid
+    """The check that a JSON value belongs to union member `hint` (built once per member).
+    Raises `SchemaProblem` for a pattern RE2 cannot compile."""
+    schema = _schema.strict(_schema.type_schema(hint))
+    is_valid: Callable[[Any], bool] = _validation.validator(schema, own=True).is_valid
     return is_valid
 
 
@@ -180,7 +184,8 @@ class Tool(Generic[P, R]):
                 raise ToolDefinitionError(f"{where} has no type hint")
             try:
                 prop = _schema.type_schema(hints[pname])
-            except _schema.UnsupportedType as e:
+                self._converters[pname] = _schema.converter(hints[pname], member_test)
+            except (_schema.UnsupportedType, _validation.SchemaProblem) as e:
                 raise ToolDefinitionError(f"{where}: {e}") from None
             text, choices = _describe(fn_name, pname, arg_docs.get(pname) or "")
             if text and "description" not in prop:
@@ -190,12 +195,14 @@ class Tool(Generic[P, R]):
             properties[pname] = prop
             if param.default is param.empty:
                 required.append(pname)
-            self._converters[pname] = _schema.converter(hints[pname], member_test)
             if param.kind is param.POSITIONAL_ONLY:
                 self._positional.append(pname)
 
         self.parameters = {"type": "object", "properties": properties, "required": required}
-        self._validator: jsonschema.protocols.Validator | None = None
+        try:
+            self._validator: Any = _validation.validator(_schema.strict(self.parameters), own=True)
+        except _validation.SchemaProblem as e:  # a Field(pattern=...) that RE2 cannot compile
+            raise ToolDefinitionError(f"{fn_name}(): {e}") from None
         functools.update_wrapper(self, function)  # type: ignore[arg-type]
 
     @property
@@ -238,11 +245,7 @@ class Tool(Generic[P, R]):
             raise ToolArgumentsError(
                 f"The arguments of {self.name} must be a JSON object, not {type(arguments).__name__}."
             )
-        if self._validator is None:
-            self._validator = jsonschema.Draft202012Validator(
-                _schema.strict(self.parameters), format_checker=FORMAT_CHECKER
-            )
-        problems = [self._problem(e) for e in self._validator.iter_errors(dict(arguments))]
+        problems = [self._problem(e) for e in self._schema_errors(dict(arguments))]
         values: dict[str, Any] = {}
         if not problems:
             for key, value in arguments.items():
@@ -257,6 +260,9 @@ class Tool(Generic[P, R]):
                 problems,
             )
         return values
+
+    def _schema_errors(self, arguments: dict[str, Any]) -> list[jsonschema.ValidationError]:
+        return list(self._validator.iter_errors(arguments))
 
     def _problem(self, error: jsonschema.ValidationError) -> str:
         return describe_problem(error, self.parameters, self.name)

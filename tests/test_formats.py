@@ -273,6 +273,13 @@ def test_feed_after_close_is_an_error():
     assert StreamParser(QWEN3).feed("<think>x") == [ReasoningDelta("x")]  # content by default
 
 
+def test_the_text_is_content_unless_told_otherwise():
+    # Each default is False (content): True would make "x" reasoning, None would hold it back.
+    assert StreamParser(QWEN3).feed("x ") == [TextDelta("x")]
+    assert QWEN3.stream_parser().feed("x ") == [TextDelta("x")]
+    assert QWEN3.parse("x</think>y") == ParsedOutput(content="xy")  # a stray </think> in content is dropped
+
+
 def test_call_indices_count_every_block():
     text = QW_CALL + "<tool_call>{bad</tool_call>" + QW_CALL2 + QW_CALL
     _, events = stream(QWEN3, [text[i : i + 7] for i in range(0, len(text), 7)])

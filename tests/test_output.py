@@ -2,7 +2,7 @@
 
 import dataclasses
 import json
-from typing import Literal
+from typing import Annotated, Literal
 
 import pydantic
 import pytest
@@ -75,7 +75,7 @@ async def test_the_final_result_tool_has_the_types_schema():
     final = next(t for t in seen[0] if t["function"]["name"] == "final_result")["function"]
     assert final["parameters"] == {
         "type": "object",
-        "properties": {"city": {"type": "string"}, "celsius": {"type": "number"}},
+        "properties": {"city": {"type": "string"}, "celsius": {"type": "number", "minimum": -90, "maximum": 60}},
         "required": ["city", "celsius"],
     }
     assert [t["function"]["name"] for t in seen[0]] == ["get_current_temperature", "final_result"]
@@ -140,7 +140,8 @@ async def test_retries_run_out_with_a_typed_error_and_a_valid_transcript(mode, r
 async def test_a_pydantic_constraint_problem_is_told_too():
     m = model(qw_call("final_result", city="Oslo", celsius=500), qw_call("final_result", city="Oslo", celsius=5))
     result = await Agent(m, output_type=Weather, output_mode="tool").run("x")
-    assert "celsius: Input should be less than or equal to 60\n" in result.messages[2]["content"]
+    # The Field's bound is in the schema, so the schema check words it.
+    assert "celsius: 500 is greater than the maximum of 60\n" in result.messages[2]["content"]
     assert result.output.celsius == 5
 
 
@@ -332,3 +333,40 @@ def test_a_wrapped_types_conversion_problem_names_its_path():
     with pytest.raises(InvalidOutput) as info:
         OutputSpec(Even).from_arguments({"n": 1})
     assert info.value.problems == ["n: Value error, n must be even"]
+
+
+@dataclasses.dataclass
+class Review:
+    stars: Annotated[int, pydantic.Field(ge=1, le=5)]
+    summary: Annotated[str, pydantic.Field(max_length=20)]
+
+
+def test_field_constraints_of_an_output_type_are_in_its_schema_and_checked():
+    from agentkit._output import InvalidOutput, OutputSpec
+
+    spec = OutputSpec(Review)
+    assert spec.parameters["properties"] == {
+        "stars": {"type": "integer", "minimum": 1, "maximum": 5},
+        "summary": {"type": "string", "maxLength": 20},
+    }
+    assert spec.from_arguments({"stars": 5, "summary": "fine"}) == Review(stars=5, summary="fine")
+    with pytest.raises(InvalidOutput) as info:
+        spec.from_arguments({"stars": 0, "summary": "x" * 21})
+    assert info.value.problems == ["stars: 0 is less than the minimum of 1", f"summary: {'x' * 21!r} is too long"]
+    # A pydantic model's Field constraints are told to the model too, not only checked by pydantic.
+    assert OutputSpec(Weather).parameters["properties"]["celsius"] == {"type": "number", "minimum": -90, "maximum": 60}
+
+
+def test_an_output_constraint_that_cannot_be_checked_is_a_user_error_when_the_agent_is_built():
+    @dataclasses.dataclass
+    class Ahead:
+        word: Annotated[str, pydantic.Field(pattern="^(?=a)")]
+
+    @dataclasses.dataclass
+    class Odd:
+        word: Annotated[str, pydantic.Field(gt=1)]
+
+    with pytest.raises(UserError, match=r"Ahead'>: the pattern '\^\(\?=a\)' cannot be checked: invalid perl"):
+        Agent(ScriptedModel(["x"]), output_type=Ahead)
+    with pytest.raises(UserError, match=r"cannot be described as JSON: unsupported type str \(the constraint gt=1 needs a number"):
+        Agent(ScriptedModel(["x"]), output_type=Odd)

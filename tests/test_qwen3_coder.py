@@ -335,12 +335,24 @@ def test_streaming_work_is_linear(name, prefix, fill, suffix):
 PIECES = ["<tool_call>", "</tool_call>", "<function=", "</function>", "<parameter=", "</parameter>", "<think>",
           "</think>", "<tool", "</par", "<func", "<", ">", "\n", " ", "f", "city", "i", "42", "x y", "null",
           '{"a": 1}', DALLAS, "é🌧"]  # fmt: skip
+# Text, a call closed by its own </function>, blank text, text: what follows the blank decides
+# whether it is content or dropped with a </tool_call>.
+AROUND_A_CALL = st.tuples(
+    st.sampled_from(["x", "é🌧", "</think>x", "<think>x</think>y"]),
+    st.sampled_from(["<function=f>\n<parameter=i>\n1\n</parameter>\n</function>", "<tool_call>\n<function=f>\n</function>"]),
+    st.text(" \n\t", min_size=1, max_size=3),
+    st.sampled_from(["</tool_call>", "<function=f>\n</function>", "x", "x y", "<", "</tool_call>x"]),
+).map(list)
 
 
 @st.composite
 def chunked(draw):
-    text = draw(st.lists(st.sampled_from(PIECES) | st.text(max_size=4), max_size=30).map("".join))
-    cuts = sorted(draw(st.lists(st.integers(0, len(text)), max_size=12)))
+    pieces = draw(st.lists(st.sampled_from(PIECES) | st.text(max_size=4), max_size=30) | AROUND_A_CALL)
+    text = "".join(pieces)
+    # Cuts anywhere, and often where a piece ends: a chunk that is exactly a tag, or exactly the
+    # blank text after one, is where the stream's held-back text is decided.
+    ends = list(itertools.accumulate(map(len, pieces), initial=0))
+    cuts = sorted(draw(st.lists(st.integers(0, len(text)) | st.sampled_from(ends), max_size=12)))
     bounds = [0, *cuts, len(text)]
     return text, [text[a:b] for a, b in itertools.pairwise(bounds)]
 
@@ -355,6 +367,23 @@ def test_stream_equals_batch_for_any_chunking(data, in_reasoning, fmt):
     _check_events(events, out)
     for call in out.tool_calls:
         assert isinstance(json.loads(call.arguments), dict)
+
+
+@pytest.mark.parametrize(
+    ("text", "content"),
+    [
+        ("Before.<function=f>\n<parameter=i>\n1\n</parameter>\n</function>\n\nAfter.", "Before.\n\nAfter."),
+        ("Before.\n<tool_call>\n<function=f>\n</function>\n \nAfter.", "Before.\n\n \nAfter."),
+        ("Before.\n<tool_call>\n<function=f>\n</function>\n \n</tool_call>\nAfter.", "Before.\n\nAfter."),
+    ],
+)
+def test_the_blank_text_after_a_call_closed_by_its_own_tag_is_the_same_in_every_chunking(text, content):
+    # Held after </function> until </tool_call> (dropped with it) or other text (then content).
+    tools = [fn("f", {"i": {"type": "integer"}})]
+    assert parse(text, tools=tools).content == content
+    for cut in range(len(text) + 1):
+        assert stream([text[:cut], text[cut:]], tools=tools)[0].output.content == content, cut
+    assert stream(list(text), tools=tools)[0].output.content == content
 
 
 def reference(text: str) -> tuple[str, list[tuple[str, str]], list[str]]:

@@ -6,6 +6,7 @@ import json
 import logging
 from typing import Annotated, Any, Literal, Optional, TypedDict, Union
 
+import annotated_types
 import anyio
 import jsonschema
 import pydantic
@@ -949,3 +950,76 @@ def test_every_problem_on_its_own_line_with_exact_paths():
     assert str(info.value) == (
         "Invalid arguments for f:\n- Xval: '1' is not of type 'integer'\n- pts[0].y: '2' is not of type 'number'"
     )
+
+
+# --- pydantic Field constraints (Annotated[int, Field(ge=1, le=5)]) ----------------------------------
+
+RATED: list[int] = []
+
+
+@tool
+def rate(
+    stars: Annotated[int, pydantic.Field(ge=1, le=5, description="How good.")],
+    code: Annotated[str, pydantic.Field(pattern="^[A-Z]{3}$", min_length=3, max_length=3)] = "ABC",
+    share: Annotated[float, pydantic.Field(gt=0, lt=1, multiple_of=0.25)] = 0.5,
+    tags: Annotated[list[str], pydantic.Field(min_length=1, max_length=2)] = ["x"],  # noqa: B006
+    extra: Annotated[dict[str, int], annotated_types.Len(0, 1)] = {},  # noqa: B006
+) -> str:
+    """Rate the place.
+
+    Args:
+        stars: Ignored: the Field's description wins.
+    """
+    RATED.append(stars)
+    return "ok"
+
+
+def test_field_constraints_of_a_parameter_are_in_its_schema():
+    assert rate.parameters["properties"] == {
+        "stars": {"type": "integer", "minimum": 1, "maximum": 5, "description": "How good."},
+        "code": {"type": "string", "pattern": "^[A-Z]{3}$", "minLength": 3, "maxLength": 3},
+        "share": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1, "multipleOf": 0.25},
+        "tags": {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 2},
+        "extra": {"type": "object", "additionalProperties": {"type": "integer"}, "maxProperties": 1},  # Len(0, 1)
+    }
+    assert rate.validate({"stars": 5, "code": "XYZ", "share": 0.75, "tags": ["a", "b"], "extra": {"k": 1}})
+
+
+def test_an_argument_outside_its_field_constraints_is_refused_and_the_function_never_runs():
+    from agentkit import Agent
+    from agentkit.testing import ScriptedModel
+
+    from .agent_helpers import qw_call
+
+    RATED.clear()
+    script = [qw_call("rate", stars=9, code="abcd", share=1, tags=[], extra={"a": 1, "b": 2}), qw_call("rate", stars=3), "done"]
+    result = Agent(ScriptedModel(script), [rate]).run_sync("Rate it.")
+    assert result.messages[2]["content"] == (
+        "Error: Invalid arguments for rate:\n"
+        "- stars: 9 is greater than the maximum of 5\n"
+        "- code: 'abcd' is too long\n"
+        "- code: 'abcd' does not match '^[A-Z]{3}$'\n"
+        "- share: 1 is greater than or equal to the maximum of 1\n"
+        "- tags: [] should be non-empty\n"
+        "- extra: {'a': 1, 'b': 2} has too many properties"
+    )
+    assert RATED == [3]  # only the second call ran
+    assert result.messages[4]["content"] == "ok"
+
+
+def test_constraints_that_json_schema_cannot_say_are_definition_errors():
+    def even(n: Annotated[int, annotated_types.Predicate(lambda v: v % 2 == 0)]) -> None:
+        """D."""
+
+    def after(d: Annotated[datetime.date, pydantic.Field(gt=datetime.date(2020, 1, 1))]) -> None:
+        """D."""
+
+    def ahead(word: Annotated[str, pydantic.Field(pattern="^(?=a)")]) -> None:
+        """D."""
+
+    with pytest.raises(ToolDefinitionError, match=r"parameter 'n': unsupported type int \(the constraint Predicate"):
+        tool(even)
+    with pytest.raises(ToolDefinitionError, match=r"parameter 'd': .*gt=datetime.date\(2020, 1, 1\) needs a number"):
+        tool(after)
+    with pytest.raises(ToolDefinitionError, match=r"ahead\(\): the pattern '\^\(\?=a\)' cannot be checked"):
+        tool(ahead)

@@ -1,0 +1,263 @@
+"""JSON Schema validation that a hostile schema cannot turn into a fetch or a freeze.
+
+Every validator in agentkit (a `@tool`'s arguments, an MCP tool's arguments, a typed output) is
+built here. jsonschema as shipped would fetch a ``$ref`` to an http URL (urllib, no timeout) and
+match ``pattern`` with Python's ``re``, which backtracks: ``^(a+)+$`` against ``"aaaa…!"`` runs
+for hours, holding the GIL, inside the event loop. Here references resolve only within the
+schema document (and the bundled meta-schemas), and every regular expression — ``pattern``,
+``patternProperties`` (also where ``additionalProperties`` consults it) and the ``"regex"``
+format — runs on RE2, whose matching time is linear in the text. A pattern RE2 cannot compile
+(lookaround, backreferences) is refused, never handed to ``re``.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import jsonschema
+import jsonschema_specifications
+import re2
+import referencing
+import referencing.exceptions
+import referencing.jsonschema
+
+__all__ = ["FORMAT_CHECKER", "SchemaProblem", "search", "validator"]
+
+
+class SchemaProblem(ValueError):
+    """A schema agentkit cannot check safely: a reference outside the document, a pattern RE2
+    cannot compile, or a schema that is not valid JSON Schema. The message says which."""
+
+
+# --- regular expressions ---------------------------------------------------------------------------
+
+_OPTIONS = re2.Options()
+_OPTIONS.log_errors = False  # RE2 would print each refused pattern to stderr
+
+
+def _ecma_escapes(pattern: str) -> str:
+    r"""JSON Schema patterns are ECMA-262: its ``\uXXXX`` and ``\u{X…}`` are RE2's ``\x{…}``."""
+    if "\\u" not in pattern:
+        return pattern
+    out: list[str] = []
+    i = 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\" and pattern[i + 1 : i + 2] == "u":
+            rest = pattern[i + 2 :]
+            hex4 = rest[:4]
+            if len(hex4) == 4 and all(h in "0123456789abcdefABCDEF" for h in hex4):
+                out.append(f"\\x{{{hex4}}}")
+                i += 6
+                continue
+            if rest.startswith("{") and "}" in rest:
+                out.append(f"\\x{rest[: rest.index('}') + 1]}")
+                i += 2 + rest.index("}") + 1
+                continue
+        # An escape is two characters: ``\\u`` is a backslash, then a "u".
+        step = 2 if c == "\\" else 1
+        out.append(pattern[i : i + step])
+        i += step
+    return "".join(out)
+
+
+@functools.lru_cache(maxsize=512)
+def compile_pattern(pattern: str) -> Any:
+    """`pattern` compiled by RE2 (cached). Raises `SchemaProblem` when RE2 cannot compile it."""
+    try:
+        return re2.compile(_ecma_escapes(pattern), options=_OPTIONS)
+    except (re2.error, UnicodeError, TypeError) as e:
+        why = e.args[0].decode(errors="replace") if e.args and isinstance(e.args[0], bytes) else str(e)
+        raise SchemaProblem(
+            f"the pattern {pattern!r} cannot be checked: {why} (agentkit matches patterns with RE2, in "
+            "linear time: no lookaround or backreferences)"
+        ) from None
+
+
+def search(pattern: str, text: str, *, lenient: bool = False) -> bool | None:
+    """Whether `pattern` matches somewhere in `text` (JSON Schema's unanchored ``pattern``).
+
+    A pattern RE2 cannot compile raises `SchemaProblem`, or, when `lenient`, gives None: unknown.
+    """
+    try:
+        compiled = compile_pattern(pattern)
+    except SchemaProblem:
+        if lenient:
+            return None
+        raise
+    try:
+        return compiled.search(text) is not None
+    except UnicodeEncodeError:  # a lone surrogate from JSON's \ud800: match it as U+FFFD
+        return compiled.search(text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")) is not None
+
+
+def additional_keys(instance: Mapping[str, Any], schema: Mapping[str, Any], *, lenient: bool = False) -> list[str]:
+    """The keys of `instance` that neither ``properties`` nor ``patternProperties`` of `schema`
+    cover (when `lenient`, a key a pattern RE2 cannot compile might cover is covered)."""
+    properties = schema.get("properties") or {}
+    patterns = schema.get("patternProperties") or {}
+    return [
+        k for k in instance if k not in properties and all(search(p, k, lenient=lenient) is False for p in patterns)
+    ]
+
+
+# --- the keywords that match regular expressions ----------------------------------------------------
+
+
+def _validator_class(lenient: bool) -> Any:
+    """jsonschema's 2020-12 validator with RE2 wherever it matches a regular expression (each
+    keyword is jsonschema's own, from jsonschema/_keywords.py, with RE2 in place of `re`)."""
+
+    def pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[Any]:
+        if validator.is_type(instance, "string") and search(pattern, instance, lenient=lenient) is False:
+            yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
+
+    def pattern_properties(validator: Any, patterns: Mapping[str, Any], instance: Any, schema: Any) -> Iterator[Any]:
+        if not validator.is_type(instance, "object"):
+            return
+        for p, subschema in patterns.items():
+            for key, value in instance.items():
+                if search(p, key, lenient=lenient):
+                    yield from validator.descend(value, subschema, path=key, schema_path=p)
+
+    def additional_properties(validator: Any, additional: Any, instance: Any, schema: Any) -> Iterator[Any]:
+        if not validator.is_type(instance, "object"):
+            return
+        extras = additional_keys(instance, schema, lenient=lenient)
+        if validator.is_type(additional, "object"):
+            for extra in extras:
+                yield from validator.descend(instance[extra], additional, path=extra)
+        elif not additional and extras:
+            names = ", ".join(repr(e) for e in sorted(extras))
+            if "patternProperties" in schema:
+                verb = "does" if len(extras) == 1 else "do"
+                patterns = ", ".join(repr(p) for p in sorted(schema["patternProperties"]))
+                yield jsonschema.ValidationError(f"{names} {verb} not match any of the regexes: {patterns}")
+            else:
+                verb = "was" if len(extras) == 1 else "were"
+                yield jsonschema.ValidationError(f"Additional properties are not allowed ({names} {verb} unexpected)")
+
+    cls: Any = jsonschema.validators.extend(
+        jsonschema.Draft202012Validator,
+        {"pattern": pattern, "patternProperties": pattern_properties, "additionalProperties": additional_properties},
+    )
+    stock_evolve = cls.evolve
+
+    def evolve(self: Any, **changes: Any) -> Any:
+        # jsonschema picks a subschema's validator class by its "$schema": a stock class, with `re`
+        # (a $ref to "#" under a root "$schema" would do it). Every subschema is checked here, as 2020-12.
+        schema = changes.get("schema", self.schema)
+        if isinstance(schema, Mapping) and "$schema" in schema:
+            changes["schema"] = {k: v for k, v in schema.items() if k != "$schema"}
+        return stock_evolve(self, **changes)
+
+    cls.evolve = evolve
+    return cls
+
+
+def _format_checker(lenient: bool) -> jsonschema.FormatChecker:
+    """jsonschema's 2020-12 format checks, with ``"regex"`` meaning "RE2 compiles it" (when
+    `lenient`, any string: the server, with its own engine, decides)."""
+
+    def is_regex(instance: object) -> bool:
+        if isinstance(instance, str) and not lenient:
+            compile_pattern(instance)
+        return True
+
+    checker = jsonschema.FormatChecker(formats=())
+    checker.checkers = dict(jsonschema.Draft202012Validator.FORMAT_CHECKER.checkers)
+    checker.checks("regex", raises=SchemaProblem)(is_regex)
+    return checker
+
+
+_CLASSES = {lenient: (_validator_class(lenient), _format_checker(lenient)) for lenient in (False, True)}
+FORMAT_CHECKER = _CLASSES[False][1]
+"""jsonschema's 2020-12 format checks, with ``"regex"`` meaning "RE2 compiles it"."""
+
+
+# --- references ---------------------------------------------------------------------------------
+
+
+def _refuse(uri: str) -> referencing.Resource[Any]:
+    raise referencing.exceptions.NoSuchResource(ref=uri)  # type: ignore[call-arg]
+
+
+_LOCAL_ONLY: referencing.Registry[Any] = referencing.Registry(retrieve=_refuse)  # type: ignore[call-arg]
+_WITH_META_SCHEMAS = jsonschema_specifications.REGISTRY.combine(_LOCAL_ONLY)
+
+
+def _check_references(resolver: referencing._core.Resolver[Any], resource: referencing.Resource[Any]) -> None:
+    contents = resource.contents
+    if isinstance(contents, Mapping):
+        for key in ("$ref", "$dynamicRef"):
+            ref = contents.get(key)
+            if isinstance(ref, str):
+                try:
+                    resolver.lookup(ref)
+                except referencing.exceptions.Unresolvable:
+                    raise SchemaProblem(
+                        f"the reference {ref!r} does not resolve within the schema "
+                        "(agentkit never fetches a schema from elsewhere)"
+                    ) from None
+    for sub in resource.subresources():
+        _check_references(resolver.in_subresource(sub), sub)
+
+
+def _keys(value: Any) -> Iterator[str]:
+    """Every key of every object in a JSON document (data and subschemas alike)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Mapping):
+            yield from item
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def _compile_patterns(schema: Any) -> None:
+    """Compile every pattern of a schema written from type hints (raises `SchemaProblem`)."""
+    stack = [schema]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Mapping):
+            if isinstance(item.get("pattern"), str):
+                compile_pattern(item["pattern"])
+            for key in item.get("patternProperties") or ():
+                compile_pattern(key)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def validator(schema: Mapping[str, Any] | bool, *, lenient: bool = False, own: bool = False) -> Any:
+    """A JSON Schema 2020-12 validator of `schema` that never fetches and matches with RE2.
+
+    Raises `SchemaProblem` when `schema` cannot be checked that way: not valid JSON Schema, a
+    reference that does not resolve within it, a pattern RE2 cannot compile (unless `lenient`:
+    then such a pattern checks nothing, and a "regex" format takes any string). A reference that
+    fails during validation (one into a place no subschema is) raises
+    `referencing.exceptions.Unresolvable` from the validator, without a fetch either. `own`: a
+    schema agentkit wrote from type hints (valid, no references), so only its patterns are checked.
+    """
+    cls, format_checker = _CLASSES[lenient]
+    if own:
+        _compile_patterns(schema)
+        return cls(schema, registry=_LOCAL_ONLY, format_checker=format_checker)
+    try:
+        try:
+            cls.check_schema(schema, format_checker=format_checker)
+        except jsonschema.SchemaError as e:
+            if isinstance(e.cause, SchemaProblem):
+                raise e.cause from None
+            raise SchemaProblem(f"the schema is not valid JSON Schema: {e.message}") from None
+        if isinstance(schema, Mapping) and {"unevaluatedProperties", "patternProperties"} <= set(_keys(schema)):
+            # jsonschema's unevaluatedProperties matches patternProperties with `re`, deep inside.
+            raise SchemaProblem("unevaluatedProperties together with patternProperties cannot be checked")
+        resource = referencing.jsonschema.DRAFT202012.create_resource(schema)
+        _check_references(_WITH_META_SCHEMAS.resolver_with_root(resource), resource)
+    except RecursionError:
+        raise SchemaProblem("the schema is nested too deeply to be checked") from None
+    return cls(schema, registry=_LOCAL_ONLY, format_checker=format_checker)

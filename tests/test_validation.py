@@ -1,0 +1,187 @@
+"""agentkit._validation: every validator (a @tool's arguments, an MCP tool's, a typed output) never
+fetches a schema and matches patterns in linear time — against a real MCP server whose schemas
+attack (tests/mcp_servers/hostile_schemas.py), and unit by unit."""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from agentkit import Agent, ToolArgumentsError
+from agentkit._toolsets import SchemaTool
+from agentkit._validation import SchemaProblem, search, validator
+from agentkit.testing import ScriptedModel
+
+from .agent_helpers import qw_call
+
+ROOT = Path(__file__).resolve().parent.parent
+HOSTILE = str(ROOT / "tests" / "mcp_servers" / "hostile_schemas.py")
+EVIL = "^(a+)+$"
+BAD = "a" * 40 + "!"  # Python's re: about 2**40 steps to say no
+
+
+class Listener:
+    """A TCP listener on 127.0.0.1 that records each connection and closes it at once."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        self.port = self.sock.getsockname()[1]
+        self.connections: list[object] = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, peer = self.sock.accept()
+            except OSError:  # closed
+                return
+            self.connections.append(peer)
+            conn.close()
+
+    def close(self) -> None:
+        self.sock.close()
+        self.thread.join(10)
+
+
+@pytest.fixture
+def listener():
+    lst = Listener()
+    yield lst
+    lst.close()
+
+
+async def scenario(port: str, names: str) -> None:
+    """Run in a child process: an agent calls each named tool of the hostile server, one per
+    turn, with tool_timeout=5; prints {tool: what the model read}."""
+    from agentkit import ToolCallFinished
+    from agentkit.mcp import MCPToolset
+
+    arguments = {"remote_ref": {"x": 1}, "remote_id": {"x": 1}, "remote_dynamic_ref": {"x": 1},
+                 "remote_meta_schema": {"x": "y"}, "evil_pattern": {"word": BAD}, "evil_keys": {BAD: "v"},
+                 "evil_draft7": {"word": BAD}, "hang": {"word": "aaaa"}, "evil_output": {}}  # fmt: skip
+    calls = [qw_call(n, **arguments[n]) for n in names.split(",")]
+    agent = Agent(ScriptedModel([*calls, "done"]), [MCPToolset.stdio(sys.executable, [HOSTILE, port])], tool_timeout=5)
+    seen = {e.call.name: e.content async for e in agent.stream("q") if isinstance(e, ToolCallFinished)}
+    print(json.dumps(seen))
+
+
+def run_scenario(port: int, *names: str) -> dict[str, str]:
+    """The scenario's answers; fails (instead of hanging the tests) when it takes over 60 s (the regex alone would take hours): a
+    regex that backtracks holds the GIL, so only another process can bound it."""
+    code = f"import anyio; from tests.test_validation import scenario; anyio.run(scenario, {str(port)!r}, {','.join(names)!r})"
+    try:
+        done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"calling {', '.join(names)} did not finish within 60 s")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_an_mcp_tool_schema_that_references_a_url_is_never_fetched(listener):
+    pytest.importorskip("mcp")
+    seen = run_scenario(listener.port, "remote_ref", "remote_id", "remote_dynamic_ref", "remote_meta_schema")
+    assert listener.connections == []
+    # Those schemas cannot be checked here: the server gets the arguments and checks them itself.
+    assert seen == {n: f"ran {n}" for n in ("remote_ref", "remote_id", "remote_dynamic_ref", "remote_meta_schema")}
+
+
+def test_a_catastrophic_pattern_in_an_mcp_tool_schema_is_answered_promptly_and_tool_timeout_still_works(listener):
+    pytest.importorskip("mcp")
+    seen = run_scenario(listener.port, "evil_pattern", "evil_keys", "evil_draft7", "hang")
+    assert seen == {
+        "evil_pattern": f"Error: Invalid arguments for evil_pattern:\n- word: {BAD!r} does not match {EVIL!r}",
+        "evil_keys": f"Error: Invalid arguments for evil_keys:\n- arguments: {BAD!r} does not match any of the regexes: {EVIL!r}",
+        "evil_draft7": f"Error: Invalid arguments for evil_draft7:\n- word: {BAD!r} does not match {EVIL!r}",
+        "hang": "Error: the tool hang timed out after 5 s.",
+    }
+
+
+# --- unit by unit --------------------------------------------------------------------------------
+
+DRAFT7 = "http://json-schema.org/draft-07/schema#"
+
+
+def test_patterns_are_ecma_like_on_re2_and_a_lone_surrogate_is_matched_not_raised():
+    assert search(r"^\u00e9\\u$", "é\\u")  # ECMA's \uXXXX; an escaped backslash stays one
+    assert search(r"^\u{1F600}$", "😀")
+    assert search(r"^\d$", "٣") is False  # ECMA's \d is ASCII (Python's re would say yes)
+    assert search("^a$", "a\n") is False  # ECMA's $ is the end (Python's re: also before a last newline)
+    assert search("^a.b$", "a\ud800b")
+    with pytest.raises(SchemaProblem, match=r"the pattern '\(\?=a\)' cannot be checked: invalid perl operator"):
+        search("(?=a)", "a")
+    assert search("(?=a)", "a", lenient=True) is None
+
+
+def test_a_subschema_with_its_own_schema_keyword_is_still_matched_by_re2():
+    # jsonschema would switch to its stock draft-7 class (Python's re) under either "$schema".
+    schema = {"$schema": DRAFT7, "$ref": "#/$defs/D", "$defs": {"D": {"$schema": DRAFT7, "pattern": r"^\d$"}}}
+    assert not validator(schema).is_valid("٣")
+    assert validator(schema).is_valid("3")
+
+
+@pytest.mark.parametrize(
+    ("schema", "why"),
+    [
+        ({"properties": {"x": {"$ref": "http://127.0.0.1:9/x.json"}}}, "the reference 'http://127.0.0.1:9/x.json' does not resolve"),
+        ({"$id": "http://127.0.0.1:9/r.json", "properties": {"x": {"$ref": "o.json"}}}, "the reference 'o.json' does not resolve"),
+        ({"items": {"$dynamicRef": "http://127.0.0.1:9/d.json#m"}}, "the reference 'http://127.0.0.1:9/d.json#m' does not resolve"),
+        ({"$ref": "#/$defs/missing"}, r"the reference '#/\$defs/missing' does not resolve"),
+        ({"properties": {"x": {"pattern": "(a)\\1"}}}, r"the pattern '\(a\)\\\\1' cannot be checked"),
+        ({"patternProperties": {"(?<=a)b": {}}}, "the pattern .* cannot be checked"),
+        ({"patternProperties": {"a": {}}, "unevaluatedProperties": False}, "unevaluatedProperties together with"),
+        ({"properties": 5}, "not valid JSON Schema: 5 is not of type 'object'"),
+    ],
+)
+def test_what_cannot_be_checked_safely_is_a_schema_problem_saying_why(schema, why):
+    with pytest.raises(SchemaProblem, match=why):
+        validator(schema)
+
+
+def test_the_bundled_meta_schemas_resolve_and_regex_formats_are_re2s():
+    assert validator({"$ref": "https://json-schema.org/draft/2020-12/schema"}).is_valid({"type": "string"})
+    assert not validator({"format": "regex"}).is_valid("(?=a)")
+    assert validator({"format": "regex"}, lenient=True).is_valid("(?=a)")  # the server's engine decides
+
+
+def test_an_mcp_pattern_re2_cannot_compile_is_left_to_the_server_and_the_rest_is_checked():
+    async def echo(arguments: dict) -> dict:
+        return arguments
+
+    schema = {"type": "object", "properties": {"email": {"type": "string", "pattern": r"^(?!\.)[^@]+@x$"},
+                                               "n": {"type": "integer"}}}  # fmt: skip
+    t = SchemaTool(name="mail", description="", parameters=schema, call=echo)
+    assert t.validate({"email": ".a@x", "n": 1}) == {"email": ".a@x", "n": 1}
+    with pytest.raises(ToolArgumentsError, match="n: 'one' is not of type 'integer'"):
+        t.validate({"email": "a@x", "n": "one"})
+
+
+def test_an_mcp_schema_that_cannot_be_checked_is_left_to_the_server_with_a_warning(caplog, listener):
+    async def echo(arguments: dict) -> dict:
+        return arguments
+
+    remote = {"type": "object", "properties": {"x": {"$ref": f"http://127.0.0.1:{listener.port}/x.json"}}}
+    with caplog.at_level(logging.WARNING, logger="agentkit"):
+        t = SchemaTool(name="far", description="", parameters=remote, call=echo)
+    assert t.validate({"x": 1}) == {"x": 1}
+    assert "the arguments of far are not checked by agentkit (the server checks them): the reference" in caplog.text
+    # A $ref into a place no subschema is (a "default") is found only while checking: same answer.
+    sneaky = {"type": "object", "properties": {"x": {"$ref": "#/properties/y/default"},
+                                                "y": {"default": {"$ref": f"http://127.0.0.1:{listener.port}/z"}}}}  # fmt: skip
+    t = SchemaTool(name="sneaky", description="", parameters=sneaky, call=echo)
+    assert t.validate({"x": 1}) == {"x": 1}
+    assert t.validate({"x": 2}) == {"x": 2}
+    assert "the arguments of sneaky are not checked" in caplog.text
+    looping = SchemaTool(name="loop", description="", parameters={"$ref": "#"}, call=echo)
+    assert looping.validate({"x": 1}) == {"x": 1}
+    assert "the arguments of loop are not checked by agentkit (the server checks them): its references loop" in caplog.text
+    assert listener.connections == []
