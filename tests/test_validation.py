@@ -95,6 +95,16 @@ def test_an_mcp_tool_schema_that_references_a_url_is_never_fetched(listener):
     assert seen == {n: f"ran {n}" for n in ("remote_ref", "remote_id", "remote_dynamic_ref", "remote_meta_schema")}
 
 
+def test_a_catastrophic_pattern_in_an_mcp_output_schema_is_checked_promptly(listener):
+    # The SDK's client checks structured results against the tool's output schema with Python's
+    # `re`; agentkit gives it the RE2 validator instead.
+    pytest.importorskip("mcp")
+    seen = run_scenario(listener.port, "evil_output")
+    word = "a" * 40 + "!"
+    assert seen["evil_output"].startswith("Error: the MCP server failed on evil_output: ")
+    assert f"{word!r} does not match" in seen["evil_output"]
+
+
 def test_a_catastrophic_pattern_in_an_mcp_tool_schema_is_answered_promptly_and_tool_timeout_still_works(listener):
     pytest.importorskip("mcp")
     seen = run_scenario(listener.port, "evil_pattern", "evil_keys", "evil_draft7", "hang")

@@ -21,6 +21,7 @@ from .._toolsets import SchemaTool
 from ..exceptions import ToolError, ToolsetError, UserError
 from ..tools import Tool
 from ._holding import Holder, watched
+from ._outputs import check_outputs_safely
 from ._redact import Redactor, public_url, redacted_args
 
 try:
@@ -333,6 +334,7 @@ class _Connection:
         started = False
         try:
             async with client, anyio.create_task_group() as tg:
+                check_outputs_safely(client.session)
                 self.client = client
                 tg.start_soon(self._listen, client)
                 task_status.started()
