@@ -198,9 +198,8 @@ def test_the_command_serves_the_page(monkeypatch, capsys):
 
     monkeypatch.setattr(uvicorn.Server, "__init__", spy)
     status = []
-    thread = threading.Thread(
-        target=lambda: status.append(main(["web", "--port", "0", "--thinking", "--agent", "tests.cli_agents:echo"]))
-    )
+    command = ["web", "--port", "0", "--host", "127.1", "--thinking", "--agent", "tests.cli_agents:echo"]
+    thread = threading.Thread(target=lambda: status.append(main(command)))
     thread.start()
     try:
         for _ in range(600):
@@ -213,6 +212,8 @@ def test_the_command_serves_the_page(monkeypatch, capsys):
         url = found.group(1)
         with urllib.request.urlopen(url + "/api/info", timeout=30) as r:
             assert json.loads(r.read())["thinking"] is True
+        # 127.1 is 127.0.0.1 spelled otherwise: a Host the page takes only because --host named it.
+        assert call(url + "/api/info", headers={"Host": f"127.1:{url.rsplit(':', 1)[1]}"})[0] == 200
         assert events(post(url, {"question": "hi"})[2])[-1][1]["output"] == '1 questions; the last: "hi"'
     finally:
         for server in servers:
