@@ -186,7 +186,8 @@ def test_model_names():
         assert model_name(LocalModel.demo()) == "built-in demo model"
 
 
-def test_the_command_serves_the_page(monkeypatch, capsys):
+@pytest.mark.parametrize(("given", "shown"), [("127.1", "127.0.0.1"), ("::1", "[::1]")])
+def test_the_command_serves_the_page(monkeypatch, capsys, given, shown):
     import uvicorn
 
     servers = []
@@ -198,22 +199,25 @@ def test_the_command_serves_the_page(monkeypatch, capsys):
 
     monkeypatch.setattr(uvicorn.Server, "__init__", spy)
     status = []
-    command = ["web", "--port", "0", "--host", "127.1", "--thinking", "--agent", "tests.cli_agents:echo"]
+    command = ["web", "--port", "0", "--host", given, "--thinking", "--agent", "tests.cli_agents:echo"]
     thread = threading.Thread(target=lambda: status.append(main(command)))
     thread.start()
     try:
+        pattern = rf"^agentkit web: the chat page is at (http://{re.escape(shown)}:(\d+))/ \(Ctrl-C stops it\)$"
         for _ in range(600):
             line = capsys.readouterr().err
-            found = re.search(r"^agentkit web: the chat page is at (http://127\.0\.0\.1:\d+)/ \(Ctrl-C stops it\)$", line)
+            found = re.search(pattern, line)
             if found:
                 break
             thread.join(0.1)
         assert found, line
-        url = found.group(1)
+        url, port = found.groups()
         with urllib.request.urlopen(url + "/api/info", timeout=30) as r:
             assert json.loads(r.read())["thinking"] is True
         # 127.1 is 127.0.0.1 spelled otherwise: a Host the page takes only because --host named it.
-        assert call(url + "/api/info", headers={"Host": f"127.1:{url.rsplit(':', 1)[1]}"})[0] == 200
+        assert call(url + "/api/info", headers={"Host": f"{given}:{port}"})[0] == (200 if given == "127.1" else 421)
+        refused = json.loads(call(url + "/api/info", headers={"Host": "evil.example"})[2])["error"]
+        assert refused.endswith(f"this server answers only at {url} (or localhost)")
         assert events(post(url, {"question": "hi"})[2])[-1][1]["output"] == '1 questions; the last: "hi"'
     finally:
         for server in servers:
@@ -234,23 +238,26 @@ def test_the_page_sends_the_history_and_the_server_keeps_none(echo):
 @pytest.mark.parametrize(
     ("body", "words"),
     [
-        (b"{not json", "not JSON"),
-        (b"[1, 2]", "JSON object"),
+        (b"{not json", "the body is not JSON"),
+        (b"[1, 2]", 'the body must be a JSON object: {"question": "...", "history": [...], "thinking": null}'),
         ({"history": []}, "question must be a non-empty string"),
         ({"question": "  "}, "question must be a non-empty string"),
         ({"question": 3}, "question must be a non-empty string"),
-        ({"question": "q", "history": {}}, "history must be a list"),
-        ({"question": "q", "history": [{"role": "system", "content": "x"}]}, "history[0]"),
-        ({"question": "q", "history": ["hi"]}, "history[0]"),
-        ({"question": "q", "history": [{"role": "user", "content": 5}]}, "history[0].content"),
+        ({"question": "q", "history": {}}, "history must be a list of messages"),
+        ({"question": "q", "history": [{"role": "system", "content": "x"}]},
+         "history[0] must be a message with a role among ['user', 'assistant', 'tool']"),
+        ({"question": "q", "history": ["hi"]}, "history[0] must be a message with a role among ['user', 'assistant', 'tool']"),
+        ({"question": "q", "history": [{"role": "user", "content": 5}]}, "history[0].content must be a string or null"),
         ({"question": "q", "thinking": "yes"}, "thinking must be true, false or null"),
-        ({"question": "q", "temperature": 2}, "unknown field(s) ['temperature']"),
+        ({"question": "q", "temperature": 2},
+         "unknown field(s) ['temperature']: the fields are question, history, thinking"),
     ],
 )
 def test_a_malformed_body_gets_400_with_a_clear_message(echo, body, words):
     status, content_type, text = post(echo, body)
     assert status == 400 and content_type == "application/json"
-    assert words in json.loads(text)["error"]
+    error = json.loads(text)["error"]
+    assert error == words or error.startswith(f"{words}: "), error
 
 
 def raw(url, head, body=b""):
@@ -385,6 +392,33 @@ def test_a_question_not_sent_as_json_is_refused_and_runs_nothing(payer, content_
     assert RAN == []
     assert post(payer, {"question": "pay"}, content_type="application/json; charset=utf-8")[0] == 200
     assert RAN == [500]  # the tool records its calls: a refused question ran nothing
+
+
+def test_a_question_without_content_type_is_refused(payer):
+    body = json.dumps({"question": "pay"}).encode()
+    answer = raw(payer, b"POST /api/chat HTTP/1.1\nHost: %(host)s\nContent-Length: " + str(len(body)).encode() + b"\n", body)
+    assert answer.status == 415 and answer.getheader("connection") is None  # the body was read: the connection stays
+    assert json.loads(answer.body)["error"] == "the body must be sent as Content-Type: application/json, not ''"
+    assert RAN == []
+
+
+def test_the_answer_is_neither_cached_nor_buffered_by_a_proxy(echo):
+    request = urllib.request.Request(echo + "/api/chat", data=b'{"question": "hi"}',
+                                     headers={"Content-Type": "application/json"})  # fmt: skip
+    with urllib.request.urlopen(request, timeout=240) as response:
+        assert response.headers["Cache-Control"] == "no-store" and response.headers["X-Accel-Buffering"] == "no"
+
+
+@pytest.mark.parametrize(("netloc", "split"), [
+    ("localhost:8000", ("localhost", 8000)), ("LocalHost:8000", ("localhost", 8000)), ("localhost", ("localhost", 80)),
+    ("[::1]:8000", ("::1", 8000)), ("[::ffff:127.0.0.1]:8000", ("127.0.0.1", 8000)), ("127.1:80", ("127.1", 80)),
+    ("localhost:80x", None), ("localhost:8000/", None), ("localhost:8000?", None), ("localhost:8000?a", None),
+    ("localhost:8000#a", None), ("evil@localhost:8000", None), ("evil:pw@localhost:8000", None),
+])  # fmt: skip
+def test_how_a_host_or_origin_is_read(netloc, split):
+    from agentkit.cli._guard import _split
+
+    assert _split(netloc) == split
 
 
 def test_a_cross_site_no_cors_post_is_refused_and_runs_no_tool(payer):

@@ -101,20 +101,19 @@ async def json_body(request: Any, limit: int) -> bytes:
 
 def _split(netloc: str) -> tuple[str, int] | None:
     """(name, port) of a ``Host`` value or an origin's host and port (80 when left out); None if malformed."""
+    if any(c in netloc for c in "/?#@"):  # a host and a port, nothing else
+        return None
     try:
         parts = urlsplit(f"//{netloc}")
-        port = parts.port or 80
+        return _canonical(parts.hostname or ""), parts.port or 80
     except ValueError:  # a port that is not a number
         return None
-    if parts.path or parts.query or parts.fragment or "@" in netloc:
-        return None
-    return _canonical(parts.hostname or ""), port
 
 
 def _canonical(name: str) -> str:
     """An address in one spelling (``::ffff:127.0.0.1`` is ``127.0.0.1``), a name in lower case."""
     try:
-        address = ipaddress.ip_address(name.strip("[]"))
+        address = ipaddress.ip_address(name)
     except ValueError:
         return name.lower()
     mapped = getattr(address, "ipv4_mapped", None)
