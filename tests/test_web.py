@@ -5,9 +5,11 @@ Set AGENTKIT_SCREENSHOTS=DIR to keep the screenshots (wide and narrow, light and
 """
 
 import contextlib
+import http.client
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -20,9 +22,11 @@ import pytest
 pytest.importorskip("starlette")
 pytest.importorskip("uvicorn")
 
+from agentkit import Agent, tool
 from agentkit.cli import main
 from agentkit.cli._main import CLIError
-from agentkit.cli._web import app, listen
+from agentkit.cli._web import MAX_BODY, app, listen
+from agentkit.testing import ScriptedModel
 from tests import cli_agents
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,12 +71,12 @@ def demo():
 
 
 @contextlib.contextmanager
-def serving(agent):
+def serving(agent, **options):
     """`agent`'s chat page on a real uvicorn in this process (a thread); yields its base URL."""
     import uvicorn
 
     sock = listen("127.0.0.1", 0)
-    server = uvicorn.Server(uvicorn.Config(app(agent), log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app(agent, **options), log_level="warning"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:
@@ -89,9 +93,14 @@ def echo():
         yield url
 
 
-def post(url, body, content_type="application/json"):
+def post(url, body, content_type="application/json", **headers):
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    request = urllib.request.Request(url + "/api/chat", data=data, headers={"Content-Type": content_type})
+    return call(url + "/api/chat", data, {"Content-Type": content_type, **headers})
+
+
+def call(url, data=None, headers=None):
+    """(status, content type, body) of a GET (or a POST with `data`); an HTTP error is an answer too."""
+    request = urllib.request.Request(url, data=data, headers=headers or {})
     try:
         with urllib.request.urlopen(request, timeout=240) as response:
             return response.status, response.headers.get("content-type"), response.read().decode()
@@ -177,7 +186,8 @@ def test_model_names():
         assert model_name(LocalModel.demo()) == "built-in demo model"
 
 
-def test_the_command_serves_the_page(monkeypatch, capsys):
+@pytest.mark.parametrize(("given", "shown"), [("127.1", "127.0.0.1"), ("::1", "[::1]")])
+def test_the_command_serves_the_page(monkeypatch, capsys, given, shown):
     import uvicorn
 
     servers = []
@@ -189,21 +199,25 @@ def test_the_command_serves_the_page(monkeypatch, capsys):
 
     monkeypatch.setattr(uvicorn.Server, "__init__", spy)
     status = []
-    thread = threading.Thread(
-        target=lambda: status.append(main(["web", "--port", "0", "--thinking", "--agent", "tests.cli_agents:echo"]))
-    )
+    command = ["web", "--port", "0", "--host", given, "--thinking", "--agent", "tests.cli_agents:echo"]
+    thread = threading.Thread(target=lambda: status.append(main(command)))
     thread.start()
     try:
+        pattern = rf"^agentkit web: the chat page is at (http://{re.escape(shown)}:(\d+))/ \(Ctrl-C stops it\)$"
         for _ in range(600):
             line = capsys.readouterr().err
-            found = re.search(r"^agentkit web: the chat page is at (http://127\.0\.0\.1:\d+)/ \(Ctrl-C stops it\)$", line)
+            found = re.search(pattern, line)
             if found:
                 break
             thread.join(0.1)
         assert found, line
-        url = found.group(1)
+        url, port = found.groups()
         with urllib.request.urlopen(url + "/api/info", timeout=30) as r:
             assert json.loads(r.read())["thinking"] is True
+        # 127.1 is 127.0.0.1 spelled otherwise: a Host the page takes only because --host named it.
+        assert call(url + "/api/info", headers={"Host": f"{given}:{port}"})[0] == (200 if given == "127.1" else 421)
+        refused = json.loads(call(url + "/api/info", headers={"Host": "evil.example"})[2])["error"]
+        assert refused.endswith(f"this server answers only at {url} (or localhost)")
         assert events(post(url, {"question": "hi"})[2])[-1][1]["output"] == '1 questions; the last: "hi"'
     finally:
         for server in servers:
@@ -224,28 +238,63 @@ def test_the_page_sends_the_history_and_the_server_keeps_none(echo):
 @pytest.mark.parametrize(
     ("body", "words"),
     [
-        (b"{not json", "not JSON"),
-        (b"[1, 2]", "JSON object"),
+        (b"{not json", "the body is not JSON"),
+        (b"[1, 2]", 'the body must be a JSON object: {"question": "...", "history": [...], "thinking": null}'),
         ({"history": []}, "question must be a non-empty string"),
         ({"question": "  "}, "question must be a non-empty string"),
         ({"question": 3}, "question must be a non-empty string"),
-        ({"question": "q", "history": {}}, "history must be a list"),
-        ({"question": "q", "history": [{"role": "system", "content": "x"}]}, "history[0]"),
-        ({"question": "q", "history": ["hi"]}, "history[0]"),
-        ({"question": "q", "history": [{"role": "user", "content": 5}]}, "history[0].content"),
+        ({"question": "q", "history": {}}, "history must be a list of messages"),
+        ({"question": "q", "history": [{"role": "system", "content": "x"}]},
+         "history[0] must be a message with a role among ['user', 'assistant', 'tool']"),
+        ({"question": "q", "history": ["hi"]}, "history[0] must be a message with a role among ['user', 'assistant', 'tool']"),
+        ({"question": "q", "history": [{"role": "user", "content": 5}]}, "history[0].content must be a string or null"),
         ({"question": "q", "thinking": "yes"}, "thinking must be true, false or null"),
-        ({"question": "q", "temperature": 2}, "unknown field(s) ['temperature']"),
+        ({"question": "q", "temperature": 2},
+         "unknown field(s) ['temperature']: the fields are question, history, thinking"),
     ],
 )
 def test_a_malformed_body_gets_400_with_a_clear_message(echo, body, words):
     status, content_type, text = post(echo, body)
     assert status == 400 and content_type == "application/json"
-    assert words in json.loads(text)["error"]
+    error = json.loads(text)["error"]
+    assert error == words or error.startswith(f"{words}: "), error
 
 
-def test_a_body_over_the_limit_gets_413(echo):
-    status, _, text = post(echo, b'{"question": "' + b"x" * 4_000_001 + b'"}')
-    assert status == 413 and "over" in json.loads(text)["error"]
+def raw(url, head, body=b""):
+    """Send a request line and headers (Host: the served address) then `body`, keep the connection open,
+    and return the answer (an `http.client.HTTPResponse`): a server that waits for more body never answers."""
+    host, port = url.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=60)
+    sock.sendall(head.replace(b"\n", b"\r\n") % {b"host": f"{host}:{port}".encode()} + b"\r\n" + body)
+    answer = http.client.HTTPResponse(sock)
+    answer.begin()  # times out (a failure) when the server waits for the rest of the body
+    answer.body = answer.read()
+    sock.close()
+    return answer
+
+
+@pytest.mark.parametrize("length", [MAX_BODY + 1, 400_000_000])
+def test_a_body_over_the_limit_gets_413_before_it_is_sent(echo, length):
+    head = b"POST /api/chat HTTP/1.1\nHost: %(host)s\nContent-Type: application/json\nContent-Length: %(length)d\n"
+    answer = raw(echo, head.replace(b"%(length)d", str(length).encode()))  # not one byte of the body
+    assert answer.status == 413 and answer.getheader("connection") == "close"  # the body is never read
+    assert json.loads(answer.body)["error"] == f"the request body is over {MAX_BODY} bytes"
+
+
+def test_a_body_at_the_limit_is_read():
+    question = "x" * (MAX_BODY - len(json.dumps({"question": ""})))
+    with serving(Agent(ScriptedModel(lambda messages: str(len(messages[-1]["content"]))))) as url:
+        status, _, body = post(url, {"question": question})
+    assert status == 200 and events(body)[-1][1]["output"] == str(len(question))
+
+
+def test_a_chunked_body_is_read_up_to_the_limit_and_no_further(echo):
+    head = b"POST /api/chat HTTP/1.1\nHost: %(host)s\nContent-Type: application/json\nTransfer-Encoding: chunked\n"
+    chunk = b"x" * 65536
+    body = b"%x\r\n%s\r\n" % (len(chunk), chunk) * (MAX_BODY // len(chunk) + 1)  # just over, and never ended
+    answer = raw(echo, head, body)
+    assert answer.status == 413 and answer.getheader("connection") == "close"
+    assert json.loads(answer.body)["error"] == f"the request body is over {MAX_BODY} bytes"
 
 
 def test_a_failed_run_ends_the_stream_with_an_error_event():
@@ -296,6 +345,134 @@ def test_without_starlette_the_app_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "starlette.applications", None)
     with pytest.raises(CLIError, match=r"pip install 'agentkit\[web\]'"):
         app(cli_agents.echo)
+
+
+# --- what protects the page: another site's page can neither drive the agent nor read it ------
+
+
+RAN = []
+
+
+@tool
+def pay(amount: int) -> str:
+    """Pay an amount."""
+    RAN.append(amount)
+    return "paid"
+
+
+def _pay(messages):
+    if messages[-1]["role"] == "user":
+        return '<tool_call>\n{"name": "pay", "arguments": {"amount": 500}}\n</tool_call>'
+    return "Paid."
+
+
+@pytest.fixture
+def payer():
+    RAN.clear()
+    with serving(Agent(ScriptedModel(_pay), [pay])) as url:
+        yield url
+
+
+def test_a_same_origin_json_question_runs_and_streams(payer):
+    port = payer.rsplit(":", 1)[1]
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"LOCALHOST:{port}", f"[::1]:{port}"):
+        status, content_type, body = post(payer, {"question": "pay"}, Host=host, Origin=f"http://{host}")
+        assert status == 200 and content_type.startswith("text/event-stream"), (host, body)
+        assert events(body)[-1] == ("done", events(body)[-1][1]) and events(body)[-1][1]["output"] == "Paid."
+    assert RAN == [500] * 4
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data",
+                                          "application/jsonp", ""])  # fmt: skip
+def test_a_question_not_sent_as_json_is_refused_and_runs_nothing(payer, content_type):
+    origin = payer  # the page's own origin: even so, only JSON is taken
+    status, _, text = post(payer, {"question": "pay"}, content_type=content_type, Origin=origin)
+    assert status == 415, text
+    assert json.loads(text)["error"] == f"the body must be sent as Content-Type: application/json, not {content_type!r}"
+    assert RAN == []
+    assert post(payer, {"question": "pay"}, content_type="application/json; charset=utf-8")[0] == 200
+    assert RAN == [500]  # the tool records its calls: a refused question ran nothing
+
+
+def test_a_question_without_content_type_is_refused(payer):
+    body = json.dumps({"question": "pay"}).encode()
+    answer = raw(payer, b"POST /api/chat HTTP/1.1\nHost: %(host)s\nContent-Length: " + str(len(body)).encode() + b"\n", body)
+    assert answer.status == 415 and answer.getheader("connection") is None  # the body was read: the connection stays
+    assert json.loads(answer.body)["error"] == "the body must be sent as Content-Type: application/json, not ''"
+    assert RAN == []
+
+
+def test_the_answer_is_neither_cached_nor_buffered_by_a_proxy(echo):
+    request = urllib.request.Request(echo + "/api/chat", data=b'{"question": "hi"}',
+                                     headers={"Content-Type": "application/json"})  # fmt: skip
+    with urllib.request.urlopen(request, timeout=240) as response:
+        assert response.headers["Cache-Control"] == "no-store" and response.headers["X-Accel-Buffering"] == "no"
+
+
+@pytest.mark.parametrize(("netloc", "split"), [
+    ("localhost:8000", ("localhost", 8000)), ("LocalHost:8000", ("localhost", 8000)), ("localhost", ("localhost", 80)),
+    ("[::1]:8000", ("::1", 8000)), ("[::ffff:127.0.0.1]:8000", ("127.0.0.1", 8000)), ("127.1:80", ("127.1", 80)),
+    ("localhost:80x", None), ("localhost:8000/", None), ("localhost:8000?", None), ("localhost:8000?a", None),
+    ("localhost:8000#a", None), ("evil@localhost:8000", None), ("evil:pw@localhost:8000", None),
+])  # fmt: skip
+def test_how_a_host_or_origin_is_read(netloc, split):
+    from agentkit.cli._guard import _split
+
+    assert _split(netloc) == split
+
+
+def test_a_cross_site_no_cors_post_is_refused_and_runs_no_tool(payer):
+    # What fetch("http://127.0.0.1:PORT/api/chat", {method: "POST", mode: "no-cors", body}) sends from another site.
+    status, _, text = post(payer, {"question": "pay"}, content_type="text/plain;charset=UTF-8",
+                           Origin="https://evil.example")  # fmt: skip
+    assert status == 403 and "evil.example" in json.loads(text)["error"]
+    assert RAN == []
+
+
+@pytest.mark.parametrize("origin", ["https://evil.example", "null", "http://127.0.0.1:1", "https://127.0.0.1:{port}",
+                                   "http://evil.example:{port}", "http://127.0.0.1.evil.example:{port}"])  # fmt: skip
+def test_an_origin_other_than_the_page_is_refused_on_every_route(payer, origin):
+    origin = origin.format(port=payer.rsplit(":", 1)[1])
+    status, _, text = post(payer, {"question": "pay"}, Origin=origin)
+    assert status == 403
+    assert json.loads(text)["error"] == (
+        f"the Origin {origin!r} is not this page ({payer}): requests from other pages are refused"
+    )
+    assert call(payer + "/api/info", headers={"Origin": origin})[0] == 403
+    assert RAN == []
+
+
+@pytest.mark.parametrize("route", ["/", "/api/info", "/static/app.js", "/api/chat", "/nowhere"])
+@pytest.mark.parametrize("host", ["evil.example:{port}", "evil.example", "127.0.0.1:1", "localhost", "127.0.0.1",
+                                  "127.0.0.1.evil.example:{port}", "[::2]:{port}", "localhost:{port}x"])  # fmt: skip
+def test_a_host_other_than_the_served_address_is_refused_on_every_route(payer, route, host):
+    # DNS rebinding: evil.example resolves to 127.0.0.1, so the attacking page is "same-origin" and could read answers.
+    host = host.format(port=payer.rsplit(":", 1)[1])
+    data = json.dumps({"question": "pay"}).encode() if route == "/api/chat" else None
+    status, content_type, text = call(payer + route, data, {"Host": host, "Content-Type": "application/json"})
+    assert status == 421 and content_type == "application/json"
+    assert json.loads(text)["error"] == (
+        f"the Host {host!r} is not the address served: this server answers only at {payer} (or localhost)"
+    )
+    assert RAN == []
+
+
+def test_a_request_without_host_is_refused(payer):
+    answer = raw(payer, b"GET /api/info HTTP/1.0\n")  # HTTP/1.0: a Host header is not required
+    assert answer.status == 421 and "the Host None is not the address served" in json.loads(answer.body)["error"]
+
+
+def test_a_name_given_with_host_is_served():
+    with serving(cli_agents.echo, host="box.example") as url:
+        port = url.rsplit(":", 1)[1]
+        status, _, body = post(url, {"question": "hi"}, Host=f"box.example:{port}", Origin=f"http://box.example:{port}")
+        assert status == 200 and events(body)[-1][1]["output"] == '1 questions; the last: "hi"'
+        assert call(url + "/api/info", headers={"Host": f"other.example:{port}"})[0] == 421
+
+
+def test_without_origin_curl_and_scripts_still_work(payer):
+    status, _, body = post(payer, {"question": "pay"})  # urllib sends no Origin, as curl
+    assert status == 200 and events(body)[-1][1]["output"] == "Paid." and RAN == [500]
 
 
 # --- the page in a real browser -------------------------------------------------------------

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ._common import add_agent_options
+from ._guard import HostCheck, Refused, json_body
 from ._main import CLIError
 from ._pending import new_question
 
@@ -44,7 +45,7 @@ def handle(args: argparse.Namespace) -> int:
         raise _missing(e) from None
     from ._common import build_agent
 
-    application = app(build_agent(args), thinking=args.thinking)
+    application = app(build_agent(args), thinking=args.thinking, host=args.host)
     sock = listen(args.host, args.port)
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
@@ -67,10 +68,14 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def app(agent: Any, *, thinking: bool | None = None) -> Any:
-    """The starlette application that serves `agent`: the page, ``GET /api/info``, ``POST /api/chat``."""
+def app(agent: Any, *, thinking: bool | None = None, host: str = "127.0.0.1") -> Any:
+    """The starlette application that serves `agent`: the page, ``GET /api/info``, ``POST /api/chat``.
+
+    Only requests that name the address served (`host`, or a loopback name) are answered: see `_guard`.
+    """
     try:
         from starlette.applications import Starlette
+        from starlette.middleware import Middleware
         from starlette.requests import Request
         from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
         from starlette.routing import Mount, Route
@@ -88,9 +93,10 @@ def app(agent: Any, *, thinking: bool | None = None) -> Any:
         return JSONResponse({"model": model_name(agent.model), "tools": tools, "thinking": thinking})
 
     async def chat(request: Request) -> Response:
-        body = await request.body()
-        if len(body) > MAX_BODY:
-            return JSONResponse({"error": f"the request body is over {MAX_BODY} bytes"}, status_code=413)
+        try:
+            body = await json_body(request, MAX_BODY)
+        except Refused as e:
+            return e.response()  # type: ignore[no-any-return]
         try:
             question, history, think, approvals = parse_request(body)
         except ValueError as e:
@@ -109,7 +115,7 @@ def app(agent: Any, *, thinking: bool | None = None) -> Any:
     return Starlette(routes=[
         Route("/", page), Route("/api/info", info), Route("/api/chat", chat, methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC)),
-    ])  # fmt: skip
+    ], middleware=[Middleware(HostCheck, host=host)])  # fmt: skip
 
 
 def parse_request(body: bytes) -> tuple[str, list[dict[str, Any]], bool | None, dict[str, bool | str] | None]:
