@@ -250,7 +250,7 @@ def test_the_page_sends_the_history_and_the_server_keeps_none(echo):
         ({"question": "q", "history": [{"role": "user", "content": 5}]}, "history[0].content must be a string or null"),
         ({"question": "q", "thinking": "yes"}, "thinking must be true, false or null"),
         ({"question": "q", "temperature": 2},
-         "unknown field(s) ['temperature']: the fields are question, history, thinking"),
+         "unknown field(s) ['temperature']: the fields are question, history, thinking, approvals"),
     ],
 )
 def test_a_malformed_body_gets_400_with_a_clear_message(echo, body, words):
