@@ -1,5 +1,6 @@
 """agentkit.batch.run_many: order, failures, bounded concurrency, lazy inputs, the JSONL file, resume, progress, CLI."""
 
+import hashlib
 import inspect
 import io
 import itertools
@@ -283,7 +284,11 @@ def test_each_finished_run_is_a_flushed_line_of_the_output_file(tmp_path):
     run(run_many, agent, ["first", {"id": "b", "input": "fail"}, "third"], concurrency=1, output=out, progress=False)
     assert [line["id"] for line in written_before_third] == [0, "b"]
     first, failed, third = lines(out)
-    assert set(first) == {"id", "output", "error", "usage", "turns", "seconds"}
+    assert set(first) == {"id", "output", "error", "usage", "turns", "seconds", "id_from_position", "input_sha256"}
+    assert (first["id_from_position"], failed["id_from_position"]) == (True, False)
+    # the input and its own options as canonical JSON (sorted keys, no spaces), hashed
+    assert first["input_sha256"] == hashlib.sha256(b'{"input":"first"}').hexdigest()
+    assert failed["input_sha256"] == hashlib.sha256(b'{"input":"fail"}').hexdigest()
     assert first["output"] == "done: FIRST" and first["error"] is None and first["turns"] == 2
     assert set(first["usage"]) == {"prompt_tokens", "completion_tokens"} and first["usage"]["completion_tokens"] > 0
     assert failed["error"].startswith("ModelError: ") and failed["output"] is None
@@ -570,3 +575,137 @@ def test_cli_in_process_mistakes(tmp_path, capsys, monkeypatch):
     args = ["batch", str(inputs), "--agent", "tests.batch_agents:echo", "--output", str(out), "--concurrency", "0"]
     assert main(args) == 2
     assert capsys.readouterr().err == "agentkit batch: --concurrency must be at least 1, not 0\n"
+
+
+# --- a journal that cannot be written, inputs that changed under their ids ----------------------
+
+
+@pytest.fixture(params=["tmpfs", "dev-full"])
+def small_disk(request, tmp_path):
+    """A directory on a disk with room for a few kilobytes (a real tmpfs: needs root), or /dev/full."""
+    if request.param == "dev-full":
+        yield None
+        return
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=12k", "tmpfs", str(disk)],
+                                           capture_output=True).returncode != 0:  # fmt: skip
+        pytest.skip("mounting a tmpfs needs root")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
+
+
+LONG = [{"id": f"q{i}", "input": f"{i}" + "x" * 1000} for i in range(7)]
+"""Seven inputs whose result lines are about 1 kB each."""
+
+
+def test_a_full_disk_loses_no_result_and_leaves_no_half_line(small_disk, tmp_path):
+    from agentkit.batch import OutputFileError
+
+    if small_disk is None:
+        out = Path("/dev/full")
+    else:
+        (small_disk / "filler").write_bytes(b"f" * 8192)  # two of the three 4 kB pages: room for 3 lines
+        out = small_disk / "runs.jsonl"
+    with pytest.raises(OutputFileError) as caught:
+        run(run_many, echo(), LONG, concurrency=7, output=out, progress=False)
+    error = caught.value
+    # every run finished and came back, in input order, though its line could not be written
+    assert [(r.id, r.output) for r in error.results] == [(x["id"], "done: " + x["input"].upper()) for x in LONG]
+    assert "No space left on device" in str(error) and str(out) in str(error)
+    if small_disk is None:
+        assert sorted(error.unwritten) == sorted(x["id"] for x in LONG)
+        return
+    written = lines(out)  # every line in the file is whole: each one parses
+    assert 1 <= len(written) < 7 and out.read_bytes().endswith(b"\n")
+    assert sorted([line["id"] for line in written] + error.unwritten) == sorted(x["id"] for x in LONG)
+    assert f"{len(error.unwritten)} of 7 results" in str(error)
+    # space comes back: a resume runs only the runs whose line is missing, and each id is in the file once
+    (small_disk / "filler").unlink()
+    ran = []
+
+    def script(messages):
+        if messages[-1]["role"] == "user":
+            ran.append(messages[-1]["content"])
+        return respond(messages)
+
+    again = run(run_many, Agent(ScriptedModel(script), [shout]), LONG, output=out, resume=True, progress=False)
+    assert [r.output for r in again] == [r.output for r in error.results]
+    assert sorted(ran) == sorted(x["input"] for x in LONG if x["id"] in error.unwritten)
+    assert sorted(line["id"] for line in lines(out)) == sorted(x["id"] for x in LONG)
+
+
+def test_later_lines_are_written_after_one_fails(tmp_path, monkeypatch):
+    # The disk is full for exactly one write (another process freed space): the lines after it are written.
+    from agentkit.batch import OutputFileError, _journal
+
+    real_write = os.write
+    calls = []
+
+    def write(fd, data):
+        calls.append(data)
+        if len(calls) == 2:
+            real_write(fd, data[:10])  # a short write, then the disk is full
+            raise OSError(28, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(_journal.os, "write", write)
+    out = tmp_path / "runs.jsonl"
+    with pytest.raises(OutputFileError) as caught:
+        run(run_many, echo(), ["a", "b", "c", "d"], concurrency=1, output=out, progress=False)
+    assert caught.value.unwritten == [1]
+    assert [line["id"] for line in lines(out)] == [0, 2, 3]
+
+
+def test_an_id_or_output_with_a_lone_surrogate_is_written_and_read_back(tmp_path):
+    out = tmp_path / "runs.jsonl"
+    inputs = [{"id": "bad\udc80id", "input": "a"}, "b\ud800c", "d"]
+    results = run(run_many, echo(), inputs, concurrency=1, output=out, progress=False)
+    assert [r.output for r in results] == ["done: A", "done: B\ud800C", "done: D"]
+    assert [(line["id"], line["output"]) for line in lines(out)] == [(r.id, r.output) for r in results]
+    again = run(run_many, echo(), inputs, output=out, resume=True, progress=False)
+    assert [(r.id, r.output, r.messages) for r in again] == [(r.id, r.output, []) for r in results]
+
+
+def test_cli_reports_a_full_disk_once(tmp_path):
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text('"one"\n"two"\n')
+    done = cli(inputs, "--agent", "tests.batch_agents:echo", "--output", "/dev/full")
+    assert done.returncode == 1
+    assert done.stdout.strip() == "2 runs, 0 failed: /dev/full"
+    (problem,) = done.stderr.strip().splitlines()
+    assert problem.startswith("agentkit batch: /dev/full: 2 of 2 results could not be written (OSError: [Errno 28]")
+
+
+def test_resume_refuses_a_position_id_whose_input_changed(tmp_path):
+    out = tmp_path / "runs.jsonl"
+    run(run_many, echo(), ["a", "b"], output=out, progress=False)
+    model = ScriptedModel(respond)
+    with pytest.raises(UserError, match=r"id 0 .*different input") as caught:
+        run(run_many, Agent(model, [shout]), ["new", "a", "b"], output=out, resume=True, progress=False)
+    assert "give each input an 'id'" in str(caught.value)
+    assert model.calls == []  # refused before any run
+    assert [line["id"] for line in lines(out)] == [0, 1]
+
+
+def test_resume_refuses_an_explicit_id_whose_input_or_deps_changed(tmp_path):
+    out = tmp_path / "runs.jsonl"
+    run(run_many, echo(), [{"id": "k", "input": "a", "deps": {"city": "Paris"}}], output=out, progress=False)
+    with pytest.raises(UserError, match=r"id 'k' .*different input"):
+        run(run_many, echo(), [{"id": "k", "input": "a", "deps": {"city": "Rome"}}], output=out, resume=True,
+            progress=False)  # fmt: skip
+    same = run(run_many, echo(), [{"id": "k", "input": "a", "deps": {"city": "Paris"}}], output=out, resume=True,
+               progress=False)  # fmt: skip
+    assert same[0].output == "done: A" and same[0].messages == []  # from the file
+
+
+def test_explicit_ids_and_position_ids_do_not_collide(tmp_path):
+    out = tmp_path / "runs.jsonl"
+    inputs = ["a", {"id": 0, "input": "b"}, {"id": 3, "input": "c"}, "d"]
+    results = run(run_many, echo(), inputs, output=out, progress=False)
+    assert [(r.id, r.output) for r in results] == [(0, "done: A"), (0, "done: B"), (3, "done: C"), (3, "done: D")]
+    model = ScriptedModel(respond)
+    again = run(run_many, Agent(model, [shout]), inputs, output=out, resume=True, progress=False)
+    assert [(r.id, r.output) for r in again] == [(r.id, r.output) for r in results] and model.calls == []
