@@ -3,6 +3,7 @@ through the OTLP HTTP exporter into a receiver that decodes the protobuf."""
 
 import contextlib
 import http.server
+import inspect
 import json
 import threading
 
@@ -14,7 +15,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from agentkit import Agent, ModelError, RemoteModel, _hooks, tool, tracing
+from agentkit import Agent, ModelError, RemoteModel, UserError, _hooks, tool, tracing
 from agentkit.testing import ScriptedModel
 from tests.agent_helpers import QUESTION, get_current_temperature, get_temperature_date, qw_call, weather_agent
 from tests.scripted_server import Reply, ScriptedServer, completion
@@ -389,3 +390,57 @@ def test_model_ids_and_server_addresses():
     local = LocalModel.demo()
     assert tracing._model_id(local) == str(local.model.config.name_or_path) and Path(tracing._model_id(local)).exists()
     assert tracing._json({"path": Path("a"), "text": "é"}) == '{"path": "a", "text": "é"}'
+
+
+@tool
+def dump(part: int) -> str:
+    """A large tool output.
+
+    Args:
+        part: Which part.
+    """
+    return f"HEAD{part}" + "y" * 300_000 + f"TAIL{part}"
+
+
+def dump_script(messages):
+    tool_messages = [m for m in messages if m["role"] == "tool"]
+    return qw_call("dump", part=len(tool_messages)) if len(tool_messages) < 6 else "done"
+
+
+async def captured(**options):
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracing.instrument(tracer_provider=provider, capture_content=True, **options)
+    try:
+        await Agent(ScriptedModel(dump_script), [dump], max_tool_output=None).run("go")
+    finally:
+        tracing.uninstrument()
+    return exporter
+
+
+def texts(exporter) -> list[str]:
+    return [v for s in exporter.get_finished_spans() for v in s.attributes.values() if isinstance(v, str)]
+
+
+async def test_each_captured_text_is_cut_to_max_content_chars_keeping_its_start_and_end():
+    # 6 tool outputs of 300 kB: uncut, the 7 chat spans' conversations alone would hold about 6.3 MB
+    assert inspect.signature(tracing.instrument).parameters["max_content_chars"].default == 16_000
+    exporter = await captured()
+    assert max(map(len, texts(exporter))) == 16_000 and sum(map(len, texts(exporter))) < 16_000 * 30
+    result = by_name(exporter, "execute_tool dump")[2].attributes["gen_ai.tool.call.result"]
+    assert result.startswith("HEAD2yyy") and result.endswith("yyyTAIL2")
+    assert " …[300010 characters, cut to 16000]… " in result
+    last_chat = by_name(exporter, "chat")[-1].attributes["gen_ai.input.messages"]
+    assert last_chat.startswith('[{"role": "user", "content": "go"}') and last_chat.endswith('yyyTAIL5"}]')  # the newest message
+    small = await captured(max_content_chars=100)
+    assert max(map(len, texts(small))) == 100
+    whole = await captured(max_content_chars=None)
+    assert len(by_name(whole, "execute_tool dump")[0].attributes["gen_ai.tool.call.result"]) == 300_010
+
+
+@pytest.mark.parametrize("bad", [0, 99, True, 1.5, "16000"])
+def test_max_content_chars_must_be_none_or_an_int_of_at_least_100(bad):
+    with pytest.raises(UserError, match="max_content_chars must be None or an int of at least 100"):
+        tracing.instrument(max_content_chars=bad)
+    assert _hooks.observer(None, []) is _hooks.NOOP  # nothing was turned on
