@@ -449,6 +449,11 @@ def test_on_resume_the_bar_starts_at_the_runs_already_done(monkeypatch, tmp_path
     monkeypatch.setattr(sys, "stderr", err)
     run(run_many, echo(), ["a", "b", "c"], output=out, resume=True)
     assert "2/3" in err.getvalue() and "3/3" in err.getvalue() and "4/3" not in err.getvalue()
+    fresh = Terminal()
+    monkeypatch.setattr(sys, "stderr", fresh)
+    run(run_many, echo(), ["a", "b", "c"], output=tmp_path / "new.jsonl")
+    assert " 0/3" in fresh.getvalue() and "3/3" in fresh.getvalue() and "4/3" not in fresh.getvalue()
+    assert (tmp_path / "new.jsonl").stat().st_mode & 0o111 == 0  # a results file, not a program
 
 
 # --- a real HTTP server ------------------------------------------------------------------------
@@ -659,6 +664,54 @@ def test_later_lines_are_written_after_one_fails(tmp_path, monkeypatch):
     assert [line["id"] for line in lines(out)] == [0, 2, 3]
 
 
+def test_the_error_names_the_unwritten_ids_in_input_order_and_chains_the_first_write_error():
+    from agentkit.batch import OutputFileError
+
+    ids = [f"id{(i * 5) % 12:02d}" for i in range(12)]  # not in sorted order
+    with pytest.raises(OutputFileError) as caught:
+        run(run_many, echo(), [{"id": id, "input": id} for id in ids], output="/dev/full", progress=False)
+    assert caught.value.unwritten == ids
+    shown = ", ".join(repr(id) for id in ids[:10])
+    assert str(caught.value) == (
+        f"/dev/full: 12 of 12 results could not be written (OSError: [Errno 28] No space left on device); ids {shown}"
+        " and 2 more. Every result is in the error's .results; a resume runs these again"
+    )
+    cause = caught.value.__cause__
+    assert isinstance(cause, OSError) and cause.errno == 28
+    with pytest.raises(OutputFileError, match=r"ids 'a'\. Every result"):
+        run(run_many, echo(), [{"id": "a", "input": "x"}], output="/dev/full", progress=False)
+
+
+def test_a_half_line_that_cannot_be_taken_back_stops_the_writing(tmp_path, monkeypatch):
+    from agentkit.batch import OutputFileError, _journal
+
+    real_write = os.write
+    calls = []
+
+    def write(fd, data):
+        calls.append(data)
+        if len(calls) == 2:
+            real_write(fd, data[:10])
+            raise OSError(28, "No space left on device")
+        return real_write(fd, data)
+
+    def ftruncate(fd, length):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(_journal.os, "write", write)
+    monkeypatch.setattr(_journal.os, "ftruncate", ftruncate)
+    out = tmp_path / "runs.jsonl"
+    with pytest.raises(OutputFileError) as caught:
+        run(run_many, echo(), ["a", "b", "c", "d"], concurrency=1, output=out, progress=False)
+    # after the fragment nothing more is written: a line after it would make the file unreadable
+    assert caught.value.unwritten == [1, 2, 3] and len(calls) == 2
+    assert "3 of 4 results could not be written (OSError: [Errno 28] No space left on device)" in str(caught.value)
+    monkeypatch.undo()
+    again = run(run_many, echo(), ["a", "b", "c", "d"], output=out, resume=True, progress=False)
+    assert [r.output for r in again] == ["done: A", "done: B", "done: C", "done: D"]
+    assert [line["id"] for line in lines(out)] == [0, 1, 2, 3]
+
+
 def test_an_id_or_output_with_a_lone_surrogate_is_written_and_read_back(tmp_path):
     out = tmp_path / "runs.jsonl"
     inputs = [{"id": "bad\udc80id", "input": "a"}, "b\ud800c", "d"]
@@ -685,7 +738,10 @@ def test_resume_refuses_a_position_id_whose_input_changed(tmp_path):
     model = ScriptedModel(respond)
     with pytest.raises(UserError, match=r"id 0 .*different input") as caught:
         run(run_many, Agent(model, [shout]), ["new", "a", "b"], output=out, resume=True, progress=False)
-    assert "give each input an 'id'" in str(caught.value)
+    assert str(caught.value) == (
+        f"input 0: {out} holds a result for id 0 of a different input (an id by position follows the order of"
+        " the inputs: give each input an 'id'); write to a new output file, or remove that line to run the input again"
+    )
     assert model.calls == []  # refused before any run
     assert [line["id"] for line in lines(out)] == [0, 1]
 
@@ -693,9 +749,10 @@ def test_resume_refuses_a_position_id_whose_input_changed(tmp_path):
 def test_resume_refuses_an_explicit_id_whose_input_or_deps_changed(tmp_path):
     out = tmp_path / "runs.jsonl"
     run(run_many, echo(), [{"id": "k", "input": "a", "deps": {"city": "Paris"}}], output=out, progress=False)
-    with pytest.raises(UserError, match=r"id 'k' .*different input"):
+    with pytest.raises(UserError, match=r"id 'k' .*different input") as caught:
         run(run_many, echo(), [{"id": "k", "input": "a", "deps": {"city": "Rome"}}], output=out, resume=True,
             progress=False)  # fmt: skip
+    assert "(an id by position" not in str(caught.value)  # the hint is for ids by position only
     same = run(run_many, echo(), [{"id": "k", "input": "a", "deps": {"city": "Paris"}}], output=out, resume=True,
                progress=False)  # fmt: skip
     assert same[0].output == "done: A" and same[0].messages == []  # from the file

@@ -96,7 +96,8 @@ class Journal:
         if self._first_error is None:
             return None
         unwritten = [id for _, id in sorted(self._unwritten, key=lambda pair: pair[0])]
-        shown = ", ".join(map(repr, unwritten[:_SHOWN])) + (", ..." if len(unwritten) > _SHOWN else "")
+        more = len(unwritten) - _SHOWN
+        shown = ", ".join(map(repr, unwritten[:_SHOWN])) + (f" and {more} more" if more > 0 else "")
         error = OutputFileError(
             f"{self.path}: {len(unwritten)} of {self._written} results could not be written"
             f" ({describe(self._first_error)}); ids {shown}. Every result is in the error's .results;"
