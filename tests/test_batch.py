@@ -758,6 +758,22 @@ def test_resume_refuses_an_explicit_id_whose_input_or_deps_changed(tmp_path):
     assert same[0].output == "done: A" and same[0].messages == []  # from the file
 
 
+def test_deps_json_cannot_hold_still_get_a_line_that_resume_accepts(tmp_path):
+    class Connection:  # its repr changes from one process to the next
+        pass
+
+    cycle: dict = {"sleep": 0}
+    cycle["self"] = cycle
+    inputs = [{"id": "c", "input": "a", "deps": cycle}, {"id": "o", "input": "b", "deps": {"db": Connection()}}]
+    out = tmp_path / "runs.jsonl"
+    run(run_many, echo(), inputs, output=out, progress=False)
+    assert sorted(line["id"] for line in lines(out)) == ["c", "o"]
+    inputs[1]["deps"] = {"db": Connection()}  # another object of the same type: the same input
+    model = ScriptedModel(respond)
+    again = run(run_many, Agent(model, [shout]), inputs, output=out, resume=True, progress=False)
+    assert [r.output for r in again] == ["done: A", "done: B"] and model.calls == []
+
+
 def test_explicit_ids_and_position_ids_do_not_collide(tmp_path):
     out = tmp_path / "runs.jsonl"
     inputs = ["a", {"id": 0, "input": "b"}, {"id": 3, "input": "c"}, "d"]

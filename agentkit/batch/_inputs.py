@@ -35,9 +35,16 @@ class Item:
         """SHA-256 of the input and its own options as canonical JSON: on resume, tells whether a
         result in the file was written for this very input. A value JSON cannot hold counts by its
         type name only (its repr may change from one process to the next)."""
-        value = to_jsonable_python({"input": self.input, **self.options}, fallback=lambda v: type(v).__qualname__)
-        text = json.dumps(value, sort_keys=True, separators=(",", ":"))
+        try:
+            text = _canonical({"input": self.input, **self.options})
+        except (TypeError, ValueError, RecursionError):  # a cycle, keys that do not sort: options by type name
+            text = _canonical({"input": self.input, **{k: type(v).__qualname__ for k, v in self.options.items()}})
         return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _canonical(value: Any) -> str:
+    jsonable = to_jsonable_python(value, fallback=lambda v: type(v).__qualname__)
+    return json.dumps(jsonable, sort_keys=True, separators=(",", ":"))
 
 
 def position_key(index: int) -> str:
