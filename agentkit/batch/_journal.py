@@ -30,6 +30,10 @@ class OutputFileError(AgentError):
         """The ids of the results that are not in the file, in input order."""
 
 
+class _Skipped(Exception):
+    """A line not tried: the file holds a fragment it could not take back."""
+
+
 class Journal:
     """Appends finished runs to `path`; on resume, `previous` finds the result already written for an input."""
 
@@ -65,8 +69,8 @@ class Journal:
         """Append `result`'s line. Never raises: a line that cannot be written is reported by `failure`."""
         self._written += 1
         try:
-            if self._broken:
-                raise OSError(f"{self.path} is not written to after a line could not be taken back")
+            if self._broken:  # the first error, already kept, says why
+                raise _Skipped
             line = {**to_line(result), "id_from_position": it.by_position, "input_sha256": it.digest}
             self._append(_encode(line))
         except Exception as e:
