@@ -683,6 +683,13 @@ def test_the_error_names_the_unwritten_ids_in_input_order_and_chains_the_first_w
         run(run_many, echo(), [{"id": id, "input": id} for id in ids[:10]], output="/dev/full", progress=False)
 
 
+def test_a_bad_input_after_an_unwritten_line_raises_its_user_error_with_a_note():
+    with pytest.raises(UserError, match="input 1 is a float") as caught:
+        run(run_many, echo(), ["a", 3.5], concurrency=1, output="/dev/full", progress=False)
+    assert caught.value.__notes__ == ["/dev/full: 1 of 1 results could not be written (OSError: [Errno 28] No space"
+                                      " left on device); ids 0; a resume runs these again"]  # fmt: skip
+
+
 def test_a_half_line_that_cannot_be_taken_back_stops_the_writing(tmp_path, monkeypatch):
     from agentkit.batch import OutputFileError, _journal
 

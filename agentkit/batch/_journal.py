@@ -95,20 +95,26 @@ class Journal:
                 self._broken = True
             raise
 
-    def failure(self, results: list[BatchResult]) -> OutputFileError | None:
-        """None when every line was written; otherwise the error to raise, holding `results`."""
+    def _ids(self) -> list[Any]:
+        return [id for _, id in sorted(self._unwritten, key=lambda pair: pair[0])]
+
+    def problem(self) -> str | None:
+        """None when every line was written; otherwise which were not, and the first error."""
         if self._first_error is None:
             return None
-        unwritten = [id for _, id in sorted(self._unwritten, key=lambda pair: pair[0])]
+        unwritten = self._ids()
         more = len(unwritten) - _SHOWN
         shown = ", ".join(map(repr, unwritten[:_SHOWN])) + (f" and {more} more" if more > 0 else "")
-        error = OutputFileError(
-            f"{self.path}: {len(unwritten)} of {self._written} results could not be written"
-            f" ({describe(self._first_error)}); ids {shown}. Every result is in the error's .results;"
-            " a resume runs these again",
-            results=results,
-            unwritten=unwritten,
-        )
+        return (f"{self.path}: {len(unwritten)} of {self._written} results could not be written"
+                f" ({describe(self._first_error)}); ids {shown}")  # fmt: skip
+
+    def failure(self, results: list[BatchResult]) -> OutputFileError | None:
+        """None when every line was written; otherwise the error to raise, holding `results`."""
+        problem = self.problem()
+        if problem is None:
+            return None
+        text = f"{problem}. Every result is in the error's .results; a resume runs these again"
+        error = OutputFileError(text, results=results, unwritten=self._ids())
         error.__cause__ = self._first_error
         return error
 

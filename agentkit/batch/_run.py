@@ -155,14 +155,16 @@ async def drive(
         bar.close()
         if journal is not None:
             journal.close()
-    unwritten = journal.failure([results[i] for i in sorted(results)]) if journal is not None else None
+    problem = journal.problem() if journal is not None else None
     if failure is not None:
-        if unwritten is not None:
-            failure.add_note(str(unwritten))
+        if problem is not None:
+            failure.add_note(f"{problem}; a resume runs these again")
         raise failure
+    ordered = [results[i] for i in range(count)]
+    unwritten = journal.failure(ordered) if journal is not None else None
     if unwritten is not None:
         raise unwritten
-    return [results[i] for i in range(count)]
+    return ordered
 
 
 async def _lazily(inputs: Iterable[Any] | AsyncIterable[Any], slots: anyio.Semaphore) -> AsyncGenerator[Any, None]:
