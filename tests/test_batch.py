@@ -785,6 +785,35 @@ def test_deps_json_cannot_hold_still_get_a_line_that_resume_accepts(tmp_path):
     assert [r.output for r in again] == ["done: A", "done: B"] and model.calls == []
 
 
+def test_a_second_batch_on_the_same_file_is_refused_while_the_first_writes(tmp_path):
+    # Two batches resuming one file at once would both run the inputs missing from it.
+    out = tmp_path / "runs.jsonl"
+    started, errors = anyio.Event(), []
+    second = ScriptedModel(respond)
+
+    def script(messages):
+        started.set()
+        return respond(messages)
+
+    inputs = [{"input": "a", "deps": {"sleep": 0.3}}]
+
+    async def main():
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(lambda: run_many(Agent(ScriptedModel(script), [shout]), inputs, output=out, progress=False))
+            await started.wait()
+            try:
+                await run_many(Agent(second, [shout]), inputs, output=out, resume=True, progress=False)
+            except UserError as e:
+                errors.append(str(e))
+
+    anyio.run(main)
+    assert errors == [f"{out} is being written by another batch (in this process or another): wait for it to end,"
+                      " or write to another file"] and second.calls == []  # fmt: skip
+    assert [line["id"] for line in lines(out)] == [0]
+    again = run(run_many, Agent(second, [shout]), inputs, output=out, resume=True, progress=False)  # the lock is gone
+    assert again[0].output == "done: A" and second.calls == []
+
+
 def test_explicit_ids_and_position_ids_do_not_collide(tmp_path):
     out = tmp_path / "runs.jsonl"
     inputs = ["a", {"id": 0, "input": "b"}, {"id": 3, "input": "c"}, "d"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import stat
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -46,11 +48,17 @@ class Journal:
         self._first_error: BaseException | None = None
         self._written = 0
         self._broken = False
-        if self.path.exists() and self.path.stat().st_size:
-            if not resume:
-                raise UserError(f"{self.path} already holds results: pass resume=True to go on with it, or remove it")
-            self._done, self.count = _read(self.path)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        try:
+            _lock(self._fd, self.path)
+            if os.fstat(self._fd).st_size:
+                if not resume:
+                    raise UserError(f"{self.path} already holds results: pass resume=True to go on with it,"
+                                    " or remove it")  # fmt: skip
+                self._done, self.count = _read(self.path)
+        except BaseException:
+            os.close(self._fd)
+            raise
 
     def previous(self, it: Item) -> BatchResult | None:
         """The result the file holds for `it`'s id, or None; a UserError when it was written for another input."""
@@ -120,6 +128,22 @@ class Journal:
 
     def close(self) -> None:
         os.close(self._fd)
+
+
+def _lock(fd: int, path: Path) -> None:
+    """Hold the file for this batch: two batches resuming one file at once would both run the
+    inputs it lacks. (Released when the file is closed; a file system without locks goes unlocked.)"""
+    if sys.platform == "win32" or not stat.S_ISREG(os.fstat(fd).st_mode):
+        return
+    import fcntl
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise UserError(f"{path} is being written by another batch (in this process or another): wait for it to end,"
+                        " or write to another file") from None  # fmt: skip
+    except OSError:
+        pass
 
 
 def _encode(line: dict[str, Any]) -> bytes:
