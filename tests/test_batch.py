@@ -312,8 +312,9 @@ def test_a_typed_output_is_written_as_json(tmp_path):
 def test_an_existing_output_file_is_kept_unless_resuming(tmp_path):
     out = tmp_path / "runs.jsonl"
     out.write_text('{"id": 0, "output": "old"}\n')
-    with pytest.raises(UserError, match="already holds results: pass resume=True"):
+    with pytest.raises(UserError) as caught:
         run(run_many, echo(), ["a"], output=out, progress=False)
+    assert str(caught.value) == f"{out} already holds results: pass resume=True to go on with it, or remove it"
     assert out.read_text() == '{"id": 0, "output": "old"}\n'
 
 
@@ -812,6 +813,14 @@ def test_a_second_batch_on_the_same_file_is_refused_while_the_first_writes(tmp_p
     assert [line["id"] for line in lines(out)] == [0]
     again = run(run_many, Agent(second, [shout]), inputs, output=out, resume=True, progress=False)  # the lock is gone
     assert again[0].output == "done: A" and second.calls == []
+
+
+def test_only_a_regular_file_is_locked():
+    from agentkit.batch._journal import Journal
+
+    first, second = Journal("/dev/null", resume=False), Journal("/dev/null", resume=False)  # output thrown away, twice
+    first.close()
+    second.close()
 
 
 def test_explicit_ids_and_position_ids_do_not_collide(tmp_path):
