@@ -530,7 +530,7 @@ class Agent(Generic[OutputT]):
             outcome = await self._outcome(call, malformed, options, run, state)
             # Every tool message is capped, error text included: it all goes into the model's context.
             content = cap(outcome.content, options.max_tool_output)
-            step.answered(content, outcome.error)
+            step.answered(content, outcome.error, outcome.error_type)
         if outcome.hook_failure is not None:
             state.hook_failures[call.id] = outcome.hook_failure
         if outcome.images and getattr(self.model, "takes_images", False) is True:

@@ -27,8 +27,8 @@ class Step:
     def completion(self, completion: Completion) -> None:
         """The model call's response."""
 
-    def answered(self, content: str, error: str | None) -> None:
-        """The tool call's answer, and what went wrong (None if nothing)."""
+    def answered(self, content: str, error: str | None, error_type: str | None = None) -> None:
+        """The tool call's answer, what went wrong (None if nothing) and, when an exception did, its type's name."""
 
 
 class Observer(Step):

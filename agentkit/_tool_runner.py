@@ -37,6 +37,8 @@ class Outcome(NamedTuple):
     """What the approval hook raised, when it did (the call did not run)."""
     images: tuple[dict[str, Any], ...] = ()
     """Image parts the tool returned (`WithImages`), for a model that takes images."""
+    error_type: str | None = None
+    """The name of the exception's type, when the error is an exception's (tracing records only it)."""
 
 
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
@@ -194,11 +196,11 @@ async def _run(
         with anyio.move_on_after(timeout) as scope:
             value = await found.acall(call.arguments, context)
     except ToolError as e:
-        return Outcome(f"Error: {e}", str(e))
+        return Outcome(f"Error: {e}", str(e), error_type=type(e).__name__)
     except Exception as e:
         logger.info("tool %s raised %s", call.name, type(e).__name__, exc_info=True)
         error = f"{type(e).__name__}: {e}"
-        return Outcome(f"Error: the tool {call.name} raised {error}", error)
+        return Outcome(f"Error: the tool {call.name} raised {error}", error, error_type=type(e).__name__)
     if scope.cancelled_caught:
         error = f"timed out after {timeout} s"
         return Outcome(f"Error: the tool {call.name} {error}.", error)

@@ -2,8 +2,9 @@
 
 `instrument()` makes every run emit an ``invoke_agent`` span, with one ``chat`` span per model
 call and one ``execute_tool`` span per tool call as its direct children, named and described
-with OpenTelemetry's GenAI semantic conventions. Message, argument and result text is recorded
-only with ``capture_content=True``.
+with OpenTelemetry's GenAI semantic conventions. Message, argument and result text, and the
+message of an error, is recorded only with ``capture_content=True`` (then each text cut to
+`max_content_chars`); without it a failure is told by its exception type's name only.
 """
 
 from __future__ import annotations
@@ -14,18 +15,29 @@ from urllib.parse import urlparse
 
 from . import _hooks
 from ._model import Completion, Message
+from .exceptions import UserError
 
 __all__ = ["instrument", "uninstrument"]
 
 _SCOPE = "agentkit"
+_MIN_CHARS = 100
+"""The least `max_content_chars` may be: room for the cut marker and some text around it."""
 
 
-def instrument(*, capture_content: bool = False, tracer_provider: Any = None) -> None:
+def instrument(
+    *, capture_content: bool = False, tracer_provider: Any = None, max_content_chars: int | None = 16_000
+) -> None:
     """Trace every `Agent` run from now on, with `tracer_provider` (default: the global one).
 
-    Calling it again replaces the settings. Raises ImportError when ``opentelemetry-api`` is
-    not installed (``pip install 'agentkit[otel]'``).
+    `max_content_chars`: with `capture_content`, each recorded text (a span attribute, an
+    error's message) longer than this keeps its start and end around a marker, to this length in
+    all; None records it whole. Calling it again replaces the settings. Raises ImportError when
+    ``opentelemetry-api`` is not installed (``pip install 'agentkit[otel]'``).
     """
+    if max_content_chars is not None and (
+        not isinstance(max_content_chars, int) or isinstance(max_content_chars, bool) or max_content_chars < _MIN_CHARS
+    ):
+        raise UserError(f"max_content_chars must be None or an int of at least {_MIN_CHARS}, not {max_content_chars!r}")
     try:
         from opentelemetry import trace
     except ImportError as e:
@@ -34,7 +46,7 @@ def instrument(*, capture_content: bool = False, tracer_provider: Any = None) ->
     tracer = trace.get_tracer(_SCOPE, tracer_provider=tracer_provider)
 
     def factory(agent: Any, messages: list[Message]) -> _hooks.Observer:
-        return _RunSpan(tracer, agent, messages, capture_content)
+        return _RunSpan(tracer, agent, messages, capture_content, max_content_chars)
 
     _hooks.set_observer(factory)
 
@@ -68,13 +80,27 @@ def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
+def _cut(text: str, limit: int | None) -> str:
+    """`text`, or when longer than `limit` its start and end around a marker, `limit` characters in all.
+    (A chat span holds the whole conversation so far: uncut, a long run's trace grows with its square.)"""
+    if limit is None or len(text) <= limit:
+        return text
+    marker = f" …[{len(text)} characters, cut to {limit}]… "
+    keep = limit - len(marker)
+    return text[: keep - keep // 2] + marker + text[len(text) - keep // 2 :]
+
+
 class _Span(_hooks.Step):
     """A span made current while its step runs; an exception that leaves it marks it ERROR."""
 
-    def __init__(self, tracer: Any, name: str, parent: Any, attributes: dict[str, Any], client: bool = False) -> None:
+    def __init__(
+        self, run: _Content, name: str, parent: Any, attributes: dict[str, Any], client: bool = False
+    ) -> None:
         from opentelemetry import trace
 
         self._trace = trace
+        self._content = run
+        tracer = run.tracer
         kind = trace.SpanKind.CLIENT if client else trace.SpanKind.INTERNAL
         self._span = tracer.start_span(name, context=parent, kind=kind, attributes=attributes)
         self._token: Any = None
@@ -90,12 +116,15 @@ class _Span(_hooks.Step):
         from opentelemetry import context
 
         if error is not None:
-            self._fail(type(error).__qualname__, f"{type(error).__name__}: {error}")
+            self._fail(type(error).__qualname__, type(error).__name__, f"{type(error).__name__}: {error}")
         context.detach(self._token)
         self._span.end()
 
-    def _fail(self, kind: str, description: str) -> None:
+    def _fail(self, kind: str, name: str | None, message: str) -> None:
+        """ERROR status: `kind` as ``error.type``; as the description, the error's `message` with
+        capture_content, else only its type's `name` (a message quotes arguments, results, server replies)."""
         self._span.set_attribute("error.type", kind)
+        description = self._content.text(message) if self._content.capture else name
         self._span.set_status(self._trace.Status(self._trace.StatusCode.ERROR, description))
 
 
@@ -107,11 +136,11 @@ class _ChatSpan(_Span):
             if options.get(option) is not None:
                 attributes[f"gen_ai.request.{option}"] = options[option]
         if run.capture:
-            attributes["gen_ai.input.messages"] = _json(messages)
+            attributes["gen_ai.input.messages"] = run.text(_json(messages))
             tools = options.get("tools") or ()
-            attributes["gen_ai.tool.definitions"] = _json([getattr(t, "schema", t) for t in tools])
+            attributes["gen_ai.tool.definitions"] = run.text(_json([getattr(t, "schema", t) for t in tools]))
         # CLIENT for a call to a server; a model in this process (LocalModel) is INTERNAL.
-        super().__init__(run.tracer, run.name("chat"), run.parent, attributes, client="server.address" in run.base)
+        super().__init__(run, run.name("chat"), run.parent, attributes, client="server.address" in run.base)
 
     def completion(self, completion: Completion) -> None:
         span = self._span
@@ -130,12 +159,11 @@ class _ChatSpan(_Span):
         if completion.finish_reason:
             span.set_attribute("gen_ai.response.finish_reasons", [completion.finish_reason])
         if self._run.capture:
-            span.set_attribute("gen_ai.output.messages", _json([completion.message]))
+            span.set_attribute("gen_ai.output.messages", self._run.text(_json([completion.message])))
 
 
 class _ToolSpan(_Span):
     def __init__(self, run: _RunSpan, call: Any) -> None:
-        self._capture = run.capture
         attributes = {
             "gen_ai.operation.name": "execute_tool",
             "gen_ai.tool.name": call.name,
@@ -143,34 +171,46 @@ class _ToolSpan(_Span):
             "gen_ai.tool.type": "function",
         }
         if run.capture:
-            attributes["gen_ai.tool.call.arguments"] = call.arguments
-        super().__init__(run.tracer, f"execute_tool {call.name}", run.parent, attributes)
+            attributes["gen_ai.tool.call.arguments"] = run.text(call.arguments)
+        super().__init__(run, f"execute_tool {call.name}", run.parent, attributes)
 
-    def answered(self, content: str, error: str | None) -> None:
-        if self._capture:
-            self._span.set_attribute("gen_ai.tool.call.result", content)
+    def answered(self, content: str, error: str | None, error_type: str | None = None) -> None:
+        if self._content.capture:
+            self._span.set_attribute("gen_ai.tool.call.result", self._content.text(content))
         if error is not None:
             # The tool's failure was told to the model, not raised: the span still says it failed.
-            self._fail("tool_error", error)
+            # Without capture, an error that is no exception's (an unknown tool, a denial) has no description.
+            self._fail("tool_error", error_type, error)
 
 
-class _RunSpan(_hooks.Observer):
+class _Content:
+    """What a run's spans may record: its tracer, whether content is captured, and how much of a text."""
+
+    def __init__(self, tracer: Any, capture: bool, limit: int | None) -> None:
+        self.tracer = tracer
+        self.capture = capture
+        self.limit = limit
+
+    def text(self, text: str) -> str:
+        return _cut(text, self.limit)
+
+
+class _RunSpan(_hooks.Observer, _Content):
     """The ``invoke_agent`` span of one run; `chat` and `tool` open its children."""
 
-    def __init__(self, tracer: Any, agent: Any, messages: list[Message], capture: bool) -> None:
+    def __init__(self, tracer: Any, agent: Any, messages: list[Message], capture: bool, limit: int | None) -> None:
         from opentelemetry import trace
 
-        self.tracer = tracer
+        _Content.__init__(self, tracer, capture, limit)
         self.model = agent.model
-        self.capture = capture
         self.base: dict[str, Any] = {**_server(agent.model)}
         model = _model_id(agent.model)
         if model is not None:
             self.base["gen_ai.request.model"] = model
         attributes = {"gen_ai.operation.name": "invoke_agent", **self.base}
         if capture:
-            attributes["gen_ai.input.messages"] = _json(messages)
-        self._span = _Span(tracer, self.name("invoke_agent"), None, attributes)
+            attributes["gen_ai.input.messages"] = self.text(_json(messages))
+        self._span = _Span(self, self.name("invoke_agent"), None, attributes)
         self.parent = trace.set_span_in_context(self._span._span)
 
     def name(self, operation: str) -> str:
@@ -198,4 +238,4 @@ class _RunSpan(_hooks.Observer):
             span.set_attribute("gen_ai.request.model", self.base["gen_ai.request.model"])
             span.update_name(self.name("invoke_agent"))
         if self.capture:
-            span.set_attribute("gen_ai.output.messages", _json(result.messages[-1:]))
+            span.set_attribute("gen_ai.output.messages", self.text(_json(result.messages[-1:])))

@@ -41,7 +41,7 @@ MODULE_ALL = {
     agentkit.sessions: {"History", "RedisSession", "SQLiteSession", "Session", "count_tokens", "fit"},
     agentkit.tracing: {"instrument", "uninstrument"},
     agentkit.mcp: {"MCPToolset", "server"},
-    agentkit.batch: {"BatchResult", "run_many"},
+    agentkit.batch: {"BatchResult", "OutputFileError", "run_many"},
 }
 
 

@@ -1,10 +1,12 @@
 """agentkit.batch.run_many: order, failures, bounded concurrency, lazy inputs, the JSONL file, resume, progress, CLI."""
 
+import hashlib
 import inspect
 import io
 import itertools
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -283,7 +285,11 @@ def test_each_finished_run_is_a_flushed_line_of_the_output_file(tmp_path):
     run(run_many, agent, ["first", {"id": "b", "input": "fail"}, "third"], concurrency=1, output=out, progress=False)
     assert [line["id"] for line in written_before_third] == [0, "b"]
     first, failed, third = lines(out)
-    assert set(first) == {"id", "output", "error", "usage", "turns", "seconds"}
+    assert set(first) == {"id", "output", "error", "usage", "turns", "seconds", "id_from_position", "input_sha256"}
+    assert (first["id_from_position"], failed["id_from_position"]) == (True, False)
+    # the input and its own options as canonical JSON (sorted keys, no spaces), hashed
+    assert first["input_sha256"] == hashlib.sha256(b'{"input":"first"}').hexdigest()
+    assert failed["input_sha256"] == hashlib.sha256(b'{"input":"fail"}').hexdigest()
     assert first["output"] == "done: FIRST" and first["error"] is None and first["turns"] == 2
     assert set(first["usage"]) == {"prompt_tokens", "completion_tokens"} and first["usage"]["completion_tokens"] > 0
     assert failed["error"].startswith("ModelError: ") and failed["output"] is None
@@ -306,8 +312,9 @@ def test_a_typed_output_is_written_as_json(tmp_path):
 def test_an_existing_output_file_is_kept_unless_resuming(tmp_path):
     out = tmp_path / "runs.jsonl"
     out.write_text('{"id": 0, "output": "old"}\n')
-    with pytest.raises(UserError, match="already holds results: pass resume=True"):
+    with pytest.raises(UserError) as caught:
         run(run_many, echo(), ["a"], output=out, progress=False)
+    assert str(caught.value) == f"{out} already holds results: pass resume=True to go on with it, or remove it"
     assert out.read_text() == '{"id": 0, "output": "old"}\n'
 
 
@@ -444,6 +451,11 @@ def test_on_resume_the_bar_starts_at_the_runs_already_done(monkeypatch, tmp_path
     monkeypatch.setattr(sys, "stderr", err)
     run(run_many, echo(), ["a", "b", "c"], output=out, resume=True)
     assert "2/3" in err.getvalue() and "3/3" in err.getvalue() and "4/3" not in err.getvalue()
+    fresh = Terminal()
+    monkeypatch.setattr(sys, "stderr", fresh)
+    run(run_many, echo(), ["a", "b", "c"], output=tmp_path / "new.jsonl")
+    assert " 0/3" in fresh.getvalue() and "3/3" in fresh.getvalue() and "4/3" not in fresh.getvalue()
+    assert (tmp_path / "new.jsonl").stat().st_mode & 0o111 == 0  # a results file, not a program
 
 
 # --- a real HTTP server ------------------------------------------------------------------------
@@ -570,3 +582,252 @@ def test_cli_in_process_mistakes(tmp_path, capsys, monkeypatch):
     args = ["batch", str(inputs), "--agent", "tests.batch_agents:echo", "--output", str(out), "--concurrency", "0"]
     assert main(args) == 2
     assert capsys.readouterr().err == "agentkit batch: --concurrency must be at least 1, not 0\n"
+
+
+# --- a journal that cannot be written, inputs that changed under their ids ----------------------
+
+
+@pytest.fixture(params=["tmpfs", "dev-full"])
+def small_disk(request, tmp_path):
+    """A directory on a disk with room for a few kilobytes (a real tmpfs: needs root), or /dev/full."""
+    if request.param == "dev-full":
+        yield None
+        return
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=12k", "tmpfs", str(disk)],
+                                           capture_output=True).returncode != 0:  # fmt: skip
+        pytest.skip("mounting a tmpfs needs root")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
+
+
+LONG = [{"id": f"q{i}", "input": f"{i}" + "x" * 1000} for i in range(7)]
+"""Seven inputs whose result lines are about 1 kB each."""
+
+
+def test_a_full_disk_loses_no_result_and_leaves_no_half_line(small_disk, tmp_path):
+    from agentkit.batch import OutputFileError
+
+    if small_disk is None:
+        out = Path("/dev/full")
+    else:
+        (small_disk / "filler").write_bytes(b"f" * 8192)  # two of the three 4 kB pages: room for 3 lines
+        out = small_disk / "runs.jsonl"
+    with pytest.raises(OutputFileError) as caught:
+        run(run_many, echo(), LONG, concurrency=7, output=out, progress=False)
+    error = caught.value
+    # every run finished and came back, in input order, though its line could not be written
+    assert [(r.id, r.output) for r in error.results] == [(x["id"], "done: " + x["input"].upper()) for x in LONG]
+    assert "No space left on device" in str(error) and str(out) in str(error)
+    if small_disk is None:
+        assert sorted(error.unwritten) == sorted(x["id"] for x in LONG)
+        return
+    written = lines(out)  # every line in the file is whole: each one parses
+    assert 1 <= len(written) < 7 and out.read_bytes().endswith(b"\n")
+    assert sorted([line["id"] for line in written] + error.unwritten) == sorted(x["id"] for x in LONG)
+    assert f"{len(error.unwritten)} of 7 results" in str(error)
+    # space comes back: a resume runs only the runs whose line is missing, and each id is in the file once
+    (small_disk / "filler").unlink()
+    ran = []
+
+    def script(messages):
+        if messages[-1]["role"] == "user":
+            ran.append(messages[-1]["content"])
+        return respond(messages)
+
+    again = run(run_many, Agent(ScriptedModel(script), [shout]), LONG, output=out, resume=True, progress=False)
+    assert [r.output for r in again] == [r.output for r in error.results]
+    assert sorted(ran) == sorted(x["input"] for x in LONG if x["id"] in error.unwritten)
+    assert sorted(line["id"] for line in lines(out)) == sorted(x["id"] for x in LONG)
+
+
+def test_later_lines_are_written_after_one_fails(tmp_path, monkeypatch):
+    # The disk is full for exactly one write (another process freed space): the lines after it are written.
+    from agentkit.batch import OutputFileError, _journal
+
+    real_write = os.write
+    calls = []
+
+    def write(fd, data):
+        calls.append(data)
+        if len(calls) == 2:
+            real_write(fd, data[:10])  # a short write, then the disk is full
+            raise OSError(28, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(_journal.os, "write", write)
+    out = tmp_path / "runs.jsonl"
+    with pytest.raises(OutputFileError) as caught:
+        run(run_many, echo(), ["a", "b", "c", "d"], concurrency=1, output=out, progress=False)
+    assert caught.value.unwritten == [1]
+    assert [line["id"] for line in lines(out)] == [0, 2, 3]
+
+
+def test_the_error_names_the_unwritten_ids_in_input_order_and_chains_the_first_write_error():
+    from agentkit.batch import OutputFileError
+
+    ids = [f"id{(i * 5) % 11:02d}" for i in range(11)]  # not in sorted order
+    with pytest.raises(OutputFileError) as caught:
+        run(run_many, echo(), [{"id": id, "input": id} for id in ids], output="/dev/full", progress=False)
+    assert caught.value.unwritten == ids
+    shown = ", ".join(repr(id) for id in ids[:10])
+    assert str(caught.value) == (
+        f"/dev/full: 11 of 11 results could not be written (OSError: [Errno 28] No space left on device); ids {shown}"
+        " and 1 more. Every result is in the error's .results; a resume runs these again"
+    )
+    cause = caught.value.__cause__
+    assert isinstance(cause, OSError) and cause.errno == 28
+    with pytest.raises(OutputFileError, match=rf"ids {re.escape(shown)}\. Every result"):  # ten: all named
+        run(run_many, echo(), [{"id": id, "input": id} for id in ids[:10]], output="/dev/full", progress=False)
+
+
+def test_a_bad_input_after_an_unwritten_line_raises_its_user_error_with_a_note():
+    with pytest.raises(UserError, match="input 1 is a float") as caught:
+        run(run_many, echo(), ["a", 3.5], concurrency=1, output="/dev/full", progress=False)
+    assert caught.value.__notes__ == ["/dev/full: 1 of 1 results could not be written (OSError: [Errno 28] No space"
+                                      " left on device); ids 0; a resume runs these again"]  # fmt: skip
+
+
+def test_a_half_line_that_cannot_be_taken_back_stops_the_writing(tmp_path, monkeypatch):
+    from agentkit.batch import OutputFileError, _journal
+
+    real_write = os.write
+    calls = []
+
+    def write(fd, data):
+        calls.append(data)
+        if len(calls) == 2:
+            real_write(fd, data[:10])
+            raise OSError(28, "No space left on device")
+        return real_write(fd, data)
+
+    def ftruncate(fd, length):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(_journal.os, "write", write)
+    monkeypatch.setattr(_journal.os, "ftruncate", ftruncate)
+    out = tmp_path / "runs.jsonl"
+    with pytest.raises(OutputFileError) as caught:
+        run(run_many, echo(), ["a", "b", "c", "d"], concurrency=1, output=out, progress=False)
+    # after the fragment nothing more is written: a line after it would make the file unreadable
+    assert caught.value.unwritten == [1, 2, 3] and len(calls) == 2
+    assert "3 of 4 results could not be written (OSError: [Errno 28] No space left on device)" in str(caught.value)
+    monkeypatch.undo()
+    again = run(run_many, echo(), ["a", "b", "c", "d"], output=out, resume=True, progress=False)
+    assert [r.output for r in again] == ["done: A", "done: B", "done: C", "done: D"]
+    assert [line["id"] for line in lines(out)] == [0, 1, 2, 3]
+
+
+def test_an_id_or_output_with_a_lone_surrogate_is_written_and_read_back(tmp_path):
+    out = tmp_path / "runs.jsonl"
+    inputs = [{"id": "bad\udc80id", "input": "a"}, "b\ud800c", "d"]
+    results = run(run_many, echo(), inputs, concurrency=1, output=out, progress=False)
+    assert [r.output for r in results] == ["done: A", "done: B\ud800C", "done: D"]
+    assert [(line["id"], line["output"]) for line in lines(out)] == [(r.id, r.output) for r in results]
+    again = run(run_many, echo(), inputs, output=out, resume=True, progress=False)
+    assert [(r.id, r.output, r.messages) for r in again] == [(r.id, r.output, []) for r in results]
+
+
+def test_cli_reports_a_full_disk_once(tmp_path):
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text('"one"\n"two"\n')
+    done = cli(inputs, "--agent", "tests.batch_agents:echo", "--output", "/dev/full")
+    assert done.returncode == 1
+    assert done.stdout.strip() == "2 runs, 0 failed: /dev/full"
+    (problem,) = done.stderr.strip().splitlines()
+    assert problem.startswith("agentkit batch: /dev/full: 2 of 2 results could not be written (OSError: [Errno 28]")
+
+
+def test_resume_refuses_a_position_id_whose_input_changed(tmp_path):
+    out = tmp_path / "runs.jsonl"
+    run(run_many, echo(), ["a", "b"], output=out, progress=False)
+    model = ScriptedModel(respond)
+    with pytest.raises(UserError, match=r"id 0 .*different input") as caught:
+        run(run_many, Agent(model, [shout]), ["new", "a", "b"], output=out, resume=True, progress=False)
+    assert str(caught.value) == (
+        f"input 0: {out} holds a result for id 0 of a different input (an id by position follows the order of"
+        " the inputs: give each input an 'id'); write to a new output file, or remove that line to run the input again"
+    )
+    assert model.calls == []  # refused before any run
+    assert [line["id"] for line in lines(out)] == [0, 1]
+
+
+def test_resume_refuses_an_explicit_id_whose_input_or_deps_changed(tmp_path):
+    out = tmp_path / "runs.jsonl"
+    run(run_many, echo(), [{"id": "k", "input": "a", "deps": {"city": "Paris"}}], output=out, progress=False)
+    with pytest.raises(UserError, match=r"id 'k' .*different input") as caught:
+        run(run_many, echo(), [{"id": "k", "input": "a", "deps": {"city": "Rome"}}], output=out, resume=True,
+            progress=False)  # fmt: skip
+    assert str(caught.value) == (  # the hint on ids by position is not given
+        f"input 0: {out} holds a result for id 'k' of a different input; write to a new output file, or remove"
+        " that line to run the input again"
+    )
+    same = run(run_many, echo(), [{"id": "k", "input": "a", "deps": {"city": "Paris"}}], output=out, resume=True,
+               progress=False)  # fmt: skip
+    assert same[0].output == "done: A" and same[0].messages == []  # from the file
+
+
+def test_deps_json_cannot_hold_still_get_a_line_that_resume_accepts(tmp_path):
+    class Connection:  # its repr changes from one process to the next
+        pass
+
+    cycle: dict = {"sleep": 0}
+    cycle["self"] = cycle
+    inputs = [{"id": "c", "input": "a", "deps": cycle}, {"id": "o", "input": "b", "deps": {"db": Connection()}}]
+    out = tmp_path / "runs.jsonl"
+    run(run_many, echo(), inputs, output=out, progress=False)
+    assert sorted(line["id"] for line in lines(out)) == ["c", "o"]
+    inputs[1]["deps"] = {"db": Connection()}  # another object of the same type: the same input
+    model = ScriptedModel(respond)
+    again = run(run_many, Agent(model, [shout]), inputs, output=out, resume=True, progress=False)
+    assert [r.output for r in again] == ["done: A", "done: B"] and model.calls == []
+
+
+def test_a_second_batch_on_the_same_file_is_refused_while_the_first_writes(tmp_path):
+    # Two batches resuming one file at once would both run the inputs missing from it.
+    out = tmp_path / "runs.jsonl"
+    started, errors = anyio.Event(), []
+    second = ScriptedModel(respond)
+
+    def script(messages):
+        started.set()
+        return respond(messages)
+
+    inputs = [{"input": "a", "deps": {"sleep": 0.3}}]
+
+    async def main():
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(lambda: run_many(Agent(ScriptedModel(script), [shout]), inputs, output=out, progress=False))
+            await started.wait()
+            try:
+                await run_many(Agent(second, [shout]), inputs, output=out, resume=True, progress=False)
+            except UserError as e:
+                errors.append(str(e))
+
+    anyio.run(main)
+    assert errors == [f"{out} is being written by another batch (in this process or another): wait for it to end,"
+                      " or write to another file"] and second.calls == []  # fmt: skip
+    assert [line["id"] for line in lines(out)] == [0]
+    again = run(run_many, Agent(second, [shout]), inputs, output=out, resume=True, progress=False)  # the lock is gone
+    assert again[0].output == "done: A" and second.calls == []
+
+
+def test_only_a_regular_file_is_locked():
+    from agentkit.batch._journal import Journal
+
+    first, second = Journal("/dev/null", resume=False), Journal("/dev/null", resume=False)  # output thrown away, twice
+    first.close()
+    second.close()
+
+
+def test_explicit_ids_and_position_ids_do_not_collide(tmp_path):
+    out = tmp_path / "runs.jsonl"
+    inputs = ["a", {"id": 0, "input": "b"}, {"id": 3, "input": "c"}, "d"]
+    results = run(run_many, echo(), inputs, output=out, progress=False)
+    assert [(r.id, r.output) for r in results] == [(0, "done: A"), (0, "done: B"), (3, "done: C"), (3, "done: D")]
+    model = ScriptedModel(respond)
+    again = run(run_many, Agent(model, [shout]), inputs, output=out, resume=True, progress=False)
+    assert [(r.id, r.output) for r in again] == [(r.id, r.output) for r in results] and model.calls == []

@@ -3,6 +3,7 @@ through the OTLP HTTP exporter into a receiver that decodes the protobuf."""
 
 import contextlib
 import http.server
+import inspect
 import json
 import threading
 
@@ -14,7 +15,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from agentkit import Agent, ModelError, RemoteModel, _hooks, tool, tracing
+from agentkit import Agent, ModelError, RemoteModel, UserError, _hooks, tool, tracing
 from agentkit.testing import ScriptedModel
 from tests.agent_helpers import QUESTION, get_current_temperature, get_temperature_date, qw_call, weather_agent
 from tests.scripted_server import Reply, ScriptedServer, completion
@@ -84,10 +85,64 @@ async def test_a_run_is_one_invoke_agent_span_with_chat_and_tool_children(spans)
         "gen_ai.tool.call.id": call["id"],
         "gen_ai.tool.type": "function",
     }
-    # no content without capture_content
-    for span in spans.get_finished_spans():
-        assert not {"gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.tool.call.arguments",
-                    "gen_ai.tool.call.result"} & set(span.attributes)  # fmt: skip
+
+
+def received(exporter) -> str:
+    """Everything the exporter got, as text: every span's name, attributes, status, events, links, resource."""
+    return "\n".join(span.to_json() for span in exporter.get_finished_spans())
+
+
+@tool
+def lookup(code: int, city: str) -> str:
+    """Look a code up.
+
+    Args:
+        code: A code.
+        city: A city.
+    """
+    if city == "Raise-Secret-City":
+        raise RuntimeError("exception-message-secret-7781")
+    return "result-text-secret-5521"
+
+
+def content_script(messages):
+    """Every way content can reach a span: a question, arguments, a result, a tool's exception
+    message, arguments that fail the schema (jsonschema quotes the value), a model error's text."""
+    last = messages[-1]
+    if last["role"] == "user":
+        return (qw_call("lookup", code=1, city="Argument-Secret-City") + qw_call("lookup", code=2, city="Raise-Secret-City")
+                + qw_call("lookup", code="not-an-int-secret-4242", city="x"))  # fmt: skip
+    raise ConnectionError("model-error-secret-3131")
+
+
+CONTENT = ["question-secret-1234", "Argument-Secret-City", "Raise-Secret-City", "result-text-secret-5521",
+           "exception-message-secret-7781", "not-an-int-secret-4242", "model-error-secret-3131"]  # fmt: skip
+
+
+async def test_without_capture_content_no_string_the_exporter_gets_holds_content(spans):
+    with pytest.raises(ModelError):
+        await Agent(ScriptedModel(content_script), [lookup]).run("question-secret-1234")
+    text = received(spans)
+    assert len(by_name(spans, "execute_tool lookup")) == 3 and text.count('"status_code": "ERROR"') == 4
+    assert [secret for secret in CONTENT if secret in text] == []
+    # what failed is still told, by type names only
+    statuses = sorted((s.name, s.status.description) for s in spans.get_finished_spans() if s.status.description)
+    assert statuses == [("chat", "ConnectionError"), ("execute_tool lookup", "RuntimeError"),
+                        ("execute_tool lookup", "ToolArgumentsError"), ("invoke_agent", "ModelError")]  # fmt: skip
+
+
+async def test_with_capture_content_the_same_run_records_it_all():
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracing.instrument(tracer_provider=provider, capture_content=True)
+    try:
+        with pytest.raises(ModelError):
+            await Agent(ScriptedModel(content_script), [lookup]).run("question-secret-1234")
+    finally:
+        tracing.uninstrument()
+    text = received(exporter)
+    assert [secret for secret in CONTENT if secret not in text] == []  # the check above can see each one
 
 
 async def test_capture_content_records_messages_arguments_and_results():
@@ -131,11 +186,11 @@ async def test_a_failed_tool_call_and_a_failed_run_are_errors(spans):
     tool_span = by_name(spans, "execute_tool broken")[0]
     assert tool_span.status.status_code == StatusCode.ERROR
     assert tool_span.attributes["error.type"] == "tool_error"
-    assert "RuntimeError: nope" in tool_span.status.description
+    assert tool_span.status.description == "RuntimeError"  # no message without capture_content
     chats = by_name(spans, "chat")
     assert chats[0].status.status_code == StatusCode.UNSET
     assert chats[1].status.status_code == StatusCode.ERROR and chats[1].attributes["error.type"] == "ConnectionError"
-    assert chats[1].status.description == "ConnectionError: gone"
+    assert chats[1].status.description == "ConnectionError"
     run = by_name(spans, "invoke_agent")[0]
     assert run.status.status_code == StatusCode.ERROR and run.attributes["error.type"] == "ModelError"
 
@@ -335,3 +390,57 @@ def test_model_ids_and_server_addresses():
     local = LocalModel.demo()
     assert tracing._model_id(local) == str(local.model.config.name_or_path) and Path(tracing._model_id(local)).exists()
     assert tracing._json({"path": Path("a"), "text": "é"}) == '{"path": "a", "text": "é"}'
+
+
+@tool
+def dump(part: int) -> str:
+    """A large tool output.
+
+    Args:
+        part: Which part.
+    """
+    return f"HEAD{part}" + "y" * 300_000 + f"TAIL{part}"
+
+
+def dump_script(messages):
+    tool_messages = [m for m in messages if m["role"] == "tool"]
+    return qw_call("dump", part=len(tool_messages)) if len(tool_messages) < 6 else "done"
+
+
+async def captured(**options):
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracing.instrument(tracer_provider=provider, capture_content=True, **options)
+    try:
+        await Agent(ScriptedModel(dump_script), [dump], max_tool_output=None).run("go")
+    finally:
+        tracing.uninstrument()
+    return exporter
+
+
+def texts(exporter) -> list[str]:
+    return [v for s in exporter.get_finished_spans() for v in s.attributes.values() if isinstance(v, str)]
+
+
+async def test_each_captured_text_is_cut_to_max_content_chars_keeping_its_start_and_end():
+    # 6 tool outputs of 300 kB: uncut, the 7 chat spans' conversations alone would hold about 6.3 MB
+    assert inspect.signature(tracing.instrument).parameters["max_content_chars"].default == 16_000
+    exporter = await captured()
+    assert max(map(len, texts(exporter))) == 16_000 and sum(map(len, texts(exporter))) < 16_000 * 30
+    result = by_name(exporter, "execute_tool dump")[2].attributes["gen_ai.tool.call.result"]
+    assert result.startswith("HEAD2yyy") and result.endswith("yyyTAIL2")
+    assert " …[300010 characters, cut to 16000]… " in result
+    last_chat = by_name(exporter, "chat")[-1].attributes["gen_ai.input.messages"]
+    assert last_chat.startswith('[{"role": "user", "content": "go"}') and last_chat.endswith('yyyTAIL5"}]')  # the newest message
+    small = await captured(max_content_chars=100)
+    assert max(map(len, texts(small))) == 100
+    whole = await captured(max_content_chars=None)
+    assert len(by_name(whole, "execute_tool dump")[0].attributes["gen_ai.tool.call.result"]) == 300_010
+
+
+@pytest.mark.parametrize("bad", [0, 99, True, 1.5, "16000"])
+def test_max_content_chars_must_be_none_or_an_int_of_at_least_100(bad):
+    with pytest.raises(UserError, match="max_content_chars must be None or an int of at least 100"):
+        tracing.instrument(max_content_chars=bad)
+    assert _hooks.observer(None, []) is _hooks.NOOP  # nothing was turned on

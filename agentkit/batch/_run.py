@@ -42,7 +42,9 @@ async def run_many(
     ``agent.run`` (a dict input's own options win); an unknown one is a `UserError` before any
     run. `backend="ray"` spreads the runs over `workers` Ray actors (default: one per CPU of the
     cluster), each building its agent from `agent_or_factory`, a ``"module:function"`` or a callable.
-    A bad input, or an id given twice, is a `UserError` once the runs in flight have finished.
+    A bad input, an id given twice, or (on resume) an id whose line in `output` was written for
+    another input, is a `UserError` once the runs in flight have finished. Lines that cannot be
+    written (a full disk) stop nothing: an `OutputFileError` holding every result comes after the batch.
     """
     if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
         raise UserError(f"concurrency must be a positive int, not {concurrency!r}")
@@ -107,9 +109,8 @@ async def drive(
 ) -> list[BatchResult]:
     """Feed `inputs` to `execute`, never more than `concurrency` at once; write each result as it comes."""
     journal = Journal(output, resume=resume) if output is not None else None
-    done = journal.done if journal is not None else {}
     total = len(inputs) if isinstance(inputs, Sized) else None
-    bar = Progress(enabled=progress, total=total, initial=len(done))
+    bar = Progress(enabled=progress, total=total, initial=journal.count if journal is not None else 0)
     results: dict[int, BatchResult] = {}
     seen: set[str] = set()
     slots = anyio.Semaphore(concurrency)
@@ -119,9 +120,9 @@ async def drive(
     async def one(it: Item) -> None:
         try:
             result = await execute(it)
-            if journal is not None:
-                journal.write(result)
             results[it.index] = result
+            if journal is not None:
+                journal.write(it, result)  # never raises: a line it cannot write is reported after the batch
             bar.finished(result)
         finally:
             slots.release()
@@ -135,13 +136,14 @@ async def drive(
                             it = item(raw, count)
                             if it.key in seen:
                                 raise UserError(f"input {count}: id {it.id!r} was given before; ids must be unique")
+                            previous = journal.previous(it) if journal is not None else None
                         except UserError:
                             slots.release()
                             raise
                         seen.add(it.key)
                         count += 1
-                        if it.key in done:
-                            results[it.index] = done[it.key]
+                        if previous is not None:
+                            results[it.index] = previous
                             slots.release()
                             continue
                         bar.started()
@@ -153,9 +155,16 @@ async def drive(
         bar.close()
         if journal is not None:
             journal.close()
+    problem = journal.problem() if journal is not None else None
     if failure is not None:
+        if problem is not None:
+            failure.add_note(f"{problem}; a resume runs these again")
         raise failure
-    return [results[i] for i in range(count)]
+    ordered = [results[i] for i in range(count)]
+    unwritten = journal.failure(ordered) if journal is not None else None
+    if unwritten is not None:
+        raise unwritten
+    return ordered
 
 
 async def _lazily(inputs: Iterable[Any] | AsyncIterable[Any], slots: anyio.Semaphore) -> AsyncGenerator[Any, None]:

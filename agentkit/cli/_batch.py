@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,7 @@ def read_inputs(path: Path) -> Iterator[Any]:
 def handler(args: argparse.Namespace) -> int:
     import anyio
 
-    from ..batch import run_many
+    from ..batch import OutputFileError, run_many
     from ..batch._run import build_agent
 
     path = Path(args.inputs)
@@ -57,7 +58,13 @@ def handler(args: argparse.Namespace) -> int:
         return await run_many(agent, read_inputs(path), concurrency=args.concurrency, output=args.output,
                               resume=args.resume, backend="ray" if args.ray else "local")  # fmt: skip
 
-    results = anyio.run(main)
+    try:
+        results = anyio.run(main)
+        problem = None
+    except OutputFileError as e:  # every run finished; some of their lines are not in the file
+        results, problem = e.results, e
     failed = sum(r.error is not None for r in results)
     print(f"{len(results)} runs, {failed} failed: {args.output}")
-    return 1 if failed else 0
+    if problem is not None:
+        print(f"agentkit batch: {' '.join(str(problem).split())}", file=sys.stderr)
+    return 1 if failed or problem is not None else 0
