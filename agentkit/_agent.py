@@ -303,7 +303,7 @@ class Agent(Generic[OutputT]):
             if options.mode == "json" and "response_format" not in kwargs and self._takes("response_format"):
                 kwargs["response_format"] = options.output.response_format
             logger.debug("turn %d: calling the model with %d messages", turn, len(messages))
-            state = Turn()
+            state = run.store.track(Turn())
             sent = outgoing(fit(messages, options.history, self.model))  # stored and returned: all of `messages`
             try:
                 with run.observer.chat(sent, kwargs) as step:
@@ -341,7 +341,7 @@ class Agent(Generic[OutputT]):
             pending = needing_approval([c for c, error in calls if error is None], run.tools)
             if pending:
                 return await self._stop_for_approval(completion, message, calls, pending, messages, options, run, emit)
-            started = {c.id for c in state.started}
+            started, state.message, state.calls = {c.id for c in state.started}, message, [c for c, _ in calls]
             await self._answer_all([c for c in calls if c[0].id not in started], options, run, state, emit)
             messages.append(message)
             messages.extend(state.answers([c for c, _ in calls]))
@@ -455,7 +455,7 @@ class Agent(Generic[OutputT]):
             if options.approvals:
                 raise UserError("approvals were given, but no call in the conversation is waiting for one")
             return None
-        state = Turn()
+        state = run.store.track(Turn(calls=waiting))
         state.decisions = decided(waiting, run.tools, options.approvals)
         run.snapshot = list(messages)
         await run.store.claim(waiting)  # before anything runs: another resume may be at this point too

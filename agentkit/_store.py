@@ -14,6 +14,7 @@ import anyio
 from ._events import ToolCall
 from ._marks import INSERTED
 from ._model import Message
+from ._turn import Turn
 from .exceptions import ResumeConflictError, RunError, SessionError
 from .sessions import Session
 
@@ -55,6 +56,13 @@ class Store:
     """Where the run's input ends: the tool messages after it answer calls of this run."""
     claimed: list[str] = field(default_factory=list)
     """The pending calls this run has claimed and whose answers are not stored yet."""
+    turn: Turn | None = None
+    """The turn in progress: its calls that ran are kept if the run fails before it ends."""
+
+    def track(self, turn: Turn) -> Turn:
+        """Make `turn` the turn in progress, and return it."""
+        self.turn = turn
+        return turn
 
     async def claim(self, calls: Sequence[ToolCall]) -> None:
         """Claim a resume's pending calls, when the session can (``claim_calls``); raise
@@ -115,6 +123,8 @@ class Store:
             messages = self.messages
             if isinstance(error, RunError) and error.messages[: len(messages)] == messages:
                 messages = error.messages  # the live transcript, and the calls that ran before the failure
+            elif self.turn is not None:  # a turn whose calls are not all answered: keep those that ran
+                messages = [*messages, *self.turn.unfinished(messages)]
             try:
                 await self._save(messages, self._ran_until(messages))
             except Exception as e:

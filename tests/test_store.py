@@ -370,3 +370,45 @@ async def test_a_failed_run_stores_the_images_message_with_the_calls_that_ran(tm
     check_transcript(stored)
     assert [m["role"] for m in stored] == ["user", "assistant", "tool", "user"]
     assert stored[3]["agentkit_inserted"] == "images" and pixel in stored[3]["content"]
+
+
+STUCK = anyio.Event()
+
+
+@tool
+async def stuck() -> str:
+    """A lookup that never ends."""
+    STUCK.set()
+    await anyio.sleep_forever()
+    return "never"
+
+
+@pytest.mark.parametrize("mode", ["run", "stream"])
+async def test_a_run_cancelled_mid_turn_stores_the_calls_of_that_turn_that_ran(tmp_path, mode):
+    global STUCK
+    STUCK = anyio.Event()
+    session = SQLiteSession(tmp_path / "s.db", "chat")
+    both = qw_call("note", text="a") + qw_call("stuck")
+    agent = Agent(ScriptedModel([both, "Done."]), [note, stuck])
+
+    async def go() -> None:
+        if mode == "run":
+            await agent.run("notes", session=session)
+        else:
+            async for _ in agent.stream("notes", session=session):
+                pass
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(go)
+        await STUCK.wait()
+        while PAID != [-1]:  # the note call has run; `stuck` is still running
+            await anyio.sleep(0.01)
+        tg.cancel_scope.cancel()
+    stored = await session.get_messages()
+    assert [m["role"] for m in stored] == ["user", "assistant", "tool", "tool"]
+    check_transcript(stored)
+    answers = {m["name"]: m["content"] for m in stored[2:]}
+    assert answers["note"] == "noted"
+    assert "not run to completion" in answers["stuck"] and "cancelled" in answers["stuck"]
+    result = await agent.run("go on", session=session)  # a retry does not take the note again
+    assert result.output == "Done." and PAID == [-1]
