@@ -323,6 +323,7 @@ class Agent(Generic[OutputT]):
                     raise
                 raise ModelError(f"the model failed: {type(e).__name__}: {e}", messages=ran) from e
             run.usage = run.usage + completion.usage + Usage(requests=1)
+            completion = state.own_ids(completion, messages)  # one id, one call, in the whole transcript
             calls = answerable(completion)
             # The final message should hold every call the stream announced; one it lacks still
             # ran, so it is kept: the transcript records what ran, whatever the backend did.
@@ -489,6 +490,7 @@ class Agent(Generic[OutputT]):
                         state.text.append(event.text)
                     elif isinstance(event, ReasoningDelta):
                         state.reasoning.append(event.text)
+                    event = state.own_ids(event, run.snapshot)
                     await emit(event)
                     if early and isinstance(event, ToolCallReady):
                         state.started.append(event.call)

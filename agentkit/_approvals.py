@@ -60,7 +60,18 @@ def decided(
 
 
 def open_calls(messages: list[Message]) -> list[str]:
-    """Ids of calls anywhere in `messages` that no tool message answers."""
-    answered = {m.get("tool_call_id") for m in messages if m.get("role") == "tool"}
-    return [str(c.get("id")) for m in messages if m.get("role") == "assistant"
-            for c in m.get("tool_calls") or () if c.get("id") not in answered]  # fmt: skip
+    """Ids of the calls in `messages` that no tool message answers. A call's answer is a tool
+    message after its assistant message and before the next one: an id a model used again
+    later is a different call."""
+    out: list[str] = []
+    for i, message in enumerate(messages):
+        if message.get("role") != "assistant" or not message.get("tool_calls"):
+            continue
+        answered = set()
+        for later in messages[i + 1 :]:
+            if later.get("role") == "assistant":
+                break
+            if later.get("role") == "tool":
+                answered.add(later.get("tool_call_id"))
+        out += [str(c.get("id")) for c in message["tool_calls"] if c.get("id") not in answered]
+    return out

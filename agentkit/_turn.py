@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
 
 from ._approvals import Decision
-from ._events import ToolCall
+from ._events import ToolCall, ToolCallReady
 from ._marks import inserted
 from ._model import Completion, Message
 from .exceptions import ApprovalError
 from .formats import new_call_id
 
 __all__ = ["Turn", "answerable", "tool_message"]
+
+E = TypeVar("E")
 
 
 @dataclass
@@ -81,6 +83,26 @@ class Turn:
         return message
 
 
+    def own_ids(self, item: E, transcript: list[Message]) -> E:
+        """`item` (a `Completion`, a `ToolCallReady`, or another event, returned as is) with a
+        fresh id for each call whose id the transcript (or this turn) has used already: a model
+        may number its calls per response, and an id must name one call in the transcript."""
+        if isinstance(item, ToolCallReady):
+            return replace(item, call=self._own(item.call, transcript))  # type: ignore[return-value]
+        if isinstance(item, Completion) and item.tool_calls:
+            return replace(item, tool_calls=[self._own(c, transcript) for c in item.tool_calls])  # type: ignore[return-value]
+        return item
+
+    def _own(self, call: ToolCall, transcript: list[Message]) -> ToolCall:
+        if call.id in self.renamed:
+            return replace(call, id=self.renamed[call.id])
+        used = {i for m in transcript for i in _ids(m)} | set(self.renamed.values())
+        if call.id not in used:
+            self.renamed[call.id] = call.id
+            return call
+        self.renamed[call.id] = new_call_id()
+        return replace(call, id=self.renamed[call.id])
+
     def unfinished(self, transcript: list[Message]) -> list[Message]:
         """What a run that fails now must add to `transcript` to keep the calls of this turn that
         ran: the message with its calls (or those started early), each answered with its result or
@@ -99,6 +121,11 @@ class Turn:
                 "ran, so it may have partly run")  # fmt: skip
         answers = [self.results.get(c.id) or tool_message(c, note) for c in calls]
         return answers if message is None else [message, *answers]
+
+
+def _ids(message: Message) -> list[Any]:
+    """The call ids a message names: its calls', or the one it answers."""
+    return [c.get("id") for c in message.get("tool_calls") or ()] + [message.get("tool_call_id")]
 
 
 def tool_message(call: ToolCall, content: str) -> Message:

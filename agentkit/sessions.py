@@ -151,9 +151,8 @@ class SQLiteSession:
         marks = ", ".join("?" * len(ids))
         key = (self.session_id, *ids)
         taken = db.execute(f"SELECT 1 FROM claims WHERE session_id = ? AND call_id IN ({marks})", key).fetchone()
-        taken = taken or db.execute(
-            "SELECT 1 FROM messages WHERE session_id = ? AND json_extract(message, '$.role') = 'tool'"
-            f" AND json_extract(message, '$.tool_call_id') IN ({marks})", key).fetchone()  # fmt: skip
+        # An answer counts after the last assistant message holding the call: a model may have used its id before.
+        taken = taken or any(db.execute(_ANSWERED, (self.session_id, i, self.session_id, i)).fetchone() for i in ids)
         if taken:
             db.execute("ROLLBACK")
             return False
@@ -165,6 +164,14 @@ class SQLiteSession:
         db.execute("BEGIN IMMEDIATE")
         db.executemany("DELETE FROM claims WHERE session_id = ? AND call_id = ?", [(self.session_id, i) for i in ids])
         db.execute("COMMIT")
+
+
+_ANSWERED = (
+    "SELECT 1 FROM messages t WHERE t.session_id = ? AND json_extract(t.message, '$.role') = 'tool'"
+    " AND json_extract(t.message, '$.tool_call_id') = ? AND t.id > (SELECT COALESCE(MAX(a.id), 0)"
+    " FROM messages a, json_each(a.message, '$.tool_calls') c WHERE a.session_id = ?"
+    " AND json_extract(a.message, '$.role') = 'assistant' AND json_extract(c.value, '$.id') = ?)"
+)
 
 
 def _create(db: sqlite3.Connection) -> None:
@@ -281,8 +288,12 @@ class RedisSession:
         ids = _ids(call_ids)
         # What an answer to each call looks like in the stored JSON (`_encode`'s separators).
         answers = [f'"tool_call_id": {json.dumps(i)}' for i in ids]
+        # A call in an assistant message: an answer stored before it was to another call of that id.
+        asks = [f'"id": {json.dumps(i)}' for i in ids]
         async with self._client() as client:
-            claimed = await client.eval(_CLAIM, 2, self.key, self.claims_key, self.ttl or "", len(ids), *ids, *answers)
+            claimed = await client.eval(
+                _CLAIM, 2, self.key, self.claims_key, self.ttl or "", len(ids), *ids, *answers, *asks
+            )
         return bool(claimed)
 
     async def release_calls(self, call_ids: Sequence[str]) -> None:
@@ -295,19 +306,27 @@ class RedisSession:
 _MAX_TTL = 10**12  # seconds; Redis refuses an expiry time past what its milliseconds can hold
 
 # KEYS: the conversation, its claims. ARGV: the ttl ("" for none), n, n call ids, the n answers'
-# JSON fragments. Redis runs a script whole: no other client's command comes between its steps.
+# JSON fragments, the n calls' JSON fragments (an answer before the last message with its call
+# answers an earlier call of that id). Redis runs a script whole: no other client's command
+# comes between its steps.
 _CLAIM = """
 local n = tonumber(ARGV[2])
 for i = 3, n + 2 do
   if redis.call('SISMEMBER', KEYS[2], ARGV[i]) == 1 then return 0 end
 end
+local answered = {}
 for _, text in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
   if string.find(text, '"role": "tool"', 1, true) then
     for i = n + 3, 2 * n + 2 do
-      if string.find(text, ARGV[i], 1, true) then return 0 end
+      if string.find(text, ARGV[i], 1, true) then answered[i] = true end
+    end
+  elseif string.find(text, '"role": "assistant"', 1, true) then
+    for i = 2 * n + 3, 3 * n + 2 do
+      if string.find(text, ARGV[i], 1, true) then answered[i - n] = nil end
     end
   end
 end
+if next(answered) ~= nil then return 0 end
 redis.call('SADD', KEYS[2], unpack(ARGV, 3, n + 2))
 if ARGV[1] ~= '' then redis.call('EXPIRE', KEYS[2], ARGV[1]) end
 return 1

@@ -190,3 +190,11 @@ async def test_claims_are_atomic_and_answered_calls_cannot_be_claimed(redis_url)
             await session.claim_calls(bad)
         with pytest.raises(UserError, match="call_ids"):
             await session.release_calls(bad)
+
+
+async def test_a_claim_looks_only_at_answers_after_the_call(redis_url):
+    from tests.test_sessions import check_claims_of_a_reused_id
+
+    session = RedisSession("reused", url=redis_url)
+    await session.clear()
+    await check_claims_of_a_reused_id(session)
