@@ -266,7 +266,7 @@ class Agent(Generic[OutputT]):
     # --- the loop --------------------------------------------------------------------------
 
     async def _drive(self, messages: list[Message], options: RunOptions, emit: Emit | None) -> RunResult[Any]:
-        messages, store = await opening(options.session, messages)
+        messages, store = await opening(options.session, messages, options.approvals)
         with observer(self, messages) as watch:
             async with store.keeping_what_ran(), AsyncExitStack() as stack:
                 # Toolsets connect before the first model call and disconnect when the run ends.

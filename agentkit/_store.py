@@ -4,18 +4,19 @@ again, and a resume claims its pending calls so that two resumes never both run 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
 
+from ._approvals import went_on
 from ._events import ToolCall
 from ._marks import INSERTED
 from ._model import Message
 from ._turn import Turn
-from .exceptions import ResumeConflictError, RunError, SessionError
+from .exceptions import ResumeConflictError, RunError, SessionError, UserError
 from .sessions import Session
 
 __all__ = ["Store", "opening"]
@@ -23,17 +24,30 @@ __all__ = ["Store", "opening"]
 logger = logging.getLogger("agentkit")
 
 
-async def opening(session: Session | None, messages: list[Message]) -> tuple[list[Message], Store]:
+async def opening(
+    session: Session | None, messages: list[Message], approvals: Mapping[str, object] | None = None
+) -> tuple[list[Message], Store]:
     """The run's messages with the session's history put before the input (after the system
     message), and the run's `Store`. The session keeps no system message: the agent's own leads
-    every run."""
-    if session is None:
-        return messages, Store(session=None, messages=messages, stored=0, input_end=len(messages))
+    every run. Calls left behind by a conversation that went on are answered as not run, here
+    in memory (`went_on`); `UserError` if `approvals` decide one of them."""
     head = messages[:1] if messages and messages[0].get("role") == "system" else []
-    stored = [m for m in await session.get_messages() if m.get("role") != "system"]
-    messages = [*head, *stored, *messages[len(head) :]]
-    return messages, Store(session=session, messages=messages, stored=len(head) + len(stored),
-                           input_end=len(messages))  # fmt: skip
+    stored = [] if session is None else [m for m in await session.get_messages() if m.get("role") != "system"]
+    joined = [*head, *stored, *messages[len(head) :]]
+    first_new = joined[len(head) + len(stored)] if len(joined) > len(head) + len(stored) else None
+    joined, left = went_on(joined)
+    decided = sorted(set(left) & set(approvals or ()))
+    if decided:
+        raise UserError(
+            f"the call {', '.join(decided)} can no longer be decided: the conversation went on after it (another "
+            "run on this session stored its turn after it), so it was answered as not run. Ask again for it "
+            "in a new message if it is still wanted"
+        )
+    # The answers put into the history are not the run's to store: the session keeps its rows.
+    end = next(i for i, m in enumerate(joined) if m is first_new) if first_new is not None else len(joined)
+    if session is None:
+        end = 0
+    return joined, Store(session=session, messages=joined, stored=end, input_end=len(joined))
 
 
 @dataclass(kw_only=True)

@@ -412,3 +412,33 @@ async def test_a_run_cancelled_mid_turn_stores_the_calls_of_that_turn_that_ran(t
     assert "not run to completion" in answers["stuck"] and "cancelled" in answers["stuck"]
     result = await agent.run("go on", session=session)  # a retry does not take the note again
     assert result.output == "Done." and PAID == [-1]
+
+
+def _pay_call(call_id: str) -> dict:
+    return {"role": "assistant", "content": "", "tool_calls": [
+        {"id": call_id, "type": "function", "function": {"name": "pay", "arguments": '{"amount": 500}'}}]}  # fmt: skip
+
+
+async def test_a_call_left_behind_by_a_concurrent_run_never_jams_the_session(tmp_path):
+    # Run A stopped for approval; run B, which loaded the history before A stored, stored its
+    # turn after A's waiting message: the conversation went on without a decision on A's call.
+    session = SQLiteSession(tmp_path / "s.db", "chat")
+    await session.add_messages([{"role": "user", "content": "Pay 500."}, _pay_call("p1"),
+                                {"role": "user", "content": "What time is it?"},
+                                {"role": "assistant", "content": "Noon."}])  # fmt: skip
+    model = ScriptedModel(["Hello."])
+    agent = Agent(model, [pay])
+    for decision in (True, "no"):
+        with pytest.raises(UserError, match=r"p1 can no longer be decided: the conversation went on"):
+            await agent.run([], session=session, approvals={"p1": decision})
+    result = await agent.run("Hello?", session=session)
+    assert result.output == "Hello." and PAID == []
+    sent = model.calls[-1].messages
+    check_transcript(sent)
+    assert sent[2] == {"role": "tool", "tool_call_id": "p1", "name": "pay",
+                       "content": "Error: this call was not run: the conversation went on without a decision on it"}  # fmt: skip
+    stored = await session.get_messages()
+    assert [m.get("content") for m in stored[-2:]] == ["Hello?", "Hello."] and len(stored) == 6
+    # A transcript given without a session is opened the same way.
+    again = await Agent(ScriptedModel(["Hi."]), [pay]).run([*stored, {"role": "user", "content": "Hi?"}])
+    check_transcript(again.messages)
