@@ -33,6 +33,7 @@ async def opening(
     in memory (`went_on`); `UserError` if `approvals` decide one of them."""
     head = messages[:1] if messages and messages[0].get("role") == "system" else []
     stored = [] if session is None else [m for m in await session.get_messages() if m.get("role") != "system"]
+    _refuse_repeat(stored, messages[len(head) :])
     joined = [*head, *stored, *messages[len(head) :]]
     first_new = joined[len(head) + len(stored)] if len(joined) > len(head) + len(stored) else None
     joined, left = went_on(joined)
@@ -48,6 +49,22 @@ async def opening(
     if session is None:
         end = 0
     return joined, Store(session=session, messages=joined, stored=end, input_end=len(joined))
+
+
+def _refuse_repeat(stored: list[Message], given: list[Message]) -> None:
+    """`UserError` if the input repeats the session's history (a transcript the run would put
+    after itself): it holds a call the history holds, or begins with all of a history of two
+    messages or more. A question asked again is not refused: it is one new message."""
+    calls = {c.get("id") for m in stored if m.get("role") == "assistant" for c in m.get("tool_calls") or ()}
+    again = sorted(str(c.get("id")) for m in given if m.get("role") == "assistant"
+                   for c in m.get("tool_calls") or () if c.get("id") in calls)  # fmt: skip
+    if again or (len(stored) >= 2 and given[: len(stored)] == stored):
+        what = f"its calls {', '.join(again)}" if again else "all of its messages"
+        raise UserError(
+            f"the input repeats the session's stored conversation ({what}): with session=, the input is only "
+            "the new messages (to resume a run that stopped for approval: run([], session=..., approvals=...)); "
+            "or give the whole transcript without session="
+        )
 
 
 @dataclass(kw_only=True)

@@ -442,3 +442,25 @@ async def test_a_call_left_behind_by_a_concurrent_run_never_jams_the_session(tmp
     # A transcript given without a session is opened the same way.
     again = await Agent(ScriptedModel(["Hi."]), [pay]).run([*stored, {"role": "user", "content": "Hi?"}])
     check_transcript(again.messages)
+
+
+async def test_the_sessions_own_transcript_given_again_as_input_is_refused(tmp_path):
+    session = SQLiteSession(tmp_path / "s.db", "chat")
+    model = ScriptedModel([qw_call("pay", amount=500), "Paid."])
+    agent = Agent(model, [pay])
+    stopped = await agent.run("Pay 500.", session=session)
+    approvals = {stopped.pending[0].id: True}
+    for given in (stopped.messages, stopped.messages[1:]):
+        with pytest.raises(UserError, match="repeats the session's stored conversation"):
+            await agent.run(given, session=session, approvals=approvals)
+    assert PAID == [] and len(model.calls) == 1  # nothing ran, nothing was sent
+    done = await agent.run([], session=session, approvals=approvals)  # the way with a session
+    assert done.output == "Paid." and PAID == [500]
+    check_transcript(await session.get_messages())
+    check_transcript(await session.get_messages())
+    other = SQLiteSession(tmp_path / "s.db", "plain")  # a conversation without calls: all of it given again
+    first = await Agent(ScriptedModel(["Hello.", "Again."])).run("Hi.", session=other)
+    with pytest.raises(UserError, match="repeats the session's stored conversation"):
+        await Agent(ScriptedModel(["x"])).run([*first.messages, {"role": "user", "content": "More."}], session=other)
+    again = await Agent(ScriptedModel(["Hello again."])).run("Hi.", session=other)  # the same question: a new one
+    assert again.output == "Hello again." and len(await other.get_messages()) == 4
