@@ -23,7 +23,7 @@ import anyio.to_thread
 
 from ._marks import starts_turn
 from ._model import Message
-from .exceptions import UserError
+from .exceptions import SessionError, UserError
 
 __all__ = ["History", "RedisSession", "SQLiteSession", "Session", "count_tokens", "fit"]
 
@@ -123,14 +123,14 @@ class SQLiteSession:
 
     def _read(self, db: sqlite3.Connection, limit: int | None) -> list[Message]:
         if limit is None:
-            rows = db.execute("SELECT message FROM messages WHERE session_id = ? ORDER BY id", (self.session_id,))
+            rows = db.execute("SELECT id, message FROM messages WHERE session_id = ? ORDER BY id", (self.session_id,))
         else:
             rows = db.execute(
-                "SELECT message FROM (SELECT id, message FROM messages WHERE session_id = ? ORDER BY id DESC LIMIT ?)"
-                " ORDER BY id",
+                "SELECT id, message FROM (SELECT id, message FROM messages WHERE session_id = ? ORDER BY id DESC"
+                " LIMIT ?) ORDER BY id",
                 (self.session_id, limit),
             )
-        return [json.loads(text) for (text,) in rows.fetchall()]
+        return [_decode(text, f"session {self.session_id!r} in {str(self.path)!r}: row {i}") for i, text in rows]
 
     def _write(self, db: sqlite3.Connection, rows: list[tuple[str, str]]) -> None:
         # IMMEDIATE takes the write lock at once, so the rows get consecutive ids.
@@ -204,6 +204,19 @@ def _is_busy(error: sqlite3.OperationalError) -> bool:
     return "locked" in str(error)
 
 
+def _decode(text: object, where: str) -> Message:
+    """A stored row as a message; `SessionError` naming the row when it is not one (a torn or
+    hand-edited row), so that it can be deleted."""
+    try:
+        message = json.loads(text) if isinstance(text, (str, bytes)) else None
+    except ValueError:
+        message = None
+    if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+        # What the row holds is not shown: a conversation may hold what no error message should.
+        raise SessionError(f"{where} is not a message (a JSON object with a role)", messages=[])
+    return message
+
+
 def _encode(message: Message) -> str:
     # ensure_ascii: any Python str (even a lone surrogate) survives as pure-ASCII JSON text.
     return json.dumps(message, ensure_ascii=True, allow_nan=False)
@@ -262,7 +275,9 @@ class RedisSession:
             return []
         async with self._client() as client:
             texts = await client.lrange(self.key, 0 if limit is None else -limit, -1)
-        return [json.loads(text) for text in texts]
+        first = 0 if limit is None else -len(texts)
+        return [_decode(text, f"session {self.session_id!r}: row {first + i} (LINDEX {self.key!r} {first + i})")
+                for i, text in enumerate(texts)]  # fmt: skip
 
     async def add_messages(self, messages: Sequence[Message]) -> None:
         texts = [_encode(m) for m in messages]
