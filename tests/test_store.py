@@ -464,3 +464,33 @@ async def test_the_sessions_own_transcript_given_again_as_input_is_refused(tmp_p
         await Agent(ScriptedModel(["x"])).run([*first.messages, {"role": "user", "content": "More."}], session=other)
     again = await Agent(ScriptedModel(["Hello again."])).run("Hi.", session=other)  # the same question: a new one
     assert again.output == "Hello again." and len(await other.get_messages()) == 4
+
+
+async def test_a_run_ending_between_a_resumes_two_writes_lands_between_them(tmp_path):
+    # docs/sessions.md says so: a resume stores its answers at once and the rest when it ends.
+    session = SQLiteSession(tmp_path / "s.db", "chat")
+    proceed = anyio.Event()
+
+    class Model(ScriptedModel):
+        async def complete(self, messages, **kw):
+            if messages[-1]["role"] == "tool":
+                await proceed.wait()  # the resume's model call, after its answers are stored
+            return await super().complete(messages, **kw)
+
+    def respond(messages):
+        if messages[-1].get("content") == "Pay 500.":
+            return qw_call("pay", amount=500)
+        return "Paid." if messages[-1]["role"] == "tool" else "Noon."
+
+    agent = Agent(Model(respond), [pay])
+    stopped = await agent.run("Pay 500.", session=session)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(lambda: agent.run([], session=session, approvals={stopped.pending[0].id: True}))
+        while len(await session.get_messages()) < 3:  # the resume has stored its answer
+            await anyio.sleep(0.01)
+        await agent.run("What time is it?", session=session)
+        proceed.set()
+    stored = await session.get_messages()
+    assert [m.get("content") for m in stored[2:]] == ["paid 500", "What time is it?", "Noon.", "Paid."]
+    assert PAID == [500]
+    check_transcript(stored)
