@@ -494,3 +494,34 @@ async def test_a_run_ending_between_a_resumes_two_writes_lands_between_them(tmp_
     assert [m.get("content") for m in stored[2:]] == ["paid 500", "What time is it?", "Noon.", "Paid."]
     assert PAID == [500]
     check_transcript(stored)
+
+
+@tool(requires_approval=True)
+async def stuck_transfer() -> str:
+    """A transfer that never ends."""
+    STUCK.set()
+    await anyio.sleep_forever()
+    return "never"
+
+
+async def test_a_resume_cancelled_while_a_call_runs_stores_the_calls_that_ran(tmp_path):
+    global STUCK
+    STUCK = anyio.Event()
+    session = SQLiteSession(tmp_path / "s.db", "chat")
+    agent = Agent(ScriptedModel([qw_call("pay", amount=500) + qw_call("stuck_transfer"), "Done."]),
+                  [pay, stuck_transfer])  # fmt: skip
+    stopped = await agent.run("pay and transfer", session=session)
+    approvals = {c.id: True for c in stopped.pending}
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(lambda: agent.run([], session=session, approvals=approvals))
+        await STUCK.wait()
+        while PAID != [500]:
+            await anyio.sleep(0.01)
+        tg.cancel_scope.cancel()
+    stored = await session.get_messages()
+    check_transcript(stored)
+    answers = {m["name"]: m["content"] for m in stored if m["role"] == "tool"}
+    assert answers["pay"] == "paid 500" and "may have partly run" in answers["stuck_transfer"]
+    with pytest.raises(UserError, match="no call in the conversation is waiting"):
+        await agent.run([], session=session, approvals=approvals)
+    assert PAID == [500]
