@@ -41,7 +41,8 @@ class Turn:
     calls: list[ToolCall] = field(default_factory=list)
     """The calls being answered, once the message is complete."""
     renamed: dict[str, str] = field(default_factory=dict)
-    """The model's call ids this turn replaced (already used in the transcript): old -> new."""
+    """The model's call ids this turn has seen -> their ids in the transcript (a fresh one where
+    the transcript had used the model's), so a streamed call and the final message agree."""
 
     def answers(self, calls: list[ToolCall]) -> list[Message]:
         """The messages that answer `calls`: their tool messages in call order, then a user
@@ -81,7 +82,6 @@ class Turn:
             message["reasoning_content"] = "".join(self.reasoning)
         message["tool_calls"] = [c.to_dict() for c in self.started]
         return message
-
 
     def own_ids(self, item: E, transcript: list[Message]) -> E:
         """`item` (a `Completion`, a `ToolCallReady`, or another event, returned as is) with a
