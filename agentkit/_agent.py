@@ -311,6 +311,7 @@ class Agent(Generic[OutputT]):
                         completion = await self.model.complete(sent, **kwargs)
                     else:
                         completion = await self._stream_turn(sent, kwargs, options, run, state, emit, early)
+                    completion = state.own_ids(completion, messages)  # one id, one call, in the whole transcript
                     step.completion(completion)
             except UserError:
                 raise
@@ -323,7 +324,6 @@ class Agent(Generic[OutputT]):
                     raise
                 raise ModelError(f"the model failed: {type(e).__name__}: {e}", messages=ran) from e
             run.usage = run.usage + completion.usage + Usage(requests=1)
-            completion = state.own_ids(completion, messages)  # one id, one call, in the whole transcript
             calls = answerable(completion)
             # The final message should hold every call the stream announced; one it lacks still
             # ran, so it is kept: the transcript records what ran, whatever the backend did.
