@@ -266,7 +266,7 @@ class Agent(Generic[OutputT]):
     # --- the loop --------------------------------------------------------------------------
 
     async def _drive(self, messages: list[Message], options: RunOptions, emit: Emit | None) -> RunResult[Any]:
-        messages, store = await opening(options.session, messages)
+        messages, store = await opening(options.session, messages, options.approvals)
         with observer(self, messages) as watch:
             async with store.keeping_what_ran(), AsyncExitStack() as stack:
                 # Toolsets connect before the first model call and disconnect when the run ends.
@@ -303,7 +303,7 @@ class Agent(Generic[OutputT]):
             if options.mode == "json" and "response_format" not in kwargs and self._takes("response_format"):
                 kwargs["response_format"] = options.output.response_format
             logger.debug("turn %d: calling the model with %d messages", turn, len(messages))
-            state = Turn()
+            state = run.store.track(Turn())
             sent = outgoing(fit(messages, options.history, self.model))  # stored and returned: all of `messages`
             try:
                 with run.observer.chat(sent, kwargs) as step:
@@ -311,6 +311,7 @@ class Agent(Generic[OutputT]):
                         completion = await self.model.complete(sent, **kwargs)
                     else:
                         completion = await self._stream_turn(sent, kwargs, options, run, state, emit, early)
+                    completion = state.own_ids(completion, messages)  # one id, one call, in the whole transcript
                     step.completion(completion)
             except UserError:
                 raise
@@ -341,7 +342,7 @@ class Agent(Generic[OutputT]):
             pending = needing_approval([c for c, error in calls if error is None], run.tools)
             if pending:
                 return await self._stop_for_approval(completion, message, calls, pending, messages, options, run, emit)
-            started = {c.id for c in state.started}
+            started, state.message, state.calls = {c.id for c in state.started}, message, [c for c, _ in calls]
             await self._answer_all([c for c in calls if c[0].id not in started], options, run, state, emit)
             messages.append(message)
             messages.extend(state.answers([c for c, _ in calls]))
@@ -455,7 +456,7 @@ class Agent(Generic[OutputT]):
             if options.approvals:
                 raise UserError("approvals were given, but no call in the conversation is waiting for one")
             return None
-        state = Turn()
+        state = run.store.track(Turn(calls=waiting))
         state.decisions = decided(waiting, run.tools, options.approvals)
         run.snapshot = list(messages)
         await run.store.claim(waiting)  # before anything runs: another resume may be at this point too
@@ -489,6 +490,7 @@ class Agent(Generic[OutputT]):
                         state.text.append(event.text)
                     elif isinstance(event, ReasoningDelta):
                         state.reasoning.append(event.text)
+                    event = state.own_ids(event, run.snapshot)
                     await emit(event)
                     if early and isinstance(event, ToolCallReady):
                         state.started.append(event.call)

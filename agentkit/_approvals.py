@@ -10,7 +10,7 @@ from ._model import Message
 from .exceptions import UserError
 from .tools import Tool
 
-__all__ = ["Decision", "decided", "needing_approval", "open_calls", "unanswered"]
+__all__ = ["WENT_ON", "Decision", "decided", "needing_approval", "open_calls", "unanswered", "went_on"]
 
 Decision: TypeAlias = "bool | str"
 """A caller's decision on a pending call: True runs it, False or a reason (a str) denies it."""
@@ -59,8 +59,58 @@ def decided(
     return approvals
 
 
+WENT_ON = "Error: this call was not run: the conversation went on without a decision on it"
+"""The answer to a call left behind (see `went_on`)."""
+
+
+def went_on(messages: list[Message]) -> tuple[list[Message], list[str]]:
+    """`messages` with an answer (`WENT_ON`) to each call left behind, and those calls' ids.
+
+    A call is left behind when no tool message answers it and the model spoke again after it:
+    another run on the session stored its turn after a message that waited for approval. Its
+    answer goes right after that message's tool messages, so the conversation can go on.
+    """
+    out: list[Message] = []
+    left: list[str] = []
+    after: dict[int, list[Message]] = {}  # index of the message to put the answers after -> answers
+    for i, message in enumerate(messages):
+        if message.get("role") != "assistant" or not message.get("tool_calls"):
+            continue
+        nxt = next((k for k in range(i + 1, len(messages)) if messages[k].get("role") == "assistant"), None)
+        if nxt is None:
+            continue
+        answered = {m.get("tool_call_id") for m in messages[i + 1 : nxt] if m.get("role") == "tool"}
+        calls = [c for c in message["tool_calls"] if c.get("id") not in answered]
+        end = i
+        while end + 1 < nxt and messages[end + 1].get("role") == "tool":
+            end += 1
+        for c in calls:
+            function = c.get("function")
+            name = function.get("name") if isinstance(function, dict) else None
+            after.setdefault(end, []).append({"role": "tool", "tool_call_id": c.get("id"), "name": name,
+                                              "content": WENT_ON})  # fmt: skip
+            left.append(str(c.get("id")))
+    if not left:
+        return messages, []
+    for i, message in enumerate(messages):
+        out.append(message)
+        out.extend(after.get(i, ()))
+    return out, left
+
+
 def open_calls(messages: list[Message]) -> list[str]:
-    """Ids of calls anywhere in `messages` that no tool message answers."""
-    answered = {m.get("tool_call_id") for m in messages if m.get("role") == "tool"}
-    return [str(c.get("id")) for m in messages if m.get("role") == "assistant"
-            for c in m.get("tool_calls") or () if c.get("id") not in answered]  # fmt: skip
+    """Ids of the calls in `messages` that no tool message answers. A call's answer is a tool
+    message after its assistant message and before the next one: an id a model used again
+    later is a different call."""
+    out: list[str] = []
+    for i, message in enumerate(messages):
+        if message.get("role") != "assistant" or not message.get("tool_calls"):
+            continue
+        answered = set()
+        for later in messages[i + 1 :]:
+            if later.get("role") == "assistant":
+                break
+            if later.get("role") == "tool":
+                answered.add(later.get("tool_call_id"))
+        out += [str(c.get("id")) for c in message["tool_calls"] if c.get("id") not in answered]
+    return out

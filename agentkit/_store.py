@@ -4,17 +4,19 @@ again, and a resume claims its pending calls so that two resumes never both run 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
 
+from ._approvals import went_on
 from ._events import ToolCall
 from ._marks import INSERTED
 from ._model import Message
-from .exceptions import ResumeConflictError, RunError, SessionError
+from ._turn import Turn
+from .exceptions import ResumeConflictError, RunError, SessionError, UserError
 from .sessions import Session
 
 __all__ = ["Store", "opening"]
@@ -22,17 +24,47 @@ __all__ = ["Store", "opening"]
 logger = logging.getLogger("agentkit")
 
 
-async def opening(session: Session | None, messages: list[Message]) -> tuple[list[Message], Store]:
+async def opening(
+    session: Session | None, messages: list[Message], approvals: Mapping[str, object] | None = None
+) -> tuple[list[Message], Store]:
     """The run's messages with the session's history put before the input (after the system
     message), and the run's `Store`. The session keeps no system message: the agent's own leads
-    every run."""
-    if session is None:
-        return messages, Store(session=None, messages=messages, stored=0, input_end=len(messages))
+    every run. Calls left behind by a conversation that went on are answered as not run, here
+    in memory (`went_on`); `UserError` if `approvals` decide one of them."""
     head = messages[:1] if messages and messages[0].get("role") == "system" else []
-    stored = [m for m in await session.get_messages() if m.get("role") != "system"]
-    messages = [*head, *stored, *messages[len(head) :]]
-    return messages, Store(session=session, messages=messages, stored=len(head) + len(stored),
-                           input_end=len(messages))  # fmt: skip
+    stored = [] if session is None else [m for m in await session.get_messages() if m.get("role") != "system"]
+    _refuse_repeat(stored, messages[len(head) :])
+    joined = [*head, *stored, *messages[len(head) :]]
+    first_new = joined[len(head) + len(stored)] if len(joined) > len(head) + len(stored) else None
+    joined, left = went_on(joined)
+    decided = sorted(set(left) & set(approvals or ()))
+    if decided:
+        raise UserError(
+            f"the call {', '.join(decided)} can no longer be decided: the conversation went on after it (another "
+            "run on this session stored its turn after it), so it was answered as not run. Ask again for it "
+            "in a new message if it is still wanted"
+        )
+    # The answers put into the history are not the run's to store: the session keeps its rows.
+    end = next(i for i, m in enumerate(joined) if m is first_new) if first_new is not None else len(joined)
+    if session is None:
+        end = 0
+    return joined, Store(session=session, messages=joined, stored=end, input_end=len(joined))
+
+
+def _refuse_repeat(stored: list[Message], given: list[Message]) -> None:
+    """`UserError` if the input repeats the session's history (a transcript the run would put
+    after itself): it holds a call the history holds, or begins with all of a history of two
+    messages or more. A question asked again is not refused: it is one new message."""
+    calls = {c.get("id") for m in stored if m.get("role") == "assistant" for c in m.get("tool_calls") or ()}
+    again = sorted(str(c.get("id")) for m in given if m.get("role") == "assistant"
+                   for c in m.get("tool_calls") or () if c.get("id") in calls)  # fmt: skip
+    if again or (len(stored) >= 2 and given[: len(stored)] == stored):
+        what = f"its calls {', '.join(again)}" if again else "all of its messages"
+        raise UserError(
+            f"the input repeats the session's stored conversation ({what}): with session=, the input is only "
+            "the new messages (to resume a run that stopped for approval: run([], session=..., approvals=...)); "
+            "or give the whole transcript without session="
+        )
 
 
 @dataclass(kw_only=True)
@@ -55,6 +87,13 @@ class Store:
     """Where the run's input ends: the tool messages after it answer calls of this run."""
     claimed: list[str] = field(default_factory=list)
     """The pending calls this run has claimed and whose answers are not stored yet."""
+    turn: Turn | None = None
+    """The turn in progress: its calls that ran are kept if the run fails before it ends."""
+
+    def track(self, turn: Turn) -> Turn:
+        """Make `turn` the turn in progress, and return it."""
+        self.turn = turn
+        return turn
 
     async def claim(self, calls: Sequence[ToolCall]) -> None:
         """Claim a resume's pending calls, when the session can (``claim_calls``); raise
@@ -115,6 +154,8 @@ class Store:
             messages = self.messages
             if isinstance(error, RunError) and error.messages[: len(messages)] == messages:
                 messages = error.messages  # the live transcript, and the calls that ran before the failure
+            elif self.turn is not None:  # a turn whose calls are not all answered: keep those that ran
+                messages = [*messages, *self.turn.unfinished(messages)]
             try:
                 await self._save(messages, self._ran_until(messages))
             except Exception as e:

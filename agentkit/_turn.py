@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
 
 from ._approvals import Decision
-from ._events import ToolCall
+from ._events import ToolCall, ToolCallReady
 from ._marks import inserted
 from ._model import Completion, Message
 from .exceptions import ApprovalError
 from .formats import new_call_id
 
 __all__ = ["Turn", "answerable", "tool_message"]
+
+E = TypeVar("E")
 
 
 @dataclass
@@ -33,6 +35,14 @@ class Turn:
     """The caller's decisions on calls that waited for approval (a resumed run)."""
     images: dict[str, tuple[dict[str, Any], ...]] = field(default_factory=dict)
     """Image parts tools returned, by call id (kept only when the model takes images)."""
+    message: Message | None = None
+    """The assistant message whose `calls` are being answered (None: it is in the transcript
+    already, as a resumed run's waiting message is)."""
+    calls: list[ToolCall] = field(default_factory=list)
+    """The calls being answered, once the message is complete."""
+    renamed: dict[str, str] = field(default_factory=dict)
+    """The model's call ids this turn has seen -> their ids in the transcript (a fresh one where
+    the transcript had used the model's), so a streamed call and the final message agree."""
 
     def answers(self, calls: list[ToolCall]) -> list[Message]:
         """The messages that answer `calls`: their tool messages in call order, then a user
@@ -63,11 +73,59 @@ class Turn:
         message with those calls (and the text so far), then their tool messages."""
         if not self.started:
             return []
+        return [self._early_message(), *(self.results[c.id] for c in self.started)]
+
+    def _early_message(self) -> Message:
+        """The assistant message of the calls started early, with the text so far."""
         message: Message = {"role": "assistant", "content": "".join(self.text)}
         if self.reasoning:
             message["reasoning_content"] = "".join(self.reasoning)
         message["tool_calls"] = [c.to_dict() for c in self.started]
-        return [message, *(self.results[c.id] for c in self.started)]
+        return message
+
+    def own_ids(self, item: E, transcript: list[Message]) -> E:
+        """`item` (a `Completion`, a `ToolCallReady`, or another event, returned as is) with a
+        fresh id for each call whose id the transcript (or this turn) has used already: a model
+        may number its calls per response, and an id must name one call in the transcript."""
+        if isinstance(item, ToolCallReady):
+            return replace(item, call=self._own(item.call, transcript))  # type: ignore[return-value]
+        if isinstance(item, Completion) and item.tool_calls:
+            return replace(item, tool_calls=[self._own(c, transcript) for c in item.tool_calls])  # type: ignore[return-value]
+        return item
+
+    def _own(self, call: ToolCall, transcript: list[Message]) -> ToolCall:
+        if call.id in self.renamed:
+            return replace(call, id=self.renamed[call.id])
+        used = {i for m in transcript for i in _ids(m)} | set(self.renamed.values())
+        if call.id not in used:
+            self.renamed[call.id] = call.id
+            return call
+        self.renamed[call.id] = new_call_id()
+        return replace(call, id=self.renamed[call.id])
+
+    def unfinished(self, transcript: list[Message]) -> list[Message]:
+        """What a run that fails now must add to `transcript` to keep the calls of this turn that
+        ran: the message with its calls (or those started early), each answered with its result or
+        with a note that it did not finish; nothing when no call finished, or the turn is in
+        `transcript` already."""
+        message, calls = self.message, self.calls
+        if message is None and not calls:
+            calls = self.started
+            message = self._early_message() if calls else None
+        if not any(c.id in self.results for c in calls):
+            return []
+        own = [message, *self.results.values()]
+        if any(m is o for m in transcript for o in own):  # recorded by the loop already
+            return []
+        note = ("Error: this call was not run to completion: the run was cancelled or failed while it "
+                "ran, so it may have partly run")  # fmt: skip
+        answers = [self.results.get(c.id) or tool_message(c, note) for c in calls]
+        return answers if message is None else [message, *answers]
+
+
+def _ids(message: Message) -> list[Any]:
+    """The call ids a message names: its calls', or the one it answers."""
+    return [c.get("id") for c in message.get("tool_calls") or ()] + [message.get("tool_call_id")]
 
 
 def tool_message(call: ToolCall, content: str) -> Message:

@@ -23,7 +23,7 @@ import anyio.to_thread
 
 from ._marks import starts_turn
 from ._model import Message
-from .exceptions import UserError
+from .exceptions import SessionError, UserError
 
 __all__ = ["History", "RedisSession", "SQLiteSession", "Session", "count_tokens", "fit"]
 
@@ -123,14 +123,14 @@ class SQLiteSession:
 
     def _read(self, db: sqlite3.Connection, limit: int | None) -> list[Message]:
         if limit is None:
-            rows = db.execute("SELECT message FROM messages WHERE session_id = ? ORDER BY id", (self.session_id,))
+            rows = db.execute("SELECT id, message FROM messages WHERE session_id = ? ORDER BY id", (self.session_id,))
         else:
             rows = db.execute(
-                "SELECT message FROM (SELECT id, message FROM messages WHERE session_id = ? ORDER BY id DESC LIMIT ?)"
-                " ORDER BY id",
+                "SELECT id, message FROM (SELECT id, message FROM messages WHERE session_id = ? ORDER BY id DESC"
+                " LIMIT ?) ORDER BY id",
                 (self.session_id, limit),
             )
-        return [json.loads(text) for (text,) in rows.fetchall()]
+        return [_decode(text, f"session {self.session_id!r} in {str(self.path)!r}: row {i}") for i, text in rows]
 
     def _write(self, db: sqlite3.Connection, rows: list[tuple[str, str]]) -> None:
         # IMMEDIATE takes the write lock at once, so the rows get consecutive ids.
@@ -151,9 +151,8 @@ class SQLiteSession:
         marks = ", ".join("?" * len(ids))
         key = (self.session_id, *ids)
         taken = db.execute(f"SELECT 1 FROM claims WHERE session_id = ? AND call_id IN ({marks})", key).fetchone()
-        taken = taken or db.execute(
-            "SELECT 1 FROM messages WHERE session_id = ? AND json_extract(message, '$.role') = 'tool'"
-            f" AND json_extract(message, '$.tool_call_id') IN ({marks})", key).fetchone()  # fmt: skip
+        # An answer counts after the last assistant message holding the call: a model may have used its id before.
+        taken = taken or any(db.execute(_ANSWERED, (self.session_id, i, self.session_id, i)).fetchone() for i in ids)
         if taken:
             db.execute("ROLLBACK")
             return False
@@ -165,6 +164,14 @@ class SQLiteSession:
         db.execute("BEGIN IMMEDIATE")
         db.executemany("DELETE FROM claims WHERE session_id = ? AND call_id = ?", [(self.session_id, i) for i in ids])
         db.execute("COMMIT")
+
+
+_ANSWERED = (
+    "SELECT 1 FROM messages t WHERE t.session_id = ? AND json_extract(t.message, '$.role') = 'tool'"
+    " AND json_extract(t.message, '$.tool_call_id') = ? AND t.id > (SELECT COALESCE(MAX(a.id), 0)"
+    " FROM messages a, json_each(a.message, '$.tool_calls') c WHERE a.session_id = ?"
+    " AND json_extract(a.message, '$.role') = 'assistant' AND json_extract(c.value, '$.id') = ?)"
+)
 
 
 def _create(db: sqlite3.Connection) -> None:
@@ -195,6 +202,19 @@ class _closing:
 def _is_busy(error: sqlite3.OperationalError) -> bool:
     # SQLITE_BUSY and SQLITE_LOCKED both read "database (table) is locked".
     return "locked" in str(error)
+
+
+def _decode(text: object, where: str) -> Message:
+    """A stored row as a message; `SessionError` naming the row when it is not one (a torn or
+    hand-edited row), so that it can be deleted."""
+    try:
+        message = json.loads(text) if isinstance(text, (str, bytes)) else None
+    except ValueError:
+        message = None
+    if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+        # What the row holds is not shown: a conversation may hold what no error message should.
+        raise SessionError(f"{where} is not a message (a JSON object with a role)", messages=[])
+    return message
 
 
 def _encode(message: Message) -> str:
@@ -255,7 +275,9 @@ class RedisSession:
             return []
         async with self._client() as client:
             texts = await client.lrange(self.key, 0 if limit is None else -limit, -1)
-        return [json.loads(text) for text in texts]
+        first = 0 if limit is None else -len(texts)
+        return [_decode(text, f"session {self.session_id!r}: row {first + i} (LINDEX {self.key!r} {first + i})")
+                for i, text in enumerate(texts)]  # fmt: skip
 
     async def add_messages(self, messages: Sequence[Message]) -> None:
         texts = [_encode(m) for m in messages]
@@ -281,8 +303,12 @@ class RedisSession:
         ids = _ids(call_ids)
         # What an answer to each call looks like in the stored JSON (`_encode`'s separators).
         answers = [f'"tool_call_id": {json.dumps(i)}' for i in ids]
+        # A call in an assistant message: an answer stored before it was to another call of that id.
+        asks = [f'"id": {json.dumps(i)}' for i in ids]
         async with self._client() as client:
-            claimed = await client.eval(_CLAIM, 2, self.key, self.claims_key, self.ttl or "", len(ids), *ids, *answers)
+            claimed = await client.eval(
+                _CLAIM, 2, self.key, self.claims_key, self.ttl or "", len(ids), *ids, *answers, *asks
+            )
         return bool(claimed)
 
     async def release_calls(self, call_ids: Sequence[str]) -> None:
@@ -295,19 +321,27 @@ class RedisSession:
 _MAX_TTL = 10**12  # seconds; Redis refuses an expiry time past what its milliseconds can hold
 
 # KEYS: the conversation, its claims. ARGV: the ttl ("" for none), n, n call ids, the n answers'
-# JSON fragments. Redis runs a script whole: no other client's command comes between its steps.
+# JSON fragments, the n calls' JSON fragments (an answer before the last message with its call
+# answers an earlier call of that id). Redis runs a script whole: no other client's command
+# comes between its steps.
 _CLAIM = """
 local n = tonumber(ARGV[2])
 for i = 3, n + 2 do
   if redis.call('SISMEMBER', KEYS[2], ARGV[i]) == 1 then return 0 end
 end
+local answered = {}
 for _, text in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
   if string.find(text, '"role": "tool"', 1, true) then
     for i = n + 3, 2 * n + 2 do
-      if string.find(text, ARGV[i], 1, true) then return 0 end
+      if string.find(text, ARGV[i], 1, true) then answered[i] = true end
+    end
+  elseif string.find(text, '"role": "assistant"', 1, true) then
+    for i = 2 * n + 3, 3 * n + 2 do
+      if string.find(text, ARGV[i], 1, true) then answered[i - n] = nil end
     end
   end
 end
+if next(answered) ~= nil then return 0 end
 redis.call('SADD', KEYS[2], unpack(ARGV, 3, n + 2))
 if ARGV[1] ~= '' then redis.call('EXPIRE', KEYS[2], ARGV[1]) end
 return 1

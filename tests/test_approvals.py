@@ -251,3 +251,81 @@ async def test_an_invalid_final_result_in_the_resumed_message_counts_as_an_attem
         await agent.run(stopped.messages, approvals={stopped.pending[0].id: True})
     assert len(m.calls) == 1 and RAN == ["delete x"]
     check_transcript(info.value.messages)
+
+
+def test_open_calls_look_only_at_the_tool_messages_right_after_each_call():
+    from agentkit._approvals import open_calls
+
+    def asks(i):
+        return {"role": "assistant", "content": "", "tool_calls": [
+            {"id": i, "type": "function", "function": {"name": "f", "arguments": "{}"}}]}  # fmt: skip
+
+    answer = {"role": "tool", "tool_call_id": "call_0", "name": "f", "content": "ok"}
+    user = {"role": "user", "content": "q"}
+    # An earlier call with the same id was answered; the later one was not.
+    assert open_calls([user, asks("call_0"), answer, user, asks("call_0"), user]) == ["call_0"]
+
+
+class ReusingIds(ScriptedModel):
+    """A server that numbers call ids per response: "call_0" in every response; its stream
+    announces each call (ToolCallReady) before the message ends."""
+
+    async def stream(self, messages, **kw):
+        from agentkit._events import ToolCallReady
+        from agentkit._model import CompletionDone
+
+        completion = await self.complete(messages, **kw)
+        for i, call in enumerate(completion.tool_calls):
+            yield ToolCallReady(index=i, call=call)
+        yield CompletionDone(completion=completion)
+
+
+def calling(name, **args):
+    from agentkit._events import ToolCall
+    from agentkit._model import Completion
+
+    call = ToolCall(id="call_0", name=name, arguments=json.dumps(args))
+    return Completion(tool_calls=[call], finish_reason="tool_calls")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", MODES)
+async def test_call_ids_a_model_reuses_are_made_unique_in_the_transcript(tmp_path, mode):
+    from agentkit._events import ToolCallReady
+    from agentkit.sessions import SQLiteSession
+
+    async def collect(agent, input, mode, **kw):
+        if mode == "run":
+            return await agent.run(input, **kw), []
+        events = [e async for e in agent.stream(input, **kw)]
+        return events[-1].result, events
+
+    session = SQLiteSession(tmp_path / "s.db", "chat")
+    m = ReusingIds([calling("list_files"), "Two files.", calling("delete_file", path="a.txt"), "Deleted."])
+    agent = Agent(m, [list_files, delete_file])
+    _, events = await collect(agent, "what is there?", mode, session=session)
+    ready = [e.call.id for e in events if isinstance(e, ToolCallReady)]
+    assert ready == ([] if mode == "run" else ["call_0"])  # not used before: kept
+    stopped, events = await collect(agent, "delete a.txt", mode, session=session)
+    (call,) = stopped.pending
+    assert call.id != "call_0"  # the transcript has a call_0 already
+    assert stopped.messages[-1]["tool_calls"][0]["id"] == call.id
+    if mode == "stream":
+        assert [e.call.id for e in events if isinstance(e, ToolCallReady)] == [call.id]
+    done, _ = await collect(agent, [], mode, session=session, approvals={call.id: True})
+    assert done.output == "Deleted." and RAN == ["list", "delete a.txt"]
+    stored = await session.get_messages()
+    check_transcript(stored)
+    ids = [c["id"] for msg in stored for c in msg.get("tool_calls") or ()]
+    assert len(ids) == len(set(ids)) == 2
+
+
+@pytest.mark.anyio
+async def test_a_reused_id_started_early_in_a_stream_is_renamed_once_and_runs_once():
+    m = ReusingIds([calling("list_files"), "Two files.", calling("list_files"), "Still two."])
+    agent = Agent(m, [list_files])  # no approval: calls start as soon as they are ready
+    first = [e async for e in agent.stream("what is there?")][-1].result
+    events = [e async for e in agent.stream([*first.messages, {"role": "user", "content": "and now?"}])]
+    started = [e.call.id for e in events if isinstance(e, ToolCallStarted)]
+    assert len(started) == 1 and started[0] != "call_0" and RAN == ["list", "list"]
+    check_transcript(events[-1].result.messages)

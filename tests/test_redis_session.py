@@ -190,3 +190,31 @@ async def test_claims_are_atomic_and_answered_calls_cannot_be_claimed(redis_url)
             await session.claim_calls(bad)
         with pytest.raises(UserError, match="call_ids"):
             await session.release_calls(bad)
+
+
+async def test_a_claim_looks_only_at_answers_after_the_call(redis_url):
+    from tests.test_sessions import check_claims_of_a_reused_id
+
+    session = RedisSession("reused", url=redis_url)
+    await session.clear()
+    await check_claims_of_a_reused_id(session)
+
+
+async def test_a_row_that_is_not_a_message_is_a_session_error_naming_it(redis_url):
+    import redis.asyncio
+
+    from agentkit import SessionError
+
+    session = RedisSession("torn", url=redis_url)
+    await session.clear()
+    await session.add_messages([{"role": "user", "content": "first"}])
+    async with redis.asyncio.Redis.from_url(redis_url) as client:
+        await client.rpush(session.key, '{"role": "assistant", "content": "tru')
+    with pytest.raises(SessionError, match=r"session 'torn': row 1 \(LINDEX .* 1\) is not a message"):
+        await session.get_messages()
+    with pytest.raises(SessionError, match=r"row -1 \(LINDEX .* -1\) is not a message"):
+        await session.get_messages(limit=1)
+    async with redis.asyncio.Redis.from_url(redis_url) as client:  # the way out the docs give
+        await client.lset(session.key, 1, "deleted")
+        await client.lrem(session.key, 1, "deleted")
+    assert await session.get_messages() == [{"role": "user", "content": "first"}]

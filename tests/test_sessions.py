@@ -534,3 +534,46 @@ async def test_claims_are_atomic_and_answered_calls_cannot_be_claimed(tmp_path):
             await session.claim_calls(bad)
         with pytest.raises(UserError, match="call_ids"):
             await session.release_calls(bad)
+
+
+def _asks(call_id: str) -> dict:
+    return {"role": "assistant", "content": "", "tool_calls": [
+        {"id": call_id, "type": "function", "function": {"name": "pay", "arguments": "{}"}}]}  # fmt: skip
+
+
+# An id a model used twice (stored by an older agentkit): the first call was answered, the second waits.
+REUSED = [{"role": "user", "content": "q"}, _asks("call_0"),
+          {"role": "tool", "tool_call_id": "call_0", "name": "pay", "content": "ok"},
+          {"role": "assistant", "content": "done"}, {"role": "user", "content": "again"}, _asks("call_0")]  # fmt: skip
+
+
+async def check_claims_of_a_reused_id(session) -> None:
+    await session.add_messages(REUSED)
+    assert await session.claim_calls(["call_0"]) is True  # the answer before its message is another call's
+    await session.release_calls(["call_0"])
+    await session.add_messages([{"role": "tool", "tool_call_id": "call_0", "name": "pay", "content": "ok"}])
+    assert await session.claim_calls(["call_0"]) is False
+
+
+async def test_a_claim_looks_only_at_answers_after_the_call(tmp_path):
+    await check_claims_of_a_reused_id(SQLiteSession(tmp_path / "s.db", "c"))
+
+
+@pytest.mark.parametrize("bad", ['{"role": "user", "content": "trunc', "null", '"text"', '{"content": "no role"}'])
+async def test_a_row_that_is_not_a_message_is_a_session_error_naming_it(tmp_path, bad):
+    from agentkit import SessionError
+
+    path = tmp_path / "s.db"
+    session = SQLiteSession(path, "s")
+    agent = Agent(ScriptedModel(["one", "two"]))
+    await agent.run("first", session=session)
+    with sqlite3.connect(path) as db:
+        db.execute("INSERT INTO messages (session_id, message) VALUES ('s', ?)", (bad,))
+        (row,) = db.execute("SELECT max(id) FROM messages").fetchone()
+    for attempt in (session.get_messages, lambda: agent.run("second", session=session)):
+        with pytest.raises(SessionError, match=rf"session 's'.*row {row} is not a message") as caught:
+            await attempt()
+        assert caught.value.messages == []
+    with sqlite3.connect(path) as db:  # the way out the docs give: delete that row
+        db.execute("DELETE FROM messages WHERE id = ?", (row,))
+    assert [m["content"] for m in await session.get_messages()] == ["first", "one"]

@@ -370,3 +370,158 @@ async def test_a_failed_run_stores_the_images_message_with_the_calls_that_ran(tm
     check_transcript(stored)
     assert [m["role"] for m in stored] == ["user", "assistant", "tool", "user"]
     assert stored[3]["agentkit_inserted"] == "images" and pixel in stored[3]["content"]
+
+
+STUCK = anyio.Event()
+
+
+@tool
+async def stuck() -> str:
+    """A lookup that never ends."""
+    STUCK.set()
+    await anyio.sleep_forever()
+    return "never"
+
+
+@pytest.mark.parametrize("mode", ["run", "stream"])
+async def test_a_run_cancelled_mid_turn_stores_the_calls_of_that_turn_that_ran(tmp_path, mode):
+    global STUCK
+    STUCK = anyio.Event()
+    session = SQLiteSession(tmp_path / "s.db", "chat")
+    both = qw_call("note", text="a") + qw_call("stuck")
+    agent = Agent(ScriptedModel([both, "Done."]), [note, stuck])
+
+    async def go() -> None:
+        if mode == "run":
+            await agent.run("notes", session=session)
+        else:
+            async for _ in agent.stream("notes", session=session):
+                pass
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(go)
+        await STUCK.wait()
+        while PAID != [-1]:  # the note call has run; `stuck` is still running
+            await anyio.sleep(0.01)
+        tg.cancel_scope.cancel()
+    stored = await session.get_messages()
+    assert [m["role"] for m in stored] == ["user", "assistant", "tool", "tool"]
+    check_transcript(stored)
+    answers = {m["name"]: m["content"] for m in stored[2:]}
+    assert answers["note"] == "noted"
+    assert "not run to completion" in answers["stuck"] and "cancelled" in answers["stuck"]
+    result = await agent.run("go on", session=session)  # a retry does not take the note again
+    assert result.output == "Done." and PAID == [-1]
+
+
+def _pay_call(call_id: str) -> dict:
+    return {"role": "assistant", "content": "", "tool_calls": [
+        {"id": call_id, "type": "function", "function": {"name": "pay", "arguments": '{"amount": 500}'}}]}  # fmt: skip
+
+
+async def test_a_call_left_behind_by_a_concurrent_run_never_jams_the_session(tmp_path):
+    # Run A stopped for approval; run B, which loaded the history before A stored, stored its
+    # turn after A's waiting message: the conversation went on without a decision on A's call.
+    session = SQLiteSession(tmp_path / "s.db", "chat")
+    await session.add_messages([{"role": "user", "content": "Pay 500."}, _pay_call("p1"),
+                                {"role": "user", "content": "What time is it?"},
+                                {"role": "assistant", "content": "Noon."}])  # fmt: skip
+    model = ScriptedModel(["Hello."])
+    agent = Agent(model, [pay])
+    for decision in (True, "no"):
+        with pytest.raises(UserError, match=r"p1 can no longer be decided: the conversation went on"):
+            await agent.run([], session=session, approvals={"p1": decision})
+    result = await agent.run("Hello?", session=session)
+    assert result.output == "Hello." and PAID == []
+    sent = model.calls[-1].messages
+    check_transcript(sent)
+    assert sent[2] == {"role": "tool", "tool_call_id": "p1", "name": "pay",
+                       "content": "Error: this call was not run: the conversation went on without a decision on it"}  # fmt: skip
+    stored = await session.get_messages()
+    assert [m.get("content") for m in stored[-2:]] == ["Hello?", "Hello."] and len(stored) == 6
+    # A transcript given without a session is opened the same way.
+    again = await Agent(ScriptedModel(["Hi."]), [pay]).run([*stored, {"role": "user", "content": "Hi?"}])
+    check_transcript(again.messages)
+
+
+async def test_the_sessions_own_transcript_given_again_as_input_is_refused(tmp_path):
+    session = SQLiteSession(tmp_path / "s.db", "chat")
+    model = ScriptedModel([qw_call("pay", amount=500), "Paid."])
+    agent = Agent(model, [pay])
+    stopped = await agent.run("Pay 500.", session=session)
+    approvals = {stopped.pending[0].id: True}
+    for given in (stopped.messages, stopped.messages[1:]):
+        with pytest.raises(UserError, match="repeats the session's stored conversation"):
+            await agent.run(given, session=session, approvals=approvals)
+    assert PAID == [] and len(model.calls) == 1  # nothing ran, nothing was sent
+    done = await agent.run([], session=session, approvals=approvals)  # the way with a session
+    assert done.output == "Paid." and PAID == [500]
+    check_transcript(await session.get_messages())
+    check_transcript(await session.get_messages())
+    other = SQLiteSession(tmp_path / "s.db", "plain")  # a conversation without calls: all of it given again
+    first = await Agent(ScriptedModel(["Hello.", "Again."])).run("Hi.", session=other)
+    with pytest.raises(UserError, match="repeats the session's stored conversation"):
+        await Agent(ScriptedModel(["x"])).run([*first.messages, {"role": "user", "content": "More."}], session=other)
+    again = await Agent(ScriptedModel(["Hello again."])).run("Hi.", session=other)  # the same question: a new one
+    assert again.output == "Hello again." and len(await other.get_messages()) == 4
+
+
+async def test_a_run_ending_between_a_resumes_two_writes_lands_between_them(tmp_path):
+    # docs/sessions.md says so: a resume stores its answers at once and the rest when it ends.
+    session = SQLiteSession(tmp_path / "s.db", "chat")
+    proceed = anyio.Event()
+
+    class Model(ScriptedModel):
+        async def complete(self, messages, **kw):
+            if messages[-1]["role"] == "tool":
+                await proceed.wait()  # the resume's model call, after its answers are stored
+            return await super().complete(messages, **kw)
+
+    def respond(messages):
+        if messages[-1].get("content") == "Pay 500.":
+            return qw_call("pay", amount=500)
+        return "Paid." if messages[-1]["role"] == "tool" else "Noon."
+
+    agent = Agent(Model(respond), [pay])
+    stopped = await agent.run("Pay 500.", session=session)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(lambda: agent.run([], session=session, approvals={stopped.pending[0].id: True}))
+        while len(await session.get_messages()) < 3:  # the resume has stored its answer
+            await anyio.sleep(0.01)
+        await agent.run("What time is it?", session=session)
+        proceed.set()
+    stored = await session.get_messages()
+    assert [m.get("content") for m in stored[2:]] == ["paid 500", "What time is it?", "Noon.", "Paid."]
+    assert PAID == [500]
+    check_transcript(stored)
+
+
+@tool(requires_approval=True)
+async def stuck_transfer() -> str:
+    """A transfer that never ends."""
+    STUCK.set()
+    await anyio.sleep_forever()
+    return "never"
+
+
+async def test_a_resume_cancelled_while_a_call_runs_stores_the_calls_that_ran(tmp_path):
+    global STUCK
+    STUCK = anyio.Event()
+    session = SQLiteSession(tmp_path / "s.db", "chat")
+    agent = Agent(ScriptedModel([qw_call("pay", amount=500) + qw_call("stuck_transfer"), "Done."]),
+                  [pay, stuck_transfer])  # fmt: skip
+    stopped = await agent.run("pay and transfer", session=session)
+    approvals = {c.id: True for c in stopped.pending}
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(lambda: agent.run([], session=session, approvals=approvals))
+        await STUCK.wait()
+        while PAID != [500]:
+            await anyio.sleep(0.01)
+        tg.cancel_scope.cancel()
+    stored = await session.get_messages()
+    check_transcript(stored)
+    answers = {m["name"]: m["content"] for m in stored if m["role"] == "tool"}
+    assert answers["pay"] == "paid 500" and "may have partly run" in answers["stuck_transfer"]
+    with pytest.raises(UserError, match="no call in the conversation is waiting"):
+        await agent.run([], session=session, approvals=approvals)
+    assert PAID == [500]
