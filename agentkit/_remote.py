@@ -30,6 +30,7 @@ from ._model import (
     tool_schemas,
     unique_ids,
 )
+from ._redact import Redactor, public_url
 from .exceptions import ModelError, UserError
 from .formats import AUTO, Format, get_format, new_call_id
 
@@ -134,8 +135,8 @@ class RemoteModel:
         self._text_tools = False
         self._text_tools_lock = threading.Lock()
 
-    def __repr__(self) -> str:  # never shows the key
-        return f"RemoteModel({self.base_url!r}, model={self.model!r}, server={self.server!r})"
+    def __repr__(self) -> str:  # never shows the key, nor the URL's credentials
+        return f"RemoteModel({public_url(self.base_url)!r}, model={self.model!r}, server={self.server!r})"
 
     # --- connection ----------------------------------------------------------------------
 
@@ -184,7 +185,7 @@ class RemoteModel:
         models = list(page.data)
         if self.model is None:
             if not models:
-                raise ModelError(f"{self.base_url}/models lists no model")
+                raise ModelError(f"{public_url(self.base_url)}/models lists no model")
             self.model = models[0].id
             if self._preset:
                 self.sampling = default_sampling(self.model)
@@ -192,7 +193,7 @@ class RemoteModel:
             owner = next((m.owned_by for m in models if m.id == self.model), models[0].owned_by if models else "")
             guess = "ollama" if urlparse(self.base_url).port == 11434 else "openai"
             self.server = _OWNERS.get(str(owner).lower(), guess)  # type: ignore[assignment]
-            logger.info("%s is served by %s", self.base_url, self.server)
+            logger.info("%s is served by %s", public_url(self.base_url), self.server)
         self._resolved = True
 
     # --- requests ---------------------------------------------------------------------------
@@ -314,25 +315,26 @@ class RemoteModel:
                 "%s has no tool-call parser (%s): from now on its tools go with tool_choice='none' and "
                 "agentkit parses the calls from the raw text; it cannot force a call ('required' or a "
                 "named tool). Start it with --enable-auto-tool-choice --tool-call-parser to have the "
-                "server parse them", self.base_url, refusal.body or refusal,
+                "server parse them", public_url(self.base_url), refusal.body or refusal,
             )  # fmt: skip
 
     def _error(self, error: BaseException, doing: str, partial: Any = None) -> ModelError:
         status = getattr(error, "status_code", None)
         body = getattr(error, "body", None)
         text = json.dumps(body, ensure_ascii=False) if isinstance(body, (dict, list)) else (str(body) if body else None)
-        message = f"{self.server} server at {self.base_url} failed while {doing}: {type(error).__name__}: {error}"
+        where = public_url(self.base_url)
+        message = f"{self.server} server at {where} failed while {doing}: {type(error).__name__}: {error}"
         return self._redacted(ModelError(message, status=status, body=text, partial=partial))
 
     def _redacted(self, error: ModelError) -> ModelError:
-        """`error` with the key replaced wherever a server's text reached it."""
+        """`error` with the key and the URL's secrets replaced wherever a server's text reached it."""
         error.args = tuple(self._redact(a) if isinstance(a, str) else a for a in error.args)
         error.body = self._redact(error.body) if error.body else error.body
         return error
 
     def _redact(self, text: str) -> str:
-        key = self._api_key.reveal()
-        return text.replace(key, "***") if key and len(key) > 3 else text
+        # The key, and the URL's userinfo and query (a proxy's user:password@, a gateway's ?key=).
+        return Redactor.for_url(self.base_url, self._auth_headers())(text)
 
     # --- the Model protocol ----------------------------------------------------------------------
 

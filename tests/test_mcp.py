@@ -689,7 +689,7 @@ def test_the_example_with_a_server_adds_the_time_servers_tools():
 
 
 def test_the_redactor_hides_a_secret_in_every_spelling_a_message_may_use():
-    from agentkit.mcp._redact import Redactor
+    from agentkit._redact import Redactor
 
     hide = Redactor.for_url("https://u:p%40ss-word@h.example/mcp?key=a%2Fb-c0de&v=2", {"X-Api-Key": "k-value"})
     said = hide("GET https://u:p%40ss-word@h.example/mcp?key=a%2Fb-c0de&v=2 with p@ss-word, a/b-c0de, k-value")

@@ -16,13 +16,13 @@ import anyio
 import anyio.lowlevel
 from anyio.abc import TaskStatus
 
+from .._redact import Redactor, public_url, redacted_args
 from .._tool_runner import MAX_IMAGE_BYTES, MAX_IMAGES, WithImages
 from .._toolsets import SchemaTool
 from ..exceptions import ToolError, ToolsetError, UserError
 from ..tools import Tool
 from ._holding import Holder, watched
 from ._outputs import check_outputs_safely
-from ._redact import Redactor, public_url, redacted_args
 
 try:
     import httpx2
