@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 import anyio
 import openai
 
-from ._chunks import Assembler, join_texts, read_usage, server_calls
+from ._chunks import Assembler, join_texts, read_usage, server_calls, without_echoes
 from ._model import (
     Completion,
     CompletionDone,
@@ -396,7 +396,7 @@ class RemoteModel:
         )  # the tools: XML calls' values are typed by their schemas
         calls, errors = server_calls(message.get("tool_calls") or [])
         reasoning = join_texts(server_reasoning, parsed.reasoning)
-        all_calls = unique_ids(calls + parsed.tool_calls, new_call_id)
+        all_calls = unique_ids(calls + without_echoes(calls, parsed.tool_calls), new_call_id)
         return Completion(
             content=parsed.content, reasoning=reasoning, tool_calls=all_calls,
             errors=errors + parsed.errors, finish_reason=choice.get("finish_reason"),
