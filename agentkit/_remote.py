@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import math
 import mimetypes
 import os
 import threading
@@ -55,6 +56,7 @@ _PASSED_THROUGH = ("stop", "seed", "presence_penalty", "frequency_penalty", "rep
 # 'tool_choice="required" requires --tool-call-parser to be set', the same for a named tool.
 _NO_TOOL_PARSER = "--tool-call-parser"
 _OPENAI_HOST = "api.openai.com"
+_END = object()  # the end of a stream
 
 
 class _Secret:
@@ -110,6 +112,7 @@ class RemoteModel:
         sampling: Sampling | None = None,
         timeout: float = 120.0,
         connect_timeout: float = 10.0,
+        max_duration: float | None = 1800.0,
         max_retries: int = 2,
         format: str | Format | None = None,
         starts_in_reasoning: bool | None = None,
@@ -127,6 +130,9 @@ class RemoteModel:
         self.sampling = sampling or default_sampling(model or "")
         self.timeout = openai.Timeout(timeout, connect=connect_timeout)
         self.max_retries = max_retries
+        self.max_duration = max_duration
+        """Seconds one model call may take in all (the request, its retries and the whole
+        response, also a stream that never ends); past it, `ModelError`. None: no bound."""
         self.format = (get_format(format) if isinstance(format, str) else format) or AUTO
         self.starts_in_reasoning = starts_in_reasoning
         self._clients: dict[Any, openai.AsyncOpenAI] = {}
@@ -336,6 +342,13 @@ class RemoteModel:
         # The key, and the URL's userinfo and query (a proxy's user:password@, a gateway's ?key=).
         return Redactor.for_url(self.base_url, self._auth_headers())(text)
 
+    def _deadline(self) -> float:
+        return math.inf if self.max_duration is None else anyio.current_time() + self.max_duration
+
+    def _too_long(self, partial: Completion | None = None) -> ModelError:
+        return ModelError(f"{self.server} server at {public_url(self.base_url)} took longer than "
+                          f"max_duration ({self.max_duration} s) for one response", partial=partial)  # fmt: skip
+
     # --- the Model protocol ----------------------------------------------------------------------
 
     async def complete(
@@ -349,7 +362,10 @@ class RemoteModel:
     ) -> Completion:
         """One response to `messages`; `options` as in `RemoteModel.options`."""
         self._check_options(options)
-        text = await self._post(messages, tools, thinking, tool_choice, options, False)
+        with anyio.CancelScope(deadline=self._deadline()) as scope:
+            text = await self._post(messages, tools, thinking, tool_choice, options, False)
+        if scope.cancelled_caught:
+            raise self._too_long()
         try:
             data = json.loads(text)
         except ValueError:
@@ -420,7 +436,11 @@ class RemoteModel:
         self, messages: Sequence[Message], tools: Sequence[ToolSpec] | None, thinking: bool | None,
         tool_choice: ToolChoice | None, options: dict[str, Any],
     ) -> AsyncGenerator[ModelEvent, None]:  # fmt: skip
-        stream = await self._post(messages, tools, thinking, tool_choice, options, True)
+        deadline = self._deadline()
+        with anyio.CancelScope(deadline=deadline) as scope:
+            stream = await self._post(messages, tools, thinking, tool_choice, options, True)
+        if scope.cancelled_caught:
+            raise self._too_long()
         # The parser is made at the first content piece: by then the server has sent its
         # reasoning field or not, which decides where the content starts.
         assembler = Assembler(
@@ -429,8 +449,16 @@ class RemoteModel:
             )
         )
         failure: ModelError | None = None
+        chunks = aiter(stream)
         try:
-            async for chunk in stream:
+            while True:
+                # The deadline bounds each read, never a yield: a cancel scope must not span one.
+                with anyio.CancelScope(deadline=deadline) as scope:
+                    chunk = await anext(chunks, _END)
+                if scope.cancelled_caught:
+                    raise self._too_long(assembler.partial())
+                if chunk is _END:
+                    break
                 if not isinstance(chunk, dict):
                     raise ModelError(f"the server sent a stream chunk that is not an object: {chunk!r:.200}",
                                      partial=assembler.partial())  # fmt: skip

@@ -792,7 +792,7 @@ async def test_a_response_that_never_ends_is_bounded_by_max_duration(streaming):
     endless = itertools.repeat(chunk({"content": "la "}))
     with ScriptedServer() as srv:
         srv.script(Reply(chunks=endless, chunk_delay=0.01) if streaming else
-                   Reply(body=completion("late"), delay=30))  # fmt: skip
+                   Reply(body=completion("late"), delay=3))  # fmt: skip  (a read timeout of 20 s never fires)
         model = RemoteModel(srv.url, server="vllm", model="m", max_retries=0, timeout=20, max_duration=1)
         agent = Agent(model)
         with anyio.fail_after(15):  # not a timing: the bound that says the run hung
