@@ -118,6 +118,8 @@ class RemoteModel:
         starts_in_reasoning: bool | None = None,
         images: bool = False,
     ) -> None:
+        if max_duration is not None and (isinstance(max_duration, bool) or not max_duration > 0):
+            raise UserError(f"max_duration wants seconds above 0, or None for no bound; not {max_duration!r}")
         self.base_url = base_url.rstrip("/")
         self.takes_images = images
         """Whether the served model takes images: then images a tool returns (an MCP result)

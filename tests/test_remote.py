@@ -16,6 +16,7 @@ from agentkit import (
     Sampling,
     TextDelta,
     ToolCallReady,
+    ToolCallStarted,
 )
 from agentkit.testing import check_transcript
 from tests.scripted_server import Reply, ScriptedServer, call, chunk, completion
@@ -766,13 +767,13 @@ async def test_a_call_in_tool_calls_and_left_in_the_content_runs_once(markup_fir
         assert [c["id"] for c in result.messages[1]["tool_calls"]] == ["call_a"]
         assert "tool_call" not in (result.messages[1].get("content") or "")
         check_transcript(result.messages)
-        ready = []
+        ready, started = [], []
         async for event in agent.stream("Pay 500."):
             if isinstance(event, ToolCallReady):
                 ready.append(event.call.id)
-            if isinstance(event, CompletionDone):
-                assert len(event.completion.tool_calls) == 1
-        assert paid == [500, 500] and len(ready) == 1
+            if isinstance(event, ToolCallStarted):
+                started.append(event.call.id)
+        assert paid == [500, 500] and len(ready) == 1 and started == ready
 
 
 async def test_two_equal_calls_of_one_kind_both_run():
@@ -805,3 +806,11 @@ async def test_a_response_that_never_ends_is_bounded_by_max_duration(streaming):
     check_transcript(info.value.messages)
     if streaming:
         assert info.value.partial is not None and info.value.partial.content.startswith("la la")
+
+
+@pytest.mark.parametrize("bad", [0, -1, True, float("nan")])
+def test_max_duration_must_be_a_positive_number(bad):
+    from agentkit import UserError
+
+    with pytest.raises(UserError, match="max_duration"):
+        RemoteModel("http://127.0.0.1:9/v1", max_duration=bad)
