@@ -92,7 +92,7 @@ class RemoteModel:
     `api_key=None` sends the environment's ``OPENAI_API_KEY`` to OpenAI's own API only
     (``https://api.openai.com``); other servers get no key unless one is given. The key is kept
     out of the instance's plain attributes, `repr` and every error message, even when a server
-    echoes it.
+    echoes it; so are the base URL's userinfo, query and fragment (from `repr`, errors and logs).
     """
 
     options: ClassVar[frozenset[str]] = frozenset((*_SAMPLING, *_PASSED_THROUGH, "extra_body"))
