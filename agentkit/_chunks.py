@@ -20,7 +20,10 @@ from ._model import Completion, ModelEvent, Usage
 from .exceptions import ModelError
 from .formats import StreamParser, new_call_id
 
-__all__ = ["Assembler", "join_texts", "read_usage", "server_calls"]
+__all__ = ["Assembler", "join_texts", "read_usage", "server_calls", "without_echoes"]
+
+
+_SERVER_INDEX = 1000  # event indices of server-parsed calls start here
 
 
 class Assembler:
@@ -38,6 +41,7 @@ class Assembler:
         self.finish_reason: str | None = None
         self.usage = Usage()
         self.got_choice = False
+        self._echoes = _Echoes()
 
     @property
     def parser(self) -> StreamParser:
@@ -65,7 +69,7 @@ class Assembler:
                 events.extend(self._tool_delta(i, part))
             if choice.get("finish_reason"):
                 self.finish_reason = choice["finish_reason"]
-        return events
+        return self._echoes.filter(events)
 
     def _tool_delta(self, position: int, part: dict[str, Any]) -> list[ModelEvent]:
         index = part.get("index")
@@ -83,7 +87,7 @@ class Assembler:
                 events.extend(self._close(earlier))
             # Event indices of server-parsed calls start at 1000: calls parsed from raw markup in the
             # content number from 0, and a message could carry both kinds.
-            call = self.calls[index] = _StreamedCall(part.get("id"), 1000 + len(self.order))
+            call = self.calls[index] = _StreamedCall(part.get("id"), _SERVER_INDEX + len(self.order))
             self.order.append(index)
         if call.done:
             return events
@@ -135,7 +139,7 @@ class Assembler:
         events: list[ModelEvent] = list(self.parser.close())
         for index in self.order:
             events.extend(self._close(index))
-        return events
+        return self._echoes.filter(events)
 
     def partial(self) -> Completion:
         """What arrived before a failure. The text parser is flushed as at an end, so text it
@@ -148,11 +152,59 @@ class Assembler:
         return Completion(
             content=out.content,
             reasoning=join_texts("".join(self.reasoning) or None, out.reasoning),
-            tool_calls=[*self.ready, *out.tool_calls],
+            tool_calls=[c for c in [*self.ready, *out.tool_calls] if c.id not in self._echoes.dropped],
             errors=[*self.errors, *out.errors],
             finish_reason=self.finish_reason,
             usage=self.usage,
         )
+
+
+class _Echoes:
+    """Drops a call that one kind (server-parsed, or parsed from markup left in the content)
+    repeats of the other: a server whose parser fills `tool_calls` but leaves the markup in the
+    content sends each call twice. In a stream the first one is kept: it may already be running."""
+
+    def __init__(self) -> None:
+        self.kept: dict[bool, list[ToolCall]] = {True: [], False: []}  # by "server-parsed"
+        self.dropped: set[str] = set()
+
+    def filter(self, events: list[ModelEvent]) -> list[ModelEvent]:
+        out: list[ModelEvent] = []
+        for event in events:
+            if isinstance(event, ToolCallReady):
+                server = event.index >= _SERVER_INDEX
+                other = self.kept[not server]
+                # Compared only when both kinds came (parsing long arguments again costs).
+                echoed = next((c for c in other if _call_key(c) == _call_key(event.call)), None) if other else None
+                if echoed is not None:
+                    other.remove(echoed)  # one echo per call: two equal calls of one kind both run
+                    self.dropped.add(event.call.id)
+                    continue
+                self.kept[server].append(event.call)
+            out.append(event)
+        return out
+
+
+def without_echoes(server: list[ToolCall], parsed: list[ToolCall]) -> list[ToolCall]:
+    """`parsed` (calls read from markup in the content) less those repeating a `server` call."""
+    unmatched = [_call_key(c) for c in server]
+    out: list[ToolCall] = []
+    for call in parsed:
+        key = _call_key(call)
+        if key in unmatched:
+            unmatched.remove(key)
+        else:
+            out.append(call)
+    return out
+
+
+def _call_key(call: ToolCall) -> tuple[str, str]:
+    """A call's name and its arguments as normalised JSON (key order and spacing do not count)."""
+    try:
+        arguments = json.dumps(json.loads(call.arguments), sort_keys=True)
+    except ValueError:
+        arguments = call.arguments
+    return call.name, arguments
 
 
 _STRUCTURE = re.compile(r'["{}\[\]]')  # what changes the nesting outside strings

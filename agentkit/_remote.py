@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import math
 import mimetypes
 import os
 import threading
@@ -16,7 +17,7 @@ from urllib.parse import urlparse
 import anyio
 import openai
 
-from ._chunks import Assembler, join_texts, read_usage, server_calls
+from ._chunks import Assembler, join_texts, read_usage, server_calls, without_echoes
 from ._model import (
     Completion,
     CompletionDone,
@@ -30,6 +31,7 @@ from ._model import (
     tool_schemas,
     unique_ids,
 )
+from ._redact import Redactor, public_url
 from .exceptions import ModelError, UserError
 from .formats import AUTO, Format, get_format, new_call_id
 
@@ -54,6 +56,7 @@ _PASSED_THROUGH = ("stop", "seed", "presence_penalty", "frequency_penalty", "rep
 # 'tool_choice="required" requires --tool-call-parser to be set', the same for a named tool.
 _NO_TOOL_PARSER = "--tool-call-parser"
 _OPENAI_HOST = "api.openai.com"
+_END = object()  # the end of a stream
 
 
 class _Secret:
@@ -89,7 +92,7 @@ class RemoteModel:
     `api_key=None` sends the environment's ``OPENAI_API_KEY`` to OpenAI's own API only
     (``https://api.openai.com``); other servers get no key unless one is given. The key is kept
     out of the instance's plain attributes, `repr` and every error message, even when a server
-    echoes it.
+    echoes it; so are the base URL's userinfo, query and fragment (from `repr`, errors and logs).
     """
 
     options: ClassVar[frozenset[str]] = frozenset((*_SAMPLING, *_PASSED_THROUGH, "extra_body"))
@@ -109,11 +112,14 @@ class RemoteModel:
         sampling: Sampling | None = None,
         timeout: float = 120.0,
         connect_timeout: float = 10.0,
+        max_duration: float | None = 1800.0,
         max_retries: int = 2,
         format: str | Format | None = None,
         starts_in_reasoning: bool | None = None,
         images: bool = False,
     ) -> None:
+        if max_duration is not None and (isinstance(max_duration, bool) or not max_duration > 0):
+            raise UserError(f"max_duration wants seconds above 0, or None for no bound; not {max_duration!r}")
         self.base_url = base_url.rstrip("/")
         self.takes_images = images
         """Whether the served model takes images: then images a tool returns (an MCP result)
@@ -126,6 +132,9 @@ class RemoteModel:
         self.sampling = sampling or default_sampling(model or "")
         self.timeout = openai.Timeout(timeout, connect=connect_timeout)
         self.max_retries = max_retries
+        self.max_duration = max_duration
+        """Seconds one model call may take in all (the request, its retries and the whole
+        response, also a stream that never ends); past it, `ModelError`. None: no bound."""
         self.format = (get_format(format) if isinstance(format, str) else format) or AUTO
         self.starts_in_reasoning = starts_in_reasoning
         self._clients: dict[Any, openai.AsyncOpenAI] = {}
@@ -134,8 +143,8 @@ class RemoteModel:
         self._text_tools = False
         self._text_tools_lock = threading.Lock()
 
-    def __repr__(self) -> str:  # never shows the key
-        return f"RemoteModel({self.base_url!r}, model={self.model!r}, server={self.server!r})"
+    def __repr__(self) -> str:  # never shows the key, nor the URL's credentials
+        return f"RemoteModel({public_url(self.base_url)!r}, model={self.model!r}, server={self.server!r})"
 
     # --- connection ----------------------------------------------------------------------
 
@@ -184,7 +193,7 @@ class RemoteModel:
         models = list(page.data)
         if self.model is None:
             if not models:
-                raise ModelError(f"{self.base_url}/models lists no model")
+                raise ModelError(f"{public_url(self.base_url)}/models lists no model")
             self.model = models[0].id
             if self._preset:
                 self.sampling = default_sampling(self.model)
@@ -192,7 +201,7 @@ class RemoteModel:
             owner = next((m.owned_by for m in models if m.id == self.model), models[0].owned_by if models else "")
             guess = "ollama" if urlparse(self.base_url).port == 11434 else "openai"
             self.server = _OWNERS.get(str(owner).lower(), guess)  # type: ignore[assignment]
-            logger.info("%s is served by %s", self.base_url, self.server)
+            logger.info("%s is served by %s", public_url(self.base_url), self.server)
         self._resolved = True
 
     # --- requests ---------------------------------------------------------------------------
@@ -314,25 +323,33 @@ class RemoteModel:
                 "%s has no tool-call parser (%s): from now on its tools go with tool_choice='none' and "
                 "agentkit parses the calls from the raw text; it cannot force a call ('required' or a "
                 "named tool). Start it with --enable-auto-tool-choice --tool-call-parser to have the "
-                "server parse them", self.base_url, refusal.body or refusal,
+                "server parse them", public_url(self.base_url), refusal.body or refusal,
             )  # fmt: skip
 
     def _error(self, error: BaseException, doing: str, partial: Any = None) -> ModelError:
         status = getattr(error, "status_code", None)
         body = getattr(error, "body", None)
         text = json.dumps(body, ensure_ascii=False) if isinstance(body, (dict, list)) else (str(body) if body else None)
-        message = f"{self.server} server at {self.base_url} failed while {doing}: {type(error).__name__}: {error}"
+        where = public_url(self.base_url)
+        message = f"{self.server} server at {where} failed while {doing}: {type(error).__name__}: {error}"
         return self._redacted(ModelError(message, status=status, body=text, partial=partial))
 
     def _redacted(self, error: ModelError) -> ModelError:
-        """`error` with the key replaced wherever a server's text reached it."""
+        """`error` with the key and the URL's secrets replaced wherever a server's text reached it."""
         error.args = tuple(self._redact(a) if isinstance(a, str) else a for a in error.args)
         error.body = self._redact(error.body) if error.body else error.body
         return error
 
     def _redact(self, text: str) -> str:
-        key = self._api_key.reveal()
-        return text.replace(key, "***") if key and len(key) > 3 else text
+        # The key, and the URL's userinfo and query (a proxy's user:password@, a gateway's ?key=).
+        return Redactor.for_url(self.base_url, self._auth_headers())(text)
+
+    def _deadline(self) -> float:
+        return math.inf if self.max_duration is None else anyio.current_time() + self.max_duration
+
+    def _too_long(self, partial: Completion | None = None) -> ModelError:
+        return ModelError(f"{self.server} server at {public_url(self.base_url)} took longer than "
+                          f"max_duration ({self.max_duration} s) for one response", partial=partial)  # fmt: skip
 
     # --- the Model protocol ----------------------------------------------------------------------
 
@@ -347,7 +364,10 @@ class RemoteModel:
     ) -> Completion:
         """One response to `messages`; `options` as in `RemoteModel.options`."""
         self._check_options(options)
-        text = await self._post(messages, tools, thinking, tool_choice, options, False)
+        with anyio.CancelScope(deadline=self._deadline()) as scope:
+            text = await self._post(messages, tools, thinking, tool_choice, options, False)
+        if scope.cancelled_caught:
+            raise self._too_long()
         try:
             data = json.loads(text)
         except ValueError:
@@ -394,7 +414,7 @@ class RemoteModel:
         )  # the tools: XML calls' values are typed by their schemas
         calls, errors = server_calls(message.get("tool_calls") or [])
         reasoning = join_texts(server_reasoning, parsed.reasoning)
-        all_calls = unique_ids(calls + parsed.tool_calls, new_call_id)
+        all_calls = unique_ids(calls + without_echoes(calls, parsed.tool_calls), new_call_id)
         return Completion(
             content=parsed.content, reasoning=reasoning, tool_calls=all_calls,
             errors=errors + parsed.errors, finish_reason=choice.get("finish_reason"),
@@ -418,7 +438,11 @@ class RemoteModel:
         self, messages: Sequence[Message], tools: Sequence[ToolSpec] | None, thinking: bool | None,
         tool_choice: ToolChoice | None, options: dict[str, Any],
     ) -> AsyncGenerator[ModelEvent, None]:  # fmt: skip
-        stream = await self._post(messages, tools, thinking, tool_choice, options, True)
+        deadline = self._deadline()
+        with anyio.CancelScope(deadline=deadline) as scope:
+            stream = await self._post(messages, tools, thinking, tool_choice, options, True)
+        if scope.cancelled_caught:
+            raise self._too_long()
         # The parser is made at the first content piece: by then the server has sent its
         # reasoning field or not, which decides where the content starts.
         assembler = Assembler(
@@ -427,8 +451,16 @@ class RemoteModel:
             )
         )
         failure: ModelError | None = None
+        chunks = aiter(stream)
         try:
-            async for chunk in stream:
+            while True:
+                # The deadline bounds each read, never a yield: a cancel scope must not span one.
+                with anyio.CancelScope(deadline=deadline) as scope:
+                    chunk = await anext(chunks, _END)
+                if scope.cancelled_caught:
+                    raise self._too_long(assembler.partial())
+                if chunk is _END:
+                    break
                 if not isinstance(chunk, dict):
                     raise ModelError(f"the server sent a stream chunk that is not an object: {chunk!r:.200}",
                                      partial=assembler.partial())  # fmt: skip

@@ -203,6 +203,8 @@ async def _run(
         return Outcome(f"Error: the tool {call.name} raised {error}", error, error_type=type(e).__name__)
     if scope.cancelled_caught:
         error = f"timed out after {timeout} s"
+        if not found.is_async:  # its thread cannot be stopped: the call may still complete
+            error += "; it may still be running, and its effect may still happen"
         return Outcome(f"Error: the tool {call.name} {error}.", error)
     if isinstance(value, WithImages):
         text, images = value.bounded()

@@ -57,6 +57,7 @@ class SchemaTool(Tool[..., Any]):
         self.function = call
         self.requires_approval = requires_approval
         self.takes_context = False
+        self._is_async = True  # `call` is awaited: cancelled at tool_timeout
         self._converters = {}
         try:
             self._validator = _validation.validator(self.parameters, lenient=True)

@@ -220,6 +220,13 @@ class Tool(Generic[P, R]):
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         return self.function(*args, **kwargs)
 
+    @property
+    def is_async(self) -> bool:
+        """Whether the function is a coroutine function. An async tool is cancelled at
+        `tool_timeout`; a sync one runs in a worker thread, which Python cannot stop: it is
+        abandoned and may still finish, and do what it does, after the timeout."""
+        return self._is_async
+
     def __repr__(self) -> str:
         return f"Tool({self.name!r})"
 

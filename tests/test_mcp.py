@@ -689,10 +689,53 @@ def test_the_example_with_a_server_adds_the_time_servers_tools():
 
 
 def test_the_redactor_hides_a_secret_in_every_spelling_a_message_may_use():
-    from agentkit.mcp._redact import Redactor
+    from agentkit._redact import Redactor
 
     hide = Redactor.for_url("https://u:p%40ss-word@h.example/mcp?key=a%2Fb-c0de&v=2", {"X-Api-Key": "k-value"})
     said = hide("GET https://u:p%40ss-word@h.example/mcp?key=a%2Fb-c0de&v=2 with p@ss-word, a/b-c0de, k-value")
     assert said == "GET https://h.example/mcp with ***, ***, ***"
     command = Redactor.for_command(["--api-key", "sk-1", "--token=t0k", "plain"], {"MY_TOKEN": "env-s3cret"})
     assert command("sk-1 t0k env-s3cret plain") == "*** *** *** plain"
+
+
+async def test_a_result_that_breaks_its_output_schema_fails_one_call_and_keeps_the_connection(tmp_path):
+    # The SDK client refuses `bad`'s result (RuntimeError): a failed call, not a lost connection,
+    # so `pay`, running on the same connection, still gets its real result to the model.
+    server = str(ROOT / "tests" / "mcp_servers" / "bad_output.py")
+    toolset = MCPToolset.stdio(sys.executable, [server, str(tmp_path)], connect_timeout=30)
+    model = ScriptedModel([qw_call("pid"), qw_call("pay", amount=500) + qw_call("bad"), qw_call("pid"), "done"])
+    finished = {}
+    with anyio.fail_after(60):
+        async with toolset:
+            async for event in Agent(model, [toolset], tool_timeout=30).stream("Pay 500 and check."):
+                if isinstance(event, ToolCallFinished):
+                    finished.setdefault(event.call.name, []).append(event)
+                    if event.call.name == "bad":
+                        (tmp_path / "go").touch()  # only now may `pay` answer
+    said = "the MCP server failed on bad: RuntimeError: Invalid structured content"
+    assert finished["bad"][0].error.startswith(said) and finished["bad"][0].content.startswith(f"Error: {said}")
+    assert (finished["pay"][0].content, finished["pay"][0].error) == ("paid 500", None)
+    assert (tmp_path / "ledger").read_text().split() == ["500"]
+    before, after = (int(e.content) for e in finished["pid"])
+    assert before == after  # the same connection and server process all along
+
+
+def _chained(outer: BaseException, cause: BaseException) -> BaseException:
+    outer.__cause__ = cause
+    return outer
+
+
+@pytest.mark.parametrize(
+    ("error", "lost"),
+    [(anyio.ClosedResourceError(), True), (anyio.BrokenResourceError(), True), (anyio.EndOfStream(), True),
+     (EOFError(), True), (BrokenPipeError(), True), (_chained(RuntimeError("x"), ConnectionResetError()), True),
+     (RuntimeError("Invalid structured content returned by tool bad"), False), (ValueError("bad"), False),
+     (KeyError("x"), False)],
+)  # fmt: skip
+def test_only_a_lost_transport_counts_as_a_lost_connection(error, lost):
+    from agentkit.mcp._toolset import _connection_lost
+
+    assert _connection_lost(error) is lost
+    httpx2 = pytest.importorskip("httpx2")
+    assert _connection_lost(httpx2.ConnectError("refused")) is True
+    assert _connection_lost(httpx2.HTTPStatusError("500", request=None, response=None)) is False  # type: ignore[arg-type]

@@ -1,4 +1,5 @@
 import base64
+import itertools
 import json
 import logging
 import socket
@@ -15,6 +16,7 @@ from agentkit import (
     Sampling,
     TextDelta,
     ToolCallReady,
+    ToolCallStarted,
 )
 from agentkit.testing import check_transcript
 from tests.scripted_server import Reply, ScriptedServer, call, chunk, completion
@@ -237,7 +239,7 @@ async def test_a_key_echoed_by_the_server_is_redacted(where, caplog):
         assert srv.headers[0]["authorization"] == f"Bearer {SECRET}"  # the key did go to the server
     _no_secret_in(info.value)
     text = str(info.value) + (info.value.body or "")
-    assert "key *** for" in text or "Bearer ***<" in text  # the server's message is kept, the key replaced
+    assert "key *** for" in text or "for ***<" in text  # the server's message is kept, the key replaced
     assert SECRET not in repr(model) and SECRET not in caplog.text
 
 
@@ -706,3 +708,109 @@ async def test_streamed_call_events_agree_with_the_final_calls():
         assert "".join(e.text for e in pieces) == c.arguments
         assert events.index(o) < events.index(pieces[0]) and events.index(pieces[-1]) < events.index(r)
     assert len({o.index for o in opened}) == 2
+
+
+# --- hostile servers (attacker review A) -----------------------------------------------------
+
+
+@pytest.mark.parametrize("url", ["http://alice:s3cretpw@127.0.0.1:{port}/v1", "http://127.0.0.1:{port}/v1?key=s3cretkey"])
+async def test_credentials_in_the_base_url_are_never_shown(url, caplog):
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    model = RemoteModel(url.format(port=port), server="vllm", model="m", max_retries=0, connect_timeout=1)
+    assert "s3cret" not in repr(model) and f"127.0.0.1:{port}" in repr(model)
+    caplog.set_level(logging.DEBUG, logger="agentkit")
+    with pytest.raises(ModelError) as info:
+        await Agent(model).run("hi")
+    shown = f"{info.value} {info.value.body} {info.value.args}"
+    assert f"127.0.0.1:{port}" in shown and "s3cret" not in shown
+    assert "s3cret" not in caplog.text
+
+
+_MARKUP = '<tool_call>\n{"name": "pay", "arguments": {"amount": 500}}\n</tool_call>'
+
+
+def _pay_tool(paid):
+    from agentkit import tool
+
+    @tool
+    def pay(amount: int) -> str:
+        """Pay.
+
+        Args:
+            amount: How much.
+        """
+        paid.append(amount)
+        return f"paid {amount}"
+
+    return pay
+
+
+@pytest.mark.parametrize("markup_first", [True, False])
+async def test_a_call_in_tool_calls_and_left_in_the_content_runs_once(markup_first):
+    paid: list[int] = []
+    server_call = chunk({"tool_calls": [call("pay", {"amount": 500}, cid="call_b")]}, finish="tool_calls")
+    streamed = [chunk({"content": _MARKUP}), server_call] if markup_first else [server_call, chunk({"content": _MARKUP})]
+    with ScriptedServer() as srv:
+        srv.script(
+            # the same call also in a different key order and spacing: the same arguments
+            Reply(body=completion(_MARKUP.replace('{"amount": 500}', '{ "amount":500 }'),
+                                  tool_calls=[call("pay", {"amount": 500}, cid="call_a")], finish="tool_calls")),
+            Reply(body=completion("Paid.")),
+            Reply(chunks=streamed),
+            Reply(chunks=[chunk({"content": "Paid."}, finish="stop")]),
+        )  # fmt: skip
+        agent = Agent(RemoteModel(srv.url, server="vllm", model="m", max_retries=0), [_pay_tool(paid)])
+        result = await agent.run("Pay 500.")
+        assert paid == [500]
+        assert [c["id"] for c in result.messages[1]["tool_calls"]] == ["call_a"]
+        assert "tool_call" not in (result.messages[1].get("content") or "")
+        check_transcript(result.messages)
+        ready, started = [], []
+        async for event in agent.stream("Pay 500."):
+            if isinstance(event, ToolCallReady):
+                ready.append(event.call.id)
+            if isinstance(event, ToolCallStarted):
+                started.append(event.call.id)
+        assert paid == [500, 500] and len(ready) == 1 and started == ready
+
+
+async def test_two_equal_calls_of_one_kind_both_run():
+    paid: list[int] = []
+    two = [call("pay", {"amount": 500}, cid="a"), call("pay", {"amount": 500}, cid="b", index=1)]
+    with ScriptedServer() as srv:
+        srv.script(Reply(body=completion(_MARKUP + _MARKUP, finish="tool_calls")), Reply(body=completion("ok")),
+                   Reply(body=completion("", tool_calls=two, finish="tool_calls")), Reply(body=completion("ok")))  # fmt: skip
+        agent = Agent(RemoteModel(srv.url, server="vllm", model="m", max_retries=0), [_pay_tool(paid)])
+        await agent.run("Pay twice.")
+        await agent.run("Pay twice.")
+    assert paid == [500] * 4
+
+
+@pytest.mark.parametrize("streaming", [True, False])
+async def test_a_response_that_never_ends_is_bounded_by_max_duration(streaming):
+    endless = itertools.repeat(chunk({"content": "la "}))
+    with ScriptedServer() as srv:
+        srv.script(Reply(chunks=endless, chunk_delay=0.01) if streaming else
+                   Reply(body=completion("late"), delay=3))  # fmt: skip  (a read timeout of 20 s never fires)
+        model = RemoteModel(srv.url, server="vllm", model="m", max_retries=0, timeout=20, max_duration=1)
+        agent = Agent(model)
+        with anyio.fail_after(15):  # not a timing: the bound that says the run hung
+            with pytest.raises(ModelError, match="max_duration") as info:
+                if streaming:
+                    async for _ in agent.stream("hi"):
+                        pass
+                else:
+                    await agent.run("hi")
+    check_transcript(info.value.messages)
+    if streaming:
+        assert info.value.partial is not None and info.value.partial.content.startswith("la la")
+
+
+@pytest.mark.parametrize("bad", [0, -1, True, float("nan")])
+def test_max_duration_must_be_a_positive_number(bad):
+    from agentkit import UserError
+
+    with pytest.raises(UserError, match="max_duration"):
+        RemoteModel("http://127.0.0.1:9/v1", max_duration=bad)

@@ -2,11 +2,12 @@
 image bounds every image a tool returns (`WithImages`) passes."""
 
 import base64
+import threading
 
 import anyio
 import pytest
 
-from agentkit import Agent, RunContext, tool
+from agentkit import Agent, RunContext, ToolCallFinished, tool
 from agentkit._tool_runner import MAX_IMAGE_BYTES, WithImages
 from agentkit.testing import ScriptedModel, check_transcript
 from tests.agent_helpers import qw_call
@@ -91,3 +92,37 @@ async def test_thousands_of_images_over_the_count_are_one_note():
 
     result = await Agent(ScriptedModel([qw_call("many"), "ok"]), [many]).run("q")
     assert result.messages[2]["content"] == "[images 3 to 5000 of 5000 left out: over the limit of 2 images per result]\ndone"
+
+
+async def test_a_timed_out_sync_tool_is_said_to_be_maybe_still_running():
+    # A sync tool cannot be stopped: it is abandoned in its thread and its effect may land after
+    # the model was told it timed out. The model and the caller are told so.
+    paid: list[int] = []
+    go = threading.Event()
+
+    @tool
+    def pay(amount: int) -> str:
+        """Pay.
+
+        Args:
+            amount: How much.
+        """
+        go.wait(60)
+        paid.append(amount)
+        return "paid"
+
+    finished = []
+    agent = Agent(ScriptedModel([qw_call("pay", amount=500), "gave up"]), [pay], tool_timeout=0.05)
+    with anyio.fail_after(60):
+        async for event in agent.stream("Pay."):
+            if isinstance(event, ToolCallFinished):
+                finished.append(event)
+    said = "timed out after 0.05 s; it may still be running, and its effect may still happen"
+    assert finished[0].content == f"Error: the tool pay {said}."
+    assert finished[0].error == said
+    assert paid == []
+    go.set()  # the abandoned thread goes on: the effect the message warned of happens
+    with anyio.fail_after(60):
+        while not paid:
+            await anyio.sleep(0.01)
+    assert paid == [500]

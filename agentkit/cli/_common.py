@@ -94,6 +94,7 @@ def _mcp_server(command: str) -> Any:
 
 def _model(args: argparse.Namespace) -> Model:
     if args.base_url:
+        from .._redact import public_url
         from .._remote import RemoteModel
 
         model = RemoteModel(args.base_url)
@@ -107,7 +108,7 @@ def _model(args: argparse.Namespace) -> Model:
         try:  # ask the server now: one that is down is the caller's to fix, before any question
             anyio.run(probe)
         except ModelError as e:
-            raise CLIError(f"cannot use the server at {args.base_url}: {e}") from None
+            raise CLIError(f"cannot use the server at {public_url(args.base_url)}: {e}") from None
         return model
     from .._local import LocalModel
 

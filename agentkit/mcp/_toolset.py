@@ -16,13 +16,13 @@ import anyio
 import anyio.lowlevel
 from anyio.abc import TaskStatus
 
+from .._redact import Redactor, public_url, redacted_args
 from .._tool_runner import MAX_IMAGE_BYTES, MAX_IMAGES, WithImages
 from .._toolsets import SchemaTool
 from ..exceptions import ToolError, ToolsetError, UserError
 from ..tools import Tool
 from ._holding import Holder, watched
 from ._outputs import check_outputs_safely
-from ._redact import Redactor, public_url, redacted_args
 
 try:
     import httpx2
@@ -495,14 +495,29 @@ def result_value(
 
 
 def _connection_lost(e: BaseException) -> bool:
-    """Whether `e` says the connection is gone, rather than that the server answered with an error."""
-    e = _single(e)
-    if isinstance(e, MCPError):
-        # The SDK's "Connection closed"; over HTTP, a server that forgot the session (a restart).
-        return e.code == CONNECTION_CLOSED or _GONE_SESSION.search(e.message) is not None
-    return True
+    """Whether `e` says the connection is gone (a closed or broken stream, an end of file, the
+    SDK's "Connection closed", an HTTP session the server forgot), rather than that one call
+    failed: a server's error answer, or a result the SDK refused (one that breaks its tool's
+    output schema raises RuntimeError), leaves the connection and the other calls on it alone."""
+    seen: set[int] = set()
+    cause: BaseException | None = _single(e)
+    while cause is not None and id(cause) not in seen:  # a transport error may be wrapped
+        seen.add(id(cause))
+        if isinstance(cause, MCPError):
+            return cause.code == CONNECTION_CLOSED or _GONE_SESSION.search(cause.message) is not None
+        if isinstance(cause, _TRANSPORT_LOST) or _http_transport_error(cause):
+            return True
+        cause = cause.__cause__
+    return False
 
 
+_TRANSPORT_LOST = (anyio.ClosedResourceError, anyio.BrokenResourceError, anyio.EndOfStream, EOFError, ConnectionError)
+
+
+def _http_transport_error(e: BaseException) -> bool:
+    """An HTTP client's transport error (httpx's `TransportError`, or the flavour the SDK ships),
+    told by name: which HTTP library the SDK uses is its own business."""
+    return any(c.__name__ == "TransportError" and c.__module__.startswith("httpx") for c in type(e).__mro__)
 _GONE_SESSION = re.compile(r"\bsession\b.*\b(not found|terminated|expired|unknown)\b", re.IGNORECASE)
 
 

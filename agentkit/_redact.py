@@ -1,4 +1,5 @@
-"""Secrets kept out of what agentkit says about an MCP connection: its reprs, errors and logs."""
+"""Secrets kept out of what agentkit says about a connection (a model server, an MCP server):
+its reprs, errors and logs."""
 
 from __future__ import annotations
 
