@@ -16,6 +16,10 @@ __all__ = ["Turn", "answerable", "tool_message"]
 
 E = TypeVar("E")
 
+UNFINISHED = ("Error: this call was not run to completion: the run was cancelled or failed while it ran, so it "
+              "may have partly run")  # fmt: skip
+"""The answer of a call a run started and did not finish (it was cancelled or failed)."""
+
 
 @dataclass
 class Turn:
@@ -117,9 +121,7 @@ class Turn:
         own = [message, *self.results.values()]
         if any(m is o for m in transcript for o in own):  # recorded by the loop already
             return []
-        note = ("Error: this call was not run to completion: the run was cancelled or failed while it "
-                "ran, so it may have partly run")  # fmt: skip
-        answers = [self.results.get(c.id) or tool_message(c, note) for c in calls]
+        answers = [self.results.get(c.id) or tool_message(c, UNFINISHED) for c in calls]
         return answers if message is None else [message, *answers]
 
 

@@ -169,3 +169,11 @@ hanging_payments = Agent(ScriptedModel(_payments), [_hanging_pay])
 SPACED = '<tool_call>\n{"name": "pay", "arguments": {' + "\n" * 60 + '"amount": 5}}\n</tool_call>'
 spaced_payments = Agent(ScriptedModel(lambda m: SPACED if m[-1]["role"] == "user" else "done"), [pay])
 """Calls `pay` with arguments whose JSON whitespace holds 60 newlines."""
+
+
+def _payments_then_failing(messages):
+    return ModelError("the server fell over") if messages[-1]["role"] == "tool" else _payments(messages)
+
+
+payments_then_failing = Agent(ScriptedModel(_payments_then_failing), [pay])
+"""`payments`, whose model fails once the calls are answered."""

@@ -15,6 +15,9 @@ Type a question and press Enter. A line that ends in \\ continues on the next li
 Commands: /thinking on|off, /tools, /clear (forget the conversation), /help, /exit.
 Ctrl-C stops the current answer; Ctrl-D (end of input) or /exit ends the chat."""
 
+STOPPED = "stopped: what ran is kept (a call cut short is answered that it may have partly run)"
+"""What the chat says when Ctrl-C stops an answer."""
+
 
 def add(subparsers: Any) -> None:
     parser = subparsers.add_parser("chat", help="chat in the terminal",
@@ -126,16 +129,14 @@ class Chat:
         try:
             result = anyio.run(lambda: self.printer.run(self.agent, input, **options))
         except KeyboardInterrupt:
-            self.printer.interrupted("stopped: the calls that ran are kept (one cut short is answered that it "
-                                     "may have partly run); the rest of this answer is not")  # fmt: skip
+            self.printer.interrupted(STOPPED)
             return True
         except ResumeConflictError as e:
             return not self.settle(e.calls)
         except UserError:
             raise
         except AgentError as e:  # the run failed; the chat goes on from what the session kept
-            self.printer.interrupted(f"failed: {type(e).__name__}: {' '.join(str(e).split())} "
-                                     "(the calls that ran are kept)")  # fmt: skip
+            self.printer.interrupted(f"failed: {type(e).__name__}: {' '.join(str(e).split())}")
             return True
         if result.pending:
             decisions = self.decide(result.pending)
