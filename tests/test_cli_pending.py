@@ -284,3 +284,24 @@ def test_a_session_whose_waiting_calls_cannot_be_looked_at_still_chats(tmp_path,
     assert run.returncode == 0, run.stderr
     assert "[cannot ask about the waiting calls: " in run.stdout and "approve" not in run.stdout
     assert paid == []
+
+
+def test_a_new_question_that_finds_the_call_claimed_asks_and_then_goes_on(tmp_path, paid, monkeypatch):
+    """Another chat approved the waiting call after this one started: this chat's new question
+    does not deny it a second time; with the person's yes it is answered "outcome unknown", then
+    the question is asked."""
+    from agentkit.cli._chat import Chat
+
+    db = tmp_path / "chat.db"
+    agentkit("chat", *PAYMENTS, "--session", str(db), input="pay 5\n")
+    session = SQLiteSession(db, "chat")
+    [call] = [c["id"] for c in anyio.run(session.get_messages)[-1]["tool_calls"]]
+    other_chat_approves = lambda chat: anyio.run(session.claim_calls, [call])  # noqa: E731
+    monkeypatch.setattr(Chat, "resume_waiting", other_chat_approves)
+    run = agentkit("chat", *PAYMENTS, "--session", str(db), input="hello\ny\n")
+    assert run.returncode == 0, run.stderr
+    assert "the call may have run" in run.stdout and paid == []
+    assert "you asked: hello (0 calls denied by a new question)" in run.stdout
+    stored = anyio.run(session.get_messages)
+    assert valid(stored) and [m["content"] for m in stored if m["role"] == "tool"] == [UNKNOWN]
+    assert [m["content"] for m in stored if m["role"] == "user"] == ["pay 5", "hello"]
