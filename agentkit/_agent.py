@@ -98,6 +98,8 @@ class TurnFinished:
     """0 for the first model call of the run."""
     completion: Completion
     """The model's response of this turn."""
+    messages: list[Message] = field(default_factory=list)
+    """The transcript so far, this turn's answers included: what a resume or a new question goes on from."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -348,7 +350,7 @@ class Agent(Generic[OutputT]):
             messages.extend(state.answers([c for c, _ in calls]))
             _stop_if_failed([c for c, _ in calls], state, run, options, messages)
             if emit is not None:
-                await emit(TurnFinished(turn=turn, completion=completion))
+                await emit(TurnFinished(turn=turn, completion=completion, messages=list(messages)))
             if state.finals or (not calls and options.mode != "json" and options.mode != "tool"):
                 return await self._finish(options, run, state, completion, messages, emit)
             problems = self._problems(options, completion, calls, state)
@@ -439,7 +441,7 @@ class Agent(Generic[OutputT]):
             pending=pending,
         )
         if emit is not None:
-            await emit(TurnFinished(turn=run.turn, completion=completion))
+            await emit(TurnFinished(turn=run.turn, completion=completion, messages=list(messages)))
         return await self._end(result, options, run, emit)
 
     async def _resume(self, messages: list[Message], options: RunOptions, run: _Run, emit: Emit | None) -> Turn | None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import anyio
 
-from ._approvals import went_on
+from ._approvals import unanswered, went_on
 from ._events import ToolCall
 from ._marks import INSERTED
 from ._model import Message
@@ -48,7 +48,9 @@ async def opening(
     end = next(i for i, m in enumerate(joined) if m is first_new) if first_new is not None else len(joined)
     if session is None:
         end = 0
-    return joined, Store(session=session, messages=joined, stored=end, input_end=len(joined))
+    store = Store(session=session, messages=joined, stored=end, input_end=len(joined))
+    await store.settle_waiting(stored, end)
+    return joined, store
 
 
 def _refuse_repeat(stored: list[Message], given: list[Message]) -> None:
@@ -95,9 +97,9 @@ class Store:
         self.turn = turn
         return turn
 
-    async def claim(self, calls: Sequence[ToolCall]) -> None:
-        """Claim a resume's pending calls, when the session can (``claim_calls``); raise
-        `ResumeConflictError` when another resume has claimed or answered them."""
+    async def claim(self, calls: Sequence[ToolCall], *, by: str = "a resume") -> None:
+        """Claim a resume's pending calls (or those a new message answers: `by`), when the session
+        can (``claim_calls``); raise `ResumeConflictError` when another run has claimed or answered them."""
         claim = getattr(self.session, "claim_calls", None)
         if claim is None or not calls:
             return
@@ -109,14 +111,36 @@ class Store:
                                f"{type(e).__name__}: {e}", messages=[]) from e  # fmt: skip
         if not claimed:
             raise ResumeConflictError(
-                f"the pending calls {', '.join(ids)} were claimed or answered by another resume of this "
-                "session, which is running them, or stopped before storing their answers (then they may "
-                "have run). Nothing ran here. If no run is working on them, `await session.release_calls("
-                f"{ids!r})` makes them pending again: resume then with a decision (deny, with a reason, a "
-                "call that may have run)",
+                f"{by} could not answer the pending calls {', '.join(ids)}: another run of this session "
+                "claimed or answered them first (a resume, which is running them or stopped before storing "
+                "their answers: then they may have run). Nothing ran here, nothing was stored. If no run is "
+                f"working on them, `await session.release_calls({ids!r})` makes them pending again: resume "
+                "then with a decision (deny, with a reason, a call that may have run)",
                 calls=ids,
             )
         self.claimed = ids
+
+    async def settle_waiting(self, stored: list[Message], end: int) -> None:
+        """A new message that answers calls the session left waiting (a new question denies them)
+        claims them as a resume would, and stores those answers at once: one answer per call,
+        however many runs of the session race."""
+        given = self.messages[end:]
+        waiting = {c.id: c for c in unanswered(stored)}
+        count = 0
+        while count < len(given) and given[count].get("role") == "tool" and given[count].get("tool_call_id") in waiting:
+            count += 1
+        if self.session is None or not count:
+            return
+        await self.claim([waiting[str(m.get("tool_call_id"))] for m in given[:count]], by="a new message")
+        try:
+            await self._save(self.messages, end + count)
+        except Exception as e:
+            release = getattr(self.session, "release_calls", None)
+            if release is not None:
+                with anyio.CancelScope(shield=True):
+                    await release(self.claimed)
+            raise SessionError(f"the session could not store the answers to its waiting calls (nothing ran): "
+                               f"{type(e).__name__}: {e}", messages=[]) from e  # fmt: skip
 
     async def save_answers(self) -> None:
         """Store a resume's answers now, before the next model call. A failure here is not the
@@ -155,7 +179,8 @@ class Store:
             if isinstance(error, RunError) and error.messages[: len(messages)] == messages:
                 messages = error.messages  # the live transcript, and the calls that ran before the failure
             elif self.turn is not None:  # a turn whose calls are not all answered: keep those that ran
-                messages = [*messages, *self.turn.unfinished(messages)]
+                # A resume's claimed calls are answered even when none finished: they started.
+                messages = [*messages, *self.turn.unfinished(messages, claimed=bool(self.claimed))]
             try:
                 await self._save(messages, self._ran_until(messages))
             except Exception as e:

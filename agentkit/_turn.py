@@ -16,6 +16,10 @@ __all__ = ["Turn", "answerable", "tool_message"]
 
 E = TypeVar("E")
 
+UNFINISHED = ("Error: this call was not run to completion: the run was cancelled or failed while it ran, so it "
+              "may have partly run")  # fmt: skip
+"""The answer of a call a run started and did not finish (it was cancelled or failed)."""
+
 
 @dataclass
 class Turn:
@@ -103,23 +107,21 @@ class Turn:
         self.renamed[call.id] = new_call_id()
         return replace(call, id=self.renamed[call.id])
 
-    def unfinished(self, transcript: list[Message]) -> list[Message]:
+    def unfinished(self, transcript: list[Message], *, claimed: bool = False) -> list[Message]:
         """What a run that fails now must add to `transcript` to keep the calls of this turn that
         ran: the message with its calls (or those started early), each answered with its result or
-        with a note that it did not finish; nothing when no call finished, or the turn is in
-        `transcript` already."""
+        with a note that it did not finish; nothing when no call finished (unless the calls are a
+        resume's, `claimed`: they may have started), or the turn is in `transcript` already."""
         message, calls = self.message, self.calls
         if message is None and not calls:
             calls = self.started
             message = self._early_message() if calls else None
-        if not any(c.id in self.results for c in calls):
+        if not (claimed and message is None) and not any(c.id in self.results for c in calls):
             return []
         own = [message, *self.results.values()]
         if any(m is o for m in transcript for o in own):  # recorded by the loop already
             return []
-        note = ("Error: this call was not run to completion: the run was cancelled or failed while it "
-                "ran, so it may have partly run")  # fmt: skip
-        answers = [self.results.get(c.id) or tool_message(c, note) for c in calls]
+        answers = [self.results.get(c.id) or tool_message(c, UNFINISHED) for c in calls]
         return answers if message is None else [message, *answers]
 
 

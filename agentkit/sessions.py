@@ -25,7 +25,7 @@ from ._marks import starts_turn
 from ._model import Message
 from .exceptions import SessionError, UserError
 
-__all__ = ["History", "RedisSession", "SQLiteSession", "Session", "count_tokens", "fit"]
+__all__ = ["History", "MemorySession", "RedisSession", "SQLiteSession", "Session", "count_tokens", "fit"]
 
 T = TypeVar("T")
 
@@ -51,6 +51,54 @@ class Session(Protocol):
     async def clear(self) -> None:
         """Forget the conversation."""
         ...
+
+
+class MemorySession:
+    """A `Session` in this process's memory, with claims: for one program's conversation that
+    need not outlive it (``agentkit chat`` without ``--session`` keeps its conversation in one).
+    Like the other sessions it keeps what ran when a run fails or is cancelled."""
+
+    def __init__(self) -> None:
+        self._messages: list[Message] = []
+        self._claims: set[str] = set()
+
+    def __repr__(self) -> str:
+        return f"MemorySession({len(self._messages)} messages)"
+
+    async def get_messages(self, limit: int | None = None) -> list[Message]:
+        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 0):
+            raise UserError(f"limit must be None or a non-negative int, not {limit!r}")
+        kept = self._messages if limit is None else self._messages[len(self._messages) - limit :]
+        copied: list[Message] = json.loads(json.dumps(kept))  # a caller's change never reaches the store
+        return copied
+
+    async def add_messages(self, messages: Sequence[Message]) -> None:
+        self._messages.extend(json.loads(json.dumps(list(messages))))  # JSON, as the other sessions keep
+
+    async def clear(self) -> None:
+        """Forget the conversation and its claims."""
+        self._messages, self._claims = [], set()
+
+    async def claim_calls(self, call_ids: Sequence[str]) -> bool:
+        """Claim pending calls: all of them, when none is claimed or answered (True), else none (False)."""
+        ids = _ids(call_ids)
+        if any(i in self._claims or self._answered(i) for i in ids):
+            return False
+        self._claims.update(ids)
+        return True
+
+    async def release_calls(self, call_ids: Sequence[str]) -> None:
+        """Forget the claims on `call_ids`."""
+        self._claims.difference_update(_ids(call_ids))
+
+    def _answered(self, call_id: str) -> bool:
+        """A tool message answers `call_id` after the last assistant message holding it."""
+        for m in reversed(self._messages):
+            if m.get("role") == "tool" and m.get("tool_call_id") == call_id:
+                return True
+            if m.get("role") == "assistant" and any(c.get("id") == call_id for c in m.get("tool_calls") or ()):
+                return False
+        return False
 
 
 class SQLiteSession:

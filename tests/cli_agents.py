@@ -135,3 +135,45 @@ payments = Agent(ScriptedModel(_payments), [pay])
 """Calls `pay` (which needs approval) once per number in a question that starts with "pay"; after
 the calls, says what the tools said; otherwise repeats the question and counts the calls a new
 question denied."""
+
+
+def _slow_payments(messages):
+    said = _payments(messages)
+    return said + " and so on" * 100_000 if said.startswith("tool said") else said
+
+
+slow_payments = Agent(ScriptedModel(_slow_payments, chunk=4, delay=0.05), [pay])
+"""`payments`, whose answer after the calls streams for hours: only Ctrl-C stops it."""
+
+
+@tool(name="pay", requires_approval=True)
+async def _hanging_pay(amount: int) -> str:
+    """Pay an amount (never finishes).
+
+    Args:
+        amount: How much.
+    """
+    import os
+
+    import anyio
+
+    with open(os.environ["AGENTKIT_TEST_PAID"], "a") as f:
+        f.write(f"started {amount}\n")
+    await anyio.sleep_forever()
+    return "unreachable"
+
+
+hanging_payments = Agent(ScriptedModel(_payments), [_hanging_pay])
+"""`payments`, whose `pay` notes in $AGENTKIT_TEST_PAID that it started and then never ends: only Ctrl-C stops it."""
+
+SPACED = '<tool_call>\n{"name": "pay", "arguments": {' + "\n" * 60 + '"amount": 5}}\n</tool_call>'
+spaced_payments = Agent(ScriptedModel(lambda m: SPACED if m[-1]["role"] == "user" else "done"), [pay])
+"""Calls `pay` with arguments whose JSON whitespace holds 60 newlines."""
+
+
+def _payments_then_failing(messages):
+    return ModelError("the server fell over") if messages[-1]["role"] == "tool" else _payments(messages)
+
+
+payments_then_failing = Agent(ScriptedModel(_payments_then_failing), [pay])
+"""`payments`, whose model fails once the calls are answered."""

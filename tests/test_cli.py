@@ -22,6 +22,7 @@ import anyio
 import pytest
 
 from agentkit.cli import main
+from agentkit.cli._chat import STOPPED
 from agentkit.sessions import SQLiteSession
 from tests import cli_agents
 
@@ -378,7 +379,7 @@ def test_ctrl_c_stops_the_answer_not_the_chat():
     reader.join(10)
     text = "".join(out)
     # The long answer ends only when stopped: it was cut short, and nothing of it came after.
-    stopped, after = text.split("[stopped: this question is not kept]")
+    stopped, after = text.split(f"[{STOPPED}]")
     assert "a very long answer" in stopped and "a very long answer" not in after
     assert "a quick answer" in after
     assert "Traceback" not in child.stderr.read()
@@ -407,6 +408,7 @@ CONSOLE_SCRIPT = """\
 import re
 import sys
 from agentkit.cli import main
+from agentkit.cli._chat import STOPPED
 if __name__ == '__main__':
     sys.argv[0] = re.sub(r'(-script\\.pyw|\\.exe)?$', '', sys.argv[0])
     sys.exit(main())

@@ -10,7 +10,7 @@ import anyio
 import pytest
 
 from agentkit import ToolCall
-from agentkit.cli._pending import INSTEAD, decision, new_question
+from agentkit.cli._pending import INSTEAD, UNKNOWN, decision, new_question, shown_arguments
 from agentkit.sessions import SQLiteSession
 from tests import cli_agents
 from tests.test_cli import ROOT, agentkit, env, wait_until_reading
@@ -120,6 +120,134 @@ def test_a_new_question_instead_of_an_answer_denies_the_waiting_call(tmp_path):
     assert [m["content"] for m in stored if m["role"] == "tool"] == [INSTEAD]
 
 
+class Chatting:
+    """A chat in a real child process over pipes; `until(text)` waits for what it prints."""
+
+    def __init__(self, *args, paid):
+        self.child = subprocess.Popen([sys.executable, "-m", "agentkit", "chat", *args], stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                                      env={**env(), "AGENTKIT_TEST_PAID": str(paid)})  # fmt: skip
+        self.out: list[str] = []
+        self.changed = threading.Condition()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for char in iter(lambda: self.child.stdout.read(1), ""):
+            with self.changed:
+                self.out.append(char)
+                self.changed.notify_all()
+
+    def text(self):
+        return "".join(self.out)
+
+    def until(self, condition):
+        test = condition if callable(condition) else lambda: condition in self.text()
+        with self.changed:
+            assert self.changed.wait_for(test, 120), self.text()
+
+    def say(self, line):
+        self.child.stdin.write(line + "\n")
+        self.child.stdin.flush()
+
+    def end(self):
+        self.child.stdin.close()
+        try:
+            assert self.child.wait(60) == 0, self.child.stderr.read()
+        finally:
+            if self.child.poll() is None:
+                self.child.kill()
+                self.child.wait()
+
+
+def test_ctrl_c_after_an_approved_call_keeps_its_result_without_a_session(tmp_path):
+    """y, the call runs, Ctrl-C while the answer streams: the next question's model still sees
+    the call's real result (it is not denied as "not run")."""
+    ledger = tmp_path / "paid"
+    chat = Chatting("--agent", "tests.cli_agents:slow_payments", paid=ledger)
+    chat.say("pay 5")
+    chat.until(prompt(5))
+    wait_until_reading(chat.child)
+    chat.say("y")
+    chat.until("tool said: paid 5")
+    chat.child.send_signal(signal.SIGINT)
+    chat.until("stopped:")
+    chat.say("did it go through")
+    chat.until("(0 calls denied by a new question)")
+    assert "you asked: did it go through (0 calls denied by a new question)" in chat.text()
+    chat.end()
+    assert ledger.read_text().split() == ["5"]
+
+
+def test_ctrl_c_while_an_approved_call_runs_answers_it_may_have_run(tmp_path):
+    """--session: Ctrl-C while the approved call runs: it is answered "may have partly run" in the
+    file (never "not run"), and the next question goes on from there."""
+    db, ledger = tmp_path / "chat.db", tmp_path / "paid"
+    chat = Chatting("--agent", "tests.cli_agents:hanging_payments", "--session", str(db), paid=ledger)
+    chat.say("pay 5")
+    chat.until(prompt(5))
+    wait_until_reading(chat.child)
+    chat.say("y")
+    chat.until(lambda: ledger.exists() and ledger.read_text() == "started 5\n")
+    chat.child.send_signal(signal.SIGINT)
+    chat.until("stopped:")
+    chat.say("did it go through")
+    chat.until("(0 calls denied by a new question)")
+    chat.end()
+    stored = anyio.run(SQLiteSession(db, "chat").get_messages)
+    assert valid(stored)
+    [answer] = [m["content"] for m in stored if m["role"] == "tool"]
+    assert "may have partly run" in answer
+
+
+def test_a_call_claimed_by_a_chat_that_died_is_answered_outcome_unknown(tmp_path, paid):
+    """A chat killed while its approved call ran leaves the call claimed: the next chat says it may
+    have run and, with the person's yes, answers it "outcome unknown"; it never runs it again."""
+    db = tmp_path / "chat.db"
+    first = agentkit("chat", *PAYMENTS, "--session", str(db), input="pay 5\n")
+    assert first.returncode == 0, first.stderr
+    session = SQLiteSession(db, "chat")
+    [call] = [c["id"] for c in anyio.run(session.get_messages)[-1]["tool_calls"]]
+    assert anyio.run(session.claim_calls, [call])  # what the killed chat's resume held
+    second = agentkit("chat", *PAYMENTS, "--session", str(db), input="y\nwhat happened\n")
+    assert second.returncode == 0, second.stderr
+    assert paid == []
+    assert "the call may have run" in second.stdout and prompt(5) not in second.stdout
+    assert "you asked: what happened (0 calls denied by a new question)" in second.stdout
+    stored = anyio.run(session.get_messages)
+    assert valid(stored) and [m["content"] for m in stored if m["role"] == "tool"] == [UNKNOWN]
+    assert anyio.run(session.claim_calls, ["other"])  # the file is not left locked
+
+
+def test_a_claimed_call_the_person_does_not_settle_stays_waiting(tmp_path, paid):
+    db = tmp_path / "chat.db"
+    agentkit("chat", *PAYMENTS, "--session", str(db), input="pay 5\n")
+    session = SQLiteSession(db, "chat")
+    [call] = [c["id"] for c in anyio.run(session.get_messages)[-1]["tool_calls"]]
+    assert anyio.run(session.claim_calls, [call])
+    second = agentkit("chat", *PAYMENTS, "--session", str(db), input="n\n")
+    assert second.returncode == 0, second.stderr
+    assert "the call waits, claimed" in second.stdout and paid == []
+    assert [m["role"] for m in anyio.run(session.get_messages)] == ["user", "assistant"]
+
+
+def test_the_prompt_shows_the_arguments_on_one_line(paid):
+    """60 newlines of JSON whitespace in the arguments cannot push them off the screen."""
+    run = agentkit("chat", "--agent", "tests.cli_agents:spaced_payments", input="pay\ny\n")
+    assert run.returncode == 0, run.stderr
+    assert prompt(5) in run.stdout
+    assert paid == [5]
+
+
+@pytest.mark.parametrize(("given", "shown"), [
+    ('{"to":"bob",\n\n"amount":5}', '{"to": "bob", "amount": 5}'),
+    ('{"to": "a\\nb\\u001b[2J"}', '{"to": "a\\nb\\u001b[2J"}'),  # JSON writes ESC out itself
+    ("not json\nat all\x1b", "not json\\nat all\\x1b"),
+    ('{"to": "' + "x" * 500 + '"}', '{"to": "' + "x" * 392 + "… (110 more characters not shown)"),
+])  # fmt: skip
+def test_how_the_prompt_shows_arguments(given, shown):
+    assert shown_arguments(given) == shown
+
+
 def test_new_question_answers_each_waiting_call_once_then_asks():
     call = ToolCall(id="c2", name="pay", arguments="{}").to_dict()
     transcript = [{"role": "user", "content": "pay"},
@@ -156,3 +284,24 @@ def test_a_session_whose_waiting_calls_cannot_be_looked_at_still_chats(tmp_path,
     assert run.returncode == 0, run.stderr
     assert "[cannot ask about the waiting calls: " in run.stdout and "approve" not in run.stdout
     assert paid == []
+
+
+def test_a_new_question_that_finds_the_call_claimed_asks_and_then_goes_on(tmp_path, paid, monkeypatch):
+    """Another chat approved the waiting call after this one started: this chat's new question
+    does not deny it a second time; with the person's yes it is answered "outcome unknown", then
+    the question is asked."""
+    from agentkit.cli._chat import Chat
+
+    db = tmp_path / "chat.db"
+    agentkit("chat", *PAYMENTS, "--session", str(db), input="pay 5\n")
+    session = SQLiteSession(db, "chat")
+    [call] = [c["id"] for c in anyio.run(session.get_messages)[-1]["tool_calls"]]
+    other_chat_approves = lambda chat: anyio.run(session.claim_calls, [call])  # noqa: E731
+    monkeypatch.setattr(Chat, "resume_waiting", other_chat_approves)
+    run = agentkit("chat", *PAYMENTS, "--session", str(db), input="hello\ny\n")
+    assert run.returncode == 0, run.stderr
+    assert "the call may have run" in run.stdout and paid == []
+    assert "you asked: hello (0 calls denied by a new question)" in run.stdout
+    stored = anyio.run(session.get_messages)
+    assert valid(stored) and [m["content"] for m in stored if m["role"] == "tool"] == [UNKNOWN]
+    assert [m["content"] for m in stored if m["role"] == "user"] == ["pay 5", "hello"]

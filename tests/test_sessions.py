@@ -577,3 +577,24 @@ async def test_a_row_that_is_not_a_message_is_a_session_error_naming_it(tmp_path
     with sqlite3.connect(path) as db:  # the way out the docs give: delete that row
         db.execute("DELETE FROM messages WHERE id = ?", (row,))
     assert [m["content"] for m in await session.get_messages()] == ["first", "one"]
+
+
+async def test_a_memory_session_keeps_copies_and_claims_like_the_stored_ones():
+    from agentkit.sessions import MemorySession
+
+    session = MemorySession()
+    call = {"id": "c1", "type": "function", "function": {"name": "pay", "arguments": "{}"}}
+    given = [{"role": "user", "content": "pay"}, {"role": "assistant", "content": "", "tool_calls": [call]}]
+    await session.add_messages(given)
+    given[0]["content"] = "changed"
+    assert (await session.get_messages())[0]["content"] == "pay"
+    assert await session.get_messages(1) == [given[1]] and await session.get_messages(0) == []
+    assert await session.claim_calls(["c1"]) and not await session.claim_calls(["c1", "c2"])
+    assert await session.claim_calls(["c2"])  # nothing of a refused claim was taken
+    await session.release_calls(["c1"])
+    await session.add_messages([{"role": "tool", "tool_call_id": "c1", "content": "paid"}])
+    assert not await session.claim_calls(["c1"])  # answered
+    await session.clear()
+    assert await session.get_messages() == [] and await session.claim_calls(["c2"])
+    with pytest.raises(UserError, match="limit"):
+        await session.get_messages(-1)

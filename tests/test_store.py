@@ -21,8 +21,9 @@ from agentkit import (
     UsageLimits,
     tool,
 )
+from agentkit.cli._pending import INSTEAD, new_question
 from agentkit.exceptions import UserError
-from agentkit.sessions import SQLiteSession
+from agentkit.sessions import MemorySession, SQLiteSession
 from agentkit.testing import ScriptedModel, check_transcript
 from tests.agent_helpers import qw_call
 
@@ -255,16 +256,14 @@ async def test_a_claimed_call_whose_resume_died_is_not_run_again_and_can_be_rele
     agent = Agent(ScriptedModel([qw_call("transfer", amount=7), "Not sent."]), [transfer])
     stopped = await agent.run("send 7", session=session)
     call_id = stopped.pending[0].id
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(lambda: agent.run([], session=session, approvals={call_id: True}))
-        await started.wait()
-        tg.cancel_scope.cancel()
+    # What a resume that died while the call ran leaves (a cancelled one answers the call: see below).
+    assert await session.claim_calls([call_id])
     with pytest.raises(ResumeConflictError, match=r"release_calls") as info:
         await agent.run([], session=session, approvals={call_id: True})
-    assert info.value.calls == [call_id] and PAID == [7]
+    assert info.value.calls == [call_id] and PAID == []
     await session.release_calls([call_id])  # no run works on it: the person decides again
     result = await agent.run([], session=session, approvals={call_id: "it may have been sent"})
-    assert result.output == "Not sent." and PAID == [7]
+    assert result.output == "Not sent." and PAID == [] and not started.is_set()
     stored = await session.get_messages()
     assert stored[2]["content"] == "Error: the user did not allow this tool call (it may have been sent)."
     check_transcript(stored)
@@ -525,3 +524,70 @@ async def test_a_resume_cancelled_while_a_call_runs_stores_the_calls_that_ran(tm
     with pytest.raises(UserError, match="no call in the conversation is waiting"):
         await agent.run([], session=session, approvals=approvals)
     assert PAID == [500]
+
+
+async def test_a_resume_cancelled_while_its_only_call_runs_answers_it_may_have_run(tmp_path):
+    """Nothing finished, but the claimed call started: it is answered, and its claim lifted."""
+    global STUCK
+    STUCK = anyio.Event()
+    session = SQLiteSession(tmp_path / "s.db", "chat")
+    agent = Agent(ScriptedModel([qw_call("stuck_transfer"), "Done."]), [stuck_transfer])
+    stopped = await agent.run("transfer", session=session)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(lambda: agent.run([], session=session, approvals={stopped.pending[0].id: True}))
+        await STUCK.wait()
+        tg.cancel_scope.cancel()
+    stored = await session.get_messages()
+    check_transcript(stored)
+    assert [m["role"] for m in stored] == ["user", "assistant", "tool"]
+    assert "may have partly run" in stored[-1]["content"]
+    assert await session.claim_calls(["another"])  # no claim litter blocks the file
+
+
+GO = anyio.Event()
+
+
+@tool(requires_approval=True)
+async def gated_pay(amount: int) -> str:
+    """Pay, once the test says go."""
+    STUCK.set()
+    await GO.wait()
+    PAID.append(amount)
+    return f"paid {amount}"
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "memory"])
+async def test_a_new_question_racing_a_resume_gets_a_clear_error_and_each_call_one_answer(tmp_path, kind):
+    """One chat approves the waiting call (its resume runs it) while another asks a new question,
+    which would deny it: the question's run claims the call too, so it loses, and stores nothing."""
+    global STUCK, GO
+    STUCK, GO = anyio.Event(), anyio.Event()
+    session = SQLiteSession(tmp_path / "s.db", "chat") if kind == "sqlite" else MemorySession()
+    model = ScriptedModel(lambda m: qw_call("gated_pay", amount=500) if m[-1]["content"] == "pay" else "ok")
+    agent = Agent(model, [gated_pay])
+    stopped = await agent.run("pay", session=session)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(lambda: agent.run([], session=session, approvals={stopped.pending[0].id: True}))
+        await STUCK.wait()
+        with pytest.raises(ResumeConflictError, match="a new message could not answer the pending calls"):
+            await agent.run(new_question(await session.get_messages(), "weather?"), session=session)
+        GO.set()
+    stored = await session.get_messages()
+    check_transcript(stored)
+    assert PAID == [500] and [m["content"] for m in stored if m["role"] == "tool"] == ["paid 500"]
+    # Asked again now, the question goes on from the answered call.
+    again = await agent.run(new_question(stored, "weather?"), session=session)
+    assert again.output == "ok"
+    check_transcript(await session.get_messages())
+
+
+async def test_a_new_question_stores_its_denials_at_once_and_a_late_resume_is_refused(tmp_path):
+    session = SQLiteSession(tmp_path / "s.db", "chat")
+    agent = Agent(ScriptedModel(lambda m: qw_call("pay", amount=5) if m[-1]["content"] == "pay" else "ok"), [pay])
+    stopped = await agent.run("pay", session=session)
+    await agent.run(new_question(stopped.messages[1:], "weather?"), session=session)
+    with pytest.raises(UserError, match="no call in the conversation is waiting"):
+        await agent.run([], session=session, approvals={stopped.pending[0].id: True})
+    stored = await session.get_messages()
+    check_transcript(stored)
+    assert PAID == [] and [m["content"] for m in stored if m["role"] == "tool"] == [INSTEAD]

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -668,3 +669,103 @@ def test_a_new_question_on_the_page_instead_of_a_decision_denies_the_calls(payme
     transcript = page.evaluate("transcript")
     assert valid(transcript) and [m["content"] for m in transcript if m["role"] == "user"] == ["pay 5 and 7", "hello"]
     page.close()
+
+
+# --- a run stopped or failed after calls ran --------------------------------------------------
+
+
+@pytest.fixture
+def failing_after():
+    cli_agents.PAID.clear()
+    with serving(cli_agents.payments_then_failing) as url:
+        yield url
+
+
+def test_an_error_after_an_approved_call_carries_the_transcript_with_its_result(failing_after):
+    done = waiting(failing_after)
+    [call] = done["pending"]
+    got = events(post(failing_after, {"history": done["history"], "approvals": {call["id"]: True}})[2])
+    name, error = got[-1]
+    assert name == "error" and error["type"] == "ModelError" and cli_agents.PAID == [5]
+    assert valid(error["history"]) and error["history"][-1] == {
+        "role": "tool", "tool_call_id": call["id"], "name": "pay", "content": "paid 5"}  # fmt: skip
+    kept = [d["history"] for n, d in got if n == "history"]
+    assert kept[0][-1]["content"].startswith("Error: this call was not run to completion")  # before it runs
+    assert kept[-1] == error["history"]
+    # The next question goes on from it: the call is not denied as unrun.
+    answer = events(post(failing_after, {"question": "did it go through", "history": error["history"]})[2])[-1][1]
+    assert answer["output"] == "you asked: did it go through (0 calls denied by a new question)"
+
+
+def test_an_error_before_any_call_ran_keeps_nothing(failing_after):
+    got = events(post(failing_after, {"question": "hello"})[2])  # the model answers; no call at all
+    assert got[-1][0] == "done"
+    failing = events(post(failing_after, {"history": [{"role": "user", "content": "x"}], "approvals": {"c": True}})[2])
+    assert failing[-1][0] == "error" and "history" not in failing[-1][1]
+
+
+def test_each_turn_sends_the_transcript_to_keep(payments):
+    done = waiting(payments)
+    [call] = done["pending"]
+    got = events(post(payments, {"history": done["history"], "approvals": {call["id"]: True}})[2])
+    kept = [d["history"] for n, d in got if n == "history"]
+    assert [m["content"] for m in kept[-1] if m["role"] == "tool"] == ["paid 5"]
+    assert all(valid(h) for h in kept) and got[-1][1]["history"][: len(kept[-1])] == kept[-1]
+
+
+def test_the_page_stopped_after_an_approved_call_keeps_its_result(browser):
+    cli_agents.PAID.clear()
+    with serving(cli_agents.slow_payments) as url:
+        page = ask_on_the_page(browser, url, "pay 5")
+        page.wait_for_selector(".tool.waiting .actions button", timeout=120_000)
+        page.get_by_role("button", name="Approve").click()
+        page.wait_for_function("document.querySelector('.answer')?.textContent.startsWith('tool said: paid 5')",
+                               timeout=120_000)  # fmt: skip
+        page.click("#send")  # Stop
+        page.wait_for_selector(".error", timeout=120_000)
+        assert "Stopped" in page.text_content(".error")
+        ask_again(page, "did it go through")
+        assert page.locator(".answer").last.text_content() == "you asked: did it go through (0 calls denied by a new question)"
+        transcript = page.evaluate("transcript")
+        assert valid(transcript) and [m["content"] for m in transcript if m["role"] == "tool"] == ["paid 5"]
+        assert cli_agents.PAID == [5]
+        page.close()
+
+
+def test_the_page_after_an_error_that_followed_an_approved_call_keeps_its_result(failing_after, browser):
+    page = ask_on_the_page(browser, failing_after, "pay 5")
+    page.wait_for_selector(".tool.waiting .actions button", timeout=120_000)
+    page.get_by_role("button", name="Approve").click()
+    page.wait_for_selector(".error", timeout=120_000)
+    assert "ModelError" in page.text_content(".error")
+    ask_again(page, "did it go through")
+    assert page.locator(".answer").last.text_content() == "you asked: did it go through (0 calls denied by a new question)"
+    assert cli_agents.PAID == [5]
+    page.close()
+
+
+def test_the_page_stopped_while_an_approved_call_runs_says_it_may_have_run(browser, tmp_path, monkeypatch):
+    started = tmp_path / "paid"
+    monkeypatch.setenv("AGENTKIT_TEST_PAID", str(started))
+    with serving(cli_agents.hanging_payments) as url:
+        page = ask_on_the_page(browser, url, "pay 5")
+        page.wait_for_selector(".tool.waiting .actions button", timeout=120_000)
+        page.get_by_role("button", name="Approve").click()
+        page.wait_for_function("document.querySelector('.tool .status').textContent == 'running…'", timeout=120_000)
+        while not started.exists():  # the call runs
+            time.sleep(0.01)  # polling the condition
+        page.click("#send")  # Stop
+        page.wait_for_selector(".error", timeout=120_000)
+        assert page.locator(".tool .status").text_content() == "stopped: may have partly run"
+        ask_again(page, "did it go through")
+        assert page.locator(".answer").last.text_content() == "you asked: did it go through (0 calls denied by a new question)"
+        [answer] = [m["content"] for m in page.evaluate("transcript") if m["role"] == "tool"]
+        assert "may have partly run" in answer
+        page.close()
+
+
+def ask_again(page, question):
+    stats = page.locator(".stats").count()
+    page.fill("#question", question)
+    page.press("#question", "Enter")
+    page.wait_for_function(f"document.querySelectorAll('.stats').length > {stats}", timeout=120_000)

@@ -15,6 +15,9 @@ Type a question and press Enter. A line that ends in \\ continues on the next li
 Commands: /thinking on|off, /tools, /clear (forget the conversation), /help, /exit.
 Ctrl-C stops the current answer; Ctrl-D (end of input) or /exit ends the chat."""
 
+STOPPED = "stopped: what ran is kept (a call cut short is answered that it may have partly run)"
+"""What the chat says when Ctrl-C stops an answer."""
+
 
 def add(subparsers: Any) -> None:
     parser = subparsers.add_parser("chat", help="chat in the terminal",
@@ -44,17 +47,20 @@ def read_question(prompt: str, more: str) -> str | None:
 
 
 class Chat:
-    """The conversation: what the agent is sent, the thinking switch, and the slash commands."""
+    """The conversation: what the agent is sent, the thinking switch, and the slash commands.
+
+    The conversation is always in a session (without --session, a `MemorySession`), so a run that
+    is stopped or fails keeps its calls that ran, and the next question starts from what is stored.
+    """
 
     def __init__(self, args: argparse.Namespace) -> None:
-        from ..sessions import SQLiteSession
+        from ..sessions import MemorySession, SQLiteSession
         from ._common import build_agent
         from ._render import EventPrinter
 
         self.agent = build_agent(args)
         self.thinking: bool | None = args.thinking
-        self.session = SQLiteSession(args.session, args.session_id) if args.session else None
-        self.history: list[dict[str, Any]] = []  # without --session: the conversation so far
+        self.session: Any = SQLiteSession(args.session, args.session_id) if args.session else MemorySession()
         self.printer = EventPrinter()
 
     def command(self, line: str) -> bool:
@@ -84,11 +90,9 @@ class Chat:
             if not tools:
                 print("  (no tools)")
         elif name == "/clear":
-            self.history = []
-            if self.session is not None:
-                import anyio
+            import anyio
 
-                anyio.run(self.session.clear)
+            anyio.run(self.session.clear)
             print("the conversation is forgotten")
         elif name == "/help":
             print(HELP)
@@ -97,7 +101,7 @@ class Chat:
         return True
 
     def ask(self, question: str) -> None:
-        """Answer one question, streamed; Ctrl-C stops it and the question is forgotten.
+        """Answer one question, streamed; Ctrl-C stops it (the calls that ran are kept).
 
         Calls still waiting for approval are denied first: the person asked something else.
         """
@@ -105,55 +109,53 @@ class Chat:
 
         from ._pending import new_question
 
-        if self.session is not None:
-            added = new_question(anyio.run(self.session.get_messages), question)
-            self.go(added)
-        else:
-            self.go([*self.history, *new_question(self.history, question)])
+        for _ in range(2):  # again once, after calls claimed by a run that stopped are settled
+            if self.go(new_question(anyio.run(self.session.get_messages), question)):
+                return
 
-    def go(self, input: list[dict[str, Any]], approvals: dict[str, Any] | None = None) -> None:
+    def go(self, input: list[dict[str, Any]], approvals: dict[str, Any] | None = None) -> bool:
         """One run (a question, or a resume with `approvals`), streamed; then the person decides on
-        the calls it left waiting, and the run resumes, until none waits or nobody answers."""
+        the calls it left waiting, and the run resumes, until none waits or nobody answers. False
+        when the run found its calls claimed by another run, and the person settled them."""
         import anyio
 
-        from ..exceptions import AgentError, UserError
+        from ..exceptions import AgentError, ResumeConflictError, UserError
 
-        options: dict[str, Any] = {} if self.thinking is None else {"thinking": self.thinking}
-        if self.session is not None:
-            options["session"] = self.session
+        options: dict[str, Any] = {"session": self.session}
+        if self.thinking is not None:
+            options["thinking"] = self.thinking
         if approvals is not None:
             options["approvals"] = approvals
         try:
             result = anyio.run(lambda: self.printer.run(self.agent, input, **options))
         except KeyboardInterrupt:
-            self.printer.interrupted("stopped: this question is not kept")
-            return
+            self.printer.interrupted(STOPPED)
+            return True
+        except ResumeConflictError as e:
+            return not self.settle(e.calls)
         except UserError:
             raise
-        except AgentError as e:  # the run failed; the chat goes on, the question is not kept
+        except AgentError as e:  # the run failed; the chat goes on from what the session kept
             self.printer.interrupted(f"failed: {type(e).__name__}: {' '.join(str(e).split())}")
-            kept = getattr(e, "messages", None) or []
-            if approvals is not None and self.session is None and len(kept) > len(self.history):
-                self.history = kept  # a resume's calls that ran are kept: asked again, they would run again
-            return
-        if self.session is None:
-            self.history = result.messages  # its system message leads the next run too
+            return True
         if result.pending:
             decisions = self.decide(result.pending)
             if decisions is not None:
-                self.go([] if self.session is not None else self.history, decisions)
+                self.go([], decisions)
+        return True
 
     def decide(self, calls: list[Any]) -> dict[str, Any] | None:
         """The person's decision on each call (y / n / a reason); None when they answer none
         (Ctrl-C, end of input): the calls wait, and a new question denies them."""
-        from ._pending import PROMPT, decision
+        from ._pending import PROMPT, decision, shown_arguments
 
         decisions: dict[str, Any] = {}
         for call in calls:
             verdict = None
             while verdict is None:
                 try:
-                    verdict = decision(input(f"approve {visible(call.name)}({visible(call.arguments)})? {PROMPT}"))
+                    verdict = decision(input(f"approve {visible(call.name)}({shown_arguments(call.arguments)})? "
+                                             + PROMPT))  # fmt: skip
                 except EOFError:
                     return None
                 except KeyboardInterrupt:
@@ -162,18 +164,52 @@ class Chat:
             decisions[call.id] = verdict
         return decisions
 
+    def settle(self, ids: list[str]) -> bool:
+        """Calls another run of the session claimed to run and has not answered: say so, and offer
+        to answer them "outcome unknown" (never run again). True when they were answered so."""
+        import anyio
+
+        from .._approvals import unanswered
+        from ._pending import answer_unknown, shown_arguments
+
+        calls = [c for c in unanswered(anyio.run(self.session.get_messages)) if c.id in ids]
+        if not calls:
+            return False
+        for call in calls:
+            print(f"the call {visible(call.name)}({shown_arguments(call.arguments)}) was approved and started "
+                  "by another run of this conversation, which has not stored its outcome: that run is still "
+                  "running it, or it stopped (crashed or was killed), and then the call may have run.")  # fmt: skip
+        try:
+            answer = input("answer it \"outcome unknown\" (the model is told it may have run; it is not run "
+                           "again)? Only if no other chat on this conversation is running it. y / n: ")  # fmt: skip
+        except (EOFError, KeyboardInterrupt):
+            answer = ""
+        if answer.strip().lower() not in ("y", "yes"):
+            self.printer.interrupted("the call waits, claimed: nothing more can be asked in this conversation "
+                                     "until its outcome is stored")  # fmt: skip
+            return False
+        if not anyio.run(answer_unknown, self.session, calls):
+            self.printer.interrupted("another run answered or claimed the call meanwhile: nothing was changed")
+            return False
+        print("answered: the outcome of the call is unknown")
+        return True
+
     def resume_waiting(self) -> None:
-        """A session that ends with calls waiting for approval: ask about them before anything else."""
+        """A session that ends with calls waiting for approval: ask about them before anything else
+        (first about those a run that stopped had claimed)."""
         import anyio
 
         from .._approvals import needing_approval, unanswered
         from ._common import all_tools
+        from ._pending import claimed_elsewhere
 
-        if self.session is None:
-            return
         waiting = unanswered(anyio.run(self.session.get_messages))
         if not waiting:
             return
+        taken = anyio.run(claimed_elsewhere, self.session, waiting)
+        if taken and not self.settle([c.id for c in taken]):
+            return
+        waiting = [c for c in waiting if c not in taken]
         try:
             tools = {t.name: t for t in anyio.run(all_tools, self.agent)}
         except AgentError as e:  # an MCP server that is down: the calls wait, a new question denies them

@@ -158,37 +158,52 @@ def parse_request(body: bytes) -> tuple[str, list[dict[str, Any]], bool | None, 
 
 async def sse(agent: Any, messages: list[dict[str, Any]], overrides: dict[str, Any]) -> AsyncIterator[str]:
     """The run's events as server-sent events; the last is ``done`` (with ``pending``: the calls
-    waiting for approval) or ``error``."""
+    waiting for approval) or ``error``. A ``history`` event carries the transcript to keep each time
+    calls were answered (see `_kept`): a page stopped mid-run goes on from the last one."""
     from contextlib import aclosing
 
     from .._agent import RunFinished, ToolCallFinished, ToolCallStarted, TurnFinished
     from .._events import ReasoningDelta, TextDelta
-    from ..exceptions import AgentError
+    from ..exceptions import AgentError, RunError
+    from ._kept import Kept
     from ._render import result_dict
 
     def event(name: str, data: dict[str, Any]) -> str:
         return f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False, default=str)}\n\n"
 
+    kept = Kept(messages, resume="approvals" in overrides)
     try:
         async with aclosing(agent.stream(messages, **overrides)) as events:
+            started = kept.start()
+            if started is not None:
+                yield event("history", {"history": started})
             async for e in events:
                 if isinstance(e, ReasoningDelta):
                     yield event("reasoning", {"text": e.text})
                 elif isinstance(e, TextDelta):
                     yield event("text", {"text": e.text})
                 elif isinstance(e, ToolCallStarted):
+                    kept.started(e.call)
                     yield event("tool_call", {"id": e.call.id, "name": e.call.name, "arguments": e.call.arguments})
                 elif isinstance(e, ToolCallFinished):
                     yield event("tool_result", {"id": e.call.id, "name": e.call.name, "content": e.content,
                                                 "error": e.error})  # fmt: skip
+                    answered = kept.answered(e.call, e.content)
+                    if answered is not None:
+                        yield event("history", {"history": answered})
                 elif isinstance(e, TurnFinished):
+                    yield event("history", {"history": [m for m in e.messages if m.get("role") != "system"]})
                     yield event("turn", {"turn": e.turn})
                 elif isinstance(e, RunFinished):
                     done = result_dict(e.result)
                     done["history"] = [m for m in e.result.messages if m.get("role") != "system"]
                     yield event("done", done)
     except AgentError as e:  # the model failed, a limit was reached...: the page shows it
-        yield event("error", {"type": type(e).__name__, "message": " ".join(str(e).split())})
+        failed: dict[str, Any] = {"type": type(e).__name__, "message": " ".join(str(e).split())}
+        ran = kept.failed(e.messages if isinstance(e, RunError) else [])
+        if ran is not None:  # the calls that ran, with their real answers: never asked again as unrun
+            failed["history"] = ran
+        yield event("error", failed)
 
 
 def _missing(error: ImportError) -> CLIError:

@@ -4,7 +4,7 @@
 
 const $ = (id) => document.getElementById(id);
 const log = $("log"), welcome = $("welcome"), form = $("composer"), input = $("question"), send = $("send"), thinking = $("thinking");
-let transcript = [];        // the transcript, as the server returned it (the server keeps none)
+let transcript = [];        // the transcript, as the server last sent it (the server keeps none)
 let controller = null;   // aborts the answer being streamed
 let waiting = null;      // calls waiting for approval: {turn, ids, decisions}
 
@@ -112,6 +112,12 @@ class Turn {
     this.node.appendChild(el("div", "stats", `${data.turns} model call${data.turns === 1 ? "" : "s"} · ${u.total_tokens} tokens`));
   }
   fail(message) { this.settle(); this.node.appendChild(el("div", "error", message)); }
+  stopped() {  // calls cut short may have partly run: the transcript kept says so
+    for (const card of this.cards.values()) {
+      if (card.status.textContent === "running…") card.status.textContent = "stopped: may have partly run";
+    }
+    this.fail("Stopped: the calls that finished are kept, the rest of this answer is not.");
+  }
 }
 
 function handle(turn, name, data) {
@@ -120,8 +126,12 @@ function handle(turn, name, data) {
   else if (name === "tool_call") turn.call(data);
   else if (name === "tool_result") turn.result(data);
   else if (name === "turn") turn.settle();
+  else if (name === "history") transcript = data.history;  // calls were answered: a stop goes on from here
   else if (name === "done") { transcript = data.history; turn.done(data); turn.pending = data.pending; }
-  else if (name === "error") turn.fail(`${data.type}: ${data.message}`);
+  else if (name === "error") {
+    if (data.history) transcript = data.history;  // the calls that ran, with their answers
+    turn.fail(`${data.type}: ${data.message}`);
+  }
 }
 
 function busy(on) {
@@ -201,7 +211,8 @@ async function stream(turn, body) {
       }
     }
   } catch (e) {
-    turn.fail(e.name === "AbortError" ? "Stopped: this question is not kept." : `The connection failed: ${e.message}`);
+    if (e.name === "AbortError") turn.stopped();
+    else turn.fail(`The connection failed: ${e.message}`);
   } finally {
     controller = null;
     busy(false);
