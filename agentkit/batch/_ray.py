@@ -24,20 +24,21 @@ class _Worker:
     """One Ray actor: an agent built from the factory, running the runs it is sent concurrently."""
 
     def __init__(self, factory: str | Callable[[], Any], driver_cwd: str) -> None:
-        import sys
+        from contextlib import nullcontext
 
+        from ..cli._spec import directory_last
         from ._run import build_agent
 
-        # A "module:function" from the driver's directory imports here too on a one-machine cluster;
-        # last on sys.path, as the command line does it (agentkit/cli/_spec.py): nothing there shadows
-        # an installed package.
-        if os.path.isdir(driver_cwd) and driver_cwd not in sys.path:
-            sys.path.append(driver_cwd)
+        # A "module:function" from the driver's directory imports here too on a one-machine cluster,
+        # as the command line does it (agentkit/cli/_spec.py): last on sys.path, only while the
+        # agent is built.
+        here = directory_last(driver_cwd) if os.path.isdir(driver_cwd) else nullcontext()
         # A factory that fails is reported by `check`, as a UserError in the driver, rather than
         # as an actor that Ray restarts over and over.
         self.problem: str | None = None
         try:
-            self.agent = build_agent(factory)
+            with here:
+                self.agent = build_agent(factory)
         except Exception as e:
             self.problem = f"the agent factory {factory!r} failed in a Ray worker: {type(e).__name__}: {e}"
 
