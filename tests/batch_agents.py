@@ -21,6 +21,9 @@ async def shout(ctx: RunContext[Any], text: str) -> str:
     deps = ctx.deps or {}
     if deps.get("sleep"):
         await anyio.sleep(deps["sleep"])
+    if deps.get("ledger"):  # each time the tool runs, the text is written down: a run's tools ran twice or not
+        with open(deps["ledger"], "a") as f:
+            f.write(text + "\n")
     marker = deps.get("kill_once")
     if marker and not os.path.exists(marker):
         # The first run that gets here kills its own process: a worker dying mid-run.

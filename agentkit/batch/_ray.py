@@ -1,7 +1,8 @@
 """``backend="ray"``: the runs spread over Ray actors, each building its own agent and running many runs at once.
 
 The driver reads the inputs, bounds what is in flight and alone writes the output file; a worker
-only runs. An actor that dies is restarted by Ray and its runs in flight are retried there.
+only runs. An actor that dies is restarted by Ray, but its runs in flight are never retried: their
+tools may have run (a payment made, a file deleted), and a retry would run them again.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from ..exceptions import UserError
 from ._inputs import Item
 from ._result import BatchResult
 
-_TASK_RETRIES = 3
-"""How often a run is retried after its worker died (a run that kills its worker each time fails)."""
+DIED = "the Ray worker running this input died; tools the run called may have run, so it was not run again"
+"""A result's error (after the Ray exception's type) when the worker died during its run."""
 
 
 class _Worker:
@@ -84,7 +85,7 @@ async def ray_backend(
             raise UserError(f"workers must be a positive int, not {workers!r}")
         per_worker = -(-concurrency // count)
         actor_class = ray.remote(_Worker).options(
-            num_cpus=1, max_restarts=-1, max_task_retries=_TASK_RETRIES, max_concurrency=per_worker
+            num_cpus=1, max_restarts=-1, max_task_retries=0, max_concurrency=per_worker
         )
         actors = [actor_class.remote(factory, os.getcwd()) for _ in range(count)]
         problem = await actors[0].check.remote(dict(run_options))
@@ -98,7 +99,9 @@ async def ray_backend(
             busy[worker] += 1
             try:
                 result: BatchResult = await actors[worker].run.remote(it, options)
-            except Exception as e:  # the worker died more often than Ray retries, or could not start
+            except ray.exceptions.RayActorError as e:  # the worker died (or went away) during the run
+                return BatchResult(id=it.id, error=f"{type(e).__name__}: {DIED}")
+            except Exception as e:  # the input or its result could not travel, say
                 from ._result import describe
 
                 return BatchResult(id=it.id, error=describe(e))
