@@ -49,3 +49,33 @@ def echo() -> Agent:
 
 def not_an_agent() -> str:
     return "nope"
+
+
+REFUNDED: list[str] = []
+"""The orders `refund` refunded, in this process."""
+
+
+@tool(requires_approval=True)
+def refund(order: str) -> str:
+    """Refund an order.
+
+    Args:
+        order: the order's id
+    """
+    REFUNDED.append(order)
+    return f"refunded {order}"
+
+
+def _refunding(messages: list) -> str:
+    last = messages[-1]
+    if last["role"] == "tool":
+        return f"done: {last['content']}"
+    if last["content"].startswith("refund "):
+        order = last["content"].split()[1]
+        return f'<tool_call>\n{json.dumps({"name": "refund", "arguments": {"order": order}})}\n</tool_call>'
+    return f"you said {last['content']}"
+
+
+def refunds() -> Agent:
+    """"refund ID" calls `refund`, which waits for approval; anything else is answered at once."""
+    return Agent(ScriptedModel(_refunding), [refund])
