@@ -710,3 +710,16 @@ def test_approvals_for_calls_not_in_the_last_message_are_refused_and_run_nothing
         assert json.loads(text)["error"] == (
             f"approvals name calls that are not waiting in the history's last message: {call['id']}")
     assert cli_agents.PAID == []
+
+
+@pytest.mark.parametrize("depth", [65, 500])
+def test_a_message_nested_deeper_than_a_real_one_gets_400(echo, depth):
+    message = {"role": "user", "content": "x", "pad": json.loads("[" * (depth - 1) + "]" * (depth - 1))}
+    status, _, text = post(echo, {"question": "q", "history": [message]})
+    assert status == 400 and json.loads(text)["error"] == "history[0] is nested more than 64 deep", text
+
+
+def test_a_message_nested_64_deep_is_taken(echo):
+    message = {"role": "user", "content": "x", "pad": json.loads("[" * 63 + "]" * 63)}  # with the message: 64
+    status, _, text = post(echo, {"question": "q", "history": [message]})
+    assert status == 200 and events(text)[-1][0] == "done", text

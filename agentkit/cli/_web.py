@@ -24,6 +24,9 @@ from ._pending import new_question
 STATIC = Path(__file__).parent / "static"
 MAX_BODY = 4_000_000
 """The largest request body taken, in bytes."""
+MAX_DEPTH = 64
+"""How deep lists and dicts may nest in a message (a real one: a few levels); deeper ones break code
+that walks them recursively (copies, JSON encoders), so they are refused up front."""
 _ROLES = ("user", "assistant", "tool")
 
 
@@ -152,12 +155,25 @@ def parse_request(body: bytes) -> tuple[str, list[dict[str, Any]], bool | None, 
             raise ValueError(f"history[{i}] must be a message with a role among {list(_ROLES)}")
         if not isinstance(m.get("content"), (str, list, type(None))):
             raise ValueError(f"history[{i}].content must be a string or null")
+        if _deeper(m, MAX_DEPTH):
+            raise ValueError(f"history[{i}] is nested more than {MAX_DEPTH} deep")
     thinking = data.get("thinking")
     if thinking is not None and not isinstance(thinking, bool):
         raise ValueError("thinking must be true, false or null")
     if approvals is not None:
         _check_waiting(history, approvals)
     return question, history, thinking, approvals
+
+
+def _deeper(value: Any, limit: int) -> bool:
+    """Whether `value` is lists and dicts in each other more than `limit` deep (walked level by level,
+    without recursion); `value` itself counts as one."""
+    level = [value] if isinstance(value, (list, dict)) else []
+    for _ in range(limit):
+        level = [v for x in level for v in (x.values() if isinstance(x, dict) else x) if isinstance(v, (list, dict))]
+        if not level:
+            return False
+    return True
 
 
 def _check_waiting(history: list[dict[str, Any]], approvals: dict[str, bool | str]) -> None:
