@@ -64,8 +64,8 @@ def test_a_call_goes_to_the_hook_of_the_agent_holding_its_tool_and_an_unknown_on
         asked.append("b")
         return "no from b" if call.name == "theirs" else True
 
-    approve = combined([Hooked(names=frozenset({"mine"}), approve=hook("no from a")),
-                        Hooked(names=frozenset({"theirs"}), approve=b)], ["free"])  # fmt: skip
+    approve = combined([Hooked(names=frozenset({"mine"}), approve=hook("no from a"), timeout=None),
+                        Hooked(names=frozenset({"theirs"}), approve=b, timeout=None)], ["free"])  # fmt: skip
     got = anyio.run(lambda: approve(ToolCall(id="c1", name=name, arguments="{}")))
     assert got == verdict
     assert asked == {"mine": ["no from a"], "theirs": ["b"], "free": [], "from_a_server": ["no from a"]}[name]

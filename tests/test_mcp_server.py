@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import anyio
 import pytest
 
 import agentkit
@@ -261,4 +262,17 @@ async def test_a_hook_that_fails_refuses_and_an_async_hook_is_awaited(tmp_path, 
         result = await client.call_tool("spend", {"amount": 1, "ledger": str(ledger)})
     said = "the approval check failed" if hook == "raises" else "not approved: denied"
     assert (result.is_error, texts(result)) == (True, f"the tool spend was not run: {said}")
+    assert not ledger.exists()
+
+
+async def test_a_hook_that_does_not_decide_in_time_refuses(tmp_path):
+    from .mcp_servers.agentkit_tools import spend
+
+    async def never(call):
+        await anyio.sleep_forever()
+
+    ledger = tmp_path / "ledger"
+    async with Client(server([spend], approve=never, approval_timeout=0.1), cache=None) as client:
+        result = await client.call_tool("spend", {"amount": 1, "ledger": str(ledger)})
+    assert (result.is_error, texts(result)) == (True, "the tool spend was not run: it was not approved in time (0.1 s)")
     assert not ledger.exists()

@@ -19,6 +19,8 @@ class Hooked:
     """The names of the Agent's own tools (its toolsets' tools are known only once they are open)."""
     approve: Approval
     """The Agent's hook."""
+    timeout: float | None
+    """How long the hook may take, in seconds (the Agent's `approval_timeout`, else its `tool_timeout`)."""
 
 
 def hook_of(spec: str) -> Hooked | None:
@@ -27,7 +29,8 @@ def hook_of(spec: str) -> Hooked | None:
 
     obj = load_object(spec)  # imported already by load_tools: from sys.modules
     if isinstance(obj, Agent) and obj.approve is not None:
-        return Hooked(names=frozenset(obj.tools), approve=obj.approve)
+        timeout = obj.approval_timeout if obj.approval_timeout is not None else obj.tool_timeout
+        return Hooked(names=frozenset(obj.tools), approve=obj.approve, timeout=timeout)
     return None
 
 

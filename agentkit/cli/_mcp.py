@@ -35,7 +35,8 @@ def _serve(args: argparse.Namespace) -> int:
     if any(not hasattr(t, "parameters") for t in tools):
         raise CLIError(f"{args.spec!r} holds a toolset; `mcp serve` serves tools only")
     hooked = hook_of(args.spec)  # an Agent's approve hook decides each call, as in the Agent
-    server = _server.server(tools, name=args.name, approve=hooked.approve if hooked else None)
+    server = _server.server(tools, name=args.name, approve=hooked.approve if hooked else None,
+                            approval_timeout=hooked.timeout if hooked else None)  # fmt: skip
     if args.http is None:
         _server.run_stdio(server)
         return 0
