@@ -124,7 +124,8 @@ def cap(content: str, limit: int | None) -> str:
     return f"{content[:limit]}\n[... truncated {len(content) - limit} characters]"
 
 
-async def _ask(approve: Approval, call: ToolCall) -> bool | str:
+async def ask(approve: Approval, call: ToolCall) -> bool | str:
+    """The hook's verdict on `call` (a sync hook runs in a worker thread)."""
     # Called in a worker thread: a sync hook may block (a prompt, a policy lookup) without
     # stopping the event loop, the other calls or the timeout; abandoned on timeout, like a
     # sync tool. An async hook's call only makes its coroutine, awaited here in the loop.
@@ -166,7 +167,7 @@ async def answer(
         # move_on_after, not fail_after: a TimeoutError the hook raises itself is a failure.
         with anyio.move_on_after(approval_timeout) as scope:
             try:
-                verdict = await _ask(approve, call)
+                verdict = await ask(approve, call)
             except Exception as e:
                 logger.info("the approval hook raised %s on call %s", type(e).__name__, call.id)
                 return Outcome("Error: this call was not run: the approval check failed.", "approval hook failed", e)

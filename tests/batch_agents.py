@@ -21,6 +21,9 @@ async def shout(ctx: RunContext[Any], text: str) -> str:
     deps = ctx.deps or {}
     if deps.get("sleep"):
         await anyio.sleep(deps["sleep"])
+    if deps.get("ledger"):  # each time the tool runs, the text is written down: a run's tools ran twice or not
+        with open(deps["ledger"], "a") as f:
+            f.write(text + "\n")
     marker = deps.get("kill_once")
     if marker and not os.path.exists(marker):
         # The first run that gets here kills its own process: a worker dying mid-run.
@@ -46,3 +49,33 @@ def echo() -> Agent:
 
 def not_an_agent() -> str:
     return "nope"
+
+
+REFUNDED: list[str] = []
+"""The orders `refund` refunded, in this process."""
+
+
+@tool(requires_approval=True)
+def refund(order: str) -> str:
+    """Refund an order.
+
+    Args:
+        order: the order's id
+    """
+    REFUNDED.append(order)
+    return f"refunded {order}"
+
+
+def _refunding(messages: list) -> str:
+    last = messages[-1]
+    if last["role"] == "tool":
+        return f"done: {last['content']}"
+    if last["content"].startswith("refund "):
+        order = last["content"].split()[1]
+        return f'<tool_call>\n{json.dumps({"name": "refund", "arguments": {"order": order}})}\n</tool_call>'
+    return f"you said {last['content']}"
+
+
+def refunds() -> Agent:
+    """"refund ID" calls `refund`, which waits for approval; anything else is answered at once."""
+    return Agent(ScriptedModel(_refunding), [refund])

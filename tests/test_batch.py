@@ -285,7 +285,8 @@ def test_each_finished_run_is_a_flushed_line_of_the_output_file(tmp_path):
     run(run_many, agent, ["first", {"id": "b", "input": "fail"}, "third"], concurrency=1, output=out, progress=False)
     assert [line["id"] for line in written_before_third] == [0, "b"]
     first, failed, third = lines(out)
-    assert set(first) == {"id", "output", "error", "usage", "turns", "seconds", "id_from_position", "input_sha256"}
+    assert set(first) == {"id", "output", "error", "usage", "turns", "seconds", "id_from_position", "input_sha256",
+                          "pending"}
     assert (first["id_from_position"], failed["id_from_position"]) == (True, False)
     # the input and its own options as canonical JSON (sorted keys, no spaces), hashed
     assert first["input_sha256"] == hashlib.sha256(b'{"input":"first"}').hexdigest()
@@ -831,3 +832,40 @@ def test_explicit_ids_and_position_ids_do_not_collide(tmp_path):
     model = ScriptedModel(respond)
     again = run(run_many, Agent(model, [shout]), inputs, output=out, resume=True, progress=False)
     assert [(r.id, r.output) for r in again] == [(r.id, r.output) for r in results] and model.calls == []
+
+
+# --- runs that stop for approval ---------------------------------------------------------------
+
+
+def test_a_run_that_stops_for_approval_says_which_calls_wait_and_the_file_keeps_them(tmp_path):
+    from tests.batch_agents import REFUNDED, refunds
+
+    REFUNDED.clear()
+    out = tmp_path / "runs.jsonl"
+    agent = refunds()
+    results = run(run_many, agent, ["hello", "refund A-17"], output=out, progress=False)
+    assert results[0].pending == [] and results[0].output == "you said hello"
+    waiting = results[1]
+    assert waiting.error is None and waiting.output is None and REFUNDED == []
+    [call] = waiting.pending
+    assert (call.name, json.loads(call.arguments)) == ("refund", {"order": "A-17"})
+    assert waiting.messages[-1]["tool_calls"][0]["id"] == call.id
+    first, second = lines(out)
+    assert first["pending"] == [] and "messages" not in first
+    assert second["pending"] == [call.to_dict()] and second["messages"] == waiting.messages
+    # Resume runs nothing again (tools may have run before the stop), but the waiting calls come back ...
+    again = run(run_many, agent, ["hello", "refund A-17"], output=out, resume=True, progress=False)
+    assert again[1].pending == [call] and again[1].messages == waiting.messages
+    assert len(lines(out)) == 2 and REFUNDED == []
+    # ... with the transcript to decide on them.
+    decided = run(agent.run, again[1].messages, approvals={call.id: True})
+    assert decided.output == "done: refunded A-17" and REFUNDED == ["A-17"]
+
+
+def test_cli_counts_the_runs_waiting_for_approval_and_exits_1(tmp_path):
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text('"hello"\n"refund B-2"\n')
+    out = tmp_path / "out.jsonl"
+    done = cli(inputs, "--agent", "tests.batch_agents:refunds", "--output", out)
+    assert done.returncode == 1, done.stderr
+    assert done.stdout.strip() == f"2 runs, 0 failed, 1 waiting for approval: {out}"

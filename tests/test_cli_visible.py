@@ -4,6 +4,8 @@ characters are shown, never acted on; ``--json`` keeps the data exact."""
 import io
 import json
 import re
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -63,3 +65,11 @@ def test_dump_json_is_one_exact_line_without_control_characters():
     assert text.endswith("\n") and text.count("\n") == 1
     assert json.loads(text) == data and "é" in text  # UTF-8, not \u escapes, for ordinary text
     assert not CONTROLS.search(text)
+
+
+def test_a_log_warning_naming_a_hostile_tool_reaches_the_terminal_as_text():
+    server = Path(__file__).parent / "mcp_servers" / "escape_name.py"
+    run = agentkit("run", "--mcp", f"{sys.executable} {server}", "hi", process=True)  # MCP over stdio needs real pipes
+    warning = next(line for line in run.stderr.splitlines() if "are not checked" in line)
+    assert not CONTROLS.search(run.stderr), repr(CONTROLS.findall(run.stderr))
+    assert warning.startswith("the arguments of t\\x1b[2J\\x1b]52;c;cm0gLXJmIH4K\\x07 are not checked"), warning

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import anyio
 import pytest
 
 import agentkit
@@ -217,3 +218,61 @@ def test_a_bad_spec_is_one_line_and_status_2(spec, expected):
     assert proc.stdout == ""
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("agentkit mcp: ") and expected in lines[0], proc.stderr
+
+
+HOOKED_SPEC = "tests.mcp_servers.agentkit_tools:HOOKED"
+OVER = "the tool spend was not run: not approved: over the limit of 100"
+
+
+async def hooked_spending(client: Client, ledger: Path) -> None:
+    over = await client.call_tool("spend", {"amount": 500, "ledger": str(ledger)})
+    assert (over.is_error, texts(over)) == (True, OVER)
+    assert not ledger.exists()
+    ok = await client.call_tool("spend", {"amount": 50, "ledger": str(ledger)})
+    assert (ok.is_error, texts(ok)) == (False, "spent 50")
+    assert ledger.read_text() == "50\n"
+
+
+async def test_an_approve_hook_decides_every_served_call_in_process(tmp_path):
+    from .mcp_servers.agentkit_tools import HOOKED
+
+    async with Client(server(HOOKED.tools.values(), approve=HOOKED.approve), cache=None) as client:
+        await hooked_spending(client, tmp_path / "ledger")
+
+
+async def test_agentkit_mcp_serve_an_agent_keeps_its_approve_hook(tmp_path):
+    params = StdioServerParameters(command=sys.executable, args=serve_args(HOOKED_SPEC), cwd=str(ROOT),
+                                   env=child_env())  # fmt: skip
+    async with Client(params, cache=None) as client:
+        await hooked_spending(client, tmp_path / "ledger")
+
+
+@pytest.mark.parametrize("hook", ["raises", "async"])
+async def test_a_hook_that_fails_refuses_and_an_async_hook_is_awaited(tmp_path, hook):
+    from .mcp_servers.agentkit_tools import spend
+
+    async def deny(call):
+        return False
+
+    def broken(call):
+        raise RuntimeError("the policy server is down")
+
+    ledger = tmp_path / "ledger"
+    async with Client(server([spend], approve=broken if hook == "raises" else deny), cache=None) as client:
+        result = await client.call_tool("spend", {"amount": 1, "ledger": str(ledger)})
+    said = "the approval check failed" if hook == "raises" else "not approved: denied"
+    assert (result.is_error, texts(result)) == (True, f"the tool spend was not run: {said}")
+    assert not ledger.exists()
+
+
+async def test_a_hook_that_does_not_decide_in_time_refuses(tmp_path):
+    from .mcp_servers.agentkit_tools import spend
+
+    async def never(call):
+        await anyio.sleep_forever()
+
+    ledger = tmp_path / "ledger"
+    async with Client(server([spend], approve=never, approval_timeout=0.1), cache=None) as client:
+        result = await client.call_tool("spend", {"amount": 1, "ledger": str(ledger)})
+    assert (result.is_error, texts(result)) == (True, "the tool spend was not run: it was not approved in time (0.1 s)")
+    assert not ledger.exists()

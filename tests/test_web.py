@@ -769,3 +769,58 @@ def ask_again(page, question):
     page.fill("#question", question)
     page.press("#question", "Enter")
     page.wait_for_function(f"document.querySelectorAll('.stats').length > {stats}", timeout=120_000)
+
+
+# --- framing, deep bodies, approvals for calls not waiting ----------------------------------
+
+
+@pytest.mark.parametrize(("path", "data"), [("/", None), ("/api/info", None), ("/static/app.js", None),
+                                            ("/api/chat", b'{"question": "hi"}'), ("/api/chat", b"{bad")])  # fmt: skip
+def test_every_answer_forbids_framing(echo, path, data):
+    request = urllib.request.Request(echo + path, data=data, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            headers = response.headers
+            response.read()
+    except urllib.error.HTTPError as e:
+        headers = e.headers
+    assert headers["X-Frame-Options"] == "DENY"
+    assert headers["Content-Security-Policy"] == "frame-ancestors 'none'"
+
+
+def test_a_refused_request_forbids_framing_too(echo):
+    answer = raw(echo, b"GET / HTTP/1.1\nHost: evil.example:80\n")
+    assert answer.status == 421 and answer.getheader("x-frame-options") == "DENY"
+
+
+def test_a_body_nested_too_deep_gets_400(echo):
+    pad = b"[" * 200_000 + b"]" * 200_000
+    status, _, text = post(echo, b'{"question": "q", "history": [{"role": "user", "content": "x", "pad": ' + pad + b"}]}")
+    assert status == 400 and json.loads(text)["error"] == "the body is nested too deeply to read"
+
+
+def test_approvals_for_calls_not_in_the_last_message_are_refused_and_run_nothing(payments):
+    done = waiting(payments)
+    [call] = done["pending"]
+    approve = {call["id"]: True}
+    replay = [*done["history"], {"role": "tool", "tool_call_id": call["id"], "content": "paid 5"},
+              {"role": "assistant", "content": "Paid."}]  # fmt: skip
+    for history in (replay, done["history"][:-1], [*done["history"], {"role": "user", "content": "and again"}]):
+        status, _, text = post(payments, {"history": history, "approvals": approve})
+        assert status == 400, text
+        assert json.loads(text)["error"] == (
+            f"approvals name calls that are not waiting in the history's last message: {call['id']}")
+    assert cli_agents.PAID == []
+
+
+@pytest.mark.parametrize("depth", [65, 500])
+def test_a_message_nested_deeper_than_a_real_one_gets_400(echo, depth):
+    message = {"role": "user", "content": "x", "pad": json.loads("[" * (depth - 1) + "]" * (depth - 1))}
+    status, _, text = post(echo, {"question": "q", "history": [message]})
+    assert status == 400 and json.loads(text)["error"] == "history[0] is nested more than 64 deep", text
+
+
+def test_a_message_nested_64_deep_is_taken(echo):
+    message = {"role": "user", "content": "x", "pad": json.loads("[" * 63 + "]" * 63)}  # with the message: 64
+    status, _, text = post(echo, {"question": "q", "history": [message]})
+    assert status == 200 and events(text)[-1][0] == "done", text

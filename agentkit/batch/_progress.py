@@ -15,7 +15,7 @@ class Progress:
     `initial`: runs already done (in the output file, on resume)."""
 
     def __init__(self, *, enabled: bool, total: int | None, initial: int) -> None:
-        self.failed = self.running = self.tokens = 0
+        self.failed = self.waiting = self.running = self.tokens = 0
         self._start = time.perf_counter()
         self._bar: Any = None
         out = sys.stderr
@@ -30,6 +30,7 @@ class Progress:
     def finished(self, result: BatchResult) -> None:
         self.running -= 1
         self.failed += result.error is not None
+        self.waiting += bool(result.pending)
         self.tokens += result.usage.total_tokens
         if self._bar is not None:
             self._bar.set_postfix_str(self.summary(), refresh=False)
@@ -37,7 +38,8 @@ class Progress:
 
     def summary(self) -> str:
         elapsed = max(time.perf_counter() - self._start, 1e-9)
-        return f"failed {self.failed}, running {self.running}, {self.tokens / elapsed:.0f} tok/s"
+        waiting = f", waiting for approval {self.waiting}" if self.waiting else ""
+        return f"failed {self.failed}{waiting}, running {self.running}, {self.tokens / elapsed:.0f} tok/s"
 
     def close(self) -> None:
         if self._bar is not None:

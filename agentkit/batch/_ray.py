@@ -1,7 +1,8 @@
 """``backend="ray"``: the runs spread over Ray actors, each building its own agent and running many runs at once.
 
 The driver reads the inputs, bounds what is in flight and alone writes the output file; a worker
-only runs. An actor that dies is restarted by Ray and its runs in flight are retried there.
+only runs. An actor that dies is restarted by Ray, but its runs in flight are never retried: their
+tools may have run (a payment made, a file deleted), and a retry would run them again.
 """
 
 from __future__ import annotations
@@ -16,28 +17,29 @@ from ..exceptions import UserError
 from ._inputs import Item
 from ._result import BatchResult
 
-_TASK_RETRIES = 3
-"""How often a run is retried after its worker died (a run that kills its worker each time fails)."""
+DIED = "the Ray worker running this input died; tools the run called may have run, so it was not run again"
+"""A result's error (after the Ray exception's type) when the worker died during its run."""
 
 
 class _Worker:
     """One Ray actor: an agent built from the factory, running the runs it is sent concurrently."""
 
     def __init__(self, factory: str | Callable[[], Any], driver_cwd: str) -> None:
-        import sys
+        from contextlib import nullcontext
 
+        from ..cli._spec import directory_last
         from ._run import build_agent
 
-        # A "module:function" from the driver's directory imports here too on a one-machine cluster;
-        # last on sys.path, as the command line does it (agentkit/cli/_spec.py): nothing there shadows
-        # an installed package.
-        if os.path.isdir(driver_cwd) and driver_cwd not in sys.path:
-            sys.path.append(driver_cwd)
+        # A "module:function" from the driver's directory imports here too on a one-machine cluster,
+        # as the command line does it (agentkit/cli/_spec.py): last on sys.path, only while the
+        # agent is built.
+        here = directory_last(driver_cwd) if os.path.isdir(driver_cwd) else nullcontext()
         # A factory that fails is reported by `check`, as a UserError in the driver, rather than
         # as an actor that Ray restarts over and over.
         self.problem: str | None = None
         try:
-            self.agent = build_agent(factory)
+            with here:
+                self.agent = build_agent(factory)
         except Exception as e:
             self.problem = f"the agent factory {factory!r} failed in a Ray worker: {type(e).__name__}: {e}"
 
@@ -83,7 +85,7 @@ async def ray_backend(
             raise UserError(f"workers must be a positive int, not {workers!r}")
         per_worker = -(-concurrency // count)
         actor_class = ray.remote(_Worker).options(
-            num_cpus=1, max_restarts=-1, max_task_retries=_TASK_RETRIES, max_concurrency=per_worker
+            num_cpus=1, max_restarts=-1, max_task_retries=0, max_concurrency=per_worker
         )
         actors = [actor_class.remote(factory, os.getcwd()) for _ in range(count)]
         problem = await actors[0].check.remote(dict(run_options))
@@ -97,7 +99,9 @@ async def ray_backend(
             busy[worker] += 1
             try:
                 result: BatchResult = await actors[worker].run.remote(it, options)
-            except Exception as e:  # the worker died more often than Ray retries, or could not start
+            except ray.exceptions.RayActorError as e:  # the worker died (or went away) during the run
+                return BatchResult(id=it.id, error=f"{type(e).__name__}: {DIED}")
+            except Exception as e:  # the input or its result could not travel, say
                 from ._result import describe
 
                 return BatchResult(id=it.id, error=describe(e))

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic_core import to_jsonable_python
 
+from .._events import ToolCall
 from .._model import Message, Usage
 
 
@@ -19,7 +20,11 @@ class BatchResult:
     output: Any = None
     """The run's final answer (None when it failed)."""
     messages: list[Message] = field(default_factory=list)
-    """The run's transcript (empty when it failed, or when read back from the output file on resume)."""
+    """The run's transcript (empty when it failed, or when read back from the output file on resume,
+    unless the run stopped for approval)."""
+    pending: list[ToolCall] = field(default_factory=list)
+    """The calls waiting for approval when the run stopped before them (`messages` ends with the
+    message that made them: ``agent.run(messages, approvals=...)`` goes on); empty otherwise."""
     usage: Usage = field(default_factory=Usage)
     """Tokens the run used."""
     turns: int = 0
@@ -36,8 +41,8 @@ def describe(error: BaseException) -> str:
 
 
 def to_line(result: BatchResult) -> dict[str, Any]:
-    """The JSON object the output file holds for `result` (the transcript is not written)."""
-    return {
+    """The JSON object the output file holds for `result` (the transcript only when calls wait for approval)."""
+    line = {
         "id": result.id,
         # A typed answer (a pydantic model, a dataclass) becomes its JSON form; anything else, its str.
         "output": to_jsonable_python(result.output, fallback=str),
@@ -45,7 +50,11 @@ def to_line(result: BatchResult) -> dict[str, Any]:
         "usage": {"prompt_tokens": result.usage.prompt_tokens, "completion_tokens": result.usage.completion_tokens},
         "turns": result.turns,
         "seconds": round(result.seconds, 6),
+        "pending": [call.to_dict() for call in result.pending],
     }
+    if result.pending:  # what it takes to decide on them later, in this process or another
+        line["messages"] = to_jsonable_python(result.messages, fallback=str)
+    return line
 
 
 def from_line(line: dict[str, Any]) -> BatchResult:
@@ -58,4 +67,6 @@ def from_line(line: dict[str, Any]) -> BatchResult:
         turns=line.get("turns", 0),
         error=line.get("error"),
         seconds=line.get("seconds", 0.0),
+        pending=[ToolCall.from_dict(c) for c in line.get("pending") or () if isinstance(c, dict)],
+        messages=list(line.get("messages") or ()),
     )

@@ -64,7 +64,9 @@ def handler(args: argparse.Namespace) -> int:
     except OutputFileError as e:  # every run finished; some of their lines are not in the file
         results, problem = e.results, e
     failed = sum(r.error is not None for r in results)
-    print(f"{len(results)} runs, {failed} failed: {args.output}")
+    waiting = sum(bool(r.pending) for r in results)
+    also = f", {waiting} waiting for approval" if waiting else ""
+    print(f"{len(results)} runs, {failed} failed{also}: {args.output}")
     if problem is not None:
         print(f"agentkit batch: {' '.join(str(problem).split())}", file=sys.stderr)
-    return 1 if failed or problem is not None else 0
+    return 1 if failed or waiting or problem is not None else 0

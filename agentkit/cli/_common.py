@@ -16,6 +16,7 @@ from .._model import Model
 from .._toolsets import open_tools
 from ..exceptions import ModelError, UserError
 from ..tools import Tool
+from ._gate import Hooked, combined, hook_of
 from ._main import CLIError
 from ._spec import SpecError, load_object, load_tools
 
@@ -52,7 +53,17 @@ def build_agent(args: argparse.Namespace) -> Agent[Any]:
             raise SpecError(f"{args.agent!r} is of type {type(agent).__name__}, not an Agent")
         return agent
     system = args.system
-    tools: list[Any] = [t for spec in args.tools for t in load_tools(spec)]
+    tools: list[Any] = []
+    hooked: list[Hooked] = []
+    plain: list[str] = []
+    for spec in args.tools:
+        found = load_tools(spec)
+        tools += found
+        hook = hook_of(spec)
+        if hook is not None:
+            hooked.append(hook)
+        else:
+            plain += [t.name for t in found if isinstance(t, Tool)]
     if not args.tools and not args.mcp and not args.base_url and not args.model:
         # Imported here, not as a spec: a command that names no module imports nothing from the current directory.
         from .._demo.weather import SYSTEM, TOOLS
@@ -62,7 +73,7 @@ def build_agent(args: argparse.Namespace) -> Agent[Any]:
             system = SYSTEM
     tools += [_mcp_server(command) for command in args.mcp]
     try:
-        return Agent(_model(args), tools, system=system, thinking=args.thinking)
+        return Agent(_model(args), tools, system=system, thinking=args.thinking, approve=combined(hooked, plain))
     except UserError as e:  # two tools with one name
         raise CLIError(str(e)) from None
 

@@ -6,6 +6,8 @@ same-origin and can read the answers. So every request must name the served addr
 ``Host``, a browser's ``Origin`` (when there is one) must be the page's own, and a question
 must come as ``application/json``, which another site's page cannot send without a CORS
 preflight that this server never grants. The same idea as the MCP SDK's DNS-rebinding protection.
+No answer may be shown in another page's frame either: a page that frames the chat under a decoy
+could make a click land on Send or Approve (clickjacking).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+_NO_FRAMING = [(b"x-frame-options", b"DENY"), (b"content-security-policy", b"frame-ancestors 'none'")]
+"""Headers on every answer: no page may show this one in a frame (older browsers read the first)."""
 """The names always served: a DNS-rebinding page's own name is never one of them."""
 
 
@@ -39,7 +43,8 @@ class Refused(Exception):
 
 
 class HostCheck:
-    """ASGI middleware: every request (every route) must name the served address; an Origin must be the page's.
+    """ASGI middleware: every request (every route) must name the served address; an Origin must be the page's;
+    every answer forbids framing.
 
     `host` is the address given to listen on (``--host``): a name there is served too.
     """
@@ -50,12 +55,24 @@ class HostCheck:
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
+            send = _unframed(send)
             try:
                 check_host_and_origin(scope, self.host)
             except Refused as e:
                 await e.response()(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+def _unframed(send: Any) -> Any:
+    """`send` that adds the no-framing headers to the start of each answer."""
+
+    async def sending(message: Any) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", ()), *_NO_FRAMING]}
+        await send(message)
+
+    return sending
 
 
 def check_host_and_origin(scope: Any, host: str) -> None:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from ..exceptions import UserError
 from ._spec import SpecError
-from ._visible import visible
+from ._visible import visible, visible_logs
 
 # Each subcommand lives in its own module, which defines ``add(subparsers)``; the module keeps
 # its heavy imports inside the handler so that ``agentkit --help`` stays fast.
@@ -33,6 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (``python -m agentkit`` exits with it)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    visible_logs()
     try:
         status: int = args.func(args)
     except (CLIError, SpecError, UserError) as e:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ._gate import hook_of
 from ._main import CLIError
 from ._spec import load_tools
 
@@ -33,7 +34,9 @@ def _serve(args: argparse.Namespace) -> int:
     tools = load_tools(args.spec)
     if any(not hasattr(t, "parameters") for t in tools):
         raise CLIError(f"{args.spec!r} holds a toolset; `mcp serve` serves tools only")
-    server = _server.server(tools, name=args.name)
+    hooked = hook_of(args.spec)  # an Agent's approve hook decides each call, as in the Agent
+    server = _server.server(tools, name=args.name, approve=hooked.approve if hooked else None,
+                            approval_timeout=hooked.timeout if hooked else None)  # fmt: skip
     if args.http is None:
         _server.run_stdio(server)
         return 0

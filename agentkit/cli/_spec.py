@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from ..tools import Tool, tool
@@ -19,9 +21,10 @@ def load_object(spec: str) -> Any:
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
         raise SpecError(f"{spec!r} is not MODULE:ATTR")
-    cwd = _add_cwd()
+    cwd = os.getcwd()
     try:
-        module = importlib.import_module(module_name)
+        with directory_last(cwd):
+            module = importlib.import_module(module_name)
     except ImportError as e:
         raise SpecError(f"cannot import {module_name!r} (from {spec!r}): {e}{_shadowed(module_name, cwd)}") from None
     except Exception as e:  # the module itself failed while importing
@@ -36,21 +39,27 @@ def load_object(spec: str) -> Any:
     return obj
 
 
-def _add_cwd() -> str:
-    """Put the current directory LAST on ``sys.path`` (once, for good); return it.
+@contextmanager
+def directory_last(directory: str) -> Iterator[None]:
+    """`directory` LAST on ``sys.path`` while the spec's module imports, then taken off again.
 
-    Only a MODULE:ATTR spec calls this: a command without one imports nothing from where the user
+    Only a MODULE:ATTR spec does this: a command without one imports nothing from where the user
     stands. Last, so that a file there never stands in for the standard library or an installed
     package (a stray ``json.py`` or ``transformers.py`` beside the user's tools is not run, also
-    when the tools module imports them). Kept after the import rather than taken off again: the
-    user's module may import its siblings later, at call time, and those must still be found.
-    Putting it first, even for that one import, would let the directory shadow everything the
-    module imports for the first time.
+    when the tools module imports them). Taken off afterwards, so that a module a library probes
+    for later (``pynvml``, ``cuda``: not installed, imported if found) is never a stray file from
+    there. A package's own modules still import later: they are found through the package, not
+    ``sys.path``. A directory already on ``sys.path`` (``""``: ``python -c``/``-m`` put the
+    current one first) is left as it is.
     """
-    cwd = os.getcwd()
-    if cwd not in sys.path and "" not in sys.path:  # "": `python -c`/`-m` already put it first
-        sys.path.append(cwd)
-    return cwd
+    added = directory not in sys.path and "" not in sys.path
+    if added:
+        sys.path.append(directory)
+    try:
+        yield
+    finally:
+        if added and directory in sys.path:
+            sys.path.remove(directory)
 
 
 def _shadowed(module_name: str, cwd: str) -> str:

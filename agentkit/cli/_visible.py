@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 from typing import Any, TextIO
 
 # What a terminal acts on instead of showing: C0 controls (ESC starts CSI cursor moves, OSC 52
@@ -24,3 +26,21 @@ def dump_json(data: Any, out: TextIO) -> None:
     """`data` as one line of JSON (UTF-8, not ``\\u`` escapes) whose text holds no control character."""
     # JSON escapes C0 itself; outside strings JSON text is ASCII, so only string contents change.
     out.write(json.dumps(data, ensure_ascii=False, default=str).translate(_JSON) + "\n")
+
+
+class _VisibleRecords(logging.Filter):
+    """Rewrites each record's message with `visible`: a tool's or a server's name in a warning
+    reaches the terminal as text, whichever handler prints it (Python's last resort on stderr, or
+    one the user's module configured)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        with contextlib.suppress(Exception):  # a malformed record: the handler reports it as it would have
+            record.msg, record.args = visible(record.getMessage()), None
+        return True
+
+
+def visible_logs() -> None:
+    """Make agentkit's log lines (the ``agentkit`` logger) safe to print, for the command line's lifetime."""
+    logger = logging.getLogger("agentkit")
+    if not any(isinstance(f, _VisibleRecords) for f in logger.filters):
+        logger.addFilter(_VisibleRecords())

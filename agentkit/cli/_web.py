@@ -24,6 +24,9 @@ from ._pending import new_question
 STATIC = Path(__file__).parent / "static"
 MAX_BODY = 4_000_000
 """The largest request body taken, in bytes."""
+MAX_DEPTH = 64
+"""How deep lists and dicts may nest in a message (a real one: a few levels); deeper ones break code
+that walks them recursively (copies, JSON encoders), so they are refused up front."""
 _ROLES = ("user", "assistant", "tool")
 
 
@@ -125,6 +128,8 @@ def parse_request(body: bytes) -> tuple[str, list[dict[str, Any]], bool | None, 
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as e:
         raise ValueError(f"the body is not JSON: {e}") from None
+    except RecursionError:  # within the size limit, but arrays in arrays 100 000 deep
+        raise ValueError("the body is nested too deeply to read") from None
     if not isinstance(data, dict):
         raise ValueError('the body must be a JSON object: {"question": "...", "history": [...], "thinking": null}')
     unknown = sorted(set(data) - {"question", "history", "thinking", "approvals"})
@@ -150,10 +155,37 @@ def parse_request(body: bytes) -> tuple[str, list[dict[str, Any]], bool | None, 
             raise ValueError(f"history[{i}] must be a message with a role among {list(_ROLES)}")
         if not isinstance(m.get("content"), (str, list, type(None))):
             raise ValueError(f"history[{i}].content must be a string or null")
+        if _deeper(m, MAX_DEPTH):
+            raise ValueError(f"history[{i}] is nested more than {MAX_DEPTH} deep")
     thinking = data.get("thinking")
     if thinking is not None and not isinstance(thinking, bool):
         raise ValueError("thinking must be true, false or null")
+    if approvals is not None:
+        _check_waiting(history, approvals)
     return question, history, thinking, approvals
+
+
+def _deeper(value: Any, limit: int) -> bool:
+    """Whether `value` is lists and dicts in each other more than `limit` deep (walked level by level,
+    without recursion); `value` itself counts as one."""
+    level = [value] if isinstance(value, (list, dict)) else []
+    for _ in range(limit):
+        level = [v for x in level for v in (x.values() if isinstance(x, dict) else x) if isinstance(v, (list, dict))]
+        if not level:
+            return False
+    return True
+
+
+def _check_waiting(history: list[dict[str, Any]], approvals: dict[str, bool | str]) -> None:
+    """ValueError unless every approved call is one of the history's last message, which must be the
+    assistant's: an old approval sent again (a replay) is refused before any run. (The server keeps no
+    state, so a client can still forge that last message: see docs/cli.md.)"""
+    last = history[-1] if history else {}
+    calls = last.get("tool_calls") if last.get("role") == "assistant" else None
+    ids = {c.get("id") for c in calls if isinstance(c, dict)} if isinstance(calls, list) else set()
+    stray = sorted(set(approvals) - ids)
+    if stray:
+        raise ValueError(f"approvals name calls that are not waiting in the history's last message: {', '.join(stray)}")
 
 
 async def sse(agent: Any, messages: list[dict[str, Any]], overrides: dict[str, Any]) -> AsyncIterator[str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import json
 import logging
 from collections.abc import Iterable
 from typing import Any
@@ -9,7 +11,8 @@ from typing import Any
 import anyio
 
 from .. import __version__
-from .._tool_runner import render_result
+from .._events import ToolCall
+from .._tool_runner import Approval, ask, render_result
 from ..exceptions import ToolError, UserError
 from ..tools import Tool, tool
 
@@ -22,15 +25,25 @@ except ImportError as e:  # pragma: no cover - depends on the environment
     raise ImportError(f"agentkit.mcp needs the MCP SDK: pip install 'agentkit[mcp]' ({e})") from e
 
 logger = logging.getLogger("agentkit")
+_numbers = itertools.count(1)
 
 
-def server(tools: Iterable[Tool[Any, Any] | Any], *, name: str = "agentkit") -> Server[Any]:
+def server(
+    tools: Iterable[Tool[Any, Any] | Any],
+    *,
+    name: str = "agentkit",
+    approve: Approval | None = None,
+    approval_timeout: float | None = None,
+) -> Server[Any]:
     """An MCP server (the SDK's low-level `Server`) serving `tools`.
 
     Input schemas are exactly `Tool.parameters`; arguments are checked as the agent loop checks
     them, and bad arguments, unknown tools and exceptions come back as ``isError`` results whose
     text says what went wrong. A tool with ``requires_approval=True`` is listed, but its calls are
-    refused (an ``isError`` result) and never run. Serve it with `run_stdio` or the SDK
+    refused (an ``isError`` result) and never run. `approve` (an Agent's hook: sync or async,
+    True runs the call, False or a reason denies it) decides every other call before it runs,
+    within `approval_timeout` seconds (None: no bound); a call it denies, or that it fails on, is
+    an ``isError`` result saying so, and does not run. Serve it with `run_stdio` or the SDK
     (``streamable_http_app()``).
     Raises `UserError` for two tools with one name, or a tool that needs a `RunContext`.
     """
@@ -61,6 +74,10 @@ def server(tools: Iterable[Tool[Any, Any] | Any], *, name: str = "agentkit") -> 
             # Nobody here can approve it: an MCP client is not the user, and may be anything.
             return _error(f"the tool {found.name} needs the user's approval, which this server cannot ask for: "
                           "it was not run")  # fmt: skip
+        if approve is not None:
+            refused = await _decide(approve, approval_timeout, found.name, params.arguments or {})
+            if refused is not None:
+                return _error(f"the tool {found.name} was not run: {refused}")
         try:
             value = await found.acall(params.arguments or {})
         except ToolError as e:  # bad arguments, or a tool's own message for the model
@@ -74,6 +91,23 @@ def server(tools: Iterable[Tool[Any, Any] | Any], *, name: str = "agentkit") -> 
         return CallToolResult(content=[TextContent(text=text)])
 
     return Server(name, version=__version__, on_list_tools=list_tools, on_call_tool=call_tool)
+
+
+async def _decide(approve: Approval, timeout: float | None, name: str, arguments: dict[str, Any]) -> str | None:
+    """None when `approve` lets the call run; otherwise why not."""
+    # The hook sees the call as an agent's hook does; an MCP call has no id of its own.
+    call = ToolCall(id=f"mcp-{next(_numbers)}", name=name, arguments=json.dumps(arguments, ensure_ascii=False))
+    with anyio.move_on_after(timeout) as scope:
+        try:
+            verdict = await ask(approve, call)
+        except Exception as e:
+            logger.info("the approval hook raised %s on an MCP call of %s", type(e).__name__, name)
+            return "the approval check failed"
+    if scope.cancelled_caught:
+        return f"it was not approved in time ({timeout} s)"
+    if verdict is True:
+        return None
+    return f"not approved: {verdict if isinstance(verdict, str) and verdict else 'denied'}"
 
 
 def _error(text: str) -> CallToolResult:

@@ -50,3 +50,28 @@ TOOLS = [multiply, refuse, explode]
 GUARDED = [multiply, pay]
 AGENT = Agent(ScriptedModel(["unused"]), [multiply])
 NOT_TOOLS = 42
+
+
+@tool
+def spend(amount: int, ledger: str) -> str:
+    """Spend an amount: a side effect an Agent's `approve` hook decides on (a line in the ledger file).
+
+    Args:
+        amount: How much.
+        ledger: The file that records each spending.
+    """
+    with open(ledger, "a") as f:
+        f.write(f"{amount}\n")
+    return f"spent {amount}"
+
+
+def small_amounts_only(call) -> bool | str:
+    """The hook of HOOKED: multiply always; spend up to 100."""
+    import json
+
+    if call.name == "spend" and json.loads(call.arguments).get("amount", 0) > 100:
+        return "over the limit of 100"
+    return True
+
+
+HOOKED = Agent(ScriptedModel(["unused"]), [multiply, spend], approve=small_amounts_only)
