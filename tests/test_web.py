@@ -697,11 +697,16 @@ def test_an_error_after_an_approved_call_carries_the_transcript_with_its_result(
     assert answer["output"] == "you asked: did it go through (0 calls denied by a new question)"
 
 
-def test_an_error_before_any_call_ran_keeps_nothing(failing_after):
+def test_a_resume_refused_before_its_calls_start_keeps_the_history_as_given(failing_after):
     got = events(post(failing_after, {"question": "hello"})[2])  # the model answers; no call at all
     assert got[-1][0] == "done"
-    failing = events(post(failing_after, {"history": [{"role": "user", "content": "x"}], "approvals": {"c": True}})[2])
-    assert failing[-1][0] == "error" and "history" not in failing[-1][1]
+    # Approvals for a call of the last message whose tool asks for none: the run refuses them before anything runs,
+    # and the page keeps the history it sent (nothing ran, nothing is answered).
+    history = [{"role": "user", "content": "x"}, {"role": "assistant", "content": "", "tool_calls": [
+        {"id": "c", "type": "function", "function": {"name": "no_such_tool", "arguments": "{}"}}]}]  # fmt: skip
+    failing = events(post(failing_after, {"history": history, "approvals": {"c": True}})[2])
+    assert failing[-1][0] == "error" and failing[-1][1]["type"] == "UserError"
+    assert failing[-1][1]["history"] == history and cli_agents.PAID == []
 
 
 def test_each_turn_sends_the_transcript_to_keep(payments):
