@@ -315,6 +315,12 @@ def _refuse(uri: str) -> referencing.Resource[Any]:
 
 _LOCAL_ONLY: referencing.Registry[Any] = referencing.Registry(retrieve=_refuse)  # type: ignore[call-arg]
 _WITH_META_SCHEMAS = jsonschema_specifications.REGISTRY.combine(_LOCAL_ONLY)
+# jsonschema's own check_schema uses its stock class: a schema's long "type" array of objects
+# would meet its quadratic uniqueItems, with no budget. The meta-schema check is one of ours.
+_META_CHECKERS = {
+    lenient: cls(cls.META_SCHEMA, registry=_WITH_META_SCHEMAS, format_checker=checker)
+    for lenient, (cls, checker) in _CLASSES.items()
+}
 
 
 def _check_references(resolver: referencing._core.Resolver[Any], resource: referencing.Resource[Any]) -> None:
@@ -376,12 +382,11 @@ def validator(schema: Mapping[str, Any] | bool, *, lenient: bool = False, own: b
         _compile_patterns(schema)
         return cls(schema, registry=_LOCAL_ONLY, format_checker=format_checker)
     try:
-        try:
-            cls.check_schema(schema, format_checker=format_checker)
-        except jsonschema.SchemaError as e:
-            if isinstance(e.cause, SchemaProblem):
-                raise e.cause from None
-            raise SchemaProblem(f"the schema is not valid JSON Schema: {e.message}") from None
+        wrong = next(iter(_META_CHECKERS[lenient].iter_errors(schema)), None)
+        if wrong is not None:
+            if isinstance(wrong.cause, SchemaProblem):
+                raise wrong.cause from None
+            raise SchemaProblem(f"the schema is not valid JSON Schema: {wrong.message}") from None
         if isinstance(schema, Mapping) and {"unevaluatedProperties", "patternProperties"} <= set(_keys(schema)):
             # jsonschema's unevaluatedProperties matches patternProperties with `re`, deep inside.
             raise SchemaProblem("unevaluatedProperties together with patternProperties cannot be checked")

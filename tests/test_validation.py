@@ -284,3 +284,13 @@ def test_a_tool_whose_arguments_are_too_costly_to_check_refuses_them(monkeypatch
     with pytest.raises(ToolArgumentsError, match="The arguments of total cannot be checked: the schema is too costly"):
         total.validate({"numbers": list(range(100))})
     assert total.validate({"numbers": [1, 2]}) == {"numbers": [1, 2]}
+
+
+def test_checking_a_schema_against_the_meta_schema_has_a_budget_too(monkeypatch):
+    # jsonschema's check_schema is quadratic in a "type" array of objects (its stock uniqueItems).
+    with pytest.raises(SchemaProblem, match="not valid JSON Schema"):
+        validator({"type": [{"k": i} for i in range(20000)]})
+    monkeypatch.setattr(_validation, "STEPS", 10)
+    monkeypatch.setattr(_validation, "STEPS_PER_PART", 0)
+    with pytest.raises(SchemaTooCostly):
+        validator({"type": "object", "properties": {"x": {"type": "string"}}})
