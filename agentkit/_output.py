@@ -107,7 +107,10 @@ class OutputSpec:
         return self._value(data)
 
     def _value(self, data: Any) -> Any:
-        problems = [describe_problem(e, self.parameters, FINAL_RESULT) for e in self._validator.iter_errors(data)]
+        try:
+            problems = [describe_problem(e, self.parameters, FINAL_RESULT) for e in self._validator.iter_errors(data)]
+        except _validation.SchemaTooCostly as e:  # refused, not let through unchecked
+            raise InvalidOutput([f"the output cannot be checked: {e}"]) from None
         if not problems:
             try:
                 value = self._convert(data["result"] if self.wrapped else data)

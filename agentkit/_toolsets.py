@@ -37,8 +37,9 @@ class SchemaTool(Tool[..., Any]):
 
     Arguments are checked against `parameters` as given, then passed to `call` as one dict. What
     cannot be checked safely here is left to the server, which checks its own arguments: a whole
-    schema that is invalid or references anything outside itself (never fetched), and each pattern
-    that RE2 cannot compile (agentkit never matches a server's pattern with Python's `re`).
+    schema that is invalid or references anything outside itself (never fetched), one whose check
+    spends its budget of steps (from then on), and each pattern that RE2 cannot compile (agentkit
+    never matches a server's pattern with Python's `re`).
     """
 
     def __init__(
@@ -78,6 +79,9 @@ class SchemaTool(Tool[..., Any]):
             return []
         except RecursionError:  # {"$ref": "#"}: a schema that only refers to itself
             self._unchecked("its references loop")
+            return []
+        except _validation.SchemaTooCostly as e:  # references that multiply: every call would cost as much
+            self._unchecked(str(e))
             return []
 
     def __repr__(self) -> str:

@@ -8,10 +8,18 @@ schema document (and the bundled meta-schemas), and every regular expression —
 ``patternProperties`` (also where ``additionalProperties`` consults it) and the ``"regex"``
 format — runs on RE2, whose matching time is linear in the text. A pattern RE2 cannot compile
 (lookaround, backreferences) is refused, never handed to ``re``.
+
+A schema can also cost work out of all proportion to its size: ``$defs`` whose each entry is an
+``allOf`` of two references to the one before doubles the work at each level (1.5 KB, hours
+per check). So one check has a budget of steps (each descent into a subschema, each pattern
+tried on a key, each item of ``enum`` and ``uniqueItems``): `STEPS`, or `STEPS_PER_PART` for each
+part of the value checked if that is more. A check that spends it raises `SchemaTooCostly`;
+``uniqueItems`` is checked in O(n log n), not jsonschema's O(n²) for objects.
 """
 
 from __future__ import annotations
 
+import contextvars
 import functools
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -23,12 +31,92 @@ import referencing
 import referencing.exceptions
 import referencing.jsonschema
 
-__all__ = ["FORMAT_CHECKER", "SchemaProblem", "search", "validator"]
+__all__ = ["FORMAT_CHECKER", "STEPS", "STEPS_PER_PART", "SchemaProblem", "SchemaTooCostly", "search", "validator"]
 
 
 class SchemaProblem(ValueError):
     """A schema agentkit cannot check safely: a reference outside the document, a pattern RE2
     cannot compile, or a schema that is not valid JSON Schema. The message says which."""
+
+
+class SchemaTooCostly(SchemaProblem):
+    """A check that spent its budget of steps (raised by a validator's `iter_errors`): the
+    schema fans out (references that multiply), or the value is too large for it."""
+
+
+# --- the budget of one check --------------------------------------------------------------------
+
+STEPS = 100_000
+"""Steps any one check may take (about half a second of pure Python)."""
+STEPS_PER_PART = 10
+"""Steps a check may take for each part (value, item, key) of a large value checked."""
+
+
+class _Budget:
+    """The steps left to one check (shared by every subschema it descends into)."""
+
+    __slots__ = ("grown", "instance", "left")
+
+    def __init__(self, instance: Any) -> None:
+        self.left = STEPS
+        self.instance = instance
+        self.grown = False
+
+    def spend(self, steps: int) -> None:
+        self.left -= steps
+        if self.left < 0:
+            self._exhausted()
+
+    def _exhausted(self) -> None:
+        limit = STEPS
+        if not self.grown:  # counted only now: a small value costs nothing to count
+            self.grown = True
+            limit = max(STEPS, STEPS_PER_PART * _parts(self.instance))
+            self.left += limit - STEPS
+            if self.left >= 0:
+                return
+        raise SchemaTooCostly(
+            f"the schema is too costly to check: over {limit:,} steps for this value (references that "
+            "multiply, such as allOf of the same $ref twice, or patterns times keys)"
+        )
+
+
+_BUDGET: contextvars.ContextVar[_Budget | None] = contextvars.ContextVar("agentkit_schema_budget", default=None)
+
+
+def _spend(steps: int) -> None:
+    budget = _BUDGET.get()
+    if budget is not None:
+        budget.spend(steps)
+
+
+def _parts(value: Any) -> int:
+    """How many values, items and keys make up a JSON value."""
+    count = 0
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        count += 1
+        if isinstance(item, Mapping):
+            count += len(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return count
+
+
+def _canonical(value: Any) -> Any:
+    """A hashable form of a JSON value, equal where JSON Schema says equal: 1 and 1.0 are, True
+    and 1 are not, and an object's key order does not matter."""
+    if isinstance(value, bool):
+        return ("bool", value)
+    if isinstance(value, int | float):
+        return ("number", value)  # Python: 1 == 1.0 and hash(1) == hash(1.0)
+    if isinstance(value, Mapping):
+        return ("object", frozenset((k, _canonical(v)) for k, v in value.items()))
+    if isinstance(value, list | tuple):
+        return ("array", tuple(_canonical(v) for v in value))
+    return (type(value).__name__, value)
 
 
 # --- regular expressions ---------------------------------------------------------------------------
@@ -117,6 +205,7 @@ def _validator_class(lenient: bool) -> Any:
     def pattern_properties(validator: Any, patterns: Mapping[str, Any], instance: Any, schema: Any) -> Iterator[Any]:
         if not validator.is_type(instance, "object"):
             return
+        _spend(len(patterns) * len(instance))
         for p, subschema in patterns.items():
             for key, value in instance.items():
                 if search(p, key, lenient=lenient):
@@ -125,6 +214,7 @@ def _validator_class(lenient: bool) -> Any:
     def additional_properties(validator: Any, additional: Any, instance: Any, schema: Any) -> Iterator[Any]:
         if not validator.is_type(instance, "object"):
             return
+        _spend(len(schema.get("patternProperties") or ()) * len(instance))
         extras = additional_keys(instance, schema, lenient=lenient)
         if validator.is_type(additional, "object"):
             for extra in extras:
@@ -139,13 +229,34 @@ def _validator_class(lenient: bool) -> Any:
                 verb = "was" if len(extras) == 1 else "were"
                 yield jsonschema.ValidationError(f"Additional properties are not allowed ({names} {verb} unexpected)")
 
+    def unique_items(validator: Any, unique: Any, instance: Any, schema: Any) -> Iterator[Any]:
+        if unique and validator.is_type(instance, "array"):
+            _spend(len(instance))
+            if len({_canonical(item) for item in instance}) < len(instance):
+                yield jsonschema.ValidationError(f"{instance!r} has non-unique elements")
+
+    stock_enum = jsonschema.Draft202012Validator.VALIDATORS["enum"]
+
+    def enum(validator: Any, enums: Any, instance: Any, schema: Any) -> Iterator[Any]:
+        _spend(len(enums) if isinstance(enums, list) else 1)
+        yield from stock_enum(validator, enums, instance, schema)
+
     cls: Any = jsonschema.validators.extend(
         jsonschema.Draft202012Validator,
-        {"pattern": pattern, "patternProperties": pattern_properties, "additionalProperties": additional_properties},
+        {
+            "pattern": pattern,
+            "patternProperties": pattern_properties,
+            "additionalProperties": additional_properties,
+            "uniqueItems": unique_items,
+            "enum": enum,
+        },
     )
     stock_evolve = cls.evolve
+    stock_iter_errors = cls.iter_errors
 
     def evolve(self: Any, **changes: Any) -> Any:
+        # Every descent into a subschema (and every $ref followed) evolves the validator: one step.
+        _spend(1)
         # jsonschema picks a subschema's validator class by its "$schema": a stock class, with `re`
         # (a $ref to "#" under a root "$schema" would do it). Every subschema is checked here, as 2020-12.
         schema = changes.get("schema", self.schema)
@@ -153,7 +264,25 @@ def _validator_class(lenient: bool) -> Any:
             changes["schema"] = {k: v for k, v in schema.items() if k != "$schema"}
         return stock_evolve(self, **changes)
 
+    def iter_errors(self: Any, instance: Any, _schema: Any = None) -> Iterator[Any]:
+        if _BUDGET.get() is not None:  # a keyword's own is_valid (not, if, contains): the same check
+            yield from stock_iter_errors(self, instance, _schema)
+            return
+        budget = _Budget(instance)
+        errors = stock_iter_errors(self, instance, _schema)
+        while True:
+            # Set around each step only: the caller may stop between errors and never come back.
+            token = _BUDGET.set(budget)
+            try:
+                error = next(errors, None)
+            finally:
+                _BUDGET.reset(token)
+            if error is None:
+                return
+            yield error
+
     cls.evolve = evolve
+    cls.iter_errors = iter_errors
     return cls
 
 
@@ -186,6 +315,12 @@ def _refuse(uri: str) -> referencing.Resource[Any]:
 
 _LOCAL_ONLY: referencing.Registry[Any] = referencing.Registry(retrieve=_refuse)  # type: ignore[call-arg]
 _WITH_META_SCHEMAS = jsonschema_specifications.REGISTRY.combine(_LOCAL_ONLY)
+# jsonschema's own check_schema uses its stock class: a schema's long "type" array of objects
+# would meet its quadratic uniqueItems, with no budget. The meta-schema check is one of ours.
+_META_CHECKERS = {
+    lenient: cls(cls.META_SCHEMA, registry=_WITH_META_SCHEMAS, format_checker=checker)
+    for lenient, (cls, checker) in _CLASSES.items()
+}
 
 
 def _check_references(resolver: referencing._core.Resolver[Any], resource: referencing.Resource[Any]) -> None:
@@ -247,12 +382,11 @@ def validator(schema: Mapping[str, Any] | bool, *, lenient: bool = False, own: b
         _compile_patterns(schema)
         return cls(schema, registry=_LOCAL_ONLY, format_checker=format_checker)
     try:
-        try:
-            cls.check_schema(schema, format_checker=format_checker)
-        except jsonschema.SchemaError as e:
-            if isinstance(e.cause, SchemaProblem):
-                raise e.cause from None
-            raise SchemaProblem(f"the schema is not valid JSON Schema: {e.message}") from None
+        wrong = next(iter(_META_CHECKERS[lenient].iter_errors(schema)), None)
+        if wrong is not None:
+            if isinstance(wrong.cause, SchemaProblem):
+                raise wrong.cause from None
+            raise SchemaProblem(f"the schema is not valid JSON Schema: {wrong.message}") from None
         if isinstance(schema, Mapping) and {"unevaluatedProperties", "patternProperties"} <= set(_keys(schema)):
             # jsonschema's unevaluatedProperties matches patternProperties with `re`, deep inside.
             raise SchemaProblem("unevaluatedProperties together with patternProperties cannot be checked")

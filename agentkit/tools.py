@@ -252,7 +252,12 @@ class Tool(Generic[P, R]):
             raise ToolArgumentsError(
                 f"The arguments of {self.name} must be a JSON object, not {type(arguments).__name__}."
             )
-        problems = [self._problem(e) for e in self._schema_errors(dict(arguments))]
+        try:
+            problems = [self._problem(e) for e in self._schema_errors(dict(arguments))]
+        except _validation.SchemaTooCostly as e:  # refused, not let through unchecked
+            raise ToolArgumentsError(
+                f"The arguments of {self.name} cannot be checked: {e}. Send smaller arguments."
+            ) from None
         values: dict[str, Any] = {}
         if not problems:
             for key, value in arguments.items():

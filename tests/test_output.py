@@ -335,6 +335,18 @@ def test_a_wrapped_types_conversion_problem_names_its_path():
     assert info.value.problems == ["n: Value error, n must be even"]
 
 
+def test_an_output_too_costly_to_check_is_refused_not_passed(monkeypatch):
+    from agentkit import _validation
+    from agentkit._output import InvalidOutput, OutputSpec
+
+    spec = OutputSpec(list[int])
+    monkeypatch.setattr(_validation, "STEPS", 10)
+    monkeypatch.setattr(_validation, "STEPS_PER_PART", 0)
+    with pytest.raises(InvalidOutput, match="the output cannot be checked: the schema is too costly to check"):
+        spec.from_arguments({"result": list(range(100))})
+    assert spec.from_arguments({"result": [1, 2]}) == [1, 2]
+
+
 @dataclasses.dataclass
 class Review:
     stars: Annotated[int, pydantic.Field(ge=1, le=5)]

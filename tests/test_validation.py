@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from agentkit import Agent, ToolArgumentsError
+from agentkit import Agent, ToolArgumentsError, _validation, tool
 from agentkit._toolsets import SchemaTool
-from agentkit._validation import SchemaProblem, search, validator
+from agentkit._validation import SchemaProblem, SchemaTooCostly, search, validator
 from agentkit.testing import ScriptedModel
 
 from .agent_helpers import qw_call
@@ -68,7 +68,8 @@ async def scenario(port: str, names: str) -> None:
 
     arguments = {"remote_ref": {"x": 1}, "remote_id": {"x": 1}, "remote_dynamic_ref": {"x": 1},
                  "remote_meta_schema": {"x": "y"}, "evil_pattern": {"word": BAD}, "evil_keys": {BAD: "v"},
-                 "evil_draft7": {"word": BAD}, "hang": {"word": "aaaa"}, "evil_output": {}}  # fmt: skip
+                 "evil_draft7": {"word": BAD}, "hang": {"word": "aaaa"}, "evil_output": {},
+                 "ref_bomb": {"x": 1}, "unique_output": {}, "duplicate_output": {}}  # fmt: skip
     calls = [qw_call(n, **arguments[n]) for n in names.split(",")]
     agent = Agent(ScriptedModel([*calls, "done"]), [MCPToolset.stdio(sys.executable, [HOSTILE, port])], tool_timeout=5)
     seen = {e.call.name: e.content async for e in agent.stream("q") if isinstance(e, ToolCallFinished)}
@@ -114,6 +115,18 @@ def test_a_catastrophic_pattern_in_an_mcp_tool_schema_is_answered_promptly_and_t
         "evil_draft7": f"Error: Invalid arguments for evil_draft7:\n- word: {BAD!r} does not match {EVIL!r}",
         "hang": "Error: the tool hang timed out after 5 s.",
     }
+
+
+def test_mcp_schemas_whose_checks_explode_are_answered_promptly_and_tool_timeout_still_works(listener, caplog):
+    # A $ref bomb (2**30 subschemas per check) in the input and output schemas, and uniqueItems
+    # over 6000 objects (quadratic in jsonschema): the loop would be frozen for hours, or a minute.
+    pytest.importorskip("mcp")
+    seen = run_scenario(listener.port, "ref_bomb", "unique_output", "hang", "duplicate_output")  # a failed call ends the session: last
+    assert seen["ref_bomb"] == "ran ref_bomb"  # too costly to check: left to the server
+    assert seen["unique_output"] == "ran unique_output"
+    assert seen["duplicate_output"].startswith("Error: the MCP server failed on duplicate_output: ")
+    assert "has non-unique elements" in seen["duplicate_output"]
+    assert seen["hang"] == "Error: the tool hang timed out after 5 s."
 
 
 # --- unit by unit --------------------------------------------------------------------------------
@@ -195,3 +208,89 @@ def test_an_mcp_schema_that_cannot_be_checked_is_left_to_the_server_with_a_warni
     assert looping.validate({"x": 1}) == {"x": 1}
     assert "the arguments of loop are not checked by agentkit (the server checks them): its references loop" in caplog.text
     assert listener.connections == []
+
+
+def bomb(levels: int) -> dict:
+    defs: dict = {"a0": {"type": "integer"}}
+    for i in range(1, levels + 1):
+        defs[f"a{i}"] = {"allOf": [{"$ref": f"#/$defs/a{i - 1}"}, {"$ref": f"#/$defs/a{i - 1}"}]}
+    return {"type": "object", "properties": {"x": {"$ref": f"#/$defs/a{levels}"}}, "$defs": defs}
+
+
+def test_a_check_that_spends_its_budget_stops_with_a_schema_problem():
+    check = validator(bomb(40))  # 2**40 subschemas: days of work without the budget
+    with pytest.raises(SchemaTooCostly, match="the schema is too costly to check: over 100,000 steps"):
+        check.is_valid({"x": 1})
+    assert validator(bomb(4)).is_valid({"x": 1})  # 32 subschemas: checked
+    assert not validator(bomb(4)).is_valid({"x": "one"})
+    many = {f"^k{i}$": {} for i in range(600)}  # patterns times keys
+    with pytest.raises(SchemaTooCostly):
+        list(validator({"patternProperties": many}).iter_errors({f"k{i}": 1 for i in range(600)}))
+    with pytest.raises(SchemaTooCostly):
+        list(validator({"patternProperties": many, "additionalProperties": False}).iter_errors({f"k{i}": 1 for i in range(600)}))
+
+
+def test_the_budget_grows_with_the_value_checked(monkeypatch):
+    monkeypatch.setattr(_validation, "STEPS", 100)
+    monkeypatch.setattr(_validation, "STEPS_PER_PART", 2)
+    assert validator({"items": {"type": "integer"}}).is_valid(list(range(1000)))  # 1000 steps, 2002 allowed
+    monkeypatch.setattr(_validation, "STEPS_PER_PART", 0)
+    with pytest.raises(SchemaTooCostly, match="over 100 steps"):
+        validator({"items": {"type": "integer"}}).is_valid(list(range(1000)))
+    # Each check has its own budget; a keyword's own sub-check (not) spends the same one.
+    check = validator({"items": {"not": {"type": "string"}}})
+    for _ in range(3):
+        assert check.is_valid(list(range(40)))
+    with pytest.raises(SchemaTooCostly):
+        check.is_valid(list(range(60)))
+
+
+@pytest.mark.parametrize(
+    ("items", "unique"),
+    [
+        ([1, 1.0], False),
+        ([True, 1], True),
+        ([0, False, None, "", [], {}], True),
+        ([{"a": 1, "b": [2]}, {"b": [2.0], "a": 1}], False),
+        ([[1, 2], [2, 1]], True),
+        ([{"a": True}, {"a": 1}], True),
+        ([{"k": i} for i in range(20000)], True),
+        ([*({"k": i} for i in range(20000)), {"k": 19999.0}], False),
+    ],
+)
+def test_unique_items_is_json_schema_equality_in_n_log_n(items, unique):
+    assert validator({"uniqueItems": True}).is_valid(items) is unique
+
+
+def test_an_mcp_schema_too_costly_to_check_is_left_to_the_server_with_a_warning(caplog):
+    async def echo(arguments: dict) -> dict:
+        return arguments
+
+    t = SchemaTool(name="bomb", description="", parameters=bomb(40), call=echo)
+    with caplog.at_level(logging.WARNING, logger="agentkit"):
+        assert t.validate({"x": "one"}) == {"x": "one"}
+    assert "the arguments of bomb are not checked by agentkit (the server checks them): the schema is too costly" in caplog.text
+    assert t.validate({"x": 2}) == {"x": 2}  # from then on, at no cost
+
+
+def test_a_tool_whose_arguments_are_too_costly_to_check_refuses_them(monkeypatch):
+    @tool
+    def total(numbers: list[int]) -> int:
+        """Add numbers."""
+        return sum(numbers)
+
+    monkeypatch.setattr(_validation, "STEPS", 10)
+    monkeypatch.setattr(_validation, "STEPS_PER_PART", 0)
+    with pytest.raises(ToolArgumentsError, match="The arguments of total cannot be checked: the schema is too costly"):
+        total.validate({"numbers": list(range(100))})
+    assert total.validate({"numbers": [1, 2]}) == {"numbers": [1, 2]}
+
+
+def test_checking_a_schema_against_the_meta_schema_has_a_budget_too(monkeypatch):
+    # jsonschema's check_schema is quadratic in a "type" array of objects (its stock uniqueItems).
+    with pytest.raises(SchemaProblem, match="not valid JSON Schema"):
+        validator({"type": [{"k": i} for i in range(20000)]})
+    monkeypatch.setattr(_validation, "STEPS", 10)
+    monkeypatch.setattr(_validation, "STEPS_PER_PART", 0)
+    with pytest.raises(SchemaTooCostly):
+        validator({"type": "object", "properties": {"x": {"type": "string"}}})

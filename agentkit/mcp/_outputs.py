@@ -3,12 +3,15 @@
 The SDK's client checks every structured result against the tool's listed `outputSchema` with
 jsonschema's stock validator, which matches `pattern` with Python's `re`: a server's catastrophic
 pattern would then stall the event loop (a backtracking `re` holds the GIL; no timeout can fire).
-agentkit gives the client its own validator instead: RE2 patterns, references that never fetch.
+agentkit gives the client its own validator instead: RE2 patterns, references that never fetch,
+a budget of steps per check. A schema whose check spends the budget (references that multiply)
+checks nothing from then on, with a warning, like a schema that cannot be checked at all.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 from .. import _validation
@@ -30,7 +33,7 @@ def check_outputs_safely(session: Any) -> None:
         if hit is not None and hit[0] is schema:  # a new listing brings a new schema object
             return hit[1]
         try:
-            checker = _validation.validator(schema, lenient=True)
+            checker: Any = _Bounded(name, schema, _validation.validator(schema, lenient=True), built)
         except _validation.SchemaProblem as e:
             logger.warning("the output schema of the MCP tool %r is not checked: %s", name, e)
             checker = _ANYTHING
@@ -39,3 +42,18 @@ def check_outputs_safely(session: Any) -> None:
 
     # The SDK's own builder (a private method, mcp<3) is the one place its checks get a validator.
     session._output_schema_validator = output_schema_validator
+
+
+class _Bounded:
+    """A tool's output validator (the SDK calls only `iter_errors`) that gives up on a schema
+    whose check spends its budget: a warning, and from then on that schema checks nothing."""
+
+    def __init__(self, name: str, schema: Any, checker: Any, built: dict[str, tuple[Any, Any]]) -> None:
+        self.name, self.schema, self.checker, self.built = name, schema, checker, built
+
+    def iter_errors(self, instance: Any) -> Iterator[Any]:
+        try:
+            yield from self.checker.iter_errors(instance)
+        except _validation.SchemaTooCostly as e:
+            logger.warning("the output schema of the MCP tool %r is not checked: %s", self.name, e)
+            self.built[self.name] = (self.schema, _ANYTHING)
