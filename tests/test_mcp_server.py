@@ -276,3 +276,20 @@ async def test_a_hook_that_does_not_decide_in_time_refuses(tmp_path):
         result = await client.call_tool("spend", {"amount": 1, "ledger": str(ledger)})
     assert (result.is_error, texts(result)) == (True, "the tool spend was not run: it was not approved in time (0.1 s)")
     assert not ledger.exists()
+
+
+async def test_the_approve_hook_is_asked_only_about_arguments_that_pass_the_check(tmp_path):
+    from .mcp_servers.agentkit_tools import spend
+
+    asked: list[str] = []
+
+    def approve(call):
+        asked.append(call.arguments)
+        return True
+
+    async with Client(server([spend], approve=approve), cache=None) as client:
+        bad = await client.call_tool("spend", {"amount": "lots", "ledger": str(tmp_path / "ledger")})
+        assert bad.is_error and texts(bad).startswith("Invalid arguments for spend:")
+        assert asked == [] and not (tmp_path / "ledger").exists()
+        ok = await client.call_tool("spend", {"amount": 5, "ledger": str(tmp_path / "ledger")})
+        assert (ok.is_error, texts(ok)) == (False, "spent 5") and len(asked) == 1

@@ -75,6 +75,10 @@ def server(
             return _error(f"the tool {found.name} needs the user's approval, which this server cannot ask for: "
                           "it was not run")  # fmt: skip
         if approve is not None:
+            try:  # the hook decides on arguments that will be used, not on ones the tool would refuse
+                found.validate(params.arguments or {})
+            except ToolError as e:
+                return _error(str(e))
             refused = await _decide(approve, approval_timeout, found.name, params.arguments or {})
             if refused is not None:
                 return _error(f"the tool {found.name} was not run: {refused}")
