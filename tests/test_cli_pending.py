@@ -305,3 +305,15 @@ def test_a_new_question_that_finds_the_call_claimed_asks_and_then_goes_on(tmp_pa
     stored = anyio.run(session.get_messages)
     assert valid(stored) and [m["content"] for m in stored if m["role"] == "tool"] == [UNKNOWN]
     assert [m["content"] for m in stored if m["role"] == "user"] == ["pay 5", "hello"]
+
+
+def test_run_stopped_for_approval_says_so_on_stderr_and_exits_1(paid):
+    import json
+
+    run = agentkit("run", *PAYMENTS, "pay 5")
+    assert (run.returncode, paid) == (1, [])
+    assert 'agentkit run: stopped before 1 call that waits for approval: pay({"amount": 5})' in run.stderr
+    as_json = agentkit("run", "--json", *PAYMENTS, "pay 5")
+    assert as_json.returncode == 1 and paid == []
+    [waiting] = json.loads(as_json.stdout)["pending"]
+    assert waiting["function"] == {"name": "pay", "arguments": '{"amount": 5}'}

@@ -53,6 +53,14 @@ def handle(args: argparse.Namespace) -> int:
         return 1
     if args.json:
         _print_json(result_dict(result))
+    if result.pending:  # `run` does not ask: the calls did not run, and a script must not take this for an answer
+        from ._pending import shown_arguments
+
+        calls = ", ".join(f"{visible(c.name)}({shown_arguments(c.arguments)})" for c in result.pending)
+        n = len(result.pending)
+        print(f"agentkit run: stopped before {n} call{'s' if n > 1 else ''} that wait{'' if n > 1 else 's'} for "
+              f"approval: {calls} (`agentkit chat` asks)", file=sys.stderr)  # fmt: skip
+        return 1
     return 0
 
 
