@@ -739,3 +739,16 @@ def test_only_a_lost_transport_counts_as_a_lost_connection(error, lost):
     httpx2 = pytest.importorskip("httpx2")
     assert _connection_lost(httpx2.ConnectError("refused")) is True
     assert _connection_lost(httpx2.HTTPStatusError("500", request=None, response=None)) is False  # type: ignore[arg-type]
+
+
+async def test_a_stdio_server_starts_while_stderr_is_not_a_file(monkeypatch):
+    # The SDK's stdio client takes, by default, the stderr it saw when it was imported: with it
+    # imported under a stand-in (an in-process CLI test, a notebook), every server failed to start.
+    import io
+
+    import mcp.client.stdio as sdk_module
+
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    monkeypatch.setattr(sdk_module.stdio_client.__wrapped__, "__defaults__", (sys.stderr,))
+    async with sdk_stdio() as toolset:
+        assert [t.name for t in await toolset.list_tools()]

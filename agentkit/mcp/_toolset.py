@@ -7,6 +7,7 @@ import logging
 import os
 import re
 import shlex
+import sys
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -293,7 +294,7 @@ class MCPToolset:
 
     def _transport(self) -> Any:
         if isinstance(self._server, StdioServerParameters):
-            return stdio_client(self._server)
+            return stdio_client(self._server, errlog=_server_stderr())
         if self._sse:
             return sse_client(self._server, headers=self._headers or None)
         if not self._headers:
@@ -549,3 +550,14 @@ def _single(e: BaseException) -> BaseException:
 def _describe(e: BaseException) -> str:
     e = _single(e)
     return f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+
+
+def _server_stderr() -> Any:
+    """Where a stdio server's stderr goes: this process's stderr as it is now, when it is a real
+    file (the SDK's default is the one it saw when it was imported, maybe a test's stand-in)."""
+    try:
+        sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is both
+        return sys.__stderr__
+    return sys.stderr
+
