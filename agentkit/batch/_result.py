@@ -58,7 +58,8 @@ def to_line(result: BatchResult) -> dict[str, Any]:
 
 
 def from_line(line: dict[str, Any]) -> BatchResult:
-    """A result read back from the output file (its output as JSON, no transcript)."""
+    """A result read back from the output file (its output as JSON; a transcript only for a run
+    that stopped for approval)."""
     usage = line.get("usage") or {}
     return BatchResult(
         id=line["id"],
