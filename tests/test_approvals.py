@@ -206,6 +206,41 @@ def test_open_calls_are_the_calls_no_tool_message_answers_anywhere():
     assert open_calls([user, asks("a", "b"), answers("a"), answers("b"), user]) == []
     assert open_calls([user, asks("a", "b"), answers("b"), user, asks("c")]) == ["a", "c"]
     assert open_calls([asks("a"), {"role": "user", "content": "q", "tool_call_id": "a"}]) == ["a"]  # not a tool message
+    # An answer after the next assistant message answers a later call with the same id, not this one.
+    assert open_calls([user, asks("a"), user, {"role": "assistant", "content": "done"}, answers("a")]) == ["a"]
+
+
+def test_went_on_answers_only_the_calls_the_model_spoke_after_right_after_their_answers():
+    from agentkit._approvals import WENT_ON, went_on
+
+    def asks(*ids, name="f"):
+        return {"role": "assistant", "content": "", "tool_calls": [
+            {"id": i, "type": "function", "function": {"name": name, "arguments": "{}"}} for i in ids]}  # fmt: skip
+
+    def answers(i):
+        return {"role": "tool", "tool_call_id": i, "name": "f", "content": "ok"}
+
+    def left(i, name="f"):
+        return {"role": "tool", "tool_call_id": i, "name": name, "content": WENT_ON}
+
+    user, final = {"role": "user", "content": "q"}, {"role": "assistant", "content": "done"}
+    waiting = [user, asks("a", "b"), answers("a")]  # the last message still waits: nothing is left behind
+    same, ids = went_on(waiting)
+    assert same is waiting and ids == []
+    behind = [user, asks("a", "b", "c"), answers("a"), user, final, user, asks("d", name="g"), user, final]
+    out, ids = went_on(behind)
+    assert ids == ["b", "c", "d"]
+    assert out == [user, asks("a", "b", "c"), answers("a"), left("b"), left("c"), user, final,
+                   user, asks("d", name="g"), left("d", "g"), user, final]  # fmt: skip
+    # An answer after the next assistant message is another call's: the call is still left behind.
+    late = [user, asks("a"), user, final, answers("a")]
+    assert went_on(late) == ([user, asks("a"), left("a"), user, final, answers("a")], ["a"])
+    # A message without calls, and a call whose function is not an object, are handled.
+    odd = {"role": "assistant", "content": "", "tool_calls": [{"id": "x", "type": "function", "function": "f"}]}
+    assert went_on([user, odd, final]) == ([user, odd, left("x", None), final], ["x"])
+    # A tool message before the call's own message (an id used again) answers an earlier call, not this one.
+    reused = [user, asks("a"), answers("a"), asks("a"), user, final]
+    assert went_on(reused) == ([user, asks("a"), answers("a"), asks("a"), left("a"), user, final], ["a"])
 
 
 @pytest.mark.anyio

@@ -515,9 +515,19 @@ async def test_a_cancelled_run_still_stores_a_finished_runs_messages():
 # --- claims on pending calls ---------------------------------------------------------------------
 
 
-async def test_claims_are_atomic_and_answered_calls_cannot_be_claimed(tmp_path):
-    session = SQLiteSession(tmp_path / "s.db", "c")
-    other = SQLiteSession(tmp_path / "s.db", "d")
+def _sqlite_pair(tmp_path):
+    return SQLiteSession(tmp_path / "s.db", "c"), SQLiteSession(tmp_path / "s.db", "d")
+
+
+def _memory_pair(tmp_path):
+    from agentkit.sessions import MemorySession
+
+    return MemorySession(), MemorySession()
+
+
+@pytest.mark.parametrize("pair", [_sqlite_pair, _memory_pair], ids=["sqlite", "memory"])
+async def test_claims_are_atomic_and_answered_calls_cannot_be_claimed(tmp_path, pair):
+    session, other = pair(tmp_path)
     assert await session.claim_calls(["c1", "c2", "c1"]) is True  # an id twice is claimed once
     assert await session.claim_calls(["c3", "c2"]) is False  # all or nothing: c3 is not claimed
     assert await other.claim_calls(["c1"]) is True  # claims belong to one session
@@ -555,8 +565,29 @@ async def check_claims_of_a_reused_id(session) -> None:
     assert await session.claim_calls(["call_0"]) is False
 
 
-async def test_a_claim_looks_only_at_answers_after_the_call(tmp_path):
-    await check_claims_of_a_reused_id(SQLiteSession(tmp_path / "s.db", "c"))
+@pytest.mark.parametrize("pair", [_sqlite_pair, _memory_pair], ids=["sqlite", "memory"])
+async def test_a_claim_looks_only_at_answers_after_the_call(tmp_path, pair):
+    await check_claims_of_a_reused_id(pair(tmp_path)[0])
+
+
+async def test_a_memory_sessions_answers_are_tool_messages_after_the_calls_own_message():
+    from agentkit.sessions import MemorySession
+
+    session = MemorySession()
+    # A user message with the id, or a tool message for another id, answers nothing.
+    await session.add_messages([_asks("a"), {"role": "user", "content": "x", "tool_call_id": "a"},
+                                {"role": "tool", "tool_call_id": "b", "name": "pay", "content": "ok"}])  # fmt: skip
+    assert await session.claim_calls(["a"]) is True
+    await session.release_calls(["a"])
+    await session.add_messages([{"role": "tool", "tool_call_id": "a", "name": "pay", "content": "ok"}])
+    assert await session.claim_calls(["a"]) is False and await session.claim_calls(["b"]) is False
+    # An id no assistant message holds, answered or not, follows the same rule.
+    assert await session.claim_calls(["zzz"]) is True
+    assert repr(session) == "MemorySession(4 messages)"
+    assert len(await session.get_messages(limit=1)) == 1 and await session.get_messages(limit=0) == []
+    for bad in ("3", True, -1):
+        with pytest.raises(UserError, match="limit"):
+            await session.get_messages(limit=bad)
 
 
 @pytest.mark.parametrize("bad", ['{"role": "user", "content": "trunc', "null", '"text"', '{"content": "no role"}'])
