@@ -3,28 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Coroutine
-from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any, Generic, TypeVar
 
 import anyio
 import sniffio
 
-if TYPE_CHECKING:
-    from ._toolset import MCPToolset, _Connection
+C = TypeVar("C")
 
 
-class Holder:
-    """The connection of an entered toolset, held by a task that is nobody's child."""
+class Holder(Generic[C]):
+    """The connection of an entered toolset (what `connect()` enters), held by a task that is nobody's child."""
 
-    def __init__(self, toolset: MCPToolset) -> None:
-        self.toolset = toolset
+    def __init__(self, connect: Callable[[], AbstractAsyncContextManager[C]]) -> None:
+        self.connect = connect
         self.ready = anyio.Event()
         self.release = anyio.Event()
         self.done = anyio.Event()
-        self.connection: _Connection | None = None
+        self.connection: C | None = None
         self.failure: BaseException | None = None
 
-    async def open(self) -> _Connection:
+    async def open(self) -> C:
         _spawn(self._hold)
         try:
             await self.ready.wait()
@@ -43,7 +42,7 @@ class Holder:
 
     async def _hold(self) -> None:
         try:
-            async with self.toolset._connect() as connection:
+            async with self.connect() as connection:
                 self.connection = connection
                 self.ready.set()
                 await self.release.wait()

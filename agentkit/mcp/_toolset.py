@@ -99,7 +99,7 @@ class MCPToolset:
         """The most bytes an image of a result may have to reach the model (None: no limit)."""
         self.max_images = _limit("max_images", max_images, least=0)
         """The most images of one result that reach the model (None: no limit)."""
-        self._holder: Holder | None = None
+        self._holder: Holder[_Connection] | None = None
         self._reconnecting: anyio.Lock | None = None
         self._mode: Literal["auto", "legacy"] = "auto"  # "legacy": the pre-2026 handshake (tests use it)
 
@@ -189,7 +189,7 @@ class MCPToolset:
         # The held connection lives in a task of its own, outside the caller's task group: the
         # toolset may be left from another task than the one that entered it (a fixture, an
         # exit stack closed at shutdown) without tripping over a cancel scope.
-        holder = self._holder = Holder(self)
+        holder = self._holder = Holder(self._connect)
         self._reconnecting = anyio.Lock()
         try:
             await holder.open()
@@ -219,7 +219,7 @@ class MCPToolset:
             if holder.connection is not None and not holder.connection.lost:
                 return holder.connection
             logger.info("%r: connecting again (the server was lost)", self)
-            fresh = Holder(self)
+            fresh = Holder(self._connect)
             connection = await fresh.open()  # a failure fails this run; the next one tries again
             if self._holder is not holder:  # left (`__aexit__`) meanwhile
                 await fresh.close()
