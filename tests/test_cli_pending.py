@@ -243,6 +243,8 @@ def test_the_prompt_shows_the_arguments_on_one_line(paid):
     ('{"to": "a\\nb\\u001b[2J"}', '{"to": "a\\nb\\u001b[2J"}'),  # JSON writes ESC out itself
     ("not json\nat all\x1b", "not json\\nat all\\x1b"),
     ('{"to": "' + "x" * 500 + '"}', '{"to": "' + "x" * 392 + "… (110 more characters not shown)"),
+    # Invisible characters cannot hide or reorder a part of what the person approves.
+    ('{"to": "bob\u200f\u2028\u2066", "note": "\u200d"}', '{"to": "bob\\u200f\\u2028\\u2066", "note": "\\u200d"}'),
 ])  # fmt: skip
 def test_how_the_prompt_shows_arguments(given, shown):
     assert shown_arguments(given) == shown

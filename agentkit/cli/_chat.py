@@ -8,7 +8,7 @@ from typing import Any
 
 from ..exceptions import AgentError
 from ._common import add_agent_options
-from ._visible import visible
+from ._visible import exact, visible
 
 HELP = """\
 Type a question and press Enter. A line that ends in \\ continues on the next line.
@@ -154,7 +154,7 @@ class Chat:
             verdict = None
             while verdict is None:
                 try:
-                    verdict = decision(input(f"approve {visible(call.name)}({shown_arguments(call.arguments)})? "
+                    verdict = decision(input(f"approve {exact(call.name)}({shown_arguments(call.arguments)})? "
                                              + PROMPT))  # fmt: skip
                 except EOFError:
                     return None
@@ -176,7 +176,7 @@ class Chat:
         if not calls:
             return False
         for call in calls:
-            print(f"the call {visible(call.name)}({shown_arguments(call.arguments)}) was approved and started "
+            print(f"the call {exact(call.name)}({shown_arguments(call.arguments)}) was approved and started "
                   "by another run of this conversation, which has not stored its outcome: that run is still "
                   "running it, or it stopped (crashed or was killed), and then the call may have run.")  # fmt: skip
         try:

@@ -11,7 +11,7 @@ from .._approvals import Decision, unanswered
 from .._events import ToolCall
 from .._model import Message
 from .._turn import tool_message
-from ._visible import visible
+from ._visible import exact
 
 INSTEAD = "Error: this call was not run: the user asked something else instead."
 """The answer a waiting call gets when the person asks a new question instead of deciding."""
@@ -33,7 +33,7 @@ def shown_arguments(arguments: str, limit: int = SHOWN) -> str:
         text = json.dumps(json.loads(arguments), ensure_ascii=False, separators=(", ", ": "))
     except ValueError:
         text = arguments
-    text = visible(text).replace("\n", "\\n").replace("\t", "\\t")
+    text = exact(text).replace("\n", "\\n").replace("\t", "\\t")
     if len(text) <= limit:
         return text
     return f"{text[:limit]}… ({len(text) - limit} more characters not shown)"

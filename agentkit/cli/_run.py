@@ -29,8 +29,9 @@ def handle(args: argparse.Namespace) -> int:
     from ..exceptions import AgentError, UserError
     from ._common import build_agent, run_options
     from ._main import CLIError
+    from ._pending import shown_arguments
     from ._render import EventPrinter, result_dict
-    from ._visible import visible
+    from ._visible import exact, visible
 
     if not args.question.strip():
         raise CLIError("the question is empty")
@@ -54,9 +55,7 @@ def handle(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(result_dict(result))
     if result.pending:  # `run` does not ask: the calls did not run, and a script must not take this for an answer
-        from ._pending import shown_arguments
-
-        calls = ", ".join(f"{visible(c.name)}({shown_arguments(c.arguments)})" for c in result.pending)
+        calls = ", ".join(f"{exact(c.name)}({shown_arguments(c.arguments)})" for c in result.pending)
         n = len(result.pending)
         print(f"agentkit run: stopped before {n} call{'s' if n > 1 else ''} that wait{'' if n > 1 else 's'} for "
               f"approval: {calls} (`agentkit chat` asks)", file=sys.stderr)  # fmt: skip

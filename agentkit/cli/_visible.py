@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import unicodedata
 from typing import Any, TextIO
 
 # What a terminal acts on instead of showing: C0 controls (ESC starts CSI cursor moves, OSC 52
@@ -20,6 +21,16 @@ _JSON = {c: f"\\u{c:04x}" for c in _SHOWN}
 def visible(text: str) -> str:
     """`text` with each control character written out (ESC as ``\\x1b``); newlines and tabs kept."""
     return text.replace("\r\n", "\n").translate(_SHOWN)
+
+
+def exact(text: str) -> str:
+    """`visible`, and every invisible character written out too (format characters such as
+    zero-width spaces, joiners and bidi marks, line and paragraph separators): for what a person
+    decides on, such as a call's name and arguments, where nothing may hide or reorder a part.
+    Model text keeps them (`visible`): an emoji sequence needs its joiners."""
+    return "".join(
+        f"\\u{ord(c):04x}" if unicodedata.category(c) in ("Cf", "Zl", "Zp") else c for c in visible(text)
+    )
 
 
 def dump_json(data: Any, out: TextIO) -> None:
