@@ -13,9 +13,8 @@ import anyio
 
 from ._approvals import unanswered, went_on
 from ._events import ToolCall
-from ._marks import INSERTED
 from ._model import Message
-from ._turn import Turn
+from ._turn import Turn, ran_until
 from .exceptions import ResumeConflictError, RunError, SessionError, UserError
 from .sessions import Session
 
@@ -182,7 +181,7 @@ class Store:
                 # A resume's claimed calls are answered even when none finished: they started.
                 messages = [*messages, *self.turn.unfinished(messages, claimed=bool(self.claimed))]
             try:
-                await self._save(messages, self._ran_until(messages))
+                await self._save(messages, ran_until(messages, self.input_end))
             except Exception as e:
                 if not isinstance(error, Exception):  # a cancellation stays one
                     logger.warning("the session could not store the calls that ran: %s: %s", type(e).__name__, e)
@@ -194,15 +193,6 @@ class Store:
                 ) from e
             raise
 
-    def _ran_until(self, messages: list[Message]) -> int:
-        """Where the transcript's last answered calls of this run end (their tool messages, and
-        the images message after them), or 0 when none of its calls was answered."""
-        end = 0
-        for i in range(self.input_end, len(messages)):
-            role = messages[i].get("role")
-            if role == "tool" or (end == i > 0 and messages[i].get(INSERTED) == "images"):
-                end = i + 1
-        return end
 
     async def _save(self, messages: list[Message], end: int) -> None:
         """Add `messages[stored:end]` (not cancelled half way), then drop the claims they answer."""

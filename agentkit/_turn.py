@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 from ._approvals import Decision
 from ._events import ToolCall, ToolCallReady
-from ._marks import inserted
+from ._marks import INSERTED, inserted
 from ._model import Completion, Message
 from .exceptions import ApprovalError
 from .formats import new_call_id
@@ -145,3 +145,15 @@ def answerable(completion: Completion) -> list[tuple[ToolCall, str | None]]:
         stand_in = ToolCall(id=new_call_id(), name="invalid_tool_call", arguments="{}")
         calls.append((stand_in, error.reason))
     return calls
+
+
+def ran_until(messages: list[Message], start: int) -> int:
+    """Where the last answered calls in `messages[start:]` end (their tool messages, and the
+    images message after them), or 0 when no call there was answered: the end of the part of a
+    failed run's transcript that holds what ran."""
+    end = 0
+    for i in range(start, len(messages)):
+        if messages[i].get("role") == "tool" or (end == i > 0 and messages[i].get(INSERTED) == "images"):
+            end = i + 1
+    return end
+

@@ -17,9 +17,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+"""The names always served: a DNS-rebinding page's own name is never one of them."""
 _NO_FRAMING = [(b"x-frame-options", b"DENY"), (b"content-security-policy", b"frame-ancestors 'none'")]
 """Headers on every answer: no page may show this one in a frame (older browsers read the first)."""
-"""The names always served: a DNS-rebinding page's own name is never one of them."""
 
 
 class Refused(Exception):

@@ -6,9 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from .._approvals import unanswered
-from .._marks import INSERTED
 from .._model import Message
-from .._turn import UNFINISHED, tool_message
+from .._turn import UNFINISHED, ran_until, tool_message
 
 
 class Kept:
@@ -46,10 +45,7 @@ class Kept:
         when no call of the run was answered (its question is then not kept). A resume that
         failed before any of its calls started is kept as it was given."""
         own = [m for m in messages if m.get("role") != "system"]
-        end = 0
-        for i, m in enumerate(own):
-            if m.get("role") == "tool" or (end == i > 0 and m.get(INSERTED) == "images"):
-                end = i + 1
+        end = ran_until(own, 0)
         if end > len(self.input):
             return own[:end]
         return None if self.ran or not self.waiting else list(self.input)
