@@ -45,8 +45,6 @@ async def opening(
         )
     # The answers put into the history are not the run's to store: the session keeps its rows.
     end = next(i for i, m in enumerate(joined) if m is first_new) if first_new is not None else len(joined)
-    if session is None:
-        end = 0
     store = Store(session=session, messages=joined, stored=end, input_end=len(joined))
     await store.settle_waiting(stored, end)
     return joined, store
@@ -123,12 +121,14 @@ class Store:
         """A new message that answers calls the session left waiting (a new question denies them)
         claims them as a resume would, and stores those answers at once: one answer per call,
         however many runs of the session race."""
+        if self.session is None:
+            return
         given = self.messages[end:]
         waiting = {c.id: c for c in unanswered(stored)}
         count = 0
         while count < len(given) and given[count].get("role") == "tool" and given[count].get("tool_call_id") in waiting:
             count += 1
-        if self.session is None or not count:
+        if not count:
             return
         await self.claim([waiting[str(m.get("tool_call_id"))] for m in given[:count]], by="a new message")
         try:
