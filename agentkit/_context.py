@@ -9,8 +9,8 @@ from typing_extensions import TypeVar
 
 from ._events import ToolCall
 
-if TYPE_CHECKING:  # _model imports tools, which imports this module
-    from ._model import Message, Usage
+if TYPE_CHECKING:
+    from ._messages import Message, Usage
 
 __all__ = ["RunContext"]
 

@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from ._events import MalformedCall, ParseEvent, ToolCall
+from ._messages import Message as Message
+from ._messages import Usage as Usage
 from .exceptions import UserError
 from .formats._stream import ParsedOutput
 from .tools import Tool
 
-Message = dict[str, Any]
-"""An OpenAI chat-completions message dict."""
 ToolSpec = Tool[Any, Any] | Mapping[str, Any]
 """A tool as a model takes it: a `Tool` or an OpenAI tools entry."""
 ToolChoice = Literal["auto", "required", "none"] | str
@@ -63,33 +63,6 @@ def default_sampling(model_id: str) -> Sampling:
         if any(mark in name for mark in marks):
             return preset
     return Sampling()
-
-
-@dataclass(kw_only=True)
-class Usage:
-    """Token counts, summed over calls with ``+``."""
-
-    prompt_tokens: int = 0
-    """Tokens read."""
-    completion_tokens: int = 0
-    """Tokens generated."""
-    requests: int = 0
-    """Model calls (counted by the agent loop; a backend's own `Usage` leaves it 0)."""
-    tool_calls: int = 0
-    """Tool calls that ran (counted by the agent loop)."""
-
-    @property
-    def total_tokens(self) -> int:
-        """Both together."""
-        return self.prompt_tokens + self.completion_tokens
-
-    def __add__(self, other: Usage) -> Usage:
-        return Usage(
-            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
-            completion_tokens=self.completion_tokens + other.completion_tokens,
-            requests=self.requests + other.requests,
-            tool_calls=self.tool_calls + other.tool_calls,
-        )
 
 
 @dataclass(kw_only=True)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._model import Usage
+    from ._messages import Usage
 
 __all__ = [
     "AgentError",

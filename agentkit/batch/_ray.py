@@ -28,7 +28,7 @@ class _Worker:
         from contextlib import nullcontext
 
         from ..cli._spec import directory_last
-        from ._run import build_agent
+        from ._one import build_agent
 
         # A "module:function" from the driver's directory imports here too on a one-machine cluster,
         # as the command line does it (agentkit/cli/_spec.py): last on sys.path, only while the
@@ -54,7 +54,7 @@ class _Worker:
         return None
 
     async def run(self, it: Item, options: dict[str, Any]) -> BatchResult:
-        from ._run import run_one
+        from ._one import run_one
 
         return await run_one(self.agent, it, options)
 

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Iterable, Mapping, Sized
+from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Iterable, Sized
 from contextlib import aclosing
 from typing import Any
 
@@ -14,8 +13,9 @@ from .._agent import Agent
 from ..exceptions import UserError
 from ._inputs import Item, item
 from ._journal import Journal
+from ._one import build_agent, run_one
 from ._progress import Progress
-from ._result import BatchResult, describe
+from ._result import BatchResult
 
 Execute = Callable[[Item], Awaitable[BatchResult]]
 """How a backend runs one input; it returns a failed run as a result, never raises for it."""
@@ -65,37 +65,6 @@ async def run_many(
             return await drive(inputs, execute, concurrency=concurrency, output=output, resume=resume,
                                progress=progress)  # fmt: skip
     raise UserError(f"backend must be 'local' or 'ray', not {backend!r}")
-
-
-def build_agent(agent_or_factory: Any) -> Agent[Any]:
-    """The agent itself, or the one a factory (a callable or a ``"module:function"``) builds."""
-    if isinstance(agent_or_factory, Agent):
-        return agent_or_factory
-    factory = agent_or_factory
-    if isinstance(factory, str):
-        from ..cli._spec import SpecError, load_object
-
-        try:
-            factory = load_object(factory)
-        except SpecError as e:
-            raise UserError(str(e)) from None
-    if not callable(factory):
-        raise UserError(f"give an Agent, a 'module:function' or a function that returns one, not {factory!r}")
-    agent = factory()
-    if not isinstance(agent, Agent):
-        raise UserError(f"{agent_or_factory!r} returned a {type(agent).__name__}, not an Agent")
-    return agent
-
-
-async def run_one(agent: Agent[Any], it: Item, run_options: Mapping[str, Any]) -> BatchResult:
-    """One input's run; an exception becomes the result's `error` (retries are the model backend's)."""
-    start = time.perf_counter()
-    try:
-        result = await agent.run(it.input, **{**run_options, **it.options})
-    except Exception as e:
-        return BatchResult(id=it.id, error=describe(e), seconds=time.perf_counter() - start)
-    return BatchResult(id=it.id, output=result.output, messages=result.messages, usage=result.usage,
-                       turns=result.turns, pending=result.pending, seconds=time.perf_counter() - start)  # fmt: skip
 
 
 async def drive(

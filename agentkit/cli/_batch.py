@@ -44,7 +44,7 @@ def handler(args: argparse.Namespace) -> int:
     import anyio
 
     from ..batch import OutputFileError, run_many
-    from ..batch._run import build_agent
+    from ..batch._one import build_agent
 
     path = Path(args.inputs)
     if not path.is_file():

@@ -24,7 +24,7 @@ import re
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from .._events import (
     MalformedCall,
@@ -37,9 +37,6 @@ from .._events import (
     ToolCallOpened,
     ToolCallReady,
 )
-
-if TYPE_CHECKING:
-    from ._base import Format
 
 THINK_OPEN = "<think>"
 THINK_CLOSE = "</think>"
@@ -153,6 +150,25 @@ def _tag_table(
     return table
 
 
+class FormatSpec(Protocol):
+    """What the parser needs of a `Format` (a protocol, so that this module imports nothing above it)."""
+
+    @property
+    def call_open(self) -> tuple[str, ...]: ...
+    @property
+    def call_close(self) -> tuple[str, ...]: ...
+    @property
+    def call_alt_close(self) -> tuple[str, ...]: ...
+    @property
+    def call_suffix(self) -> tuple[str, ...]: ...
+    @property
+    def reasoning_call_open(self) -> tuple[str, ...]: ...
+
+    def tool_index(self, tools: Sequence[Any] | None) -> Any: ...
+    def new_scan(self, index: int, call_id: str, open_tag: str, close_tag: str, tools: Any) -> BlockScan: ...
+    def read_scan(self, call: BlockScan, end_tag: str | None) -> tuple[str, str] | str: ...
+
+
 class StreamParser:
     """Feed raw model text in any chunks; get events; `close()` at the end.
 
@@ -162,7 +178,7 @@ class StreamParser:
 
     def __init__(
         self,
-        fmt: Format,
+        fmt: FormatSpec,
         *,
         in_reasoning: bool | None = False,
         id_factory: Callable[[], str] = new_call_id,
