@@ -11,6 +11,7 @@ from ._agent import (
     ToolCallStarted,
     TurnFinished,
 )
+from ._capability import CallAnswer, Capability, Final, ModelRequest, ModelResponse, RunState, TurnEnd
 from ._context import RunContext
 from ._events import (
     MalformedCall,
@@ -35,6 +36,7 @@ from ._model import (
     Sampling,
     Usage,
 )
+from ._options import RunOptions
 from .exceptions import (
     AgentError,
     ApprovalError,
@@ -69,14 +71,19 @@ __all__ = [
     "AgentError",
     "AgentEvent",
     "ApprovalError",
+    "CallAnswer",
+    "Capability",
     "Completion",
     "CompletionDone",
+    "Final",
     "LocalModel",
     "MalformedCall",
     "MaxTurnsExceeded",
     "Model",
     "ModelError",
     "ModelEvent",
+    "ModelRequest",
+    "ModelResponse",
     "OutputValidationError",
     "ReasoningDelta",
     "RemoteModel",
@@ -84,7 +91,9 @@ __all__ = [
     "RunContext",
     "RunError",
     "RunFinished",
+    "RunOptions",
     "RunResult",
+    "RunState",
     "Sampling",
     "SessionError",
     "TextDelta",
@@ -100,6 +109,7 @@ __all__ = [
     "ToolDefinitionError",
     "ToolError",
     "ToolsetError",
+    "TurnEnd",
     "TurnFinished",
     "UnknownToolError",
     "Usage",

@@ -10,7 +10,7 @@ from ._model import Message
 from .exceptions import UserError
 from .tools import Tool
 
-__all__ = ["WENT_ON", "Decision", "decided", "needing_approval", "open_calls", "unanswered", "went_on"]
+__all__ = ["WENT_ON", "Decision", "decided", "needing_approval", "open_calls", "settle", "unanswered", "went_on"]
 
 Decision: TypeAlias = "bool | str"
 """A caller's decision on a pending call: True runs it, False or a reason (a str) denies it."""
@@ -114,3 +114,17 @@ def open_calls(messages: list[Message]) -> list[str]:
                 answered.add(later.get("tool_call_id"))
         out += [str(c.get("id")) for c in message["tool_calls"] if c.get("id") not in answered]
     return out
+
+
+def settle(messages: list[Message], approvals: Mapping[str, Decision] | None) -> list[Message]:
+    """`messages` with the calls left behind answered as not run (`went_on`); `UserError` if
+    `approvals` decide one of them."""
+    messages, left = went_on(messages)
+    decided = sorted(set(left) & set(approvals or ()))
+    if decided:
+        raise UserError(
+            f"the call {', '.join(decided)} can no longer be decided: the conversation went on after it (another "
+            "run on this session stored its turn after it), so it was answered as not run. Ask again for it "
+            "in a new message if it is still wanted"
+        )
+    return messages

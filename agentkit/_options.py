@@ -53,6 +53,7 @@ AGENT_OPTIONS = (
     "usage_limits",
     "deps_type",
     "history",
+    "capabilities",
 )
 """The `Agent` keyword options; each can also be given per run."""
 
@@ -73,6 +74,7 @@ class AgentKeywords(TypedDict, total=False):
     usage_limits: UsageLimits | None
     deps_type: Any
     history: History | None
+    capabilities: Sequence[Any]
 
 
 RUN_OPTIONS = ("deps", "approvals", "session")
@@ -102,6 +104,8 @@ class RunOptions:
     """What of the conversation the model is sent (None: all of it)."""
     session: Session | None
     """Where the conversation is loaded from and the run's new messages are stored."""
+    capabilities: tuple[Any, ...]
+    """The run's own capabilities (`agentkit.Capability`), in order."""
     model_options: dict[str, Any]
 
 
@@ -144,6 +148,10 @@ def resolve(agent_object: Any, model: Any, overrides: dict[str, Any]) -> RunOpti
     limits = agent.pop("usage_limits") or UsageLimits()
     if agent["history"] is not None and not isinstance(agent["history"], History):
         raise UserError(f"history must be a History (agentkit.sessions), not {type(agent['history']).__name__}")
+    capabilities = agent["capabilities"]
+    if isinstance(capabilities, (str, bytes)) or not isinstance(capabilities, Sequence):
+        raise UserError(f"capabilities must be a list of agentkit.Capability, not {capabilities!r}")
+    agent["capabilities"] = tuple(capabilities)
     if run["session"] is not None and not isinstance(run["session"], Session):
         raise UserError(f"session must be a Session (agentkit.sessions), not {type(run['session']).__name__}")
     return RunOptions(

@@ -1,53 +1,27 @@
-"""A run's writes to its session: the calls that ran are stored before a retry could run them
-again, and a resume claims its pending calls so that two resumes never both run them."""
+"""Session storage, a run capability: the session's history goes before the input; the calls
+that ran are stored before a retry could run them again; a resume claims its pending calls so
+that two resumes never both run them; the run's new messages are stored when it ends."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
 import anyio
 
-from ._approvals import unanswered, went_on
+from ._approvals import settle, unanswered
+from ._capability import Capability, Final, ModelResponse, RunState, TurnEnd
 from ._events import ToolCall
-from ._model import Message
-from ._turn import Turn, ran_until
+from ._messages import Message
+from ._result import RunResult
+from ._turn import ran_until
 from .exceptions import ResumeConflictError, RunError, SessionError, UserError
 from .sessions import Session
 
-__all__ = ["Store", "opening"]
+__all__ = ["Store"]
 
 logger = logging.getLogger("agentkit")
-
-
-async def opening(
-    session: Session | None, messages: list[Message], approvals: Mapping[str, object] | None = None
-) -> tuple[list[Message], Store]:
-    """The run's messages with the session's history put before the input (after the system
-    message), and the run's `Store`. The session keeps no system message: the agent's own leads
-    every run. Calls left behind by a conversation that went on are answered as not run, here
-    in memory (`went_on`); `UserError` if `approvals` decide one of them."""
-    head = messages[:1] if messages and messages[0].get("role") == "system" else []
-    stored = [] if session is None else [m for m in await session.get_messages() if m.get("role") != "system"]
-    _refuse_repeat(stored, messages[len(head) :])
-    joined = [*head, *stored, *messages[len(head) :]]
-    first_new = joined[len(head) + len(stored)] if len(joined) > len(head) + len(stored) else None
-    joined, left = went_on(joined)
-    decided = sorted(set(left) & set(approvals or ()))
-    if decided:
-        raise UserError(
-            f"the call {', '.join(decided)} can no longer be decided: the conversation went on after it (another "
-            "run on this session stored its turn after it), so it was answered as not run. Ask again for it "
-            "in a new message if it is still wanted"
-        )
-    # The answers put into the history are not the run's to store: the session keeps its rows.
-    end = next(i for i, m in enumerate(joined) if m is first_new) if first_new is not None else len(joined)
-    store = Store(session=session, messages=joined, stored=end, input_end=len(joined))
-    await store.settle_waiting(stored, end)
-    return joined, store
 
 
 def _refuse_repeat(stored: list[Message], given: list[Message]) -> None:
@@ -66,8 +40,7 @@ def _refuse_repeat(stored: list[Message], given: list[Message]) -> None:
         )
 
 
-@dataclass(kw_only=True)
-class Store:
+class Store(Capability):
     """What a run has stored in its session, and the pending calls it has claimed.
 
     A run's own messages are stored in one write when it ends, so that concurrent runs on one
@@ -76,23 +49,45 @@ class Store:
     (cancellation included), its transcript up to the last calls that ran.
     """
 
-    session: Session | None
-    """The run's session (None: nothing is stored)."""
-    messages: list[Message]
-    """The run's transcript, as the loop builds it."""
-    stored: int
-    """`messages[:stored]` are in the session (or are not the session's: the system message)."""
-    input_end: int
-    """Where the run's input ends: the tool messages after it answer calls of this run."""
-    claimed: list[str] = field(default_factory=list)
-    """The pending calls this run has claimed and whose answers are not stored yet."""
-    turn: Turn | None = None
-    """The turn in progress: its calls that ran are kept if the run fails before it ends."""
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.messages: list[Message] = []
+        """The run's transcript, as the loop builds it."""
+        self.stored = 0
+        """`messages[:stored]` are in the session (or are not the session's: the system message)."""
+        self.input_end = 0
+        """Where the run's input ends: the tool messages after it answer calls of this run."""
+        self.claimed: list[str] = []
+        """The pending calls this run has claimed and whose answers are not stored yet."""
 
-    def track(self, turn: Turn) -> Turn:
-        """Make `turn` the turn in progress, and return it."""
-        self.turn = turn
-        return turn
+    async def run_started(self, run: RunState) -> None:
+        """The session's history goes before the input (after the system message): the session
+        keeps no system message, the agent's own leads every run. Calls left behind by a
+        conversation that went on are answered as not run, here in memory."""
+        messages = run.messages
+        head = messages[:1] if messages and messages[0].get("role") == "system" else []
+        stored = [m for m in await self.session.get_messages() if m.get("role") != "system"]
+        _refuse_repeat(stored, messages[len(head) :])
+        joined = [*head, *stored, *messages[len(head) :]]
+        first_new = joined[len(head) + len(stored)] if len(joined) > len(head) + len(stored) else None
+        joined = settle(joined, run.options.approvals)
+        # The answers put into the history are not the run's to store: the session keeps its rows.
+        end = next(i for i, m in enumerate(joined) if m is first_new) if first_new is not None else len(joined)
+        run.messages = self.messages = joined
+        self.stored, self.input_end = end, len(joined)
+        await self.settle_waiting(stored, end)
+
+    async def after_response(self, run: RunState, response: ModelResponse) -> None:
+        if response.resumed:  # before anything runs: another resume may be at this point too
+            await self.claim(response.calls)
+
+    async def after_turn(self, run: RunState, turn: TurnEnd) -> Final | None:
+        if turn.response.resumed:  # before the next model call: a retry must find them answered
+            await self.save_answers()
+        return None
+
+    async def run_finished(self, run: RunState, result: RunResult[Any]) -> None:
+        await self.finish(result)
 
     async def claim(self, calls: Sequence[ToolCall], *, by: str = "a resume") -> None:
         """Claim a resume's pending calls (or those a new message answers: `by`), when the session
@@ -121,8 +116,6 @@ class Store:
         """A new message that answers calls the session left waiting (a new question denies them)
         claims them as a resume would, and stores those answers at once: one answer per call,
         however many runs of the session race."""
-        if self.session is None:
-            return
         given = self.messages[end:]
         waiting = {c.id: c for c in unanswered(stored)}
         count = 0
@@ -144,15 +137,13 @@ class Store:
     async def save_answers(self) -> None:
         """Store a resume's answers now, before the next model call. A failure here is not the
         run's: its end stores them, and until they are stored the claim keeps other resumes off."""
-        if self.session is None:
-            return
         try:
             await self._save(self.messages, len(self.messages))
         except Exception as e:
             logger.warning("the session could not store the answers of %s now: %s: %s",
                            ", ".join(self.claimed), type(e).__name__, e)  # fmt: skip
 
-    async def finish(self, result: Any) -> None:
+    async def finish(self, result: RunResult[Any]) -> None:
         """A run's end: store its new messages; raise `SessionError` (with the result) if the
         session fails."""
         try:
@@ -164,39 +155,31 @@ class Store:
                 result=result,
             ) from e
 
-    @asynccontextmanager
-    async def keeping_what_ran(self) -> AsyncIterator[None]:
-        """On any failure of the run, store its transcript up to its last answered calls."""
+    async def run_failed(self, run: RunState, error: BaseException) -> None:
+        """Store the transcript up to its last answered calls (raise `SessionError` if that fails)."""
+        if isinstance(error, SessionError) or not self.messages:  # not opened: nothing ran
+            return
+        messages = self.messages
+        if isinstance(error, RunError) and error.messages[: len(messages)] == messages:
+            messages = error.messages  # the live transcript, and the calls that ran before the failure
+        elif run.current is not None:  # a turn whose calls are not all answered: keep those that ran
+            # A resume's claimed calls are answered even when none finished: they started.
+            messages = [*messages, *run.current.unfinished(messages, claimed=bool(self.claimed))]
         try:
-            yield
-        except SessionError:
-            raise
-        except BaseException as error:
-            if self.session is None:
-                raise
-            messages = self.messages
-            if isinstance(error, RunError) and error.messages[: len(messages)] == messages:
-                messages = error.messages  # the live transcript, and the calls that ran before the failure
-            elif self.turn is not None:  # a turn whose calls are not all answered: keep those that ran
-                # A resume's claimed calls are answered even when none finished: they started.
-                messages = [*messages, *self.turn.unfinished(messages, claimed=bool(self.claimed))]
-            try:
-                await self._save(messages, ran_until(messages, self.input_end))
-            except Exception as e:
-                if not isinstance(error, Exception):  # a cancellation stays one
-                    logger.warning("the session could not store the calls that ran: %s: %s", type(e).__name__, e)
-                    raise error from None
-                raise SessionError(
-                    f"the run failed ({type(error).__name__}: {error}), and the session could not store the "
-                    f"calls that ran ({type(e).__name__}: {e}): a retry from the session would run them again",
-                    messages=messages,
-                ) from e
-            raise
-
+            await self._save(messages, ran_until(messages, self.input_end))
+        except Exception as e:
+            if not isinstance(error, Exception):  # a cancellation stays one
+                logger.warning("the session could not store the calls that ran: %s: %s", type(e).__name__, e)
+                return
+            raise SessionError(
+                f"the run failed ({type(error).__name__}: {error}), and the session could not store the "
+                f"calls that ran ({type(e).__name__}: {e}): a retry from the session would run them again",
+                messages=messages,
+            ) from e
 
     async def _save(self, messages: list[Message], end: int) -> None:
         """Add `messages[stored:end]` (not cancelled half way), then drop the claims they answer."""
-        if self.session is None or end <= self.stored:
+        if end <= self.stored:
             return
         with anyio.CancelScope(shield=True):
             await self.session.add_messages(messages[self.stored : end])

@@ -140,9 +140,9 @@ async def answer(
     malformed: str | None,
     tools: Mapping[str, Tool[Any, Any]],
     *,
-    approve: Approval | None,
-    approval_timeout: float | None,
-    tool_timeout: float | None,
+    approve: Approval | None = None,
+    approval_timeout: float | None = None,
+    tool_timeout: float | None = None,
     decision: bool | str | None = None,
     permit: Callable[[], bool] | None = None,
     context: Callable[[], RunContext[Any]] | None = None,
@@ -160,23 +160,9 @@ async def answer(
         known = ", ".join(tools) or "none"
         content = f"Error: there is no tool named {call.name!r}. Available tools: {known}."
         return Outcome(content, f"unknown tool {call.name!r}")
-    verdict: bool | str = True
-    if decision is not None:
-        verdict = decision
-    elif approve is not None:
-        # move_on_after, not fail_after: a TimeoutError the hook raises itself is a failure.
-        with anyio.move_on_after(approval_timeout) as scope:
-            try:
-                verdict = await ask(approve, call)
-            except Exception as e:
-                logger.info("the approval hook raised %s on call %s", type(e).__name__, call.id)
-                return Outcome("Error: this call was not run: the approval check failed.", "approval hook failed", e)
-        if scope.cancelled_caught:
-            error = f"not approved in time ({approval_timeout} s)"
-            return Outcome(f"Error: this call was not run: it was {error}.", error)
-    if verdict is not True:
-        reason = verdict if isinstance(verdict, str) and verdict else "denied"
-        return Outcome(f"Error: the user did not allow this tool call ({reason}).", f"not approved: {reason}")
+    refused = await judge(call, approve, approval_timeout, decision)
+    if refused is not None:
+        return refused
     if permit is not None and not permit():
         error = "the run's limit on tool calls was reached"
         return Outcome(f"Error: this call was not run: {error}.", error)
@@ -186,6 +172,31 @@ async def answer(
             return Outcome(f"Error: {error}.", error)
         return await _run(found, call, tool_timeout, context())
     return await _run(found, call, tool_timeout)
+
+
+async def judge(
+    call: ToolCall, approve: Approval | None, timeout: float | None, decision: bool | str | None = None
+) -> Outcome | None:
+    """None when `call` may run: the caller's `decision` on it, or else the `approve` hook, says so
+    (no decision and no hook: it may); otherwise the answer that says why it does not run."""
+    verdict: bool | str = True
+    if decision is not None:
+        verdict = decision
+    elif approve is not None:
+        # move_on_after, not fail_after: a TimeoutError the hook raises itself is a failure.
+        with anyio.move_on_after(timeout) as scope:
+            try:
+                verdict = await ask(approve, call)
+            except Exception as e:
+                logger.info("the approval hook raised %s on call %s", type(e).__name__, call.id)
+                return Outcome("Error: this call was not run: the approval check failed.", "approval hook failed", e)
+        if scope.cancelled_caught:
+            error = f"not approved in time ({timeout} s)"
+            return Outcome(f"Error: this call was not run: it was {error}.", error)
+    if verdict is not True:
+        reason = verdict if isinstance(verdict, str) and verdict else "denied"
+        return Outcome(f"Error: the user did not allow this tool call ({reason}).", f"not approved: {reason}")
+    return None
 
 
 async def _run(

@@ -5,11 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
-from ._approvals import Decision
 from ._events import ToolCall, ToolCallReady
 from ._marks import INSERTED, inserted
 from ._model import Completion, Message
-from .exceptions import ApprovalError
 from .formats import new_call_id
 
 __all__ = ["Turn", "answerable", "tool_message"]
@@ -30,13 +28,9 @@ class Turn:
     started: list[ToolCall] = field(default_factory=list)
     """Calls dispatched while the model was still streaming, in order."""
     results: dict[str, Message] = field(default_factory=dict)
-    hook_failures: dict[str, BaseException] = field(default_factory=dict)
-    finals: dict[str, Any] = field(default_factory=dict)
-    """Valid `final_result` values by call id ("tool" mode)."""
-    invalid: list[str] = field(default_factory=list)
-    """Problems of the invalid `final_result` calls."""
-    decisions: dict[str, Decision] = field(default_factory=dict)
-    """The caller's decisions on calls that waited for approval (a resumed run)."""
+    """The tool messages, by call id."""
+    failures: dict[str, Exception] = field(default_factory=dict)
+    """What a capability raised while a call was answered, by call id (raised once the turn's calls are done)."""
     images: dict[str, tuple[dict[str, Any], ...]] = field(default_factory=dict)
     """Image parts tools returned, by call id (kept only when the model takes images)."""
     message: Message | None = None
@@ -61,16 +55,6 @@ class Turn:
         if parts:
             out.append(inserted({"role": "user", "content": parts}, "images"))
         return out
-
-    def raise_hook_failure(self, calls: list[ToolCall], messages: list[Message]) -> None:
-        """Raise `ApprovalError` if the approval hook failed on one of `calls` (the first such)."""
-        for call in calls:
-            cause = self.hook_failures.get(call.id)
-            if cause is not None:
-                raise ApprovalError(
-                    f"the approval hook failed on call {call.id} ({call.name}): {type(cause).__name__}: {cause}",
-                    messages=list(messages),
-                ) from cause
 
     def ran(self) -> list[Message]:
         """The transcript's end when the model failed after some calls started: an assistant

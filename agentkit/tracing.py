@@ -13,9 +13,15 @@ import json
 from typing import Any
 from urllib.parse import urlparse
 
-from . import _hooks
+from typing_extensions import Self
+
+from ._capability import CallAnswer, Capability, ModelRequest, ModelResponse, RunState, set_global
+from ._events import ToolCall
+from ._marks import outgoing
 from ._model import Completion, Message
+from ._result import RunResult
 from .exceptions import UserError
+from .tools import Tool
 
 __all__ = ["instrument", "uninstrument"]
 
@@ -45,15 +51,15 @@ def instrument(
 
     tracer = trace.get_tracer(_SCOPE, tracer_provider=tracer_provider)
 
-    def factory(agent: Any, messages: list[Message]) -> _hooks.Observer:
-        return _RunSpan(tracer, agent, messages, capture_content, max_content_chars)
+    def factory(run: RunState) -> Capability:
+        return _Tracing(_Content(tracer, capture_content, max_content_chars))
 
-    _hooks.set_observer(factory)
+    set_global("tracing", factory)
 
 
 def uninstrument() -> None:
     """Stop tracing; runs already started finish their spans."""
-    _hooks.set_observer(None)
+    set_global("tracing", None)
 
 
 def _model_id(model: Any) -> str | None:
@@ -90,12 +96,10 @@ def _cut(text: str, limit: int | None) -> str:
     return text[: keep - keep // 2] + marker + text[len(text) - keep // 2 :]
 
 
-class _Span(_hooks.Step):
+class _Span:
     """A span made current while its step runs; an exception that leaves it marks it ERROR."""
 
-    def __init__(
-        self, run: _Content, name: str, parent: Any, attributes: dict[str, Any], client: bool = False
-    ) -> None:
+    def __init__(self, run: _Content, name: str, parent: Any, attributes: dict[str, Any], client: bool = False) -> None:
         from opentelemetry import trace
 
         self._trace = trace
@@ -105,7 +109,7 @@ class _Span(_hooks.Step):
         self._span = tracer.start_span(name, context=parent, kind=kind, attributes=attributes)
         self._token: Any = None
 
-    def __enter__(self) -> _Span:
+    def __enter__(self) -> Self:
         from opentelemetry import context
 
         # Current while the step runs: a nested agent or an MCP call inside a tool becomes its child.
@@ -115,9 +119,13 @@ class _Span(_hooks.Step):
     def __exit__(self, kind: Any, error: Any, traceback: Any) -> None:
         from opentelemetry import context
 
+        context.detach(self._token)
+        self.end(error)
+
+    def end(self, error: BaseException | None = None) -> None:
+        """End the span (ERROR if `error`), without making its parent current again."""
         if error is not None:
             self._fail(type(error).__qualname__, type(error).__name__, f"{type(error).__name__}: {error}")
-        context.detach(self._token)
         self._span.end()
 
     def _fail(self, kind: str, name: str | None, message: str) -> None:
@@ -195,7 +203,7 @@ class _Content:
         return _cut(text, self.limit)
 
 
-class _RunSpan(_hooks.Observer, _Content):
+class _RunSpan(_Content):
     """The ``invoke_agent`` span of one run; `chat` and `tool` open its children."""
 
     def __init__(self, tracer: Any, agent: Any, messages: list[Message], capture: bool, limit: int | None) -> None:
@@ -224,12 +232,6 @@ class _RunSpan(_hooks.Observer, _Content):
     def __exit__(self, kind: Any, error: Any, traceback: Any) -> None:
         self._span.__exit__(kind, error, traceback)
 
-    def chat(self, messages: list[Message], options: dict[str, Any]) -> _hooks.Step:
-        return _ChatSpan(self, messages, options)
-
-    def tool(self, call: Any) -> _hooks.Step:
-        return _ToolSpan(self, call)
-
     def finished(self, result: Any) -> None:
         span = self._span._span
         span.set_attribute("gen_ai.usage.input_tokens", result.usage.prompt_tokens)
@@ -239,3 +241,65 @@ class _RunSpan(_hooks.Observer, _Content):
             span.update_name(self.name("invoke_agent"))
         if self.capture:
             span.set_attribute("gen_ai.output.messages", self.text(_json(result.messages[-1:])))
+
+
+class _Tracing(Capability):
+    """Tracing, a run capability: the run's span, one per model call and one per tool call."""
+
+    def __init__(self, content: _Content) -> None:
+        self.content = content
+        self.run: _RunSpan | None = None
+        self.chat: _ChatSpan | None = None
+        self.tools: dict[str, _ToolSpan] = {}
+
+    async def run_started(self, run: RunState) -> None:
+        c = self.content
+        self.run = _RunSpan(c.tracer, run.agent, run.messages, c.capture, c.limit).__enter__()
+
+    async def before_request(self, run: RunState, request: ModelRequest) -> None:
+        assert self.run is not None
+        messages = outgoing(request.messages) if self.content.capture else request.messages
+        self.chat = _ChatSpan(self.run, messages, request.options).__enter__()
+
+    async def request_failed(self, run: RunState, error: BaseException) -> None:
+        if self.chat is not None:
+            self.chat.__exit__(type(error), error, None)
+            self.chat = None
+
+    async def after_response(self, run: RunState, response: ModelResponse) -> None:
+        if self.chat is not None and response.completion is not None:
+            self.chat.completion(response.completion)
+            self.chat.__exit__(None, None, None)
+            self.chat = None
+
+    async def before_call(self, run: RunState, call: ToolCall, tool: Tool[Any, Any] | None) -> CallAnswer | None:
+        assert self.run is not None
+        # Current while the tool runs (this call's own task): a run inside the tool is its child.
+        self.tools[call.id] = _ToolSpan(self.run, call).__enter__()
+        return None
+
+    async def after_call(self, run: RunState, call: ToolCall, answer: CallAnswer) -> None:
+        assert self.run is not None
+        span = self.tools.pop(call.id, None)
+        if span is None:  # answered before this capability's turn (a denial): a span of its own
+            span = _ToolSpan(self.run, call).__enter__()
+        span.answered(answer.content, answer.error, answer.error_type)
+        span.__exit__(None, None, None)
+
+    async def run_finished(self, run: RunState, result: RunResult[Any]) -> None:
+        assert self.run is not None
+        self.run.finished(result)
+        self.run.__exit__(None, None, None)
+
+    async def run_failed(self, run: RunState, error: BaseException) -> None:
+        for span in self.tools.values():  # calls the failure cut short, in tasks that are gone
+            span.end(error)
+        self.tools.clear()
+        if self.chat is not None:
+            self.chat.__exit__(type(error), error, None)
+            self.chat = None
+        if self.run is not None:
+            self.run.__exit__(type(error), error, None)
+        else:  # the run failed before it started (a toolset that did not connect)
+            c = self.content
+            _RunSpan(c.tracer, run.agent, run.messages, c.capture, c.limit)._span.end(error)

@@ -20,6 +20,7 @@ PUBLIC = {
     "UnknownToolError", "Usage", "UserError", "tool",
     "OutputValidationError", "RunContext", "UsageLimitExceeded", "UsageLimits", "ToolsetError",
     "ResumeConflictError", "SessionError",
+    "Capability", "RunState", "RunOptions", "ModelRequest", "ModelResponse", "CallAnswer", "TurnEnd", "Final",
 }  # fmt: skip
 
 # Names fixed by the shared API contract (../shared/API.md).

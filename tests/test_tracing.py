@@ -15,7 +15,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from agentkit import Agent, ModelError, RemoteModel, UserError, _hooks, tool, tracing
+from agentkit import Agent, ModelError, RemoteModel, UserError, _capability, tool, tracing
 from agentkit.testing import ScriptedModel
 from tests.agent_helpers import QUESTION, get_current_temperature, get_temperature_date, qw_call, weather_agent
 from tests.scripted_server import Reply, ScriptedServer, completion
@@ -291,7 +291,7 @@ async def test_uninstrumented_runs_use_the_no_op_observer_and_emit_nothing():
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     tracing.instrument(tracer_provider=provider)
     tracing.uninstrument()
-    assert _hooks.observer(None, []) is _hooks.NOOP
+    assert _capability.global_capabilities() == []
     agent, _ = weather_agent()
     await agent.run(QUESTION)
     assert exporter.get_finished_spans() == ()
@@ -443,4 +443,4 @@ async def test_each_captured_text_is_cut_to_max_content_chars_keeping_its_start_
 def test_max_content_chars_must_be_none_or_an_int_of_at_least_100(bad):
     with pytest.raises(UserError, match="max_content_chars must be None or an int of at least 100"):
         tracing.instrument(max_content_chars=bad)
-    assert _hooks.observer(None, []) is _hooks.NOOP  # nothing was turned on
+    assert _capability.global_capabilities() == []  # nothing was turned on

@@ -1,0 +1,54 @@
+"""Usage limits, a run capability: a model call past `max_requests` is not made, a tool call
+past `max_tool_calls` does not run, a response past a token bound runs none of its calls."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._capability import CallAnswer, Capability, Final, ModelRequest, ModelResponse, RunState, TurnEnd
+from ._events import ToolCall
+from ._limits import UsageLimits
+from .exceptions import UsageLimitExceeded
+from .tools import Tool
+
+__all__ = ["Budget"]
+
+_REFUSED = "the run's limit on tool calls was reached"
+
+
+class Budget(Capability):
+    """One run's usage limits, and the tool calls it has let run."""
+
+    def __init__(self, limits: UsageLimits) -> None:
+        self.limits = limits
+        self.permitted = 0
+        self.refused = False
+
+    async def run_started(self, run: RunState) -> None:
+        if self.limits.limits_tokens:
+            run.early = False  # a response over a token bound runs none of its calls
+
+    async def before_request(self, run: RunState, request: ModelRequest) -> None:
+        self.limits.check_request(run.usage, run.messages)
+
+    async def after_response(self, run: RunState, response: ModelResponse) -> None:
+        over = None if response.resumed else self.limits.token_problem(run.usage)
+        if over is not None:
+            raise UsageLimitExceeded(over, usage=run.usage)
+
+    async def before_call(self, run: RunState, call: ToolCall, tool: Tool[Any, Any] | None) -> CallAnswer | None:
+        # No await between the check and the count: concurrent calls cannot both take the last one.
+        if tool is None:
+            return None
+        bound = self.limits.max_tool_calls
+        if bound is not None and self.permitted >= bound:
+            self.refused = True
+            return CallAnswer(content=f"Error: this call was not run: {_REFUSED}.", error=_REFUSED)
+        self.permitted += 1
+        return None
+
+    async def after_turn(self, run: RunState, turn: TurnEnd) -> Final | None:
+        if self.refused:
+            limit = self.limits.max_tool_calls
+            raise UsageLimitExceeded(f"max_tool_calls={limit} reached", usage=run.usage, messages=list(run.messages))
+        return None

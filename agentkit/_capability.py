@@ -1,0 +1,217 @@
+"""The loop's seam: a run capability takes part in a run at fixed points, through one interface.
+
+The loop (`_agent.py`) does what every run does: call the model, run the calls, keep the
+transcript valid, count turns. Everything else (typed output, usage limits, approvals, history
+fitting, session storage, tracing, a user's guardrail) is a `Capability`: the loop calls each
+of a run's capabilities, in order, at the points below. A method a capability does not
+override is never called, so a run pays nothing for a point nobody uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ._events import ToolCall
+from ._messages import Message, Usage
+from ._model import Completion
+from ._options import RunOptions
+from ._turn import Turn
+from .tools import Tool
+
+if TYPE_CHECKING:
+    from ._result import RunResult
+
+__all__ = [
+    "CallAnswer",
+    "Capability",
+    "Final",
+    "ModelRequest",
+    "ModelResponse",
+    "RunState",
+    "TurnEnd",
+    "global_capabilities",
+    "set_global",
+]
+
+
+@dataclass(kw_only=True)
+class RunState:
+    """One run, as its capabilities see it (one object per run, shared by all of them)."""
+
+    agent: Any
+    """The `Agent` that runs."""
+    options: RunOptions
+    """The run's options: the agent's, with the run's overrides applied."""
+    messages: list[Message]
+    """The transcript, as the loop builds it (the same list all run long; `run_started` may
+    replace it, as the session store does when it puts the history first)."""
+    tools: dict[str, Tool[Any, Any]]
+    """The run's tools by name: the agent's functions and its toolsets' tools."""
+    usage: Usage = field(default_factory=Usage)
+    """Tokens and calls so far."""
+    turn: int = 0
+    """The current model call (0 = the run's first)."""
+    early: bool = True
+    """Whether a call may start while the model is still streaming its message; a capability
+    that must see the whole message first (approvals, token limits) sets it False in `run_started`."""
+    text_answers: bool = True
+    """Whether a response without tool calls is the run's answer (its text); a capability that
+    decides the answer itself (typed output) sets it False in `run_started`."""
+    current: Turn | None = None
+    """The turn in progress: what the model has produced so far and the answers to its calls."""
+    snapshot: list[Message] = field(default_factory=list)
+    """The transcript as the current turn's tools see it (`RunContext.messages`)."""
+
+
+@dataclass(kw_only=True)
+class ModelRequest:
+    """What the next model call sends; `before_request` may change both fields."""
+
+    messages: list[Message]
+    """The messages to send (at first the transcript itself: append to change the transcript,
+    assign a new list to change only what is sent)."""
+    options: dict[str, Any]
+    """The keyword arguments of `Model.complete`/`stream`: ``tools``, ``thinking``,
+    ``tool_choice`` and the model's own options."""
+
+
+@dataclass(kw_only=True)
+class ModelResponse:
+    """A response whose calls are about to be answered."""
+
+    completion: Completion | None
+    """The model's response (None for a resumed run's waiting message, already in the transcript)."""
+    message: Message
+    """The assistant message that goes into the transcript."""
+    calls: list[ToolCall]
+    """Its well-formed calls, in order (malformed blocks are answered by the loop)."""
+    resumed: bool = False
+    """True for the calls a run that stopped for approval left waiting, answered as this run starts."""
+    pending: list[ToolCall] = field(default_factory=list)
+    """Calls that must wait for the caller's decision: set by `after_response`, they end the run
+    before any call of the message runs (`RunResult.pending`)."""
+
+
+@dataclass(kw_only=True)
+class CallAnswer:
+    """How a tool call was answered (by its tool, or by a capability instead)."""
+
+    content: str
+    """The tool message's text, for the model."""
+    error: str | None = None
+    """None, or what went wrong, for the caller (`ToolCallFinished.error`)."""
+    error_type: str | None = None
+    """The name of the exception's type, when the error is an exception's."""
+
+
+@dataclass(kw_only=True)
+class TurnEnd:
+    """A turn whose calls are all answered and in the transcript."""
+
+    response: ModelResponse
+    """The response the turn answered."""
+    answers: dict[str, Message]
+    """The tool messages, by call id (malformed blocks' stand-ins included)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Final:
+    """`after_turn`'s verdict that the run ends with `output`."""
+
+    output: Any
+    """The run's output (`RunResult.output`)."""
+
+
+class Capability:
+    """A part of a run. Subclass it and override the points you need; pass instances to
+    ``Agent(..., capabilities=[...])`` (or per run). The loop calls the run's capabilities in
+    order (agentkit's own first: session storage, approvals, typed output, history fitting;
+    then yours; then usage limits and tracing). An exception a method raises ends the run (in
+    `before_call`/`after_call`: once the turn's other calls are done), but for `run_failed`'s.
+
+    An `Agent` holds no per-run state, and neither should a capability it is given: `for_run`
+    returns the object that takes part in one run (by default the capability itself).
+    """
+
+    def for_run(self, run: RunState) -> Capability | None:
+        """Called as a run starts, before any other point: the object that takes part in this run
+        (a fresh one, for per-run state), or None to stay out of it."""
+        return self
+
+    async def run_started(self, run: RunState) -> None:
+        """The run starts: its tools are connected, no model call has been made."""
+
+    async def before_request(self, run: RunState, request: ModelRequest) -> None:
+        """A model call is about to be made: change `request` to change what is sent."""
+
+    async def request_failed(self, run: RunState, error: BaseException) -> None:
+        """The model call failed (the run fails with `error`, or a `ModelError` around it)."""
+
+    async def after_response(self, run: RunState, response: ModelResponse) -> None:
+        """A response arrived (or a resumed run's waiting calls are about to be answered). Set
+        `response.pending` to stop the run for approval; raise a `RunError` to end the run
+        (the message's calls that have not run are then answered "not run")."""
+
+    async def before_call(self, run: RunState, call: ToolCall, tool: Tool[Any, Any] | None) -> CallAnswer | None:
+        """A call is about to run (`tool`: its tool; None when there is no such tool). Return a
+        `CallAnswer` to answer it instead: the tool does not run, and later capabilities' `before_call` are skipped."""
+        return None
+
+    async def after_call(self, run: RunState, call: ToolCall, answer: CallAnswer) -> None:
+        """A call was answered (cut to `max_tool_output`): every capability hears of every call."""
+
+    async def after_turn(self, run: RunState, turn: TurnEnd) -> Final | None:
+        """A turn's calls are answered and in the transcript. Return `Final` to end the run with
+        an output; append to `run.messages` to add a message; raise to end the run with an error."""
+        return None
+
+    async def run_finished(self, run: RunState, result: RunResult[Any]) -> None:
+        """The run ends with `result` (a final answer, or calls waiting for approval)."""
+
+    async def run_failed(self, run: RunState, error: BaseException) -> None:
+        """The run fails with `error` (a cancellation included): raise another error to replace it."""
+
+
+_POINTS = ("run_started", "before_request", "request_failed", "after_response", "before_call", "after_call",
+           "after_turn", "run_finished", "run_failed")  # fmt: skip
+
+
+class Hooks:
+    """A run's capabilities, by the points each one overrides (so an unused point costs nothing)."""
+
+    __slots__ = ("all", *_POINTS)
+
+    def __init__(self, capabilities: list[Capability]) -> None:
+        self.all = capabilities
+        for point in _POINTS:
+            base = getattr(Capability, point)
+            setattr(self, point, [c for c in capabilities if getattr(type(c), point) is not base])
+
+    run_started: list[Capability]
+    before_request: list[Capability]
+    request_failed: list[Capability]
+    after_response: list[Capability]
+    before_call: list[Capability]
+    after_call: list[Capability]
+    after_turn: list[Capability]
+    run_finished: list[Capability]
+    run_failed: list[Capability]
+
+
+_global: dict[str, Callable[[RunState], Capability | None]] = {}
+"""Capabilities every run gets, after its own (tracing's, while `instrument()` is on), by name."""
+
+
+def set_global(name: str, factory: Callable[[RunState], Capability | None] | None) -> None:
+    """Give every run from now on `factory(run)`'s capability (None: stop)."""
+    if factory is None:
+        _global.pop(name, None)
+    else:
+        _global[name] = factory
+
+
+def global_capabilities() -> list[Callable[[RunState], Capability | None]]:
+    """The factories of the capabilities every run gets."""
+    return list(_global.values())

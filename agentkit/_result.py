@@ -1,0 +1,79 @@
+"""What a run produces: its result, and the events `Agent.stream` yields."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Generic
+
+from typing_extensions import TypeVar
+
+from ._events import ParseEvent, ToolCall
+from ._messages import Message, Usage
+from ._model import Completion
+
+__all__ = ["AgentEvent", "RunFinished", "RunResult", "ToolCallFinished", "ToolCallStarted", "TurnFinished"]
+
+OutputT = TypeVar("OutputT", default=str)
+
+
+@dataclass(kw_only=True)
+class RunResult(Generic[OutputT]):
+    """What a finished run produced."""
+
+    output: OutputT
+    """The final answer: its text, or a value of the agent's `output_type` (None while calls are pending)."""
+    reasoning: str | None
+    """The final turn's reasoning, if the model thought."""
+    messages: list[Message]
+    """The whole transcript, OpenAI dicts, input included."""
+    usage: Usage = field(default_factory=Usage)
+    """Tokens summed over every model call."""
+    turns: int = 0
+    """How many model calls the run made."""
+    pending: list[ToolCall] = field(default_factory=list)
+    """Calls waiting for the caller's decision (tools with ``requires_approval``); resume with
+    ``agent.run(result.messages, approvals={call.id: True | False | "reason"})``."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ToolCallStarted:
+    """A tool begins to run."""
+
+    call: ToolCall
+    """The call being run."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ToolCallFinished:
+    """A tool call is answered."""
+
+    call: ToolCall
+    """The call."""
+    content: str
+    """The text sent back to the model."""
+    error: str | None = None
+    """None, or what went wrong (also told to the model in `content`)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class TurnFinished:
+    """A model call and its tool calls are done."""
+
+    turn: int
+    """0 for the first model call of the run."""
+    completion: Completion
+    """The model's response of this turn."""
+    messages: list[Message] = field(default_factory=list)
+    """The transcript so far, this turn's answers included: what a resume or a new question goes on from."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunFinished:
+    """The run ended with a final answer."""
+
+    result: RunResult
+    """The result, as `Agent.run` returns it."""
+
+
+AgentEvent = ParseEvent | ToolCallStarted | ToolCallFinished | TurnFinished | RunFinished
+"""What `Agent.stream` yields."""
