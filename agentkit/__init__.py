@@ -2,15 +2,7 @@
 
 from typing import TYPE_CHECKING
 
-from ._agent import (
-    Agent,
-    AgentEvent,
-    RunFinished,
-    RunResult,
-    ToolCallFinished,
-    ToolCallStarted,
-    TurnFinished,
-)
+from ._agent import Agent
 from ._capability import CallAnswer, Capability, Final, ModelRequest, ModelResponse, RunState, TurnEnd
 from ._context import RunContext
 from ._events import (
@@ -37,6 +29,7 @@ from ._model import (
     Usage,
 )
 from ._options import RunOptions
+from ._result import AgentEvent, RunFinished, RunResult, ToolCallFinished, ToolCallStarted, TurnFinished
 from .exceptions import (
     AgentError,
     ApprovalError,

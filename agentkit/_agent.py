@@ -6,11 +6,8 @@ sessions, tracing, a user's own) takes part through `Capability` (`_capability.p
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 import logging
-import math
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack
 from typing import Any, Generic, TypeAlias, overload
 
@@ -18,54 +15,31 @@ import anyio
 from typing_extensions import TypeVar, Unpack
 
 from ._approvals import settle, unanswered
-from ._approving import Approvals
-from ._budget import Budget
-from ._capability import (
-    CallAnswer,
-    Capability,
-    Hooks,
-    ModelRequest,
-    ModelResponse,
-    RunState,
-    TurnEnd,
-    global_capabilities,
-)
-from ._context import RunContext
-from ._events import ReasoningDelta, TextDelta, ToolCall, ToolCallReady
-from ._fitting import Fitting
+from ._bridge import Emit, events
+from ._capabilities import capabilities
+from ._capability import CallAnswer, Capability, Hooks, ModelRequest, ModelResponse, RunState, TurnEnd
+from ._events import ToolCall
 from ._limits import UsageLimits
 from ._marks import outgoing
-from ._model import Completion, CompletionDone, Message, Model, ToolChoice, Usage
+from ._model import Completion, Message, Model, ToolChoice, Usage
 from ._options import AgentKeywords, PerTurn, RunOptions, output_spec, per_turn, resolve, start
 from ._output import OutputMode
 from ._result import AgentEvent, RunFinished, RunResult, ToolCallFinished, ToolCallStarted, TurnFinished
-from ._store import Store
-from ._tool_runner import Approval, answer, cap, render_result
+from ._streaming import stream_turn
+from ._tool_runner import Approval, answer, cap
 from ._toolsets import Toolset, open_tools
 from ._turn import Turn, answerable, tool_message
-from ._typed import TypedOutput
 from .exceptions import MaxTurnsExceeded, ModelError, RunError, UserError
 from .sessions import History
 from .tools import Tool, tool
 
-__all__ = [
-    "Agent",
-    "Approval",
-    "AgentEvent",
-    "RunFinished",
-    "RunResult",
-    "ToolCallFinished",
-    "ToolCallStarted",
-    "TurnFinished",
-    "render_result",
-]
+__all__ = ["Agent"]
 
 logger = logging.getLogger("agentkit")
 
 T = TypeVar("T")
 OutputT = TypeVar("OutputT", default=str)
 _Tools: TypeAlias = "Sequence[Tool[Any, Any] | Toolset | Callable[..., Any]]"
-Emit = Callable[[Any], Awaitable[None]]
 
 
 class Agent(Generic[OutputT]):
@@ -145,7 +119,6 @@ class Agent(Generic[OutputT]):
         self.history = history
         self.capabilities = list(capabilities)
         self._output = output_spec(output_type, self.tools)
-        self._options({})  # a bad option fails here, not at the first run
 
     # --- public entry points ----------------------------------------------------------------
 
@@ -175,32 +148,8 @@ class Agent(Generic[OutputT]):
         `UserError` here, at the call.
         """
         options = self._options(overrides)
-        return self._stream(start(input, options), options)
-
-    async def _stream(self, messages: list[Message], options: RunOptions) -> AsyncIterator[AgentEvent]:
-        send, receive = anyio.create_memory_object_stream[Any](math.inf)
-        failure: list[BaseException] = []
-
-        async def drive() -> None:
-            async with send:
-                try:
-                    await self._drive(messages, options, emit=send.send)
-                except Exception as e:  # re-raised below, outside the task group
-                    failure.append(e)
-
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(drive)
-            async with receive:
-                try:
-                    async for event in receive:
-                        yield event
-                except GeneratorExit:
-                    # The consumer stopped early: cancel the run (model stream and tools), then
-                    # finish without yielding again.
-                    tg.cancel_scope.cancel()
-                    return
-        if failure:
-            raise failure[0]
+        messages = start(input, options)
+        return events(lambda emit: self._drive(messages, options, emit))
 
     def _options(self, overrides: dict[str, Any]) -> RunOptions:
         options = resolve(self, self.model, overrides)
@@ -211,19 +160,9 @@ class Agent(Generic[OutputT]):
 
     # --- the loop --------------------------------------------------------------------------
 
-    def _capabilities(self, run: RunState) -> list[Capability]:
-        """The run's capabilities, in the order the loop calls them."""
-        o = run.options
-        made = [Store(o.session) if o.session is not None else None, Approvals(),
-                TypedOutput() if o.mode is not None else None, Fitting(o.history) if o.history is not None else None,
-                *(c.for_run(run) for c in o.capabilities),
-                Budget(o.usage_limits) if o.usage_limits != UsageLimits() else None,
-                *(factory(run) for factory in global_capabilities())]  # fmt: skip
-        return [c for c in made if c is not None]
-
     async def _drive(self, messages: list[Message], options: RunOptions, emit: Emit | None) -> RunResult[Any]:
         run = RunState(agent=self, options=options, messages=settle(messages, options.approvals), tools=self.tools)
-        hooks = Hooks(self._capabilities(run))
+        hooks = Hooks(capabilities(run))
         async with AsyncExitStack() as stack:
             try:
                 # Toolsets connect before the first model call and disconnect when the run ends.
@@ -240,7 +179,7 @@ class Agent(Generic[OutputT]):
                         await c.run_failed(run, error)
                     except BaseException as replaced:  # e.g. a SessionError: the calls that ran are not stored
                         error = replaced
-                raise error from error.__cause__
+                raise error
             if emit is not None:
                 await emit(RunFinished(result=result))
             return result
@@ -288,7 +227,8 @@ class Agent(Generic[OutputT]):
             if emit is None:
                 completion = await self.model.complete(sent, **request.options)
             else:
-                completion = await self._stream_turn(sent, request.options, run, hooks, emit)
+                answer_now = lambda call: self._answer(call, None, run, hooks, emit)  # noqa: E731
+                completion = await stream_turn(self.model.stream(sent, **request.options), run, emit, answer_now)
             return state.own_ids(completion, run.messages)  # one id, one call, in the whole transcript
         except BaseException as e:
             for c in hooks.request_failed:
@@ -356,47 +296,6 @@ class Agent(Generic[OutputT]):
         return RunResult(output=output, reasoning=reasoning, messages=run.messages, usage=run.usage,
                          turns=run.usage.requests, **more)  # fmt: skip
 
-    async def _stream_turn(
-        self, messages: list[Message], kwargs: dict[str, Any], run: RunState, hooks: Hooks, emit: Emit
-    ) -> Completion:
-        """Stream one model call, starting each tool call as soon as it is complete (if `run.early`)."""
-        completion: Completion | None = None
-        failure: Exception | None = None
-        state = run.current
-        assert state is not None
-        async with anyio.create_task_group() as tg:
-            stream = self.model.stream(messages, **kwargs)
-            try:
-                async for event in stream:
-                    if isinstance(event, CompletionDone):
-                        completion = event.completion
-                        continue
-                    if isinstance(event, TextDelta):
-                        state.text.append(event.text)
-                    elif isinstance(event, ReasoningDelta):
-                        state.reasoning.append(event.text)
-                    event = state.own_ids(event, run.snapshot)
-                    await emit(event)
-                    if run.early and isinstance(event, ToolCallReady):
-                        state.started.append(event.call)
-                        tg.start_soon(self._answer, event.call, None, run, hooks, emit)
-                if completion is None:
-                    raise ModelError("the model's stream ended without a completion")
-            except Exception as e:
-                # Raised below, outside the task group, unwrapped. The tools already started are
-                # not cancelled: their side effects happen anyway, so they finish (within
-                # tool_timeout) and the error's transcript records their real results.
-                failure = e
-            finally:
-                aclose = getattr(stream, "aclose", None)
-                if aclose is not None:
-                    with anyio.CancelScope(shield=True):
-                        await aclose()
-        if failure is not None:
-            raise failure
-        assert completion is not None
-        return completion
-
     async def _answer_all(
         self, calls: list[tuple[ToolCall, str | None]], run: RunState, hooks: Hooks, emit: Emit | None
     ) -> None:
@@ -423,9 +322,8 @@ class Agent(Generic[OutputT]):
                 if (found := await c.before_call(run, call, tool)) is not None:
                     break
             if found is None:
-                permit, context = (lambda: _count(run)), (lambda: _context(run, call))
-                outcome = await answer(call, malformed, run.tools, tool_timeout=o.tool_timeout, permit=permit,
-                                       context=context)  # fmt: skip
+                outcome = await answer(call, malformed, run.tools, tool_timeout=o.tool_timeout, permit=run.count_call,
+                                       context=lambda: run.context(call))  # fmt: skip
                 if outcome.images and getattr(self.model, "takes_images", False) is True:
                     state.images[call.id] = outcome.images
                 found = CallAnswer(content=outcome.content, error=outcome.error, error_type=outcome.error_type)
@@ -439,15 +337,3 @@ class Agent(Generic[OutputT]):
         state.results[call.id] = tool_message(call, found.content)
         if emit is not None:
             await emit(ToolCallFinished(call=call, content=found.content, error=found.error))
-
-
-def _count(run: RunState) -> bool:
-    run.usage.tool_calls += 1
-    return True
-
-
-def _context(run: RunState, call: ToolCall) -> RunContext[Any]:
-    usage = dataclasses.replace(run.usage)  # a copy: the run goes on counting
-    # A deep copy: a tool must not be able to rewrite the transcript.
-    messages = copy.deepcopy(run.snapshot)
-    return RunContext(deps=run.options.deps, usage=usage, turn=run.turn, messages=messages, call=call)

@@ -9,10 +9,13 @@ override is never called, so a run pays nothing for a point nobody uses.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ._context import RunContext
 from ._events import ToolCall
 from ._messages import Message, Usage
 from ._model import Completion
@@ -63,6 +66,18 @@ class RunState:
     """The turn in progress: what the model has produced so far and the answers to its calls."""
     snapshot: list[Message] = field(default_factory=list)
     """The transcript as the current turn's tools see it (`RunContext.messages`)."""
+
+    def context(self, call: ToolCall) -> RunContext[Any]:
+        """The `RunContext` of a tool that runs `call` now."""
+        usage = dataclasses.replace(self.usage)  # a copy: the run goes on counting
+        # A deep copy: a tool must not be able to rewrite the transcript.
+        messages = copy.deepcopy(self.snapshot)
+        return RunContext(deps=self.options.deps, usage=usage, turn=self.turn, messages=messages, call=call)
+
+    def count_call(self) -> bool:
+        """Count a tool call that runs now (True: it may)."""
+        self.usage.tool_calls += 1
+        return True
 
 
 @dataclass(kw_only=True)
@@ -128,8 +143,10 @@ class Capability:
     """A part of a run. Subclass it and override the points you need; pass instances to
     ``Agent(..., capabilities=[...])`` (or per run). The loop calls the run's capabilities in
     order (agentkit's own first: session storage, approvals, typed output, history fitting;
-    then yours; then usage limits and tracing). An exception a method raises ends the run (in
-    `before_call`/`after_call`: once the turn's other calls are done), but for `run_failed`'s.
+    then yours; then usage limits and tracing), but for the points after a model or a tool call
+    (`request_failed`, `after_response`, `after_call`), which unwind in reverse order. An
+    exception a method raises ends the run (in `before_call`/`after_call`: the call is answered
+    "not run", and the run fails once the turn's other calls are done), but for `run_failed`'s.
 
     An `Agent` holds no per-run state, and neither should a capability it is given: `for_run`
     returns the object that takes part in one run (by default the capability itself).
@@ -178,6 +195,9 @@ _POINTS = ("run_started", "before_request", "request_failed", "after_response", 
            "after_turn", "run_finished", "run_failed")  # fmt: skip
 
 
+_UNWINDING = ("request_failed", "after_response", "after_call")
+
+
 class Hooks:
     """A run's capabilities, by the points each one overrides (so an unused point costs nothing)."""
 
@@ -187,7 +207,9 @@ class Hooks:
         self.all = capabilities
         for point in _POINTS:
             base = getattr(Capability, point)
-            setattr(self, point, [c for c in capabilities if getattr(type(c), point) is not base])
+            overriding = [c for c in capabilities if getattr(type(c), point) is not base]
+            # The points after a model or tool call unwind those before it: the last in, the first out.
+            setattr(self, point, overriding[::-1] if point in _UNWINDING else overriding)
 
     run_started: list[Capability]
     before_request: list[Capability]

@@ -8,9 +8,10 @@ from collections.abc import Sequence
 from contextlib import aclosing
 from typing import Any, TextIO
 
-from .._agent import Agent, AgentEvent, RunFinished, RunResult, ToolCallFinished, ToolCallStarted, TurnFinished
+from .._agent import Agent
 from .._events import ReasoningDelta, TextDelta
 from .._model import Message
+from .._result import AgentEvent, RunFinished, RunResult, ToolCallFinished, ToolCallStarted, TurnFinished
 from ._visible import visible
 
 _DIM, _BOLD, _CYAN, _RESET = "\033[2m", "\033[1m", "\033[36m", "\033[0m"

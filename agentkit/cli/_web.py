@@ -194,8 +194,8 @@ async def sse(agent: Any, messages: list[dict[str, Any]], overrides: dict[str, A
     calls were answered (see `_kept`): a page stopped mid-run goes on from the last one."""
     from contextlib import aclosing
 
-    from .._agent import RunFinished, ToolCallFinished, ToolCallStarted, TurnFinished
     from .._events import ReasoningDelta, TextDelta
+    from .._result import RunFinished, ToolCallFinished, ToolCallStarted, TurnFinished
     from ..exceptions import AgentError, RunError
     from ._kept import Kept
     from ._render import result_dict
