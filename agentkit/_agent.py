@@ -261,16 +261,17 @@ class Agent(Generic[OutputT]):
             run.messages.extend([message, *(state.results[c.id] for c, _ in calls)])
             e.messages = list(run.messages)
             raise
-        if response.pending:  # the message ends the transcript; none of its calls runs
+        started = {c.id for c in state.started}
+        pending = [c for c in response.pending if c.id not in started]  # a call that ran early waits for nothing
+        if pending:  # the message ends the transcript (after the answers of calls that ran early)
             if len(response.calls) < len(calls):  # a malformed block has no id to answer later
                 logger.info("dropping %d malformed call(s) from a message that waits for approval",
                             len(calls) - len(response.calls))  # fmt: skip
             message["tool_calls"] = [c.to_dict() for c in response.calls]
-            run.messages.append(message)
+            run.messages.extend([message, *(state.results[c.id] for c in state.started)])
             if emit is not None:
                 await emit(TurnFinished(turn=run.turn, completion=completion, messages=list(run.messages)))  # type: ignore[arg-type]
-            return self._result(run, None, completion, pending=response.pending)
-        started = {c.id for c in state.started}
+            return self._result(run, None, completion, pending=pending)
         state.message, state.calls = (None if response.resumed else message), [c for c, _ in calls]
         await self._answer_all([c for c in calls if c[0].id not in started], run, hooks, emit)
         if not response.resumed:

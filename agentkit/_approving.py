@@ -40,7 +40,7 @@ class Approvals(Capability):
 
     async def after_response(self, run: RunState, response: ModelResponse) -> None:
         if not response.resumed:
-            response.pending = needing_approval(response.calls, run.tools)
+            response.pending += [c for c in needing_approval(response.calls, run.tools) if c not in response.pending]
 
     async def before_call(self, run: RunState, call: ToolCall, tool: Tool[Any, Any] | None) -> CallAnswer | None:
         options = run.options

@@ -1,0 +1,311 @@
+"""`Capability`: a user's own run capability takes part in a run at each point, in order.
+
+These fail before the seam existed (issue 23): `agentkit.Capability` did not exist and `Agent`
+took no `capabilities=`.
+"""
+
+import pytest
+
+from agentkit import (
+    Agent,
+    CallAnswer,
+    Capability,
+    Final,
+    ModelError,
+    ModelRequest,
+    ModelResponse,
+    RunState,
+    ToolCallFinished,
+    TurnEnd,
+    UserError,
+    tool,
+)
+from agentkit import _capability
+from agentkit.sessions import MemorySession
+from agentkit.testing import ScriptedModel, check_transcript
+from tests.agent_helpers import collect, qw_call, run_in
+
+MODES = ["run", "stream"]
+RAN: list[str] = []
+
+
+@tool
+def delete_file(path: str) -> str:
+    """Delete a file.
+
+    Args:
+        path: Which file.
+    """
+    RAN.append(path)
+    return f"deleted {path}"
+
+
+@pytest.fixture(autouse=True)
+def _clear():
+    RAN.clear()
+
+
+class Recorder(Capability):
+    """Writes down every point it is called at, with what it saw."""
+
+    def __init__(self, log: list) -> None:
+        self.log = log
+
+    async def run_started(self, run):
+        self.log.append(("run_started", len(run.messages)))
+
+    async def before_request(self, run, request):
+        self.log.append(("before_request", run.turn))
+
+    async def after_response(self, run, response):
+        self.log.append(("after_response", [c.name for c in response.calls]))
+
+    async def before_call(self, run, call, tool):
+        self.log.append(("before_call", call.name, tool is not None))
+
+    async def after_call(self, run, call, answer):
+        self.log.append(("after_call", call.name, answer.content))
+
+    async def after_turn(self, run, turn):
+        self.log.append(("after_turn", sorted(m["content"] for m in turn.answers.values())))
+
+    async def run_finished(self, run, result):
+        self.log.append(("run_finished", result.output))
+
+    async def run_failed(self, run, error):
+        self.log.append(("run_failed", type(error).__name__))
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_capability_hears_every_point_of_a_run_in_order(mode):
+    log: list = []
+    model = ScriptedModel([qw_call("delete_file", path="a.txt"), "Done."])
+    result = await run_in(mode, Agent(model, [delete_file], capabilities=[Recorder(log)]), "delete a.txt")
+    assert result.output == "Done."
+    call = [("before_call", "delete_file", True), ("after_call", "delete_file", "deleted a.txt")]
+    response = [("after_response", ["delete_file"])]
+    # Streamed, the call starts as soon as it is complete: before the response is (early dispatch).
+    assert log == [
+        ("run_started", 1),
+        ("before_request", 0),
+        *(call + response if mode == "stream" else response + call),
+        ("after_turn", ["deleted a.txt"]),
+        ("before_request", 1),
+        ("after_response", []),
+        ("after_turn", []),
+        ("run_finished", "Done."),
+    ]
+
+
+class Guardrail(Capability):
+    """Answers every call to a path outside /tmp itself: the tool never runs."""
+
+    async def before_call(self, run, call, tool):
+        if tool is not None and '"/tmp/' not in call.arguments:
+            return CallAnswer(content="Error: only files under /tmp may be deleted.", error="blocked")
+        return None
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_guardrail_answers_a_call_instead_of_its_tool(mode):
+    model = ScriptedModel([qw_call("delete_file", path="/etc/passwd") + qw_call("delete_file", path="/tmp/x"), "ok"])
+    agent = Agent(model, [delete_file], capabilities=[Guardrail()])
+    events = await collect(agent, "clean up") if mode == "stream" else []
+    result = events[-1].result if events else await agent.run("clean up")
+    assert RAN == ["/tmp/x"]
+    tool_messages = [m["content"] for m in result.messages if m["role"] == "tool"]
+    assert tool_messages == ["Error: only files under /tmp may be deleted.", "deleted /tmp/x"]
+    check_transcript(result.messages)
+    if mode == "stream":
+        finished = [e for e in events if isinstance(e, ToolCallFinished)]
+        assert sorted((e.error or "") for e in finished) == ["", "blocked"]
+
+
+@pytest.mark.anyio
+async def test_a_guardrail_call_uses_none_of_the_tool_call_budget():
+    from agentkit import UsageLimits
+
+    model = ScriptedModel([qw_call("delete_file", path="/etc/a") + qw_call("delete_file", path="/tmp/b"), "ok"])
+    agent = Agent(model, [delete_file], capabilities=[Guardrail()], usage_limits=UsageLimits(max_tool_calls=1))
+    result = await agent.run("go")
+    assert RAN == ["/tmp/b"] and result.usage.tool_calls == 1
+
+
+class CostMeter(Capability):
+    """Per-run state through `for_run`: each run counts its own tokens."""
+
+    def __init__(self, totals: list) -> None:
+        self.totals = totals
+        self.tokens = 0
+
+    def for_run(self, run):
+        return CostMeter(self.totals)
+
+    async def after_response(self, run, response):
+        if response.completion is not None:
+            self.tokens += response.completion.usage.total_tokens
+
+    async def run_finished(self, run, result):
+        self.totals.append(self.tokens)
+
+
+@pytest.mark.anyio
+async def test_for_run_gives_each_concurrent_run_its_own_state():
+    import anyio
+
+    totals: list = []
+    meter = CostMeter(totals)
+    agent = Agent(ScriptedModel(lambda messages: "hi"), capabilities=[meter])
+    async with anyio.create_task_group() as tg:
+        for _ in range(5):
+            tg.start_soon(agent.run, "hello")
+    assert len(totals) == 5 and len(set(totals)) == 1 and totals[0] > 0
+    assert meter.tokens == 0  # the agent's object kept no run's state
+
+
+class Redact(Capability):
+    """Changes what is sent, not the transcript."""
+
+    async def before_request(self, run, request: ModelRequest):
+        request.messages = [{**m, "content": m["content"].replace("hunter2", "[secret]")} for m in request.messages]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", MODES)
+async def test_before_request_changes_what_is_sent_and_not_the_transcript(mode):
+    model = ScriptedModel(["ok"])
+    result = await run_in(mode, Agent(model, capabilities=[Redact()]), "my password is hunter2")
+    assert model.calls[0].messages[-1]["content"] == "my password is [secret]"
+    assert result.messages[0]["content"] == "my password is hunter2"
+
+
+class HoldDeletes(Capability):
+    """Stops the run before any call of a message that deletes, as an approval would."""
+
+    async def run_started(self, run):
+        run.early = False  # it must see the whole message before any of its calls runs
+
+    async def after_response(self, run, response: ModelResponse):
+        response.pending = [c for c in response.calls if c.name == "delete_file"]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", MODES)
+async def test_after_response_can_stop_the_run_for_a_decision(mode):
+    model = ScriptedModel([qw_call("delete_file", path="a")])
+    result = await run_in(mode, Agent(model, [delete_file], capabilities=[HoldDeletes()]), "go")
+    assert RAN == [] and [c.name for c in result.pending] == ["delete_file"] and result.output is None
+    check_transcript(result.messages, pending=True)
+
+
+class FirstWordWins(Capability):
+    """Ends the run with an output of its own."""
+
+    async def after_turn(self, run, turn: TurnEnd):
+        completion = turn.response.completion
+        return Final(output=completion.content.split()[0]) if completion and completion.content else None
+
+
+@pytest.mark.anyio
+async def test_after_turn_can_end_the_run_with_an_output():
+    model = ScriptedModel([qw_call("delete_file", path="a").replace("<tool_call>", "Working <tool_call>"), "never"])
+    result = await Agent(model, [delete_file], capabilities=[FirstWordWins()]).run("go")
+    assert result.output == "Working" and len(model.calls) == 1 and RAN == ["a"]
+    check_transcript(result.messages)
+
+
+class Broken(Capability):
+    async def before_call(self, run, call, tool):
+        raise RuntimeError("the guardrail's database is down")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_failing_before_call_runs_nothing_answers_every_call_and_fails_the_run(mode):
+    log: list = []
+    model = ScriptedModel([qw_call("delete_file", path="a") + qw_call("delete_file", path="b"), "never"])
+    agent = Agent(model, [delete_file], capabilities=[Broken(), Recorder(log)])
+    with pytest.raises(RuntimeError, match="database is down"):
+        await run_in(mode, agent, "go")
+    assert RAN == [] and len(model.calls) == 1
+    assert log[-1] == ("run_failed", "RuntimeError")
+
+
+class Replace(Capability):
+    async def run_failed(self, run, error):
+        raise UserError(f"replaced {type(error).__name__}")
+
+
+@pytest.mark.anyio
+async def test_run_failed_hears_the_failure_and_may_replace_it():
+    log: list = []
+    agent = Agent(ScriptedModel([RuntimeError("boom")]), capabilities=[Recorder(log), Replace()])
+    with pytest.raises(UserError, match="replaced ModelError") as info:
+        await agent.run("go")
+    assert isinstance(info.value.__context__, ModelError)
+    assert log[-1] == ("run_failed", "ModelError")
+
+
+@pytest.mark.anyio
+async def test_capabilities_can_be_given_per_run_and_are_checked():
+    log: list = []
+    agent = Agent(ScriptedModel(["a", "b"]))
+    await agent.run("one")
+    await agent.run("two", capabilities=[Recorder(log)])
+    assert [p for p, *_ in log] == ["run_started", "before_request", "after_response", "after_turn", "run_finished"]
+    with pytest.raises(UserError, match="Capability"):
+        await agent.run("three", capabilities=[object()])
+    with pytest.raises(UserError, match="list"):
+        agent.stream("three", capabilities=Recorder(log))
+
+
+def test_a_point_nobody_overrides_is_never_called():
+    class OnlyCalls(Capability):
+        async def after_call(self, run, call, answer):
+            pass
+
+    hooks = _capability.Hooks([OnlyCalls(), Recorder([])])
+    assert len(hooks.after_call) == 2 and len(hooks.before_request) == 1 and len(hooks.all) == 2
+    assert _capability.Hooks([Capability()]).before_call == []
+
+
+def test_the_points_after_a_call_unwind_in_reverse_order():
+    a, b = Recorder([]), Recorder([])
+    hooks = _capability.Hooks([a, b])
+    assert hooks.before_call == [a, b] and hooks.after_call == [b, a]
+    assert hooks.before_request == [a, b] and hooks.after_response == [b, a]
+    assert hooks.run_started == [a, b] and hooks.run_failed == [a, b] and hooks.after_turn == [a, b]
+
+
+@pytest.mark.anyio
+async def test_a_capability_sees_the_session_history_and_the_run_stores_its_messages():
+    session = MemorySession()
+    seen: list = []
+
+    class Look(Capability):
+        async def run_started(self, run: RunState):
+            seen.append([m["content"] for m in run.messages])
+
+    agent = Agent(ScriptedModel(["first", "second"]), capabilities=[Look()])
+    await agent.run("one", session=session)
+    await agent.run("two", session=session)
+    assert seen == [["one"], ["one", "first", "two"]]
+    assert [m["content"] for m in await session.get_messages()] == ["one", "first", "two", "second"]
+
+
+class LateHold(Capability):
+    """Sets `pending` without turning early dispatch off: a call may have run already."""
+
+    async def after_response(self, run, response: ModelResponse):
+        response.pending = list(response.calls)
+
+
+@pytest.mark.anyio
+async def test_a_call_that_started_early_is_never_pending_and_keeps_its_answer():
+    model = ScriptedModel([qw_call("delete_file", path="a") + "Thinking on." * 20, "ok"])
+    result = (await collect(Agent(model, [delete_file], capabilities=[LateHold()]), "go"))[-1].result
+    assert RAN == ["a"] and result.pending == [] and result.output == "ok"
+    assert [m["role"] for m in result.messages] == ["user", "assistant", "tool", "assistant"]
+    check_transcript(result.messages)
