@@ -18,9 +18,9 @@ from agentkit import (
     ToolCallFinished,
     TurnEnd,
     UserError,
+    _capability,
     tool,
 )
-from agentkit import _capability
 from agentkit.sessions import MemorySession
 from agentkit.testing import ScriptedModel, check_transcript
 from tests.agent_helpers import collect, qw_call, run_in
