@@ -318,6 +318,7 @@ class Agent(Generic[OutputT]):
             await emit(ToolCallStarted(call=call))
         tool = None if malformed is not None else run.tools.get(call.name)
         found: CallAnswer | None = None
+        answered = False
         try:
             for c in hooks.before_call:
                 if (found := await c.before_call(run, call, tool)) is not None:
@@ -329,12 +330,13 @@ class Agent(Generic[OutputT]):
                     state.images[call.id] = outcome.images
                 found = CallAnswer(content=outcome.content, error=outcome.error, error_type=outcome.error_type)
             # Every tool message is capped, error text included: it all goes into the model's context.
-            found.content = cap(found.content, o.max_tool_output)
+            found.content, answered = cap(found.content, o.max_tool_output), True
             for c in hooks.after_call:
                 await c.after_call(run, call, found)
         except Exception as e:
             state.failures[call.id] = e
-            found = CallAnswer(content=f"Error: this call was not run: {type(e).__name__}.", error=type(e).__name__)
+            if not answered or found is None:  # else the call ran (or was answered): its answer stands
+                found = CallAnswer(content=f"Error: this call was not run: {type(e).__name__}.", error=type(e).__name__)
         state.results[call.id] = tool_message(call, found.content)
         if emit is not None:
             await emit(ToolCallFinished(call=call, content=found.content, error=found.error))

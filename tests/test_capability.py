@@ -309,3 +309,20 @@ async def test_a_call_that_started_early_is_never_pending_and_keeps_its_answer()
     assert RAN == ["a"] and result.pending == [] and result.output == "ok"
     assert [m["role"] for m in result.messages] == ["user", "assistant", "tool", "assistant"]
     check_transcript(result.messages)
+
+
+class BrokenAfter(Capability):
+    async def after_call(self, run, call, answer):
+        raise RuntimeError("the audit log is full")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_failing_after_call_keeps_the_answer_of_the_call_that_ran(mode):
+    session = MemorySession()
+    model = ScriptedModel([qw_call("delete_file", path="a"), "never"])
+    with pytest.raises(RuntimeError, match="audit log"):
+        await run_in(mode, Agent(model, [delete_file], capabilities=[BrokenAfter()]), "go", session=session)
+    stored = await session.get_messages()
+    assert RAN == ["a"] and stored[-1]["content"] == "deleted a"  # the transcript records what ran
+    check_transcript(stored)
