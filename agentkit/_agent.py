@@ -279,14 +279,16 @@ class Agent(Generic[OutputT]):
         run.messages.extend(state.answers(state.calls))
         failed = next((state.failures[c.id] for c in state.calls if c.id in state.failures), None)
         if failed is not None:
+            if isinstance(failed, RunError):
+                failed.messages = list(run.messages)
             raise failed
+        if emit is not None and completion is not None:
+            await emit(TurnFinished(turn=run.turn, completion=completion, messages=list(run.messages)))
         end, final = TurnEnd(response=response, answers=state.results), None
         for c in hooks.after_turn:
             final = await c.after_turn(run, end) or final
         if completion is None:  # a resume
             return None if final is None else self._result(run, final.output, None)
-        if emit is not None:
-            await emit(TurnFinished(turn=run.turn, completion=completion, messages=list(run.messages)))
         if final is not None:
             return self._result(run, final.output, completion)
         return self._result(run, completion.content, completion) if not calls and run.text_answers else None
@@ -331,6 +333,8 @@ class Agent(Generic[OutputT]):
                 found = CallAnswer(content=outcome.content, error=outcome.error, error_type=outcome.error_type)
             # Every tool message is capped, error text included: it all goes into the model's context.
             found.content, answered = cap(found.content, o.max_tool_output), True
+            if found.fail is not None:
+                state.failures[call.id] = found.fail
             for c in hooks.after_call:
                 await c.after_call(run, call, found)
         except Exception as e:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ._approvals import Decision, decided, needing_approval, open_calls, unanswered
-from ._capability import CallAnswer, Capability, Final, ModelResponse, RunState, TurnEnd
+from ._capability import CallAnswer, Capability, ModelResponse, RunState
 from ._events import ToolCall
 from ._tool_runner import judge
 from .exceptions import ApprovalError, UserError
@@ -20,7 +20,6 @@ class Approvals(Capability):
 
     def __init__(self) -> None:
         self.decisions: dict[str, Decision] = {}
-        self.failures: dict[str, BaseException] = {}
 
     async def run_started(self, run: RunState) -> None:
         waiting = unanswered(run.messages)
@@ -50,17 +49,10 @@ class Approvals(Capability):
         outcome = await judge(call, options.approve, timeout, self.decisions.get(call.id))
         if outcome is None:
             return None
-        if outcome.hook_failure is not None:
-            self.failures[call.id] = outcome.hook_failure
-        return CallAnswer(content=outcome.content, error=outcome.error)
-
-    async def after_turn(self, run: RunState, turn: TurnEnd) -> Final | None:
-        """Raise `ApprovalError` if the hook failed on one of the turn's calls (the first such)."""
-        for call in turn.response.calls:
-            cause = self.failures.get(call.id)
-            if cause is not None:
-                raise ApprovalError(
-                    f"the approval hook failed on call {call.id} ({call.name}): {type(cause).__name__}: {cause}",
-                    messages=list(run.messages),
-                ) from cause
-        return None
+        fail = None
+        if (cause := outcome.hook_failure) is not None:  # the run fails once the turn's calls are answered
+            fail = ApprovalError(
+                f"the approval hook failed on call {call.id} ({call.name}): {type(cause).__name__}: {cause}"
+            )
+            fail.__cause__ = cause
+        return CallAnswer(content=outcome.content, error=outcome.error, fail=fail)

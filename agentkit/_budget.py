@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._capability import CallAnswer, Capability, Final, ModelRequest, ModelResponse, RunState, TurnEnd
+from ._capability import CallAnswer, Capability, ModelRequest, ModelResponse, RunState
 from ._events import ToolCall
 from ._limits import UsageLimits
 from .exceptions import UsageLimitExceeded
@@ -22,7 +22,6 @@ class Budget(Capability):
     def __init__(self, limits: UsageLimits) -> None:
         self.limits = limits
         self.permitted = 0
-        self.refused = False
 
     async def run_started(self, run: RunState) -> None:
         if self.limits.limits_tokens:
@@ -41,14 +40,8 @@ class Budget(Capability):
         if tool is None:
             return None
         bound = self.limits.max_tool_calls
-        if bound is not None and self.permitted >= bound:
-            self.refused = True
-            return CallAnswer(content=f"Error: this call was not run: {_REFUSED}.", error=_REFUSED)
+        if bound is not None and self.permitted >= bound:  # the run stops once the turn's calls are answered
+            fail = UsageLimitExceeded(f"max_tool_calls={bound} reached", usage=run.usage)
+            return CallAnswer(content=f"Error: this call was not run: {_REFUSED}.", error=_REFUSED, fail=fail)
         self.permitted += 1
-        return None
-
-    async def after_turn(self, run: RunState, turn: TurnEnd) -> Final | None:
-        if self.refused:
-            limit = self.limits.max_tool_calls
-            raise UsageLimitExceeded(f"max_tool_calls={limit} reached", usage=run.usage, messages=list(run.messages))
         return None

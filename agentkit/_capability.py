@@ -119,6 +119,9 @@ class CallAnswer:
     """None, or what went wrong, for the caller (`ToolCallFinished.error`)."""
     error_type: str | None = None
     """The name of the exception's type, when the error is an exception's."""
+    fail: Exception | None = None
+    """An error the run then fails with, once the turn's calls are all answered (before
+    `TurnFinished`): an approval hook that broke, a limit that was reached."""
 
 
 @dataclass(kw_only=True)
@@ -173,15 +176,17 @@ class Capability:
 
     async def before_call(self, run: RunState, call: ToolCall, tool: Tool[Any, Any] | None) -> CallAnswer | None:
         """A call is about to run (`tool`: its tool; None when there is no such tool). Return a
-        `CallAnswer` to answer it instead: the tool does not run, and later capabilities' `before_call` are skipped."""
+        `CallAnswer` to answer it instead: the tool does not run, and later capabilities'
+        `before_call` are skipped (its `fail` fails the run once the turn's calls are answered)."""
         return None
 
     async def after_call(self, run: RunState, call: ToolCall, answer: CallAnswer) -> None:
         """A call was answered (cut to `max_tool_output`): every capability hears of every call."""
 
     async def after_turn(self, run: RunState, turn: TurnEnd) -> Final | None:
-        """A turn's calls are answered and in the transcript. Return `Final` to end the run with
-        an output; append to `run.messages` to add a message; raise to end the run with an error."""
+        """A turn's calls are answered and in the transcript (and `TurnFinished` was emitted).
+        Return `Final` to end the run with an output; append to `run.messages` to add a message
+        for the next model call; raise to end the run with an error."""
         return None
 
     async def run_finished(self, run: RunState, result: RunResult[Any]) -> None:

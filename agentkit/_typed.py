@@ -8,7 +8,6 @@ from typing import Any
 
 from ._capability import CallAnswer, Capability, Final, ModelRequest, RunState, TurnEnd
 from ._events import ToolCall
-from ._messages import Message
 from ._output import FINAL_RESULT, InvalidOutput
 from .exceptions import UserError
 from .tools import Tool
@@ -25,8 +24,6 @@ class TypedOutput(Capability):
         """Valid `final_result` values of the current turn, by call id."""
         self.invalid: list[str] = []
         """Problems of the current turn's invalid `final_result` calls."""
-        self.retry: Message | None = None
-        """The message telling the model its answer was not the output, sent with the next request."""
 
     async def run_started(self, run: RunState) -> None:
         run.text_answers = False
@@ -34,11 +31,6 @@ class TypedOutput(Capability):
             raise UserError(f"a toolset has a tool named {FINAL_RESULT!r}, which the typed output needs")
 
     async def before_request(self, run: RunState, request: ModelRequest) -> None:
-        if self.retry is not None:
-            run.messages.append(self.retry)
-            if request.messages is not run.messages:
-                request.messages.append(self.retry)
-            self.retry = None
         options, spec = request.options, run.options.output
         if run.options.mode == "tool":
             options["tools"] = [*(options.get("tools") or ()), spec.tool_schema]
@@ -78,8 +70,8 @@ class TypedOutput(Capability):
         self.retries += 1
         if self.retries > options.output_retries:
             raise options.output.invalid(options.output_retries, problems, run.messages)
-        if not turn.answers:
-            self.retry = options.output.retry_message(options.mode, problems)  # type: ignore[arg-type]
+        if not turn.answers:  # tell the model what was wrong
+            run.messages.append(options.output.retry_message(options.mode, problems))  # type: ignore[arg-type]
         return None
 
 
