@@ -52,7 +52,7 @@ def instrument(
     tracer = trace.get_tracer(_SCOPE, tracer_provider=tracer_provider)
 
     def factory(run: RunState) -> Capability:
-        return _Tracing(_Content(tracer, capture_content, max_content_chars))
+        return _Tracing(_Content(tracer, capture_content, max_content_chars)).for_run(run)
 
     set_global("tracing", factory)
 
@@ -206,7 +206,7 @@ class _Content:
 class _RunSpan(_Content):
     """The ``invoke_agent`` span of one run; `chat` and `tool` open its children."""
 
-    def __init__(self, tracer: Any, agent: Any, messages: list[Message], capture: bool, limit: int | None) -> None:
+    def __init__(self, tracer: Any, agent: Any, capture: bool, limit: int | None) -> None:
         from opentelemetry import trace
 
         _Content.__init__(self, tracer, capture, limit)
@@ -216,10 +216,11 @@ class _RunSpan(_Content):
         if model is not None:
             self.base["gen_ai.request.model"] = model
         attributes = {"gen_ai.operation.name": "invoke_agent", **self.base}
-        if capture:
-            attributes["gen_ai.input.messages"] = self.text(_json(messages))
         self._span = _Span(self, self.name("invoke_agent"), None, attributes)
         self.parent = trace.set_span_in_context(self._span._span)
+
+    def record_input(self, messages: list[Message]) -> None:
+        self._span._span.set_attribute("gen_ai.input.messages", self.text(_json(messages)))
 
     def name(self, operation: str) -> str:
         model = self.base.get("gen_ai.request.model")
@@ -252,9 +253,15 @@ class _Tracing(Capability):
         self.chat: _ChatSpan | None = None
         self.tools: dict[str, _ToolSpan] = {}
 
-    async def run_started(self, run: RunState) -> None:
+    def for_run(self, run: RunState) -> _Tracing:
+        # The run's span is current from the start: the connections its toolsets open are its children.
         c = self.content
-        self.run = _RunSpan(c.tracer, run.agent, run.messages, c.capture, c.limit).__enter__()
+        self.run = _RunSpan(c.tracer, run.agent, c.capture, c.limit).__enter__()
+        return self
+
+    async def run_started(self, run: RunState) -> None:
+        if self.run is not None and self.content.capture:  # the input as the run has it: the history first
+            self.run.record_input(run.messages)
 
     async def before_request(self, run: RunState, request: ModelRequest) -> None:
         assert self.run is not None
@@ -300,6 +307,3 @@ class _Tracing(Capability):
             self.chat = None
         if self.run is not None:
             self.run.__exit__(type(error), error, None)
-        else:  # the run failed before it started (a toolset that did not connect)
-            c = self.content
-            _RunSpan(c.tracer, run.agent, run.messages, c.capture, c.limit)._span.end(error)
