@@ -33,6 +33,7 @@ from ._result import AgentEvent, RunFinished, RunResult, ToolCallFinished, ToolC
 from .exceptions import (
     AgentError,
     ApprovalError,
+    CapabilityError,
     MaxTurnsExceeded,
     ModelError,
     OutputValidationError,
@@ -66,6 +67,7 @@ __all__ = [
     "ApprovalError",
     "CallAnswer",
     "Capability",
+    "CapabilityError",
     "Completion",
     "CompletionDone",
     "Final",

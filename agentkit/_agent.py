@@ -14,10 +14,10 @@ from typing import Any, Generic, TypeAlias, overload
 import anyio
 from typing_extensions import TypeVar, Unpack
 
-from ._approvals import settle, unanswered
+from ._approvals import PENDING, settle, waiting_calls
 from ._bridge import Emit, events
 from ._capabilities import capabilities
-from ._capability import CallAnswer, Capability, Hooks, ModelRequest, ModelResponse, RunState, TurnEnd
+from ._capability import CallAnswer, Capability, Hooks, ModelRequest, ModelResponse, RunState, TurnEnd, failure
 from ._events import ToolCall
 from ._limits import UsageLimits
 from ._marks import outgoing
@@ -152,42 +152,42 @@ class Agent(Generic[OutputT]):
         return events(lambda emit: self._drive(messages, options, emit))
 
     def _options(self, overrides: dict[str, Any]) -> RunOptions:
-        options = resolve(self, self.model, overrides)
-        bad = [c for c in options.capabilities if not isinstance(c, Capability)]
-        if bad:
-            raise UserError(f"capabilities must be agentkit.Capability objects, not {bad[0]!r}")
-        return options
+        return resolve(self, self.model, overrides)
 
     # --- the loop --------------------------------------------------------------------------
 
     async def _drive(self, messages: list[Message], options: RunOptions, emit: Emit | None) -> RunResult[Any]:
-        run = RunState(agent=self, options=options, messages=settle(messages, options.approvals), tools=self.tools)
-        hooks = Hooks(capabilities(run))
-        async with AsyncExitStack() as stack:
-            try:
-                # Toolsets connect before the first model call and disconnect when the run ends.
+        messages = settle(messages, options.approvals)
+        run = RunState(agent=self, options=options, messages=messages, tools=dict(self.tools))
+        hooks, closing = Hooks(capabilities(run)), False
+        try:
+            # Toolsets connect before the first model call and disconnect before the run's end is told.
+            async with AsyncExitStack() as stack:
                 if self.toolsets:
                     run.tools = await open_tools(self.tools, self.toolsets, stack)
                 for c in hooks.run_started:
                     await c.run_started(run)
                 result = await self._loop(run, hooks, emit)
-                for c in hooks.run_finished:
-                    await c.run_finished(run, result)
-            except BaseException as error:
-                for c in hooks.run_failed:
-                    try:
-                        await c.run_failed(run, error)
-                    except BaseException as replaced:  # e.g. a SessionError: the calls that ran are not stored
-                        error = replaced
-                raise error
-            if emit is not None:
-                await emit(RunFinished(result=result))
-            return result
+                closing = True  # an error now is a toolset's, as it disconnects
+            for c in hooks.run_finished:
+                await c.run_finished(run, result)
+        except BaseException as error:
+            error = error if closing else failure(run, error)
+            for c in hooks.run_failed:
+                try:
+                    await c.run_failed(run, error)
+                except BaseException as replaced:  # e.g. a SessionError: the calls that ran are not stored
+                    error = replaced
+            raise error
+        if emit is not None:
+            await emit(RunFinished(result=result))
+        return result
 
     async def _loop(self, run: RunState, hooks: Hooks, emit: Emit | None) -> RunResult[Any]:
-        waiting = unanswered(run.messages)
+        run.early = run.early and hooks.early
+        waiting = waiting_calls(run.messages)
         if waiting:  # the calls a run that stopped for approval left waiting: answered first
-            run.current = Turn(calls=waiting)
+            run.current, run.snapshot = Turn(calls=waiting), list(run.messages)
             resumed = ModelResponse(completion=None, message={}, calls=waiting, resumed=True)
             result = await self._settle(run, hooks, resumed, [(c, None) for c in waiting], emit)
             if result is not None:
@@ -216,7 +216,7 @@ class Agent(Generic[OutputT]):
     async def _request(self, run: RunState, hooks: Hooks, tools: list[Any], emit: Emit | None) -> Completion:
         """One model call (streamed when the caller streams), with the run's capabilities around it."""
         o, state = run.options, Turn()
-        request = ModelRequest(messages=run.messages, options={"tools": tools or None, **o.model_options,
+        request = ModelRequest(messages=list(run.messages), options={"tools": tools or None, **o.model_options,
             "thinking": per_turn(o.thinking, run.turn), "tool_choice": per_turn(o.tool_choice, run.turn)})  # fmt: skip
         for c in hooks.before_request:
             await c.before_request(run, request)
@@ -262,12 +262,14 @@ class Agent(Generic[OutputT]):
             e.messages = list(run.messages)
             raise
         started = {c.id for c in state.started}
-        pending = [c for c in response.pending if c.id not in started]  # a call that ran early waits for nothing
+        # A call that ran early waits for nothing; a resume's calls are answered now.
+        pending = [] if response.resumed else [c for c in response.pending if c.id not in started]
         if pending:  # the message ends the transcript (after the answers of calls that ran early)
             if len(response.calls) < len(calls):  # a malformed block has no id to answer later
                 logger.info("dropping %d malformed call(s) from a message that waits for approval",
                             len(calls) - len(response.calls))  # fmt: skip
             message["tool_calls"] = [c.to_dict() for c in response.calls]
+            message[PENDING] = [c.id for c in pending]  # a resume needs a decision on each
             run.messages.extend([message, *(state.results[c.id] for c in state.started)])
             if emit is not None:
                 await emit(TurnFinished(turn=run.turn, completion=completion, messages=list(run.messages)))  # type: ignore[arg-type]
@@ -320,7 +322,6 @@ class Agent(Generic[OutputT]):
             await emit(ToolCallStarted(call=call))
         tool = None if malformed is not None else run.tools.get(call.name)
         found: CallAnswer | None = None
-        answered = False
         try:
             for c in hooks.before_call:
                 if (found := await c.before_call(run, call, tool)) is not None:
@@ -331,16 +332,18 @@ class Agent(Generic[OutputT]):
                 if outcome.images and getattr(self.model, "takes_images", False) is True:
                     state.images[call.id] = outcome.images
                 found = CallAnswer(content=outcome.content, error=outcome.error, error_type=outcome.error_type)
-            # Every tool message is capped, error text included: it all goes into the model's context.
-            found.content, answered = cap(found.content, o.max_tool_output), True
-            if found.fail is not None:
-                state.failures[call.id] = found.fail
-            for c in hooks.after_call:
+        except Exception as e:  # a capability failed before the tool could run
+            kind = type(e).__name__
+            found = CallAnswer(content=f"Error: this call was not run: {kind}.", error=kind, fail=e)
+        # Every tool message is capped, error text included: it all goes into the model's context.
+        found.content = cap(found.content, o.max_tool_output)
+        if found.fail is not None:
+            state.failures[call.id] = found.fail
+        for c in hooks.after_call:  # every capability hears of every call
+            try:
                 await c.after_call(run, call, found)
-        except Exception as e:
-            state.failures[call.id] = e
-            if not answered or found is None:  # else the call ran (or was answered): its answer stands
-                found = CallAnswer(content=f"Error: this call was not run: {type(e).__name__}.", error=type(e).__name__)
+            except Exception as e:
+                state.failures.setdefault(call.id, e)
         state.results[call.id] = tool_message(call, found.content)
         if emit is not None:
             await emit(ToolCallFinished(call=call, content=found.content, error=found.error))

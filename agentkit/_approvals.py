@@ -10,7 +10,22 @@ from ._model import Message
 from .exceptions import UserError
 from .tools import Tool
 
-__all__ = ["WENT_ON", "Decision", "decided", "needing_approval", "open_calls", "settle", "unanswered", "went_on"]
+__all__ = [
+    "PENDING",
+    "WENT_ON",
+    "Decision",
+    "decided",
+    "needing_approval",
+    "needing_decision",
+    "open_calls",
+    "settle",
+    "unanswered",
+    "waiting_calls",
+    "went_on",
+]
+
+PENDING = "agentkit_pending"
+"""On an assistant message a run stopped at: the ids of its calls that wait for the caller's decision."""
 
 Decision: TypeAlias = "bool | str"
 """A caller's decision on a pending call: True runs it, False or a reason (a str) denies it."""
@@ -36,14 +51,39 @@ def unanswered(messages: list[Message]) -> list[ToolCall]:
     return []
 
 
+def needing_decision(messages: list[Message], tools: Mapping[str, Tool[Any, Any]]) -> list[ToolCall]:
+    """The waiting calls (`unanswered`) that need the caller's decision: those the stopped run
+    marked (`PENDING`: a tool that needs approval, or a capability that held them), else those
+    whose tool needs approval."""
+    waiting = unanswered(messages)
+    last = next((m for m in reversed(messages) if m.get("role") == "assistant"), {})
+    marked = last.get(PENDING)
+    if isinstance(marked, list):
+        return [c for c in waiting if c.id in marked]
+    return needing_approval(waiting, tools)
+
+
+def waiting_calls(messages: list[Message]) -> list[ToolCall]:
+    """The calls a stopped run left waiting (`unanswered`); `UserError` when the transcript holds
+    other calls without answers (a new message after them: no server takes that)."""
+    waiting = unanswered(messages)
+    stuck = sorted(set(open_calls(messages)) - {c.id for c in waiting})
+    if stuck:
+        raise UserError(
+            f"the conversation has tool calls without answers ({', '.join(stuck)}): resume the run that "
+            "stopped for approval (its messages and approvals=) before adding a new message"
+        )
+    return waiting
+
+
 def decided(
-    calls: list[ToolCall], tools: Mapping[str, Tool[Any, Any]], approvals: Mapping[str, Decision] | None
+    messages: list[Message], tools: Mapping[str, Tool[Any, Any]], approvals: Mapping[str, Decision] | None
 ) -> dict[str, Decision]:
     """Each waiting call's decision; raises `UserError` for a missing or stray decision."""
     if approvals is not None and not isinstance(approvals, Mapping):
         raise UserError(f"approvals must be a dict of call id -> decision, not {type(approvals).__name__}")
     approvals = dict(approvals or {})
-    waiting = {c.id for c in needing_approval(calls, tools)}
+    waiting = {c.id for c in needing_decision(messages, tools)}
     # Only calls that wait for a decision take one: the others are not the caller's to force.
     stray = sorted(set(approvals) - waiting)
     if stray:

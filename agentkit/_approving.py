@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._approvals import Decision, decided, needing_approval, open_calls, unanswered
-from ._capability import CallAnswer, Capability, ModelResponse, RunState
+from ._approvals import Decision, decided, needing_approval
+from ._capability import CallAnswer, Capability, ModelRequest, ModelResponse, RunState
 from ._events import ToolCall
 from ._tool_runner import judge
 from .exceptions import ApprovalError, UserError
@@ -16,29 +16,27 @@ __all__ = ["Approvals"]
 
 
 class Approvals(Capability):
-    """One run's approvals: the decisions it resumes with, and the calls whose hook failed."""
+    """One run's approvals: the decisions it resumes with."""
+
+    early_dispatch = True  # it turns early dispatch off itself, when a tool needs approval
 
     def __init__(self) -> None:
         self.decisions: dict[str, Decision] = {}
+        self.resumed = False
 
     async def run_started(self, run: RunState) -> None:
-        waiting = unanswered(run.messages)
-        stuck = sorted(set(open_calls(run.messages)) - {c.id for c in waiting})
-        if stuck:
-            # A new message after calls that never got an answer: no server takes that.
-            raise UserError(
-                f"the conversation has tool calls without answers ({', '.join(stuck)}): resume the run that "
-                "stopped for approval (its messages and approvals=) before adding a new message"
-            )
-        if waiting:
-            self.decisions = decided(waiting, run.tools, run.options.approvals)
-        elif run.options.approvals:
-            raise UserError("approvals were given, but no call in the conversation is waiting for one")
         if any(t.requires_approval for t in run.tools.values()):
             run.early = False  # a message's calls wait for the whole message: one of them may stop the run
 
+    async def before_request(self, run: RunState, request: ModelRequest) -> None:
+        if not self.resumed and run.options.approvals:
+            raise UserError("approvals were given, but no call in the conversation is waiting for one")
+        self.resumed = True  # checked once
+
     async def after_response(self, run: RunState, response: ModelResponse) -> None:
-        if not response.resumed:
+        if response.resumed:  # the caller's decisions on the waiting calls, before any of them runs
+            self.decisions, self.resumed = decided(run.messages, run.tools, run.options.approvals), True
+        else:
             response.pending += [c for c in needing_approval(response.calls, run.tools) if c not in response.pending]
 
     async def before_call(self, run: RunState, call: ToolCall, tool: Tool[Any, Any] | None) -> CallAnswer | None:

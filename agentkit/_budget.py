@@ -19,6 +19,8 @@ _REFUSED = "the run's limit on tool calls was reached"
 class Budget(Capability):
     """One run's usage limits, and the tool calls it has let run."""
 
+    early_dispatch = True  # with a token bound it turns early dispatch off itself
+
     def __init__(self, limits: UsageLimits) -> None:
         self.limits = limits
         self.permitted = 0

@@ -9,6 +9,7 @@ from ._fitting import Fitting
 from ._limits import UsageLimits
 from ._store import Store
 from ._typed import TypedOutput
+from .exceptions import UserError
 
 __all__ = ["capabilities"]
 
@@ -18,6 +19,9 @@ def capabilities(run: RunState) -> list[Capability]:
     run's (`capabilities=`), then usage limits (after the run's: a call they answer uses none of
     the budget), then the ones every run gets (tracing, last: it records what was sent)."""
     o = run.options
+    bad = [c for c in o.capabilities if not isinstance(c, Capability)]
+    if bad:
+        raise UserError(f"capabilities must be agentkit.Capability objects, not {bad[0]!r}")
     made = [
         Store(o.session) if o.session is not None else None,
         Approvals(),

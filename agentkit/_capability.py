@@ -21,6 +21,7 @@ from ._messages import Message, Usage
 from ._model import Completion
 from ._options import RunOptions
 from ._turn import Turn
+from .exceptions import AgentError, CapabilityError
 from .tools import Tool
 
 if TYPE_CHECKING:
@@ -34,6 +35,7 @@ __all__ = [
     "ModelResponse",
     "RunState",
     "TurnEnd",
+    "failure",
     "global_capabilities",
     "set_global",
 ]
@@ -48,10 +50,11 @@ class RunState:
     options: RunOptions
     """The run's options: the agent's, with the run's overrides applied."""
     messages: list[Message]
-    """The transcript, as the loop builds it (the same list all run long; `run_started` may
-    replace it, as the session store does when it puts the history first)."""
+    """The transcript, as the loop builds it: the record of what the run sent and what ran. A
+    capability may add messages to it; only the session store replaces it (in `run_started`,
+    with the history first)."""
     tools: dict[str, Tool[Any, Any]]
-    """The run's tools by name: the agent's functions and its toolsets' tools."""
+    """The run's tools by name: the agent's functions and its toolsets' tools (the run's own dict)."""
     usage: Usage = field(default_factory=Usage)
     """Tokens and calls so far."""
     turn: int = 0
@@ -85,8 +88,8 @@ class ModelRequest:
     """What the next model call sends; `before_request` may change both fields."""
 
     messages: list[Message]
-    """The messages to send (at first the transcript itself: append to change the transcript,
-    assign a new list to change only what is sent)."""
+    """The messages to send: a copy of the transcript, to change what is sent (add to
+    `run.messages` to change the transcript)."""
     options: dict[str, Any]
     """The keyword arguments of `Model.complete`/`stream`: ``tools``, ``thinking``,
     ``tool_choice`` and the model's own options."""
@@ -106,7 +109,8 @@ class ModelResponse:
     """True for the calls a run that stopped for approval left waiting, answered as this run starts."""
     pending: list[ToolCall] = field(default_factory=list)
     """Calls that must wait for the caller's decision: set by `after_response`, they end the run
-    before any call of the message runs (`RunResult.pending`)."""
+    before any call of the message runs (`RunResult.pending`), and a resume needs a decision on
+    each (`approvals=`). Ignored on a resumed response."""
 
 
 @dataclass(kw_only=True)
@@ -154,6 +158,11 @@ class Capability:
     An `Agent` holds no per-run state, and neither should a capability it is given: `for_run`
     returns the object that takes part in one run (by default the capability itself).
     """
+
+    early_dispatch: bool = False
+    """Whether a response's calls may start while the model still streams it, before this
+    capability's `after_response` has seen the whole response (it matters only when it overrides
+    `after_response`). Leave it False if it may set `pending`; set it True if it only observes."""
 
     def for_run(self, run: RunState) -> Capability | None:
         """Called as a run starts, before any other point: the object that takes part in this run
@@ -206,7 +215,7 @@ _UNWINDING = ("request_failed", "after_response", "after_call")
 class Hooks:
     """A run's capabilities, by the points each one overrides (so an unused point costs nothing)."""
 
-    __slots__ = ("all", *_POINTS)
+    __slots__ = ("all", "early", *_POINTS)
 
     def __init__(self, capabilities: list[Capability]) -> None:
         self.all = capabilities
@@ -215,6 +224,8 @@ class Hooks:
             overriding = [c for c in capabilities if getattr(type(c), point) is not base]
             # The points after a model or tool call unwind those before it: the last in, the first out.
             setattr(self, point, overriding[::-1] if point in _UNWINDING else overriding)
+        self.early = all(c.early_dispatch for c in self.after_response)
+        """Whether every capability that sees responses lets their calls start early."""
 
     run_started: list[Capability]
     before_request: list[Capability]
@@ -225,6 +236,19 @@ class Hooks:
     after_turn: list[Capability]
     run_finished: list[Capability]
     run_failed: list[Capability]
+
+
+def failure(run: RunState, error: BaseException) -> BaseException:
+    """`error` as the run fails with it: an exception that is not agentkit's (a capability's)
+    becomes a `CapabilityError` holding the transcript and the calls that ran."""
+    if not isinstance(error, Exception) or isinstance(error, AgentError):
+        return error
+    messages = list(run.messages)
+    if run.current is not None:
+        messages += run.current.unfinished(messages)
+    wrapped = CapabilityError(f"a run capability raised {type(error).__name__}: {error}", messages=messages)
+    wrapped.__cause__ = error
+    return wrapped
 
 
 _global: dict[str, Callable[[RunState], Capability | None]] = {}

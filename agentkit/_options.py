@@ -105,7 +105,7 @@ class RunOptions:
     session: Session | None
     """Where the conversation is loaded from and the run's new messages are stored."""
     capabilities: tuple[Any, ...]
-    """The run's own capabilities (`agentkit.Capability`), in order."""
+    """The run's own capabilities (`agentkit.Capability`): the agent's, then those given to the run."""
     model_options: dict[str, Any]
 
 
@@ -148,10 +148,11 @@ def resolve(agent_object: Any, model: Any, overrides: dict[str, Any]) -> RunOpti
     limits = agent.pop("usage_limits") or UsageLimits()
     if agent["history"] is not None and not isinstance(agent["history"], History):
         raise UserError(f"history must be a History (agentkit.sessions), not {type(agent['history']).__name__}")
-    capabilities = agent["capabilities"]
-    if isinstance(capabilities, (str, bytes)) or not isinstance(capabilities, Sequence):
-        raise UserError(f"capabilities must be a list of agentkit.Capability, not {capabilities!r}")
-    agent["capabilities"] = tuple(capabilities)
+    # A run's capabilities come after the agent's, never instead of them: a run cannot drop a guardrail.
+    for capabilities in (agent_object.capabilities, overrides.get("capabilities", ())):
+        if isinstance(capabilities, (str, bytes)) or not isinstance(capabilities, Sequence):
+            raise UserError(f"capabilities must be a list of agentkit.Capability, not {capabilities!r}")
+    agent["capabilities"] = (*agent_object.capabilities, *overrides.get("capabilities", ()))
     if run["session"] is not None and not isinstance(run["session"], Session):
         raise UserError(f"session must be a Session (agentkit.sessions), not {type(run['session']).__name__}")
     return RunOptions(

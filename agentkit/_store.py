@@ -11,7 +11,7 @@ from typing import Any
 import anyio
 
 from ._approvals import settle, unanswered
-from ._capability import Capability, Final, ModelResponse, RunState, TurnEnd
+from ._capability import Capability, Final, ModelRequest, ModelResponse, RunState, TurnEnd
 from ._events import ToolCall
 from ._messages import Message
 from ._result import RunResult
@@ -49,6 +49,8 @@ class Store(Capability):
     (cancellation included), its transcript up to the last calls that ran.
     """
 
+    early_dispatch = True  # it looks at resumed responses only
+
     def __init__(self, session: Session) -> None:
         self.session = session
         self.messages: list[Message] = []
@@ -78,8 +80,16 @@ class Store(Capability):
         await self.settle_waiting(stored, end)
 
     async def after_response(self, run: RunState, response: ModelResponse) -> None:
+        self._check(run)
         if response.resumed:  # before anything runs: another resume may be at this point too
             await self.claim(response.calls)
+
+    async def before_request(self, run: RunState, request: ModelRequest) -> None:
+        self._check(run)
+
+    def _check(self, run: RunState) -> None:
+        if run.messages is not self.messages:  # what it stores would no longer be what ran
+            raise UserError("a run capability replaced run.messages: add messages to it instead")
 
     async def after_turn(self, run: RunState, turn: TurnEnd) -> Final | None:
         if turn.response.resumed:  # before the next model call: a retry must find them answered

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AgentError",
     "ApprovalError",
+    "CapabilityError",
     "MaxTurnsExceeded",
     "ModelError",
     "OutputValidationError",
@@ -143,6 +144,11 @@ class ToolsetError(RunError):
     """A toolset could not give the run its tools: an MCP server that does not start, refuses
     the connection or does not answer in time. Raised before the first model call."""
 
+
+
+class CapabilityError(RunError):
+    """A run capability (your own, passed as ``capabilities=``) raised an exception that is not
+    agentkit's; it is the ``__cause__``. `.messages` is the transcript, with the calls that ran."""
 
 
 class ResumeConflictError(RunError):

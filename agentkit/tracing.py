@@ -247,6 +247,8 @@ class _RunSpan(_Content):
 class _Tracing(Capability):
     """Tracing, a run capability: the run's span, one per model call and one per tool call."""
 
+    early_dispatch = True  # it only observes
+
     def __init__(self, content: _Content) -> None:
         self.content = content
         self.run: _RunSpan | None = None

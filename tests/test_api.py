@@ -21,6 +21,7 @@ PUBLIC = {
     "OutputValidationError", "RunContext", "UsageLimitExceeded", "UsageLimits", "ToolsetError",
     "ResumeConflictError", "SessionError",
     "Capability", "RunState", "RunOptions", "ModelRequest", "ModelResponse", "CallAnswer", "TurnEnd", "Final",
+    "CapabilityError",
 }  # fmt: skip
 
 # Names fixed by the shared API contract (../shared/API.md).

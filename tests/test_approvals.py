@@ -364,3 +364,26 @@ async def test_a_reused_id_started_early_in_a_stream_is_renamed_once_and_runs_on
     started = [e.call.id for e in events if isinstance(e, ToolCallStarted)]
     assert len(started) == 1 and started[0] != "call_0" and RAN == ["list", "list"]
     check_transcript(events[-1].result.messages)
+
+
+@pytest.mark.anyio
+async def test_a_resumed_call_sees_the_transcript_in_its_run_context():
+    # Attacker review of issue 23 (#1): the seam's first version gave a resumed call an empty RunContext.messages.
+    from agentkit import RunContext
+
+    seen = []
+
+    @tool(requires_approval=True)
+    def send(ctx: RunContext, to: str) -> str:
+        """Send a mail.
+
+        Args:
+            to: Who.
+        """
+        seen.append([m["role"] for m in ctx.messages])
+        return "sent"
+
+    agent = Agent(ScriptedModel([qw_call("send", to="bob"), "done"]), [send])
+    first = await agent.run("mail bob")
+    await agent.run(first.messages, approvals={first.pending[0].id: True})
+    assert seen == [["user", "assistant"]]

@@ -10,6 +10,7 @@ from agentkit import (
     Agent,
     CallAnswer,
     Capability,
+    CapabilityError,
     Final,
     ModelError,
     ModelRequest,
@@ -47,6 +48,8 @@ def _clear():
 
 class Recorder(Capability):
     """Writes down every point it is called at, with what it saw."""
+
+    early_dispatch = True  # it only observes
 
     def __init__(self, log: list) -> None:
         self.log = log
@@ -227,10 +230,15 @@ async def test_a_failing_before_call_runs_nothing_answers_every_call_and_fails_t
     log: list = []
     model = ScriptedModel([qw_call("delete_file", path="a") + qw_call("delete_file", path="b"), "never"])
     agent = Agent(model, [delete_file], capabilities=[Broken(), Recorder(log)])
-    with pytest.raises(RuntimeError, match="database is down"):
+    with pytest.raises(CapabilityError, match="database is down") as info:
         await run_in(mode, agent, "go")
-    assert RAN == [] and len(model.calls) == 1
-    assert log[-1] == ("run_failed", "RuntimeError")
+    assert RAN == [] and len(model.calls) == 1 and isinstance(info.value.__cause__, RuntimeError)
+    assert log[-1] == ("run_failed", "CapabilityError")
+    # Every capability heard of both calls (attacker review #13), and the transcript answers them.
+    assert [entry[1] for entry in log if entry[0] == "after_call"] == ["delete_file", "delete_file"]
+    check_transcript(info.value.messages)
+    assert [m["content"] for m in info.value.messages if m["role"] == "tool"] == [
+        "Error: this call was not run: RuntimeError."] * 2  # fmt: skip
 
 
 class Replace(Capability):
@@ -255,6 +263,8 @@ async def test_capabilities_can_be_given_per_run_and_are_checked():
     await agent.run("one")
     await agent.run("two", capabilities=[Recorder(log)])
     assert [p for p, *_ in log] == ["run_started", "before_request", "after_response", "after_turn", "run_finished"]
+    with pytest.raises(UserError, match=r"agentkit\.Capability"):
+        await Agent(ScriptedModel(["a"]), capabilities="not a list").run("go")
     with pytest.raises(UserError, match="Capability"):
         await agent.run("three", capabilities=[object()])
     with pytest.raises(UserError, match="list"):
@@ -296,7 +306,9 @@ async def test_a_capability_sees_the_session_history_and_the_run_stores_its_mess
 
 
 class LateHold(Capability):
-    """Sets `pending` without turning early dispatch off: a call may have run already."""
+    """Sets `pending` though it says it only observes: a call may have run already."""
+
+    early_dispatch = True
 
     async def after_response(self, run, response: ModelResponse):
         response.pending = list(response.calls)
@@ -321,8 +333,114 @@ class BrokenAfter(Capability):
 async def test_a_failing_after_call_keeps_the_answer_of_the_call_that_ran(mode):
     session = MemorySession()
     model = ScriptedModel([qw_call("delete_file", path="a"), "never"])
-    with pytest.raises(RuntimeError, match="audit log"):
+    with pytest.raises(CapabilityError, match="audit log") as info:
         await run_in(mode, Agent(model, [delete_file], capabilities=[BrokenAfter()]), "go", session=session)
+    assert info.value.messages[-1]["content"] == "deleted a"
     stored = await session.get_messages()
     assert RAN == ["a"] and stored[-1]["content"] == "deleted a"  # the transcript records what ran
     check_transcript(stored)
+
+
+@pytest.mark.anyio
+async def test_a_runs_capabilities_are_added_to_the_agents_never_instead():
+    # Attacker review #6: a per-run meter (or a batch line's "capabilities": []) dropped the guardrail.
+    model = ScriptedModel([qw_call("delete_file", path="/data"), "ok"] * 2)
+    agent = Agent(model, [delete_file], capabilities=[Guardrail()])
+    await agent.run("go", capabilities=[CostMeter([])])
+    await agent.run("go", capabilities=[])
+    assert RAN == []
+
+
+@pytest.mark.anyio
+async def test_a_capability_that_sees_responses_holds_calls_until_it_has_seen_the_whole_message():
+    # Attacker review #11: a pending guardrail held the call in run() but not in stream() (early dispatch).
+    class Hold(Capability):  # no run.early = False
+        async def after_response(self, run, response):
+            response.pending = [c for c in response.calls if c.name == "delete_file"]
+
+    model = ScriptedModel([qw_call("delete_file", path="/data") + "More text." * 20])
+    result = (await collect(Agent(model, [delete_file], capabilities=[Hold()]), "go"))[-1].result
+    assert RAN == [] and [c.name for c in result.pending] == ["delete_file"]
+
+    class Observe(Capability):
+        early_dispatch = True
+
+        async def after_response(self, run, response):
+            pass
+
+    model = ScriptedModel([qw_call("delete_file", path="/tmp/x") + "More text." * 20, "ok"])
+    events = await collect(Agent(model, [delete_file], capabilities=[Observe()]), "go")
+    kinds = [type(e).__name__ for e in events]
+    assert kinds.index("ToolCallFinished") < kinds.index("TurnFinished") and RAN == ["/tmp/x"]
+    assert kinds.index("ToolCallStarted") < max(i for i, k in enumerate(kinds) if k == "TextDelta")  # early
+
+
+@pytest.mark.anyio
+async def test_a_call_a_capability_held_needs_a_decision_to_resume():
+    # Attacker review #3: it could not be denied, and ran on a resume without a decision.
+    model = ScriptedModel([qw_call("delete_file", path="/etc/passwd"), "denied, fine", "ran", "done"])
+    agent = Agent(model, [delete_file], capabilities=[HoldDeletes()])
+    first = await agent.run("clean up")
+    with pytest.raises(UserError, match="no decision"):
+        await agent.run(first.messages)
+    denied = await agent.run(first.messages, approvals={first.pending[0].id: False})
+    assert RAN == [] and denied.output == "denied, fine"
+    check_transcript(denied.messages)
+    assert "did not allow" in denied.messages[2]["content"]
+    # The mark that says which calls wait is agentkit's own: never sent to the model.
+    assert all("agentkit_pending" not in m for call in model.calls for m in call.messages)
+    approved = await agent.run(first.messages, approvals={first.pending[0].id: True})
+    assert RAN == ["/etc/passwd"] and approved.output == "ran"
+
+
+@pytest.mark.anyio
+async def test_a_run_gets_its_own_tools_dict():
+    class Hide(Capability):  # attacker review #10: this removed the tool from the agent itself
+        async def run_started(self, run):
+            run.tools.pop("delete_file")
+
+    agent = Agent(ScriptedModel(["a", "b"]), [delete_file])
+    await agent.run("go", capabilities=[Hide()])
+    assert list(agent.tools) == ["delete_file"]
+    await agent.run("go")
+    assert agent.model.calls[1].tools == ["delete_file"] and agent.model.calls[0].tools == []
+
+
+@pytest.mark.anyio
+async def test_request_messages_are_a_copy_whatever_the_history():
+    from agentkit.sessions import History
+
+    class Remind(Capability):  # attacker review #14: this reached the transcript only without history=
+        async def before_request(self, run, request):
+            request.messages.append({"role": "user", "content": "(be brief)"})
+
+    for history in (None, History(max_turns=1)):
+        model = ScriptedModel(["a"])
+        result = await Agent(model, capabilities=[Remind()], history=history).run("go")
+        assert [m["content"] for m in result.messages] == ["go", "a"]
+        assert model.calls[0].messages[-1]["content"] == "(be brief)"
+
+
+@pytest.mark.anyio
+async def test_replacing_run_messages_is_refused_with_a_session():
+    class Replace(Capability):  # attacker review #2: the session stored a duplicate, or lost a call that ran
+        async def run_started(self, run):
+            run.messages = [*run.messages]
+
+    with pytest.raises(UserError, match=r"replaced run\.messages"):
+        await Agent(ScriptedModel(["a"]), capabilities=[Replace()]).run("go", session=MemorySession())
+
+
+@pytest.mark.anyio
+async def test_a_failing_request_failed_keeps_the_calls_that_ran_in_the_error():
+    from tests.agent_helpers import BreaksAfterText
+
+    class Loud(Capability):  # attacker review #7
+        async def request_failed(self, run, error):
+            raise ValueError("the alerting service is down")
+
+    agent = Agent(BreaksAfterText(qw_call("delete_file", path="/tmp/a")), [delete_file], capabilities=[Loud()])
+    with pytest.raises(CapabilityError) as info:
+        await collect(agent, "go")
+    assert RAN == ["/tmp/a"] and info.value.messages[-1]["content"] == "deleted /tmp/a"
+    check_transcript(info.value.messages)

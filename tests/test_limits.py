@@ -147,3 +147,16 @@ async def test_a_call_refused_by_the_tool_call_limit_reports_why():
     assert sorted([e.error for e in finished], key=str) == [None, None, "the run's limit on tool calls was reached"]
     refused = next(e for e in finished if e.error is not None)
     assert refused.content == "Error: this call was not run: the run's limit on tool calls was reached."
+
+
+@pytest.mark.anyio
+async def test_a_turn_over_max_tool_calls_stops_on_the_limit_before_the_output_is_judged():
+    # Attacker review of issue 23 (#5): the seam's first version raised OutputValidationError here.
+    from tests.agent_helpers import qw_call as call
+
+    model = ScriptedModel([call("final_result", result="nope") + call("ping", n=1) + call("ping", n=2)])
+    agent = Agent(model, [ping], output_type=int, output_mode="tool", output_retries=0,
+                  usage_limits=UsageLimits(max_tool_calls=1))  # fmt: skip
+    with pytest.raises(UsageLimitExceeded, match="max_tool_calls=1"):
+        await agent.run("go")
+    assert RUNS == [1]

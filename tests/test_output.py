@@ -382,3 +382,16 @@ def test_an_output_constraint_that_cannot_be_checked_is_a_user_error_when_the_ag
         Agent(ScriptedModel(["x"]), output_type=Ahead)
     with pytest.raises(UserError, match=r"cannot be described as JSON: unsupported type str \(the constraint gt=1 needs a number"):
         Agent(ScriptedModel(["x"]), output_type=Odd)
+
+
+@pytest.mark.anyio
+async def test_max_turns_keeps_the_last_correction_in_the_transcript():
+    # Attacker review of issue 23 (#4): the seam's first version left the retry message out.
+    from agentkit import MaxTurnsExceeded
+
+    model = ScriptedModel(["not json", "still not json"])
+    agent = Agent(model, output_type=int, output_mode="json", output_retries=5, max_turns=2)
+    with pytest.raises(MaxTurnsExceeded) as info:
+        await agent.run("a number")
+    roles = [m["role"] for m in info.value.messages]
+    assert roles[-1] == "user" and info.value.messages[-1].get("agentkit_inserted") == "output_retry"

@@ -199,11 +199,12 @@ class Chat:
         (first about those a run that stopped had claimed)."""
         import anyio
 
-        from .._approvals import needing_approval, unanswered
+        from .._approvals import needing_decision, unanswered
         from ._common import all_tools
         from ._pending import claimed_elsewhere
 
-        waiting = unanswered(anyio.run(self.session.get_messages))
+        stored = anyio.run(self.session.get_messages)
+        waiting = unanswered(stored)
         if not waiting:
             return
         taken = anyio.run(claimed_elsewhere, self.session, waiting)
@@ -215,7 +216,7 @@ class Chat:
         except AgentError as e:  # an MCP server that is down: the calls wait, a new question denies them
             self.printer.interrupted(f"cannot ask about the waiting calls: {' '.join(str(e).split())}")
             return
-        calls = needing_approval(waiting, tools)
+        calls = [c for c in needing_decision(stored, tools) if c in waiting]
         decisions = self.decide(calls) if calls else None
         if decisions is not None:
             self.go([], decisions)
