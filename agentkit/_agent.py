@@ -28,7 +28,7 @@ from ._result import AgentEvent, RunFinished, RunResult, ToolCallFinished, ToolC
 from ._streaming import stream_turn
 from ._tool_runner import Approval, answer, cap
 from ._toolsets import Toolset, open_tools
-from ._turn import Turn, answerable, tool_message
+from ._turn import Turn, tool_message
 from .exceptions import MaxTurnsExceeded, ModelError, RunError, UserError
 from .sessions import History
 from .tools import Tool, tool
@@ -55,8 +55,9 @@ class Agent(Generic[OutputT]):
     calls), ``session`` (an `agentkit.sessions.Session`: its history goes first, the run's new
     messages are stored when it ends) and the model's own options (such as ``max_tokens``).
     `history` (an `agentkit.sessions.History`) bounds what each model call is sent;
-    `capabilities` (`agentkit.Capability`) take part in every run. The object holds no per-run
-    state: many runs may share it concurrently.
+    `capabilities` (`agentkit.Capability`) take part in every run; `parallel_tools=False` runs
+    a message's calls one at a time, in order (a `sequential` tool's call always waits for the
+    calls before it). The object holds no per-run state: many runs may share it concurrently.
     """
 
     # A type checker learns `OutputT` from `output_type` (str without it); a special form such as
@@ -91,6 +92,7 @@ class Agent(Generic[OutputT]):
         deps_type: Any = None,
         history: History | None = None,
         capabilities: Sequence[Capability] = (),
+        parallel_tools: bool = True,
     ) -> None:
         self.model = model
         self.tools: dict[str, Tool[Any, Any]] = {}
@@ -118,6 +120,7 @@ class Agent(Generic[OutputT]):
         self.deps_type = deps_type
         self.history = history
         self.capabilities = list(capabilities)
+        self.parallel_tools = parallel_tools
         self._output = output_spec(output_type, self.tools)
 
     # --- public entry points ----------------------------------------------------------------
@@ -197,21 +200,13 @@ class Agent(Generic[OutputT]):
             run.turn = turn
             completion = await self._request(run, hooks, tools, emit)
             run.usage = run.usage + completion.usage + Usage(requests=1)
-            calls = answerable(completion)
-            # The final message should hold every call the stream announced; one it lacks still
-            # ran, so it is kept: the transcript records what ran, whatever the backend did.
-            known = {c.id for c, _ in calls}
-            calls += [(c, None) for c in run.current.started if c.id not in known]  # type: ignore[union-attr]
-            message = completion.message
-            if calls:
-                message["tool_calls"] = [c.to_dict() for c, _ in calls]
+            message, calls = run.current.message_of(completion)  # type: ignore[union-attr]
             response = ModelResponse(completion=completion, message=message, calls=[c for c, e in calls if e is None])
             result = await self._settle(run, hooks, response, calls, emit)
             if result is not None:
                 return result
-        raise MaxTurnsExceeded(
-            f"no final answer after {run.options.max_turns} model calls", messages=list(run.messages)
-        )
+        turns = run.options.max_turns
+        raise MaxTurnsExceeded(f"no final answer after {turns} model calls", messages=list(run.messages))
 
     async def _request(self, run: RunState, hooks: Hooks, tools: list[Any], emit: Emit | None) -> Completion:
         """One model call (streamed when the caller streams), with the run's capabilities around it."""
@@ -227,7 +222,7 @@ class Agent(Generic[OutputT]):
             if emit is None:
                 completion = await self.model.complete(sent, **request.options)
             else:
-                answer_now = lambda call: self._answer(call, None, run, hooks, emit)  # noqa: E731
+                answer_now = lambda call: self._answer(call, None, run, hooks, emit, run.ticket(call))  # noqa: E731
                 completion = await stream_turn(self.model.stream(sent, **request.options), run, emit, answer_now)
             return state.own_ids(completion, run.messages)  # one id, one call, in the whole transcript
         except BaseException as e:
@@ -273,7 +268,7 @@ class Agent(Generic[OutputT]):
             run.messages.extend([message, *(state.results[c.id] for c in state.started)])
             if emit is not None:
                 await emit(TurnFinished(turn=run.turn, completion=completion, messages=list(run.messages)))  # type: ignore[arg-type]
-            return self._result(run, None, completion, pending=pending)
+            return run.result(None, completion, pending=pending)
         state.message, state.calls = (None if response.resumed else message), [c for c, _ in calls]
         await self._answer_all([c for c in calls if c[0].id not in started], run, hooks, emit)
         if not response.resumed:
@@ -290,32 +285,34 @@ class Agent(Generic[OutputT]):
         for c in hooks.after_turn:
             final = await c.after_turn(run, end) or final
         if completion is None:  # a resume
-            return None if final is None else self._result(run, final.output, None)
+            return None if final is None else run.result(final.output, None)
         if final is not None:
-            return self._result(run, final.output, completion)
-        return self._result(run, completion.content, completion) if not calls and run.text_answers else None
-
-    @staticmethod
-    def _result(run: RunState, output: Any, completion: Completion | None, **more: Any) -> RunResult[Any]:
-        reasoning = completion.reasoning if completion is not None else None
-        return RunResult(output=output, reasoning=reasoning, messages=run.messages, usage=run.usage,
-                         turns=run.usage.requests, **more)  # fmt: skip
+            return run.result(final.output, completion)
+        return run.result(completion.content, completion) if not calls and run.text_answers else None
 
     async def _answer_all(
         self, calls: list[tuple[ToolCall, str | None]], run: RunState, hooks: Hooks, emit: Emit | None
     ) -> None:
         if len(calls) == 1:  # no task group needed for one call
-            await self._answer(*calls[0], run, hooks, emit)
+            await self._answer(*calls[0], run, hooks, emit, run.ticket(calls[0][0]))
         elif calls:
             async with anyio.create_task_group() as tg:
                 for call, error in calls:
-                    tg.start_soon(self._answer, call, error, run, hooks, emit)
+                    tg.start_soon(self._answer, call, error, run, hooks, emit, run.ticket(call))
 
     async def _answer(
+        self, call: ToolCall, malformed: str | None, run: RunState, hooks: Hooks, emit: Emit | None, place: int
+    ) -> None:
+        """Run one call at its `place` in the message's order (unless a capability answers it) and
+        record its tool message. Never raises (but for cancellation): a capability's exception is
+        kept in the turn, raised after it."""
+        assert run.current is not None
+        async with run.current.order.turn(place):
+            await self._answer_now(call, malformed, run, hooks, emit)
+
+    async def _answer_now(
         self, call: ToolCall, malformed: str | None, run: RunState, hooks: Hooks, emit: Emit | None
     ) -> None:
-        """Run one call (unless a capability answers it) and record its tool message. Never raises
-        (but for cancellation): a capability's exception is kept in the turn, raised after it."""
         state, o = run.current, run.options
         assert state is not None
         if emit is not None:

@@ -13,19 +13,17 @@ import copy
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ._context import RunContext
 from ._events import ToolCall
 from ._messages import Message, Usage
 from ._model import Completion
 from ._options import RunOptions
+from ._result import RunResult
 from ._turn import Turn
 from .exceptions import AgentError, CapabilityError
 from .tools import Tool
-
-if TYPE_CHECKING:
-    from ._result import RunResult
 
 __all__ = [
     "CallAnswer",
@@ -76,6 +74,19 @@ class RunState:
         # A deep copy: a tool must not be able to rewrite the transcript.
         messages = copy.deepcopy(self.snapshot)
         return RunContext(deps=self.options.deps, usage=usage, turn=self.turn, messages=messages, call=call)
+
+    def ticket(self, call: ToolCall) -> int:
+        """`call`'s place in its message's order, taken as it is dispatched."""
+        assert self.current is not None
+        tool = self.tools.get(call.name)
+        sequential = not self.options.parallel_tools or bool(getattr(tool, "sequential", False))
+        return self.current.order.ticket(sequential)
+
+    def result(self, output: Any, completion: Completion | None, **more: Any) -> RunResult[Any]:
+        """The run's result, ending with `output` (`completion`: the last response, for its reasoning)."""
+        reasoning = completion.reasoning if completion is not None else None
+        return RunResult(output=output, reasoning=reasoning, messages=self.messages, usage=self.usage,
+                         turns=self.usage.requests, **more)  # fmt: skip
 
     def count_call(self) -> bool:
         """Count a tool call that runs now (True: it may)."""

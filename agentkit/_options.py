@@ -54,6 +54,7 @@ AGENT_OPTIONS = (
     "deps_type",
     "history",
     "capabilities",
+    "parallel_tools",
 )
 """The `Agent` keyword options; each can also be given per run."""
 
@@ -75,6 +76,7 @@ class AgentKeywords(TypedDict, total=False):
     deps_type: Any
     history: History | None
     capabilities: Sequence[Any]
+    parallel_tools: bool
 
 
 RUN_OPTIONS = ("deps", "approvals", "session")
@@ -106,6 +108,8 @@ class RunOptions:
     """Where the conversation is loaded from and the run's new messages are stored."""
     capabilities: tuple[Any, ...]
     """The run's own capabilities (`agentkit.Capability`): the agent's, then those given to the run."""
+    parallel_tools: bool
+    """False: a message's calls run one at a time, in the message's order."""
     model_options: dict[str, Any]
 
 
@@ -153,6 +157,8 @@ def resolve(agent_object: Any, model: Any, overrides: dict[str, Any]) -> RunOpti
         if isinstance(capabilities, (str, bytes)) or not isinstance(capabilities, Sequence):
             raise UserError(f"capabilities must be a list of agentkit.Capability, not {capabilities!r}")
     agent["capabilities"] = (*agent_object.capabilities, *overrides.get("capabilities", ()))
+    if not isinstance(agent["parallel_tools"], bool):
+        raise UserError(f"parallel_tools must be True or False, not {agent['parallel_tools']!r}")
     if run["session"] is not None and not isinstance(run["session"], Session):
         raise UserError(f"session must be a Session (agentkit.sessions), not {type(run['session']).__name__}")
     return RunOptions(

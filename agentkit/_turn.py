@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 from ._events import ToolCall, ToolCallReady
 from ._marks import INSERTED, inserted
 from ._model import Completion, Message
+from ._order import Order
 from .formats import new_call_id
 
 __all__ = ["Turn", "answerable", "tool_message"]
@@ -38,9 +39,23 @@ class Turn:
     already, as a resumed run's waiting message is)."""
     calls: list[ToolCall] = field(default_factory=list)
     """The calls being answered, once the message is complete."""
+    order: Order = field(default_factory=Order)
+    """When each call may start (`sequential` tools, ``parallel_tools=False``)."""
     renamed: dict[str, str] = field(default_factory=dict)
     """The model's call ids this turn has seen -> their ids in the transcript (a fresh one where
     the transcript had used the model's), so a streamed call and the final message agree."""
+
+    def message_of(self, completion: Completion) -> tuple[Message, list[tuple[ToolCall, str | None]]]:
+        """The assistant message of `completion` and the calls that get a tool message (`answerable`)."""
+        calls = answerable(completion)
+        # The final message should hold every call the stream announced; one it lacks still
+        # ran, so it is kept: the transcript records what ran, whatever the backend did.
+        known = {c.id for c, _ in calls}
+        calls += [(c, None) for c in self.started if c.id not in known]
+        message = completion.message
+        if calls:
+            message["tool_calls"] = [c.to_dict() for c, _ in calls]
+        return message, calls
 
     def answers(self, calls: list[ToolCall]) -> list[Message]:
         """The messages that answer `calls`: their tool messages in call order, then a user

@@ -1,0 +1,64 @@
+"""Calls that must run in order: `parallel_tools=False`, and a `sequential` tool's call (issue 30)."""
+
+import anyio
+import pytest
+
+from agentkit import Agent, tool
+from agentkit.testing import ScriptedModel, check_transcript
+from tests.agent_helpers import collect, qw_call
+
+LOG: list[str] = []
+
+
+async def _work(name: str) -> str:
+    LOG.append(f"start {name}")
+    for _ in range(3):  # checkpoints: concurrent calls interleave here
+        await anyio.sleep(0)
+    LOG.append(f"end {name}")
+    return name
+
+
+@tool
+async def step(which: str) -> str:
+    """One step.
+
+    Args:
+        which: Which.
+    """
+    return await _work(which)
+
+
+@pytest.fixture(autouse=True)
+def _clear():
+    LOG.clear()
+
+
+def three_steps() -> ScriptedModel:
+    return ScriptedModel([qw_call("step", which="a") + qw_call("step", which="b") + qw_call("step", which="c"), "ok"])
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", ["run", "stream"])
+async def test_parallel_tools_false_runs_a_messages_calls_one_at_a_time_in_order(mode):
+    agent = Agent(three_steps(), [step], parallel_tools=False)
+    result = (await collect(agent, "go"))[-1].result if mode == "stream" else await agent.run("go")
+    assert LOG == ["start a", "end a", "start b", "end b", "start c", "end c"]
+    assert [m["content"] for m in result.messages if m["role"] == "tool"] == ["a", "b", "c"]
+    check_transcript(result.messages)
+
+
+@pytest.mark.anyio
+async def test_by_default_a_messages_calls_run_concurrently():
+    await Agent(three_steps(), [step]).run("go")
+    assert LOG[:3] == ["start a", "start b", "start c"]
+
+
+@pytest.mark.anyio
+async def test_parallel_tools_is_a_per_run_option_and_checked():
+    from agentkit import UserError
+
+    agent = Agent(three_steps(), [step])
+    await agent.run("go", parallel_tools=False)
+    assert LOG == ["start a", "end a", "start b", "end b", "start c", "end c"]
+    with pytest.raises(UserError, match="parallel_tools"):
+        await agent.run("go", parallel_tools="no")
