@@ -159,12 +159,14 @@ class Final:
 
 class Capability:
     """A part of a run. Subclass it and override the points you need; pass instances to
-    ``Agent(..., capabilities=[...])`` (or per run). The loop calls the run's capabilities in
-    order (agentkit's own first: session storage, approvals, typed output, history fitting;
-    then yours; then usage limits and tracing), but for the points after a model or a tool call
-    (`request_failed`, `after_response`, `after_call`), which unwind in reverse order. An
-    exception a method raises ends the run (in `before_call`/`after_call`: the call is answered
-    "not run", and the run fails once the turn's other calls are done), but for `run_failed`'s.
+    ``Agent(..., capabilities=[...])`` (a run's own come after the agent's). The loop calls the
+    run's capabilities in order (agentkit's own first: session storage, approvals, typed output,
+    history fitting; then yours; then usage limits and tracing), but for the points after a model
+    or a tool call (`request_failed`, `after_response`, `after_call`), which unwind in reverse
+    order. An exception a method raises ends the run (as a `CapabilityError` when it is not
+    agentkit's); in `before_call` the call is then answered "not run", and in `before_call` or
+    `after_call` the run fails once the turn's other calls are done. `run_failed` may raise
+    another error, which replaces the run's.
 
     An `Agent` holds no per-run state, and neither should a capability it is given: `for_run`
     returns the object that takes part in one run (by default the capability itself).
