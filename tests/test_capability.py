@@ -444,3 +444,174 @@ async def test_a_failing_request_failed_keeps_the_calls_that_ran_in_the_error():
         await collect(agent, "go")
     assert RAN == ["/tmp/a"] and info.value.messages[-1]["content"] == "deleted /tmp/a"
     check_transcript(info.value.messages)
+
+
+# --- from the mutation run of the seam's modules: each test kills a mutant that mattered -------
+
+
+class ClosesBadly:
+    """A toolset whose disconnect fails (attacker review #9)."""
+
+    def __init__(self) -> None:
+        from contextlib import asynccontextmanager
+
+        @asynccontextmanager
+        async def tools_for_run():
+            yield [delete_file]
+            raise ConnectionResetError("the server went away")
+
+        self.tools_for_run = tools_for_run
+
+
+@pytest.mark.anyio
+async def test_a_toolset_that_fails_to_disconnect_fails_the_run_with_its_own_error():
+    log: list = []
+    agent = Agent(ScriptedModel(["ok"]), [ClosesBadly()], capabilities=[Recorder(log)])
+    with pytest.raises(ConnectionResetError):
+        await agent.run("go")
+    assert log[-1] == ("run_failed", "ConnectionResetError")
+
+
+@pytest.mark.anyio
+async def test_a_call_left_behind_in_a_given_transcript_cannot_be_decided():
+    transcript = [
+        {"role": "user", "content": "go"},
+        {"role": "assistant", "content": "", "tool_calls": [{"id": "c1", "type": "function",
+                                                              "function": {"name": "delete_file", "arguments": "{}"}}]},
+        {"role": "assistant", "content": "moved on"},
+        {"role": "user", "content": "and now?"},
+    ]  # fmt: skip
+    with pytest.raises(UserError, match="can no longer be decided"):
+        await Agent(ScriptedModel(["ok"]), [delete_file]).run(transcript, approvals={"c1": True})
+
+
+class Held(HoldDeletes):
+    early_dispatch = False
+
+
+@pytest.mark.anyio
+async def test_a_stop_for_a_decision_keeps_the_reasoning_drops_malformed_blocks_and_tells_the_stream():
+    text = "<think>I should delete it.</think>" + qw_call("delete_file", path="a") + "<tool_call>\n{broken\n</tool_call>"
+    events = await collect(Agent(ScriptedModel([text]), [delete_file], capabilities=[Held()]), "go")
+    result = events[-1].result
+    assert result.reasoning == "I should delete it." and [c.name for c in result.pending] == ["delete_file"]
+    assert [c["function"]["name"] for c in result.messages[-1]["tool_calls"]] == ["delete_file"]
+    (turn,) = [e for e in events if type(e).__name__ == "TurnFinished"]
+    assert turn.turn == 0 and turn.messages == result.messages and turn.completion.reasoning == "I should delete it."
+
+
+@pytest.mark.anyio
+async def test_turn_finished_carries_the_transcript_so_far():
+    events = await collect(Agent(ScriptedModel([qw_call("delete_file", path="/tmp/a"), "ok"]), [delete_file]), "go")
+    turns = [e for e in events if type(e).__name__ == "TurnFinished"]
+    assert [t.turn for t in turns] == [0, 1]
+    assert [m["role"] for m in turns[0].messages] == ["user", "assistant", "tool"]
+    assert turns[1].messages == events[-1].result.messages
+
+
+@pytest.mark.anyio
+async def test_a_streamed_resume_tells_the_stream_about_the_calls_it_answers():
+    model = ScriptedModel([qw_call("delete_file", path="a"), "ok"])
+    agent = Agent(model, [delete_file], capabilities=[Held()])
+    first = await agent.run("go")
+    events = await collect(agent, first.messages, approvals={first.pending[0].id: True})
+    finished = [e for e in events if isinstance(e, ToolCallFinished)]
+    assert [e.content for e in finished] == ["deleted a"] and RAN == ["a"]
+
+
+class Watch(Capability):
+    def __init__(self, log):
+        self.log = log
+
+    def for_run(self, run):  # stays out of runs without deps
+        return self if run.options.deps is not None else None
+
+    async def request_failed(self, run, error):
+        self.log.append(("request_failed", run.turn, type(error).__name__))
+
+    async def run_finished(self, run, result):
+        self.log.append(("run_finished", run.usage.requests))
+
+
+@pytest.mark.anyio
+async def test_for_run_sees_the_run_and_request_failed_sees_the_error():
+    log: list = []
+    agent = Agent(ScriptedModel(["ok", RuntimeError("down")]), capabilities=[Watch(log)])
+    await agent.run("go")  # no deps: Watch stays out
+    with pytest.raises(ModelError):
+        await agent.run("go", deps="x")
+    assert log == [("request_failed", 0, "RuntimeError")]
+    await Agent(ScriptedModel(["ok"]), capabilities=[Watch(log)]).run("go", deps="x")
+    assert log[-1] == ("run_finished", 1)
+
+
+@pytest.mark.anyio
+async def test_a_failing_before_call_is_the_calls_error_in_the_stream():
+    agent = Agent(ScriptedModel([qw_call("delete_file", path="a"), "x"]), [delete_file], capabilities=[Broken()])
+    seen: list = []
+    with pytest.raises(CapabilityError):
+        async for event in agent.stream("go"):
+            seen.append(event)
+    (done,) = [e for e in seen if isinstance(e, ToolCallFinished)]
+    assert done.error == "RuntimeError"
+
+
+@pytest.mark.anyio
+async def test_the_approve_hook_is_not_asked_about_a_tool_that_does_not_exist():
+    asked: list = []
+    agent = Agent(ScriptedModel([qw_call("nope", path="a"), "ok"]), [delete_file], approve=lambda c: asked.append(c) or True)
+    result = await agent.run("go")
+    assert asked == [] and "no tool named 'nope'" in result.messages[2]["content"]
+
+
+@pytest.mark.anyio
+async def test_approvals_hold_for_a_resumed_run_that_goes_on_for_several_model_calls():
+    model = ScriptedModel([qw_call("delete_file", path="a"), qw_call("delete_file", path="b"), "done"])
+    agent = Agent(model, [delete_file], capabilities=[Held()])
+    first = await agent.run("go")
+    second = await agent.run(first.messages, approvals={first.pending[0].id: True})
+    assert RAN == ["a"] and [c.name for c in second.pending] == ["delete_file"]  # the second model call held b
+
+
+@pytest.mark.anyio
+async def test_typed_output_in_tool_mode_lets_tool_calls_come_first_and_counts_only_failures():
+    from agentkit import OutputValidationError
+
+    model = ScriptedModel([qw_call("delete_file", path="/tmp/a"), qw_call("delete_file", path="/tmp/b"),
+                           qw_call("final_result", result=7)])  # fmt: skip
+    agent = Agent(model, [delete_file], output_type=int, output_mode="tool", output_retries=0)
+    assert (await agent.run("go")).output == 7
+    with pytest.raises(OutputValidationError, match="after 0 retries"):
+        await Agent(ScriptedModel(["7"]), [delete_file], output_type=int, output_mode="tool", output_retries=0).run("go")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", ["tool", "json"])
+async def test_a_call_to_an_unknown_tool_is_not_a_typed_answer(mode):
+    calls = qw_call("final_result", result=7) if mode == "json" else qw_call("nope", result=7)
+    model = ScriptedModel([calls, qw_call("final_result", result=8) if mode == "tool" else '{"result": 8}'])
+    result = await Agent(model, output_type=int, output_mode=mode).run("go")
+    assert result.output == 8 and "no tool named" in next(m for m in result.messages if m["role"] == "tool")["content"]
+
+
+@pytest.mark.anyio
+async def test_the_default_output_retries_is_two():
+    from agentkit import OutputValidationError
+
+    model = ScriptedModel(["no", "no", "no", "never"])
+    with pytest.raises(OutputValidationError):
+        await Agent(model, output_type=int, output_mode="json").run("go")
+    assert len(model.calls) == 3
+
+
+def test_a_global_capability_is_added_and_removed_by_name():
+    def factory(run):
+        return None
+
+    _capability.set_global("probe", factory)
+    try:
+        assert factory in _capability.global_capabilities()
+    finally:
+        _capability.set_global("probe", None)
+    assert factory not in _capability.global_capabilities()
+    _capability.set_global("probe", None)  # removing twice is fine
