@@ -138,13 +138,28 @@ Valid = Callable[[Any, Any], bool]
 
 def converter(schema: Any, resolve: Any, valid: Valid) -> Callable[[Any], Any]:
     """The function that turns a value `schema` accepts into the Python value a function would
-    be given from ``@tool``: a whole number where the schema wants an integer is an `int`."""
-    return lambda value: _convert(value, schema, resolve, valid, 0)
+    be given from ``@tool``: a whole number where the schema wants an integer is an `int`.
+
+    It has the budget of a check (references that multiply cost as much here as there) and
+    raises `SchemaTooCostly` when it spends it."""
+
+    def convert(value: Any) -> Any:
+        budget = [max(_validation.STEPS, _validation.STEPS_PER_PART * _size(value))]
+        return _convert(value, schema, resolve, valid, 0, budget)
+
+    return convert
 
 
-def _convert(value: Any, node: Any, resolve: Any, valid: Valid, hops: int) -> Any:
+def _size(value: Any) -> int:
+    return sum(1 for _ in _validation_keys(value)) + 1
+
+
+def _convert(value: Any, node: Any, resolve: Any, valid: Valid, hops: int, budget: list[int]) -> Any:
     if not isinstance(node, Mapping) or hops > _HOPS:
         return value
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise _validation.SchemaTooCostly("the schema is too costly to convert the arguments by")
     ref = node.get("$ref")
     if isinstance(ref, str):
         try:
@@ -152,21 +167,23 @@ def _convert(value: Any, node: Any, resolve: Any, valid: Valid, hops: int) -> An
         except referencing.exceptions.Unresolvable:
             pass
         else:
-            value = _convert(value, found.contents, found.resolver, valid, hops + 1)
+            value = _convert(value, found.contents, found.resolver, valid, hops + 1, budget)
     for part in node.get("allOf") or ():
-        value = _convert(value, part, resolve, valid, hops + 1)
+        value = _convert(value, part, resolve, valid, hops + 1, budget)
     for key in ("anyOf", "oneOf"):
         member = next((m for m in node.get(key) or () if valid(value, m)), None)
         if member is not None:
-            value = _convert(value, member, resolve, valid, hops + 1)
+            value = _convert(value, member, resolve, valid, hops + 1, budget)
     if isinstance(value, float) and value.is_integer():
         return _whole(value, node)
     if isinstance(value, dict):
-        return {k: _convert(v, _property_schema(k, node), resolve, valid, 0) for k, v in value.items()}
+        return {k: _convert(v, _property_schema(k, node), resolve, valid, 0, budget) for k, v in value.items()}
     if isinstance(value, list):
         prefix = node.get("prefixItems") or []
         items = node.get("items")
-        return [_convert(v, prefix[i] if i < len(prefix) else items, resolve, valid, 0) for i, v in enumerate(value)]
+        return [
+            _convert(v, prefix[i] if i < len(prefix) else items, resolve, valid, 0, budget) for i, v in enumerate(value)
+        ]
     return value
 
 

@@ -8,7 +8,7 @@ import threading
 import anyio
 import pytest
 
-from agentkit import Agent, Tool, ToolArgumentsError, ToolDefinitionError, tool
+from agentkit import Agent, Tool, ToolArgumentsError, ToolDefinitionError, _schema_walk, _validation, tool
 from agentkit.testing import ScriptedModel, check_transcript
 
 from .agent_helpers import qw_call
@@ -170,3 +170,21 @@ def test_tool_takes_sequential_and_defaults_to_false():
     assert tool(f).sequential is False
     assert tool(sequential=True)(f).sequential is True
     assert Tool(f, sequential=True).sequential is True
+
+
+def bomb(levels: int) -> dict:
+    defs: dict = {"a0": {"type": "integer"}}
+    for i in range(1, levels + 1):
+        defs[f"a{i}"] = {"allOf": [{"$ref": f"#/$defs/a{i - 1}"}, {"$ref": f"#/$defs/a{i - 1}"}]}
+    return {"type": "object", "properties": {"x": {"$ref": f"#/$defs/a{levels}"}}, "$defs": defs}
+
+
+def test_references_that_multiply_refuse_the_arguments_of_a_users_tool_and_converting_has_the_budget_too():
+    t = Tool.from_schema("bomb", bomb(40), box)  # 2**40 subschemas per check: refused, not hours
+    with pytest.raises(ToolArgumentsError, match="The arguments of bomb cannot be checked: the schema is too costly"):
+        t.validate({"x": 1})
+    assert Tool.from_schema("small", bomb(3), box).validate({"x": 2.0}) == {"x": 2}
+    schema = bomb(40)
+    convert = _schema_walk.converter(schema, _validation.resolver(schema), lambda value, sub: True)
+    with pytest.raises(_validation.SchemaTooCostly, match="too costly to convert"):
+        convert({"x": 1.0})

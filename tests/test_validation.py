@@ -103,7 +103,7 @@ def test_a_catastrophic_pattern_in_an_mcp_output_schema_is_checked_promptly(list
     seen = run_scenario(listener.port, "evil_output")
     word = "a" * 40 + "!"
     assert seen["evil_output"].startswith("Error: the MCP server failed on evil_output: ")
-    assert f'"{word}" does not match' in seen["evil_output"]
+    assert f"{word!r} does not match" in seen["evil_output"]
 
 
 def test_a_catastrophic_pattern_in_an_mcp_tool_schema_is_answered_promptly_and_tool_timeout_still_works(listener):
