@@ -30,6 +30,10 @@ def as_json(value: Any) -> str:
 def json_message(error: jsonschema.ValidationError) -> str:
     """jsonschema's message for `error`, with the values it quotes written as JSON."""
     message: str = error.message
+    if error.validator == "const":
+        return f"{as_json(error.validator_value)} was expected"
+    if message == f"False schema does not allow {error.instance!r}":
+        return f"False schema does not allow {as_json(error.instance)}"
     if error.validator == "required":
         for name in error.validator_value or ():
             if message == f"{name!r} is a required property":

@@ -188,3 +188,23 @@ def test_references_that_multiply_refuse_the_arguments_of_a_users_tool_and_conve
     convert = _schema_walk.converter(schema, _validation.resolver(schema), lambda value, sub: True)
     with pytest.raises(_validation.SchemaTooCostly, match="too costly to convert"):
         convert({"x": 1.0})
+
+
+def test_properties_beside_one_of_and_recursive_references_keep_their_keys():
+    either = {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
+              "oneOf": [{"required": ["a"]}, {"required": ["b"]}]}  # fmt: skip
+    t = Tool.from_schema("either", either, box)
+    assert t.validate({"a": 1.0}) == {"a": 1}
+    with pytest.raises(ToolArgumentsError, match="unknown argument 'c'; either takes: a, b"):
+        t.validate({"b": 1, "c": 2})
+    tree = {
+        "type": "object",
+        "properties": {"root": {"$ref": "#/$defs/Node"}},
+        "$defs": {"Node": {"type": "object", "properties": {"v": {"type": "integer"},
+                                                            "kids": {"type": "array", "items": {"$ref": "#/$defs/Node"}}}}},
+    }  # fmt: skip
+    t = Tool.from_schema("tree", tree, box)
+    assert t.validate({"root": {"v": 1.0, "kids": [{"v": 2.0, "kids": []}]}}) == {"root": {"v": 1, "kids": [{"v": 2, "kids": []}]}}
+    with pytest.raises(ToolArgumentsError) as info:
+        t.validate({"root": {"v": 1, "kids": [{"w": 2}]}})
+    assert info.value.problems == ['root.kids[0]: Unevaluated properties are not allowed ("w" was unexpected)']
