@@ -1056,3 +1056,16 @@ def test_problems_show_the_json_the_model_wrote_not_python_reprs():
         'colour: "blue" is not one of ["red", "green"]',
         'n: true is not of type "integer", "null"',
     ]
+
+
+def test_date_times_and_times_need_an_offset_as_rfc_3339_says():
+    @tool
+    def meet(at: datetime.datetime, daily: datetime.time) -> None:
+        """Meet."""
+
+    got = meet.validate({"at": "2024-11-15T10:00:00Z", "daily": "09:30:00+01:00"})
+    assert got["at"] == datetime.datetime(2024, 11, 15, 10, tzinfo=datetime.timezone.utc)
+    assert got["daily"].utcoffset() == datetime.timedelta(hours=1)
+    with pytest.raises(ToolArgumentsError) as info:
+        meet.validate({"at": "2024-11-15T10:00:00", "daily": "09:30"})
+    assert info.value.problems == ['at: "2024-11-15T10:00:00" is not a "date-time"', 'daily: "09:30" is not a "time"']
