@@ -1069,3 +1069,21 @@ def test_date_times_and_times_need_an_offset_as_rfc_3339_says():
     with pytest.raises(ToolArgumentsError) as info:
         meet.validate({"at": "2024-11-15T10:00:00", "daily": "09:30"})
     assert info.value.problems == ['at: "2024-11-15T10:00:00" is not a "date-time"', 'daily: "09:30" is not a "time"']
+
+
+def test_a_class_docstring_the_parser_cannot_read_documents_no_field():
+    @dataclasses.dataclass
+    class Spot:
+        """A place.
+
+        Attributes:
+            None
+        """
+
+        x: int
+
+    @tool
+    def go(to: Spot) -> None:
+        """Go."""
+
+    assert go.parameters["properties"]["to"] == {"type": "object", "properties": {"x": {"type": "integer"}}, "required": ["x"]}
