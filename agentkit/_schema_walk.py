@@ -144,14 +144,10 @@ def converter(schema: Any, resolve: Any, valid: Valid) -> Callable[[Any], Any]:
     raises `SchemaTooCostly` when it spends it."""
 
     def convert(value: Any) -> Any:
-        budget = [max(_validation.STEPS, _validation.STEPS_PER_PART * _size(value))]
+        budget = [max(_validation.STEPS, _validation.STEPS_PER_PART * _validation.parts(value))]
         return _convert(value, schema, resolve, valid, 0, budget)
 
     return convert
-
-
-def _size(value: Any) -> int:
-    return sum(1 for _ in _validation_keys(value)) + 1
 
 
 def _convert(value: Any, node: Any, resolve: Any, valid: Valid, hops: int, budget: list[int]) -> Any:

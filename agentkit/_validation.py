@@ -35,8 +35,8 @@ import referencing.jsonschema
 from . import _formats
 
 __all__ = [
-    "FORMATS", "FORMAT_CHECKER", "STEPS", "STEPS_PER_PART", "SchemaProblem", "SchemaTooCostly", "resolver", "search",
-    "validator",
+    "FORMATS", "FORMAT_CHECKER", "STEPS", "STEPS_PER_PART", "SchemaProblem", "SchemaTooCostly", "parts", "resolver",
+    "search", "validator",
 ]  # fmt: skip
 
 
@@ -77,7 +77,7 @@ class _Budget:
         limit = STEPS
         if not self.grown:  # counted only now: a small value costs nothing to count
             self.grown = True
-            limit = max(STEPS, STEPS_PER_PART * _parts(self.instance))
+            limit = max(STEPS, STEPS_PER_PART * parts(self.instance))
             self.left += limit - STEPS
             if self.left >= 0:
                 return
@@ -96,7 +96,7 @@ def _spend(steps: int) -> None:
         budget.spend(steps)
 
 
-def _parts(value: Any) -> int:
+def parts(value: Any) -> int:
     """How many values, items and keys make up a JSON value."""
     count = 0
     stack = [value]

@@ -208,3 +208,50 @@ def test_properties_beside_one_of_and_recursive_references_keep_their_keys():
     with pytest.raises(ToolArgumentsError) as info:
         t.validate({"root": {"v": 1, "kids": [{"w": 2}]}})
     assert info.value.problems == ['root.kids[0]: Unevaluated properties are not allowed ("w" was unexpected)']
+
+
+def exactly(value: object) -> str:
+    """`value` as JSON: 2 and 2.0 differ here, as they do for the function."""
+    import json
+
+    return json.dumps(value, sort_keys=True)
+
+
+@pytest.mark.parametrize(
+    ("schema", "sent", "got"),
+    [
+        ({"type": "integer"}, 2.0, 2),
+        ({"type": "number"}, 2.0, 2.0),
+        ({"type": ["integer", "null"]}, 2.0, 2),
+        ({"type": ["integer", "number"]}, 2.0, 2.0),
+        ({"type": "integer"}, 2.5, 2.5),  # refused by the check first; never cut here
+        ({"enum": [1, "a"]}, 1.0, 1),
+        ({"enum": [1.0, "a"]}, 1.0, 1.0),
+        ({"const": 3}, 3.0, 3),
+        ({"anyOf": [{"type": "integer"}, {"type": "null"}]}, 3.0, 3),
+        ({"oneOf": [{"type": "string"}, {"type": "integer"}]}, 3.0, 3),
+        ({"anyOf": [{"type": "number"}, {"type": "integer"}]}, 3.0, 3.0),  # the first member that fits
+        ({"allOf": [{"type": "integer"}]}, 3.0, 3),
+        ({"$ref": "#/$defs/n"}, 3.0, 3),
+        ({"prefixItems": [{"type": "integer"}, {"type": "number"}], "items": {"type": "integer"}}, [1.0, 2.0, 3.0], [1, 2.0, 3]),
+        ({"type": "object", "patternProperties": {"^n_": {"type": "integer"}}, "additionalProperties": {"type": "number"}},
+         {"n_a": 1.0, "m": 2.0}, {"n_a": 1, "m": 2.0}),
+        ({"type": "object", "properties": {"k": {"type": "integer"}}, "additionalProperties": True}, {"k": 1.0, "o": 1.0},
+         {"k": 1, "o": 1.0}),
+    ],
+)
+def test_a_whole_number_becomes_an_int_exactly_where_the_schema_wants_an_integer(schema, sent, got):
+    parameters = {"type": "object", "properties": {"v": schema}, "$defs": {"n": {"type": "integer"}}}
+    convert = _schema_walk.converter(parameters, _validation.resolver(parameters), lambda v, s: _validation.validator(s).is_valid(v))
+    assert exactly(convert({"v": sent})) == exactly({"v": got})
+
+
+def test_the_budget_of_converting_grows_with_the_arguments(monkeypatch):
+    monkeypatch.setattr(_validation, "STEPS", 5)
+    monkeypatch.setattr(_validation, "STEPS_PER_PART", 3)
+    schema = {"type": "array", "items": {"type": "integer"}}
+    convert = _schema_walk.converter(schema, _validation.resolver(schema), lambda v, s: True)
+    assert convert([1.0] * 10) == [1] * 10  # 11 steps; 3 for each of 11 parts allowed
+    monkeypatch.setattr(_validation, "STEPS_PER_PART", 0)
+    with pytest.raises(_validation.SchemaTooCostly):
+        convert([1.0] * 10)
