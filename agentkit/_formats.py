@@ -73,7 +73,8 @@ def _ipv6(text: str) -> bool:
 
 
 def _uuid(text: str) -> bool:
-    return len(text) == 36 and text.count("-") == 4 and bool(uuid.UUID(text))
+    # 8-4-4-4-12 hex digits (uuid.UUID alone takes any grouping, braces and a "urn:uuid:" too).
+    return len(text) == 36 and all(text[i] == "-" for i in (8, 13, 18, 23)) and bool(uuid.UUID(text))
 
 
 def _email(text: str) -> bool:

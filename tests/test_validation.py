@@ -323,3 +323,43 @@ def test_each_format_agentkit_enforces_takes_a_good_value_and_refuses_a_bad_one(
     assert check.is_valid(good)
     assert not check.is_valid(bad)
     assert validator({"format": fmt}).is_valid(5)  # a format speaks of strings only
+
+
+@pytest.mark.parametrize(
+    ("fmt", "value", "ok"),
+    [
+        ("time", "23:59:60Z", True),  # a leap second
+        ("time", "00:00:00.123-23:59", True),
+        ("time", "24:00:00Z", False),
+        ("time", "23:60:00Z", False),
+        ("time", "23:59:61Z", False),
+        ("time", "10:00:00+24:00", False),
+        ("time", "10:00:00+01:60", False),
+        ("time", "10:00:00", False),
+        ("date-time", "2024-02-29t10:00:00.5z", True),
+        ("date-time", "2024-02-30T10:00:00Z", False),
+        ("date-time", "2024-02-29T24:00:00Z", False),
+        ("date-time", "2024-02-29T10:00:00+01:00x", False),
+        ("hostname", "a" * 63 + ".com", True),
+        ("hostname", "a" * 64 + ".com", False),
+        ("hostname", "example.com.", True),
+        ("hostname", "x-1.example", True),
+        ("hostname", "ex_ample.com", False),
+        ("hostname", "", False),
+        ("hostname", ".".join(["a" * 63] * 4), False),  # 255 characters
+        ("hostname", ".".join(["a" * 63] * 3 + ["a" * 61]), True),  # 253
+        ("uuid", "12345678123456781234567812345678", False),
+        ("uuid", "1234567-81234-5678-1234-567812345678", False),
+        ("uuid", "{12345678-1234-5678-1234-5678123456}", False),
+        ("uri", "https://a/b#c#d", False),
+        ("uri", "urn:isbn:0451450523", True),
+        ("uri", "1http://a", False),
+        ("uri-reference", "", True),
+        ("uri-reference", "#a#b", False),
+        ("uri-reference", "a%2", False),
+        ("email", "a b@x", False),
+        ("email", "a@b@c", False),
+    ],
+)
+def test_format_edges(fmt, value, ok):
+    assert validator({"format": fmt}).is_valid(value) is ok
