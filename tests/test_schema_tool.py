@@ -95,8 +95,8 @@ def test_composed_schemas_refuse_unknown_arguments_and_keep_every_declared_one()
         {"type": "object", "properties": {"w": {"type": "integer"}}, "required": ["w"]},
     ]}}}  # fmt: skip
     s = Tool.from_schema("shape", shapes, box)
-    assert s.validate({"s": {"w": 2.0}}) == {"s": {"w": 2}}
-    assert s.validate({"s": {"r": 2.0}}) == {"s": {"r": 2.0}}
+    assert exactly(s.validate({"s": {"w": 2.0}})) == exactly({"s": {"w": 2}})  # the member that fits converts
+    assert exactly(s.validate({"s": {"r": 2.0}})) == exactly({"s": {"r": 2.0}})
     with pytest.raises(ToolArgumentsError):
         s.validate({"s": {"r": 1, "w": 2}})  # each alternative is whole
 
@@ -255,3 +255,48 @@ def test_the_budget_of_converting_grows_with_the_arguments(monkeypatch):
     monkeypatch.setattr(_validation, "STEPS_PER_PART", 0)
     with pytest.raises(_validation.SchemaTooCostly):
         convert([1.0] * 10)
+
+
+@pytest.mark.parametrize(
+    ("parameters", "words"),
+    [
+        ([], "t: the parameters must be a JSON Schema object"),
+        ({"type": ["string", "null"]}, "t: the parameters must describe a JSON object, not ['string', 'null']"),
+    ],
+)
+def test_parameters_that_describe_no_object_are_a_definition_error(parameters, words):
+    with pytest.raises(ToolDefinitionError) as info:
+        Tool.from_schema("t", parameters, box)
+    assert str(info.value) == words
+    assert Tool.from_schema("t", {"type": ["object", "null"]}, box).validate({}) == {}
+
+
+def test_what_is_found_unreadable_only_while_checking_is_said_exactly():
+    sneaky = {"type": "object", "properties": {"x": {"$ref": "#/properties/y/default"},
+                                                "y": {"default": {"$ref": "https://example.com/z"}}}}  # fmt: skip
+    with pytest.raises(ToolArgumentsError) as info:
+        Tool.from_schema("sneaky", sneaky, box).validate({"x": 1})
+    assert str(info.value) == (
+        "The arguments of sneaky cannot be checked: the reference 'https://example.com/z' does not resolve within the schema."
+    )
+    loop = {"type": "object", "properties": {"x": {"$ref": "#/properties/y/default"}, "y": {"default": {"$ref": "#/properties/x"}}}}
+    with pytest.raises(ToolArgumentsError) as info:
+        Tool.from_schema("loop", loop, box).validate({"x": 1})
+    assert str(info.value) == "The arguments of loop cannot be checked: its references loop."
+
+
+def test_converting_over_budget_refuses_a_users_arguments_and_leaves_a_servers_as_sent(caplog):
+    from agentkit._schema_check import SchemaCheck
+
+    def costly(value: object) -> object:
+        raise _validation.SchemaTooCostly("too costly")
+
+    user = SchemaCheck("t", {"type": "object"}, server=False)
+    user._convert = costly
+    with pytest.raises(ToolArgumentsError, match=r"^The arguments of t cannot be checked: too costly\.$"):
+        user.convert({"a": 1.0})
+    server = SchemaCheck("t", {"type": "object"}, server=True)
+    server._convert = costly
+    assert server.convert({"a": 1.0}) == {"a": 1.0}
+    assert "the arguments of t are not checked by agentkit (the server checks them): too costly" in caplog.text
+    assert server.validator is None
