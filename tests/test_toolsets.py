@@ -47,7 +47,7 @@ async def test_formats_are_checked_and_the_tool_is_described_as_given():
     assert t.schema == {"type": "function", "function": {"name": "when", "description": "Pick a day.", "parameters": schema}}
     assert (t.requires_approval, t.takes_context) == (True, False)
     assert await t.acall({"day": "2024-02-29"}) == {"day": "2024-02-29"}
-    with pytest.raises(ToolArgumentsError, match="day: '2024-02-30' is not a 'date'"):
+    with pytest.raises(ToolArgumentsError, match='day: "2024-02-30" is not a "date"'):
         await t.acall({"day": "2024-02-30"})
 
 
@@ -125,3 +125,17 @@ async def test_a_toolset_tool_named_final_result_clashes_with_a_typed_output():
     agent = Agent(ScriptedModel(["unused"]), [clash], output_type=int)
     with pytest.raises(UserError, match="final_result"):
         await agent.run("q")
+
+
+async def test_a_server_tool_left_unchecked_is_named_as_on_its_server_and_as_the_model_calls_it(caplog):
+    import logging
+
+    with caplog.at_level(logging.WARNING, logger="agentkit"):
+        t = SchemaTool(name="math_add_2", description="", parameters={"type": "dict"}, call=echo, server_name="math.add")
+    assert caplog.messages == [
+        "the arguments of math.add are not checked by agentkit (the server checks them): the schema is not valid "
+        "JSON Schema: 'dict' is not valid under any of the given schemas (the model calls it math_add_2)"
+    ]
+    assert await t.acall({"any": 1.0}) == {"any": 1.0}  # as sent: the server checks and converts
+    with pytest.raises(UserError, match="a function or a call"):
+        SchemaTool(name="t", description="", parameters={}, call=echo, function=echo)

@@ -1,0 +1,73 @@
+"""agentkit._schema_walk.close: where a schema's objects are closed, and how (one schema at a time,
+the whole result compared)."""
+
+from __future__ import annotations
+
+import pytest
+
+from agentkit import _validation
+from agentkit._schema_walk import close, declared
+
+A = {"properties": {"a": {}}}
+SHUT = {"additionalProperties": False}
+NONE_LEFT = {"unevaluatedProperties": False}
+
+
+@pytest.mark.parametrize(
+    ("schema", "closed"),
+    [
+        # Plain objects close themselves, at every place a value lives.
+        (A, {**A, **SHUT}),
+        ({"items": A, "contains": A, "unevaluatedItems": A, "prefixItems": [A, {}]},
+         {"items": {**A, **SHUT}, "contains": {**A, **SHUT}, "unevaluatedItems": {**A, **SHUT},
+          "prefixItems": [{**A, **SHUT}, {}]}),
+        ({"properties": {"p": A}, "additionalProperties": A},
+         {"properties": {"p": {**A, **SHUT}}, "additionalProperties": {**A, **SHUT}}),
+        ({"patternProperties": {"^x": A}}, {"patternProperties": {"^x": {**A, **SHUT}}}),
+        # What the schema says already stands.
+        ({**A, "additionalProperties": True}, {**A, "additionalProperties": True}),
+        ({**A, "unevaluatedProperties": {}}, {**A, "unevaluatedProperties": {}}),
+        ({"type": "object"}, {"type": "object"}),
+        # Alternatives are whole: each closes itself.
+        ({"anyOf": [A, {"type": "null"}], "oneOf": [A]}, {"anyOf": [{**A, **SHUT}, {"type": "null"}], "oneOf": [{**A, **SHUT}]}),
+        # Parts close where they meet, never alone.
+        ({"allOf": [A, {"properties": {"b": {}}}]}, {"allOf": [A, {"properties": {"b": {}}}], **NONE_LEFT}),
+        ({**A, "anyOf": [{"required": ["a"]}]}, {**A, "anyOf": [{"required": ["a"]}], **NONE_LEFT}),
+        ({**A, "oneOf": [{"properties": {"b": {}}}]}, {**A, "oneOf": [{"properties": {"b": {}}}], **NONE_LEFT}),
+        ({**A, "if": A, "then": {"properties": {"b": {}}}, "else": A},
+         {**A, "if": A, "then": {"properties": {"b": {}}}, "else": A, **NONE_LEFT}),
+        ({**A, "dependentSchemas": {"a": {"properties": {"b": A}}}},
+         {**A, "dependentSchemas": {"a": {"properties": {"b": {**A, **SHUT}}}}, **NONE_LEFT}),
+        ({"not": {"properties": {"x": A}}}, {"not": {"properties": {"x": {**A, **SHUT}}}}),
+        ({"$ref": "#/$defs/d", "$defs": {"d": {"properties": {"e": A}}}},
+         {"$ref": "#/$defs/d", "$defs": {"d": {"properties": {"e": {**A, **SHUT}}}}, **NONE_LEFT}),
+        # Every part counts, through alternatives and conditions too.
+        ({"allOf": [{"anyOf": [A]}]}, {"allOf": [{"anyOf": [A]}], **NONE_LEFT}),
+        ({"allOf": [{"oneOf": [A]}]}, {"allOf": [{"oneOf": [A]}], **NONE_LEFT}),
+        ({"if": {}, "then": A}, {"if": {}, "then": A, **NONE_LEFT}),
+        ({"if": {}, "else": A}, {"if": {}, "else": A, **NONE_LEFT}),
+        ({"dependentSchemas": {"x": A}}, {"dependentSchemas": {"x": A}, **NONE_LEFT}),
+        ({"allOf": [{"$ref": "#/$defs/d"}], "$defs": {"d": {"$ref": "#/$defs/e"}, "e": A}},
+         {"allOf": [{"$ref": "#/$defs/d"}], "$defs": {"d": {"$ref": "#/$defs/e"}, "e": A}, **NONE_LEFT}),
+        # ... unless a part already says what more keys may be, or declares no key at all.
+        ({"allOf": [{**A, **SHUT}]}, {"allOf": [{**A, **SHUT}]}),
+        ({"allOf": [{**A, "unevaluatedProperties": True}]}, {"allOf": [{**A, "unevaluatedProperties": True}]}),
+        ({"allOf": [{"type": "object"}]}, {"allOf": [{"type": "object"}]}),
+        ({"$ref": "#/$defs/d", "$defs": {"d": {"type": "string"}}}, {"$ref": "#/$defs/d", "$defs": {"d": {"type": "string"}}}),
+        # Beside patternProperties anywhere, unevaluatedProperties cannot be checked (jsonschema's
+        # would use `re`): composed objects stay open, plain ones still close.
+        ({"allOf": [A], "properties": {"p": {"patternProperties": {"^x": {}}}}},
+         {"allOf": [A], "properties": {"p": {"patternProperties": {"^x": {}}}}}),
+        ({"allOf": [{**A, "patternProperties": {"^x": {}}}]}, {"allOf": [{**A, "patternProperties": {"^x": {}}}]}),
+    ],
+)
+def test_close(schema, closed):
+    assert close(schema, _validation.resolver(schema)) == closed
+
+
+def test_declared_names_every_parts_properties_in_order_once():
+    schema = {"properties": {"z": {}}, "allOf": [{"$ref": "#/$defs/d"}, {"properties": {"a": {}, "z": {}}}],
+              "then": {"properties": {"t": {}}}, "$defs": {"d": {"properties": {"m": {}}}}}  # fmt: skip
+    assert declared(schema, _validation.resolver(schema)) == ["z", "m", "a", "t"]
+    loop = {"$ref": "#/$defs/l", "$defs": {"l": {"$ref": "#/$defs/l", "properties": {"q": {}}}}}
+    assert declared(loop, _validation.resolver(loop)) == ["q"]
