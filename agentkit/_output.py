@@ -9,8 +9,9 @@ from typing import Any, Literal, TypeAlias
 from . import _schema, _validation
 from ._marks import inserted
 from ._model import Message
+from ._problems import conversion_problems, describe_problem
 from .exceptions import OutputValidationError, UserError
-from .tools import conversion_problems, describe_problem, member_test
+from .tools import member_test
 
 __all__ = ["FINAL_RESULT", "OutputMode", "OutputSpec"]
 

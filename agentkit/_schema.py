@@ -66,7 +66,10 @@ def _field_docs(cls: type) -> dict[str, str]:
     doc = cls.__doc__
     if not doc or (dataclasses.is_dataclass(cls) and doc.startswith(cls.__name__ + "(")):
         return {}  # a dataclass's generated signature is not documentation
-    parsed = docstring_parser.parse(doc, style=docstring_parser.DocstringStyle.GOOGLE)
+    try:
+        parsed = docstring_parser.parse(doc, style=docstring_parser.DocstringStyle.GOOGLE)
+    except docstring_parser.ParseError:  # a docstring the parser cannot read documents no field
+        return {}
     return {
         p.arg_name: " ".join(p.description.split())
         for p in parsed.params

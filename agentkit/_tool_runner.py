@@ -96,6 +96,13 @@ def _image_size(part: Any) -> tuple[str, int | None]:
     return mime, len(payload)
 
 
+def _known(value: Any) -> bool:
+    """Whether `_jsonable` has a JSON form for `value`."""
+    return isinstance(value, (pydantic.BaseModel, enum.Enum, datetime.date, datetime.time, set, frozenset, tuple)) or (
+        dataclasses.is_dataclass(value) and not isinstance(value, type)
+    )
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, pydantic.BaseModel):
         return value.model_dump(mode="json")
@@ -111,10 +118,16 @@ def _jsonable(value: Any) -> Any:
 
 
 def render_result(value: Any) -> str:
-    """A tool's return value as the text the model reads: a str as is, anything else as JSON."""
+    """A tool's return value as the text the model reads: a str as is, anything else as JSON;
+    what JSON cannot encode (an `mpmath.mpf`, an object) as its `str`, at whatever depth."""
     if isinstance(value, str):
         return value
-    return json.dumps(value, ensure_ascii=False, default=_jsonable)
+    try:
+        if not isinstance(value, (dict, list, tuple, set, frozenset)):  # one value: its str, unquoted
+            return json.dumps(_jsonable(value) if _known(value) else value, ensure_ascii=False)
+        return json.dumps(value, ensure_ascii=False, default=lambda v: _jsonable(v) if _known(v) else str(v))
+    except (TypeError, ValueError):  # not JSON at the top, or a value that contains itself
+        return str(value)
 
 
 def cap(content: str, limit: int | None) -> str:
@@ -223,6 +236,6 @@ async def _run(
         return Outcome(text, None, images=images)
     try:
         return Outcome(render_result(value), None)
-    except (TypeError, ValueError) as e:
-        error = f"the tool returned a value that cannot be sent as JSON ({e})"
+    except Exception as e:  # a __str__ that raises
+        error = f"the tool returned a value that cannot be written as text ({type(e).__name__}: {e})"
         return Outcome(f"Error: {error}.", error)

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import contextvars
 import functools
-from collections.abc import Iterator, Mapping
+import json
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import jsonschema
@@ -31,7 +32,12 @@ import referencing
 import referencing.exceptions
 import referencing.jsonschema
 
-__all__ = ["FORMAT_CHECKER", "STEPS", "STEPS_PER_PART", "SchemaProblem", "SchemaTooCostly", "search", "validator"]
+from . import _formats
+
+__all__ = [
+    "FORMATS", "FORMAT_CHECKER", "STEPS", "STEPS_PER_PART", "SchemaProblem", "SchemaTooCostly", "resolver", "search",
+    "validator",
+]  # fmt: skip
 
 
 class SchemaProblem(ValueError):
@@ -220,10 +226,10 @@ def _validator_class(lenient: bool) -> Any:
             for extra in extras:
                 yield from validator.descend(instance[extra], additional, path=extra)
         elif not additional and extras:
-            names = ", ".join(repr(e) for e in sorted(extras))
+            names = ", ".join(json.dumps(e, ensure_ascii=False) for e in sorted(extras))
             if "patternProperties" in schema:
                 verb = "does" if len(extras) == 1 else "do"
-                patterns = ", ".join(repr(p) for p in sorted(schema["patternProperties"]))
+                patterns = ", ".join(json.dumps(p, ensure_ascii=False) for p in sorted(schema["patternProperties"]))
                 yield jsonschema.ValidationError(f"{names} {verb} not match any of the regexes: {patterns}")
             else:
                 verb = "was" if len(extras) == 1 else "were"
@@ -287,23 +293,31 @@ def _validator_class(lenient: bool) -> Any:
 
 
 def _format_checker(lenient: bool) -> jsonschema.FormatChecker:
-    """jsonschema's 2020-12 format checks, with ``"regex"`` meaning "RE2 compiles it" (when
-    `lenient`, any string: the server, with its own engine, decides)."""
+    """The checks of `FORMATS`, with ``"regex"`` meaning "RE2 compiles it" (when `lenient`, any
+    string: the server, with its own engine, decides)."""
 
     def is_regex(instance: object) -> bool:
         if isinstance(instance, str) and not lenient:
             compile_pattern(instance)
         return True
 
+    def strings_only(check: Callable[[str], bool]) -> Callable[[object], bool]:
+        return lambda instance: not isinstance(instance, str) or check(instance)
+
     checker = jsonschema.FormatChecker(formats=())
-    checker.checkers = dict(jsonschema.Draft202012Validator.FORMAT_CHECKER.checkers)
+    for name, check in _formats.CHECKS.items():
+        checker.checks(name, raises=ValueError)(strings_only(check))
     checker.checks("regex", raises=SchemaProblem)(is_regex)
     return checker
 
 
+FORMATS = (*_formats.CHECKS, "regex")
+"""The ``format`` values agentkit enforces (any other is an annotation, as JSON Schema says)."""
+
+
 _CLASSES = {lenient: (_validator_class(lenient), _format_checker(lenient)) for lenient in (False, True)}
 FORMAT_CHECKER = _CLASSES[False][1]
-"""jsonschema's 2020-12 format checks, with ``"regex"`` meaning "RE2 compiles it"."""
+"""The checks of `FORMATS`, with ``"regex"`` meaning "RE2 compiles it"."""
 
 
 # --- references ---------------------------------------------------------------------------------
@@ -395,3 +409,9 @@ def validator(schema: Mapping[str, Any] | bool, *, lenient: bool = False, own: b
     except RecursionError:
         raise SchemaProblem("the schema is nested too deeply to be checked") from None
     return cls(schema, registry=_LOCAL_ONLY, format_checker=format_checker)
+
+
+def resolver(schema: Mapping[str, Any] | bool) -> Any:
+    """A `referencing` resolver of the references within `schema` (and the bundled meta-schemas):
+    ``resolver.lookup(ref)`` never fetches."""
+    return _WITH_META_SCHEMAS.resolver_with_root(referencing.jsonschema.DRAFT202012.create_resource(schema))

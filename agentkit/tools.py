@@ -14,14 +14,15 @@ from typing import Any, Generic, TypeVar, overload
 import anyio.to_thread
 import docstring_parser
 import jsonschema
-import pydantic
 from typing_extensions import ParamSpec
 
 from . import _schema, _validation
 from ._context import RunContext, is_context_hint
+from ._problems import conversion_problems, describe_problem
+from ._schema_check import SchemaCheck
 from .exceptions import ToolArgumentsError, ToolDefinitionError, UserError
 
-__all__ = ["Tool", "tool"]
+__all__ = ["SchemaTool", "Tool", "tool"]
 
 logger = logging.getLogger("agentkit")
 
@@ -52,44 +53,34 @@ def _describe(fn_name: str, param: str, text: str) -> tuple[str, list[Any] | Non
     return text[: match.start()].rstrip(), choices
 
 
-def describe_problem(error: jsonschema.ValidationError, parameters: Mapping[str, Any], name: str) -> str:
-    """One schema violation in words a model can act on, with its path (``items[2].name``)."""
-    path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
-    path = path.lstrip(".")
-    # The sub-schema that failed, not the top one: a server's schema may reach its object
-    # through $ref or allOf.
-    schema = error.schema if isinstance(error.schema, Mapping) else parameters
-    if error.validator == "required" and not path and isinstance(error.instance, Mapping):
-        missing = [r for r in error.validator_value if r not in error.instance]
-        if missing:
-            return f"missing required argument {', '.join(repr(m) for m in missing)}"
-    # With patternProperties, jsonschema's own message names the patterns the keys miss.
-    if (
-        error.validator == "additionalProperties"
-        and not path
-        and isinstance(error.instance, Mapping)
-        and "patternProperties" not in schema
-    ):
-        known = schema.get("properties", {})
-        extra = sorted(set(error.instance) - set(known))
-        if extra:
-            takes = ", ".join(known) or "no arguments"
-            return f"unknown argument {', '.join(repr(x) for x in extra)}; {name} takes: {takes}"
-    return f"{path or 'arguments'}: {error.message}"
+_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+_SECTION = re.compile(r"^\s*[A-Z][A-Za-z ]*:\s*$", re.MULTILINE)
 
 
-def conversion_problems(error: Exception, path: str = "") -> list[str]:
-    """What a converter's exception (a pydantic validation error, an impossible date) says,
-    one problem per entry, each with its path."""
-    if isinstance(error, pydantic.ValidationError):
-        out = []
-        for e in error.errors():
-            where = ".".join([path] * bool(path) + [str(p) for p in e["loc"]])
-            msg = " ".join(str(e["msg"]).split())
-            out.append(f"{where}: {msg}" if where else msg)
-        return out
-    text = " ".join(str(error).split())
-    return [f"{path}: {text}" if path else text]
+def valid_name(name: str) -> str:
+    """`name` made to match the rule (each other character an underscore, cut to 64)."""
+    return re.sub(r"[^a-zA-Z0-9_-]", "_", name)[:64] or "tool"
+
+
+def check_name(name: str) -> None:
+    """Raise `ToolDefinitionError` unless `name` matches ``^[a-zA-Z0-9_-]{1,64}$``: what
+    OpenAI-style servers accept as a tool's name."""
+    if not _NAME.fullmatch(name):
+        raise ToolDefinitionError(
+            f"the tool name {name!r} is not accepted by OpenAI-style servers (letters, digits, _ and -, "
+            f"1 to 64 of them): use {valid_name(name)!r}, for example"
+        )
+
+
+def _parse_docstring(fn_name: str, doc: str) -> docstring_parser.Docstring:
+    """The Google-style docstring `doc`; one the parser cannot read (``Args:`` then ``None``)
+    documents no argument: its text up to the first section is the description."""
+    try:
+        return docstring_parser.parse(doc, style=docstring_parser.DocstringStyle.GOOGLE)
+    except docstring_parser.ParseError as e:
+        logger.warning("the docstring of %s cannot be read (%s): its arguments are not described", fn_name, e)
+        section = _SECTION.search(doc)
+        return docstring_parser.parse(doc[: section.start()] if section else "")
 
 
 def member_test(hint: Any) -> Callable[[Any], bool]:
@@ -118,6 +109,9 @@ class Tool(Generic[P, R]):
     """Whether a run stops before this tool runs, until the caller decides (`RunResult.pending`)."""
     takes_context: bool
     """Whether the function's first parameter is a `RunContext` (given by the run, not the model)."""
+    sequential: bool
+    """Whether a call of this tool waits for the earlier calls of its message, and later calls
+    wait for it (for tools whose calls change a shared state)."""
 
     def __init__(
         self,
@@ -126,13 +120,16 @@ class Tool(Generic[P, R]):
         name: str | None = None,
         description: str | None = None,
         requires_approval: bool = False,
+        sequential: bool = False,
     ) -> None:
         self.function = function
         self.requires_approval = requires_approval
+        self.sequential = sequential
         fn_name: str = getattr(function, "__qualname__", None) or repr(function)
         self.name = name or str(getattr(function, "__name__", ""))
         if not self.name:
             raise ToolDefinitionError(f"{fn_name}: a tool needs a name")
+        check_name(self.name)
         self._is_async = inspect.iscoroutinefunction(function)
         try:
             signature = inspect.signature(function)
@@ -153,7 +150,7 @@ class Tool(Generic[P, R]):
         doc = inspect.getdoc(function)
         if not doc:
             logger.warning("tool %s has no docstring: the model gets no description", fn_name)
-        parsed = docstring_parser.parse(doc or "", style=docstring_parser.DocstringStyle.GOOGLE)
+        parsed = _parse_docstring(fn_name, doc or "")
         arg_docs = {p.arg_name: p.description or "" for p in parsed.params if p.args[0] == "param"}
         unknown = set(arg_docs) - set(signature.parameters)
         if unknown:
@@ -204,6 +201,36 @@ class Tool(Generic[P, R]):
         except _validation.SchemaProblem as e:  # a Field(pattern=...) that RE2 cannot compile
             raise ToolDefinitionError(f"{fn_name}(): {e}") from None
         functools.update_wrapper(self, function)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_schema(
+        cls,
+        name: str,
+        parameters: Mapping[str, Any],
+        function: Callable[..., Any],
+        *,
+        description: str = "",
+        sequential: bool = False,
+        requires_approval: bool = False,
+    ) -> SchemaTool:
+        """A tool described by a JSON Schema (draft 2020-12) that calls `function` (sync or async)
+        with the checked arguments as keywords.
+
+        Its checks equal `@tool`'s: an argument outside ``properties`` is refused unless the
+        schema sets ``additionalProperties`` to true or a schema; a whole number is an `int`
+        where the schema wants an integer; formats, enums and bounds are enforced. Raises
+        `ToolDefinitionError` for a name outside ``^[a-zA-Z0-9_-]{1,64}$`` and for a schema that
+        cannot be checked (not valid JSON Schema, a reference outside it, a pattern RE2 cannot
+        compile): never "no checks".
+        """
+        return SchemaTool(
+            name=name,
+            description=description,
+            parameters=parameters,
+            function=function,
+            sequential=sequential,
+            requires_approval=requires_approval,
+        )
 
     @property
     def schema(self) -> dict[str, Any]:
@@ -303,11 +330,68 @@ class Tool(Generic[P, R]):
         return result
 
 
+class SchemaTool(Tool[..., Any]):
+    """A tool described by a JSON Schema rather than a Python signature; the schema is given to
+    the model as is. Made by `Tool.from_schema` (a user's `function`, given the arguments as
+    keywords) and by an MCP toolset (`call`: a server's tool, awaited with the arguments as one
+    dict; what cannot be checked safely is left to the server, see `agentkit._schema_check`)."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        description: str,
+        parameters: Mapping[str, Any],
+        function: Callable[..., Any] | None = None,
+        call: Callable[[dict[str, Any]], Awaitable[Any]] | None = None,
+        requires_approval: bool = False,
+        sequential: bool = False,
+        server_name: str | None = None,
+    ) -> None:
+        # Not Tool.__init__: there is no signature or docstring to read.
+        if (function is None) == (call is None):
+            raise UserError("a SchemaTool takes a function or a call: one of them")
+        check_name(name)
+        self.name = name
+        self.description = description
+        self.parameters = dict(parameters) if isinstance(parameters, Mapping) else parameters
+        self.function = function or call  # type: ignore[assignment]
+        self.requires_approval = requires_approval
+        self.sequential = sequential
+        self.takes_context = False
+        self._server = call is not None
+        self._is_async = self._server or inspect.iscoroutinefunction(function)
+        self._converters = {}
+        self._positional = []
+        self._check = SchemaCheck(name, parameters, server=self._server, server_name=server_name)
+
+    def _schema_errors(self, arguments: dict[str, Any]) -> list[jsonschema.ValidationError]:
+        return self._check.errors(arguments)
+
+    def _problem(self, error: jsonschema.ValidationError) -> str:
+        return self._check.problem(error)
+
+    def validate(self, arguments: str | Mapping[str, Any] | None) -> dict[str, Any]:
+        return self._check.convert(super().validate(arguments))
+
+    def __repr__(self) -> str:
+        return f"SchemaTool({self.name!r})"
+
+    async def acall(self, arguments: str | Mapping[str, Any] | None, context: RunContext[Any] | None = None) -> Any:
+        if self._server:
+            return await self.function(self.validate(arguments))
+        return await super().acall(arguments, context)
+
+
 @overload
 def tool(function: Callable[P, R], /) -> Tool[P, R]: ...
 @overload
 def tool(
-    *, name: str | None = None, description: str | None = None, requires_approval: bool = False
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    requires_approval: bool = False,
+    sequential: bool = False,
 ) -> Callable[[Callable[P, R]], Tool[P, R]]: ...
 def tool(
     function: Callable[P, R] | None = None,
@@ -316,19 +400,25 @@ def tool(
     name: str | None = None,
     description: str | None = None,
     requires_approval: bool = False,
+    sequential: bool = False,
 ) -> Tool[P, R] | Callable[[Callable[P, R]], Tool[P, R]]:
     """Turn a function with type hints and a Google-style docstring into a `Tool`.
 
     Use bare (``@tool``), with options (``@tool(name="weather")``) or on a bound method
     (``tool(obj.method)``). A first parameter annotated ``RunContext[...]`` receives the run's
     context and is not part of the schema. With ``requires_approval=True`` a run stops before
-    the call runs and returns it in `RunResult.pending`. Raises `ToolDefinitionError` when the
-    function cannot be described.
+    the call runs and returns it in `RunResult.pending`. With ``sequential=True`` a call starts
+    only after the earlier calls of its message have finished, and later ones wait for it.
+    Raises `ToolDefinitionError` when the function cannot be described, or when the name does
+    not match ``^[a-zA-Z0-9_-]{1,64}$``.
     """
+    options: dict[str, Any] = {
+        "name": name, "description": description, "requires_approval": requires_approval, "sequential": sequential
+    }  # fmt: skip
     if function is not None:
-        return Tool(function, name=name, description=description, requires_approval=requires_approval)
+        return Tool(function, **options)
 
     def decorate(fn: Callable[P, R]) -> Tool[P, R]:
-        return Tool(fn, name=name, description=description, requires_approval=requires_approval)
+        return Tool(fn, **options)
 
     return decorate

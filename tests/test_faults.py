@@ -196,7 +196,7 @@ async def test_malformed_and_truncated_arguments_and_unknown_tools(streaming):
     tool_msgs = [m["content"] for m in result.messages if m["role"] == "tool"]
     assert len(tool_msgs) == 4
     assert any("no tool named 'launch_rockets'" in m for m in tool_msgs)
-    assert any("location: 5 is not of type 'string'" in m for m in tool_msgs)
+    assert any('location: 5 is not of type "string"' in m for m in tool_msgs)
     assert sum("could not be read" in m for m in tool_msgs) == 2  # the truncated and the non-object ones
     assert result.output == "It is 26.1 °C."
     # What went back to the server is valid JSON everywhere.

@@ -200,7 +200,7 @@ async def test_arguments_are_checked_against_the_servers_schema_before_the_call(
     # agentkit's own wording (the server's would be a pydantic dump): it never reached the server.
     assert (
         done[0].content
-        == "Error: Invalid arguments for add:\n- a: 'two' is not of type 'integer'\n- missing required argument 'b'"
+        == 'Error: Invalid arguments for add:\n- a: "two" is not of type "integer"\n- missing required argument \'b\''
     )
 
 
@@ -752,3 +752,29 @@ async def test_a_stdio_server_starts_while_stderr_is_not_a_file(monkeypatch):
     monkeypatch.setattr(sdk_module.stdio_client.__wrapped__, "__defaults__", (sys.stderr,))
     async with sdk_stdio() as toolset:
         assert [t.name for t in await toolset.list_tools()]
+
+
+# --- names and checks of a server's tools ----------------------------------------------------------
+
+ODD_NAMES = str(ROOT / "tests" / "mcp_servers" / "odd_names.py")
+
+
+async def test_server_names_outside_the_rule_are_mapped_to_unique_valid_ones_and_called_by_their_own():
+    toolset = MCPToolset.stdio(sys.executable, [ODD_NAMES])
+    async with toolset:
+        tools = {t.description.removeprefix("the tool "): t.name for t in await toolset.list_tools()}
+    assert tools == {"math.add": "math_add_2", "math_add": "math_add", "get weather": "get_weather",
+                     "x" * 70: "x" * 62 + "_2", "x" * 64: "x" * 64}  # fmt: skip
+    model = ScriptedModel([qw_call("math_add_2", n=1.0) + qw_call("get_weather", n=2) + qw_call("math_add", n=3), "ok"])
+    _, result = await finished(Agent(model, [toolset]), "q")
+    check_transcript(result.messages)
+    said = [json.loads(m["content"]) for m in result.messages if m["role"] == "tool"]
+    assert said == [{"name": "math.add", "arguments": {"n": 1}}, {"name": "get weather", "arguments": {"n": 2}},
+                    {"name": "math_add", "arguments": {"n": 3}}]  # fmt: skip
+
+
+async def test_an_mcp_tool_refuses_unknown_arguments_and_converts_whole_numbers():
+    model = ScriptedModel([qw_call("add", a=2.0, b=3, c=1) + qw_call("add", a=2.0, b=3), "ok"])
+    done, _ = await finished(Agent(model, [sdk_stdio()]), "q")
+    assert done[0].content == "Error: Invalid arguments for add:\n- unknown argument 'c'; add takes: a, b"
+    assert done[1].content == "5" and done[1].error is None

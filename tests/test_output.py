@@ -113,7 +113,7 @@ async def test_invalid_output_is_told_with_every_problem_then_corrected(mode):
     assert result.output == Weather(city="Oslo", celsius=5)
     told = result.messages[2]
     assert told["role"] == "tool" and told["name"] == "final_result"
-    assert "city: 3 is not of type 'string'" in told["content"]
+    assert 'city: 3 is not of type "string"' in told["content"]
     assert "missing required argument 'celsius'" in told["content"]
     assert "unknown argument 'fahrenheit'; final_result takes: city, celsius" in told["content"]
     assert m.calls[1].messages[-1] == told  # the model saw it
@@ -131,7 +131,7 @@ async def test_retries_run_out_with_a_typed_error_and_a_valid_transcript(mode, r
     with pytest.raises(OutputValidationError) as info:
         await run_in(mode, agent, "x")
     assert len(m.calls) == retries + 1
-    assert info.value.problems == ["celsius: 'warm' is not of type 'number'"]
+    assert info.value.problems == ['celsius: "warm" is not of type "number"']
     check_transcript(info.value.messages)
     assert info.value.messages[-1]["role"] == "tool"
 
@@ -364,7 +364,7 @@ def test_field_constraints_of_an_output_type_are_in_its_schema_and_checked():
     assert spec.from_arguments({"stars": 5, "summary": "fine"}) == Review(stars=5, summary="fine")
     with pytest.raises(InvalidOutput) as info:
         spec.from_arguments({"stars": 0, "summary": "x" * 21})
-    assert info.value.problems == ["stars: 0 is less than the minimum of 1", f"summary: {'x' * 21!r} is too long"]
+    assert info.value.problems == ["stars: 0 is less than the minimum of 1", 'summary: "' + 'x' * 21 + '" is too long']
     # A pydantic model's Field constraints are told to the model too, not only checked by pydantic.
     assert OutputSpec(Weather).parameters["properties"]["celsius"] == {"type": "number", "minimum": -90, "maximum": 60}
 

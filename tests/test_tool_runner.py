@@ -126,3 +126,30 @@ async def test_a_timed_out_sync_tool_is_said_to_be_maybe_still_running():
         while not paid:
             await anyio.sleep(0.01)
     assert paid == [500]
+
+
+class Mpf:
+    """A number JSON cannot encode (as mpmath's mpf), with a readable str."""
+
+    def __str__(self) -> str:
+        return "3.14159"
+
+
+@tool
+def pi() -> Mpf:
+    """Pi, as an object JSON cannot encode."""
+    return Mpf()
+
+
+@tool
+def pis() -> dict:
+    """Pi inside a dict."""
+    return {"pi": Mpf(), "n": 1}
+
+
+async def test_a_result_json_cannot_encode_is_sent_as_its_str_not_an_error():
+    model = ScriptedModel([qw_call("pi") + qw_call("pis"), "ok"])
+    events = [e async for e in Agent(model, [pi, pis]).stream("go")]
+    finished = [e for e in events if isinstance(e, ToolCallFinished)]
+    assert [(e.content, e.error) for e in finished] == [("3.14159", None), ('{"pi": "3.14159", "n": 1}', None)]
+    check_transcript(events[-1].result.messages)

@@ -498,11 +498,11 @@ def test_validate_lists_every_problem_with_its_path():
         })  # fmt: skip
     problems = info.value.problems
     text = str(info.value)
-    assert "color: 'blue' is not one of ['red', 'green']" in problems
+    assert 'color: "blue" is not one of ["red", "green"]' in problems
     assert any(p.startswith("when:") and "date" in p for p in problems)
-    assert "where.street: 5 is not of type 'string'" in problems
+    assert 'where.street: 5 is not of type "string"' in problems
     assert any(p.startswith("where:") and "floor" in p for p in problems)
-    assert any(p.startswith("points[1]:") and "'x'" in p for p in problems)
+    assert any(p.startswith("points[1]:") and '"x"' in p for p in problems)
     assert any("unknown argument 'bogus'" in p for p in problems)
     assert text.startswith("Invalid arguments for plan:")
 
@@ -511,7 +511,7 @@ def test_validate_missing_required_and_wrong_type():
     t = tool(get_temperature_date)
     with pytest.raises(ToolArgumentsError, match="missing required argument 'location', 'date'"):
         t.validate("{}")
-    with pytest.raises(ToolArgumentsError, match="location: 3 is not of type 'string'"):
+    with pytest.raises(ToolArgumentsError, match='location: 3 is not of type "string"'):
         t.validate({"location": 3, "date": "x"})
 
 
@@ -616,7 +616,7 @@ def test_a_json_integer_written_as_float_reaches_the_function_as_int():
     got = repeat.validate('{"n": 2.0, "tags": [1.0, 3], "pick": 1.0, "dims": [4.0, 5]}')
     assert got == {"n": 2, "tags": [1, 3], "pick": 1, "dims": (4, 5.0)}
     assert [type(v) for v in (got["n"], *got["tags"], got["pick"], *got["dims"])] == [int, int, int, int, int, float]
-    with pytest.raises(ToolArgumentsError, match=r"n: 2\.5 is not of type 'integer'"):
+    with pytest.raises(ToolArgumentsError, match=r'n: 2\.5 is not of type "integer"'):
         repeat.validate({"n": 2.5, "tags": [], "pick": "one", "dims": [1, 1]})
 
 
@@ -649,10 +649,10 @@ def test_unknown_keys_are_rejected_at_every_depth_with_their_path():
             "pair": [{"n": 3, "z": 0}, 4], "either": {"n": 5, "w": 0},
         })  # fmt: skip
     assert info.value.problems == [
-        "crates[0].leaf: Additional properties are not allowed ('x' was unexpected)",
-        "by_name.a: Additional properties are not allowed ('y' was unexpected)",
-        "pair[0]: Additional properties are not allowed ('z' was unexpected)",
-        "either: {'n': 5, 'w': 0} is not valid under any of the given schemas",
+        'crates[0].leaf: Additional properties are not allowed ("x" was unexpected)',
+        'by_name.a: Additional properties are not allowed ("y" was unexpected)',
+        'pair[0]: Additional properties are not allowed ("z" was unexpected)',
+        'either: {"n": 5, "w": 0} is not valid under any of the given schemas',
     ]
 
 
@@ -663,7 +663,7 @@ def test_formats_are_checked_at_the_top_and_inside_unions():
 
     with pytest.raises(ToolArgumentsError) as info:
         on.validate({"day": "tomorrow", "label": "x"})
-    assert info.value.problems == ["day: 'tomorrow' is not a 'date'"]
+    assert info.value.problems == ['day: "tomorrow" is not a "date"']
     assert on.validate({"day": "2024-01-02", "label": "hello"})["label"] == "hello"
     assert on.validate({"day": "2024-01-02", "label": "2024-01-03"})["label"] == datetime.date(2024, 1, 3)
 
@@ -686,7 +686,7 @@ def test_problem_texts_are_exact():
     assert str(info.value) == "Invalid arguments for pair:\n- unknown argument 'a', 'b'; pair takes: x, y"
     with pytest.raises(ToolArgumentsError) as info:
         pair.validate({"y": "2"})
-    assert info.value.problems == ["y: '2' is not of type 'integer'", "missing required argument 'x'"]
+    assert info.value.problems == ['y: "2" is not of type "integer"', "missing required argument 'x'"]
     with pytest.raises(ToolArgumentsError, match=r"^The arguments of pair must be a JSON object, not list\.$"):
         pair.validate("[1]")
 
@@ -948,7 +948,7 @@ def test_every_problem_on_its_own_line_with_exact_paths():
     with pytest.raises(ToolArgumentsError) as info:
         f.validate({"Xval": "1", "pts": [{"x": 1, "y": "2"}]})
     assert str(info.value) == (
-        "Invalid arguments for f:\n- Xval: '1' is not of type 'integer'\n- pts[0].y: '2' is not of type 'number'"
+        'Invalid arguments for f:\n- Xval: "1" is not of type "integer"\n- pts[0].y: "2" is not of type "number"'
     )
 
 
@@ -997,11 +997,11 @@ def test_an_argument_outside_its_field_constraints_is_refused_and_the_function_n
     assert result.messages[2]["content"] == (
         "Error: Invalid arguments for rate:\n"
         "- stars: 9 is greater than the maximum of 5\n"
-        "- code: 'abcd' is too long\n"
-        "- code: 'abcd' does not match '^[A-Z]{3}$'\n"
+        '- code: "abcd" is too long\n'
+        '- code: "abcd" does not match "^[A-Z]{3}$"\n'
         "- share: 1 is greater than or equal to the maximum of 1\n"
         "- tags: [] should be non-empty\n"
-        "- extra: {'a': 1, 'b': 2} has too many properties"
+        '- extra: {"a": 1, "b": 2} has too many properties'
     )
     assert RATED == [3]  # only the second call ran
     assert result.messages[4]["content"] == "ok"
@@ -1023,3 +1023,67 @@ def test_constraints_that_json_schema_cannot_say_are_definition_errors():
         tool(after)
     with pytest.raises(ToolDefinitionError, match=r"ahead\(\): the pattern '\^\(\?=a\)' cannot be checked"):
         tool(ahead)
+
+
+def test_a_docstring_the_parser_cannot_read_is_no_argument_docs_never_a_parse_error(caplog: pytest.LogCaptureFixture):
+    def pwd() -> str:
+        """Return the current working directory path.
+
+        Args:
+            None
+        Returns:
+            current_working_directory (str): The current working directory path.
+        """
+        return "/"
+
+    with caplog.at_level(logging.WARNING, logger="agentkit"):
+        t = tool(pwd)
+    assert t.description == "Return the current working directory path."
+    assert t.parameters == {"type": "object", "properties": {}, "required": []}
+    assert "cannot be read" in caplog.text and "pwd" in caplog.text
+
+
+def test_problems_show_the_json_the_model_wrote_not_python_reprs():
+    @tool
+    def f(name: str, flag: bool, colour: Literal["red", "green"], n: Optional[int] = None) -> None:
+        """Do nothing."""
+
+    with pytest.raises(ToolArgumentsError) as info:
+        f.validate('{"name": null, "flag": "yes", "colour": "blue", "n": true}')
+    assert info.value.problems == [
+        'name: null is not of type "string"',
+        'flag: "yes" is not of type "boolean"',
+        'colour: "blue" is not one of ["red", "green"]',
+        'n: true is not of type "integer", "null"',
+    ]
+
+
+def test_date_times_and_times_need_an_offset_as_rfc_3339_says():
+    @tool
+    def meet(at: datetime.datetime, daily: datetime.time) -> None:
+        """Meet."""
+
+    got = meet.validate({"at": "2024-11-15T10:00:00Z", "daily": "09:30:00+01:00"})
+    assert got["at"] == datetime.datetime(2024, 11, 15, 10, tzinfo=datetime.timezone.utc)
+    assert got["daily"].utcoffset() == datetime.timedelta(hours=1)
+    with pytest.raises(ToolArgumentsError) as info:
+        meet.validate({"at": "2024-11-15T10:00:00", "daily": "09:30"})
+    assert info.value.problems == ['at: "2024-11-15T10:00:00" is not a "date-time"', 'daily: "09:30" is not a "time"']
+
+
+def test_a_class_docstring_the_parser_cannot_read_documents_no_field():
+    @dataclasses.dataclass
+    class Spot:
+        """A place.
+
+        Attributes:
+            None
+        """
+
+        x: int
+
+    @tool
+    def go(to: Spot) -> None:
+        """Go."""
+
+    assert go.parameters["properties"]["to"] == {"type": "object", "properties": {"x": {"type": "integer"}}, "required": ["x"]}

@@ -47,7 +47,7 @@ async def test_formats_are_checked_and_the_tool_is_described_as_given():
     assert t.schema == {"type": "function", "function": {"name": "when", "description": "Pick a day.", "parameters": schema}}
     assert (t.requires_approval, t.takes_context) == (True, False)
     assert await t.acall({"day": "2024-02-29"}) == {"day": "2024-02-29"}
-    with pytest.raises(ToolArgumentsError, match="day: '2024-02-30' is not a 'date'"):
+    with pytest.raises(ToolArgumentsError, match='day: "2024-02-30" is not a "date"'):
         await t.acall({"day": "2024-02-30"})
 
 

@@ -110,9 +110,9 @@ def test_a_catastrophic_pattern_in_an_mcp_tool_schema_is_answered_promptly_and_t
     pytest.importorskip("mcp")
     seen = run_scenario(listener.port, "evil_pattern", "evil_keys", "evil_draft7", "hang")
     assert seen == {
-        "evil_pattern": f"Error: Invalid arguments for evil_pattern:\n- word: {BAD!r} does not match {EVIL!r}",
-        "evil_keys": f"Error: Invalid arguments for evil_keys:\n- arguments: {BAD!r} does not match any of the regexes: {EVIL!r}",
-        "evil_draft7": f"Error: Invalid arguments for evil_draft7:\n- word: {BAD!r} does not match {EVIL!r}",
+        "evil_pattern": f'Error: Invalid arguments for evil_pattern:\n- word: "{BAD}" does not match "{EVIL}"',
+        "evil_keys": f'Error: Invalid arguments for evil_keys:\n- arguments: "{BAD}" does not match any of the regexes: "{EVIL}"',
+        "evil_draft7": f'Error: Invalid arguments for evil_draft7:\n- word: "{BAD}" does not match "{EVIL}"',
         "hang": "Error: the tool hang timed out after 5 s.",
     }
 
@@ -184,7 +184,7 @@ def test_an_mcp_pattern_re2_cannot_compile_is_left_to_the_server_and_the_rest_is
                                                "n": {"type": "integer"}}}  # fmt: skip
     t = SchemaTool(name="mail", description="", parameters=schema, call=echo)
     assert t.validate({"email": ".a@x", "n": 1}) == {"email": ".a@x", "n": 1}
-    with pytest.raises(ToolArgumentsError, match="n: 'one' is not of type 'integer'"):
+    with pytest.raises(ToolArgumentsError, match='n: "one" is not of type "integer"'):
         t.validate({"email": "a@x", "n": "one"})
 
 
@@ -294,3 +294,32 @@ def test_checking_a_schema_against_the_meta_schema_has_a_budget_too(monkeypatch)
     monkeypatch.setattr(_validation, "STEPS_PER_PART", 0)
     with pytest.raises(SchemaTooCostly):
         validator({"type": "object", "properties": {"x": {"type": "string"}}})
+
+
+FORMAT_CASES = {
+    "date": ("2024-02-29", "2024-02-30"),
+    "date-time": ("2024-02-29T13:05:00Z", "2024-02-29 13:05"),
+    "time": ("13:05:00+01:00", "25:00:00Z"),
+    "email": ("ada@example.com", "ada.example.com"),
+    "idn-email": ("ada@bücher.example", "ada@"),
+    "uri": ("https://example.com/a?b=1#c", "example.com/a"),
+    "uri-reference": ("../a?b=1", "a b"),
+    "uuid": ("12345678-1234-5678-1234-567812345678", "12345678-1234-5678-1234"),
+    "ipv4": ("192.168.0.1", "192.168.0.256"),
+    "ipv6": ("::1", "::g"),
+    "hostname": ("example.com", "-bad-.com"),
+    "regex": ("^a+$", "(?=a)"),
+}
+
+
+def test_the_formats_agentkit_enforces_are_named():
+    assert set(_validation.FORMATS) == set(FORMAT_CASES)
+
+
+@pytest.mark.parametrize("fmt", sorted(FORMAT_CASES))
+def test_each_format_agentkit_enforces_takes_a_good_value_and_refuses_a_bad_one(fmt):
+    good, bad = FORMAT_CASES[fmt]
+    check = validator({"type": "string", "format": fmt})
+    assert check.is_valid(good)
+    assert not check.is_valid(bad)
+    assert validator({"format": fmt}).is_valid(5)  # a format speaks of strings only

@@ -90,8 +90,8 @@ def server(
             return _error(f"the tool {found.name} raised {type(e).__name__}: {e}")
         try:
             text = render_result(value)
-        except (TypeError, ValueError) as e:
-            return _error(f"the tool {found.name} returned a value that cannot be sent as JSON ({e})")
+        except Exception as e:  # a __str__ that raises
+            return _error(f"the tool {found.name} returned a value that cannot be written as text ({e})")
         return CallToolResult(content=[TextContent(text=text)])
 
     return Server(name, version=__version__, on_list_tools=list_tools, on_call_tool=call_tool)

@@ -19,9 +19,8 @@ from anyio.abc import TaskStatus
 
 from .._redact import Redactor, public_url, redacted_args
 from .._tool_runner import MAX_IMAGE_BYTES, MAX_IMAGES, WithImages
-from .._toolsets import SchemaTool
 from ..exceptions import ToolError, ToolsetError, UserError
-from ..tools import Tool
+from ..tools import SchemaTool, Tool, valid_name
 from ._holding import Holder, watched
 from ._outputs import check_outputs_safely
 
@@ -428,16 +427,18 @@ class _Connection:
                     f"{ts!r}: {option} names {', '.join(map(repr, missing))}, which the server does not have "
                     f"(it has {', '.join(sorted(names)) or 'no tools'})"
                 )
+        offered = [t for t in listed if (ts.include is None or t.name in ts.include) and t.name not in ts.exclude]
+        given = model_names([f"{ts.prefix}_{t.name}" if ts.prefix else t.name for t in offered])
         return [
             SchemaTool(
-                name=f"{ts.prefix}_{t.name}" if ts.prefix else t.name,
+                name=name,
                 description=t.description or "",
                 parameters=t.input_schema,
-                call=self._caller(t.name),
+                call=self._caller(t.name),  # by the server's own name
                 requires_approval=ts.requires_approval is True or t.name in ts.approval,
+                server_name=t.name,
             )
-            for t in listed
-            if (ts.include is None or t.name in ts.include) and t.name not in ts.exclude
+            for name, t in zip(given, offered, strict=True)
         ]
 
     def _caller(self, name: str) -> Any:
@@ -493,6 +494,25 @@ def result_value(
     if result.structured_content is not None:
         return json.loads(json.dumps(result.structured_content))
     return ""
+
+
+def model_names(names: Sequence[str]) -> list[str]:
+    """`names` made to match ``^[a-zA-Z0-9_-]{1,64}$`` (what OpenAI-style servers accept), each
+    still unique: a valid name is kept; another has each other character made an underscore,
+    is cut to 64, and gets ``_2``, ``_3``… where that name is taken."""
+    taken = {n for n in names if valid_name(n) == n}
+    out = []
+    for name in names:
+        if valid_name(name) != name:
+            base = candidate = valid_name(name)
+            count = 1
+            while candidate in taken:
+                count += 1
+                candidate = f"{base[: 64 - len(str(count)) - 1]}_{count}"
+            name = candidate
+            taken.add(name)
+        out.append(name)
+    return out
 
 
 def _connection_lost(e: BaseException) -> bool:
