@@ -17,6 +17,8 @@ CLASSES = {
     "required argument marked optional",
     "argument not in the schema",
     "value outside the format",
+    "Java or JavaScript source for a value",
+    "a type BFCL's converter makes a string",
 }
 
 

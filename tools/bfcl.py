@@ -50,6 +50,8 @@ from bfcl_eval.eval_checker.multi_turn_eval import multi_turn_utils
 from bfcl_eval.eval_checker.multi_turn_eval.multi_turn_checker import state_checker
 from bfcl_eval.model_handler.utils import convert_to_tool
 from bfcl_eval.utils import (
+    is_java,
+    is_js,
     is_multi_turn,
     load_dataset_entry,
     load_file,
@@ -217,12 +219,15 @@ def _type_ok(value: Any, schema: dict[str, Any]) -> bool:
     return any(checks.get(k, lambda v: True)(value) for k in kinds)
 
 
-def classify(arguments: dict[str, Any], parameters: dict[str, Any]) -> str:
-    """Why BFCL's data and its own schema disagree on `arguments` (a label for the report; the
-    verdict itself is the tool's `validate`)."""
+def classify(arguments: dict[str, Any], parameters: dict[str, Any], declared: dict[str, Any]) -> str:
+    """Why BFCL's data and its own schema (`parameters`, converted from the doc's `declared`
+    ones) disagree on `arguments`: a label for the report; the verdict is the tool's `validate`."""
     missing = [n for n in parameters.get("required", []) if n not in arguments]
     for name, value in arguments.items():
         why = _why(value, parameters.get("properties", {}).get(name))
+        kind = declared.get("properties", {}).get(name, {}).get("type")
+        if why == "value of another type" and (kind not in GORILLA_TO_OPENAPI or kind in ("any", "Any")):
+            return "a type BFCL's converter makes a string"
         if why:
             return why
     if missing:
@@ -255,15 +260,21 @@ def _why(value: Any, schema: dict[str, Any] | None) -> str:
     return ""
 
 
-def _check(count: CallCount, tool: Tool[..., Any], variants: list[dict[str, Any]], shown: str) -> None:
+def _check(
+    count: CallCount, doc: dict[str, Any], variants: list[dict[str, Any]], shown: str, *, source: bool = False
+) -> None:
     count.calls += 1
+    tool = build(doc)
     for arguments in variants:
         try:
             tool.validate(json.dumps(arguments))
         except ToolArgumentsError as e:
-            why = classify(arguments, tool.parameters)
+            why = classify(arguments, tool.parameters, doc["parameters"])
+            problems = "; ".join(line[2:] for line in str(e).splitlines() if line.startswith("- "))
+            if source and why == "value of another type" and re.match(r'[\w.\[\]]+: ".*" is not of type', problems):
+                why = "Java or JavaScript source for a value"  # a constant's or a variable's name
             count.rejected[why] += 1
-            count.examples.setdefault(why, f"{shown}: {arguments} -> {e}")
+            count.examples.setdefault(why, f"{shown}: {problems}")
             return
     count.accepted += 1
 
@@ -303,6 +314,7 @@ def check_ground_truth(category: str) -> CallCount | None:
         return None
     # The docs as declared: BFCL's hint for Java and JavaScript makes every parameter a string
     # (the model writes Java or JavaScript source), while the ground truth holds the values.
+    source = is_java(category) or is_js(category)  # the ground truth may hold an expression: a constant's name
     for entry in load_dataset_entry(category, include_language_specific_hint=False):
         if entry["id"] not in truths:
             continue
@@ -314,11 +326,12 @@ def check_ground_truth(category: str) -> CallCount | None:
             for turn in truth:
                 for text in turn:
                     name, arguments = parse_call(text, methods.get(text.split("(")[0]))
-                    _check(count, build(docs[name]), [arguments], f"{entry['id']} {text}")
+                    _check(count, docs[name], [arguments], f"`{entry['id']}` `{text}`")
         elif isinstance(truth, list) and all(isinstance(c, dict) for c in truth):
             for call in truth:
                 ((name, values),) = call.items()
-                _check(count, build(docs[name]), list(_variants(values, docs[name])), f"{entry['id']} {name}")
+                shown = f"`{entry['id']}` `{name}`"
+                _check(count, docs[name], list(_variants(values, docs[name])), shown, source=source)
         else:
             return None  # answers, not calls
     return count if count.calls else None  # none: the entries' ids are not the ground truth's
@@ -462,18 +475,27 @@ def main(argv: list[str] | None = None) -> None:
             for why, example in g.examples.items():
                 examples.setdefault(why, example)
     print("| **all** | " + " | ".join(f"**{x}**" for x in total) + " |\n")
-    print("| class of rejection | calls | example |\n|---|--:|---|")
+    print("| class of rejection | calls | example: entry, function, agentkit's message |\n|---|--:|---|")
     for why, n in classes.most_common():
-        print(f"| {why} | {n} | {examples[why][:300]!r} |")
-    print("\n| multi-turn replay | backend | entries | state equal to BFCL's |\n|---|---|--:|--:|")
+        print(f"| {why} | {n} | {examples[why][:240]} |")
+    print("\n| multi-turn replay | backend | entries | state equal to BFCL's | differ | of which a call was refused |")
+    print("|---|---|--:|--:|--:|--:|")
     backends = ["asyncio", "trio"] if args.backend == "both" else [args.backend]
+    shown: list[str] = []
     for category in args.multi_turn.split(","):
         for sequential in (True, False):
             for backend in backends:
                 runs = replay(category, sequential=sequential, backend=backend)
+                differ = [r for r in runs if not r.matched]
                 tools = "sequential=True" if sequential else "concurrent (default)"
-                print(f"| {category}, {tools} | {backend} | {len(runs)} | {sum(r.matched for r in runs)} |")
-
+                print(
+                    f"| {category}, {tools} | {backend} | {len(runs)} | {len(runs) - len(differ)} | {len(differ)} "
+                    f"| {sum(bool(r.refused) for r in differ)} |"
+                )
+                shown += [f"{tools}, {backend}: `{r.id}` {r.first_difference} {r.refused}" for r in differ[:1]]
+    print()
+    for line in shown:
+        print(f"- first difference, {line}")
 
 if __name__ == "__main__":
     main()
