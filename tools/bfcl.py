@@ -477,7 +477,7 @@ def main(argv: list[str] | None = None) -> None:
     print("| **all** | " + " | ".join(f"**{x}**" for x in total) + " |\n")
     print("| class of rejection | calls | example: entry, function, agentkit's message |\n|---|--:|---|")
     for why, n in classes.most_common():
-        print(f"| {why} | {n} | {examples[why][:240]} |")
+        print(f"| {why} | {n} | {examples[why].split('; ')[0]} |")  # its first problem
     print("\n| multi-turn replay | backend | entries | state equal to BFCL's | differ | of which a call was refused |")
     print("|---|---|--:|--:|--:|--:|")
     backends = ["asyncio", "trio"] if args.backend == "both" else [args.backend]
