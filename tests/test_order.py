@@ -62,3 +62,43 @@ async def test_parallel_tools_is_a_per_run_option_and_checked():
     assert LOG == ["start a", "end a", "start b", "end b", "start c", "end c"]
     with pytest.raises(UserError, match="parallel_tools"):
         await agent.run("go", parallel_tools="no")
+
+
+@tool(sequential=True)
+async def move(which: str) -> str:
+    """A step that changes what the others see.
+
+    Args:
+        which: Which.
+    """
+    return await _work(which)
+
+
+def with_a_sequential_call() -> ScriptedModel:
+    calls = [("step", "a"), ("step", "b"), ("move", "m"), ("step", "c"), ("step", "d")]
+    return ScriptedModel(["".join(qw_call(name, which=w) for name, w in calls), "ok"])
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", ["run", "stream"])
+async def test_a_sequential_call_waits_for_the_calls_before_it_and_the_calls_after_it_wait_for_it(mode):
+    agent = Agent(with_a_sequential_call(), [step, move])
+    result = (await collect(agent, "go"))[-1].result if mode == "stream" else await agent.run("go")
+    at = LOG.index
+    assert max(at("end a"), at("end b")) < at("start m") < at("end m") < min(at("start c"), at("start d"))
+    if mode == "run":  # the calls around m run together (streamed, a may start before b is complete)
+        assert LOG[:2] == ["start a", "start b"] and LOG[6:8] == ["start c", "start d"]
+    assert [m["content"] for m in result.messages if m["role"] == "tool"] == ["a", "b", "m", "c", "d"]
+    check_transcript(result.messages)
+
+
+@pytest.mark.anyio
+async def test_under_trio_too():
+    import trio  # noqa: F401
+
+    async def main():
+        return await Agent(with_a_sequential_call(), [step, move]).run("go")
+
+    LOG.clear()
+    await anyio.to_thread.run_sync(lambda: anyio.run(main, backend="trio"))
+    assert LOG[4:6] == ["start m", "end m"] and sorted(LOG[:4]) == ["end a", "end b", "start a", "start b"]
