@@ -615,3 +615,36 @@ def test_a_global_capability_is_added_and_removed_by_name():
         _capability.set_global("probe", None)
     assert factory not in _capability.global_capabilities()
     _capability.set_global("probe", None)  # removing twice is fine
+
+
+class Offers:
+    """A toolset with the given tools."""
+
+    def __init__(self, *tools) -> None:
+        from contextlib import asynccontextmanager
+
+        @asynccontextmanager
+        async def tools_for_run():
+            yield list(tools)
+
+        self.tools_for_run = tools_for_run
+
+
+@pytest.mark.anyio
+async def test_a_toolset_tool_named_final_result_is_refused_only_where_the_typed_output_needs_the_name():
+    from agentkit import Tool
+
+    final = Tool.from_schema("final_result", {"type": "object", "properties": {}}, lambda: "x")
+    with pytest.raises(UserError, match="final_result"):
+        await Agent(ScriptedModel(['{"result": 1}']), [Offers(final)], output_type=int, output_mode="tool").run("go")
+    result = await Agent(ScriptedModel(['{"result": 1}']), [Offers(final)], output_type=int, output_mode="json").run("go")
+    assert result.output == 1
+
+
+@pytest.mark.anyio
+async def test_an_invalid_final_result_is_the_calls_error_in_the_stream():
+    model = ScriptedModel([qw_call("final_result", result="seven"), qw_call("final_result", result=7)])
+    events = await collect(Agent(model, output_type=int, output_mode="tool"), "go")
+    errors = [e.error for e in events if isinstance(e, ToolCallFinished)]
+    assert errors[0].startswith("invalid output: ") and "seven" in errors[0] and errors[1] is None
+    assert events[-1].result.output == 7
