@@ -102,3 +102,12 @@ async def test_under_trio_too():
     LOG.clear()
     await anyio.to_thread.run_sync(lambda: anyio.run(main, backend="trio"))
     assert LOG[4:6] == ["start m", "end m"] and sorted(LOG[:4]) == ["end a", "end b", "start a", "start b"]
+
+
+def test_tools_are_not_sequential_unless_asked():
+    from agentkit import Tool
+
+    assert step.sequential is False and move.sequential is True
+    made = Tool.from_schema("f", {"type": "object", "properties": {}}, lambda: 1)
+    assert made.sequential is False
+    assert Tool.from_schema("g", {"type": "object", "properties": {}}, lambda: 1, sequential=True).sequential is True
