@@ -23,6 +23,7 @@ from ._limits import UsageLimits
 from ._marks import outgoing
 from ._model import Completion, Message, Model, ToolChoice, Usage
 from ._options import AgentKeywords, PerTurn, RunOptions, output_spec, per_turn, resolve, start
+from ._order import STILL
 from ._output import OutputMode
 from ._result import AgentEvent, RunFinished, RunResult, ToolCallFinished, ToolCallStarted, TurnFinished
 from ._streaming import stream_turn
@@ -307,20 +308,22 @@ class Agent(Generic[OutputT]):
         record its tool message. Never raises (but for cancellation): a capability's exception is
         kept in the turn, raised after it."""
         assert run.current is not None
-        async with run.current.order.turn(place):
-            await self._answer_now(call, malformed, run, hooks, emit)
+        async with run.current.order.turn(place) as blocked:  # a call it waited for may still run in its thread
+            await self._answer_now(call, malformed, run, hooks, emit, CallAnswer.not_run(STILL) if blocked else None)
+            if call.id in run.current.abandoned:
+                run.current.order.abandon(place)
 
     async def _answer_now(
-        self, call: ToolCall, malformed: str | None, run: RunState, hooks: Hooks, emit: Emit | None
-    ) -> None:
+        self, call: ToolCall, malformed: str | None, run: RunState, hooks: Hooks, emit: Emit | None,
+        found: CallAnswer | None,
+    ) -> None:  # fmt: skip
         state, o = run.current, run.options
         assert state is not None
         if emit is not None:
             await emit(ToolCallStarted(call=call))
         tool = None if malformed is not None else run.tools.get(call.name)
-        found: CallAnswer | None = None
         try:
-            for c in hooks.before_call:
+            for c in () if found is not None else hooks.before_call:
                 if (found := await c.before_call(run, call, tool)) is not None:
                     break
             if found is None:
@@ -328,10 +331,11 @@ class Agent(Generic[OutputT]):
                                        context=lambda: run.context(call))  # fmt: skip
                 if outcome.images and getattr(self.model, "takes_images", False) is True:
                     state.images[call.id] = outcome.images
+                if outcome.abandoned:
+                    state.abandoned.add(call.id)
                 found = CallAnswer(content=outcome.content, error=outcome.error, error_type=outcome.error_type)
         except Exception as e:  # a capability failed before the tool could run
-            kind = type(e).__name__
-            found = CallAnswer(content=f"Error: this call was not run: {kind}.", error=kind, fail=e)
+            found = CallAnswer.not_run(type(e).__name__, fail=e)
         # Every tool message is capped, error text included: it all goes into the model's context.
         found.content = cap(found.content, o.max_tool_output)
         if found.fail is not None:

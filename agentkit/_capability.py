@@ -138,6 +138,11 @@ class CallAnswer:
     """An error the run then fails with, once the turn's calls are all answered (before
     `TurnFinished`): an approval hook that broke, a limit that was reached."""
 
+    @classmethod
+    def not_run(cls, why: str, *, fail: Exception | None = None) -> CallAnswer:
+        """The answer of a call that did not run, saying why."""
+        return cls(content=f"Error: this call was not run: {why}.", error=why, fail=fail)
+
 
 @dataclass(kw_only=True)
 class TurnEnd:

@@ -8,7 +8,10 @@ from contextlib import asynccontextmanager
 
 import anyio
 
-__all__ = ["Order"]
+__all__ = ["STILL", "Order"]
+
+STILL = "an earlier call of this message timed out and may still be running"
+"""Why a call that had to wait for such a call was not run."""
 
 
 class Order:
@@ -16,6 +19,8 @@ class Order:
 
     def __init__(self) -> None:
         self._done: list[tuple[anyio.Event, bool]] = []
+        self._abandoned: set[int] = set()
+        """Places whose call timed out in a worker thread that may still be running."""
 
     def ticket(self, sequential: bool) -> int:
         """Take the next place, when the call is dispatched (not when its task starts: a task
@@ -23,14 +28,21 @@ class Order:
         self._done.append((anyio.Event(), sequential))
         return len(self._done) - 1
 
+    def abandon(self, place: int) -> None:
+        """The call at `place` timed out, and its thread may still be running (call it before the block ends)."""
+        self._abandoned.add(place)
+
     @asynccontextmanager
-    async def turn(self, place: int) -> AsyncIterator[None]:
-        """Wait until the call at `place` may start; it has finished when the block ends."""
+    async def turn(self, place: int) -> AsyncIterator[bool]:
+        """Wait until the call at `place` may start; it has finished when the block ends. Yields
+        whether it must not run: a call it waited for may still be running (`abandon`)."""
         done, sequential = self._done[place]
+        blocked = False
         try:
-            for event, earlier_sequential in self._done[:place]:
+            for i, (event, earlier_sequential) in enumerate(self._done[:place]):
                 if sequential or earlier_sequential:
                     await event.wait()
-            yield
+                    blocked = blocked or i in self._abandoned
+            yield blocked
         finally:
             done.set()

@@ -39,6 +39,8 @@ class Outcome(NamedTuple):
     """Image parts the tool returned (`WithImages`), for a model that takes images."""
     error_type: str | None = None
     """The name of the exception's type, when the error is an exception's (tracing records only it)."""
+    abandoned: bool = False
+    """The tool timed out in a worker thread that may still be running."""
 
 
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
@@ -230,7 +232,7 @@ async def _run(
         error = f"timed out after {timeout} s"
         if not found.is_async:  # its thread cannot be stopped: the call may still complete
             error += "; it may still be running, and its effect may still happen"
-        return Outcome(f"Error: the tool {call.name} {error}.", error)
+        return Outcome(f"Error: the tool {call.name} {error}.", error, abandoned=not found.is_async)
     if isinstance(value, WithImages):
         text, images = value.bounded()
         return Outcome(text, None, images=images)

@@ -30,6 +30,8 @@ class Turn:
     """Calls dispatched while the model was still streaming, in order."""
     results: dict[str, Message] = field(default_factory=dict)
     """The tool messages, by call id."""
+    abandoned: set[str] = field(default_factory=set)
+    """Calls that timed out in a worker thread that may still be running."""
     failures: dict[str, Exception] = field(default_factory=dict)
     """What a capability raised while a call was answered, by call id (raised once the turn's calls are done)."""
     images: dict[str, tuple[dict[str, Any], ...]] = field(default_factory=dict)

@@ -759,18 +759,40 @@ async def test_a_stdio_server_starts_while_stderr_is_not_a_file(monkeypatch):
 ODD_NAMES = str(ROOT / "tests" / "mcp_servers" / "odd_names.py")
 
 
+def _hash8(name: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(name.encode()).hexdigest()[:8]
+
+
 async def test_server_names_outside_the_rule_are_mapped_to_unique_valid_ones_and_called_by_their_own():
     toolset = MCPToolset.stdio(sys.executable, [ODD_NAMES])
     async with toolset:
         tools = {t.description.removeprefix("the tool "): t.name for t in await toolset.list_tools()}
-    assert tools == {"math.add": "math_add_2", "math_add": "math_add", "get weather": "get_weather",
-                     "x" * 70: "x" * 62 + "_2", "x" * 64: "x" * 64}  # fmt: skip
-    model = ScriptedModel([qw_call("math_add_2", n=1.0) + qw_call("get_weather", n=2) + qw_call("math_add", n=3), "ok"])
+    add, weather = f"math_add_{_hash8('math.add')}", f"get_weather_{_hash8('get weather')}"
+    assert tools == {"math.add": add, "math_add": "math_add", "get weather": weather,
+                     "x" * 70: "x" * 55 + "_" + _hash8("x" * 70), "x" * 64: "x" * 64}  # fmt: skip
+    model = ScriptedModel([qw_call(add, n=1.0) + qw_call(weather, n=2) + qw_call("math_add", n=3), "ok"])
     _, result = await finished(Agent(model, [toolset]), "q")
     check_transcript(result.messages)
     said = [json.loads(m["content"]) for m in result.messages if m["role"] == "tool"]
     assert said == [{"name": "math.add", "arguments": {"n": 1}}, {"name": "get weather", "arguments": {"n": 2}},
                     {"name": "math_add", "arguments": {"n": 3}}]  # fmt: skip
+
+
+async def test_a_mapped_name_does_not_depend_on_the_servers_other_names_and_a_name_listed_twice_is_offered_once(
+    caplog,
+):
+    # Attacker review of issue 30 (#6, #13): `files.delete` was `files_delete` until the server added its own
+    # `files_delete`, and an approved call then ran that one; a name listed twice made every run a UserError.
+    from agentkit.mcp._toolset import model_name
+
+    assert model_name("files.delete") == f"files_delete_{_hash8('files.delete')}" != "files_delete"
+    toolset = MCPToolset.stdio(sys.executable, [ODD_NAMES, "--twice"])
+    model = ScriptedModel([qw_call("math_add", n=3), "ok"])
+    _, result = await finished(Agent(model, [toolset]), "q")
+    assert json.loads(result.messages[2]["content"]) == {"name": "math_add", "arguments": {"n": 3}}
+    assert "lists two tools named 'math_add'" in caplog.text
 
 
 async def test_an_mcp_tool_refuses_unknown_arguments_and_converts_whole_numbers():

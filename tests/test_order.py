@@ -111,3 +111,45 @@ def test_tools_are_not_sequential_unless_asked():
     made = Tool.from_schema("f", {"type": "object", "properties": {}}, lambda: 1)
     assert made.sequential is False
     assert Tool.from_schema("g", {"type": "object", "properties": {}}, lambda: 1, sequential=True).sequential is True
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_call_that_waits_for_a_timed_out_thread_is_not_run(stream):
+    # Attacker review of issue 30 (#1): the next sequential call ran beside the abandoned thread.
+    import threading
+
+    release = threading.Event()
+
+    @tool(sequential=True)
+    def cd(folder: str) -> str:
+        """Change folder.
+
+        Args:
+            folder: Where.
+        """
+        LOG.append("start cd")
+        release.wait(60)  # until the test is done: it outlives its tool_timeout
+        return folder
+
+    @tool(sequential=True)
+    def mkdir(folder_name: str) -> str:
+        """Make a folder.
+
+        Args:
+            folder_name: Its name.
+        """
+        LOG.append("start mkdir")
+        return folder_name
+
+    model = ScriptedModel([qw_call("cd", folder="docs") + qw_call("mkdir", folder_name="x") + qw_call("step", which="s"), "ok"])
+    agent = Agent(model, [cd, mkdir, step], tool_timeout=0.2)
+    try:
+        result = (await collect(agent, "go"))[-1].result if stream else await agent.run("go")
+    finally:
+        release.set()
+    answers = [m["content"] for m in result.messages if m["role"] == "tool"]
+    assert "start mkdir" not in LOG and "start s" not in LOG
+    assert answers[1] == answers[2] == (
+        "Error: this call was not run: an earlier call of this message timed out and may still be running.")
+    check_transcript(result.messages)

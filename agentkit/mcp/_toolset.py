@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -428,9 +429,13 @@ class _Connection:
                     f"(it has {', '.join(sorted(names)) or 'no tools'})"
                 )
         offered = [t for t in listed if (ts.include is None or t.name in ts.include) and t.name not in ts.exclude]
-        given = model_names([f"{ts.prefix}_{t.name}" if ts.prefix else t.name for t in offered])
-        return [
-            SchemaTool(
+        tools: dict[str, SchemaTool] = {}
+        for t in offered:
+            name = model_name(f"{ts.prefix}_{t.name}" if ts.prefix else t.name)
+            if name in tools:  # a server that lists one name twice: which tool a call meant is unknown
+                logger.warning("the MCP server %s lists two tools named %r: the first is offered", self, t.name)
+                continue
+            tools[name] = SchemaTool(
                 name=name,
                 description=t.description or "",
                 parameters=t.input_schema,
@@ -438,8 +443,7 @@ class _Connection:
                 requires_approval=ts.requires_approval is True or t.name in ts.approval,
                 server_name=t.name,
             )
-            for name, t in zip(given, offered, strict=True)
-        ]
+        return list(tools.values())
 
     def _caller(self, name: str) -> Any:
         async def call(arguments: dict[str, Any]) -> Any:
@@ -496,23 +500,16 @@ def result_value(
     return ""
 
 
-def model_names(names: Sequence[str]) -> list[str]:
-    """`names` made to match ``^[a-zA-Z0-9_-]{1,64}$`` (what OpenAI-style servers accept), each
-    still unique: a valid name is kept; another has each other character made an underscore,
-    is cut to 64, and gets ``_2``, ``_3``… where that name is taken."""
-    taken = {n for n in names if valid_name(n) == n}
-    out = []
-    for name in names:
-        if valid_name(name) != name:
-            base = candidate = valid_name(name)
-            count = 1
-            while candidate in taken:
-                count += 1
-                candidate = f"{base[: 64 - len(str(count)) - 1]}_{count}"
-            name = candidate
-            taken.add(name)
-        out.append(name)
-    return out
+def model_name(name: str) -> str:
+    """`name` as the model may write it (``^[a-zA-Z0-9_-]{1,64}$``, what OpenAI-style servers
+    accept): a valid name is kept; another has each other character made an underscore, is cut
+    to 55, and ends with ``_`` and 8 hex digits of its hash. The mapping depends on the name
+    alone: a call a model wrote (and a person approved) names the same server tool after the
+    server's list changes."""
+    if valid_name(name) == name:
+        return name
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{valid_name(name)[:55]}_{digest}"
 
 
 def _connection_lost(e: BaseException) -> bool:

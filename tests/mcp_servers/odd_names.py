@@ -2,6 +2,7 @@
 (dotted, spaced, too long) next to a valid name that a plain mapping would collide with. Each
 tool answers with the name it was called by and its arguments, as JSON."""
 import json
+import sys
 
 import anyio
 from mcp.server.lowlevel import Server
@@ -10,6 +11,8 @@ from mcp.types import CallToolResult, ListToolsResult, TextContent, Tool
 
 SCHEMA = {"type": "object", "properties": {"n": {"type": "integer"}}}
 NAMES = ["math.add", "math_add", "get weather", "x" * 70, "x" * 64]
+if "--twice" in sys.argv:  # a server that lists one name twice
+    NAMES.append("math_add")
 
 
 async def list_tools(ctx, params):
