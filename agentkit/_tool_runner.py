@@ -119,6 +119,28 @@ def _jsonable(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
+class _NeedsText(Exception):
+    """A value only its `str` describes: code of the tool's own that may be slow."""
+
+
+def _refuse(value: Any) -> Any:
+    if _known(value):
+        return _jsonable(value)
+    raise _NeedsText
+
+
+def plain_text(value: Any) -> str | None:
+    """`render_result(value)` when no `str()` of the tool's objects is needed (plain JSON), else None."""
+    if isinstance(value, str):
+        return value
+    try:
+        if not isinstance(value, (dict, list, tuple, set, frozenset)):
+            return json.dumps(_jsonable(value) if _known(value) else value, ensure_ascii=False)
+        return json.dumps(value, ensure_ascii=False, default=_refuse)
+    except (_NeedsText, TypeError, ValueError):
+        return None
+
+
 def render_result(value: Any) -> str:
     """A tool's return value as the text the model reads: a str as is, anything else as JSON;
     what JSON cannot encode (an `mpmath.mpf`, an object) as its `str`, at whatever depth."""
@@ -234,10 +256,19 @@ async def _run(
             error += "; it may still be running, and its effect may still happen"
         return Outcome(f"Error: the tool {call.name} {error}.", error, abandoned=not found.is_async)
     if isinstance(value, WithImages):
-        text, images = value.bounded()
-        return Outcome(text, None, images=images)
-    try:
-        return Outcome(render_result(value), None)
+        shown, images = value.bounded()
+        return Outcome(shown, None, images=images)
+    plain = plain_text(value)
+    if plain is not None:
+        return Outcome(plain, None)
+    text: str | None = None
+    try:  # its str() is the tool's own code: in a thread, bounded like the tool
+        with anyio.move_on_after(timeout) as scope:
+            text = await anyio.to_thread.run_sync(render_result, value, abandon_on_cancel=True)
     except Exception as e:  # a __str__ that raises
         error = f"the tool returned a value that cannot be written as text ({type(e).__name__}: {e})"
         return Outcome(f"Error: {error}.", error)
+    if scope.cancelled_caught or text is None:
+        error = f"writing its result as text took longer than {timeout} s"
+        return Outcome(f"Error: the tool {call.name} ran, but {error}.", error)
+    return Outcome(text, None)

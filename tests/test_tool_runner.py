@@ -153,3 +153,43 @@ async def test_a_result_json_cannot_encode_is_sent_as_its_str_not_an_error():
     finished = [e for e in events if isinstance(e, ToolCallFinished)]
     assert [(e.content, e.error) for e in finished] == [("3.14159", None), ('{"pi": "3.14159", "n": 1}', None)]
     check_transcript(events[-1].result.messages)
+
+
+@pytest.mark.anyio
+async def test_writing_a_result_as_text_runs_in_a_thread_within_the_tools_time():
+    # Attacker review of issue 30 (#8): str() of a result ran on the event loop, outside tool_timeout.
+    release = threading.Event()
+    others: list[str] = []
+
+    class Lazy:
+        def __str__(self) -> str:
+            release.wait(60)  # until the test is done
+            return "never seen"
+
+    @tool
+    def compute(x: int) -> object:
+        """Compute.
+
+        Args:
+            x: Input.
+        """
+        return Lazy()
+
+    @tool
+    async def other(x: int) -> str:
+        """Another.
+
+        Args:
+            x: Input.
+        """
+        others.append("ran")
+        return "fine"
+
+    model = ScriptedModel([qw_call("compute", x=1) + qw_call("other", x=2), "done"])
+    try:
+        result = await Agent(model, [compute, other], tool_timeout=0.2).run("go")
+    finally:
+        release.set()
+    answers = [m["content"] for m in result.messages if m["role"] == "tool"]
+    assert answers == ["Error: the tool compute ran, but writing its result as text took longer than 0.2 s.", "fine"]
+    assert others == ["ran"]
