@@ -25,7 +25,9 @@ JSON = dict[str, Any]
 _IN_PLACE = ("allOf", "$ref", "$dynamicRef", "if", "then", "else", "dependentSchemas")
 # Keywords whose subschemas describe a value inside the parent's (a fresh place).
 _ONE = ("additionalProperties", "items", "contains", "unevaluatedItems")
-_MANY = ("properties", "patternProperties", "$defs")
+_MANY = ("properties", "patternProperties", "$defs", "definitions")
+# Where a $ref may lead that is no value's place: draft-07 wrote "definitions" (and $ref still finds it).
+_DEFINITIONS = ("$defs", "definitions")
 _HOPS = 32  # references followed in a row without reaching a new value: a loop
 
 
@@ -125,8 +127,9 @@ def _close(node: Any, resolve: Any, *, root: bool, patterns: bool) -> Any:
         out["prefixItems"] = [_close(s, resolve, root=True, patterns=patterns) for s in node["prefixItems"]]
     for key in _MANY:
         if isinstance(node.get(key), Mapping):
-            # A $defs entry is a part of whatever refers to it: that place is closed instead.
-            out[key] = {k: _close(s, resolve, root=key != "$defs", patterns=patterns) for k, s in node[key].items()}
+            # A definition is a part of whatever refers to it: that place is closed instead.
+            root_ = key not in _DEFINITIONS
+            out[key] = {k: _close(s, resolve, root=root_, patterns=patterns) for k, s in node[key].items()}
     return out
 
 

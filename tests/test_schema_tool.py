@@ -101,6 +101,22 @@ def test_composed_schemas_refuse_unknown_arguments_and_keep_every_declared_one()
         s.validate({"s": {"r": 1, "w": 2}})  # each alternative is whole
 
 
+def test_objects_under_draft_07_definitions_refuse_unknown_keys_and_convert_like_defs():
+    schema = {
+        "type": "object",
+        "properties": {"order": {"$ref": "#/definitions/Order"}},
+        "definitions": {
+            "Order": {"type": "object", "properties": {"item": {"$ref": "#/definitions/Item"}, "n": {"type": "integer"}}},
+            "Item": {"type": "object", "properties": {"sku": {"type": "string"}}},
+        },
+    }
+    t = Tool.from_schema("order", schema, box)
+    assert exactly(t.validate({"order": {"item": {"sku": "A"}, "n": 2.0}})) == exactly({"order": {"item": {"sku": "A"}, "n": 2}})
+    for extra in ({"item": {"sku": "A", "price": 0}}, {"n": 1, "price": 0}):
+        with pytest.raises(ToolArgumentsError, match="price"):
+            t.validate({"order": extra})
+
+
 @pytest.mark.parametrize(
     ("schema", "words"),
     [

@@ -41,6 +41,11 @@ NONE_LEFT = {"unevaluatedProperties": False}
         ({"not": {"properties": {"x": A}}}, {"not": {"properties": {"x": {**A, **SHUT}}}}),
         ({"$ref": "#/$defs/d", "$defs": {"d": {"properties": {"e": A}}}},
          {"$ref": "#/$defs/d", "$defs": {"d": {"properties": {"e": {**A, **SHUT}}}}, **NONE_LEFT}),
+        # draft-07's "definitions" is where a $ref may lead too: closed like $defs, at the referrer.
+        ({"$ref": "#/definitions/d", "definitions": {"d": {"properties": {"e": A}}}},
+         {"$ref": "#/definitions/d", "definitions": {"d": {"properties": {"e": {**A, **SHUT}}}}, **NONE_LEFT}),
+        ({"properties": {"o": {"$ref": "#/definitions/d"}}, "definitions": {"d": A}},
+         {"properties": {"o": {"$ref": "#/definitions/d", **NONE_LEFT}}, "definitions": {"d": A}, **SHUT}),
         # Every part counts, through alternatives and conditions too.
         ({"allOf": [{"anyOf": [A]}]}, {"allOf": [{"anyOf": [A]}], **NONE_LEFT}),
         ({"allOf": [{"oneOf": [A]}]}, {"allOf": [{"oneOf": [A]}], **NONE_LEFT}),
