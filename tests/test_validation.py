@@ -325,6 +325,33 @@ def test_each_format_agentkit_enforces_takes_a_good_value_and_refuses_a_bad_one(
     assert validator({"format": fmt}).is_valid(5)  # a format speaks of strings only
 
 
+# Each format's good value with a digit that is not ASCII (Arabic-Indic, fullwidth): RFC 3339,
+# 4122, 5321, 3986, 1123 and the IP notations allow ASCII digits only (idn-email and regex do not).
+NON_ASCII_DIGITS = {
+    "date": "２０２４-02-29",
+    "date-time": "2024-02-29T١٣:05:00Z",
+    "time": "١٣:٠٥:٠٠+01:00",
+    "email": "ada١@example.com",
+    "uri": "https://example.com/a?b=١",
+    "uri-reference": "../a?b=١",
+    "uuid": "١٢٣٤٥٦٧٨-1234-5678-1234-567812345678",
+    "ipv4": "١٩٢.168.0.1",
+    "ipv6": "::١",
+    "hostname": "example١.com",
+}
+
+
+def test_every_format_of_digits_is_named_for_the_non_ascii_digit_check():
+    assert set(NON_ASCII_DIGITS) == set(FORMAT_CASES) - {"idn-email", "regex"}
+
+
+@pytest.mark.parametrize("fmt", sorted(NON_ASCII_DIGITS))
+def test_each_format_refuses_digits_that_are_not_ascii(fmt):
+    assert not validator({"type": "string", "format": fmt}).is_valid(NON_ASCII_DIGITS[fmt])
+    assert not validator({"type": "string", "format": fmt}).is_valid("１０:００:００.５Z")
+    assert validator({"type": "string", "format": "time"}).is_valid("10:00:00.5Z")
+
+
 @pytest.mark.parametrize(
     ("fmt", "value", "ok"),
     [
