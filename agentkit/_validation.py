@@ -32,7 +32,7 @@ import referencing
 import referencing.exceptions
 import referencing.jsonschema
 
-from . import _formats
+from . import _formats, _schema_parts
 
 __all__ = [
     "FORMATS", "FORMAT_CHECKER", "STEPS", "STEPS_PER_PART", "SchemaProblem", "SchemaTooCostly", "parts", "resolver",
@@ -354,16 +354,28 @@ def _check_references(resolver: referencing._core.Resolver[Any], resource: refer
         _check_references(resolver.in_subresource(sub), sub)
 
 
-def _keys(value: Any) -> Iterator[str]:
-    """Every key of every object in a JSON document (data and subschemas alike)."""
+def _nodes(value: Any) -> Iterator[Any]:
+    """Every value in a JSON document (data and subschemas alike)."""
     stack = [value]
     while stack:
         item = stack.pop()
+        yield item
         if isinstance(item, Mapping):
-            yield from item
             stack.extend(item.values())
         elif isinstance(item, list):
             stack.extend(item)
+
+
+def _unevaluated_beside_patterns(schema: Any, resolve: Any) -> bool:
+    """Whether an ``unevaluatedProperties`` has ``patternProperties`` among its object's parts:
+    jsonschema's keyword matches those (and only those) with `re`."""
+    objects = [item for item in _nodes(schema) if isinstance(item, Mapping)]
+    if any("$id" in item for item in objects[1:]):
+        # Below a nested $id references resolve from there, not from the top: any pattern counts.
+        return {"unevaluatedProperties", "patternProperties"} <= {key for item in objects for key in item}
+    parts = _schema_parts.Parts(resolve)
+    risky = {"patternProperties", _schema_parts.IF_PATTERNS, _schema_parts.UNRESOLVED}
+    return any("unevaluatedProperties" in item and not risky.isdisjoint(parts.keywords(item)) for item in objects)
 
 
 def _compile_patterns(schema: Any) -> None:
@@ -401,11 +413,11 @@ def validator(schema: Mapping[str, Any] | bool, *, lenient: bool = False, own: b
             if isinstance(wrong.cause, SchemaProblem):
                 raise wrong.cause from None
             raise SchemaProblem(f"the schema is not valid JSON Schema: {wrong.message}") from None
-        if isinstance(schema, Mapping) and {"unevaluatedProperties", "patternProperties"} <= set(_keys(schema)):
-            # jsonschema's unevaluatedProperties matches patternProperties with `re`, deep inside.
-            raise SchemaProblem("unevaluatedProperties together with patternProperties cannot be checked")
         resource = referencing.jsonschema.DRAFT202012.create_resource(schema)
-        _check_references(_WITH_META_SCHEMAS.resolver_with_root(resource), resource)
+        resolve = _WITH_META_SCHEMAS.resolver_with_root(resource)
+        _check_references(resolve, resource)
+        if _unevaluated_beside_patterns(schema, resolve):
+            raise SchemaProblem("unevaluatedProperties together with patternProperties cannot be checked")
     except RecursionError:
         raise SchemaProblem("the schema is nested too deeply to be checked") from None
     return cls(schema, registry=_LOCAL_ONLY, format_checker=format_checker)

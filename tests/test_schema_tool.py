@@ -101,6 +101,24 @@ def test_composed_schemas_refuse_unknown_arguments_and_keep_every_declared_one()
         s.validate({"s": {"r": 1, "w": 2}})  # each alternative is whole
 
 
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"type": "object", "allOf": [{"properties": {"path": {"type": "string"}}}],
+         "$defs": {"Headers": {"type": "object", "patternProperties": {"^X-": {"type": "string"}}}}},
+        {"type": "object", "allOf": [{"properties": {"path": {"type": "string"}, "patternProperties": {"type": "string"}}}]},
+        {"$ref": "#/$defs/Args", "$defs": {"Args": {"type": "object", "properties": {
+            "path": {"type": "string"},
+            "headers": {"type": "object", "patternProperties": {"^X-": {"type": "string"}}}}}}},
+    ],
+)
+def test_patterns_outside_a_composed_objects_own_parts_leave_it_closed(schema):
+    t = Tool.from_schema("delete", schema, box)
+    assert t.validate({"path": "a"}) == {"path": "a"}
+    with pytest.raises(ToolArgumentsError, match="force"):
+        t.validate({"path": "a", "force": True})
+
+
 def test_objects_under_draft_07_definitions_refuse_unknown_keys_and_convert_like_defs():
     schema = {
         "type": "object",

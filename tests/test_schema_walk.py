@@ -59,11 +59,17 @@ NONE_LEFT = {"unevaluatedProperties": False}
         ({"allOf": [{**A, "unevaluatedProperties": True}]}, {"allOf": [{**A, "unevaluatedProperties": True}]}),
         ({"allOf": [{"type": "object"}]}, {"allOf": [{"type": "object"}]}),
         ({"$ref": "#/$defs/d", "$defs": {"d": {"type": "string"}}}, {"$ref": "#/$defs/d", "$defs": {"d": {"type": "string"}}}),
-        # Beside patternProperties anywhere, unevaluatedProperties cannot be checked (jsonschema's
-        # would use `re`): composed objects stay open, plain ones still close.
-        ({"allOf": [A], "properties": {"p": {"patternProperties": {"^x": {}}}}},
-         {"allOf": [A], "properties": {"p": {"patternProperties": {"^x": {}}}}}),
+        # Beside patternProperties in its own parts, unevaluatedProperties cannot be checked
+        # (jsonschema's would use `re`): such an object stays open; patterns elsewhere change nothing.
         ({"allOf": [{**A, "patternProperties": {"^x": {}}}]}, {"allOf": [{**A, "patternProperties": {"^x": {}}}]}),
+        ({**A, "if": {"allOf": [{"patternProperties": {"^x": {}}}]}}, {**A, "if": {"allOf": [{"patternProperties": {"^x": {}}}]}}),
+        ({"$ref": "#/$defs/d", "$defs": {"d": {**A, "patternProperties": {"^x": {}}}}},
+         {"$ref": "#/$defs/d", "$defs": {"d": {**A, "patternProperties": {"^x": {}}}}}),
+        ({"allOf": [A], "properties": {"p": {"patternProperties": {"^x": {}}}}},
+         {"allOf": [A], "properties": {"p": {"patternProperties": {"^x": {}}}}, **NONE_LEFT}),
+        ({"allOf": [A], "$defs": {"h": {"patternProperties": {"^x": {}}}}},
+         {"allOf": [A], "$defs": {"h": {"patternProperties": {"^x": {}}}}, **NONE_LEFT}),
+        ({"allOf": [{"properties": {"patternProperties": {}}}]}, {"allOf": [{"properties": {"patternProperties": {}}}], **NONE_LEFT}),
     ],
 )
 def test_close(schema, closed):

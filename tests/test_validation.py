@@ -162,12 +162,35 @@ def test_a_subschema_with_its_own_schema_keyword_is_still_matched_by_re2():
         ({"properties": {"x": {"pattern": "(a)\\1"}}}, r"the pattern '\(a\)\\\\1' cannot be checked"),
         ({"patternProperties": {"(?<=a)b": {}}}, "the pattern .* cannot be checked"),
         ({"patternProperties": {"a": {}}, "unevaluatedProperties": False}, "unevaluatedProperties together with"),
+        ({"allOf": [{"patternProperties": {"a": {}}}], "unevaluatedProperties": False}, "unevaluatedProperties together"),
+        ({"$ref": "#/$defs/d", "unevaluatedProperties": False, "$defs": {"d": {"patternProperties": {"a": {}}}}},
+         "unevaluatedProperties together"),
+        ({"if": {"anyOf": [{"patternProperties": {"a": {}}}]}, "unevaluatedProperties": False}, "unevaluatedProperties together"),
+        ({"$dynamicRef": "#/$defs/d", "unevaluatedProperties": False, "$defs": {"d": {"patternProperties": {"a": {}}}}},
+         "unevaluatedProperties together"),
+        ({"properties": {"x": {"$id": "http://a.example/x", "$ref": "#/$defs/d", "unevaluatedProperties": False,
+                               "$defs": {"d": {"patternProperties": {"a": {}}}}}}}, "unevaluatedProperties together"),
         ({"properties": 5}, "not valid JSON Schema: 5 is not of type 'object'"),
     ],
 )
 def test_what_cannot_be_checked_safely_is_a_schema_problem_saying_why(schema, why):
     with pytest.raises(SchemaProblem, match=why):
         validator(schema)
+
+
+def test_unevaluated_properties_is_refused_only_beside_patterns_of_its_own_parts():
+    # jsonschema's unevaluatedProperties matches with `re` the patternProperties of the same
+    # value's parts only: patterns elsewhere (a nested object, a definition, a property's name) are RE2's.
+    apart = {
+        "allOf": [{"properties": {"a": {}, "patternProperties": {}}}],
+        "properties": {"h": {"patternProperties": {"^x": {"type": "string"}}}},
+        "unevaluatedProperties": False,
+        "$defs": {"d": {"patternProperties": {"^x": {}}}},
+    }
+    check = validator(apart)
+    assert check.is_valid({"a": 1, "h": {"xy": "s"}})
+    assert not check.is_valid({"a": 1, "b": 2})
+    assert not check.is_valid({"h": {"xy": 1}})
 
 
 def test_the_bundled_meta_schemas_resolve_and_regex_formats_are_re2s():
