@@ -82,3 +82,24 @@ def test_declared_names_every_parts_properties_in_order_once():
     assert declared(schema, _validation.resolver(schema)) == ["z", "m", "a", "t"]
     loop = {"$ref": "#/$defs/l", "$defs": {"l": {"$ref": "#/$defs/l", "properties": {"q": {}}}}}
     assert declared(loop, _validation.resolver(loop)) == ["q"]
+
+
+class _Counted(dict):
+    """A subschema that counts the reads a walk makes of it."""
+
+    reads = 0
+
+    def get(self, *args):
+        _Counted.reads += 1
+        return super().get(*args)
+
+
+def test_closing_reads_each_part_a_bounded_number_of_times_however_many_places_refer_to_it(monkeypatch):
+    # N properties each a $ref to one allOf of N parts: a walk of the parts per referrer is N².
+    n = 300
+    shared = {"allOf": [_Counted(properties={f"p{i}": {}}) for i in range(n)]}
+    schema = {"$defs": {"D": shared}, "properties": {f"a{i}": {"$ref": "#/$defs/D"} for i in range(n)}}
+    monkeypatch.setattr(_Counted, "reads", 0)
+    closed = close(schema, _validation.resolver(schema))
+    assert closed["properties"]["a7"] == {"$ref": "#/$defs/D", **NONE_LEFT}
+    assert _Counted.reads < 20 * n
