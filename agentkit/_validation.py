@@ -131,43 +131,56 @@ _OPTIONS = re2.Options()
 _OPTIONS.log_errors = False  # RE2 would print each refused pattern to stderr
 
 
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
 def _ecma_escapes(pattern: str) -> str:
-    r"""JSON Schema patterns are ECMA-262: its ``\uXXXX`` and ``\u{X…}`` are RE2's ``\x{…}``."""
+    r"""JSON Schema patterns are ECMA-262: its ``\uXXXX`` and ``\u{X…}`` are RE2's ``\x{…}``.
+
+    Linear in the pattern: each character is looked at, and copied, a bounded number of times."""
     if "\\u" not in pattern:
         return pattern
     out: list[str] = []
-    i = 0
-    while i < len(pattern):
-        c = pattern[i]
-        if c == "\\" and pattern[i + 1 : i + 2] == "u":
-            rest = pattern[i + 2 :]
-            hex4 = rest[:4]
-            if len(hex4) == 4 and all(h in "0123456789abcdefABCDEF" for h in hex4):
-                out.append(f"\\x{{{hex4}}}")
-                i += 6
+    start = i = 0
+    brace = -2  # the first "}" at or after the last place looked from (-1: there is none)
+    while (i := pattern.find("\\", i)) >= 0:
+        if pattern.startswith("u", i + 1):
+            hex4 = pattern[i + 2 : i + 6]
+            if len(hex4) == 4 and _HEX.issuperset(hex4):
+                out += (pattern[start:i], f"\\x{{{hex4}}}")
+                i = start = i + 6
                 continue
-            if rest.startswith("{") and "}" in rest:
-                out.append(f"\\x{rest[: rest.index('}') + 1]}")
-                i += 2 + rest.index("}") + 1
-                continue
-        # An escape is two characters: ``\\u`` is a backslash, then a "u".
-        step = 2 if c == "\\" else 1
-        out.append(pattern[i : i + step])
-        i += step
+            if pattern.startswith("{", i + 2):
+                if brace != -1 and brace < i + 2:
+                    brace = pattern.find("}", i + 2)
+                if brace != -1:
+                    out += (pattern[start:i], "\\x", pattern[i + 2 : brace + 1])
+                    i = start = brace + 1
+                    continue
+        i += 2  # an escape is two characters: ``\\u`` is a backslash, then a "u"
+    out.append(pattern[start:])
     return "".join(out)
 
 
 @functools.lru_cache(maxsize=512)
-def compile_pattern(pattern: str) -> Any:
-    """`pattern` compiled by RE2 (cached). Raises `SchemaProblem` when RE2 cannot compile it."""
+def _compiled(pattern: str) -> tuple[Any, str]:
+    # (RE2's pattern, "") or (None, why not): a failure is remembered too (lru_cache keeps no exception).
     try:
-        return re2.compile(_ecma_escapes(pattern), options=_OPTIONS)
+        return re2.compile(_ecma_escapes(pattern), options=_OPTIONS), ""
     except (re2.error, UnicodeError, TypeError) as e:
         why = e.args[0].decode(errors="replace") if e.args and isinstance(e.args[0], bytes) else str(e)
+        return None, why or "RE2 refuses it"
+
+
+def compile_pattern(pattern: str) -> Any:
+    """`pattern` compiled by RE2 (cached). Raises `SchemaProblem` when RE2 cannot compile it."""
+    compiled, why = _compiled(pattern)
+    if compiled is None:
         raise SchemaProblem(
             f"the pattern {pattern!r} cannot be checked: {why} (agentkit matches patterns with RE2, in "
             "linear time: no lookaround or backreferences)"
-        ) from None
+        )
+    return compiled
 
 
 def search(pattern: str, text: str, *, lenient: bool = False) -> bool | None:

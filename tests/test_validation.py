@@ -134,6 +134,51 @@ def test_mcp_schemas_whose_checks_explode_are_answered_promptly_and_tool_timeout
 DRAFT7 = "http://json-schema.org/draft-07/schema#"
 
 
+class _Measured(str):
+    """A pattern that counts the characters its slices copy."""
+
+    copied = 0
+
+    def __getitem__(self, key):
+        part = super().__getitem__(key)
+        _Measured.copied += len(part)
+        return part
+
+
+@pytest.mark.parametrize(
+    ("pattern", "rewritten"),
+    [
+        (r"\u00e9\u{1F600}", r"\x{00e9}\x{1F600}"),
+        (r"\\u00e9", r"\\u00e9"),  # an escaped backslash, then "u00e9"
+        (r"a\u{12", r"a\u{12"),  # no closing brace: left as written
+        (r"\u{1}\u{2}x\u00", r"\x{1}\x{2}x\u00"),
+        ("\\", "\\"),
+    ],
+)
+def test_ecma_escapes_are_rewritten_for_re2(pattern, rewritten):
+    assert _validation._ecma_escapes(pattern) == rewritten
+
+
+def test_rewriting_escapes_copies_each_character_a_bounded_number_of_times(monkeypatch):
+    pattern = _Measured("\\u{" * 3000 + "\\u00")  # no brace closes: each escape is left as written
+    monkeypatch.setattr(_Measured, "copied", 0)
+    _validation._ecma_escapes(pattern)
+    assert _Measured.copied < 10 * len(pattern)
+
+
+def test_a_pattern_re2_cannot_compile_is_compiled_once_whatever_the_keys_and_calls(monkeypatch):
+    compiled = []
+    stock = _validation.re2.compile
+    monkeypatch.setattr(_validation.re2, "compile", lambda *a, **k: compiled.append(a[0]) or stock(*a, **k))
+    pattern = "(?=only-this-test)"
+    check = validator({"patternProperties": {pattern: {"type": "string"}}}, lenient=True)
+    for _ in range(3):
+        assert check.is_valid({f"k{i}": 1 for i in range(50)})
+    assert compiled == [pattern]
+    with pytest.raises(SchemaProblem, match="cannot be checked"):
+        search(pattern, "x")
+
+
 def test_patterns_are_ecma_like_on_re2_and_a_lone_surrogate_is_matched_not_raised():
     assert search(r"^\u00e9\\u$", "é\\u")  # ECMA's \uXXXX; an escaped backslash stays one
     assert search(r"^\u{1F600}$", "😀")
