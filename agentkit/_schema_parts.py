@@ -21,7 +21,7 @@ IF_PATTERNS = "if:patternProperties"
 """In a summary: a part under ``if`` holds ``patternProperties`` (jsonschema's
 ``unevaluatedProperties`` counts the keys an ``if`` evaluates, matching them with `re`)."""
 UNRESOLVED = "unresolved"
-"""In a summary: a part's reference does not resolve (what it holds is unknown)."""
+"""In a summary: a part's reference does not resolve, or leads too far (what it holds is unknown)."""
 _HOPS = 32  # references followed in a row (a longer chain is cut there, as a loop would be)
 
 
@@ -47,7 +47,7 @@ class Parts:
         if id(node) in self._open:
             return frozenset(), {id(node)}
         if hops > _HOPS:
-            return frozenset(), set()
+            return frozenset({UNRESOLVED}), set()
         self._open.add(id(node))
         found: set[str] = set()
         partial: set[int] = set()

@@ -383,9 +383,10 @@ def _unevaluated_beside_patterns(schema: Any, resolve: Any) -> bool:
     """Whether an ``unevaluatedProperties`` has ``patternProperties`` among its object's parts:
     jsonschema's keyword matches those (and only those) with `re`."""
     objects = [item for item in _nodes(schema) if isinstance(item, Mapping)]
+    if not {"unevaluatedProperties", "patternProperties"} <= {key for item in objects for key in item}:
+        return False
     if any("$id" in item for item in objects[1:]):
-        # Below a nested $id references resolve from there, not from the top: any pattern counts.
-        return {"unevaluatedProperties", "patternProperties"} <= {key for item in objects for key in item}
+        return True  # below a nested $id references resolve from there, not from the top
     parts = _schema_parts.Parts(resolve)
     risky = {"patternProperties", _schema_parts.IF_PATTERNS, _schema_parts.UNRESOLVED}
     return any("unevaluatedProperties" in item and not risky.isdisjoint(parts.keywords(item)) for item in objects)

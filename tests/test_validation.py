@@ -223,6 +223,14 @@ def test_what_cannot_be_checked_safely_is_a_schema_problem_saying_why(schema, wh
         validator(schema)
 
 
+def test_a_chain_of_references_too_long_to_follow_counts_as_holding_patterns():
+    chain = {f"d{i}": {"$ref": f"#/$defs/d{i + 1}"} for i in range(40)}
+    deep = {"$ref": "#/$defs/d0", "unevaluatedProperties": False, "$defs": {**chain, "d40": {"patternProperties": {"a": {}}}}}
+    with pytest.raises(SchemaProblem, match="unevaluatedProperties together"):
+        validator(deep)
+    assert validator({**deep, "$defs": {**chain, "d40": {"properties": {"a": {}}}}}).is_valid({"a": 1})
+
+
 def test_unevaluated_properties_is_refused_only_beside_patterns_of_its_own_parts():
     # jsonschema's unevaluatedProperties matches with `re` the patternProperties of the same
     # value's parts only: patterns elsewhere (a nested object, a definition, a property's name) are RE2's.
