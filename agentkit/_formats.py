@@ -4,7 +4,8 @@ jsonschema checks ``date-time``, ``time``, ``uri`` and others only when optional
 installed (and skips them silently otherwise): here every format in `CHECKS` is checked the same
 way wherever agentkit runs. Another format is an annotation, as JSON Schema 2020-12 says.
 A check takes a string and returns whether it is one of the format's (raising ValueError counts
-as no); a value that is not a string is not the format's business.
+as no); a value that is not a string is not the format's business. Digits are ASCII only, as the
+RFCs say: Python's ``\\d``, `int` and `uuid.UUID` would take any Unicode digit (Arabic-Indic too).
 """
 
 from __future__ import annotations
@@ -12,23 +13,24 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import re
-import uuid
 from collections.abc import Callable
 
 __all__ = ["CHECKS"]
 
 # RFC 3339, section 5.6 (the "T" and "Z" in either case; seconds up to 60 for a leap second).
-_TIME = r"(\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-](\d{2}):(\d{2}))"
-_DATE = r"\d{4}-\d{2}-\d{2}"
+_TIME = r"([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]+)?([Zz]|[+-]([0-9]{2}):([0-9]{2}))"
+_DATE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
 _RE_TIME = re.compile(_TIME)
 _RE_DATE_TIME = re.compile(f"({_DATE})[Tt]{_TIME}")
 _RE_DATE = re.compile(_DATE)
+_RE_UUID = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")
 # RFC 3986, appendix A, as one pattern: the characters a URI may hold, percent signs as escapes.
 _URI_CHARS = r"(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/?\[\]#]|%[0-9A-Fa-f]{2})*"
 _RE_URI = re.compile(rf"[A-Za-z][A-Za-z0-9+.\-]*:{_URI_CHARS}")
 _RE_URI_REFERENCE = re.compile(_URI_CHARS)
 _RE_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 _RE_EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
+_RE_EMAIL_ASCII = re.compile(r"[!-?A-~]+@[!-?A-~]+")  # RFC 5321: printable ASCII, no space, one @
 
 
 def _clock(hour: str, minute: str, second: str, off_hour: str | None, off_minute: str | None) -> bool:
@@ -73,11 +75,15 @@ def _ipv6(text: str) -> bool:
 
 
 def _uuid(text: str) -> bool:
-    # 8-4-4-4-12 hex digits (uuid.UUID alone takes any grouping, braces and a "urn:uuid:" too).
-    return len(text) == 36 and all(text[i] == "-" for i in (8, 13, 18, 23)) and bool(uuid.UUID(text))
+    # 8-4-4-4-12 ASCII hex digits (uuid.UUID takes any grouping, braces, "urn:uuid:", any digit).
+    return _RE_UUID.fullmatch(text) is not None
 
 
 def _email(text: str) -> bool:
+    return _RE_EMAIL_ASCII.fullmatch(text) is not None
+
+
+def _idn_email(text: str) -> bool:  # RFC 6531: any character of Unicode (its digits too)
     return _RE_EMAIL.fullmatch(text) is not None
 
 
@@ -86,7 +92,7 @@ CHECKS: dict[str, Callable[[str], bool]] = {
     "date-time": _date_time,
     "time": _time,
     "email": _email,
-    "idn-email": _email,
+    "idn-email": _idn_email,
     "uri": _uri,
     "uri-reference": _uri_reference,
     "uuid": _uuid,

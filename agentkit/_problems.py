@@ -7,6 +7,7 @@ as Python's repr (``None``, ``True``, ``'x'``) that jsonschema's messages use.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -42,8 +43,7 @@ def json_message(error: jsonschema.ValidationError) -> str:
     head = repr(error.instance)
     if not message.startswith(head):
         if isinstance(error.instance, Mapping):  # unevaluatedProperties names the extra keys
-            for key in error.instance:
-                message = message.replace(repr(key), as_json(key))
+            return _keys_as_json(message, error.instance)
         return message
     rest = message[len(head) :]
     value = error.validator_value
@@ -56,6 +56,21 @@ def json_message(error: jsonschema.ValidationError) -> str:
         cut = rest.rindex(repr(value))
         rest = rest[:cut] + as_json(value) + rest[cut + len(repr(value)) :]
     return as_json(error.instance) + rest
+
+
+# A Python string literal as repr writes one: in single quotes, or in double quotes.
+_LITERAL = re.compile(r"'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\"")
+
+
+def _keys_as_json(message: str, instance: Mapping[str, Any]) -> str:
+    """`message` with each key of `instance` it quotes (as repr) written as JSON, in one pass."""
+    reprs = {repr(key): key for key in instance}
+
+    def rewrite(literal: re.Match[str]) -> str:
+        text = literal[0]
+        return as_json(reprs[text]) if text in reprs else text
+
+    return _LITERAL.sub(rewrite, message)
 
 
 def describe_problem(error: jsonschema.ValidationError, parameters: Mapping[str, Any], name: str) -> str:

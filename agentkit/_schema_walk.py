@@ -15,7 +15,7 @@ from typing import Any
 
 import referencing.exceptions
 
-from . import _validation
+from . import _schema_parts, _validation
 
 __all__ = ["close", "converter", "declared"]
 
@@ -25,7 +25,9 @@ JSON = dict[str, Any]
 _IN_PLACE = ("allOf", "$ref", "$dynamicRef", "if", "then", "else", "dependentSchemas")
 # Keywords whose subschemas describe a value inside the parent's (a fresh place).
 _ONE = ("additionalProperties", "items", "contains", "unevaluatedItems")
-_MANY = ("properties", "patternProperties", "$defs")
+_MANY = ("properties", "patternProperties", "$defs", "definitions")
+# Where a $ref may lead that is no value's place: draft-07 wrote "definitions" (and $ref still finds it).
+_DEFINITIONS = ("$defs", "definitions")
 _HOPS = 32  # references followed in a row without reaching a new value: a loop
 
 
@@ -71,24 +73,17 @@ def declared(schema: Any, resolve: Any) -> list[str]:
 
 def close(schema: Any, resolve: Any) -> Any:
     """A copy of `schema` whose objects refuse keys they do not declare (see the module)."""
-    patterns = "patternProperties" in _validation_keys(schema)
-    return _close(schema, resolve, root=True, patterns=patterns)
+    return _close(schema, _schema_parts.Parts(resolve), root=True)
 
 
-def _validation_keys(schema: Any) -> set[str]:
-    keys: set[str] = set()
-    stack = [schema]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, Mapping):
-            keys.update(item)
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return keys
+# A part that says what more keys may be leaves the place open; so does patternProperties in a
+# part, where jsonschema's unevaluatedProperties would match with `re` (`_validation` refuses it).
+_KEEPS_OPEN = frozenset(
+    {"additionalProperties", "unevaluatedProperties", "patternProperties", _schema_parts.IF_PATTERNS}
+)
 
 
-def _close(node: Any, resolve: Any, *, root: bool, patterns: bool) -> Any:
+def _close(node: Any, parts: _schema_parts.Parts, *, root: bool) -> Any:
     if not isinstance(node, Mapping):
         return node
     out: JSON = dict(node)
@@ -97,36 +92,35 @@ def _close(node: Any, resolve: Any, *, root: bool, patterns: bool) -> Any:
         if not _composed(node):
             if "properties" in node:
                 out["additionalProperties"] = False
-        elif not patterns:  # unevaluatedProperties beside patternProperties is not checked (jsonschema uses re)
-            parts = list(_parts(node, resolve))
-            if any("properties" in p for p in parts) and not any(
-                k in p for p in parts for k in ("additionalProperties", "unevaluatedProperties", "patternProperties")
-            ):
+        else:
+            held = parts.keywords(node)
+            if "properties" in held and not held & _KEEPS_OPEN:
                 out["unevaluatedProperties"] = False
     # anyOf/oneOf members are whole alternatives, unless the parent adds to them.
     alternatives = root and not _composed(node)
     for key in ("anyOf", "oneOf"):
         if isinstance(node.get(key), list):
-            out[key] = [_close(s, resolve, root=alternatives, patterns=patterns) for s in node[key]]
+            out[key] = [_close(s, parts, root=alternatives) for s in node[key]]
     for key in ("allOf",):
         if isinstance(node.get(key), list):
-            out[key] = [_close(s, resolve, root=False, patterns=patterns) for s in node[key]]
+            out[key] = [_close(s, parts, root=False) for s in node[key]]
     for key in ("if", "then", "else", "not"):
         if key in node:
-            out[key] = _close(node[key], resolve, root=False, patterns=patterns)
+            out[key] = _close(node[key], parts, root=False)
     if isinstance(node.get("dependentSchemas"), Mapping):
         out["dependentSchemas"] = {
-            k: _close(s, resolve, root=False, patterns=patterns) for k, s in node["dependentSchemas"].items()
+            k: _close(s, parts, root=False) for k, s in node["dependentSchemas"].items()
         }
     for key in _ONE:
         if key in node:
-            out[key] = _close(node[key], resolve, root=True, patterns=patterns)
+            out[key] = _close(node[key], parts, root=True)
     if isinstance(node.get("prefixItems"), list):
-        out["prefixItems"] = [_close(s, resolve, root=True, patterns=patterns) for s in node["prefixItems"]]
+        out["prefixItems"] = [_close(s, parts, root=True) for s in node["prefixItems"]]
     for key in _MANY:
         if isinstance(node.get(key), Mapping):
-            # A $defs entry is a part of whatever refers to it: that place is closed instead.
-            out[key] = {k: _close(s, resolve, root=key != "$defs", patterns=patterns) for k, s in node[key].items()}
+            # A definition is a part of whatever refers to it: that place is closed instead.
+            root_ = key not in _DEFINITIONS
+            out[key] = {k: _close(s, parts, root=root_) for k, s in node[key].items()}
     return out
 
 

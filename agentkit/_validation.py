@@ -32,7 +32,7 @@ import referencing
 import referencing.exceptions
 import referencing.jsonschema
 
-from . import _formats
+from . import _formats, _schema_parts
 
 __all__ = [
     "FORMATS", "FORMAT_CHECKER", "STEPS", "STEPS_PER_PART", "SchemaProblem", "SchemaTooCostly", "parts", "resolver",
@@ -131,43 +131,56 @@ _OPTIONS = re2.Options()
 _OPTIONS.log_errors = False  # RE2 would print each refused pattern to stderr
 
 
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
 def _ecma_escapes(pattern: str) -> str:
-    r"""JSON Schema patterns are ECMA-262: its ``\uXXXX`` and ``\u{X…}`` are RE2's ``\x{…}``."""
+    r"""JSON Schema patterns are ECMA-262: its ``\uXXXX`` and ``\u{X…}`` are RE2's ``\x{…}``.
+
+    Linear in the pattern: each character is looked at, and copied, a bounded number of times."""
     if "\\u" not in pattern:
         return pattern
     out: list[str] = []
-    i = 0
-    while i < len(pattern):
-        c = pattern[i]
-        if c == "\\" and pattern[i + 1 : i + 2] == "u":
-            rest = pattern[i + 2 :]
-            hex4 = rest[:4]
-            if len(hex4) == 4 and all(h in "0123456789abcdefABCDEF" for h in hex4):
-                out.append(f"\\x{{{hex4}}}")
-                i += 6
+    start = i = 0
+    brace = -2  # the first "}" at or after the last place looked from (-1: there is none)
+    while (i := pattern.find("\\", i)) >= 0:
+        if pattern.startswith("u", i + 1):
+            hex4 = pattern[i + 2 : i + 6]
+            if len(hex4) == 4 and _HEX.issuperset(hex4):
+                out += (pattern[start:i], f"\\x{{{hex4}}}")
+                i = start = i + 6
                 continue
-            if rest.startswith("{") and "}" in rest:
-                out.append(f"\\x{rest[: rest.index('}') + 1]}")
-                i += 2 + rest.index("}") + 1
-                continue
-        # An escape is two characters: ``\\u`` is a backslash, then a "u".
-        step = 2 if c == "\\" else 1
-        out.append(pattern[i : i + step])
-        i += step
+            if pattern.startswith("{", i + 2):
+                if brace != -1 and brace < i + 2:
+                    brace = pattern.find("}", i + 2)
+                if brace != -1:
+                    out += (pattern[start:i], "\\x", pattern[i + 2 : brace + 1])
+                    i = start = brace + 1
+                    continue
+        i += 2  # an escape is two characters: ``\\u`` is a backslash, then a "u"
+    out.append(pattern[start:])
     return "".join(out)
 
 
 @functools.lru_cache(maxsize=512)
-def compile_pattern(pattern: str) -> Any:
-    """`pattern` compiled by RE2 (cached). Raises `SchemaProblem` when RE2 cannot compile it."""
+def _compiled(pattern: str) -> tuple[Any, str]:
+    # (RE2's pattern, "") or (None, why not): a failure is remembered too (lru_cache keeps no exception).
     try:
-        return re2.compile(_ecma_escapes(pattern), options=_OPTIONS)
+        return re2.compile(_ecma_escapes(pattern), options=_OPTIONS), ""
     except (re2.error, UnicodeError, TypeError) as e:
         why = e.args[0].decode(errors="replace") if e.args and isinstance(e.args[0], bytes) else str(e)
+        return None, why or "RE2 refuses it"
+
+
+def compile_pattern(pattern: str) -> Any:
+    """`pattern` compiled by RE2 (cached). Raises `SchemaProblem` when RE2 cannot compile it."""
+    compiled, why = _compiled(pattern)
+    if compiled is None:
         raise SchemaProblem(
             f"the pattern {pattern!r} cannot be checked: {why} (agentkit matches patterns with RE2, in "
             "linear time: no lookaround or backreferences)"
-        ) from None
+        )
+    return compiled
 
 
 def search(pattern: str, text: str, *, lenient: bool = False) -> bool | None:
@@ -354,16 +367,29 @@ def _check_references(resolver: referencing._core.Resolver[Any], resource: refer
         _check_references(resolver.in_subresource(sub), sub)
 
 
-def _keys(value: Any) -> Iterator[str]:
-    """Every key of every object in a JSON document (data and subschemas alike)."""
+def _nodes(value: Any) -> Iterator[Any]:
+    """Every value in a JSON document (data and subschemas alike)."""
     stack = [value]
     while stack:
         item = stack.pop()
+        yield item
         if isinstance(item, Mapping):
-            yield from item
             stack.extend(item.values())
         elif isinstance(item, list):
             stack.extend(item)
+
+
+def _unevaluated_beside_patterns(schema: Any, resolve: Any) -> bool:
+    """Whether an ``unevaluatedProperties`` has ``patternProperties`` among its object's parts:
+    jsonschema's keyword matches those (and only those) with `re`."""
+    objects = [item for item in _nodes(schema) if isinstance(item, Mapping)]
+    if not {"unevaluatedProperties", "patternProperties"} <= {key for item in objects for key in item}:
+        return False
+    if any("$id" in item for item in objects[1:]):
+        return True  # below a nested $id references resolve from there, not from the top
+    parts = _schema_parts.Parts(resolve)
+    risky = {"patternProperties", _schema_parts.IF_PATTERNS, _schema_parts.UNRESOLVED}
+    return any("unevaluatedProperties" in item and not risky.isdisjoint(parts.keywords(item)) for item in objects)
 
 
 def _compile_patterns(schema: Any) -> None:
@@ -401,11 +427,11 @@ def validator(schema: Mapping[str, Any] | bool, *, lenient: bool = False, own: b
             if isinstance(wrong.cause, SchemaProblem):
                 raise wrong.cause from None
             raise SchemaProblem(f"the schema is not valid JSON Schema: {wrong.message}") from None
-        if isinstance(schema, Mapping) and {"unevaluatedProperties", "patternProperties"} <= set(_keys(schema)):
-            # jsonschema's unevaluatedProperties matches patternProperties with `re`, deep inside.
-            raise SchemaProblem("unevaluatedProperties together with patternProperties cannot be checked")
         resource = referencing.jsonschema.DRAFT202012.create_resource(schema)
-        _check_references(_WITH_META_SCHEMAS.resolver_with_root(resource), resource)
+        resolve = _WITH_META_SCHEMAS.resolver_with_root(resource)
+        _check_references(resolve, resource)
+        if _unevaluated_beside_patterns(schema, resolve):
+            raise SchemaProblem("unevaluatedProperties together with patternProperties cannot be checked")
     except RecursionError:
         raise SchemaProblem("the schema is nested too deeply to be checked") from None
     return cls(schema, registry=_LOCAL_ONLY, format_checker=format_checker)

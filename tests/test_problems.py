@@ -28,3 +28,28 @@ from agentkit._validation import validator
 def test_each_keywords_problem_shows_json(schema, value, message):
     (error,) = validator(schema).iter_errors(value)
     assert json_message(error) == message
+
+
+class _Scanned(str):
+    """A message that counts the characters its rewrites scan."""
+
+    scanned = 0
+
+    def replace(self, *args):
+        _Scanned.scanned += len(self)
+        return _Scanned(super().replace(*args))
+
+
+def test_the_keys_an_objects_problem_names_are_written_as_json_in_one_pass():
+    keys = {"it's": 1, 'say "hi"': 2, "é\n": 3, "b": 4, "kept": 5}
+    (error,) = validator({"properties": {"kept": {}}, "unevaluatedProperties": False}).iter_errors(keys)
+    assert json_message(error) == (
+        'Unevaluated properties are not allowed ("b", "it\'s", "say \\"hi\\"", "é\\n" were unexpected)'
+    )
+    many = {f"k{i}": i for i in range(3000)}
+    (error,) = validator({"unevaluatedProperties": False}).iter_errors(many)
+    error.message = _Scanned(error.message)
+    _Scanned.scanned = 0
+    wrote = json_message(error)
+    assert '"k2999"' in wrote and "'k" not in wrote
+    assert _Scanned.scanned < 10 * len(error.message)

@@ -102,6 +102,40 @@ def test_composed_schemas_refuse_unknown_arguments_and_keep_every_declared_one()
 
 
 @pytest.mark.parametrize(
+    "schema",
+    [
+        {"type": "object", "allOf": [{"properties": {"path": {"type": "string"}}}],
+         "$defs": {"Headers": {"type": "object", "patternProperties": {"^X-": {"type": "string"}}}}},
+        {"type": "object", "allOf": [{"properties": {"path": {"type": "string"}, "patternProperties": {"type": "string"}}}]},
+        {"$ref": "#/$defs/Args", "$defs": {"Args": {"type": "object", "properties": {
+            "path": {"type": "string"},
+            "headers": {"type": "object", "patternProperties": {"^X-": {"type": "string"}}}}}}},
+    ],
+)
+def test_patterns_outside_a_composed_objects_own_parts_leave_it_closed(schema):
+    t = Tool.from_schema("delete", schema, box)
+    assert t.validate({"path": "a"}) == {"path": "a"}
+    with pytest.raises(ToolArgumentsError, match="force"):
+        t.validate({"path": "a", "force": True})
+
+
+def test_objects_under_draft_07_definitions_refuse_unknown_keys_and_convert_like_defs():
+    schema = {
+        "type": "object",
+        "properties": {"order": {"$ref": "#/definitions/Order"}},
+        "definitions": {
+            "Order": {"type": "object", "properties": {"item": {"$ref": "#/definitions/Item"}, "n": {"type": "integer"}}},
+            "Item": {"type": "object", "properties": {"sku": {"type": "string"}}},
+        },
+    }
+    t = Tool.from_schema("order", schema, box)
+    assert exactly(t.validate({"order": {"item": {"sku": "A"}, "n": 2.0}})) == exactly({"order": {"item": {"sku": "A"}, "n": 2}})
+    for extra in ({"item": {"sku": "A", "price": 0}}, {"n": 1, "price": 0}):
+        with pytest.raises(ToolArgumentsError, match="price"):
+            t.validate({"order": extra})
+
+
+@pytest.mark.parametrize(
     ("schema", "words"),
     [
         ({"type": "dict", "properties": {}}, "not valid JSON Schema"),  # BFCL's raw type

@@ -41,6 +41,11 @@ NONE_LEFT = {"unevaluatedProperties": False}
         ({"not": {"properties": {"x": A}}}, {"not": {"properties": {"x": {**A, **SHUT}}}}),
         ({"$ref": "#/$defs/d", "$defs": {"d": {"properties": {"e": A}}}},
          {"$ref": "#/$defs/d", "$defs": {"d": {"properties": {"e": {**A, **SHUT}}}}, **NONE_LEFT}),
+        # draft-07's "definitions" is where a $ref may lead too: closed like $defs, at the referrer.
+        ({"$ref": "#/definitions/d", "definitions": {"d": {"properties": {"e": A}}}},
+         {"$ref": "#/definitions/d", "definitions": {"d": {"properties": {"e": {**A, **SHUT}}}}, **NONE_LEFT}),
+        ({"properties": {"o": {"$ref": "#/definitions/d"}}, "definitions": {"d": A}},
+         {"properties": {"o": {"$ref": "#/definitions/d", **NONE_LEFT}}, "definitions": {"d": A}, **SHUT}),
         # Every part counts, through alternatives and conditions too.
         ({"allOf": [{"anyOf": [A]}]}, {"allOf": [{"anyOf": [A]}], **NONE_LEFT}),
         ({"allOf": [{"oneOf": [A]}]}, {"allOf": [{"oneOf": [A]}], **NONE_LEFT}),
@@ -54,11 +59,17 @@ NONE_LEFT = {"unevaluatedProperties": False}
         ({"allOf": [{**A, "unevaluatedProperties": True}]}, {"allOf": [{**A, "unevaluatedProperties": True}]}),
         ({"allOf": [{"type": "object"}]}, {"allOf": [{"type": "object"}]}),
         ({"$ref": "#/$defs/d", "$defs": {"d": {"type": "string"}}}, {"$ref": "#/$defs/d", "$defs": {"d": {"type": "string"}}}),
-        # Beside patternProperties anywhere, unevaluatedProperties cannot be checked (jsonschema's
-        # would use `re`): composed objects stay open, plain ones still close.
-        ({"allOf": [A], "properties": {"p": {"patternProperties": {"^x": {}}}}},
-         {"allOf": [A], "properties": {"p": {"patternProperties": {"^x": {}}}}}),
+        # Beside patternProperties in its own parts, unevaluatedProperties cannot be checked
+        # (jsonschema's would use `re`): such an object stays open; patterns elsewhere change nothing.
         ({"allOf": [{**A, "patternProperties": {"^x": {}}}]}, {"allOf": [{**A, "patternProperties": {"^x": {}}}]}),
+        ({**A, "if": {"allOf": [{"patternProperties": {"^x": {}}}]}}, {**A, "if": {"allOf": [{"patternProperties": {"^x": {}}}]}}),
+        ({"$ref": "#/$defs/d", "$defs": {"d": {**A, "patternProperties": {"^x": {}}}}},
+         {"$ref": "#/$defs/d", "$defs": {"d": {**A, "patternProperties": {"^x": {}}}}}),
+        ({"allOf": [A], "properties": {"p": {"patternProperties": {"^x": {}}}}},
+         {"allOf": [A], "properties": {"p": {"patternProperties": {"^x": {}}}}, **NONE_LEFT}),
+        ({"allOf": [A], "$defs": {"h": {"patternProperties": {"^x": {}}}}},
+         {"allOf": [A], "$defs": {"h": {"patternProperties": {"^x": {}}}}, **NONE_LEFT}),
+        ({"allOf": [{"properties": {"patternProperties": {}}}]}, {"allOf": [{"properties": {"patternProperties": {}}}], **NONE_LEFT}),
     ],
 )
 def test_close(schema, closed):
@@ -71,3 +82,24 @@ def test_declared_names_every_parts_properties_in_order_once():
     assert declared(schema, _validation.resolver(schema)) == ["z", "m", "a", "t"]
     loop = {"$ref": "#/$defs/l", "$defs": {"l": {"$ref": "#/$defs/l", "properties": {"q": {}}}}}
     assert declared(loop, _validation.resolver(loop)) == ["q"]
+
+
+class _Counted(dict):
+    """A subschema that counts the reads a walk makes of it."""
+
+    reads = 0
+
+    def get(self, *args):
+        _Counted.reads += 1
+        return super().get(*args)
+
+
+def test_closing_reads_each_part_a_bounded_number_of_times_however_many_places_refer_to_it(monkeypatch):
+    # N properties each a $ref to one allOf of N parts: a walk of the parts per referrer is N².
+    n = 300
+    shared = {"allOf": [_Counted(properties={f"p{i}": {}}) for i in range(n)]}
+    schema = {"$defs": {"D": shared}, "properties": {f"a{i}": {"$ref": "#/$defs/D"} for i in range(n)}}
+    monkeypatch.setattr(_Counted, "reads", 0)
+    closed = close(schema, _validation.resolver(schema))
+    assert closed["properties"]["a7"] == {"$ref": "#/$defs/D", **NONE_LEFT}
+    assert _Counted.reads < 20 * n

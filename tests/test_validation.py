@@ -134,6 +134,51 @@ def test_mcp_schemas_whose_checks_explode_are_answered_promptly_and_tool_timeout
 DRAFT7 = "http://json-schema.org/draft-07/schema#"
 
 
+class _Measured(str):
+    """A pattern that counts the characters its slices copy."""
+
+    copied = 0
+
+    def __getitem__(self, key):
+        part = super().__getitem__(key)
+        _Measured.copied += len(part)
+        return part
+
+
+@pytest.mark.parametrize(
+    ("pattern", "rewritten"),
+    [
+        (r"\u00e9\u{1F600}", r"\x{00e9}\x{1F600}"),
+        (r"\\u00e9", r"\\u00e9"),  # an escaped backslash, then "u00e9"
+        (r"a\u{12", r"a\u{12"),  # no closing brace: left as written
+        (r"\u{1}\u{2}x\u00", r"\x{1}\x{2}x\u00"),
+        ("\\", "\\"),
+    ],
+)
+def test_ecma_escapes_are_rewritten_for_re2(pattern, rewritten):
+    assert _validation._ecma_escapes(pattern) == rewritten
+
+
+def test_rewriting_escapes_copies_each_character_a_bounded_number_of_times(monkeypatch):
+    pattern = _Measured("\\u{" * 3000 + "\\u00")  # no brace closes: each escape is left as written
+    monkeypatch.setattr(_Measured, "copied", 0)
+    _validation._ecma_escapes(pattern)
+    assert _Measured.copied < 10 * len(pattern)
+
+
+def test_a_pattern_re2_cannot_compile_is_compiled_once_whatever_the_keys_and_calls(monkeypatch):
+    compiled = []
+    stock = _validation.re2.compile
+    monkeypatch.setattr(_validation.re2, "compile", lambda *a, **k: compiled.append(a[0]) or stock(*a, **k))
+    pattern = "(?=only-this-test)"
+    check = validator({"patternProperties": {pattern: {"type": "string"}}}, lenient=True)
+    for _ in range(3):
+        assert check.is_valid({f"k{i}": 1 for i in range(50)})
+    assert compiled == [pattern]
+    with pytest.raises(SchemaProblem, match="cannot be checked"):
+        search(pattern, "x")
+
+
 def test_patterns_are_ecma_like_on_re2_and_a_lone_surrogate_is_matched_not_raised():
     assert search(r"^\u00e9\\u$", "é\\u")  # ECMA's \uXXXX; an escaped backslash stays one
     assert search(r"^\u{1F600}$", "😀")
@@ -162,12 +207,43 @@ def test_a_subschema_with_its_own_schema_keyword_is_still_matched_by_re2():
         ({"properties": {"x": {"pattern": "(a)\\1"}}}, r"the pattern '\(a\)\\\\1' cannot be checked"),
         ({"patternProperties": {"(?<=a)b": {}}}, "the pattern .* cannot be checked"),
         ({"patternProperties": {"a": {}}, "unevaluatedProperties": False}, "unevaluatedProperties together with"),
+        ({"allOf": [{"patternProperties": {"a": {}}}], "unevaluatedProperties": False}, "unevaluatedProperties together"),
+        ({"$ref": "#/$defs/d", "unevaluatedProperties": False, "$defs": {"d": {"patternProperties": {"a": {}}}}},
+         "unevaluatedProperties together"),
+        ({"if": {"anyOf": [{"patternProperties": {"a": {}}}]}, "unevaluatedProperties": False}, "unevaluatedProperties together"),
+        ({"$dynamicRef": "#/$defs/d", "unevaluatedProperties": False, "$defs": {"d": {"patternProperties": {"a": {}}}}},
+         "unevaluatedProperties together"),
+        ({"properties": {"x": {"$id": "http://a.example/x", "$ref": "#/$defs/d", "unevaluatedProperties": False,
+                               "$defs": {"d": {"patternProperties": {"a": {}}}}}}}, "unevaluatedProperties together"),
         ({"properties": 5}, "not valid JSON Schema: 5 is not of type 'object'"),
     ],
 )
 def test_what_cannot_be_checked_safely_is_a_schema_problem_saying_why(schema, why):
     with pytest.raises(SchemaProblem, match=why):
         validator(schema)
+
+
+def test_a_chain_of_references_too_long_to_follow_counts_as_holding_patterns():
+    chain = {f"d{i}": {"$ref": f"#/$defs/d{i + 1}"} for i in range(40)}
+    deep = {"$ref": "#/$defs/d0", "unevaluatedProperties": False, "$defs": {**chain, "d40": {"patternProperties": {"a": {}}}}}
+    with pytest.raises(SchemaProblem, match="unevaluatedProperties together"):
+        validator(deep)
+    assert validator({**deep, "$defs": {**chain, "d40": {"properties": {"a": {}}}}}).is_valid({"a": 1})
+
+
+def test_unevaluated_properties_is_refused_only_beside_patterns_of_its_own_parts():
+    # jsonschema's unevaluatedProperties matches with `re` the patternProperties of the same
+    # value's parts only: patterns elsewhere (a nested object, a definition, a property's name) are RE2's.
+    apart = {
+        "allOf": [{"properties": {"a": {}, "patternProperties": {}}}],
+        "properties": {"h": {"patternProperties": {"^x": {"type": "string"}}}},
+        "unevaluatedProperties": False,
+        "$defs": {"d": {"patternProperties": {"^x": {}}}},
+    }
+    check = validator(apart)
+    assert check.is_valid({"a": 1, "h": {"xy": "s"}})
+    assert not check.is_valid({"a": 1, "b": 2})
+    assert not check.is_valid({"h": {"xy": 1}})
 
 
 def test_the_bundled_meta_schemas_resolve_and_regex_formats_are_re2s():
@@ -323,6 +399,33 @@ def test_each_format_agentkit_enforces_takes_a_good_value_and_refuses_a_bad_one(
     assert check.is_valid(good)
     assert not check.is_valid(bad)
     assert validator({"format": fmt}).is_valid(5)  # a format speaks of strings only
+
+
+# Each format's good value with a digit that is not ASCII (Arabic-Indic, fullwidth): RFC 3339,
+# 4122, 5321, 3986, 1123 and the IP notations allow ASCII digits only (idn-email and regex do not).
+NON_ASCII_DIGITS = {
+    "date": "２０２４-02-29",
+    "date-time": "2024-02-29T١٣:05:00Z",
+    "time": "١٣:٠٥:٠٠+01:00",
+    "email": "ada١@example.com",
+    "uri": "https://example.com/a?b=١",
+    "uri-reference": "../a?b=١",
+    "uuid": "١٢٣٤٥٦٧٨-1234-5678-1234-567812345678",
+    "ipv4": "١٩٢.168.0.1",
+    "ipv6": "::١",
+    "hostname": "example١.com",
+}
+
+
+def test_every_format_of_digits_is_named_for_the_non_ascii_digit_check():
+    assert set(NON_ASCII_DIGITS) == set(FORMAT_CASES) - {"idn-email", "regex"}
+
+
+@pytest.mark.parametrize("fmt", sorted(NON_ASCII_DIGITS))
+def test_each_format_refuses_digits_that_are_not_ascii(fmt):
+    assert not validator({"type": "string", "format": fmt}).is_valid(NON_ASCII_DIGITS[fmt])
+    assert not validator({"type": "string", "format": fmt}).is_valid("１０:００:００.５Z")
+    assert validator({"type": "string", "format": "time"}).is_valid("10:00:00.5Z")
 
 
 @pytest.mark.parametrize(
