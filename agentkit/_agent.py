@@ -327,7 +327,7 @@ class Agent(Generic[OutputT]):
                 if (found := await c.before_call(run, call, tool)) is not None:
                     break
             if found is None:
-                outcome = await answer(call, malformed, run.tools, tool_timeout=o.tool_timeout, permit=run.count_call,
+                outcome = await answer(call, malformed, run.tools, tool_timeout=o.tool_timeout, count=run.count_call,
                                        context=lambda: run.context(call))  # fmt: skip
                 if outcome.images and getattr(self.model, "takes_images", False) is True:
                     state.images[call.id] = outcome.images

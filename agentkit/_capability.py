@@ -88,10 +88,9 @@ class RunState:
         return RunResult(output=output, reasoning=reasoning, messages=self.messages, usage=self.usage,
                          turns=self.usage.requests, **more)  # fmt: skip
 
-    def count_call(self) -> bool:
-        """Count a tool call that runs now (True: it may)."""
+    def count_call(self) -> None:
+        """Count a tool call that runs now."""
         self.usage.tool_calls += 1
-        return True
 
 
 @dataclass(kw_only=True)

@@ -177,19 +177,14 @@ async def answer(
     malformed: str | None,
     tools: Mapping[str, Tool[Any, Any]],
     *,
-    approve: Approval | None = None,
-    approval_timeout: float | None = None,
     tool_timeout: float | None = None,
-    decision: bool | str | None = None,
-    permit: Callable[[], bool] | None = None,
+    count: Callable[[], None] | None = None,
     context: Callable[[], RunContext[Any]] | None = None,
 ) -> Outcome:
-    """Answer one call. Never raises (but for cancellation): every failure is an `Outcome`.
-
-    `decision` is the caller's answer for a call that waited for approval (it replaces the
-    hook); `permit()` says whether one more call may run (usage limits); `context()` makes the
-    `RunContext` of a tool that takes one.
-    """
+    """Answer one call: run its tool, or say why it cannot run (a malformed call, an unknown
+    tool). Never raises (but for cancellation): every failure is an `Outcome`. `count()` is
+    called when the tool is about to run; `context()` makes the `RunContext` of a tool that
+    takes one. Approvals and limits are the run's capabilities (`_approving`, `_budget`)."""
     if malformed is not None:
         return Outcome(f"Error: your tool call could not be read: {malformed}. Write it again.", malformed)
     found = tools.get(call.name)
@@ -197,12 +192,8 @@ async def answer(
         known = ", ".join(tools) or "none"
         content = f"Error: there is no tool named {call.name!r}. Available tools: {known}."
         return Outcome(content, f"unknown tool {call.name!r}")
-    refused = await judge(call, approve, approval_timeout, decision)
-    if refused is not None:
-        return refused
-    if permit is not None and not permit():
-        error = "the run's limit on tool calls was reached"
-        return Outcome(f"Error: this call was not run: {error}.", error)
+    if count is not None:
+        count()
     if found.takes_context:
         if context is None:
             error = f"the tool {call.name} needs a RunContext and none was given"
