@@ -37,6 +37,18 @@ def _composed(node: Mapping[str, Any]) -> bool:
     )
 
 
+def _referenced(node: Mapping[str, Any], resolve: Any) -> Any:
+    """What `node`'s ``$ref`` resolves to (a `referencing` Resolved), or None: no reference, or
+    one that does not resolve."""
+    ref = node.get("$ref")
+    if not isinstance(ref, str):
+        return None
+    try:
+        return resolve.lookup(ref)
+    except referencing.exceptions.Unresolvable:
+        return None
+
+
 def _parts(node: Any, resolve: Any) -> Iterator[Mapping[str, Any]]:
     """`node` and every subschema that describes the same value (through references too)."""
     seen: set[int] = set()
@@ -48,14 +60,9 @@ def _parts(node: Any, resolve: Any) -> Iterator[Mapping[str, Any]]:
         seen.add(id(item))
         yield item
         children = []
-        ref = item.get("$ref")
-        if isinstance(ref, str):
-            try:
-                found = res.lookup(ref)
-            except referencing.exceptions.Unresolvable:
-                pass
-            else:
-                children.append((found.contents, found.resolver, hops + 1))
+        found = _referenced(item, res)
+        if found is not None:
+            children.append((found.contents, found.resolver, hops + 1))
         for key in ("allOf", "anyOf", "oneOf"):
             children.extend((sub, res, hops) for sub in item.get(key) or ())
         children.extend((item[k], res, hops) for k in ("then", "else") if k in item)
@@ -150,14 +157,9 @@ def _convert(value: Any, node: Any, resolve: Any, valid: Valid, hops: int, budge
     budget[0] -= 1
     if budget[0] < 0:
         raise _validation.SchemaTooCostly("the schema is too costly to convert the arguments by")
-    ref = node.get("$ref")
-    if isinstance(ref, str):
-        try:
-            found = resolve.lookup(ref)
-        except referencing.exceptions.Unresolvable:
-            pass
-        else:
-            value = _convert(value, found.contents, found.resolver, valid, hops + 1, budget)
+    found = _referenced(node, resolve)
+    if found is not None:
+        value = _convert(value, found.contents, found.resolver, valid, hops + 1, budget)
     for part in node.get("allOf") or ():
         value = _convert(value, part, resolve, valid, hops + 1, budget)
     for key in ("anyOf", "oneOf"):
