@@ -449,16 +449,17 @@ async def test_a_failing_request_failed_keeps_the_calls_that_ran_in_the_error():
 # --- from the mutation run of the seam's modules: each test kills a mutant that mattered -------
 
 
-class ClosesBadly:
-    """A toolset whose disconnect fails (attacker review #9)."""
+class Offers:
+    """A toolset with the given tools, whose disconnect raises `close_error` when given."""
 
-    def __init__(self) -> None:
+    def __init__(self, *tools, close_error: Exception | None = None) -> None:
         from contextlib import asynccontextmanager
 
         @asynccontextmanager
         async def tools_for_run():
-            yield [delete_file]
-            raise ConnectionResetError("the server went away")
+            yield list(tools)
+            if close_error is not None:
+                raise close_error
 
         self.tools_for_run = tools_for_run
 
@@ -466,7 +467,8 @@ class ClosesBadly:
 @pytest.mark.anyio
 async def test_a_toolset_that_fails_to_disconnect_fails_the_run_with_its_own_error():
     log: list = []
-    agent = Agent(ScriptedModel(["ok"]), [ClosesBadly()], capabilities=[Recorder(log)])
+    toolset = Offers(delete_file, close_error=ConnectionResetError("the server went away"))  # attacker review #9
+    agent = Agent(ScriptedModel(["ok"]), [toolset], capabilities=[Recorder(log)])
     with pytest.raises(ConnectionResetError):
         await agent.run("go")
     assert log[-1] == ("run_failed", "ConnectionResetError")
@@ -615,19 +617,6 @@ def test_a_global_capability_is_added_and_removed_by_name():
         _capability.set_global("probe", None)
     assert factory not in _capability.global_capabilities()
     _capability.set_global("probe", None)  # removing twice is fine
-
-
-class Offers:
-    """A toolset with the given tools."""
-
-    def __init__(self, *tools) -> None:
-        from contextlib import asynccontextmanager
-
-        @asynccontextmanager
-        async def tools_for_run():
-            yield list(tools)
-
-        self.tools_for_run = tools_for_run
 
 
 @pytest.mark.anyio
