@@ -29,7 +29,16 @@ from ._model import (
     Usage,
 )
 from ._options import RunOptions
-from ._result import AgentEvent, RunFinished, RunResult, ToolCallFinished, ToolCallStarted, TurnFinished
+from ._result import (
+    AgentEvent,
+    Handoff,
+    RunFinished,
+    RunResult,
+    SubAgentEvent,
+    ToolCallFinished,
+    ToolCallStarted,
+    TurnFinished,
+)
 from .exceptions import (
     AgentError,
     ApprovalError,
@@ -71,6 +80,7 @@ __all__ = [
     "Completion",
     "CompletionDone",
     "Final",
+    "Handoff",
     "LocalModel",
     "MalformedCall",
     "MaxTurnsExceeded",
@@ -91,6 +101,7 @@ __all__ = [
     "RunState",
     "Sampling",
     "SessionError",
+    "SubAgentEvent",
     "TextDelta",
     "Tool",
     "ToolArgumentsError",

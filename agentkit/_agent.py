@@ -16,9 +16,10 @@ from typing_extensions import TypeVar, Unpack
 
 from ._approvals import PENDING, settle, waiting_calls
 from ._bridge import Emit, events
-from ._capabilities import capabilities
-from ._capability import CallAnswer, Capability, Hooks, ModelRequest, ModelResponse, RunState, TurnEnd, failure
+from ._capabilities import hooks_for
+from ._capability import CallAnswer, Capability, ModelRequest, ModelResponse, RunState, TurnEnd, failure
 from ._events import ToolCall
+from ._handoffs import check_handoffs, check_identity
 from ._limits import UsageLimits
 from ._marks import outgoing
 from ._model import Completion, Message, Model, ToolChoice, Usage
@@ -27,9 +28,10 @@ from ._order import STILL
 from ._output import OutputMode
 from ._result import AgentEvent, RunFinished, RunResult, ToolCallFinished, ToolCallStarted, TurnFinished
 from ._streaming import stream_turn
+from ._subagents import agent_tool
 from ._tool_runner import Approval, answer, cap
 from ._toolsets import Toolset, open_tools
-from ._turn import Turn, tool_message
+from ._turn import Turn, in_call_order, tool_message
 from .exceptions import MaxTurnsExceeded, ModelError, RunError, UserError
 from .sessions import History
 from .tools import Tool, tool
@@ -58,7 +60,9 @@ class Agent(Generic[OutputT]):
     `history` (an `agentkit.sessions.History`) bounds what each model call is sent;
     `capabilities` (`agentkit.Capability`) take part in every run; `parallel_tools=False` runs
     a message's calls one at a time, in order (a `sequential` tool's call always waits for the
-    calls before it). The object holds no per-run state: many runs may share it concurrently.
+    calls before it). `name` and `description` tell other agents about this one: `as_tool`
+    makes it a tool of another agent, `handoffs` lets this one hand the conversation over
+    (docs/agents.md). The object holds no per-run state: many runs may share it concurrently.
     """
 
     # A type checker learns `OutputT` from `output_type` (str without it); a special form such as
@@ -94,7 +98,11 @@ class Agent(Generic[OutputT]):
         history: History | None = None,
         capabilities: Sequence[Capability] = (),
         parallel_tools: bool = True,
+        name: str = "agent",
+        description: str | None = None,
+        handoffs: Sequence[Agent[Any]] = (),
     ) -> None:
+        self.name, self.description = check_identity(name, description)
         self.model = model
         self.tools: dict[str, Tool[Any, Any]] = {}
         self.toolsets: list[Toolset] = []
@@ -123,6 +131,12 @@ class Agent(Generic[OutputT]):
         self.capabilities = list(capabilities)
         self.parallel_tools = parallel_tools
         self._output = output_spec(output_type, self.tools)
+        self.handoffs: list[Agent[Any]] = check_handoffs(self, handoffs)
+
+    def as_tool(self, name: str | None = None, description: str | None = None) -> Tool[..., Any]:
+        """This agent as a tool of another (its one parameter: ``input``, the sub-run's question).
+        A call runs it as a new conversation belonging to the calling run (docs/agents.md)."""
+        return agent_tool(self, name, description)
 
     # --- public entry points ----------------------------------------------------------------
 
@@ -160,24 +174,26 @@ class Agent(Generic[OutputT]):
 
     # --- the loop --------------------------------------------------------------------------
 
-    async def _drive(self, messages: list[Message], options: RunOptions, emit: Emit | None) -> RunResult[Any]:
+    async def _drive(
+        self, messages: list[Message], options: RunOptions, emit: Emit | None, parent: RunState | None = None
+    ) -> RunResult[Any]:
         messages = settle(messages, options.approvals)
-        run = RunState(agent=self, options=options, messages=messages, tools=dict(self.tools))
-        hooks, closing = Hooks(capabilities(run)), False
+        run = RunState(agent=self, options=options, messages=messages, tools=dict(self.tools), emit=emit, parent=parent)
+        run.hooks, closing = hooks_for(run), False
         try:
             # Toolsets connect before the first model call and disconnect before the run's end is told.
             async with AsyncExitStack() as stack:
                 if self.toolsets:
                     run.tools = await open_tools(self.tools, self.toolsets, stack)
-                for c in hooks.run_started:
+                for c in run.hooks.run_started:
                     await c.run_started(run)
-                result = await self._loop(run, hooks, emit)
+                result = await self._loop(run, emit)
                 closing = True  # an error now is a toolset's, as it disconnects
-            for c in hooks.run_finished:
+            for c in run.hooks.run_finished:
                 await c.run_finished(run, result)
         except BaseException as error:
             error = error if closing else failure(run, error)
-            for c in hooks.run_failed:
+            for c in run.hooks.run_failed:
                 try:
                     await c.run_failed(run, error)
                 except BaseException as replaced:  # e.g. a SessionError: the calls that ran are not stored
@@ -187,31 +203,32 @@ class Agent(Generic[OutputT]):
             await emit(RunFinished(result=result))
         return result
 
-    async def _loop(self, run: RunState, hooks: Hooks, emit: Emit | None) -> RunResult[Any]:
-        run.early = run.early and hooks.early
+    async def _loop(self, run: RunState, emit: Emit | None) -> RunResult[Any]:
+        run.early = run.early and run.hooks.early
         waiting = waiting_calls(run.messages)
         if waiting:  # the calls a run that stopped for approval left waiting: answered first
             run.current, run.snapshot = Turn(calls=waiting), list(run.messages)
             resumed = ModelResponse(completion=None, message={}, calls=waiting, resumed=True)
-            result = await self._settle(run, hooks, resumed, [(c, None) for c in waiting], emit)
+            result = await self._settle(run, resumed, [(c, None) for c in waiting], emit)
             if result is not None:
                 return result
-        tools = list(run.tools.values())
         for turn in range(run.options.max_turns):
             run.turn = turn
-            completion = await self._request(run, hooks, tools, emit)
-            run.usage = run.usage + completion.usage + Usage(requests=1)
+            completion = await self._request(run, emit)
+            run.spend(completion.usage + Usage(requests=1))
             message, calls = run.current.message_of(completion)  # type: ignore[union-attr]
             response = ModelResponse(completion=completion, message=message, calls=[c for c, e in calls if e is None])
-            result = await self._settle(run, hooks, response, calls, emit)
+            result = await self._settle(run, response, calls, emit)
             if result is not None:
                 return result
         turns = run.options.max_turns
         raise MaxTurnsExceeded(f"no final answer after {turns} model calls", messages=list(run.messages))
 
-    async def _request(self, run: RunState, hooks: Hooks, tools: list[Any], emit: Emit | None) -> Completion:
+    async def _request(self, run: RunState, emit: Emit | None) -> Completion:
         """One model call (streamed when the caller streams), with the run's capabilities around it."""
-        o, state = run.options, Turn()
+        o, state, hooks = run.options, Turn(), run.hooks
+        model: Model = run.agent.model  # a handoff changes the agent
+        tools = list(run.tools.values())
         request = ModelRequest(messages=list(run.messages), options={"tools": tools or None, **o.model_options,
             "thinking": per_turn(o.thinking, run.turn), "tool_choice": per_turn(o.tool_choice, run.turn)})  # fmt: skip
         for c in hooks.before_request:
@@ -221,10 +238,10 @@ class Agent(Generic[OutputT]):
         logger.debug("turn %d: calling the model with %d messages", run.turn, len(sent))
         try:
             if emit is None:
-                completion = await self.model.complete(sent, **request.options)
+                completion = await model.complete(sent, **request.options)
             else:
-                answer_now = lambda call: self._answer(call, None, run, hooks, emit, run.ticket(call))  # noqa: E731
-                completion = await stream_turn(self.model.stream(sent, **request.options), run, emit, answer_now)
+                answer_now = lambda call: self._answer(call, None, run, emit, run.ticket(call))  # noqa: E731
+                completion = await stream_turn(model.stream(sent, **request.options), run, emit, answer_now)
             return state.own_ids(completion, run.messages)  # one id, one call, in the whole transcript
         except BaseException as e:
             for c in hooks.request_failed:
@@ -240,11 +257,10 @@ class Agent(Generic[OutputT]):
             raise ModelError(f"the model failed: {type(e).__name__}: {e}", messages=ran) from e
 
     async def _settle(
-        self, run: RunState, hooks: Hooks, response: ModelResponse, calls: list[tuple[ToolCall, str | None]],
-        emit: Emit | None,
-    ) -> RunResult[Any] | None:  # fmt: skip
+        self, run: RunState, response: ModelResponse, calls: list[tuple[ToolCall, str | None]], emit: Emit | None
+    ) -> RunResult[Any] | None:
         """Answer a response's calls and keep the transcript valid; the result when the run ends here."""
-        state, message, completion = run.current, response.message, response.completion
+        state, message, completion, hooks = run.current, response.message, response.completion, run.hooks
         assert state is not None
         try:
             for c in hooks.after_response:
@@ -271,10 +287,14 @@ class Agent(Generic[OutputT]):
                 await emit(TurnFinished(turn=run.turn, completion=completion, messages=list(run.messages)))  # type: ignore[arg-type]
             return run.result(None, completion, pending=pending)
         state.message, state.calls = (None if response.resumed else message), [c for c, _ in calls]
-        await self._answer_all([c for c in calls if c[0].id not in started], run, hooks, emit)
+        await self._answer_all([c for c in calls if c[0].id not in started], run, emit)
+        if run.holds:  # a call waits for decisions (a sub-run's): the run stops, the others' answers kept
+            return run.held(response)
         if not response.resumed:
             run.messages.append(message)
         run.messages.extend(state.answers(state.calls))
+        if response.resumed:  # answers given before the run stopped come first: put all in call order
+            in_call_order(run.messages)
         failed = next((state.failures[c.id] for c in state.calls if c.id in state.failures), None)
         if failed is not None:
             if isinstance(failed, RunError):
@@ -291,33 +311,30 @@ class Agent(Generic[OutputT]):
             return run.result(final.output, completion)
         return run.result(completion.content, completion) if not calls and run.text_answers else None
 
-    async def _answer_all(
-        self, calls: list[tuple[ToolCall, str | None]], run: RunState, hooks: Hooks, emit: Emit | None
-    ) -> None:
+    async def _answer_all(self, calls: list[tuple[ToolCall, str | None]], run: RunState, emit: Emit | None) -> None:
         if len(calls) == 1:  # no task group needed for one call
-            await self._answer(*calls[0], run, hooks, emit, run.ticket(calls[0][0]))
+            await self._answer(*calls[0], run, emit, run.ticket(calls[0][0]))
         elif calls:
             async with anyio.create_task_group() as tg:
                 for call, error in calls:
-                    tg.start_soon(self._answer, call, error, run, hooks, emit, run.ticket(call))
+                    tg.start_soon(self._answer, call, error, run, emit, run.ticket(call))
 
     async def _answer(
-        self, call: ToolCall, malformed: str | None, run: RunState, hooks: Hooks, emit: Emit | None, place: int
+        self, call: ToolCall, malformed: str | None, run: RunState, emit: Emit | None, place: int
     ) -> None:
         """Run one call at its `place` in the message's order (unless a capability answers it) and
         record its tool message. Never raises (but for cancellation): a capability's exception is
         kept in the turn, raised after it."""
         assert run.current is not None
         async with run.current.order.turn(place) as blocked:  # a call it waited for may still run in its thread
-            await self._answer_now(call, malformed, run, hooks, emit, CallAnswer.not_run(STILL) if blocked else None)
+            await self._answer_now(call, malformed, run, emit, CallAnswer.not_run(STILL) if blocked else None)
             if call.id in run.current.abandoned:
                 run.current.order.abandon(place)
 
     async def _answer_now(
-        self, call: ToolCall, malformed: str | None, run: RunState, hooks: Hooks, emit: Emit | None,
-        found: CallAnswer | None,
-    ) -> None:  # fmt: skip
-        state, o = run.current, run.options
+        self, call: ToolCall, malformed: str | None, run: RunState, emit: Emit | None, found: CallAnswer | None
+    ) -> None:
+        state, o, hooks = run.current, run.options, run.hooks
         assert state is not None
         if emit is not None:
             await emit(ToolCallStarted(call=call))
@@ -329,7 +346,7 @@ class Agent(Generic[OutputT]):
             if found is None:
                 outcome = await answer(call, malformed, run.tools, tool_timeout=o.tool_timeout, count=run.count_call,
                                        context=lambda: run.context(call))  # fmt: skip
-                if outcome.images and getattr(self.model, "takes_images", False) is True:
+                if outcome.images and getattr(run.agent.model, "takes_images", False) is True:
                     state.images[call.id] = outcome.images
                 if outcome.abandoned:
                     state.abandoned.add(call.id)
@@ -345,6 +362,8 @@ class Agent(Generic[OutputT]):
                 await c.after_call(run, call, found)
             except Exception as e:
                 state.failures.setdefault(call.id, e)
+        if call.id in run.holds:  # no answer yet: the run stops with it pending
+            return
         state.results[call.id] = tool_message(call, found.content)
         if emit is not None:
             await emit(ToolCallFinished(call=call, content=found.content, error=found.error))

@@ -12,9 +12,11 @@ from .tools import Tool
 
 __all__ = [
     "PENDING",
+    "SUBRUNS",
     "WENT_ON",
     "Decision",
     "decided",
+    "to_decide",
     "needing_approval",
     "needing_decision",
     "open_calls",
@@ -26,6 +28,10 @@ __all__ = [
 
 PENDING = "agentkit_pending"
 """On an assistant message a run stopped at: the ids of its calls that wait for the caller's decision."""
+
+SUBRUNS = "agentkit_subruns"
+"""On an assistant message a run stopped at: by call id, the sub-runs (agents called as tools)
+that stopped for approval, each with its transcript (``{"agent": name, "messages": [...]}``)."""
 
 Decision: TypeAlias = "bool | str"
 """A caller's decision on a pending call: True runs it, False or a reason (a str) denies it."""
@@ -63,6 +69,19 @@ def needing_decision(messages: list[Message], tools: Mapping[str, Tool[Any, Any]
     return needing_approval(waiting, tools)
 
 
+def to_decide(messages: list[Message], tools: Mapping[str, Tool[Any, Any]]) -> list[ToolCall]:
+    """The calls the caller decides on to resume: `needing_decision`, where a waiting call is a
+    sub-run's, that sub-run's own (at any depth)."""
+    last = next((m for m in reversed(messages) if m.get("role") == "assistant"), {})
+    subruns = last.get(SUBRUNS)
+    out: list[ToolCall] = []
+    for call in needing_decision(messages, tools):
+        sub = subruns.get(call.id) if isinstance(subruns, dict) else None
+        inner = sub.get("messages") if isinstance(sub, dict) else None
+        out += to_decide(inner, {}) if isinstance(inner, list) else [call]
+    return out
+
+
 def waiting_calls(messages: list[Message]) -> list[ToolCall]:
     """The calls a stopped run left waiting (`unanswered`); `UserError` when the transcript holds
     other calls without answers (a new message after them: no server takes that)."""
@@ -83,7 +102,7 @@ def decided(
     if approvals is not None and not isinstance(approvals, Mapping):
         raise UserError(f"approvals must be a dict of call id -> decision, not {type(approvals).__name__}")
     approvals = dict(approvals or {})
-    waiting = {c.id for c in needing_decision(messages, tools)}
+    waiting = {c.id for c in to_decide(messages, tools)}
     # Only calls that wait for a decision take one: the others are not the caller's to force.
     stray = sorted(set(approvals) - waiting)
     if stray:

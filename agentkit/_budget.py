@@ -42,7 +42,8 @@ class Budget(Capability):
         if tool is None:
             return None
         bound = self.limits.max_tool_calls
-        if bound is not None and self.permitted >= bound:  # the run stops once the turn's calls are answered
+        # Sub-runs' calls count too; past the bound, the run stops once the turn's calls are answered.
+        if bound is not None and self.permitted + run.delegated.tool_calls >= bound:
             fail = UsageLimitExceeded(f"max_tool_calls={bound} reached", usage=run.usage)
             return CallAnswer(content=f"Error: this call was not run: {_REFUSED}.", error=_REFUSED, fail=fail)
         self.permitted += 1

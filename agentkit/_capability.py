@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._approvals import PENDING, SUBRUNS
 from ._context import RunContext
 from ._events import ToolCall
 from ._messages import Message, Usage
@@ -29,6 +30,8 @@ __all__ = [
     "CallAnswer",
     "Capability",
     "Final",
+    "Hold",
+    "Hooks",
     "ModelRequest",
     "ModelResponse",
     "RunState",
@@ -67,13 +70,24 @@ class RunState:
     """The turn in progress: what the model has produced so far and the answers to its calls."""
     snapshot: list[Message] = field(default_factory=list)
     """The transcript as the current turn's tools see it (`RunContext.messages`)."""
+    hooks: Hooks = field(default_factory=lambda: Hooks([]))
+    """The run's capabilities by point (a handoff changes the agent's own among them)."""
+    emit: Callable[[Any], Awaitable[None]] | None = None
+    """Sends an event to the caller's stream (None: the caller does not stream)."""
+    parent: RunState | None = None
+    """The run that called this one as a tool (`Agent.as_tool`): its usage counts this run's."""
+    delegated: Usage = field(default_factory=Usage)
+    """The part of `usage` that sub-runs used (`RunResult.turns` counts only this run's own calls)."""
+    holds: dict[str, Hold] = field(default_factory=dict)
+    """The current turn's calls that wait instead of being answered (a sub-run that stopped for
+    approval), by call id: the run stops with them pending."""
 
     def context(self, call: ToolCall) -> RunContext[Any]:
         """The `RunContext` of a tool that runs `call` now."""
         usage = dataclasses.replace(self.usage)  # a copy: the run goes on counting
         # A deep copy: a tool must not be able to rewrite the transcript.
         messages = copy.deepcopy(self.snapshot)
-        return RunContext(deps=self.options.deps, usage=usage, turn=self.turn, messages=messages, call=call)
+        return RunContext(deps=self.options.deps, usage=usage, turn=self.turn, messages=messages, call=call, _run=self)
 
     def ticket(self, call: ToolCall) -> int:
         """`call`'s place in its message's order, taken as it is dispatched."""
@@ -85,12 +99,47 @@ class RunState:
     def result(self, output: Any, completion: Completion | None, **more: Any) -> RunResult[Any]:
         """The run's result, ending with `output` (`completion`: the last response, for its reasoning)."""
         reasoning = completion.reasoning if completion is not None else None
-        return RunResult(output=output, reasoning=reasoning, messages=self.messages, usage=self.usage,
-                         turns=self.usage.requests, **more)  # fmt: skip
+        turns = self.usage.requests - self.delegated.requests  # this run's own model calls
+        return RunResult(output=output, reasoning=reasoning, messages=self.messages, usage=self.usage, turns=turns,
+                         agent=self.agent.name, **more)  # fmt: skip
+
+    def held(self, response: ModelResponse) -> RunResult[Any]:
+        """The result of a run that stops because calls wait (`holds`): the message (marked with
+        the waiting calls and what resumes them), then the answers of its other calls, end the transcript."""
+        turn = self.current
+        assert turn is not None
+        if response.resumed:  # the message is in the transcript already: it gets the new marks
+            message = next(m for m in reversed(self.messages) if m.get("role") == "assistant")
+        else:
+            message = response.message
+            self.messages.append(message)
+        message[PENDING] = list(self.holds)
+        message[SUBRUNS] = {call_id: hold.record for call_id, hold in self.holds.items()}
+        self.messages.extend(turn.results[c.id] for c in turn.calls if c.id in turn.results)
+        pending = [c for hold in self.holds.values() for c in hold.calls]
+        return self.result(None, response.completion, pending=pending)
+
+    def spend(self, usage: Usage) -> None:
+        """Count `usage` (a model call's) in this run and in the runs that called it."""
+        self.usage = self.usage + usage
+        run = self.parent
+        while run is not None:
+            run.usage, run.delegated = run.usage + usage, run.delegated + usage
+            run = run.parent
 
     def count_call(self) -> None:
         """Count a tool call that runs now."""
-        self.usage.tool_calls += 1
+        self.spend(Usage(tool_calls=1))
+
+
+@dataclass(kw_only=True)
+class Hold:
+    """A call that waits for the caller's decisions instead of being answered now."""
+
+    calls: list[ToolCall]
+    """The calls that need a decision (a sub-run's pending calls)."""
+    record: dict[str, Any]
+    """What a resume needs, kept on the assistant message (JSON: it may go into a session)."""
 
 
 @dataclass(kw_only=True)
@@ -232,10 +281,13 @@ _UNWINDING = ("request_failed", "after_response", "after_call")
 class Hooks:
     """A run's capabilities, by the points each one overrides (so an unused point costs nothing)."""
 
-    __slots__ = ("all", "early", *_POINTS)
+    __slots__ = ("all", "early", "agents", *_POINTS)
 
-    def __init__(self, capabilities: list[Capability]) -> None:
+    def __init__(self, capabilities: list[Capability], agents: list[Capability] | None = None) -> None:
         self.all = capabilities
+        self.agents = agents or []
+        """Those that belong to the agent that runs (its own, its typed output and history): a
+        handoff replaces them."""
         for point in _POINTS:
             base = getattr(Capability, point)
             overriding = [c for c in capabilities if getattr(type(c), point) is not base]

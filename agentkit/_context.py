@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic
 
 from typing_extensions import TypeVar
@@ -34,6 +34,8 @@ class RunContext(Generic[DepsT]):
     """The transcript up to this turn (a copy: changing it changes nothing)."""
     call: ToolCall
     """The call being run."""
+    _run: Any = field(default=None, repr=False, compare=False)
+    """The calling run's state (agentkit's own: an agent called as a tool belongs to that run)."""
 
 
 def is_context_hint(hint: Any) -> bool:

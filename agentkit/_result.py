@@ -11,7 +11,16 @@ from ._events import ParseEvent, ToolCall
 from ._messages import Message, Usage
 from ._model import Completion
 
-__all__ = ["AgentEvent", "RunFinished", "RunResult", "ToolCallFinished", "ToolCallStarted", "TurnFinished"]
+__all__ = [
+    "AgentEvent",
+    "Handoff",
+    "RunFinished",
+    "RunResult",
+    "SubAgentEvent",
+    "ToolCallFinished",
+    "ToolCallStarted",
+    "TurnFinished",
+]
 
 OutputT = TypeVar("OutputT", default=str)
 
@@ -31,8 +40,11 @@ class RunResult(Generic[OutputT]):
     turns: int = 0
     """How many model calls the run made."""
     pending: list[ToolCall] = field(default_factory=list)
-    """Calls waiting for the caller's decision (tools with ``requires_approval``); resume with
-    ``agent.run(result.messages, approvals={call.id: True | False | "reason"})``."""
+    """Calls waiting for the caller's decision (tools with ``requires_approval``, a sub-agent's
+    among them); resume with ``agent.run(result.messages, approvals={call.id: True | False | "reason"})``."""
+    agent: str = "agent"
+    """The name of the agent that gave the final answer (or whose calls wait): the first agent's,
+    unless the run was handed off."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,5 +87,27 @@ class RunFinished:
     """The result, as `Agent.run` returns it."""
 
 
-AgentEvent = ParseEvent | ToolCallStarted | ToolCallFinished | TurnFinished | RunFinished
+@dataclass(frozen=True, kw_only=True)
+class Handoff:
+    """The run goes on with another agent (a ``transfer_to_<name>`` call was answered)."""
+
+    source: str
+    """The name of the agent that handed off."""
+    target: str
+    """The name of the agent that takes over."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SubAgentEvent:
+    """An event of a sub-run: an agent called as a tool (`Agent.as_tool`) while the caller streams."""
+
+    agent: str
+    """The sub-agent's name."""
+    call: ToolCall
+    """The calling run's tool call that runs the sub-agent."""
+    event: AgentEvent
+    """The sub-run's event (itself a `SubAgentEvent` when the sub-agent calls another)."""
+
+
+AgentEvent = ParseEvent | ToolCallStarted | ToolCallFinished | TurnFinished | Handoff | SubAgentEvent | RunFinished
 """What `Agent.stream` yields."""

@@ -11,7 +11,7 @@ from ._model import Completion, Message
 from ._order import Order
 from .formats import new_call_id
 
-__all__ = ["Turn", "answerable", "tool_message"]
+__all__ = ["Turn", "answerable", "in_call_order", "tool_message"]
 
 E = TypeVar("E")
 
@@ -129,6 +129,19 @@ class Turn:
 def _ids(message: Message) -> list[Any]:
     """The call ids a message names: its calls', or the one it answers."""
     return [c.get("id") for c in message.get("tool_calls") or ()] + [message.get("tool_call_id")]
+
+
+def in_call_order(messages: list[Message]) -> None:
+    """Sort the tool messages after the last assistant message by the order of its calls (a
+    resumed run answers its waiting calls after the answers of the calls that ran before it stopped)."""
+    at = next((i for i in range(len(messages) - 1, -1, -1) if messages[i].get("role") == "assistant"), None)
+    if at is None:
+        return
+    place = {c.get("id"): n for n, c in enumerate(messages[at].get("tool_calls") or ())}
+    end = at + 1
+    while end < len(messages) and messages[end].get("role") == "tool":
+        end += 1
+    messages[at + 1 : end] = sorted(messages[at + 1 : end], key=lambda m: place.get(m.get("tool_call_id"), len(place)))
 
 
 def tool_message(call: ToolCall, content: str) -> Message:

@@ -151,14 +151,24 @@ def check_transcript(messages: Sequence[Message], *, pending: bool = False) -> N
     Every tool call of an assistant message is answered by exactly one tool message, right
     after it, in the order of the calls, with matching id and name; tool-call ids are unique;
     no tool message answers nothing. With `pending`, the transcript of a run that stopped for
-    approval: its last message is an assistant message whose calls are not answered yet.
+    approval: its last assistant message makes calls, of which at least one is not answered yet
+    (the others' tool messages follow it, in the order of the calls).
     Raises AssertionError saying what is wrong (raised explicitly, so the check holds under
     ``python -O`` too).
     """
     if pending:
-        _require(bool(messages) and messages[-1].get("role") == "assistant" and bool(messages[-1].get("tool_calls")),
-                 "a pending transcript ends with an assistant message that makes tool calls")  # fmt: skip
-        check_transcript(messages[:-1])
+        end = len(messages)
+        while end > 0 and messages[end - 1].get("role") == "tool":
+            end -= 1
+        last = messages[end - 1] if end else {}
+        calls = (last.get("tool_calls") or []) if last.get("role") == "assistant" else []
+        _require(bool(calls), "a pending transcript ends with an assistant message that makes tool calls")
+        answered = [m.get("tool_call_id") for m in messages[end:]]
+        ids = [c.get("id") for c in calls]
+        _require(len(answered) < len(ids) and all(a in ids for a in answered) and len(set(answered)) == len(answered),
+                 "the tool messages after a pending message answer some of its calls, each once, not all")  # fmt: skip
+        _require(answered == [i for i in ids if i in answered], "a pending message's answers are in call order")
+        check_transcript(messages[: end - 1])
         return
     seen_ids: set[str] = set()
     i = 0

@@ -22,6 +22,7 @@ PUBLIC = {
     "ResumeConflictError", "SessionError",
     "Capability", "RunState", "RunOptions", "ModelRequest", "ModelResponse", "CallAnswer", "TurnEnd", "Final",
     "CapabilityError",
+    "Handoff", "SubAgentEvent",
 }  # fmt: skip
 
 # Names fixed by the shared API contract (../shared/API.md).
@@ -30,7 +31,8 @@ CONTRACT = {
                  "MaxTurnsExceeded", "Agent", "RunResult", "ReasoningDelta", "TextDelta", "ToolCallStarted",
                  "ToolCallFinished", "TurnFinished", "RunFinished", "RemoteModel", "LocalModel", "Sampling",
                  "INTERN_S1", "INTERN_S1_MINI", "INTERN_S1_PRO", "INTERN_S2_PREVIEW", "Model", "Completion",
-                 "RunContext", "OutputValidationError", "UsageLimits", "UsageLimitExceeded"],
+                 "RunContext", "OutputValidationError", "UsageLimits", "UsageLimitExceeded", "SubAgentEvent",
+                 "Handoff"],
     "agentkit.formats": ["get_format", "detect_format", "ToolCall", "TextDelta", "ReasoningDelta", "ParsedOutput"],
     "agentkit.sessions": ["Session", "SQLiteSession"],
     "agentkit.tracing": ["instrument", "uninstrument"],

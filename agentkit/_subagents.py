@@ -1,0 +1,129 @@
+"""An agent as another agent's tool: a call runs it as a new conversation that belongs to the
+calling run (its usage, deps, cancellation, stream and approvals)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from ._approvals import SUBRUNS, to_decide
+from ._capability import Hold, RunState
+from ._context import RunContext
+from ._limits import UsageLimits
+from ._messages import Message, Usage
+from ._options import start
+from ._result import SubAgentEvent
+from .exceptions import ToolError
+from .tools import SchemaTool
+
+__all__ = ["AgentTool", "agent_tool"]
+
+MAX_DEPTH = 8
+"""How deep sub-agents may nest (an agent that is its own tool would otherwise never end)."""
+
+WAITING = "This call waits for the user's approval of the sub-agent's tool calls."
+"""What the calling run's capabilities hear of a sub-run that stopped for approval (the model never does)."""
+
+
+class AgentTool(SchemaTool):
+    """`Agent.as_tool`: the agent, run on the call's ``input`` (see `agent_tool`)."""
+
+    def __init__(self, agent: Any, name: str, description: str) -> None:
+        parameters = {
+            "type": "object",
+            "properties": {"input": {"type": "string", "description": f"What to ask {agent.name}."}},
+            "required": ["input"],
+            "additionalProperties": False,
+        }
+
+        async def ask(input: str) -> Any:  # called directly, outside any run: a run of its own
+            return (await agent.run(input)).output
+
+        super().__init__(name=name, description=description, parameters=parameters, function=ask)
+        self.agent = agent
+        self.takes_context = True  # for the calling run, which `RunState.context` carries
+
+    def __repr__(self) -> str:
+        return f"AgentTool({self.name!r}, agent={self.agent.name!r})"
+
+    async def acall(self, arguments: str | Mapping[str, Any] | None, context: RunContext[Any] | None = None) -> Any:
+        question = self.validate(arguments)["input"]
+        caller: RunState | None = context._run if context is not None else None
+        if caller is None or context is None:
+            return await self.function(question)
+        return await _delegate(self.agent, question, caller, context)
+
+
+def agent_tool(agent: Any, name: str | None, description: str | None) -> AgentTool:
+    """`agent` as a tool named `name` (default: its name), described by `description` (default:
+    its description, else a sentence naming it)."""
+    text = description or agent.description or f"Ask the agent {agent.name!r}; it answers in text."
+    return AgentTool(agent, name or agent.name, text)
+
+
+async def _delegate(agent: Any, question: str, caller: RunState, context: RunContext[Any]) -> Any:
+    depth, run = 1, caller
+    while run.parent is not None:
+        depth, run = depth + 1, run.parent
+    if depth >= MAX_DEPTH:
+        raise ToolError(f"sub-agents nest at most {MAX_DEPTH} deep: {agent.name} was not run")
+    call = context.call
+    overrides: dict[str, Any] = {"deps": caller.options.deps}
+    limits = _left(caller.options.usage_limits, caller.usage, agent.usage_limits)
+    if limits is not None:
+        overrides["usage_limits"] = limits
+    record = _waiting(caller.messages, call.id)
+    if record is not None:  # the sub-run stopped for approval: it resumes where it stopped
+        overrides["approvals"] = _decisions(record, caller.options.approvals or {})
+    options = agent._options(overrides)
+    messages = start(question, options) if record is None else [dict(m) for m in record["messages"]]
+    emit = None
+    if caller.emit is not None:
+        send = caller.emit
+
+        async def emit(event: Any) -> None:
+            await send(SubAgentEvent(agent=agent.name, call=call, event=event))
+
+    result = await agent._drive(messages, options, emit, parent=caller)
+    if result.pending:
+        record = {"agent": agent.name, "messages": result.messages}
+        caller.holds[call.id] = Hold(calls=list(result.pending), record=record)
+        return WAITING
+    return result.output
+
+
+def _waiting(messages: list[Message], call_id: str) -> dict[str, Any] | None:
+    """The record of the sub-run of call `call_id` that stopped for approval, if the transcript's
+    last assistant message holds one (the run resumes it)."""
+    last = next((m for m in reversed(messages) if m.get("role") == "assistant"), {})
+    subruns = last.get(SUBRUNS)
+    record = subruns.get(call_id) if isinstance(subruns, dict) else None
+    return record if isinstance(record, dict) and isinstance(record.get("messages"), list) else None
+
+
+def _decisions(record: dict[str, Any], approvals: Mapping[str, Any]) -> dict[str, Any]:
+    """The caller's decisions that belong to the sub-run of `record`."""
+    ids = {c.id for c in to_decide(record["messages"], {})}
+    return {k: v for k, v in approvals.items() if k in ids}
+
+
+def _left(limits: UsageLimits, used: Usage, own: UsageLimits | None) -> UsageLimits | None:
+    """The sub-run's limits: what the caller has left of each of its bounds, or the sub-agent's
+    own bound where that is lower (None when neither bounds anything)."""
+    pairs = {
+        "max_requests": used.requests,
+        "max_tool_calls": used.tool_calls,
+        "max_input_tokens": used.prompt_tokens,
+        "max_output_tokens": used.completion_tokens,
+        "max_total_tokens": used.total_tokens,
+    }
+    bounds: dict[str, int | None] = {}
+    for name, spent in pairs.items():
+        mine = getattr(limits, name)
+        left = None if mine is None else max(mine - spent, 0)
+        theirs = getattr(own, name) if own is not None else None
+        bounds[name] = theirs if left is None else left if theirs is None else min(left, theirs)
+    if all(v is None for v in bounds.values()):
+        return None
+    return dataclasses.replace(own or UsageLimits(), **bounds)

@@ -1,0 +1,356 @@
+"""`Agent.as_tool`: an agent called as another's tool; its sub-run belongs to the calling run.
+
+These fail before issue 24: `Agent` took no `name`, had no `as_tool`, and `SubAgentEvent` did not exist.
+"""
+
+import json
+from dataclasses import dataclass
+
+import anyio
+import pytest
+from pydantic import BaseModel
+
+from agentkit import (
+    Agent,
+    RunContext,
+    RunFinished,
+    SubAgentEvent,
+    ToolCallFinished,
+    ToolCallStarted,
+    UsageLimitExceeded,
+    UsageLimits,
+    UserError,
+    tool,
+)
+from agentkit.sessions import MemorySession
+from agentkit.testing import ScriptedModel, check_transcript
+from tests.agent_helpers import collect, qw_call, run_in
+
+MODES = ["run", "stream"]
+pytestmark = pytest.mark.anyio
+
+
+@tool
+def lookup(city: str) -> str:
+    """Look a city's weather up.
+
+    Args:
+        city: The city.
+    """
+    return f"sunny in {city}"
+
+
+def weather_sub(**kw) -> tuple[Agent, ScriptedModel]:
+    model = ScriptedModel([qw_call("lookup", city="Paris"), "It is sunny in Paris."])
+    return Agent(model, [lookup], name="weather", description="Answers weather questions.", **kw), model
+
+
+def caller_of(sub: Agent, *more, **kw) -> tuple[Agent, ScriptedModel]:
+    model = ScriptedModel([qw_call(sub.name, input="Weather in Paris?"), "Paris: sunny."])
+    return Agent(model, [sub.as_tool(), *more], name="main", **kw), model
+
+
+def test_as_tool_is_a_tool_with_one_required_string_input():
+    sub, _ = weather_sub()
+    t = sub.as_tool()
+    assert (t.name, t.description) == ("weather", "Answers weather questions.")
+    assert t.parameters["required"] == ["input"]
+    assert t.parameters["properties"]["input"]["type"] == "string"
+    renamed = sub.as_tool(name="ask_weather", description="Weather.")
+    assert (renamed.name, renamed.description) == ("ask_weather", "Weather.")
+    plain = Agent(ScriptedModel([]), name="helper").as_tool()
+    assert "helper" in plain.description
+
+
+@pytest.mark.parametrize("name", ["", "has space", "x" * 53, "dot.ted", 7])
+def test_a_bad_agent_name_is_refused(name):
+    with pytest.raises(UserError, match="name"):
+        Agent(ScriptedModel([]), name=name)
+
+
+def test_a_name_of_52_characters_is_taken():
+    assert Agent(ScriptedModel([]), name="x" * 52).name == "x" * 52
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_sub_run_answers_the_call_and_its_usage_counts_in_the_callers(mode):
+    sub, sub_model = weather_sub()
+    main, _ = caller_of(sub)
+    result = await run_in(mode, main, "Weather in Paris?")
+    assert result.output == "Paris: sunny."
+    tool_messages = [m for m in result.messages if m["role"] == "tool"]
+    assert [m["content"] for m in tool_messages] == ["It is sunny in Paris."]
+    # The sub-run's own messages are not the caller's.
+    assert all(m.get("name") != "lookup" for m in result.messages)
+    check_transcript(result.messages)
+    assert sub_model.calls[0].messages[-1] == {"role": "user", "content": "Weather in Paris?"}
+    assert result.usage.requests == 4 and result.turns == 2
+    assert result.usage.tool_calls == 2  # the caller's call of the sub-agent, and the sub-run's lookup
+    assert result.agent == "main"
+
+
+async def test_the_callers_deps_reach_the_sub_runs_tools():
+    seen = []
+
+    @tool
+    def whoami(ctx: RunContext[dict]) -> str:
+        """Who is asking."""
+        seen.append(ctx.deps)
+        return ctx.deps["user"]
+
+    sub = Agent(ScriptedModel([qw_call("whoami"), "you are ada"]), [whoami], name="ident")
+    main, _ = caller_of(sub)
+    result = await main.run("who?", deps={"user": "ada"})
+    assert seen == [{"user": "ada"}]
+    assert [m["content"] for m in result.messages if m["role"] == "tool"] == ["you are ada"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_failed_sub_run_is_a_failed_tool_call_the_model_hears(mode):
+    sub = Agent(ScriptedModel([RuntimeError("server down")]), name="weather")
+    main, main_model = caller_of(sub)
+    result = await run_in(mode, main, "Weather?")
+    answer = next(m for m in result.messages if m["role"] == "tool")
+    assert "ModelError" in answer["content"] and "server down" in answer["content"]
+    assert main_model.calls[1].messages[-1]["content"] == answer["content"]
+    assert result.output == "Paris: sunny."
+
+
+class Forecast(BaseModel):
+    city: str
+    degrees: float
+
+
+async def test_a_typed_sub_run_answers_with_its_output_as_json():
+    model = ScriptedModel([qw_call("final_result", city="Paris", degrees=21.5)])
+    sub = Agent(model, name="forecaster", output_type=Forecast)
+    main, _ = caller_of(sub)
+    result = await main.run("Forecast?")
+    answer = next(m for m in result.messages if m["role"] == "tool")
+    assert json.loads(answer["content"]) == {"city": "Paris", "degrees": 21.5}
+
+
+async def test_the_sub_runs_events_reach_the_callers_stream_wrapped_under_its_call():
+    sub, _ = weather_sub()
+    main, _ = caller_of(sub)
+    events = await collect(main, "Weather in Paris?")
+    started = next(i for i, e in enumerate(events) if isinstance(e, ToolCallStarted))
+    finished = next(i for i, e in enumerate(events) if isinstance(e, ToolCallFinished))
+    inner = [e for e in events if isinstance(e, SubAgentEvent)]
+    assert inner and all(started < events.index(e) < finished for e in inner)
+    call = events[started].call
+    assert all(e.agent == "weather" and e.call == call for e in inner)
+    kinds = [type(e.event).__name__ for e in inner]
+    assert "ToolCallStarted" in kinds and kinds[-1] == "RunFinished"
+    assert inner[-1].event.result.output == "It is sunny in Paris."
+    assert isinstance(events[-1], RunFinished)
+
+
+async def test_a_sub_agent_of_a_sub_agent_nests_its_events():
+    sub, _ = weather_sub()
+    middle = Agent(ScriptedModel([qw_call("weather", input="Paris?"), "sunny"]), [sub.as_tool()], name="middle")
+    main = Agent(ScriptedModel([qw_call("middle", input="Paris?"), "done"]), [middle.as_tool()], name="main")
+    events = await collect(main, "go")
+    nested = [e for e in events if isinstance(e, SubAgentEvent) and isinstance(e.event, SubAgentEvent)]
+    assert nested and {(e.agent, e.event.agent) for e in nested} == {("middle", "weather")}
+    result = events[-1].result
+    assert result.usage.requests == 6 and result.turns == 2
+
+
+async def test_two_sub_agent_calls_in_one_message_run_concurrently():
+    both = anyio.Event()
+    arrived = []
+
+    @tool
+    async def meet(who: str) -> str:
+        """Wait for the other.
+
+        Args:
+            who: Who arrives.
+        """
+        arrived.append(who)
+        if len(arrived) == 2:
+            both.set()
+        await both.wait()  # one at a time, this would never return
+        return who
+
+    subs = [Agent(ScriptedModel([qw_call("meet", who=n), f"{n} met"]), [meet], name=n) for n in ("a", "b")]
+    model = ScriptedModel([qw_call("a", input="go") + qw_call("b", input="go"), "both met"])
+    main = Agent(model, [s.as_tool() for s in subs])
+    with anyio.fail_after(30):  # a hang guard only
+        result = await main.run("meet")
+    assert sorted(arrived) == ["a", "b"]
+    assert [m["content"] for m in result.messages if m["role"] == "tool"] == ["a met", "b met"]
+
+
+async def test_cancelling_the_caller_cancels_the_sub_run():
+    entered, cancelled = anyio.Event(), []
+
+    @tool
+    async def slow() -> str:
+        """Take forever."""
+        entered.set()
+        try:
+            await anyio.sleep_forever()
+        except anyio.get_cancelled_exc_class():
+            cancelled.append(True)
+            raise
+        return "never"
+
+    sub = Agent(ScriptedModel([qw_call("slow"), "x"]), [slow], name="sub")
+    main = Agent(ScriptedModel([qw_call("sub", input="go"), "y"]), [sub.as_tool()])
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(main.run, "go")
+        with anyio.fail_after(30):
+            await entered.wait()
+        tg.cancel_scope.cancel()
+    assert cancelled == [True]
+
+
+async def test_the_callers_usage_limits_bound_the_sub_run():
+    sub = Agent(ScriptedModel([qw_call("lookup", city="a"), qw_call("lookup", city="b"), "done"]), [lookup], name="w")
+    main = Agent(ScriptedModel([qw_call("w", input="go"), "over"]), [sub.as_tool()])
+    with pytest.raises(UsageLimitExceeded, match="max_requests=3") as caught:
+        await main.run("go", usage_limits=UsageLimits(max_requests=3))
+    # The caller had 2 model calls left after its first: the sub-run could make only 2 of its 3,
+    # then the caller had none left for its answer.
+    answer = next(m for m in caught.value.messages if m["role"] == "tool")
+    assert "UsageLimitExceeded" in answer["content"] and "max_requests=2" in answer["content"]
+    assert caught.value.usage.requests == 3
+
+
+async def test_a_sub_agents_own_lower_limit_holds_inside_the_callers():
+    sub = Agent(ScriptedModel([qw_call("lookup", city="a"), "done"]), [lookup], name="w",
+                usage_limits=UsageLimits(max_requests=1))  # fmt: skip
+    main = Agent(ScriptedModel([qw_call("w", input="go"), "over"]), [sub.as_tool()])
+    result = await main.run("go", usage_limits=UsageLimits(max_requests=10))
+    answer = next(m for m in result.messages if m["role"] == "tool")
+    assert "max_requests=1" in answer["content"]
+    assert result.usage.requests == 3
+
+
+async def test_sub_run_tool_calls_count_towards_the_callers_max_tool_calls():
+    sub = Agent(ScriptedModel([qw_call("lookup", city="a") + qw_call("lookup", city="b"), "done"]), [lookup],
+                name="w")  # fmt: skip
+    model = ScriptedModel([qw_call("w", input="go"), qw_call("lookup", city="c"), "end"])
+    main = Agent(model, [sub.as_tool(), lookup], usage_limits=UsageLimits(max_tool_calls=3))
+    with pytest.raises(Exception, match="max_tool_calls=3"):
+        await main.run("go")
+
+
+async def test_an_agent_that_calls_itself_stops_at_the_depth_limit():
+    def script(messages):
+        if messages[-1]["role"] == "tool":
+            return "gave up"
+        return qw_call("loop", input="again")
+
+    holder = {}
+    model = ScriptedModel(script)
+    agent = Agent(model, [], name="loop")
+    holder["agent"] = agent
+    agent.tools["loop"] = agent.as_tool()  # itself, as its own tool
+    result = await agent.run("go")
+    assert result.output == "gave up"
+    assert result.usage.requests <= 2 * 8
+
+
+@dataclass
+class Counter:
+    ran: list
+
+
+def approval_sub(ran: list) -> Agent:
+    @tool(requires_approval=True)
+    def pay(amount: int) -> str:
+        """Pay.
+
+        Args:
+            amount: How much.
+        """
+        ran.append(amount)
+        return f"paid {amount}"
+
+    model = ScriptedModel([qw_call("pay", amount=5), "Paid 5."])
+    return Agent(model, [pay], name="payer")
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_sub_runs_call_that_needs_approval_makes_the_caller_wait_and_resumes_once(mode):
+    ran: list = []
+    sub = approval_sub(ran)
+    other: list = []
+
+    @tool
+    def note(text: str) -> str:
+        """Note something.
+
+        Args:
+            text: What.
+        """
+        other.append(text)
+        return "noted"
+
+    model = ScriptedModel([qw_call("payer", input="pay 5") + qw_call("note", text="x"), "All done."])
+    main = Agent(model, [sub.as_tool(), note], name="main")
+    first = await run_in(mode, main, "pay")
+    assert ran == [] and other == ["x"]
+    assert [c.name for c in first.pending] == ["pay"]
+    check_transcript(first.messages, pending=True)
+    waiting = first.pending[0]
+    again = await run_in(mode, main, first.messages, approvals={waiting.id: True})
+    assert ran == [5] and other == ["x"]  # each ran once
+    assert again.output == "All done." and again.pending == []
+    check_transcript(again.messages)
+    tool_messages = [m["content"] for m in again.messages if m["role"] == "tool"]
+    assert tool_messages == ["Paid 5.", "noted"]
+
+
+async def test_a_denied_sub_run_call_is_told_to_the_sub_agent_and_nothing_runs():
+    ran: list = []
+    sub = approval_sub(ran)
+    main = Agent(ScriptedModel([qw_call("payer", input="pay 5"), "Not paid."]), [sub.as_tool()])
+    first = await main.run("pay")
+    again = await main.run(first.messages, approvals={first.pending[0].id: "too much"})
+    assert ran == []
+    assert again.output == "Not paid."
+    with pytest.raises(UserError, match="not waiting"):
+        await main.run(first.messages, approvals={"nope": True})
+
+
+async def test_a_sub_run_waiting_for_approval_resumes_from_a_session():
+    ran: list = []
+    sub = approval_sub(ran)
+    main = Agent(ScriptedModel([qw_call("payer", input="pay 5"), "Paid."]), [sub.as_tool()])
+    session = MemorySession()
+    first = await main.run("pay", session=session)
+    assert first.pending
+    again = await main.run([], session=session, approvals={first.pending[0].id: True})
+    assert ran == [5] and again.output == "Paid."
+    check_transcript(await session.get_messages())
+
+
+async def test_spans_of_a_sub_run_are_children_of_the_callers_execute_tool_span():
+    pytest.importorskip("opentelemetry.sdk")
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from agentkit.tracing import instrument, uninstrument
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    sub, _ = weather_sub()
+    main, _ = caller_of(sub)
+    instrument(tracer_provider=provider)
+    try:
+        await main.run("Weather in Paris?")
+    finally:
+        uninstrument()
+    spans = exporter.get_finished_spans()
+    by_id = {s.context.span_id: s for s in spans}
+    execute = next(s for s in spans if s.name == "execute_tool weather")
+    sub_run = [s for s in spans if s.name.startswith("invoke_agent") and s.parent is not None]
+    assert len(sub_run) == 1 and sub_run[0].parent.span_id == execute.context.span_id
+    lookup_span = next(s for s in spans if s.name == "execute_tool lookup")
+    assert by_id[lookup_span.parent.span_id] is sub_run[0]
