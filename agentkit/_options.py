@@ -18,6 +18,7 @@ from .sessions import History, Session
 from .tools import Tool
 
 __all__ = [
+    "AGENT_IDENTITY",
     "AGENT_OPTIONS",
     "AgentKeywords",
     "RUN_OPTIONS",
@@ -58,6 +59,9 @@ AGENT_OPTIONS = (
 )
 """The `Agent` keyword options; each can also be given per run."""
 
+AGENT_IDENTITY = ("name", "description", "handoffs")
+"""The `Agent` keywords that say who it is and whom it hands to: not run options."""
+
 
 class AgentKeywords(TypedDict, total=False):
     """`Agent`'s keyword options but `output_type` (for its typed overloads; see `Agent.__init__`)."""
@@ -77,6 +81,9 @@ class AgentKeywords(TypedDict, total=False):
     history: History | None
     capabilities: Sequence[Any]
     parallel_tools: bool
+    name: str
+    description: str | None
+    handoffs: Sequence[Any]
 
 
 RUN_OPTIONS = ("deps", "approvals", "session")
@@ -128,7 +135,7 @@ def resolve(agent_object: Any, model: Any, overrides: dict[str, Any]) -> RunOpti
     model_options = {k: v for k, v in overrides.items() if k not in AGENT_OPTIONS and k not in RUN_OPTIONS}
     # A backend says which options it takes; a user's own model may not, and gets them all.
     accepted = getattr(model, "options", None)
-    unknown = model_options.keys() & {"tools", "messages"}
+    unknown = model_options.keys() & {"tools", "messages", *AGENT_IDENTITY}
     if accepted is not None:
         unknown |= model_options.keys() - set(accepted)
     if unknown:

@@ -396,8 +396,15 @@ def test_the_agent_options_are_declared_once_in_agreement():
     # constructor): they must not drift apart.
     import inspect
 
-    from agentkit._options import AGENT_OPTIONS, AgentKeywords
+    from agentkit._options import AGENT_IDENTITY, AGENT_OPTIONS, AgentKeywords
 
     keyword_only = [n for n, p in inspect.signature(Agent.__init__).parameters.items() if p.kind is p.KEYWORD_ONLY]
-    assert keyword_only == list(AGENT_OPTIONS)
-    assert set(AgentKeywords.__annotations__) == set(AGENT_OPTIONS) - {"output_type"}
+    assert keyword_only == [*AGENT_OPTIONS, *AGENT_IDENTITY]
+    assert set(AgentKeywords.__annotations__) == set(AGENT_OPTIONS + AGENT_IDENTITY) - {"output_type"}
+
+
+@pytest.mark.parametrize("keyword", ["name", "description", "handoffs"])
+def test_who_an_agent_is_is_not_a_run_option(keyword):
+    agent = Agent(ScriptedModel(["hi"]))
+    with pytest.raises(UserError, match=keyword):
+        agent.run_sync("hi", **{keyword: "x"})

@@ -1,0 +1,253 @@
+"""Handoffs: ``Agent(handoffs=[...])`` offers ``transfer_to_<name>``; a call hands the run over.
+
+These fail before issue 24: `Agent` took no `handoffs`, `RunResult` had no `agent` and `Handoff`
+did not exist.
+"""
+
+import pytest
+from pydantic import BaseModel
+
+from agentkit import (
+    Agent,
+    Capability,
+    Handoff,
+    MaxTurnsExceeded,
+    ModelError,
+    RunContext,
+    RunState,
+    UsageLimitExceeded,
+    UsageLimits,
+    UserError,
+    tool,
+)
+from agentkit.sessions import MemorySession
+from agentkit.testing import ScriptedModel, check_transcript
+from tests.agent_helpers import collect, is1_call, qw_call, run_in
+
+MODES = ["run", "stream"]
+pytestmark = pytest.mark.anyio
+
+
+@tool
+def forecast(city: str) -> str:
+    """Tomorrow's weather.
+
+    Args:
+        city: The city.
+    """
+    return f"rain in {city}"
+
+
+def pair(weather_script, router_script, **router_kw):
+    weather_model = ScriptedModel(weather_script)
+    weather = Agent(weather_model, [forecast], name="weather", description="Answers weather questions.",
+                    system="You are the weather agent.")  # fmt: skip
+    router_model = ScriptedModel(router_script)
+    router = Agent(router_model, name="router", system="You route.", handoffs=[weather], **router_kw)
+    return router, router_model, weather, weather_model
+
+
+def test_handoffs_offer_one_transfer_tool_per_target_described_by_it():
+    router, _model, *_ = pair([], [])
+    names = {}
+
+    class Look(Capability):
+        async def run_started(self, run: RunState) -> None:
+            names.update({n: t.description for n, t in run.tools.items()})
+
+    with pytest.raises(ModelError):  # the script is empty: the first model call fails the test double
+        router.run_sync("hi", capabilities=[Look()])
+    assert names == {"transfer_to_weather": "Answers weather questions."}
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_transfer_goes_on_with_the_target_over_the_same_transcript(mode):
+    router, router_model, _, weather_model = pair(
+        [qw_call("forecast", city="Oslo"), "Rain in Oslo tomorrow."], [qw_call("transfer_to_weather")]
+    )
+    result = await run_in(mode, router, "Weather in Oslo tomorrow?")
+    assert result.output == "Rain in Oslo tomorrow."
+    assert result.agent == "weather"
+    assert result.turns == 3 and result.usage.requests == 3
+    check_transcript(result.messages)
+    transfer = next(m for m in result.messages if m["role"] == "tool")
+    assert transfer["name"] == "transfer_to_weather" and transfer["content"].startswith("Transferred to weather")
+    # The target was sent the whole conversation, with its own system message in place of the first.
+    sent = weather_model.calls[0]
+    assert sent.messages[0] == {"role": "system", "content": "You are the weather agent."}
+    assert sent.messages[1] == {"role": "user", "content": "Weather in Oslo tomorrow?"}
+    assert sent.messages[2]["tool_calls"][0]["function"]["name"] == "transfer_to_weather"
+    assert sent.tools == ["forecast"]
+    assert router_model.calls[0].tools == ["transfer_to_weather"]
+    assert result.messages[0] == {"role": "system", "content": "You route."}  # the transcript keeps the first
+
+
+async def test_the_stream_tells_the_handoff():
+    router, *_ = pair(["Sunny."], [qw_call("transfer_to_weather")])
+    events = await collect(router, "Weather?")
+    handoffs = [e for e in events if isinstance(e, Handoff)]
+    assert handoffs == [Handoff(source="router", target="weather")]
+
+
+async def test_two_transfers_in_one_message_the_first_wins():
+    billing = Agent(ScriptedModel(["billing here"]), name="billing")
+    router, router_model, _, weather_model = pair(
+        ["weather here"], [qw_call("transfer_to_billing") + qw_call("transfer_to_weather")]
+    )
+    router = Agent(router_model, name="router", handoffs=[billing, router.handoffs[0]])
+    result = await router.run("help")
+    assert result.agent == "billing" and result.output == "billing here"
+    answers = [m for m in result.messages if m["role"] == "tool"]
+    assert answers[0]["content"].startswith("Transferred to billing")
+    assert answers[1]["content"].startswith("Error: this call was not run")
+    assert weather_model.calls == []
+    check_transcript(result.messages)
+
+
+async def test_a_handoff_loop_ends_with_max_turns_and_a_valid_transcript():
+    a = Agent(ScriptedModel(lambda m: qw_call("transfer_to_b")), name="a")
+    b = Agent(ScriptedModel(lambda m: qw_call("transfer_to_a")), name="b", handoffs=[a])
+    a.handoffs.append(b)
+    with pytest.raises(MaxTurnsExceeded) as caught:
+        await a.run("loop", max_turns=5)
+    check_transcript(caught.value.messages)
+    transfers = [m["name"] for m in caught.value.messages if m["role"] == "tool"]
+    assert transfers == ["transfer_to_b", "transfer_to_a", "transfer_to_b", "transfer_to_a", "transfer_to_b"]
+
+
+async def test_usage_limits_count_every_agents_model_calls():
+    router, *_ = pair([qw_call("forecast", city="x"), "done"], [qw_call("transfer_to_weather")])
+    with pytest.raises(UsageLimitExceeded, match="max_requests=2"):
+        await router.run("go", usage_limits=UsageLimits(max_requests=2))
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_later_run_on_the_transcript_goes_on_with_the_agent_of_the_last_transfer(mode):
+    router, router_model, _, weather_model = pair(
+        ["Sunny.", "Still sunny."], [qw_call("transfer_to_weather")]
+    )
+    first = await run_in(mode, router, "Weather?")
+    again = await run_in(mode, router, [*first.messages, {"role": "user", "content": "And later?"}])
+    assert again.output == "Still sunny." and again.agent == "weather"
+    assert len(router_model.calls) == 1 and len(weather_model.calls) == 2
+
+
+async def test_a_transcript_without_agentkits_keys_still_names_the_last_transfer():
+    router, _router_model, _, weather_model = pair(["Sunny.", "Still sunny."], [qw_call("transfer_to_weather")])
+    first = await router.run("Weather?")
+    stripped = [{k: v for k, v in m.items() if not k.startswith("agentkit_")} for m in first.messages]
+    again = await router.run([*stripped, {"role": "user", "content": "And later?"}])
+    assert again.agent == "weather" and len(weather_model.calls) == 2
+
+
+async def test_a_session_goes_on_with_the_agent_of_the_last_transfer():
+    router, router_model, _, _weather_model = pair(["Sunny.", "Still sunny."], [qw_call("transfer_to_weather")])
+    session = MemorySession()
+    await router.run("Weather?", session=session)
+    again = await router.run("And later?", session=session)
+    assert again.agent == "weather" and len(router_model.calls) == 1
+    check_transcript(await session.get_messages())
+
+
+async def test_an_unreachable_agent_in_the_transcript_is_not_taken():
+    router, router_model, _weather, _ = pair(["Sunny."], [qw_call("transfer_to_weather"), "router again"])
+    first = await router.run("Weather?")
+    alone = Agent(router_model, name="router")  # no handoffs: the transcript's agent is not reachable
+    again = await alone.run([*first.messages, {"role": "user", "content": "hi"}])
+    assert again.agent == "router" and again.output == "router again"
+
+
+async def test_a_call_waiting_for_approval_in_the_targets_tool_is_resumed_by_the_target():
+    ran = []
+
+    @tool(requires_approval=True)
+    def refund(amount: int) -> str:
+        """Refund.
+
+        Args:
+            amount: How much.
+        """
+        ran.append(amount)
+        return "refunded"
+
+    billing = Agent(ScriptedModel([qw_call("refund", amount=3), "Refunded 3."]), [refund], name="billing")
+    router = Agent(ScriptedModel([qw_call("transfer_to_billing")]), name="router", handoffs=[billing])
+    first = await router.run("refund me")
+    assert [c.name for c in first.pending] == ["refund"] and first.agent == "billing"
+    check_transcript(first.messages, pending=True)
+    again = await router.run(first.messages, approvals={first.pending[0].id: True})
+    assert ran == [3] and again.output == "Refunded 3." and again.agent == "billing"
+    check_transcript(again.messages)
+
+
+class Ticket(BaseModel):
+    summary: str
+
+
+async def test_the_target_brings_its_output_type():
+    target = Agent(ScriptedModel([qw_call("final_result", summary="broken")]), name="triage", output_type=Ticket)
+    router = Agent(ScriptedModel([qw_call("transfer_to_triage")]), name="router", handoffs=[target])
+    result = await router.run("it broke")
+    assert result.output == Ticket(summary="broken") and result.agent == "triage"
+
+
+async def test_a_typed_router_hands_to_a_text_target():
+    target = Agent(ScriptedModel(["plain text"]), name="chat")
+    router = Agent(ScriptedModel([qw_call("transfer_to_chat")]), name="router", handoffs=[target],
+                   output_type=Ticket)  # fmt: skip
+    result = await router.run("hi")
+    assert result.output == "plain text" and result.agent == "chat"
+
+
+async def test_a_handoff_between_model_formats_renders_each_in_its_own():
+    # The router writes Intern-S1 markup, the target Qwen3's: each backend reads its own format.
+    target_model = ScriptedModel([qw_call("forecast", city="Rome"), "Rain in Rome."], format="qwen3")
+    target = Agent(target_model, [forecast], name="weather")
+    router_model = ScriptedModel(["Route.</think>" + is1_call("transfer_to_weather")], format="intern-s1",
+                                 in_reasoning=True)  # fmt: skip
+    router = Agent(router_model, name="router", handoffs=[target])
+    result = await router.run("Rome?")
+    assert result.output == "Rain in Rome." and result.agent == "weather"
+    check_transcript(result.messages)
+
+
+async def test_per_run_deps_and_model_options_go_across_the_handoff():
+    seen = []
+
+    @tool
+    def whoami(ctx: RunContext[dict]) -> str:
+        """Who is asking."""
+        seen.append(ctx.deps)
+        return "ada"
+
+    target_model = ScriptedModel([qw_call("whoami"), "you are ada"])
+    target = Agent(target_model, [whoami], name="ident")
+    router = Agent(ScriptedModel([qw_call("transfer_to_ident")]), name="router", handoffs=[target])
+    await router.run("hi", deps={"u": 1}, temperature=0.0)
+    assert seen == [{"u": 1}]
+    assert [c.options for c in target_model.calls] == [{"temperature": 0.0}] * 2
+
+
+def test_handoff_names_must_be_distinct_and_not_clash_with_tools():
+    a1 = Agent(ScriptedModel([]), name="a")
+    a2 = Agent(ScriptedModel([]), name="a")
+    with pytest.raises(UserError, match="two handoff targets"):
+        Agent(ScriptedModel([]), handoffs=[a1, a2])
+
+    @tool
+    def transfer_to_a() -> str:
+        """Mine."""
+        return ""
+
+    with pytest.raises(UserError, match="transfer_to_a"):
+        Agent(ScriptedModel([]), [transfer_to_a], handoffs=[a1])
+    with pytest.raises(UserError, match="Agent"):
+        Agent(ScriptedModel([]), handoffs=["a"])
+
+
+async def test_two_different_agents_with_one_name_in_the_handoff_graph_are_refused():
+    inner = Agent(ScriptedModel([]), name="same")
+    middle = Agent(ScriptedModel([]), name="middle", handoffs=[inner])
+    router = Agent(ScriptedModel([]), name="same", handoffs=[middle])
+    with pytest.raises(UserError, match="two different agents"):
+        await router.run("hi")
