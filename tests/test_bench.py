@@ -5,7 +5,7 @@ No timing is asserted here; the numbers themselves live in docs/benchmarks.md.
 
 import re
 
-from tools import bench
+from tools import bench, bench_agents
 
 
 def test_quick_benchmarks_produce_numbers(capsys):
@@ -19,3 +19,11 @@ def test_quick_benchmarks_produce_numbers(capsys):
         assert len(rows) >= 2, title  # a header and at least one row of results
         assert re.search(r"\d+ ?(ms|s|×|B)?", "".join(rows[1:])), title
     assert "errors" in sections["concurrency"] and "| 0 |" in sections["concurrency"]
+
+
+def test_the_sub_agent_benchmark_produces_numbers():
+    table = bench_agents.main(["--quick"])
+    rows = [line for line in table.splitlines() if line.startswith("| ") and "---" not in line]
+    assert [r.split("|")[1].strip() for r in rows[1:]] == [
+        "plain tool", "plain tool that calls the model itself", "agent as a tool"]
+    assert re.search(r"costs -?\d+\.\d+ ms more", table)

@@ -5,7 +5,9 @@
 The requested model id chooses the script:
 - ``steps-N``: a tool call to ``add`` until the conversation has N assistant turns, then "done";
 - ``parallel-N``: one message with N calls to ``pause``, then "done";
-- ``tail-S``: (streaming) a ``pause`` call first, then S seconds more of streamed text.
+- ``tail-S``: (streaming) a ``pause`` call first, then S seconds more of streamed text;
+- ``ask-N``: a call to ``ask`` (``{"input": ...}``) until the conversation has N assistant turns, then "done";
+- any other id (``answer``): "done" at once.
 Streaming requests get SSE chunks (the call's name, then its arguments, as vLLM sends them).
 """
 
@@ -37,6 +39,8 @@ def _plan(
     turns = sum(1 for m in messages if m.get("role") == "assistant")
     if kind == "steps" and turns < int(number or 5):
         return [_call("add", {"a": turns, "b": 1})], "", 0.0
+    if kind == "ask" and turns < int(number or 5):
+        return [_call("ask", {"input": f"question {turns}"})], "", 0.0
     if kind == "parallel" and turns == 0:
         return [_call("pause", {"seconds": 0.1}) for _ in range(int(number))], "", 0.0
     if kind == "tail" and turns == 0:
