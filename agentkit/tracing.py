@@ -210,14 +210,21 @@ class _RunSpan(_Content):
         from opentelemetry import trace
 
         _Content.__init__(self, tracer, capture, limit)
-        self.model = agent.model
-        self.base: dict[str, Any] = {**_server(agent.model)}
-        model = _model_id(agent.model)
-        if model is not None:
-            self.base["gen_ai.request.model"] = model
-        attributes = {"gen_ai.operation.name": "invoke_agent", **self.base}
+        self.model: Any = None
+        self.base: dict[str, Any] = {}
+        self.serve(agent.model)
+        attributes = {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": agent.name, **self.base}
         self._span = _Span(self, self.name("invoke_agent"), None, attributes)
         self.parent = trace.set_span_in_context(self._span._span)
+
+    def serve(self, model: Any) -> None:
+        """The model the run's model calls go to from now on (a handoff changes it)."""
+        if model is self.model:
+            return
+        self.model, self.base = model, {**_server(model)}
+        model_id = _model_id(model)
+        if model_id is not None:
+            self.base["gen_ai.request.model"] = model_id
 
     def record_input(self, messages: list[Message]) -> None:
         self._span._span.set_attribute("gen_ai.input.messages", self.text(_json(messages)))
@@ -267,6 +274,7 @@ class _Tracing(Capability):
 
     async def before_request(self, run: RunState, request: ModelRequest) -> None:
         assert self.run is not None
+        self.run.serve(run.agent.model)  # the agent that has the run (a handoff changes it)
         messages = outgoing(request.messages) if self.content.capture else request.messages
         self.chat = _ChatSpan(self.run, messages, request.options).__enter__()
 

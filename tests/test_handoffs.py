@@ -251,3 +251,30 @@ async def test_two_different_agents_with_one_name_in_the_handoff_graph_are_refus
     router = Agent(ScriptedModel([]), name="same", handoffs=[middle])
     with pytest.raises(UserError, match="two different agents"):
         await router.run("hi")
+
+
+async def test_spans_name_each_agent_and_each_agents_model():
+    pytest.importorskip("opentelemetry.sdk")
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from agentkit.tracing import instrument, uninstrument
+
+    router_model, weather_model = ScriptedModel([qw_call("transfer_to_weather")]), ScriptedModel(["Sunny."])
+    router_model.model, weather_model.model = "router-llm", "weather-llm"  # the id a backend reports
+    weather = Agent(weather_model, name="weather")
+    router = Agent(router_model, name="router", handoffs=[weather])
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    instrument(tracer_provider=provider)
+    try:
+        await router.run("hi")
+    finally:
+        uninstrument()
+    spans = exporter.get_finished_spans()
+    chats = [s.attributes["gen_ai.request.model"] for s in spans if s.attributes["gen_ai.operation.name"] == "chat"]
+    assert chats == ["router-llm", "weather-llm"]
+    (run,) = [s for s in spans if s.attributes["gen_ai.operation.name"] == "invoke_agent"]
+    assert run.attributes["gen_ai.agent.name"] == "router"
