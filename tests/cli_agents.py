@@ -177,3 +177,17 @@ def _payments_then_failing(messages):
 
 payments_then_failing = Agent(ScriptedModel(_payments_then_failing), [pay])
 """`payments`, whose model fails once the calls are answered."""
+
+
+def _delegating(messages):
+    last = messages[-1]
+    if last["role"] == "tool":
+        return "the payer said: " + last["content"]
+    if last["content"].startswith("pay"):
+        call = {"name": "payer", "arguments": {"input": last["content"]}}
+        return f"<tool_call>\n{json.dumps(call)}\n</tool_call>"
+    return "you asked: " + last["content"]
+
+
+delegating = Agent(ScriptedModel(_delegating), [Agent(ScriptedModel(_payments), [pay], name="payer").as_tool()])
+"""Asks its sub-agent `payer` (`payments` as a tool) to pay: the approval is the sub-agent's."""

@@ -319,3 +319,21 @@ def test_run_stopped_for_approval_says_so_on_stderr_and_exits_1(paid):
     assert as_json.returncode == 1 and paid == []
     [waiting] = json.loads(as_json.stdout)["pending"]
     assert waiting["function"] == {"name": "pay", "arguments": '{"amount": 5}'}
+
+
+def test_a_sub_agents_call_is_asked_about_and_runs_once(paid):
+    run = agentkit("chat", "--agent", "tests.cli_agents:delegating", input="pay 5\ny\n")
+    assert run.returncode == 0, run.stderr
+    assert paid == [5] and prompt(5) in run.stdout
+    assert "the payer said: tool said: paid 5" in run.stdout
+
+
+def test_a_session_waiting_on_a_sub_agents_call_asks_about_that_call_first(tmp_path, paid):
+    db = tmp_path / "chat.db"
+    first = agentkit("chat", "--agent", "tests.cli_agents:delegating", "--session", str(db), input="pay 5\n")
+    assert first.returncode == 0 and paid == [] and prompt(5) in first.stdout
+    second = agentkit("chat", "--agent", "tests.cli_agents:delegating", "--session", str(db), input="y\n")
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.startswith(prompt(5)) and paid == [5]
+    assert "the payer said: tool said: paid 5" in second.stdout
+    assert valid(anyio.run(SQLiteSession(db, "chat").get_messages))

@@ -199,7 +199,7 @@ class Chat:
         (first about those a run that stopped had claimed)."""
         import anyio
 
-        from .._approvals import needing_decision, unanswered
+        from .._approvals import to_decide, unanswered
         from ._common import all_tools
         from ._pending import claimed_elsewhere
 
@@ -216,7 +216,8 @@ class Chat:
         except AgentError as e:  # an MCP server that is down: the calls wait, a new question denies them
             self.printer.interrupted(f"cannot ask about the waiting calls: {' '.join(str(e).split())}")
             return
-        calls = [c for c in needing_decision(stored, tools) if c in waiting]
+        # A waiting sub-agent's own calls are the ones to decide (`to_decide`).
+        calls = [c for c in to_decide(stored, tools) if c.id not in {t.id for t in taken}]
         decisions = self.decide(calls) if calls else None
         if decisions is not None:
             self.go([], decisions)
