@@ -17,7 +17,8 @@ from urllib.parse import urlparse
 import anyio
 import openai
 
-from ._chunks import Assembler, join_texts, read_usage, server_calls, without_echoes
+from ._chunks import Assembler, completion_events, join_texts, read_usage, server_calls, without_echoes
+from ._dialects import retry_unstreamed, wire_message
 from ._model import (
     Completion,
     CompletionDone,
@@ -261,11 +262,9 @@ class RemoteModel:
         last_user = max((i for i, m in enumerate(messages) if _is_query(messages, i)), default=-1)
         out = []
         for i, message in enumerate(messages):
-            m = dict(message)
-            # Intern-S1 and Qwen3 drop the reasoning of turns before the last user message.
-            if m.get("role") == "assistant" and i < last_user:
-                m.pop("reasoning_content", None)
-                m.pop("reasoning", None)
+            # Intern-S1's, Qwen3's and Qwen3.5's templates drop the reasoning of turns before the
+            # last user message and render the current turn's: it goes back under the keys this server reads.
+            m = wire_message(self.server, message, keep_reasoning=i > last_user)
             if isinstance(m.get("content"), list):
                 m["content"] = [_wire_part(p) for p in m["content"]]
             out.append(m)
@@ -482,7 +481,13 @@ class RemoteModel:
             yield event
         if not assembler.got_choice:
             raise ModelError("the server's stream had no choices", partial=assembler.partial())
-        yield CompletionDone(completion=assembler.completion())
+        streamed = assembler.completion()
+        if retry_unstreamed(self.server, tools, streamed):
+            logger.info("%s streamed neither text nor a tool call: asking again unstreamed", public_url(self.base_url))
+            streamed = await self.complete(messages, tools=tools, thinking=thinking, tool_choice=tool_choice, **options)
+            for event in completion_events(streamed):
+                yield event
+        yield CompletionDone(completion=streamed)
 
 
 def _environment_key(base_url: str) -> str | None:
