@@ -22,18 +22,25 @@ from .exceptions import ModelError
 from .formats import StreamParser, new_call_id
 
 __all__ = [
-    "Assembler", "call_events", "completion_events", "join_texts", "read_usage", "server_calls", "without_echoes",
+    "Assembler", "call_events", "calls_in_reasoning", "completion_events", "join_texts", "read_usage",
+    "server_calls", "without_echoes",
 ]  # fmt: skip
 
 
 _SERVER_INDEX = 1000  # event indices of server-parsed calls start here
+_REASONING_INDEX = 2000  # and those of calls read from the reasoning (`calls_in_reasoning`)
 
 
 class Assembler:
     """Builds one message from stream chunks: deltas by index, whole calls, raw markup."""
 
-    def __init__(self, new_parser: Callable[[bool], StreamParser]) -> None:
+    def __init__(
+        self, new_parser: Callable[[bool], StreamParser], reasoning_calls: Callable[[str], list[ToolCall]] | None = None
+    ) -> None:
         self.new_parser = new_parser
+        self.reasoning_calls = reasoning_calls
+        """Reads the complete call blocks in a reasoning text (`Format.reasoning_calls`); None: never."""
+        self.rescued: list[ToolCall] = []
         self._parser: StreamParser | None = None
         self.reasoning: list[str] = []
         self.calls: dict[int, _StreamedCall] = {}
@@ -155,7 +162,12 @@ class Assembler:
         events: list[ModelEvent] = list(self.parser.close())
         for index in self.order:
             events.extend(self._close(index))
-        return self._echoes.filter(events)
+        events = self._echoes.filter(events)
+        if self.reasoning_calls is not None:
+            done = self.completion()
+            self.rescued = calls_in_reasoning(self.reasoning_calls, done)
+            events.extend(call_events(self.rescued, _REASONING_INDEX))
+        return events
 
     def partial(self) -> Completion:
         """What arrived before a failure. The text parser is flushed as at an end, so text it
@@ -168,7 +180,7 @@ class Assembler:
         return Completion(
             content=out.content,
             reasoning=join_texts("".join(self.reasoning) or None, out.reasoning),
-            tool_calls=[c for c in [*self.ready, *out.tool_calls] if c.id not in self._echoes.dropped],
+            tool_calls=[c for c in [*self.ready, *out.tool_calls] if c.id not in self._echoes.dropped] + self.rescued,
             errors=[*self.errors, *out.errors],
             finish_reason=self.finish_reason,
             usage=self.usage,
@@ -199,6 +211,15 @@ class _Echoes:
                 self.kept[server].append(event.call)
             out.append(event)
         return out
+
+
+def calls_in_reasoning(read: Callable[[str], list[ToolCall]], done: Completion) -> list[ToolCall]:
+    """The calls to run from `done`'s reasoning: those `read` finds there when the response would
+    otherwise end with no call, no broken call and no answer (vLLM #39056, #42021, PR #40115).
+    A call or an answer in the content is the response: a block in the reasoning was thought."""
+    if done.tool_calls or done.errors or done.content.strip() or not done.reasoning:
+        return []
+    return read(done.reasoning)
 
 
 def call_events(calls: list[ToolCall], first_index: int) -> list[ModelEvent]:

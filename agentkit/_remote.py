@@ -9,7 +9,8 @@ import math
 import mimetypes
 import os
 import threading
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 from urllib.parse import urlparse
@@ -17,7 +18,15 @@ from urllib.parse import urlparse
 import anyio
 import openai
 
-from ._chunks import Assembler, completion_events, join_texts, read_usage, server_calls, without_echoes
+from ._chunks import (
+    Assembler,
+    calls_in_reasoning,
+    completion_events,
+    join_texts,
+    read_usage,
+    server_calls,
+    without_echoes,
+)
 from ._dialects import retry_unstreamed, wire_message
 from ._model import (
     Completion,
@@ -34,7 +43,7 @@ from ._model import (
 )
 from ._redact import Redactor, public_url
 from .exceptions import ModelError, UserError
-from .formats import AUTO, Format, get_format, new_call_id
+from .formats import AUTO, Format, ToolCall, get_format, new_call_id
 
 __all__ = ["RemoteModel", "Server"]
 
@@ -414,11 +423,17 @@ class RemoteModel:
         calls, errors = server_calls(message.get("tool_calls") or [])
         reasoning = join_texts(server_reasoning, parsed.reasoning)
         all_calls = unique_ids(calls + without_echoes(calls, parsed.tool_calls), new_call_id)
-        return Completion(
+        done = Completion(
             content=parsed.content, reasoning=reasoning, tool_calls=all_calls,
             errors=errors + parsed.errors, finish_reason=choice.get("finish_reason"),
             usage=read_usage(data.get("usage")),
         )  # fmt: skip
+        reasoned = calls_in_reasoning(self._reasoning_calls(tools), done)
+        return replace(done, tool_calls=reasoned) if reasoned else done
+
+    def _reasoning_calls(self, tools: Sequence[ToolSpec] | None) -> Callable[[str], list[ToolCall]]:
+        """How the calls written in a reasoning text are read: none when no tool was offered."""
+        return lambda text: self.format.reasoning_calls(text, tools=tools) if tools else []
 
     def stream(
         self,
@@ -447,7 +462,8 @@ class RemoteModel:
         assembler = Assembler(
             lambda reasoned: self.format.stream_parser(
                 in_reasoning=self._content_start(thinking, reasoned), tools=tools
-            )
+            ),
+            self._reasoning_calls(tools),
         )
         failure: ModelError | None = None
         chunks = aiter(stream)

@@ -76,6 +76,15 @@ class Format:
         parser.close()
         return parser.output
 
+    def reasoning_calls(self, reasoning: str, *, tools: Sequence[Any] | None = None) -> list[ToolCall]:
+        """The complete call blocks written in `reasoning`, read as if they stood in the
+        content: a thinking model may write its call before closing ``</think>``, where a
+        server's reasoning parser keeps it (vLLM #39056, PR #40115). A block left open or
+        unreadable is none."""
+        if not any(tag in reasoning for tag in self.call_open):
+            return []
+        return self.parse(reasoning, in_reasoning=False, tools=tools).tool_calls
+
     def stream_parser(
         self,
         *,
