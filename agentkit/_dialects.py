@@ -29,7 +29,8 @@ def reasoning_keys(server: str) -> tuple[str, ...]:
 
 
 def wire_message(server: str, message: Message, *, keep_reasoning: bool) -> Message:
-    """`message` as `server` takes it. An assistant message's reasoning (under either name) goes
+    """`message` as `server` takes it (``"local"``: a chat template, through `LocalModel`, which
+    reads ``reasoning_content``). An assistant message's reasoning (under either name) goes
     under the server's keys when `keep_reasoning` (the current turn), else it is left out, as
     Intern-S1's, Qwen3's and Qwen3.5's templates drop it. Ollama answers 400 to an assistant
     message with ``content: null`` (pydantic-ai #3406): it gets ``""``."""

@@ -132,3 +132,61 @@ async def test_other_servers_and_answers_are_not_asked_again():
     said = [chunk({"content": "Hello."}), chunk({}, finish="stop")]
     events, requests = await stream_of("library", Reply(chunks=said))
     assert len(requests) == 1 and "".join(e.text for e in events if isinstance(e, TextDelta)) == "Hello."
+
+
+# --- reasoning replayed across tool turns: what each family's template does with it --------------
+
+
+def family_templates() -> dict[str, str]:
+    """Our reproductions of the families' templates (tools/_templates.py), and the real Qwen3,
+    Qwen3.5 (the form of Intern-S2-Preview) and Qwen3-Coder templates where the llama.cpp
+    source the tests build is on this machine (its models/templates)."""
+    from tools._templates import TEMPLATES
+    from tools.llama_server import ROOT
+
+    found = {f"ours:{name}": text for name, text in TEMPLATES.items()}
+    for name in ("Qwen-Qwen3-0.6B", "Qwen3.5-4B", "Qwen3-Coder"):
+        path = ROOT / "src" / "models" / "templates" / f"{name}.jinja"
+        if path.exists():
+            found[name] = path.read_text()
+    return found
+
+
+def render(template: str, messages: list[dict]) -> str:
+    """`messages` through `template` as a server renders them: the arguments of calls as objects
+    (vLLM's _postprocess_messages), vLLM's `reasoning` under the name templates read."""
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    def raise_exception(message: str) -> None:
+        raise ValueError(message)
+
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+    env.filters["tojson"] = lambda v, indent=None, **_: json.dumps(v, ensure_ascii=False, indent=indent)
+    env.globals["raise_exception"] = raise_exception
+    shown = []
+    for m in messages:
+        m = dict(m)
+        if "reasoning" in m:
+            m["reasoning_content"] = m.pop("reasoning")
+        if m.get("tool_calls"):
+            m["tool_calls"] = [{**c, "function": {**c["function"], "arguments": json.loads(c["function"]["arguments"])}}
+                               for c in m["tool_calls"]]  # fmt: skip
+        shown.append(m)
+    return env.from_string(template).render(messages=shown, add_generation_prompt=True, bos_token="", eos_token="")
+
+
+@pytest.mark.parametrize("owned_by", ["vllm", "lmdeploy", "library"])
+async def test_what_is_sent_renders_as_the_whole_transcript_in_each_family(owned_by):
+    """Interleaved thinking (issue 28): Intern-S1's, Qwen3's and Qwen3.5's templates render the
+    reasoning of the assistant messages after the last user message and drop the earlier ones';
+    Qwen3-Coder's renders none. What agentkit sends renders, in each template, exactly as the
+    whole transcript does: the current turn's reasoning reaches the model, nothing else changes."""
+    transcript = chain("reasoning_content")
+    sent = await sent_messages(owned_by, transcript)
+    templates = family_templates()
+    for name, template in templates.items():
+        prompt = render(template, sent)
+        assert prompt == render(template, transcript), name
+        assert "old thought" not in prompt, name
+        thinks = "Coder" not in name and "qwen3-coder" not in name
+        assert ("I need the temperature." in prompt) == thinks, name
