@@ -161,3 +161,34 @@ async def test_an_unfinished_call_in_the_reasoning_or_no_tools_runs_nothing():
     assert not any(isinstance(e, ToolCallReady) for e in events)
     batch, events = await reasoning_then(f"Let me call.\n{CODER_CALL}", None, tools=False)
     assert batch.tool_calls == events[-1].completion.tool_calls == []
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+async def test_an_agent_runs_the_call_from_the_reasoning_and_sends_that_reasoning_back(streaming):
+    """vLLM #39056 then #38488, end to end: the call Qwen3.5 wrote inside its reasoning runs, and
+    the next request carries that reasoning under both of vLLM's names (issue 28)."""
+    from agentkit import Agent
+    from agentkit.testing import check_transcript
+    from tests.test_agent import get_current_temperature
+
+    reasoning = f"I should look it up.\n{CODER_CALL}"
+    pieces = [chunk({"reasoning": reasoning[i : i + 9]}) for i in range(0, len(reasoning), 9)]
+    first = Reply(chunks=[*pieces, chunk({}, finish="stop")]) if streaming else Reply(
+        body=completion(None, reasoning=reasoning, reasoning_field="reasoning"))  # fmt: skip
+    answer = "It is 26.1 degrees."
+    last = Reply(chunks=[chunk({"content": answer}), chunk({}, finish="stop")]) if streaming else Reply(
+        body=completion(answer))  # fmt: skip
+    with ScriptedServer(owned_by="vllm") as srv:
+        srv.script(first, last)
+        agent = Agent(RemoteModel(srv.url), [get_current_temperature])
+        if streaming:
+            result = [e async for e in agent.stream("How warm is San Francisco?")][-1].result
+        else:
+            result = await agent.run("How warm is San Francisco?")
+        check_transcript(result.messages)
+        assert result.output == answer
+        tool = [m for m in result.messages if m["role"] == "tool"]
+        assert len(tool) == 1 and tool[0]["name"] == "get_current_temperature"
+        sent = [m for m in srv.requests[1]["messages"] if m["role"] == "assistant"]
+        assert sent[0]["reasoning"] == sent[0]["reasoning_content"] == reasoning
+        assert sent[0]["tool_calls"][0]["function"]["name"] == "get_current_temperature"
