@@ -192,3 +192,19 @@ async def test_an_agent_runs_the_call_from_the_reasoning_and_sends_that_reasonin
         sent = [m for m in srv.requests[1]["messages"] if m["role"] == "assistant"]
         assert sent[0]["reasoning"] == sent[0]["reasoning_content"] == reasoning
         assert sent[0]["tool_calls"][0]["function"]["name"] == "get_current_temperature"
+
+
+async def test_reasoning_under_both_names_is_read_once():
+    """vLLM PR #27752 renamed `reasoning_content` to `reasoning`, keeping the old name until PR
+    #33402: a response may carry both, with the same text. It is read once (issue 28)."""
+    body = completion("Sunny.", reasoning="hmm")
+    body["choices"][0]["message"]["reasoning"] = "hmm"
+    pieces = [chunk({"reasoning": "hm", "reasoning_content": "hm"}), chunk({"reasoning": "m", "reasoning_content": "m"}),
+              chunk({"content": "Sunny."}), chunk({}, finish="stop")]  # fmt: skip
+    with ScriptedServer(owned_by="vllm") as srv:
+        srv.script(Reply(body=body), Reply(chunks=pieces))
+        model = RemoteModel(srv.url)
+        batch = await model.complete(USER)
+        events = [e async for e in model.stream(USER)]
+    assert batch.reasoning == events[-1].completion.reasoning == "hmm"
+    assert "".join(e.text for e in events if isinstance(e, ReasoningDelta)) == "hmm"
