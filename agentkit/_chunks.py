@@ -10,6 +10,7 @@ from typing import Any
 from ._events import (
     MalformedCall,
     ReasoningDelta,
+    TextDelta,
     ToolCall,
     ToolCallArgsDelta,
     ToolCallMalformed,
@@ -20,17 +21,26 @@ from ._model import Completion, ModelEvent, Usage
 from .exceptions import ModelError
 from .formats import StreamParser, new_call_id
 
-__all__ = ["Assembler", "join_texts", "read_usage", "server_calls", "without_echoes"]
+__all__ = [
+    "Assembler", "call_events", "calls_in_reasoning", "completion_events", "join_texts", "read_usage",
+    "server_calls", "without_echoes",
+]  # fmt: skip
 
 
 _SERVER_INDEX = 1000  # event indices of server-parsed calls start here
+_REASONING_INDEX = 2000  # and those of calls read from the reasoning (`calls_in_reasoning`)
 
 
 class Assembler:
     """Builds one message from stream chunks: deltas by index, whole calls, raw markup."""
 
-    def __init__(self, new_parser: Callable[[bool], StreamParser]) -> None:
+    def __init__(
+        self, new_parser: Callable[[bool], StreamParser], reasoning_calls: Callable[[str], list[ToolCall]] | None = None
+    ) -> None:
         self.new_parser = new_parser
+        self.reasoning_calls = reasoning_calls
+        """Reads the complete call blocks in a reasoning text (`Format.reasoning_calls`); None: never."""
+        self.rescued: list[ToolCall] = []
         self._parser: StreamParser | None = None
         self.reasoning: list[str] = []
         self.calls: dict[int, _StreamedCall] = {}
@@ -42,6 +52,7 @@ class Assembler:
         self.usage = Usage()
         self.got_choice = False
         self._echoes = _Echoes()
+        self._moved: dict[int, int] = {}  # a server's index -> the call it names now
 
     @property
     def parser(self) -> StreamParser:
@@ -73,12 +84,24 @@ class Assembler:
 
     def _tool_delta(self, position: int, part: dict[str, Any]) -> list[ModelEvent]:
         index = part.get("index")
-        if not isinstance(index, int):  # some servers omit it: a new id means a new call
-            if part.get("id") and all(c.server_id != part["id"] for c in self.calls.values()):
+        function = part.get("function") or {}
+        sid = part.get("id")
+        if not isinstance(index, int):  # some servers omit it (Ollama before its PR #7888)
+            latest = self.calls.get(max(self.calls, default=-1))
+            # A new id is a new call; so is a name after the latest call's arguments (whole
+            # calls, several in one delta, with neither index nor id).
+            new_id = bool(sid) and all(c.server_id != sid for c in self.calls.values())
+            if latest is None or new_id or (function.get("name") and latest.parts):
                 index = max(self.calls, default=-1) + 1
             else:
-                index = max(self.calls, default=0)
-        function = part.get("function") or {}
+                index = max(self.calls)
+        else:
+            index = self._moved.get(index, index)
+            held = self.calls.get(index)
+            if held is not None and sid and held.server_id and sid != held.server_id:
+                # Another id at a call's index: a new call (Ollama leaves every call at index 0
+                # where the model's parser does not count them).
+                self._moved[part["index"]] = index = max(self.calls) + 1
         arguments = _arguments_text(function.get("arguments"))
         events: list[ModelEvent] = []
         call = self.calls.get(index)
@@ -139,7 +162,12 @@ class Assembler:
         events: list[ModelEvent] = list(self.parser.close())
         for index in self.order:
             events.extend(self._close(index))
-        return self._echoes.filter(events)
+        events = self._echoes.filter(events)
+        if self.reasoning_calls is not None:
+            done = self.completion()
+            self.rescued = calls_in_reasoning(self.reasoning_calls, done)
+            events.extend(call_events(self.rescued, _REASONING_INDEX))
+        return events
 
     def partial(self) -> Completion:
         """What arrived before a failure. The text parser is flushed as at an end, so text it
@@ -152,7 +180,7 @@ class Assembler:
         return Completion(
             content=out.content,
             reasoning=join_texts("".join(self.reasoning) or None, out.reasoning),
-            tool_calls=[c for c in [*self.ready, *out.tool_calls] if c.id not in self._echoes.dropped],
+            tool_calls=[c for c in [*self.ready, *out.tool_calls] if c.id not in self._echoes.dropped] + self.rescued,
             errors=[*self.errors, *out.errors],
             finish_reason=self.finish_reason,
             usage=self.usage,
@@ -183,6 +211,36 @@ class _Echoes:
                 self.kept[server].append(event.call)
             out.append(event)
         return out
+
+
+def calls_in_reasoning(read: Callable[[str], list[ToolCall]], done: Completion) -> list[ToolCall]:
+    """The calls to run from `done`'s reasoning: those `read` finds there when the response would
+    otherwise end with no call, no broken call and no answer (vLLM #39056, #42021, PR #40115).
+    A call or an answer in the content is the response: a block in the reasoning was thought."""
+    if done.tool_calls or done.errors or done.content.strip() or not done.reasoning:
+        return []
+    return read(done.reasoning)
+
+
+def call_events(calls: list[ToolCall], first_index: int) -> list[ModelEvent]:
+    """The events of `calls` known whole: each opened, its arguments in one piece, ready."""
+    events: list[ModelEvent] = []
+    for index, call in enumerate(calls, first_index):
+        events.append(ToolCallOpened(index=index, id=call.id, name=call.name))
+        events.append(ToolCallArgsDelta(index=index, text=call.arguments))
+        events.append(ToolCallReady(index=index, call=call))
+    return events
+
+
+def completion_events(completion: Completion) -> list[ModelEvent]:
+    """The events a whole `completion` streams as: its reasoning, its text, its calls."""
+    events: list[ModelEvent] = [ReasoningDelta(completion.reasoning)] if completion.reasoning else []
+    if completion.content:
+        events.append(TextDelta(completion.content))
+    events += call_events(completion.tool_calls, 0)
+    first = len(completion.tool_calls)
+    events += [ToolCallMalformed(index=i, error=e) for i, e in enumerate(completion.errors, first)]
+    return events
 
 
 def without_echoes(server: list[ToolCall], parsed: list[ToolCall]) -> list[ToolCall]:

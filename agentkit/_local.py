@@ -17,6 +17,7 @@ import anyio
 import anyio.from_thread
 import anyio.to_thread
 
+from ._dialects import wire_message
 from ._grammar import JsonConstraint, schema_of
 from ._model import (
     Completion,
@@ -365,7 +366,7 @@ class LocalModel:
         return bool(tail.rstrip().endswith("<think>"))
 
     def _message(self, message: Message) -> Message:
-        out = dict(message)
+        out = wire_message("local", message, keep_reasoning=True)  # reasoning as templates read it
         content = out.get("content")
         if isinstance(content, list):
             parts = [processor_part(p) for p in content]

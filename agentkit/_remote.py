@@ -9,7 +9,8 @@ import math
 import mimetypes
 import os
 import threading
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 from urllib.parse import urlparse
@@ -17,7 +18,16 @@ from urllib.parse import urlparse
 import anyio
 import openai
 
-from ._chunks import Assembler, join_texts, read_usage, server_calls, without_echoes
+from ._chunks import (
+    Assembler,
+    calls_in_reasoning,
+    completion_events,
+    join_texts,
+    read_usage,
+    server_calls,
+    without_echoes,
+)
+from ._dialects import retry_unstreamed, wire_message
 from ._model import (
     Completion,
     CompletionDone,
@@ -33,7 +43,7 @@ from ._model import (
 )
 from ._redact import Redactor, public_url
 from .exceptions import ModelError, UserError
-from .formats import AUTO, Format, get_format, new_call_id
+from .formats import AUTO, Format, ToolCall, get_format, new_call_id
 
 __all__ = ["RemoteModel", "Server"]
 
@@ -261,11 +271,9 @@ class RemoteModel:
         last_user = max((i for i, m in enumerate(messages) if _is_query(messages, i)), default=-1)
         out = []
         for i, message in enumerate(messages):
-            m = dict(message)
-            # Intern-S1 and Qwen3 drop the reasoning of turns before the last user message.
-            if m.get("role") == "assistant" and i < last_user:
-                m.pop("reasoning_content", None)
-                m.pop("reasoning", None)
+            # Intern-S1's, Qwen3's and Qwen3.5's templates drop the reasoning of turns before the
+            # last user message and render the current turn's: it goes back under the keys this server reads.
+            m = wire_message(self.server, message, keep_reasoning=i > last_user)
             if isinstance(m.get("content"), list):
                 m["content"] = [_wire_part(p) for p in m["content"]]
             out.append(m)
@@ -415,11 +423,17 @@ class RemoteModel:
         calls, errors = server_calls(message.get("tool_calls") or [])
         reasoning = join_texts(server_reasoning, parsed.reasoning)
         all_calls = unique_ids(calls + without_echoes(calls, parsed.tool_calls), new_call_id)
-        return Completion(
+        done = Completion(
             content=parsed.content, reasoning=reasoning, tool_calls=all_calls,
             errors=errors + parsed.errors, finish_reason=choice.get("finish_reason"),
             usage=read_usage(data.get("usage")),
         )  # fmt: skip
+        reasoned = calls_in_reasoning(self._reasoning_calls(tools), done)
+        return replace(done, tool_calls=reasoned) if reasoned else done
+
+    def _reasoning_calls(self, tools: Sequence[ToolSpec] | None) -> Callable[[str], list[ToolCall]]:
+        """How the calls written in a reasoning text are read: none when no tool was offered."""
+        return lambda text: self.format.reasoning_calls(text, tools=tools) if tools else []
 
     def stream(
         self,
@@ -448,7 +462,8 @@ class RemoteModel:
         assembler = Assembler(
             lambda reasoned: self.format.stream_parser(
                 in_reasoning=self._content_start(thinking, reasoned), tools=tools
-            )
+            ),
+            self._reasoning_calls(tools),
         )
         failure: ModelError | None = None
         chunks = aiter(stream)
@@ -482,7 +497,13 @@ class RemoteModel:
             yield event
         if not assembler.got_choice:
             raise ModelError("the server's stream had no choices", partial=assembler.partial())
-        yield CompletionDone(completion=assembler.completion())
+        streamed = assembler.completion()
+        if retry_unstreamed(self.server, tools, streamed):
+            logger.info("%s streamed neither text nor a tool call: asking again unstreamed", public_url(self.base_url))
+            streamed = await self.complete(messages, tools=tools, thinking=thinking, tool_choice=tool_choice, **options)
+            for event in completion_events(streamed):
+                yield event
+        yield CompletionDone(completion=streamed)
 
 
 def _environment_key(base_url: str) -> str | None:

@@ -624,3 +624,44 @@ def test_detect_format_renders_a_user_turn():
     broken = detect_format("<tool_call>{{ raise_exception('no') }}")
     assert broken is not None and broken.generation_opens_think is None
     assert opens_think("<|im_start|>assistant\n<think>\n") and not opens_think("<think>x</think>")
+
+
+# --- calls written inside the reasoning (issue 28) ------------------------------------------------
+
+CODER_CALL = ("<tool_call>\n<function=get_current_temperature>\n<parameter=location>\nSan Francisco, CA, USA\n"
+              "</parameter>\n</function>\n</tool_call>")  # fmt: skip
+TOOL_SCHEMA = [{"type": "function", "function": {"name": "get_current_temperature", "parameters": {
+    "type": "object", "properties": {"location": {"type": "string"}}, "required": ["location"]}}}]  # fmt: skip
+
+
+@pytest.mark.parametrize("size", [1, 5, 1000])
+@pytest.mark.parametrize(
+    ("fmt", "block"), [(QWEN3, QW_CALL), (get_format("qwen3-coder"), CODER_CALL), (AUTO, CODER_CALL), (AUTO, QW_CALL)]
+)
+@pytest.mark.parametrize("closed", [True, False])
+def test_a_call_block_inside_the_reasoning_runs_when_nothing_else_came(fmt, block, closed, size):
+    """vLLM #39056, #42021: Qwen3.5 / Intern-S2-Preview write the call before ``</think>`` (or
+    never close it). A message with no call, no malformed call and no answer, whose reasoning
+    holds a complete block, makes that call (issue 28); parse and stream agree."""
+    text = f"The user wants the temperature.\n{block}" + ("\n</think>\n\n" if closed else "")
+    whole = parse(fmt, text, in_reasoning=True, tools=TOOL_SCHEMA)
+    assert calls(whole) == [("get_current_temperature", SF)] and whole.content == "" and whole.errors == []
+    assert whole.reasoning is not None and block.split("\n")[0] in whole.reasoning  # kept as written
+    parser, events = stream(fmt, [text[i : i + size] for i in range(0, len(text), size)],
+                            in_reasoning=True, tools=TOOL_SCHEMA)  # fmt: skip
+    assert parser.output == whole
+    assert [e.call for e in events if isinstance(e, ToolCallReady)] == whole.tool_calls
+    args = "".join(e.text for e in events if isinstance(e, ToolCallArgsDelta))
+    assert json.loads(args) == SF
+
+
+def test_a_call_block_inside_the_reasoning_does_not_run_otherwise():
+    """Not when the content answers or calls, not when the block is unfinished, not without
+    tools (the format's own rule stands then: a block inside ``<think>`` is thought)."""
+    answered = parse(QWEN3, f"<think>Maybe {QW_CALL}</think>It is 26.", tools=TOOL_SCHEMA)
+    assert answered.tool_calls == [] and answered.content == "It is 26."
+    own = parse(QWEN3, f"<think>Maybe {QW_CALL}</think>{QW_CALL2}", tools=TOOL_SCHEMA)
+    assert calls(own) == [("get_temperature_date", SF2)]
+    cut = parse(QWEN3, f"<think>Let me {QW_CALL[:-15]}", tools=TOOL_SCHEMA)
+    assert cut.tool_calls == [] and cut.errors == []
+    assert parse(QWEN3, f"<think>Maybe {QW_CALL}</think>").tool_calls == []

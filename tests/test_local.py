@@ -88,6 +88,27 @@ def test_tool_history_is_rendered_in_the_family_format(tiny_paths):
         assert "old thought" not in model.tokenizer.decode(inputs["input_ids"][0])
 
 
+@pytest.mark.parametrize("key", ["reasoning_content", "reasoning"])
+def test_current_turn_reasoning_under_either_name_reaches_the_template(tiny_paths, key):
+    """Issue 28: a transcript may hold reasoning under vLLM's new name `reasoning` (vLLM PR
+    #27752); the families' templates read `reasoning_content`, and render it for the assistant
+    messages after the last user message (interleaved thinking) only."""
+    messages = [
+        {"role": "user", "content": "first"},
+        {"role": "assistant", "content": "a", key: "old thought"},
+        *CONVERSATION,
+        {"role": "assistant", "content": "", key: "current thought",
+         "tool_calls": [{"id": "c1", "type": "function",
+                         "function": {"name": "get_current_temperature", "arguments": '{"location": "Oslo"}'}}]},
+        {"role": "tool", "tool_call_id": "c1", "name": "get_current_temperature", "content": '{"temperature": 3}'},
+    ]  # fmt: skip
+    for fmt in ("intern-s1", "qwen3"):
+        model = LocalModel(tiny_paths[fmt], sampling=GREEDY, device_map=None)
+        inputs, *_ = model._render(messages, [weather_tool_schema()], None, None)
+        prompt = model.tokenizer.decode(inputs["input_ids"][0], skip_special_tokens=False)
+        assert "<think>\ncurrent thought\n</think>" in prompt and "old thought" not in prompt, fmt
+
+
 def test_decoding_keeps_tool_markers_and_drops_end_of_turn(intern):
     text = '<|action_start|><|plugin|>\n{"name": "f", "parameters": {}}<|action_end|>'
     ids = intern.tokenizer.encode(text + "<|im_end|>", add_special_tokens=False)

@@ -10,7 +10,7 @@ import json
 import pytest
 
 from agentkit import ReasoningDelta, RemoteModel, TextDelta, ToolCallReady
-from tests.scripted_server import Reply, ScriptedServer, chunk, completion
+from tests.scripted_server import Reply, ScriptedServer, call, chunk, completion
 
 pytestmark = pytest.mark.anyio
 USER = [{"role": "user", "content": "What's the weather?"}]
@@ -89,3 +89,122 @@ async def test_starts_in_reasoning_given_wins():
         srv.script(Reply(body=completion("all thought")))
         c = await RemoteModel(srv.url, starts_in_reasoning=True).complete(USER)
     assert (c.reasoning, c.content) == ("all thought", "")
+
+
+# --- calls written inside the reasoning (issue 28) ------------------------------------------------
+
+CODER_CALL = ("<tool_call>\n<function=get_current_temperature>\n<parameter=location>\nSan Francisco, CA, USA\n"
+              "</parameter>\n</function>\n</tool_call>")  # fmt: skip
+ACTION = ('<|action_start|><|plugin|>\n{"name": "get_current_temperature", '
+          '"parameters": {"location": "San Francisco, CA, USA"}}<|action_end|>')  # fmt: skip
+
+
+async def reasoning_then(reasoning: str, content: str | None, tool_calls: list | None = None, *, tools=True,
+                         size: int = 7):  # fmt: skip
+    """The same answer from vLLM whole and streamed: `reasoning` in vLLM's `reasoning` field (cut
+    in pieces of `size` characters when streamed), then `content`, then server-parsed calls."""
+    from tests.test_agent import get_current_temperature
+
+    pieces = [chunk({"reasoning": reasoning[i : i + size]}) for i in range(0, len(reasoning), size)]
+    if content:
+        pieces.append(chunk({"content": content}))
+    if tool_calls:
+        pieces.append(chunk({"tool_calls": tool_calls}))
+    pieces.append(chunk({}, finish="tool_calls" if tool_calls else "stop"))
+    body = completion(content, reasoning=reasoning, reasoning_field="reasoning", tool_calls=tool_calls)
+    offered = [get_current_temperature] if tools else None
+    with ScriptedServer(owned_by="vllm") as srv:
+        srv.script(Reply(body=body), Reply(chunks=pieces))
+        model = RemoteModel(srv.url)
+        batch = await model.complete(USER, tools=offered)
+        events = [e async for e in model.stream(USER, tools=offered)]
+    return batch, events
+
+
+@pytest.mark.parametrize("block", [CODER_CALL, ACTION], ids=["qwen3_coder", "intern-s1"])
+@pytest.mark.parametrize("content", [None, "", "\n\n"])
+async def test_a_call_written_in_the_reasoning_runs_when_the_answer_has_nothing_else(block, content):
+    """vLLM #39056 and #42021: Qwen3.5 / Intern-S2-Preview (qwen3_coder calls) write the call
+    before closing ``</think>``; vLLM's reasoning parser keeps it in `reasoning` and the tool
+    parser, reading the content only, finds none: `content` null, `tool_calls` empty. vLLM PR
+    #40115 (closed): Intern-S1's action blocks inside ``<think>`` end up the same way."""
+    reasoning = f"The user wants the temperature in San Francisco.\n{block}"
+    batch, events = await reasoning_then(reasoning, content)
+    final = events[-1].completion
+    for c in (batch, final):
+        assert [(t.name, json.loads(t.arguments)) for t in c.tool_calls] == [
+            ("get_current_temperature", {"location": "San Francisco, CA, USA"})
+        ]
+        assert c.reasoning == reasoning and c.content == "" and c.errors == []
+    ready = [e.call for e in events if isinstance(e, ToolCallReady)]
+    assert [t.name for t in ready] == ["get_current_temperature"] and ready[0].id == final.tool_calls[0].id
+
+
+async def test_a_call_in_the_reasoning_does_not_run_when_the_answer_has_its_own():
+    """An answer, or a call of the content's own, is the response: a call block left in the
+    reasoning was thought about, not made (issue 28)."""
+    reasoning = f"Maybe:\n{CODER_CALL}\nNo, I know it."
+    for c in await reasoning_then(reasoning, "It is 26 degrees."):
+        c = c if not isinstance(c, list) else c[-1].completion
+        assert c.tool_calls == [] and c.content == "It is 26 degrees."
+    own = [call("get_current_temperature", {"location": "Paris"})]
+    for c in await reasoning_then(reasoning, None, own):
+        c = c if not isinstance(c, list) else c[-1].completion
+        assert [json.loads(t.arguments) for t in c.tool_calls] == [{"location": "Paris"}]
+
+
+async def test_an_unfinished_call_in_the_reasoning_or_no_tools_runs_nothing():
+    """Only a complete block is a call (the length limit cut this one), and only where tools were
+    offered (issue 28)."""
+    batch, events = await reasoning_then(f"Let me call.\n{CODER_CALL[:-30]}", None)
+    assert batch.tool_calls == events[-1].completion.tool_calls == []
+    assert not any(isinstance(e, ToolCallReady) for e in events)
+    batch, events = await reasoning_then(f"Let me call.\n{CODER_CALL}", None, tools=False)
+    assert batch.tool_calls == events[-1].completion.tool_calls == []
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+async def test_an_agent_runs_the_call_from_the_reasoning_and_sends_that_reasoning_back(streaming):
+    """vLLM #39056 then #38488, end to end: the call Qwen3.5 wrote inside its reasoning runs, and
+    the next request carries that reasoning under both of vLLM's names (issue 28)."""
+    from agentkit import Agent
+    from agentkit.testing import check_transcript
+    from tests.test_agent import get_current_temperature
+
+    reasoning = f"I should look it up.\n{CODER_CALL}"
+    pieces = [chunk({"reasoning": reasoning[i : i + 9]}) for i in range(0, len(reasoning), 9)]
+    first = Reply(chunks=[*pieces, chunk({}, finish="stop")]) if streaming else Reply(
+        body=completion(None, reasoning=reasoning, reasoning_field="reasoning"))  # fmt: skip
+    answer = "It is 26.1 degrees."
+    last = Reply(chunks=[chunk({"content": answer}), chunk({}, finish="stop")]) if streaming else Reply(
+        body=completion(answer))  # fmt: skip
+    with ScriptedServer(owned_by="vllm") as srv:
+        srv.script(first, last)
+        agent = Agent(RemoteModel(srv.url), [get_current_temperature])
+        if streaming:
+            result = [e async for e in agent.stream("How warm is San Francisco?")][-1].result
+        else:
+            result = await agent.run("How warm is San Francisco?")
+        check_transcript(result.messages)
+        assert result.output == answer
+        tool = [m for m in result.messages if m["role"] == "tool"]
+        assert len(tool) == 1 and tool[0]["name"] == "get_current_temperature"
+        sent = [m for m in srv.requests[1]["messages"] if m["role"] == "assistant"]
+        assert sent[0]["reasoning"] == sent[0]["reasoning_content"] == reasoning
+        assert sent[0]["tool_calls"][0]["function"]["name"] == "get_current_temperature"
+
+
+async def test_reasoning_under_both_names_is_read_once():
+    """vLLM PR #27752 renamed `reasoning_content` to `reasoning`, keeping the old name until PR
+    #33402: a response may carry both, with the same text. It is read once (issue 28)."""
+    body = completion("Sunny.", reasoning="hmm")
+    body["choices"][0]["message"]["reasoning"] = "hmm"
+    pieces = [chunk({"reasoning": "hm", "reasoning_content": "hm"}), chunk({"reasoning": "m", "reasoning_content": "m"}),
+              chunk({"content": "Sunny."}), chunk({}, finish="stop")]  # fmt: skip
+    with ScriptedServer(owned_by="vllm") as srv:
+        srv.script(Reply(body=body), Reply(chunks=pieces))
+        model = RemoteModel(srv.url)
+        batch = await model.complete(USER)
+        events = [e async for e in model.stream(USER)]
+    assert batch.reasoning == events[-1].completion.reasoning == "hmm"
+    assert "".join(e.text for e in events if isinstance(e, ReasoningDelta)) == "hmm"

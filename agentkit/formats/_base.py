@@ -76,6 +76,21 @@ class Format:
         parser.close()
         return parser.output
 
+    def reasoning_calls(
+        self, reasoning: str, *, tools: Sequence[Any] | None = None, id_factory: Callable[[], str] = new_call_id
+    ) -> list[ToolCall]:
+        """The complete call blocks written in `reasoning`, read as if they stood in the
+        content: a thinking model may write its call before closing ``</think>``, where a
+        server's reasoning parser keeps it (vLLM #39056, PR #40115). A block left open or
+        unreadable is none."""
+        if not any(tag in reasoning for tag in self.call_open):
+            return []
+        # The blocks are read once: not again inside a <think> of the reasoning itself.
+        parser = StreamParser(self, in_reasoning=False, id_factory=id_factory, tools=tools, calls_in_reasoning=False)
+        parser.feed(reasoning)
+        parser.close()
+        return parser.output.tool_calls
+
     def stream_parser(
         self,
         *,
