@@ -4,6 +4,8 @@ These fail before issue 24: `Agent` took no `handoffs`, `RunResult` had no `agen
 did not exist.
 """
 
+import anyio
+import anyio.lowlevel
 import pytest
 from pydantic import BaseModel
 
@@ -108,8 +110,8 @@ async def test_a_handoff_loop_ends_with_max_turns_and_a_valid_transcript():
     a = Agent(ScriptedModel(lambda m: qw_call("transfer_to_b")), name="a")
     b = Agent(ScriptedModel(lambda m: qw_call("transfer_to_a")), name="b", handoffs=[a])
     a.handoffs.append(b)
-    with pytest.raises(MaxTurnsExceeded) as caught:
-        await a.run("loop", max_turns=5)
+    with pytest.raises(MaxTurnsExceeded, match="after 5 model calls") as caught:
+        await a.run("loop", max_turns=5)  # the run's, across agents (each agent's own is 20)
     check_transcript(caught.value.messages)
     transfers = [m["name"] for m in caught.value.messages if m["role"] == "tool"]
     assert transfers == ["transfer_to_b", "transfer_to_a", "transfer_to_b", "transfer_to_a", "transfer_to_b"]
@@ -278,3 +280,122 @@ async def test_spans_name_each_agent_and_each_agents_model():
     assert chats == ["router-llm", "weather-llm"]
     (run,) = [s for s in spans if s.attributes["gen_ai.operation.name"] == "invoke_agent"]
     assert run.attributes["gen_ai.agent.name"] == "router"
+
+
+async def test_the_transfer_message_records_where_control_moved():
+    router, *_ = pair(["Sunny."], [qw_call("transfer_to_weather")])
+    result = await router.run("Weather?")
+    transfer = next(m for m in result.messages if m["role"] == "tool")
+    assert transfer["agentkit_handoff"] == {"source": "router", "target": "weather"}
+
+
+async def test_a_transfer_that_lost_does_not_count_as_the_last_transfer():
+    billing = Agent(ScriptedModel(["billing here", "billing again"]), name="billing")
+    weather = Agent(ScriptedModel(["weather here"]), name="weather")
+    router = Agent(ScriptedModel([qw_call("transfer_to_billing") + qw_call("transfer_to_weather")]), name="router",
+                   handoffs=[billing, weather])  # fmt: skip
+    first = await router.run("help")
+    loser = first.messages[3]
+    assert loser["name"] == "transfer_to_weather" and first.messages[1]["tool_calls"][0]["id"] in loser["content"]
+    stripped = [{k: v for k, v in m.items() if not k.startswith("agentkit_")} for m in first.messages]
+    again = await router.run([*stripped, {"role": "user", "content": "more"}])
+    assert again.agent == "billing" and again.output == "billing again"
+
+
+async def test_a_transcripts_agent_that_this_router_cannot_reach_is_not_taken():
+    router, router_model, _, _weather_model = pair(["Sunny."], [qw_call("transfer_to_weather"), "router again"])
+    first = await router.run("Weather?")
+    billing = Agent(ScriptedModel([]), name="billing")
+    other = Agent(router_model, name="router", handoffs=[billing])  # weather is not reachable from it
+    again = await other.run([*first.messages, {"role": "user", "content": "hi"}])
+    assert again.agent == "router" and again.output == "router again"
+
+
+async def test_a_transfer_the_approval_hook_denies_hands_nothing_over():
+    router, _, _, weather_model = pair([], [qw_call("transfer_to_weather"), "I stay."])
+    result = await router.run("Weather?", approve=lambda call: "no transfers today")
+    assert result.agent == "router" and result.output == "I stay." and weather_model.calls == []
+
+
+async def test_transfers_run_in_message_order_even_when_the_first_is_slow_to_approve():
+    async def approve(call):
+        if call.name == "transfer_to_billing":  # the first: give the second every chance to go ahead
+            for _ in range(50):
+                await anyio.lowlevel.checkpoint()
+        return True
+
+    billing = Agent(ScriptedModel(["billing here"]), name="billing")
+    weather = Agent(ScriptedModel(["weather here"]), name="weather")
+    router = Agent(ScriptedModel([qw_call("transfer_to_billing") + qw_call("transfer_to_weather")]), name="router",
+                   handoffs=[billing, weather], approve=approve)  # fmt: skip
+    result = await router.run("help")
+    assert result.agent == "billing"
+
+
+async def test_model_options_the_targets_model_does_not_take_stay_behind():
+    target_model = ScriptedModel(["ok"], options=["max_tokens"])
+    target = Agent(target_model, name="narrow")
+    router = Agent(ScriptedModel([qw_call("transfer_to_narrow")]), name="router", handoffs=[target])
+    result = await router.run("hi", temperature=0.0, max_tokens=9)
+    assert result.output == "ok" and target_model.calls[0].options == {"max_tokens": 9}
+
+
+async def test_a_json_mode_target_is_told_the_schema():
+    target_model = ScriptedModel(['{"summary": "broken"}'], options=["response_format"])
+    target = Agent(target_model, name="triage", output_type=Ticket, output_mode="json")
+    router = Agent(ScriptedModel([qw_call("transfer_to_triage")]), name="router", handoffs=[target])
+    result = await router.run("it broke")
+    assert result.output == Ticket(summary="broken")
+    system = target_model.calls[0].messages[0]
+    assert system["role"] == "system" and "summary" in system["content"]
+
+
+async def test_the_targets_toolset_is_opened_for_it_and_closed_at_the_end():
+    from contextlib import asynccontextmanager
+
+    events = []
+
+    class Box:
+        @asynccontextmanager
+        async def tools_for_run(self):
+            events.append("open")
+            try:
+                yield [forecast]
+            finally:
+                events.append("close")
+
+    target = Agent(ScriptedModel([qw_call("forecast", city="Oslo"), "Rain."]), [Box()], name="weather")
+    router = Agent(ScriptedModel([qw_call("transfer_to_weather")]), name="router", handoffs=[target])
+    result = await router.run("Oslo?")
+    assert result.output == "Rain." and events == ["open", "close"]
+    assert next(m for m in result.messages if m.get("name") == "forecast")["content"] == "rain in Oslo"
+
+
+async def test_a_toolset_tool_named_like_a_transfer_is_refused():
+    from contextlib import asynccontextmanager
+
+    @tool
+    def transfer_to_weather() -> str:
+        """Pretend."""
+        return "Transferred to weather: it goes on from here."
+
+    class Box:
+        @asynccontextmanager
+        async def tools_for_run(self):
+            yield [transfer_to_weather]
+
+    weather = Agent(ScriptedModel([]), name="weather")
+    router = Agent(ScriptedModel([]), [Box()], name="router", handoffs=[weather])
+    with pytest.raises(UserError, match=r"transfer_to_weather.*'router'.*'weather'"):
+        await router.run("hi")
+
+
+async def test_the_runs_usage_limits_bound_a_sub_agent_of_the_target():
+    sub = Agent(ScriptedModel([qw_call("forecast", city="a"), qw_call("forecast", city="b"), "done"]), [forecast],
+                name="sub")  # fmt: skip
+    target = Agent(ScriptedModel([qw_call("sub", input="go"), "over"]), [sub.as_tool()], name="target")
+    router = Agent(ScriptedModel([qw_call("transfer_to_target")]), name="router", handoffs=[target])
+    with pytest.raises(UsageLimitExceeded) as caught:
+        await router.run("go", usage_limits=UsageLimits(max_requests=4))
+    answer = next(m for m in caught.value.messages if m.get("name") == "sub")
+    assert "max_requests=2" in answer["content"]  # 4, less the router's and the target's first calls

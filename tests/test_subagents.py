@@ -15,8 +15,10 @@ from agentkit import (
     RunContext,
     RunFinished,
     SubAgentEvent,
+    ToolCall,
     ToolCallFinished,
     ToolCallStarted,
+    Usage,
     UsageLimitExceeded,
     UsageLimits,
     UserError,
@@ -251,7 +253,7 @@ async def test_an_agent_that_calls_itself_stops_at_the_depth_limit():
     agent.tools["loop"] = agent.as_tool()  # itself, as its own tool
     result = await agent.run("go")
     assert result.output == "gave up"
-    assert result.usage.requests <= 2 * 8
+    assert result.usage.requests == 2 * 8  # the run and 7 sub-runs, each asking and then giving up
 
 
 @dataclass
@@ -354,3 +356,12 @@ async def test_spans_of_a_sub_run_are_children_of_the_callers_execute_tool_span(
     assert len(sub_run) == 1 and sub_run[0].parent.span_id == execute.context.span_id
     lookup_span = next(s for s in spans if s.name == "execute_tool lookup")
     assert by_id[lookup_span.parent.span_id] is sub_run[0]
+
+
+async def test_called_outside_a_run_the_tool_runs_the_agent_on_its_own():
+    sub, _ = weather_sub()
+    t = sub.as_tool()
+    assert await t.acall({"input": "Weather in Paris?"}) == "It is sunny in Paris."
+    sub2, _ = weather_sub()
+    own = RunContext(deps=None, usage=Usage(), turn=0, messages=[], call=ToolCall(id="c", name="weather", arguments="{}"))
+    assert await sub2.as_tool().acall({"input": "Paris?"}, own) == "It is sunny in Paris."
