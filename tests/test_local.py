@@ -566,3 +566,38 @@ def test_video_without_video_support_is_a_clear_error(vlm_path):
     video = [{"role": "user", "content": [{"type": "video", "path": "clip.mp4"}, {"type": "text", "text": "?"}]}]
     with pytest.raises(UserError, match="video"):
         model._render(video, None, False, None)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("source", "target"), [("intern-s1", "qwen3"), ("qwen3", "intern-s1")])
+async def test_a_handoff_between_model_families_renders_the_transcript_in_the_targets_format(
+    tiny_paths, source, target
+):
+    from agentkit import Agent
+    from agentkit.testing import ScriptedModel, check_transcript
+    from tests.agent_helpers import is1_call, qw_call
+
+    model = LocalModel(tiny_paths[target], sampling=GREEDY, device_map=None, dtype=torch.float32)
+    prompts = []
+    render = model._render
+
+    def spy(*args, **kwargs):
+        inputs, *rest = render(*args, **kwargs)
+        prompts.append(model.tokenizer.decode(inputs["input_ids"][0], skip_special_tokens=False))
+        return (inputs, *rest)
+
+    model._render = spy
+    helper = Agent(model, name="helper", system="You are the helper.", thinking=False)
+    call = is1_call("transfer_to_helper") if source == "intern-s1" else qw_call("transfer_to_helper")
+    router = Agent(ScriptedModel([call], format=source), name="router", system="You route.", handoffs=[helper])
+    result = await router.run("Help me.")
+    assert result.agent == "helper"
+    check_transcript(result.messages)
+    (prompt,) = prompts
+    assert "You are the helper." in prompt and "You route." not in prompt
+    if target == "qwen3":  # Qwen3's template: the call as <tool_call> JSON, the answer in <tool_response>
+        assert '<tool_call>\n{"name": "transfer_to_helper", "arguments": {}}\n</tool_call>' in prompt
+        assert "<tool_response>\nTransferred to helper: it goes on from here.\n</tool_response>" in prompt
+    else:  # Intern-S1's: an action block, the answer from the plugin environment
+        assert '<|action_start|><|plugin|>\n{"name": "transfer_to_helper", "parameters": {}}<|action_end|>' in prompt
+        assert "<|im_start|>environment name=<|plugin|>\nTransferred to helper: it goes on from here." in prompt
