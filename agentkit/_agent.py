@@ -183,6 +183,7 @@ class Agent(Generic[OutputT]):
         try:
             # Toolsets connect before the first model call and disconnect before the run's end is told.
             async with AsyncExitStack() as stack:
+                run.stack = stack
                 if self.toolsets:
                     run.tools = await open_tools(self.tools, self.toolsets, stack)
                 for c in run.hooks.run_started:

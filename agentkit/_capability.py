@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,6 +79,8 @@ class RunState:
     """The run that called this one as a tool (`Agent.as_tool`): its usage counts this run's."""
     delegated: Usage = field(default_factory=Usage)
     """The part of `usage` that sub-runs used (`RunResult.turns` counts only this run's own calls)."""
+    stack: AsyncExitStack | None = None
+    """What the run keeps open until it ends (its toolsets' connections, a handoff target's included)."""
     holds: dict[str, Hold] = field(default_factory=dict)
     """The current turn's calls that wait instead of being answered (a sub-run that stopped for
     approval), by call id: the run stops with them pending."""

@@ -6,19 +6,20 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Callable, Sequence
-from contextlib import AsyncExitStack
 from typing import Any
 
+from ._approvals import unanswered
 from ._capability import CallAnswer, Capability, Final, Hooks, ModelRequest, RunState, TurnEnd
 from ._events import ToolCall
 from ._messages import Message
-from ._output import with_instruction
+from ._output import FINAL_RESULT, with_instruction
 from ._result import Handoff, RunResult
 from ._toolsets import open_tools
 from .exceptions import UserError
 from .tools import SchemaTool, Tool
 
 __all__ = ["HANDOFF", "Handoffs", "TransferTool", "check_handoffs", "check_identity", "last_transfer"]
+
 
 PREFIX = "transfer_to_"
 HANDOFF = "agentkit_handoff"
@@ -85,9 +86,13 @@ def reachable(first: Any) -> dict[str, Any]:
 
 
 def last_transfer(messages: list[Message]) -> str | None:
-    """The name of the agent the transcript's last transfer handed the run to, if any."""
+    """The name of the agent the transcript's last transfer handed the run to, if any. A transfer
+    in a message whose other calls still wait (for approval) has not happened yet."""
+    waiting = {c.id for c in unanswered(messages)}
+    held = next((m for m in reversed(messages) if m.get("role") == "assistant"), {}) if waiting else {}
+    held_ids = {c.get("id") for c in held.get("tool_calls") or ()}
     for message in reversed(messages):
-        if message.get("role") != "tool":
+        if message.get("role") != "tool" or message.get("tool_call_id") in held_ids:
             continue
         mark = message.get(HANDOFF)
         target = mark.get("target") if isinstance(mark, dict) else None
@@ -109,15 +114,18 @@ class Handoffs(Capability):
         self.rebuild = rebuild
         self.first: Any = None
         self.agents: dict[str, Any] = {}
+        self.opened: dict[int, dict[str, Tool[Any, Any]]] = {}
+        """Each agent's tools once its toolsets are open (by `id` of the agent): opened once per run."""
         self.claimed: str | None = None
-        """The id of the current turn's transfer call that goes first (the others are not done)."""
+        """The id of the current turn's transfer call that was made (the later ones are not done)."""
         self.target: Any = None
-        self.stack = AsyncExitStack()
-        """The toolsets of the agents handed to, open until the run ends."""
+        self.retired: list[Capability] = []
+        """The capabilities of agents that handed off: they are told when the run ends."""
 
     async def run_started(self, run: RunState) -> None:
         self.first, self.agents = run.agent, reachable(run.agent)
-        run.tools = _with_transfers(run.tools, run.agent)
+        self.opened[id(run.agent)] = dict(run.tools)
+        run.tools = self._with_transfers(run.tools, run.agent)
         name = last_transfer(run.messages)  # a resumed conversation goes on with the agent that had it
         if name is not None and name in self.agents and self.agents[name] is not run.agent:
             await self._switch(run, self.agents[name])
@@ -137,20 +145,31 @@ class Handoffs(Capability):
     async def before_call(self, run: RunState, call: ToolCall, tool: Tool[Any, Any] | None) -> CallAnswer | None:
         if not isinstance(tool, TransferTool):
             return None
-        if self.claimed is not None:  # transfer calls run one at a time, in order: the first goes
+        # Transfer calls run one at a time, in order, each after the calls before it (`sequential`).
+        if self.claimed is not None:
             return CallAnswer.not_run(f"the call {self.claimed} in the same message transferred the conversation")
-        self.claimed = call.id
+        if run.holds:  # the run stops for approval: this agent must be the one that resumes
+            return CallAnswer.not_run("an earlier call of this message waits for approval")
+        calls = run.current.calls if run.current is not None else []
+        if run.options.mode == "tool" and any(c.name == FINAL_RESULT for c in calls):
+            return CallAnswer.not_run(f"the same message gives the final answer ({FINAL_RESULT})")
         return None
 
     async def after_call(self, run: RunState, call: ToolCall, answer: Any) -> None:
         tool = run.tools.get(call.name)
-        if call.id == self.claimed and isinstance(tool, TransferTool) and answer.error is None:
-            self.target = tool.target
+        if isinstance(tool, TransferTool) and answer.error is None and self.claimed is None:
+            self.claimed, self.target = call.id, tool.target
 
     async def after_turn(self, run: RunState, turn: TurnEnd) -> Final | None:
         target, self.target = self.target, None
-        if target is None:
+        response = turn.response
+        if target is None and response.resumed:  # a transfer made before the run stopped for approval
+            name = last_transfer(run.messages)
+            target = self.agents.get(name) if name is not None else None
+        if target is None or target is run.agent:
             return None
+        if any(c.name == FINAL_RESULT for c in response.calls) and run.options.mode == "tool":
+            return None  # the message gives the run's typed answer: that ends it, here
         source = run.agent
         if self.claimed in turn.answers:
             turn.answers[self.claimed][HANDOFF] = {"source": source.name, "target": target.name}
@@ -161,17 +180,25 @@ class Handoffs(Capability):
 
     async def _switch(self, run: RunState, target: Any) -> None:
         """The run goes on with `target`: its model, system, tools, handoffs and options; the
-        run's own settings (deps, limits, turns, session, decisions) stay."""
+        run's own settings (deps, limits, turns, session, decisions, the options given to the
+        run) stay."""
         o = run.options
         accepted = getattr(target.model, "options", None)
         model_options = {k: v for k, v in o.model_options.items() if accepted is None or k in accepted}
-        options = target._options({"deps": o.deps, "session": o.session})
+        given = {k: getattr(o, k) for k in _CARRIED & o.overridden}
+        options = target._options({"deps": o.deps, "session": o.session, **given})
         run.agent, run.options = target, dataclasses.replace(
             options, max_turns=o.max_turns, usage_limits=o.usage_limits, approvals=o.approvals,
-            model_options=model_options,
+            model_options=model_options, overridden=o.overridden,
         )  # fmt: skip
-        tools = await open_tools(target.tools, target.toolsets, self.stack) if target.toolsets else dict(target.tools)
-        run.tools = _with_transfers(tools, target)
+        if id(target) not in self.opened:
+            tools = dict(target.tools)
+            if target.toolsets:
+                assert run.stack is not None  # the run's: its connections close with the first agent's
+                tools = await open_tools(target.tools, target.toolsets, run.stack)
+            self.opened[id(target)] = tools
+        run.tools = self._with_transfers(self.opened[id(target)], target)
+        self.retired += [c for c in run.hooks.agents if c not in self.retired]
         run.hooks = self.rebuild(run, run.hooks)
         run.text_answers = True
         for c in run.hooks.agents:
@@ -180,19 +207,23 @@ class Handoffs(Capability):
             run.early = False
         run.early = run.early and run.hooks.early
 
+    def _with_transfers(self, tools: dict[str, Tool[Any, Any]], agent: Any) -> dict[str, Tool[Any, Any]]:
+        """`tools` and `agent`'s transfer tools (`UserError` when a tool, a toolset's included, is
+        named like a transfer to any agent of the run: its answer could pass for a transfer)."""
+        taken = sorted(n for n in tools if n.startswith(PREFIX) and n[len(PREFIX) :] in self.agents)
+        if taken:
+            raise UserError(f"a tool of {agent.name!r} is named {taken[0]!r}, the name of the handoff to "
+                            f"{taken[0][len(PREFIX) :]!r}: rename it")  # fmt: skip
+        return {**tools, **{t.name: t for t in map(TransferTool, agent.handoffs)}}
+
     async def run_finished(self, run: RunState, result: RunResult[Any]) -> None:
-        await self.stack.aclose()
+        for c in self.retired:
+            await c.run_finished(run, result)
 
     async def run_failed(self, run: RunState, error: BaseException) -> None:
-        await self.stack.aclose()
+        for c in self.retired:
+            await c.run_failed(run, error)
 
 
-def _with_transfers(tools: dict[str, Tool[Any, Any]], agent: Any) -> dict[str, Tool[Any, Any]]:
-    """`tools` and `agent`'s transfer tools (`UserError` when a toolset has a tool of that name)."""
-    out = dict(tools)
-    for transfer in map(TransferTool, agent.handoffs):
-        if transfer.name in out:
-            target = transfer.target.name
-            raise UserError(f"a tool is named {transfer.name!r}, the name of {agent.name!r}'s handoff to {target!r}")
-        out[transfer.name] = transfer
-    return out
+_CARRIED = frozenset({"approve", "approval_timeout", "tool_timeout", "max_tool_output", "parallel_tools"})
+"""Agent options a run may give that hold for every agent it is handed to (a policy, a bound)."""

@@ -118,6 +118,8 @@ class RunOptions:
     parallel_tools: bool
     """False: a message's calls run one at a time, in the message's order."""
     model_options: dict[str, Any]
+    overridden: frozenset[str] = frozenset()
+    """The agent options the run itself gave (they hold across handoffs)."""
 
 
 def output_spec(output_type: Any, tools: Mapping[str, Tool[Any, Any]]) -> OutputSpec:
@@ -177,6 +179,7 @@ def resolve(agent_object: Any, model: Any, overrides: dict[str, Any]) -> RunOpti
         approvals=run["approvals"],
         session=run["session"],
         model_options=model_options,
+        overridden=frozenset(overrides.keys() & set(AGENT_OPTIONS)),
     )
 
 
