@@ -105,8 +105,9 @@ async def test_local_model_agent_with_a_tool_ends_cleanly(local):
 
 async def test_local_model_agent_made_to_call_gets_every_call_answered(local):
     """``"required"`` opens the call block for the model; SmolLM2, never shown the schema, writes
-    prose in it ("I'm sorry for any misunderstanding, but as a chatbot designed to assist with
-    French language, ..."): the loop answers the unreadable call, and the model answers next turn."""
+    prose in it ("I'm here to help with your data analysis needs. ..."): the loop answers the
+    unreadable call, and the model answers next turn ("You can use the tool to calculate the
+    temperature in Paris, France.")."""
     messages = await run_agent(local, tool_choice=first_turn_required)
     assert messages[1]["tool_calls"] and messages[2]["role"] == "tool"
 
