@@ -99,8 +99,7 @@ async def test_local_model_keeps_the_conversation(local):
 
 
 async def test_local_model_agent_with_a_tool_ends_cleanly(local):
-    messages = await run_agent(local)
-    assert messages[1]["role"] == "assistant"
+    await run_agent(local)  # it checks the transcript and how the run ended
 
 
 async def test_local_model_agent_made_to_call_gets_every_call_answered(local):
@@ -164,8 +163,7 @@ async def test_remote_model_keeps_the_conversation(server, remote):
 
 @pytest.mark.server("llama.cpp")
 async def test_remote_agent_with_a_tool_ends_cleanly(remote):
-    messages = await run_agent(remote, tool_choice=first_turn_required)
-    assert messages[1]["role"] == "assistant"
+    await run_agent(remote, tool_choice=first_turn_required)  # it checks the transcript and how the run ended
 
 
 @pytest.mark.server("llama.cpp")
