@@ -19,6 +19,7 @@ import anyio.to_thread
 
 from ._dialects import wire_message
 from ._grammar import JsonConstraint, schema_of
+from ._loading import load_pretrained
 from ._model import (
     Completion,
     CompletionDone,
@@ -187,17 +188,9 @@ class LocalModel:
     ) -> None:
         _, transformers = _backend()
         path = str(model_id_or_path)
-        kwargs: dict[str, Any] = {"dtype": dtype, "trust_remote_code": trust_remote_code}
-        if device_map is not None and (device_map != "auto" or _has_accelerate()):
-            kwargs["device_map"] = device_map
-        try:
-            model = transformers.AutoModelForCausalLM.from_pretrained(path, **kwargs)
-        except ValueError:  # a vision-language model registered only as image-text-to-text
-            model = transformers.AutoModelForImageTextToText.from_pretrained(path, **kwargs)
-        try:
-            processor = transformers.AutoProcessor.from_pretrained(path, trust_remote_code=trust_remote_code)
-        except (OSError, ValueError, KeyError):
-            processor = transformers.AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+        model, processor = load_pretrained(
+            transformers, path, device_map=device_map, dtype=dtype, trust_remote_code=trust_remote_code
+        )
         self._setup(model, processor, sampling or _default_sampling(path), kv_reuse, cache_slots, format)
 
     @classmethod
@@ -573,14 +566,6 @@ class LocalModel:
             yield event
         new, prompt_len = result[0]
         yield CompletionDone(completion=self._completion(parser.output, new, prompt_len, kwargs["max_new_tokens"]))
-
-
-def _has_accelerate() -> bool:
-    try:
-        import accelerate  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def _loads(arguments: Any) -> Any:
