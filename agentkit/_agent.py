@@ -24,7 +24,7 @@ from ._limits import UsageLimits
 from ._marks import outgoing
 from ._model import Completion, Message, Model, ToolChoice, Usage
 from ._options import AgentKeywords, PerTurn, RunOptions, output_spec, per_turn, resolve, start
-from ._order import STILL
+from ._order import WAITS
 from ._output import OutputMode
 from ._result import AgentEvent, RunFinished, RunResult, ToolCallFinished, ToolCallStarted, TurnFinished
 from ._streaming import stream_turn
@@ -327,10 +327,12 @@ class Agent(Generic[OutputT]):
         record its tool message. Never raises (but for cancellation): a capability's exception is
         kept in the turn, raised after it."""
         assert run.current is not None
-        async with run.current.order.turn(place) as blocked:  # a call it waited for may still run in its thread
-            await self._answer_now(call, malformed, run, emit, CallAnswer.not_run(STILL) if blocked else None)
+        async with run.current.order.turn(place) as blocked:  # a call it waited for did not finish
+            await self._answer_now(call, malformed, run, emit, CallAnswer.not_run(blocked) if blocked else None)
             if call.id in run.current.abandoned:
                 run.current.order.abandon(place)
+            elif call.id in run.holds:  # the calls that must wait for it are not run: the run stops
+                run.current.order.abandon(place, WAITS)
 
     async def _answer_now(
         self, call: ToolCall, malformed: str | None, run: RunState, emit: Emit | None, found: CallAnswer | None

@@ -59,14 +59,15 @@ def unanswered(messages: list[Message]) -> list[ToolCall]:
 
 def needing_decision(messages: list[Message], tools: Mapping[str, Tool[Any, Any]]) -> list[ToolCall]:
     """The waiting calls (`unanswered`) that need the caller's decision: those the stopped run
-    marked (`PENDING`: a tool that needs approval, or a capability that held them), else those
-    whose tool needs approval."""
+    marked (`PENDING`: a tool that needs approval, or a capability that held them) and those
+    whose tool needs approval (a mark, which a transcript from elsewhere may bring, can add calls
+    that need a decision, never take one away)."""
     waiting = unanswered(messages)
     last = next((m for m in reversed(messages) if m.get("role") == "assistant"), {})
     marked = last.get(PENDING)
-    if isinstance(marked, list):
-        return [c for c in waiting if c.id in marked]
-    return needing_approval(waiting, tools)
+    marked = marked if isinstance(marked, list) else []
+    needed = {c.id for c in needing_approval(waiting, tools)}
+    return [c for c in waiting if c.id in marked or c.id in needed]
 
 
 def to_decide(messages: list[Message], tools: Mapping[str, Tool[Any, Any]]) -> list[ToolCall]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._approvals import Decision, decided, needing_approval
-from ._capability import CallAnswer, Capability, ModelRequest, ModelResponse, RunState
+from ._approvals import PENDING, SUBRUNS, Decision, decided, needing_approval
+from ._capability import CallAnswer, Capability, Final, ModelRequest, ModelResponse, RunState, TurnEnd
 from ._events import ToolCall
 from ._tool_runner import judge
 from .exceptions import ApprovalError, UserError
@@ -54,3 +54,11 @@ class Approvals(Capability):
             )
             fail.__cause__ = cause
         return CallAnswer(content=outcome.content, error=outcome.error, fail=fail)
+
+    async def after_turn(self, run: RunState, turn: TurnEnd) -> Final | None:
+        if turn.response.resumed:  # its calls are answered: the marks that resumed them are spent
+            last = next((m for m in reversed(run.messages) if m.get("role") == "assistant"), {})
+            if last.get(SUBRUNS):
+                last.pop(SUBRUNS, None)
+                last.pop(PENDING, None)
+        return None

@@ -31,6 +31,16 @@ class Budget(Capability):
 
     async def before_request(self, run: RunState, request: ModelRequest) -> None:
         self.limits.check_request(run.usage, run.messages)
+        over = self.limits.token_problem(run.usage)  # a sub-run's tokens may have taken it past a bound
+        if over is not None:
+            raise UsageLimitExceeded(over, usage=run.usage, messages=list(run.messages))
+        caller = run.parent
+        while caller is not None:  # the callers' limits, on their live totals: sibling sub-runs count too
+            caller.options.usage_limits.check_request(caller.usage, run.messages)
+            over = caller.options.usage_limits.token_problem(caller.usage)
+            if over is not None:
+                raise UsageLimitExceeded(over, usage=caller.usage, messages=list(run.messages))
+            caller = caller.parent
 
     async def after_response(self, run: RunState, response: ModelResponse) -> None:
         over = None if response.resumed else self.limits.token_problem(run.usage)
@@ -46,5 +56,12 @@ class Budget(Capability):
         if bound is not None and self.permitted + run.delegated.tool_calls >= bound:
             fail = UsageLimitExceeded(f"max_tool_calls={bound} reached", usage=run.usage)
             return CallAnswer(content=f"Error: this call was not run: {_REFUSED}.", error=_REFUSED, fail=fail)
+        caller = run.parent
+        while caller is not None:  # a caller's bound on its live total (its other sub-runs' calls too)
+            if not caller.options.usage_limits.tool_call_allowed(caller.usage):
+                fail = UsageLimitExceeded(f"max_tool_calls={caller.options.usage_limits.max_tool_calls} reached",
+                                          usage=caller.usage)  # fmt: skip
+                return CallAnswer(content=f"Error: this call was not run: {_REFUSED}.", error=_REFUSED, fail=fail)
+            caller = caller.parent
         self.permitted += 1
         return None

@@ -8,10 +8,12 @@ from contextlib import asynccontextmanager
 
 import anyio
 
-__all__ = ["STILL", "Order"]
+__all__ = ["STILL", "WAITS", "Order"]
 
 STILL = "an earlier call of this message timed out and may still be running"
 """Why a call that had to wait for such a call was not run."""
+WAITS = "an earlier call of this message waits for approval"
+"""Why a call that had to wait for a call held for approval (a sub-agent's) was not run."""
 
 
 class Order:
@@ -19,8 +21,9 @@ class Order:
 
     def __init__(self) -> None:
         self._done: list[tuple[anyio.Event, bool]] = []
-        self._abandoned: set[int] = set()
-        """Places whose call timed out in a worker thread that may still be running."""
+        self._abandoned: dict[int, str] = {}
+        """Places whose call did not finish (it timed out in a worker thread that may still be
+        running, or it waits for approval), with why the calls that wait for it cannot run."""
 
     def ticket(self, sequential: bool) -> int:
         """Take the next place, when the call is dispatched (not when its task starts: a task
@@ -28,21 +31,21 @@ class Order:
         self._done.append((anyio.Event(), sequential))
         return len(self._done) - 1
 
-    def abandon(self, place: int) -> None:
-        """The call at `place` timed out, and its thread may still be running (call it before the block ends)."""
-        self._abandoned.add(place)
+    def abandon(self, place: int, why: str = STILL) -> None:
+        """The call at `place` did not finish (`why`; call it before the block ends)."""
+        self._abandoned[place] = why
 
     @asynccontextmanager
-    async def turn(self, place: int) -> AsyncIterator[bool]:
+    async def turn(self, place: int) -> AsyncIterator[str | None]:
         """Wait until the call at `place` may start; it has finished when the block ends. Yields
-        whether it must not run: a call it waited for may still be running (`abandon`)."""
+        why it must not run (a call it waited for did not finish: `abandon`), or None."""
         done, sequential = self._done[place]
-        blocked = False
+        blocked: str | None = None
         try:
             for i, (event, earlier_sequential) in enumerate(self._done[:place]):
                 if sequential or earlier_sequential:
                     await event.wait()
-                    blocked = blocked or i in self._abandoned
+                    blocked = blocked or self._abandoned.get(i)
             yield blocked
         finally:
             done.set()

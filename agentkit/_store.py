@@ -10,7 +10,7 @@ from typing import Any
 
 import anyio
 
-from ._approvals import settle, unanswered
+from ._approvals import PENDING, SUBRUNS, settle, unanswered
 from ._capability import Capability, Final, ModelRequest, ModelResponse, RunState, TurnEnd
 from ._events import ToolCall
 from ._messages import Message
@@ -94,7 +94,24 @@ class Store(Capability):
     async def after_turn(self, run: RunState, turn: TurnEnd) -> Final | None:
         if turn.response.resumed:  # before the next model call: a retry must find them answered
             await self.save_answers()
+            last = next(m for m in reversed(self.messages) if m.get("role") == "assistant")
+            if last.get(SUBRUNS):  # its calls are answered: nothing more to resume
+                await self.remark(last, {PENDING: None, SUBRUNS: None})
         return None
+
+    async def remark(self, message: Message, marks: dict[str, Any]) -> None:
+        """Set agentkit's own keys on `message` where the session keeps it (`Session.set_marks`,
+        when the session has one): a session otherwise only appends. A message not stored yet is
+        stored whole, later."""
+        if not any(m is message for m in self.messages[: self.stored]):
+            return
+        set_marks = getattr(self.session, "set_marks", None)
+        ids = [str(c.get("id")) for c in message.get("tool_calls") or ()]
+        if (set_marks is None or not await set_marks(ids, marks)) and marks.get(SUBRUNS):
+            # The sub-run's new stop would be lost, and a resume from the old one would run its calls again.
+            raise SessionError("a sub-agent stopped for approval again, and the session cannot store that (it has "
+                               "no set_marks): resume from this error's messages, without session=",
+                               messages=list(self.messages))  # fmt: skip
 
     async def run_finished(self, run: RunState, result: RunResult[Any]) -> None:
         await self.finish(result)
@@ -158,12 +175,28 @@ class Store(Capability):
         session fails."""
         try:
             await self._save(result.messages, len(result.messages))
+            if result.pending and self.claimed:  # it stopped again: what it claimed waits again
+                await self.remark_held(result)
+        except SessionError:
+            raise
         except Exception as e:
             raise SessionError(
                 f"the run finished, but the session could not store its messages: {type(e).__name__}: {e}",
                 messages=result.messages,
                 result=result,
             ) from e
+
+    async def remark_held(self, result: RunResult[Any]) -> None:
+        """A resume that stopped again (a sub-agent's next approval): its message's new marks are
+        stored and its claims released, so that the next resume finds the new stop."""
+        last = next(m for m in reversed(result.messages) if m.get("role") == "assistant")
+        ids, self.claimed = self.claimed, []
+        try:
+            await self.remark(last, {PENDING: last.get(PENDING), SUBRUNS: last.get(SUBRUNS)})
+        finally:
+            release = getattr(self.session, "release_calls", None)
+            if release is not None:
+                await release(ids)
 
     async def run_failed(self, run: RunState, error: BaseException) -> None:
         """Store the transcript up to its last answered calls (raise `SessionError` if that fails)."""

@@ -7,14 +7,16 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from ._approvals import SUBRUNS, to_decide
+from ._approvals import PENDING, SUBRUNS, to_decide
 from ._capability import Hold, RunState
 from ._context import RunContext
+from ._events import ToolCall
 from ._limits import UsageLimits
 from ._messages import Message, Usage
 from ._options import start
 from ._result import SubAgentEvent
-from .exceptions import ToolError
+from .exceptions import RunError, ToolError
+from .formats import new_call_id
 from .tools import SchemaTool
 
 __all__ = ["AgentTool", "agent_tool"]
@@ -38,7 +40,11 @@ class AgentTool(SchemaTool):
         }
 
         async def ask(input: str) -> Any:  # called directly, outside any run: a run of its own
-            return (await agent.run(input)).output
+            result = await agent.run(input)
+            if result.pending:  # nobody here can decide: say so, rather than answer None
+                calls = ", ".join(f"{c.name}({c.arguments})" for c in result.pending)
+                raise ToolError(f"{agent.name} stopped: its calls {calls} wait for approval, which only a run can give")
+            return result.output
 
         super().__init__(name=name, description=description, parameters=parameters, function=ask)
         self.agent = agent
@@ -77,7 +83,11 @@ async def _delegate(agent: Any, question: str, caller: RunState, context: RunCon
     if record is not None:  # the sub-run stopped for approval: it resumes where it stopped
         overrides["approvals"] = _decisions(record, caller.options.approvals or {})
     options = agent._options(overrides)
-    messages = start(question, options) if record is None else [dict(m) for m in record["messages"]]
+    if record is None:
+        messages = start(question, options)
+    else:  # its own system prompt, never one a transcript brings
+        kept = [dict(m) for m in record["messages"] if m.get("role") != "system"]
+        messages = [{"role": "system", "content": options.system}, *kept] if options.system else kept
     emit = None
     if caller.emit is not None:
         send = caller.emit
@@ -85,12 +95,47 @@ async def _delegate(agent: Any, question: str, caller: RunState, context: RunCon
         async def emit(event: Any) -> None:
             await send(SubAgentEvent(agent=agent.name, call=call, event=event))
 
-    result = await agent._drive(messages, options, emit, parent=caller)
+    ran = caller.delegated.tool_calls
+    try:
+        result = await agent._drive(messages, options, emit, parent=caller)
+    except BaseException as e:
+        if caller.delegated.tool_calls > ran and caller.current is not None:
+            caller.current.touched.add(call.id)  # its tools ran: a run that fails now keeps this call
+        if isinstance(e, RunError) and caller.delegated.tool_calls > ran:
+            raise ToolError(f"{agent.name} failed ({type(e).__name__}: {e}) after these of its calls ran: "
+                            f"{_ran(e.messages)}") from e  # fmt: skip
+        raise
     if result.pending:
-        record = {"agent": agent.name, "messages": result.messages}
-        caller.holds[call.id] = Hold(calls=list(result.pending), record=record)
+        kept = [m for m in result.messages if m.get("role") != "system"]  # the agent's own prompt is its own
+        pending = _own_ids(kept, list(result.pending), caller)
+        caller.holds[call.id] = Hold(calls=pending, record={"agent": agent.name, "messages": kept})
         return WAITING
     return result.output
+
+
+def _ran(messages: list[Message]) -> str:
+    """The calls a sub-run's transcript shows answered, as the caller's model reads them."""
+    calls = {c.get("id"): c.get("function") or {} for m in messages for c in m.get("tool_calls") or ()}
+    done = [calls.get(m.get("tool_call_id"), {}) for m in messages if m.get("role") == "tool"]
+    return "; ".join(f"{f.get('name')}({f.get('arguments')})" for f in done) or "none"
+
+
+def _own_ids(messages: list[Message], pending: list[ToolCall], caller: RunState) -> list[ToolCall]:
+    """`pending` with fresh ids where one names a call of the caller's transcript or of another
+    waiting sub-run (a server may number its calls per response: one decision must not decide
+    two calls), renamed in the sub-run's waiting message too."""
+    taken = {c.get("id") for m in caller.messages for c in m.get("tool_calls") or ()}
+    taken |= {c.id for hold in caller.holds.values() for c in hold.calls}
+    renamed = {c.id: new_call_id() for c in pending if c.id in taken}
+    if not renamed:
+        return pending
+    last = next(m for m in reversed(messages) if m.get("role") == "assistant")
+    last["tool_calls"] = [{**c, "id": renamed.get(c.get("id"), c.get("id"))} for c in last.get("tool_calls") or ()]
+    if isinstance(last.get(PENDING), list):
+        last[PENDING] = [renamed.get(i, i) for i in last[PENDING]]
+    if isinstance(last.get(SUBRUNS), dict):
+        last[SUBRUNS] = {renamed.get(k, k): v for k, v in last[SUBRUNS].items()}
+    return [dataclasses.replace(c, id=renamed.get(c.id, c.id)) for c in pending]
 
 
 def _waiting(messages: list[Message], call_id: str) -> dict[str, Any] | None:

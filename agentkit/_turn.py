@@ -32,6 +32,8 @@ class Turn:
     """The tool messages, by call id."""
     abandoned: set[str] = field(default_factory=set)
     """Calls that timed out in a worker thread that may still be running."""
+    touched: set[str] = field(default_factory=set)
+    """Calls that failed after part of them ran (a sub-agent whose tools ran): a failed run keeps them."""
     failures: dict[str, Exception] = field(default_factory=dict)
     """What a capability raised while a call was answered, by call id (raised once the turn's calls are done)."""
     images: dict[str, tuple[dict[str, Any], ...]] = field(default_factory=dict)
@@ -78,7 +80,7 @@ class Turn:
         message with those calls (and the text so far), then their tool messages."""
         if not self.started:
             return []
-        return [self._early_message(), *(self.results[c.id] for c in self.started)]
+        return [self._early_message(), *(self.results.get(c.id) or tool_message(c, UNFINISHED) for c in self.started)]
 
     def _early_message(self) -> Message:
         """The assistant message of the calls started early, with the text so far."""
@@ -117,7 +119,7 @@ class Turn:
         if message is None and not calls:
             calls = self.started
             message = self._early_message() if calls else None
-        if not (claimed and message is None) and not any(c.id in self.results for c in calls):
+        if not (claimed and message is None) and not any(c.id in self.results or c.id in self.touched for c in calls):
             return []
         own = [message, *self.results.values()]
         if any(m is o for m in transcript for o in own):  # recorded by the loop already

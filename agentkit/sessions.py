@@ -14,7 +14,7 @@ import random
 import sqlite3
 import time
 import urllib.parse
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, runtime_checkable
@@ -90,6 +90,15 @@ class MemorySession:
     async def release_calls(self, call_ids: Sequence[str]) -> None:
         """Forget the claims on `call_ids`."""
         self._claims.difference_update(_ids(call_ids))
+
+    async def set_marks(self, call_ids: Sequence[str], marks: Mapping[str, Any]) -> bool:
+        """Set agentkit's own keys on the stored assistant message that makes the calls `call_ids`
+        (`_marked`); False when no such message is stored."""
+        at = _find(self._messages, call_ids)
+        if at is None:
+            return False
+        self._messages[at] = _marked(self._messages[at], marks)
+        return True
 
     def _answered(self, call_id: str) -> bool:
         """A tool message answers `call_id` after the last assistant message holding it."""
@@ -180,6 +189,23 @@ class SQLiteSession:
             )
         return [_decode(text, f"session {self.session_id!r} in {str(self.path)!r}: row {i}") for i, text in rows]
 
+    async def set_marks(self, call_ids: Sequence[str], marks: Mapping[str, Any]) -> bool:
+        """Set agentkit's own keys on the stored assistant message that makes the calls `call_ids`
+        (`_marked`); False when no such message is stored."""
+        return await self._call(self._set_marks, (list(call_ids), dict(marks)))
+
+    def _set_marks(self, db: sqlite3.Connection, arg: tuple[list[str], dict[str, Any]]) -> bool:
+        call_ids, marks = arg
+        db.execute("BEGIN IMMEDIATE")
+        rows = db.execute("SELECT id, message FROM messages WHERE session_id = ? ORDER BY id", (self.session_id,))
+        found = [(i, _decode(text, f"row {i}")) for i, text in rows]
+        at = _find([m for _, m in found], call_ids)
+        if at is not None:
+            row, message = found[at]
+            db.execute("UPDATE messages SET message = ? WHERE id = ?", (_encode(_marked(message, marks)), row))
+        db.execute("COMMIT")
+        return at is not None
+
     def _write(self, db: sqlite3.Connection, rows: list[tuple[str, str]]) -> None:
         # IMMEDIATE takes the write lock at once, so the rows get consecutive ids.
         # A failure before COMMIT adds nothing: closing the connection rolls the transaction back.
@@ -263,6 +289,26 @@ def _decode(text: object, where: str) -> Message:
         # What the row holds is not shown: a conversation may hold what no error message should.
         raise SessionError(f"{where} is not a message (a JSON object with a role)", messages=[])
     return message
+
+
+def _find(messages: Sequence[Message], call_ids: Sequence[str]) -> int | None:
+    """The index of the last assistant message that makes exactly the calls `call_ids`."""
+    wanted = set(call_ids)
+    for i in range(len(messages) - 1, -1, -1):
+        m = messages[i]
+        if m.get("role") == "assistant" and {c.get("id") for c in m.get("tool_calls") or ()} == wanted:
+            return i
+    return None
+
+
+def _marked(message: Message, marks: Mapping[str, Any]) -> Message:
+    """`message` with agentkit's own keys in `marks` set (None: removed); other keys are never changed."""
+    bad = [k for k in marks if not k.startswith("agentkit_")]
+    if bad:
+        raise UserError(f"only agentkit's own keys (agentkit_...) can be changed on a stored message, not {bad}")
+    out = {k: v for k, v in message.items() if k not in marks}
+    out.update({k: v for k, v in marks.items() if v is not None})
+    return out
 
 
 def _encode(message: Message) -> str:
@@ -364,6 +410,18 @@ class RedisSession:
         if call_ids:
             async with self._client() as client:
                 await client.srem(self.claims_key, *_ids(call_ids))
+
+    async def set_marks(self, call_ids: Sequence[str], marks: Mapping[str, Any]) -> bool:
+        """Set agentkit's own keys on the stored assistant message that makes the calls `call_ids`
+        (`_marked`); False when no such message is stored. Only appends follow a stored
+        message, so its index holds while it is rewritten (LSET)."""
+        async with self._client() as client:
+            texts = await client.lrange(self.key, 0, -1)
+            at = _find([_decode(t, f"row {i}") for i, t in enumerate(texts)], call_ids)
+            if at is None:
+                return False
+            await client.lset(self.key, at, _encode(_marked(_decode(texts[at], f"row {at}"), marks)))
+        return True
 
 
 _MAX_TTL = 10**12  # seconds; Redis refuses an expiry time past what its milliseconds can hold

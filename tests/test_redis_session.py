@@ -218,3 +218,11 @@ async def test_a_row_that_is_not_a_message_is_a_session_error_naming_it(redis_ur
         await client.lset(session.key, 1, "deleted")
         await client.lrem(session.key, 1, "deleted")
     assert await session.get_messages() == [{"role": "user", "content": "first"}]
+
+
+async def test_set_marks_changes_only_agentkits_keys(redis_url):
+    from tests.test_sessions import check_set_marks
+
+    session = RedisSession("marks", url=redis_url)
+    await session.clear()
+    await check_set_marks(session)

@@ -20,7 +20,7 @@ from agentkit import Agent, ModelError, RunFinished, tool
 from agentkit._marks import starts_turn
 from agentkit._tool_runner import WithImages
 from agentkit.exceptions import UserError
-from agentkit.sessions import History, Session, SQLiteSession, count_tokens, fit
+from agentkit.sessions import History, MemorySession, Session, SQLiteSession, count_tokens, fit
 from agentkit.testing import ScriptedModel, check_transcript
 from tests.agent_helpers import QUESTION, qw_call, weather_agent
 
@@ -629,3 +629,23 @@ async def test_a_memory_session_keeps_copies_and_claims_like_the_stored_ones():
     assert await session.get_messages() == [] and await session.claim_calls(["c2"])
     with pytest.raises(UserError, match="limit"):
         await session.get_messages(-1)
+
+
+async def check_set_marks(session):
+    """`set_marks` changes agentkit's own keys on the stored message of those calls, nothing else."""
+    calls = [{"id": "a", "type": "function", "function": {"name": "f", "arguments": "{}"}}]
+    await session.add_messages([{"role": "user", "content": "hi"},
+                                {"role": "assistant", "content": "", "tool_calls": calls, "agentkit_pending": ["a"]}])  # fmt: skip
+    assert await session.set_marks(["a"], {"agentkit_subruns": {"a": {"x": 1}}, "agentkit_pending": None})
+    stored = await session.get_messages()
+    assert stored[1] == {"role": "assistant", "content": "", "tool_calls": calls, "agentkit_subruns": {"a": {"x": 1}}}
+    assert not await session.set_marks(["b"], {"agentkit_pending": ["b"]})
+    with pytest.raises(UserError, match="agentkit_"):
+        await session.set_marks(["a"], {"content": "rewritten"})
+    assert (await session.get_messages())[1]["content"] == ""
+
+
+@pytest.mark.anyio
+async def test_memory_and_sqlite_sessions_set_marks(tmp_path):
+    await check_set_marks(MemorySession())
+    await check_set_marks(SQLiteSession(tmp_path / "s.db", "one"))
