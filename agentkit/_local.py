@@ -220,8 +220,7 @@ class LocalModel:
 
     @classmethod
     def demo(cls, role: str = "weather", **options: Any) -> LocalModel:
-        """agentkit's built-in offline models, tiny: `role` "weather" calls the weather tools,
-        "router" hands a question to an agent named weather or general (agentkit._demo.routing)."""
+        """agentkit's built-in tiny offline models: `role` "weather" (the weather tools) or "router" (_demo/routing)."""
         torch, _ = _backend()
         if role not in DEMO_ROLES:
             raise UserError(f"the demo model's role is 'weather' or 'router', not {role!r}")
