@@ -40,6 +40,7 @@ from .formats import QWEN3, Format, ParsedOutput, detect_format, get_format
 __all__ = ["LocalModel"]
 
 DEMO_PATH = Path(__file__).parent / "_demo"
+DEMO_ROLES = {"weather": (DEMO_PATH, "build_demo_model.py"), "router": (DEMO_PATH / "router", "build_router_model.py")}
 # Per model call: room for a short thought and two calls with long names (the held-out
 # evaluation in tools/build_demo_model.py uses the same budget).
 DEMO_MAX_TOKENS = 256
@@ -212,15 +213,18 @@ class LocalModel:
         return self
 
     @classmethod
-    def demo(cls, **options: Any) -> LocalModel:
-        """agentkit's built-in offline model: tiny, trained to call the weather tools."""
+    def demo(cls, role: str = "weather", **options: Any) -> LocalModel:
+        """agentkit's built-in tiny offline models: `role` "weather" (the weather tools) or "router" (_demo/routing)."""
         torch, _ = _backend()
-        if not (DEMO_PATH / "model.safetensors").exists():
-            raise UserError(f"the demo model is missing from {DEMO_PATH}; run tools/build_demo_model.py")
+        if role not in DEMO_ROLES:
+            raise UserError(f"the demo model's role is 'weather' or 'router', not {role!r}")
+        path, builder = DEMO_ROLES[role]
+        if not (path / "model.safetensors").exists():
+            raise UserError(f"the demo model is missing from {path}; run tools/{builder}")
         options.setdefault("sampling", Sampling(temperature=0, max_tokens=DEMO_MAX_TOKENS))
         options.setdefault("device_map", None)
         options.setdefault("dtype", torch.float32)
-        return cls(DEMO_PATH, **options)
+        return cls(path, **options)
 
     @property
     def takes_images(self) -> bool:
