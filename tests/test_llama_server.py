@@ -75,3 +75,43 @@ async def test_agent_loop_end_to_end(server):
     check_transcript(result.messages)
     assert result.turns >= 2 and any(m["role"] == "tool" for m in result.messages)
     assert result.output
+
+
+async def test_a_local_router_hands_off_to_an_agent_on_the_server(server):
+    """Issue 24, end to end on real backends: the built-in router model (LocalModel) hands the
+    question to a weather agent whose model is the llama.cpp server's, which calls the tools."""
+    from agentkit import LocalModel
+    from agentkit._demo.routing import GENERAL_DESCRIPTION, ROUTER_SYSTEM, WEATHER_DESCRIPTION, WithoutTransfers
+    from agentkit.testing import ScriptedModel
+
+    async with RemoteModel(server.url, sampling=GREEDY) as remote:
+        weather = Agent(remote, TOOLS, name="weather", description=WEATHER_DESCRIPTION, thinking=False,
+                        capabilities=[WithoutTransfers()])  # fmt: skip
+        general = Agent(ScriptedModel([]), name="general", description=GENERAL_DESCRIPTION)  # never reached
+        router = Agent(LocalModel.demo(role="router"), name="router", system=ROUTER_SYSTEM, handoffs=[weather, general])
+        result = await router.run(QUESTION, max_turns=5)
+    check_transcript(result.messages)
+    assert result.agent == "weather" and remote.server == "llamacpp"
+    names = [m["name"] for m in result.messages if m["role"] == "tool"]
+    assert names[0] == "transfer_to_weather" and set(names[1:]) <= {t.name for t in TOOLS} and names[1:]
+    assert "26.1" in result.output
+
+
+async def test_an_agent_on_the_server_as_a_sub_agent(server):
+    """Issue 24: a sub-agent whose model is the llama.cpp server's. The caller's model is scripted:
+    no model here writes a sub-agent call (it takes a question as `input`; the demo models were
+    trained before sub-agents existed)."""
+    from agentkit import SubAgentEvent
+    from agentkit.testing import ScriptedModel
+    from tests.agent_helpers import collect, qw_call
+
+    async with RemoteModel(server.url, sampling=GREEDY) as remote:
+        sub = Agent(remote, TOOLS, name="weather", thinking=False, max_turns=4)
+        caller = Agent(ScriptedModel([qw_call("weather", input=QUESTION), "Asked."]), [sub.as_tool()])
+        events = await collect(caller, "go")
+    result = events[-1].result
+    check_transcript(result.messages)
+    answer = next(m for m in result.messages if m["role"] == "tool")
+    assert "26.1" in answer["content"] and result.turns == 2 and result.usage.requests >= 4
+    inner = [e.event for e in events if isinstance(e, SubAgentEvent)]
+    assert {e.call.name for e in inner if type(e).__name__ == "ToolCallFinished"} <= {t.name for t in TOOLS}
