@@ -273,3 +273,16 @@ def _team(messages):
 
 team = Agent(ScriptedModel(_team), [planner.as_tool()], name="team", handoffs=[forecast])
 """Asks `planner` (which asks `forecast`), then hands the question to `forecast`, which answers."""
+
+
+paying_desk = Agent(ScriptedModel(_payments), [pay], name="desk")
+"""`payments` as a sub-agent: its `pay` calls make the caller wait for approval."""
+
+
+def _boss(messages):
+    said = [m["content"] for m in _since_question(messages) if m["role"] == "tool"]
+    return f"boss heard: {said[-1]}" if said else _call("desk", input=messages[-1]["content"])
+
+
+boss = Agent(ScriptedModel(_boss), [paying_desk.as_tool()], name="boss")
+"""Passes the question to `desk` (a sub-agent whose calls of `pay` need approval) and repeats its answer."""
