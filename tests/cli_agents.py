@@ -286,3 +286,9 @@ def _boss(messages):
 
 boss = Agent(ScriptedModel(_boss), [paying_desk.as_tool()], name="boss")
 """Passes the question to `desk` (a sub-agent whose calls of `pay` need approval) and repeats its answer."""
+
+
+slowpoke = Agent(ScriptedModel(_slow, chunk=1, delay=0.05), name="slowpoke")
+"""`slow` with a name: as a sub-agent, its answer streams until the run is stopped."""
+waiting_boss = Agent(ScriptedModel(lambda m: _call("slowpoke", input="go")), [slowpoke.as_tool()], name="boss")
+"""Asks `slowpoke`, whose answer does not end."""

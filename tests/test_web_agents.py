@@ -187,3 +187,41 @@ def test_approvals_with_a_malformed_sub_run_record_get_400(record):
     with serving(cli_agents.boss) as url:
         status, _, text = post(url, {"history": [{"role": "user", "content": "pay 5"}, last], "approvals": {"x": True}})
     assert status == 400 and "not waiting" in json.loads(text)["error"], text
+
+
+def test_the_page_asks_about_a_sub_agents_call_and_resumes_it_once(browser):
+    cli_agents.PAID.clear()
+    with serving(cli_agents.boss) as url:
+        page = ask(browser, url, "pay 5")
+        page.wait_for_selector(".tool.waiting .actions button", timeout=120_000)
+        desk = page.locator(".turn > .tool").first
+        assert desk.locator(":scope > .head .name").text_content() == "desk"
+        assert desk.locator(":scope > .head .status").text_content() == "waiting for approval"
+        waiting = page.locator(".tool.waiting")
+        assert waiting.locator(".name").text_content() == "pay" and cli_agents.PAID == []
+        waiting.get_by_role("button", name="Approve").click()
+        page.wait_for_function("document.querySelectorAll('.turn > .stats').length == 2", timeout=120_000)
+        assert cli_agents.PAID == [5]
+        assert page.locator(".turn > .answer").last.text_content() == "boss heard: tool said: paid 5"
+        assert desk.locator(":scope > .head .status").text_content() == "done"
+        ran = desk.locator(":scope > details.subagent > .work > .tool")
+        assert ran.count() == 1 and ran.locator(".row code").nth(1).text_content() == "paid 5"
+        assert valid(page.evaluate("transcript"))
+        page.close()
+
+
+def test_stop_while_a_sub_agent_answers_says_its_call_may_have_partly_run(browser):
+    with serving(cli_agents.waiting_boss) as url:
+        page = browser.new_page(viewport={"width": 1100, "height": 900})
+        page.goto(url)
+        page.fill("#question", "q")
+        page.press("#question", "Enter")
+        page.wait_for_selector(".turn > .tool details.subagent.running .answer", state="attached", timeout=120_000)
+        page.click("#send")  # Stop
+        page.wait_for_selector(".turn > .error", timeout=120_000)
+        card = page.locator(".turn > .tool")
+        assert card.locator(":scope > .head .status").text_content() == "stopped: may have partly run"
+        assert page.locator("details.subagent.running").count() == 0  # its work no longer shown as going on
+        said = card.locator(".work > .answer").text_content()  # as much as had come
+        assert said and ("a very long answer " * 100).startswith(said)
+        page.close()

@@ -74,6 +74,7 @@ class Turn {
   }
   ask(pending) {  // the run stopped before these calls: a card each, with Approve and Deny
     waiting = { turn: this, ids: pending.map((c) => c.id), decisions: {} };
+    this.halt("waiting for approval");  // a call still running here runs a sub-agent whose calls wait
     const stats = this.node.lastElementChild;  // the stopped run's stats line stays below its cards
     for (const call of pending) {
       const card = this.call({ id: call.id, name: call.function.name, arguments: call.function.arguments });
@@ -143,11 +144,11 @@ class Turn {
     this.node.appendChild(el("div", "stats", stats(data) + answered));
   }
   fail(message) { this.settle(); this.node.appendChild(el("div", "error", message)); }
-  halt() {  // calls cut short, a sub-agent's among them, may have partly run
+  halt(status = "stopped: may have partly run") {  // the calls still running (a sub-agent's among them) stopped
     this.settle();
     for (const card of this.cards.values()) {
-      if (card.status.textContent === "running…") card.status.textContent = "stopped: may have partly run";
-      if (card.work) { card.work.halt(); card.fold.classList.remove("running"); }
+      if (card.status.textContent === "running…") card.status.textContent = status;
+      if (card.work) { card.work.halt(status); card.fold.classList.remove("running"); }
     }
   }
   stopped() {  // the transcript kept says so
