@@ -40,6 +40,7 @@ def test_a_sub_runs_events_come_wrapped_under_the_callers_call_and_nest():
     assert wrapped and names.index("tool_call") < min(wrapped) and max(wrapped) < names.index("tool_result")
     assert {(d["call"], d["agent"]) for n, d in got if n == "sub_agent"} == {(call["id"], "planner")}
     planner = inner(got, call["id"])
+    assert {n for n, _ in planner} == {"tool_call", "sub_agent", "tool_result", "turn", "text", "done"}
     [forecast_call] = [d for n, d in planner if n == "tool_call"]
     assert forecast_call["name"] == "forecast" and json.loads(forecast_call["arguments"]) == {"input": "Oslo?"}
     assert [d for n, d in planner if n == "tool_result"] == [
@@ -50,6 +51,7 @@ def test_a_sub_runs_events_come_wrapped_under_the_callers_call_and_nest():
     assert planner[-1][0] == "done" and planner[-1][1]["agent"] == "planner" and planner[-1][1]["turns"] == 2
     assert planner[-1][1]["usage"]["total_tokens"] > 0
     forecast = [(d["event"], d["data"]) for n, d in planner if n == "sub_agent"]
+    assert {n for n, _ in forecast} == {"reasoning", "tool_call", "tool_result", "turn", "text", "done"}
     assert {(d["call"], d["agent"]) for n, d in planner if n == "sub_agent"} == {(forecast_call["id"], "forecast")}
     assert [(n, d.get("name")) for n, d in forecast if n in ("tool_call", "tool_result")] == [
         ("tool_call", "get_current_temperature"), ("tool_result", "get_current_temperature"),
