@@ -292,3 +292,9 @@ slowpoke = Agent(ScriptedModel(_slow, chunk=1, delay=0.05), name="slowpoke")
 """`slow` with a name: as a sub-agent, its answer streams until the run is stopped."""
 waiting_boss = Agent(ScriptedModel(lambda m: _call("slowpoke", input="go")), [slowpoke.as_tool()], name="boss")
 """Asks `slowpoke`, whose answer does not end."""
+
+
+handing_desk = Agent(ScriptedModel(_router), name="desk", handoffs=[forecast])
+"""`router` as a sub-agent: it hands its question to `forecast`."""
+asks_handing_desk = Agent(ScriptedModel(_planner), [handing_desk.as_tool(name="forecast")], name="boss")
+"""`planner`'s script, asking `desk` (named `forecast` as a tool), which hands off inside its sub-run."""

@@ -143,3 +143,54 @@ def test_a_sub_runs_text_goes_on_one_line_across_the_parsers_other_events():
                   TextDelta("b")):  # fmt: skip
         printer.event(SubAgentEvent(agent="s", call=call, event=inner))
     assert out.getvalue() == "\n    s: ab"
+
+
+def test_a_sub_runs_failed_call_long_result_and_handoff():
+    from agentkit import ReasoningDelta, ToolCallFinished, TurnFinished
+    from agentkit._model import Completion
+
+    call, inner = ToolCall(id="c1", name="ask", arguments="{}"), ToolCall(id="c2", name="f", arguments="{}")
+    out = io.StringIO()
+    printer = EventPrinter(out, color=False, max_result=5)
+    for event in (
+        ToolCallFinished(call=inner, content="Error: it broke", error="ValueError: it\nbroke"),
+        ToolCallFinished(call=inner, content="0123456789"),
+        ReasoningDelta("hm"),
+        TurnFinished(turn=0, completion=Completion(content="")),
+        ReasoningDelta("again"),
+        Handoff(source="s", target="t"),
+        TextDelta("done"),
+    ):
+        printer.event(SubAgentEvent(agent="s", call=call, event=event))
+    assert out.getvalue().splitlines()[1:] == [
+        "    s <- f failed: ValueError: it",
+        "      broke",
+        "    s <- f: 01234… (5 more characters)",
+        "    s thinking: hm",
+        "    s thinking: again",  # a new turn of the sub-run: a line of its own
+        "    [s → t]",
+        "    s: done",
+    ]
+
+
+def test_a_handoff_back_to_the_first_agent_is_not_named_at_the_end():
+    out = io.StringIO()
+    printer = EventPrinter(out, color=False)
+    for source, target in [("a", "b"), ("b", "a")]:
+        printer.event(Handoff(source=source, target=target))
+    printer.event(RunFinished(result=RunResult(output="x", reasoning=None, messages=[], turns=1, agent="a")))
+    assert "answered by" not in out.getvalue()
+
+
+def test_a_conversation_that_goes_on_with_the_agent_handed_to_names_it_without_a_new_handoff():
+    import anyio
+
+    from tests import cli_agents
+
+    out = io.StringIO()
+    printer = EventPrinter(out, color=False)
+    first = anyio.run(printer.run, cli_agents.router, "How warm is Oslo?")
+    again = [*first.messages, {"role": "user", "content": "And now?"}]
+    second = anyio.run(printer.run, cli_agents.router, again)
+    assert second.agent == "forecast" and out.getvalue().count("[router → forecast]") == 1
+    assert out.getvalue().count(", answered by forecast]") == 2

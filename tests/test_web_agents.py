@@ -84,11 +84,7 @@ def test_a_handoff_is_an_event_and_done_names_the_agent_that_answered():
 
 
 def test_a_handoff_inside_a_sub_run_is_its_event():
-    from agentkit import Agent
-
-    sub = Agent(cli_agents.router.model, name="desk", handoffs=[cli_agents.forecast])
-    caller = Agent(cli_agents.planner.model, [sub.as_tool(name="forecast")], name="boss")
-    got = asked(caller)
+    got = asked(cli_agents.asks_handing_desk)
     assert "handoff" not in [n for n, _ in got]
     [call_id] = {d["call"] for n, d in got if n == "sub_agent"}
     desk = inner(got, call_id)
@@ -120,7 +116,8 @@ def test_the_page_folds_a_sub_agents_work_under_its_tool_card_and_shows_a_handof
         assert planner.locator(":scope > .head .status").text_content() == "done"
         fold = planner.locator(":scope > details.subagent")
         assert fold.count() == 1 and fold.get_attribute("open") is None  # folded
-        assert "planner" in fold.locator(":scope > summary").text_content()
+        assert fold.locator(":scope > summary").text_content().startswith("planner · 2 model calls · ")
+        assert page.locator("details.subagent.running").count() == 0  # all done: no "…" left
         forecast = fold.locator(":scope > .work > .tool")
         assert forecast.count() == 1 and forecast.locator(":scope > .head .name").text_content() == "forecast"
         assert not forecast.is_visible()
@@ -226,4 +223,16 @@ def test_stop_while_a_sub_agent_answers_says_its_call_may_have_partly_run(browse
         assert page.locator("details.subagent.running").count() == 0  # its work no longer shown as going on
         said = card.locator(".work > .answer").text_content()  # as much as had come
         assert said and ("a very long answer " * 100).startswith(said)
+        page.close()
+
+
+def test_a_handoff_inside_a_sub_run_is_a_line_in_its_fold(browser):
+    with serving(cli_agents.asks_handing_desk) as url:
+        page = ask(browser, url)
+        fold = page.locator(".turn > .tool > details.subagent")
+        assert fold.locator(":scope > summary").text_content().endswith(" · answered by forecast")
+        fold.locator(":scope > summary").click()
+        assert fold.locator(":scope > .work > .handoff").text_content() == "desk → forecast"
+        assert page.locator(".turn > .handoff").count() == 0  # the caller's run was not handed off
+        assert not page.locator(".turn > .stats").text_content().endswith("answered by forecast")
         page.close()
