@@ -236,3 +236,19 @@ def test_a_handoff_inside_a_sub_run_is_a_line_in_its_fold(browser):
         assert page.locator(".turn > .handoff").count() == 0  # the caller's run was not handed off
         assert not page.locator(".turn > .stats").text_content().endswith("answered by forecast")
         page.close()
+
+
+def test_a_new_question_instead_of_deciding_on_a_sub_agents_call_answers_its_caller_not_run(browser):
+    cli_agents.PAID.clear()
+    with serving(cli_agents.boss) as url:
+        page = ask(browser, url, "pay 5")
+        page.wait_for_selector(".tool.waiting .actions button", timeout=120_000)
+        page.fill("#question", "hello")
+        page.press("#question", "Enter")
+        page.wait_for_function("document.querySelectorAll('.turn > .stats').length == 2", timeout=120_000)
+        first = page.locator(".turn").first.locator(":scope > .tool")
+        assert [first.nth(i).locator(":scope > .head .status").text_content() for i in range(first.count())] == [
+            "not run: you asked something else", "not run: you asked something else",
+        ]  # fmt: skip
+        assert cli_agents.PAID == [] and valid(page.evaluate("transcript"))
+        page.close()

@@ -144,11 +144,11 @@ class Turn {
     this.node.appendChild(el("div", "stats", stats(data) + answered));
   }
   fail(message) { this.settle(); this.node.appendChild(el("div", "error", message)); }
-  halt(status = "stopped: may have partly run") {  // the calls still running (a sub-agent's among them) stopped
+  halt(status = "stopped: may have partly run", was = "running…") {  // the calls still running (a sub-agent's among them) stopped
     this.settle();
     for (const card of this.cards.values()) {
-      if (card.status.textContent === "running…") card.status.textContent = status;
-      if (card.work) { card.work.halt(status); card.fold.classList.remove("running"); }
+      if (card.status.textContent === was) card.status.textContent = status;
+      if (card.work) { card.work.halt(status, was); card.fold.classList.remove("running"); }
     }
   }
   stopped() {  // the transcript kept says so
@@ -208,6 +208,7 @@ function abandon() {
     card.classList.remove("waiting");
     card.status.textContent = "not run: you asked something else";
   }
+  waiting.turn.halt("not run: you asked something else", "waiting for approval");  // those that run sub-agents
   waiting = null;
 }
 
