@@ -105,10 +105,11 @@ class Turn {
     const card = this.cards.get(data.call);
     if (!card) return;
     if (!card.work) {
-      card.fold = card.appendChild(el("details", "subagent running"));
+      card.fold = card.appendChild(el("details", "subagent"));
       card.fold.appendChild(el("summary", null, data.agent));
       card.work = new Turn(card.fold, el("div", "work"));
     }
+    card.fold.classList.toggle("running", data.event !== "done");  // a resumed sub-run runs again
     const work = card.work, inner = data.data;
     if (data.event === "reasoning") work.think(inner.text);
     else if (data.event === "text") work.say(inner.text);
@@ -119,7 +120,6 @@ class Turn {
     else if (data.event === "sub_agent") work.sub(inner);
     else if (data.event === "done") {
       work.settle();
-      card.fold.classList.remove("running");
       const answered = inner.agent === data.agent ? "" : ` · answered by ${inner.agent}`;
       card.fold.querySelector("summary").textContent = `${data.agent} · ${stats(inner)}${answered}`;
     }
@@ -144,7 +144,7 @@ class Turn {
     this.node.appendChild(el("div", "stats", stats(data) + answered));
   }
   fail(message) { this.settle(); this.node.appendChild(el("div", "error", message)); }
-  halt(status = "stopped: may have partly run", was = "running…") {  // the calls still running (a sub-agent's among them) stopped
+  halt(status = "stopped: may have partly run", was = "running…") {  // calls (a sub-agent's too) that stopped
     this.settle();
     for (const card of this.cards.values()) {
       if (card.status.textContent === was) card.status.textContent = status;
