@@ -18,7 +18,7 @@ TEMPERATURE = '{"temperature": 26.1, "location": "Oslo", "unit": "celsius"}'
 
 
 def test_a_sub_runs_work_is_indented_under_its_call_and_a_nested_one_further():
-    run = agentkit("run", "--agent", "tests.cli_agents:delegating", "How warm is Oslo?")
+    run = agentkit("run", "--agent", "tests.team_agents:delegating", "How warm is Oslo?")
     assert run.returncode == 0, run.stderr
     lines = run.stdout.splitlines()
     assert lines[:-1] == [
@@ -44,7 +44,7 @@ def test_a_sub_runs_work_is_indented_under_its_call_and_a_nested_one_further():
 
 
 def test_a_handoff_is_a_line_and_the_last_line_names_the_agent_that_answered():
-    run = agentkit("run", "--agent", "tests.cli_agents:router", "How warm is Oslo?")
+    run = agentkit("run", "--agent", "tests.team_agents:router", "How warm is Oslo?")
     assert run.returncode == 0, run.stderr
     lines = run.stdout.splitlines()
     assert lines[:-1] == [
@@ -65,16 +65,16 @@ def test_a_handoff_is_a_line_and_the_last_line_names_the_agent_that_answered():
 
 
 def test_json_names_the_agent_that_answered():
-    data = json.loads(agentkit("run", "--json", "--agent", "tests.cli_agents:router", "How warm is Oslo?").stdout)
+    data = json.loads(agentkit("run", "--json", "--agent", "tests.team_agents:router", "How warm is Oslo?").stdout)
     assert data["agent"] == "forecast" and data["output"] == "It is 26.1 °C in Oslo.\nDry."
     plain = json.loads(agentkit("run", "--json", "--agent", "tests.cli_agents:weather", "How warm is Oslo?").stdout)
     assert plain["agent"] == "agent"
 
 
 def test_a_sub_runs_control_characters_and_markup_are_shown_as_text():
-    from tests.cli_agents import PAGE_HOSTILE
+    from tests.team_agents import PAGE_HOSTILE
 
-    run = agentkit("run", "--agent", "tests.cli_agents:spying", "q")
+    run = agentkit("run", "--agent", "tests.team_agents:spying", "q")
     assert run.returncode == 0, run.stderr
     out = run.stdout
     assert not CONTROLS.search(out), repr(CONTROLS.findall(out))
@@ -185,12 +185,12 @@ def test_a_handoff_back_to_the_first_agent_is_not_named_at_the_end():
 def test_a_conversation_that_goes_on_with_the_agent_handed_to_names_it_without_a_new_handoff():
     import anyio
 
-    from tests import cli_agents
+    from tests import team_agents
 
     out = io.StringIO()
     printer = EventPrinter(out, color=False)
-    first = anyio.run(printer.run, cli_agents.router, "How warm is Oslo?")
+    first = anyio.run(printer.run, team_agents.router, "How warm is Oslo?")
     again = [*first.messages, {"role": "user", "content": "And now?"}]
-    second = anyio.run(printer.run, cli_agents.router, again)
+    second = anyio.run(printer.run, team_agents.router, again)
     assert second.agent == "forecast" and out.getvalue().count("[router → forecast]") == 1
     assert out.getvalue().count(", answered by forecast]") == 2

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from tests import cli_agents, test_web
+from tests import cli_agents, team_agents, test_web
 from tests.test_web import events, post, serving, valid
 
 browser = test_web.browser  # the chromium fixture (skips without /usr/bin/chromium)
@@ -31,7 +31,7 @@ def inner(got, call_id):
 
 
 def test_a_sub_runs_events_come_wrapped_under_the_callers_call_and_nest():
-    got = asked(cli_agents.delegating)
+    got = asked(team_agents.delegating)
     names = [n for n, _ in got]
     [(_, call)] = [(n, d) for n, d in got if n == "tool_call"]  # the caller's only call: the sub-run's are inside
     [(_, result)] = [(n, d) for n, d in got if n == "tool_result"]
@@ -63,7 +63,7 @@ def test_a_sub_runs_events_come_wrapped_under_the_callers_call_and_nest():
 
 
 def test_a_sub_runs_calls_and_turns_are_not_the_callers_in_the_history_kept():
-    got = asked(cli_agents.delegating)
+    got = asked(team_agents.delegating)
     assert [d for n, d in got if n == "turn"] == [{"turn": 0}, {"turn": 1}]  # the caller's turns only
     histories = [d["history"] for n, d in got if n == "history"]
     assert histories and all(valid(h) for h in histories)
@@ -74,7 +74,7 @@ def test_a_sub_runs_calls_and_turns_are_not_the_callers_in_the_history_kept():
 
 
 def test_a_handoff_is_an_event_and_done_names_the_agent_that_answered():
-    got = asked(cli_agents.router)
+    got = asked(team_agents.router)
     names = [n for n, _ in got]
     assert [d for n, d in got if n == "handoff"] == [{"source": "router", "target": "forecast"}]
     assert names.index("tool_result") < names.index("handoff") < names.index("reasoning")
@@ -84,7 +84,7 @@ def test_a_handoff_is_an_event_and_done_names_the_agent_that_answered():
 
 
 def test_a_handoff_inside_a_sub_run_is_its_event():
-    got = asked(cli_agents.asks_handing_desk)
+    got = asked(team_agents.asks_handing_desk)
     assert "handoff" not in [n for n, _ in got]
     [call_id] = {d["call"] for n, d in got if n == "sub_agent"}
     desk = inner(got, call_id)
@@ -105,7 +105,7 @@ def ask(browser, url, question=QUESTION):
 
 
 def test_the_page_folds_a_sub_agents_work_under_its_tool_card_and_shows_a_handoff(browser):
-    with serving(cli_agents.team) as url:
+    with serving(team_agents.team) as url:
         page = ask(browser, url)
         turn = page.locator(".turn")
         cards = turn.locator(":scope > .tool")
@@ -144,8 +144,8 @@ def test_the_page_folds_a_sub_agents_work_under_its_tool_card_and_shows_a_handof
 
 
 def test_markup_and_controls_from_a_sub_run_are_shown_as_text_on_the_page(browser):
-    hostile = f"{cli_agents.PAGE_HOSTILE} {cli_agents.HOSTILE}"
-    with serving(cli_agents.spying) as url:
+    hostile = f"{team_agents.PAGE_HOSTILE} {cli_agents.HOSTILE}"
+    with serving(team_agents.spying) as url:
         page = ask(browser, url, "q")
         fold = page.locator(".turn > .tool details.subagent").first
         fold.locator(":scope > summary").click()
@@ -165,7 +165,7 @@ def test_markup_and_controls_from_a_sub_run_are_shown_as_text_on_the_page(browse
 
 def test_a_sub_runs_call_waiting_for_approval_is_decided_on_the_page_api_and_runs_once():
     cli_agents.PAID.clear()
-    with serving(cli_agents.boss) as url:
+    with serving(team_agents.boss) as url:
         first = events(post(url, {"question": "pay 5"})[2])
         done = first[-1][1]
         [waiting] = done["pending"]
@@ -183,14 +183,14 @@ def test_approvals_with_a_malformed_sub_run_record_get_400(record):
     call = {"id": "c1", "type": "function", "function": {"name": "desk", "arguments": "{}"}}
     last = {"role": "assistant", "content": "", "tool_calls": [call], "agentkit_pending": ["c1"],
             "agentkit_subruns": {"c1": record}}  # fmt: skip
-    with serving(cli_agents.boss) as url:
+    with serving(team_agents.boss) as url:
         status, _, text = post(url, {"history": [{"role": "user", "content": "pay 5"}, last], "approvals": {"x": True}})
     assert status == 400 and "not waiting" in json.loads(text)["error"], text
 
 
 def test_the_page_asks_about_a_sub_agents_call_and_resumes_it_once(browser):
     cli_agents.PAID.clear()
-    with serving(cli_agents.boss) as url:
+    with serving(team_agents.boss) as url:
         page = ask(browser, url, "pay 5")
         page.wait_for_selector(".tool.waiting .actions button", timeout=120_000)
         desk = page.locator(".turn > .tool").first
@@ -210,7 +210,7 @@ def test_the_page_asks_about_a_sub_agents_call_and_resumes_it_once(browser):
 
 
 def test_stop_while_a_sub_agent_answers_says_its_call_may_have_partly_run(browser):
-    with serving(cli_agents.waiting_boss) as url:
+    with serving(team_agents.waiting_boss) as url:
         page = browser.new_page(viewport={"width": 1100, "height": 900})
         page.goto(url)
         page.fill("#question", "q")
@@ -227,7 +227,7 @@ def test_stop_while_a_sub_agent_answers_says_its_call_may_have_partly_run(browse
 
 
 def test_a_handoff_inside_a_sub_run_is_a_line_in_its_fold(browser):
-    with serving(cli_agents.asks_handing_desk) as url:
+    with serving(team_agents.asks_handing_desk) as url:
         page = ask(browser, url)
         fold = page.locator(".turn > .tool > details.subagent")
         assert fold.locator(":scope > summary").text_content().endswith(" · answered by forecast")
@@ -240,7 +240,7 @@ def test_a_handoff_inside_a_sub_run_is_a_line_in_its_fold(browser):
 
 def test_a_new_question_instead_of_deciding_on_a_sub_agents_call_answers_its_caller_not_run(browser):
     cli_agents.PAID.clear()
-    with serving(cli_agents.boss) as url:
+    with serving(team_agents.boss) as url:
         page = ask(browser, url, "pay 5")
         page.wait_for_selector(".tool.waiting .actions button", timeout=120_000)
         page.fill("#question", "hello")
