@@ -9,6 +9,8 @@ the waiting calls in that event (``pending``); the page resumes it with ``histor
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import json
 import socket
 import sys
@@ -178,11 +180,17 @@ def _deeper(value: Any, limit: int) -> bool:
 
 def _check_waiting(history: list[dict[str, Any]], approvals: dict[str, bool | str]) -> None:
     """ValueError unless every approved call is one of the history's last message, which must be the
-    assistant's: an old approval sent again (a replay) is refused before any run. (The server keeps no
-    state, so a client can still forge that last message: see docs/cli.md.)"""
+    assistant's, or a call a sub-run of that message waits on (`to_decide`): an old approval sent
+    again (a replay) is refused before any run. (The server keeps no state, so a client can still
+    forge that last message: see docs/cli.md.)"""
+    from .._approvals import to_decide
+
     last = history[-1] if history else {}
     calls = last.get("tool_calls") if last.get("role") == "assistant" else None
     ids = {c.get("id") for c in calls if isinstance(c, dict)} if isinstance(calls, list) else set()
+    if ids:  # a malformed sub-run record (a client's): its calls are not known, so none is taken
+        with contextlib.suppress(AttributeError, TypeError, ValueError):
+            ids |= {c.id for c in to_decide(history, {})}
     stray = sorted(set(approvals) - ids)
     if stray:
         raise ValueError(f"approvals name calls that are not waiting in the history's last message: {', '.join(stray)}")
@@ -191,10 +199,12 @@ def _check_waiting(history: list[dict[str, Any]], approvals: dict[str, bool | st
 async def sse(agent: Any, messages: list[dict[str, Any]], overrides: dict[str, Any]) -> AsyncIterator[str]:
     """The run's events as server-sent events; the last is ``done`` (with ``pending``: the calls
     waiting for approval) or ``error``. A ``history`` event carries the transcript to keep each time
-    calls were answered (see `_kept`): a page stopped mid-run goes on from the last one."""
+    calls were answered (see `_kept`): a page stopped mid-run goes on from the last one.
+
+    A sub-agent's events (`SubAgentEvent`) come as ``sub_agent`` events (see `sub_event`), a handoff
+    as ``handoff`` (``source``, ``target``)."""
     from contextlib import aclosing
 
-    from .._events import ReasoningDelta, TextDelta
     from .._result import RunFinished, ToolCallFinished, ToolCallStarted, TurnFinished
     from ..exceptions import AgentError, RunError
     from ._kept import Kept
@@ -210,16 +220,12 @@ async def sse(agent: Any, messages: list[dict[str, Any]], overrides: dict[str, A
             if started is not None:
                 yield event("history", {"history": started})
             async for e in events:
-                if isinstance(e, ReasoningDelta):
-                    yield event("reasoning", {"text": e.text})
-                elif isinstance(e, TextDelta):
-                    yield event("text", {"text": e.text})
-                elif isinstance(e, ToolCallStarted):
+                if isinstance(e, ToolCallStarted):  # a sub-run's come wrapped: never the caller's, never kept
                     kept.started(e.call)
-                    yield event("tool_call", {"id": e.call.id, "name": e.call.name, "arguments": e.call.arguments})
-                elif isinstance(e, ToolCallFinished):
-                    yield event("tool_result", {"id": e.call.id, "name": e.call.name, "content": e.content,
-                                                "error": e.error})  # fmt: skip
+                shown = _shown(e)
+                if shown is not None:
+                    yield event(*shown)
+                if isinstance(e, ToolCallFinished):
                     answered = kept.answered(e.call, e.content)
                     if answered is not None:
                         yield event("history", {"history": answered})
@@ -236,6 +242,51 @@ async def sse(agent: Any, messages: list[dict[str, Any]], overrides: dict[str, A
         if ran is not None:  # the calls that ran, with their real answers: never asked again as unrun
             failed["history"] = ran
         yield event("error", failed)
+
+
+def sub_event(e: Any) -> dict[str, Any] | None:
+    """A `SubAgentEvent` as the data of a ``sub_agent`` event, or None for one the page does not show:
+    ``call`` (the id of the caller's call that runs the sub-agent), ``agent`` (its name), and the
+    sub-run's event as ``event`` (its name) and ``data``: ``reasoning``, ``text``, ``tool_call``,
+    ``tool_result``, ``handoff``, ``turn``, ``done`` (``agent``, ``turns``, ``usage``: never the
+    sub-run's transcript, which is not the conversation's) or ``sub_agent`` again, one level down."""
+    from .._result import RunFinished, TurnFinished
+
+    inner = e.event
+    shown: tuple[str, dict[str, Any]] | None
+    if isinstance(inner, TurnFinished):
+        shown = "turn", {"turn": inner.turn}
+    elif isinstance(inner, RunFinished):
+        result = inner.result
+        usage = {**dataclasses.asdict(result.usage), "total_tokens": result.usage.total_tokens}
+        shown = "done", {"agent": result.agent, "turns": result.turns, "usage": usage}
+    else:
+        shown = _shown(inner)
+    if shown is None:
+        return None
+    return {"call": e.call.id, "agent": e.agent, "event": shown[0], "data": shown[1]}
+
+
+def _shown(e: Any) -> tuple[str, dict[str, Any]] | None:
+    """An event the page shows the same in a run and in a sub-run, as (name, data): a streamed
+    piece, a tool call's start or end, a handoff, a sub-agent's event; None for any other."""
+    from .._events import ReasoningDelta, TextDelta
+    from .._result import Handoff, SubAgentEvent, ToolCallFinished, ToolCallStarted
+
+    if isinstance(e, ReasoningDelta):
+        return "reasoning", {"text": e.text}
+    if isinstance(e, TextDelta):
+        return "text", {"text": e.text}
+    if isinstance(e, ToolCallStarted):
+        return "tool_call", {"id": e.call.id, "name": e.call.name, "arguments": e.call.arguments}
+    if isinstance(e, ToolCallFinished):
+        return "tool_result", {"id": e.call.id, "name": e.call.name, "content": e.content, "error": e.error}
+    if isinstance(e, Handoff):
+        return "handoff", {"source": e.source, "target": e.target}
+    if isinstance(e, SubAgentEvent):
+        data = sub_event(e)
+        return None if data is None else ("sub_agent", data)
+    return None
 
 
 def _missing(error: ImportError) -> CLIError:

@@ -29,14 +29,16 @@ fetch("/api/info").then((r) => r.json()).then((info) => {
   if (!info.tools.some((t) => t.name === "get_current_temperature")) $("suggestion").hidden = true;
 }).catch(() => {});
 
-// One answer on the page: reasoning (folded), tool cards, the answer, a stats line.
+// One answer on the page: reasoning (folded), tool cards, the answer, a stats line. A sub-agent's
+// work is a Turn of its own, folded in the card of the call that ran it (`sub`).
 class Turn {
-  constructor() {
-    this.node = el("section", "turn");
+  constructor(parent = log, node = el("section", "turn")) {
+    this.node = node;
     this.reasoning = null;
     this.cards = new Map();
     this.answer = null;
-    log.appendChild(this.node);
+    this.handedOff = false;
+    parent.appendChild(this.node);
   }
   think(text) {
     if (!this.reasoning) {
@@ -72,6 +74,7 @@ class Turn {
   }
   ask(pending) {  // the run stopped before these calls: a card each, with Approve and Deny
     waiting = { turn: this, ids: pending.map((c) => c.id), decisions: {} };
+    this.halt("waiting for approval");  // a call still running here runs a sub-agent whose calls wait
     const stats = this.node.lastElementChild;  // the stopped run's stats line stays below its cards
     for (const call of pending) {
       const card = this.call({ id: call.id, name: call.function.name, arguments: call.function.arguments });
@@ -98,6 +101,35 @@ class Turn {
     card.status.textContent = denied ? "denied" : data.error ? "failed" : "done";
     if (data.error) card.classList.add("failed");
   }
+  sub(data) {  // an event of the sub-agent that the call data.call runs: under that call's card
+    const card = this.cards.get(data.call);
+    if (!card) return;
+    if (!card.work) {
+      card.fold = card.appendChild(el("details", "subagent"));
+      card.fold.appendChild(el("summary", null, data.agent));
+      card.work = new Turn(card.fold, el("div", "work"));
+    }
+    card.fold.classList.toggle("running", data.event !== "done");  // a resumed sub-run runs again
+    const work = card.work, inner = data.data;
+    if (data.event === "reasoning") work.think(inner.text);
+    else if (data.event === "text") work.say(inner.text);
+    else if (data.event === "tool_call") work.call(inner);
+    else if (data.event === "tool_result") work.result(inner);
+    else if (data.event === "turn") work.settle();
+    else if (data.event === "handoff") work.handoff(inner);
+    else if (data.event === "sub_agent") work.sub(inner);
+    else if (data.event === "done") {
+      work.settle();
+      const answered = inner.agent === data.agent ? "" : ` · answered by ${inner.agent}`;
+      card.fold.querySelector("summary").textContent = `${data.agent} · ${stats(inner)}${answered}`;
+    }
+  }
+  handoff(data) {  // the run goes on with another agent: a line between the two agents' work
+    this.settle();
+    this.answer = null;
+    this.handedOff = true;
+    this.node.appendChild(el("div", "handoff", `${data.source} → ${data.target}`));
+  }
   settle() {  // the reasoning so far is complete: stop the "…" and name it
     if (this.reasoning && this.reasoning.classList.contains("live")) {
       this.reasoning.classList.remove("live");
@@ -108,16 +140,25 @@ class Turn {
   }
   done(data) {
     this.settle();
-    const u = data.usage;
-    this.node.appendChild(el("div", "stats", `${data.turns} model call${data.turns === 1 ? "" : "s"} · ${u.total_tokens} tokens`));
+    const answered = this.handedOff ? ` · answered by ${data.agent}` : "";
+    this.node.appendChild(el("div", "stats", stats(data) + answered));
   }
   fail(message) { this.settle(); this.node.appendChild(el("div", "error", message)); }
-  stopped() {  // calls cut short may have partly run: the transcript kept says so
+  halt(status = "stopped: may have partly run", was = "running…") {  // calls (a sub-agent's too) that stopped
+    this.settle();
     for (const card of this.cards.values()) {
-      if (card.status.textContent === "running…") card.status.textContent = "stopped: may have partly run";
+      if (card.status.textContent === was) card.status.textContent = status;
+      if (card.work) { card.work.halt(status, was); card.fold.classList.remove("running"); }
     }
+  }
+  stopped() {  // the transcript kept says so
+    this.halt();
     this.fail("Stopped: the calls that finished are kept, the rest of this answer is not.");
   }
+}
+
+function stats(data) {
+  return `${data.turns} model call${data.turns === 1 ? "" : "s"} · ${data.usage.total_tokens} tokens`;
 }
 
 function handle(turn, name, data) {
@@ -126,6 +167,8 @@ function handle(turn, name, data) {
   else if (name === "tool_call") turn.call(data);
   else if (name === "tool_result") turn.result(data);
   else if (name === "turn") turn.settle();
+  else if (name === "sub_agent") turn.sub(data);  // never the transcript: a sub-run's is not the conversation's
+  else if (name === "handoff") turn.handoff(data);
   else if (name === "history") transcript = data.history;  // calls were answered: a stop goes on from here
   else if (name === "done") { transcript = data.history; turn.done(data); turn.pending = data.pending; }
   else if (name === "error") {
@@ -165,6 +208,7 @@ function abandon() {
     card.classList.remove("waiting");
     card.status.textContent = "not run: you asked something else";
   }
+  waiting.turn.halt("not run: you asked something else", "waiting for approval");  // those that run sub-agents
   waiting = null;
 }
 
