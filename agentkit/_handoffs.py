@@ -12,6 +12,7 @@ from ._approvals import unanswered
 from ._capability import CallAnswer, Capability, Final, Hooks, ModelRequest, RunState, TurnEnd
 from ._events import ToolCall
 from ._messages import Message
+from ._order import WAITS
 from ._output import FINAL_RESULT, with_instruction
 from ._result import Handoff, RunResult
 from ._toolsets import open_tools
@@ -149,7 +150,7 @@ class Handoffs(Capability):
         if self.claimed is not None:
             return CallAnswer.not_run(f"the call {self.claimed} in the same message transferred the conversation")
         if run.holds:  # the run stops for approval: this agent must be the one that resumes
-            return CallAnswer.not_run("an earlier call of this message waits for approval")
+            return CallAnswer.not_run(WAITS)
         calls = run.current.calls if run.current is not None else []
         if run.options.mode == "tool" and any(c.name == FINAL_RESULT for c in calls):
             return CallAnswer.not_run(f"the same message gives the final answer ({FINAL_RESULT})")

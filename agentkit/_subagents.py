@@ -80,6 +80,8 @@ async def _delegate(agent: Any, question: str, caller: RunState, context: RunCon
     if limits is not None:
         overrides["usage_limits"] = limits
     record = _waiting(caller.messages, call.id)
+    if record is not None and record.get("agent") != agent.name:
+        raise ToolError(f"the waiting sub-run of this call is {record.get('agent')!r}'s, not {agent.name!r}'s")
     if record is not None:  # the sub-run stopped for approval: it resumes where it stopped
         overrides["approvals"] = _decisions(record, caller.options.approvals or {})
     options = agent._options(overrides)
@@ -126,6 +128,8 @@ def _own_ids(messages: list[Message], pending: list[ToolCall], caller: RunState)
     two calls), renamed in the sub-run's waiting message too."""
     taken = {c.get("id") for m in caller.messages for c in m.get("tool_calls") or ()}
     taken |= {c.id for hold in caller.holds.values() for c in hold.calls}
+    if caller.current is not None:  # the message being answered is not in the transcript yet
+        taken |= {c.id for c in [*caller.current.calls, *caller.current.started]}
     renamed = {c.id: new_call_id() for c in pending if c.id in taken}
     if not renamed:
         return pending

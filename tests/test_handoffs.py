@@ -547,3 +547,110 @@ async def test_the_handing_off_agents_capabilities_are_told_the_run_ended():
                    capabilities=[Meter()])  # fmt: skip
     await router.run("hi")
     assert told == [("finished", "weather")]
+
+
+# --- what mutation testing found unchecked -----------------------------------------------------------
+
+
+def test_bad_descriptions_and_handoff_lists_are_named_in_the_error():
+    with pytest.raises(UserError, match="description is a str, not int"):
+        Agent(ScriptedModel([]), description=5)
+    with pytest.raises(UserError, match="handoffs must be a list of Agent, not 'ab'"):
+        Agent(ScriptedModel([]), handoffs="ab")
+    with pytest.raises(UserError, match="handoffs must be a list of Agent"):
+        Agent(ScriptedModel([]), handoffs=5)
+    from agentkit._handoffs import TransferTool
+
+    assert TransferTool(Agent(ScriptedModel([]), name="x")).parameters == {"type": "object"}
+
+
+async def test_the_transfer_mark_outranks_the_transfer_texts():
+    from agentkit._handoffs import last_transfer
+
+    asked = {"role": "assistant", "content": "", "tool_calls": [
+        {"id": "t", "type": "function", "function": {"name": "transfer_to_weather", "arguments": "{}"}}]}  # fmt: skip
+    marked = {"role": "tool", "tool_call_id": "t", "name": "transfer_to_weather", "content": "edited",
+              "agentkit_handoff": {"source": "router", "target": "billing"}}  # fmt: skip
+    assert last_transfer([{"role": "user", "content": "hi"}, asked, marked]) == "billing"
+    lookalike = {**marked, "name": "xxxxxxxxxxxxweather", "content": "Transferred to weather: it goes on from here."}
+    del lookalike["agentkit_handoff"]
+    assert last_transfer([{"role": "user", "content": "hi"}, asked, lookalike]) is None
+
+
+async def test_a_tool_named_like_a_transfer_to_no_agent_of_the_run_is_fine():
+    @tool
+    def transfer_to_nowhere() -> str:
+        """Mine."""
+        return "ok"
+
+    router, *_ = pair(["Sunny."], [qw_call("transfer_to_weather")])
+    router = Agent(router.model, [transfer_to_nowhere], name="router", handoffs=router.handoffs)
+    assert (await router.run("hi")).agent == "weather"
+
+
+async def test_an_agents_own_approval_hook_stays_with_it_but_a_runs_holds_across_two_handoffs():
+    deleted = []
+
+    @tool
+    def delete(path: str) -> str:
+        """Delete.
+
+        Args:
+            path: What.
+        """
+        deleted.append(path)
+        return "gone"
+
+    def chain(approve=None):
+        ops = Agent(ScriptedModel([qw_call("delete", path="/b"), "done"]), [delete], name="ops")
+        middle = Agent(ScriptedModel([qw_call("transfer_to_ops")]), name="middle", handoffs=[ops])
+        return Agent(ScriptedModel([qw_call("transfer_to_middle")]), name="router", handoffs=[middle], approve=approve)
+
+    await chain(approve=lambda c: c.name != "delete").run("clean")  # the router's own hook: not the target's
+    assert deleted == ["/b"]
+    await chain().run("clean", approve=lambda c: c.name != "delete")  # the run's: held for every agent
+    assert deleted == ["/b"]
+
+
+async def test_the_first_agents_capabilities_are_told_the_run_ended_after_two_handoffs_or_a_failure():
+    told = []
+
+    class Meter(Capability):
+        async def run_finished(self, run, result):
+            told.append(("finished", run.agent.name, result.agent))
+
+        async def run_failed(self, run, error):
+            told.append(("failed", run.agent.name, type(error).__name__))
+
+    c = Agent(ScriptedModel(["C here."]), name="c")
+    b = Agent(ScriptedModel([qw_call("transfer_to_c")]), name="b", handoffs=[c])
+    a = Agent(ScriptedModel([qw_call("transfer_to_b")]), name="a", handoffs=[b], capabilities=[Meter()])
+    await a.run("hi")
+    assert told == [("finished", "c", "c")]
+    told.clear()
+    broken = Agent(ScriptedModel([RuntimeError("down")]), name="c")
+    a = Agent(ScriptedModel([qw_call("transfer_to_c")]), name="a", handoffs=[broken], capabilities=[Meter()])
+    with pytest.raises(ModelError):
+        await a.run("hi")
+    assert told == [("failed", "c", "ModelError")]
+
+
+async def test_a_target_with_a_tool_that_needs_approval_runs_no_call_of_a_waiting_message_early():
+    ran = []
+
+    @tool
+    def safe() -> str:
+        """Safe."""
+        ran.append("safe")
+        return "ok"
+
+    @tool(requires_approval=True)
+    def pay() -> str:
+        """Pay."""
+        ran.append("pay")
+        return "paid"
+
+    target = Agent(ScriptedModel([qw_call("safe") + qw_call("pay")], chunk=1), [safe, pay], name="shop")
+    router = Agent(ScriptedModel([qw_call("transfer_to_shop")]), name="router", handoffs=[target])
+    events = await collect(router, "buy")
+    assert ran == [] and [c.name for c in events[-1].result.pending] == ["pay"]
