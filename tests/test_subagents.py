@@ -478,7 +478,7 @@ async def test_the_sub_agents_system_prompt_is_not_kept_in_the_callers_transcrip
     first = await shop.run("buy")
     assert "SECRET" not in json.dumps(first.messages)
     done = await shop.run(first.messages, approvals={first.pending[0].id: True})
-    assert paid == [5] and payer.model.calls[-1].messages[0]["content"] == "SECRET internal instructions"
+    assert paid == [5] and payer.model.calls[-1].messages[0] == {"role": "system", "content": "SECRET internal instructions"}
     assert "agentkit_subruns" not in json.dumps(done.messages)
 
 
@@ -674,3 +674,32 @@ async def test_a_sub_run_gets_none_of_a_spent_bound_and_its_own_bound_where_the_
     result = await main.run("go", usage_limits=UsageLimits(max_requests=10))
     answer = next(m for m in result.messages if m["role"] == "tool")
     assert "max_tool_calls=1" in answer["content"]
+
+
+async def test_only_the_waiting_calls_ids_the_caller_used_before_are_renamed():
+    import agentkit._model as model_types
+
+    paid: list = []
+
+    @tool
+    def note() -> str:
+        """Note."""
+        return "noted"
+
+    calls = [ToolCall(id="old", name="pay", arguments='{"amount": 5}'), ToolCall(id="fresh", name="note", arguments="{}")]
+    payer = payer_agent(paid, [model_types.Completion(tool_calls=calls, finish_reason="tool_calls"), "Paid."])
+    payer.tools["note"] = note
+    history = [{"role": "user", "content": "earlier"},
+               {"role": "assistant", "content": "", "tool_calls": [
+                   {"id": "old", "type": "function", "function": {"name": "note", "arguments": "{}"}}]},
+               {"role": "tool", "tool_call_id": "old", "name": "note", "content": "noted"},
+               {"role": "assistant", "content": "ok"}, {"role": "user", "content": "buy"}]  # fmt: skip
+    shop = Agent(ScriptedModel([qw_call("payer", input="pay"), "Done."]), [payer.as_tool()])
+    first = await shop.run(history)
+    (pending,) = first.pending
+    assert pending.id not in ("old", "fresh")
+    waiting = next(iter(first.messages[-1]["agentkit_subruns"].values()))["messages"]
+    asked = next(m for m in reversed(waiting) if m["role"] == "assistant")
+    assert [c["id"] for c in asked["tool_calls"]] == [pending.id, "fresh"] and asked["agentkit_pending"] == [pending.id]
+    done = await shop.run(first.messages, approvals={pending.id: True})
+    assert paid == [5] and done.output == "Done."
