@@ -179,6 +179,8 @@ class Agent(Generic[OutputT]):
     ) -> RunResult[Any]:
         messages = settle(messages, options.approvals)
         run = RunState(agent=self, options=options, messages=messages, tools=dict(self.tools), emit=emit, parent=parent)
+        if parent is not None:  # a sub-run: its caller can tell what it did if it fails
+            parent.children.append(run)
         run.hooks, closing = hooks_for(run), False
         try:
             # Toolsets connect before the first model call and disconnect before the run's end is told.
@@ -290,7 +292,10 @@ class Agent(Generic[OutputT]):
         state.message, state.calls = (None if response.resumed else message), [c for c, _ in calls]
         await self._answer_all([c for c in calls if c[0].id not in started], run, emit)
         if run.holds:  # a call waits for decisions (a sub-run's): the run stops, the others' answers kept
-            return run.held(response)
+            result = run.held(response)
+            if emit is not None and completion is not None:
+                await emit(TurnFinished(turn=run.turn, completion=completion, messages=list(run.messages)))
+            return result
         if not response.resumed:
             run.messages.append(message)
         run.messages.extend(state.answers(state.calls))

@@ -77,6 +77,8 @@ class RunState:
     """Sends an event to the caller's stream (None: the caller does not stream)."""
     parent: RunState | None = None
     """The run that called this one as a tool (`Agent.as_tool`): its usage counts this run's."""
+    children: list[RunState] = field(default_factory=list)
+    """The sub-runs this run started (agents called as tools), in order."""
     delegated: Usage = field(default_factory=Usage)
     """The part of `usage` that sub-runs used (`RunResult.turns` counts only this run's own calls)."""
     stack: AsyncExitStack | None = None

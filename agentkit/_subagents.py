@@ -15,6 +15,7 @@ from ._limits import UsageLimits
 from ._messages import Message, Usage
 from ._options import start
 from ._result import SubAgentEvent
+from ._turn import UNFINISHED
 from .exceptions import RunError, ToolError
 from .formats import new_call_id
 from .tools import SchemaTool
@@ -97,15 +98,17 @@ async def _delegate(agent: Any, question: str, caller: RunState, context: RunCon
         async def emit(event: Any) -> None:
             await send(SubAgentEvent(agent=agent.name, call=call, event=event))
 
-    ran = caller.delegated.tool_calls
+    children = len(caller.children)
     try:
         result = await agent._drive(messages, options, emit, parent=caller)
     except BaseException as e:
-        if caller.delegated.tool_calls > ran and caller.current is not None:
-            caller.current.touched.add(call.id)  # its tools ran: a run that fails now keeps this call
-        if isinstance(e, RunError) and caller.delegated.tool_calls > ran:
-            raise ToolError(f"{agent.name} failed ({type(e).__name__}: {e}) after these of its calls ran: "
-                            f"{_ran(e.messages)}") from e  # fmt: skip
+        sub = caller.children[children] if len(caller.children) > children else None
+        done = _ran(e.messages if isinstance(e, RunError) else _so_far(sub))
+        if done and caller.current is not None:  # its tools ran: a run that fails now keeps this call, saying so
+            caller.current.touched[call.id] = f"; the sub-agent {agent.name} had run: {done}"
+        if isinstance(e, RunError) and done:
+            what = f"{type(e).__name__}: {e}"
+            raise ToolError(f"{agent.name} failed ({what}) after these of its calls ran: {done}") from e
         raise
     if result.pending:
         kept = [m for m in result.messages if m.get("role") != "system"]  # the agent's own prompt is its own
@@ -115,11 +118,20 @@ async def _delegate(agent: Any, question: str, caller: RunState, context: RunCon
     return result.output
 
 
+def _so_far(run: RunState | None) -> list[Message]:
+    """A sub-run's transcript as far as it got: its messages and the calls of its turn that finished."""
+    if run is None:
+        return []
+    return [*run.messages, *(run.current.unfinished(run.messages) if run.current is not None else [])]
+
+
 def _ran(messages: list[Message]) -> str:
-    """The calls a sub-run's transcript shows answered, as the caller's model reads them."""
+    """The calls a sub-run's transcript shows answered (but not as unfinished), as the caller's
+    model reads them ("" when none)."""
     calls = {c.get("id"): c.get("function") or {} for m in messages for c in m.get("tool_calls") or ()}
-    done = [calls.get(m.get("tool_call_id"), {}) for m in messages if m.get("role") == "tool"]
-    return "; ".join(f"{f.get('name')}({f.get('arguments')})" for f in done) or "none"
+    done = [calls.get(m.get("tool_call_id"), {}) for m in messages
+            if m.get("role") == "tool" and not str(m.get("content", "")).startswith(UNFINISHED)]  # fmt: skip
+    return "; ".join(f"{f.get('name')}({f.get('arguments')})" for f in done)
 
 
 def _own_ids(messages: list[Message], pending: list[ToolCall], caller: RunState) -> list[ToolCall]:

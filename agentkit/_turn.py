@@ -32,8 +32,9 @@ class Turn:
     """The tool messages, by call id."""
     abandoned: set[str] = field(default_factory=set)
     """Calls that timed out in a worker thread that may still be running."""
-    touched: set[str] = field(default_factory=set)
-    """Calls that failed after part of them ran (a sub-agent whose tools ran): a failed run keeps them."""
+    touched: dict[str, str] = field(default_factory=dict)
+    """Calls that failed after part of them ran (a sub-agent whose tools ran), with what ran: a
+    failed run keeps them, answered with that."""
     failures: dict[str, Exception] = field(default_factory=dict)
     """What a capability raised while a call was answered, by call id (raised once the turn's calls are done)."""
     images: dict[str, tuple[dict[str, Any], ...]] = field(default_factory=dict)
@@ -124,7 +125,7 @@ class Turn:
         own = [message, *self.results.values()]
         if any(m is o for m in transcript for o in own):  # recorded by the loop already
             return []
-        answers = [self.results.get(c.id) or tool_message(c, UNFINISHED) for c in calls]
+        answers = [self.results.get(c.id) or tool_message(c, UNFINISHED + self.touched.get(c.id, "")) for c in calls]
         return answers if message is None else [message, *answers]
 
 

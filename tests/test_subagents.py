@@ -559,6 +559,7 @@ async def test_cancelling_the_caller_after_a_sub_runs_tool_ran_keeps_the_call_in
     stored = await session.get_messages()
     check_transcript(stored)
     assert stored[-1]["name"] == "orders" and "may have partly run" in stored[-1]["content"]
+    assert stored[-1]["content"].endswith('; the sub-agent orders had run: lookup({"city": "x"})')
 
 
 # --- what mutation testing found unchecked -----------------------------------------------------------
@@ -703,3 +704,13 @@ async def test_only_the_waiting_calls_ids_the_caller_used_before_are_renamed():
     assert [c["id"] for c in asked["tool_calls"]] == [pending.id, "fresh"] and asked["agentkit_pending"] == [pending.id]
     done = await shop.run(first.messages, approvals={pending.id: True})
     assert paid == [5] and done.output == "Done."
+
+
+async def test_a_turn_that_stops_for_a_sub_runs_approval_is_finished_in_the_stream():
+    from agentkit import TurnFinished
+
+    payer = payer_agent([], [qw_call("pay", amount=5), "Paid."])
+    shop = Agent(ScriptedModel([qw_call("payer", input="pay"), "Done."]), [payer.as_tool()])
+    events = await collect(shop, "buy")
+    finished = [e for e in events if isinstance(e, TurnFinished)]
+    assert len(finished) == 1 and finished[0].messages == events[-1].result.messages
