@@ -22,24 +22,26 @@ from .exceptions import ModelError
 from .formats import StreamParser, new_call_id
 
 __all__ = [
-    "Assembler", "call_events", "calls_in_reasoning", "completion_events", "join_texts", "read_usage",
+    "Assembler", "call_events", "completion_events", "join_texts", "read_usage",
     "server_calls", "without_echoes",
 ]  # fmt: skip
 
 
 _SERVER_INDEX = 1000  # event indices of server-parsed calls start here
-_REASONING_INDEX = 2000  # and those of calls read from the reasoning (`calls_in_reasoning`)
+_REASONING_INDEX = 2000  # and those of calls read from the reasoning (`reasoned_calls`)
 
 
 class Assembler:
     """Builds one message from stream chunks: deltas by index, whole calls, raw markup."""
 
     def __init__(
-        self, new_parser: Callable[[bool], StreamParser], reasoning_calls: Callable[[str], list[ToolCall]] | None = None
+        self,
+        new_parser: Callable[[bool], StreamParser],
+        reasoning_calls: Callable[[Completion], list[ToolCall]] | None = None,
     ) -> None:
         self.new_parser = new_parser
         self.reasoning_calls = reasoning_calls
-        """Reads the complete call blocks in a reasoning text (`Format.reasoning_calls`); None: never."""
+        """The calls to run from a whole response's reasoning (`reasoned_calls`); None: never."""
         self.rescued: list[ToolCall] = []
         self._parser: StreamParser | None = None
         self.reasoning: list[str] = []
@@ -164,8 +166,7 @@ class Assembler:
             events.extend(self._close(index))
         events = self._echoes.filter(events)
         if self.reasoning_calls is not None:
-            done = self.completion()
-            self.rescued = calls_in_reasoning(self.reasoning_calls, done)
+            self.rescued = self.reasoning_calls(self.completion())
             events.extend(call_events(self.rescued, _REASONING_INDEX))
         return events
 
@@ -211,15 +212,6 @@ class _Echoes:
                 self.kept[server].append(event.call)
             out.append(event)
         return out
-
-
-def calls_in_reasoning(read: Callable[[str], list[ToolCall]], done: Completion) -> list[ToolCall]:
-    """The calls to run from `done`'s reasoning: those `read` finds there when the response would
-    otherwise end with no call, no broken call and no answer (vLLM #39056, #42021, PR #40115).
-    A call or an answer in the content is the response: a block in the reasoning was thought."""
-    if done.tool_calls or done.errors or done.content.strip() or not done.reasoning:
-        return []
-    return read(done.reasoning)
 
 
 def call_events(calls: list[ToolCall], first_index: int) -> list[ModelEvent]:

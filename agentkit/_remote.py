@@ -9,7 +9,7 @@ import math
 import mimetypes
 import os
 import threading
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -20,7 +20,6 @@ import openai
 
 from ._chunks import (
     Assembler,
-    calls_in_reasoning,
     completion_events,
     join_texts,
     read_usage,
@@ -41,9 +40,10 @@ from ._model import (
     tool_schemas,
     unique_ids,
 )
+from ._reasoned import reasoned_calls
 from ._redact import Redactor, public_url
 from .exceptions import ModelError, UserError
-from .formats import AUTO, Format, ToolCall, get_format, new_call_id
+from .formats import AUTO, Format, get_format, new_call_id
 
 __all__ = ["RemoteModel", "Server"]
 
@@ -384,7 +384,7 @@ class RemoteModel:
         if data is None:
             raise self._redacted(failure)
         try:
-            return self._read(data, thinking, tools)
+            return self._read(data, thinking, tools, tool_choice, messages)
         except ModelError as e:
             failure = self._redacted(e)
         raise failure
@@ -405,7 +405,10 @@ class RemoteModel:
             return False
         return None
 
-    def _read(self, data: Any, thinking: bool | None = None, tools: Sequence[ToolSpec] | None = None) -> Completion:
+    def _read(
+        self, data: Any, thinking: bool | None = None, tools: Sequence[ToolSpec] | None = None,
+        tool_choice: ToolChoice | None = None, messages: Sequence[Message] = (),
+    ) -> Completion:  # fmt: skip
         if not isinstance(data, dict) or "error" in data:
             error = data.get("error") if isinstance(data, dict) else data
             raise ModelError(f"the server returned an error: {json.dumps(error, ensure_ascii=False)[:500]}",
@@ -428,12 +431,8 @@ class RemoteModel:
             errors=errors + parsed.errors, finish_reason=choice.get("finish_reason"),
             usage=read_usage(data.get("usage")),
         )  # fmt: skip
-        reasoned = calls_in_reasoning(self._reasoning_calls(tools), done)
+        reasoned = reasoned_calls(self.format, done, tools=tools, tool_choice=tool_choice, messages=messages)
         return replace(done, tool_calls=reasoned) if reasoned else done
-
-    def _reasoning_calls(self, tools: Sequence[ToolSpec] | None) -> Callable[[str], list[ToolCall]]:
-        """How the calls written in a reasoning text are read: none when no tool was offered."""
-        return lambda text: self.format.reasoning_calls(text, tools=tools) if tools else []
 
     def stream(
         self,
@@ -463,7 +462,7 @@ class RemoteModel:
             lambda reasoned: self.format.stream_parser(
                 in_reasoning=self._content_start(thinking, reasoned), tools=tools
             ),
-            self._reasoning_calls(tools),
+            lambda done: reasoned_calls(self.format, done, tools=tools, tool_choice=tool_choice, messages=messages),
         )
         failure: ModelError | None = None
         chunks = aiter(stream)
