@@ -100,9 +100,12 @@ class Assembler:
         else:
             index = self._moved.get(index, index)
             held = self.calls.get(index)
-            if held is not None and sid and held.server_id and sid != held.server_id:
-                # Another id at a call's index: a new call (Ollama leaves every call at index 0
-                # where the model's parser does not count them).
+            other_id = held is not None and bool(sid) and bool(held.server_id) and sid != held.server_id
+            # A named part with arguments at the index of a finished call: a whole call of its own
+            # (two whole calls at index 0, without ids or with one id twice), never dropped.
+            again = held is not None and held.done and bool(function.get("name")) and bool(function.get("arguments"))
+            if other_id or again:
+                # Ollama leaves every call at index 0 where the model's parser does not count them.
                 self._moved[part["index"]] = index = max(self.calls) + 1
         arguments = _arguments_text(function.get("arguments"))
         events: list[ModelEvent] = []

@@ -372,7 +372,13 @@ class RemoteModel:
     ) -> Completion:
         """One response to `messages`; `options` as in `RemoteModel.options`."""
         self._check_options(options)
-        with anyio.CancelScope(deadline=self._deadline()) as scope:
+        return await self._complete(messages, tools, thinking, tool_choice, options, self._deadline())
+
+    async def _complete(
+        self, messages: Sequence[Message], tools: Sequence[ToolSpec] | None, thinking: bool | None,
+        tool_choice: ToolChoice | None, options: dict[str, Any], deadline: float,
+    ) -> Completion:  # fmt: skip
+        with anyio.CancelScope(deadline=deadline) as scope:
             text = await self._post(messages, tools, thinking, tool_choice, options, False)
         if scope.cancelled_caught:
             raise self._too_long()
@@ -497,9 +503,10 @@ class RemoteModel:
         if not assembler.got_choice:
             raise ModelError("the server's stream had no choices", partial=assembler.partial())
         streamed = assembler.completion()
-        if retry_unstreamed(self.server, tools, streamed):
+        if retry_unstreamed(self.server, tools, tool_choice, streamed):
             logger.info("%s streamed neither text nor a tool call: asking again unstreamed", public_url(self.base_url))
-            streamed = await self.complete(messages, tools=tools, thinking=thinking, tool_choice=tool_choice, **options)
+            # Within what is left of this call's max_duration: it bounds one whole model call.
+            streamed = await self._complete(messages, tools, thinking, tool_choice, options, deadline)
             for event in completion_events(streamed):
                 yield event
         yield CompletionDone(completion=streamed)
