@@ -36,6 +36,7 @@ from ._model import (
     tool_schemas,
 )
 from ._reasoned import reasoned_calls
+from ._refused import refused, refused_event
 from ._video import VIDEO_EXTRA, local_video_path, processor_part, read_video, torchvision_error
 from .exceptions import UserError
 from .formats import QWEN3, Format, ParsedOutput, detect_format, get_format
@@ -557,11 +558,11 @@ class LocalModel:
             try:
                 if forced:
                     for event in parser.feed(forced):
-                        yield event
+                        yield refused_event(event, tool_choice)
                 async with receive:
                     async for text in receive:
                         for event in parser.feed(text):
-                            yield event
+                            yield refused_event(event, tool_choice)
             except GeneratorExit:
                 stop.set()  # the consumer left: generation ends at the next token
                 return
@@ -570,13 +571,13 @@ class LocalModel:
         if failure:
             raise failure[0]
         for event in parser.close():
-            yield event
+            yield refused_event(event, tool_choice)
         new, prompt_len = result[0]
         done = self._completion(parser.output, new, prompt_len, kwargs["max_new_tokens"])
         reasoned = reasoned_calls(self.format, done, tools=tools, tool_choice=tool_choice, messages=messages)
         for rescued in call_events(reasoned, 0):
             yield rescued
-        yield CompletionDone(completion=replace(done, tool_calls=reasoned) if reasoned else done)
+        yield CompletionDone(completion=refused(replace(done, tool_calls=reasoned) if reasoned else done, tool_choice))
 
 
 def _loads(arguments: Any) -> Any:

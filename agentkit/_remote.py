@@ -42,6 +42,7 @@ from ._model import (
 )
 from ._reasoned import reasoned_calls
 from ._redact import Redactor, public_url
+from ._refused import refused, refused_event
 from .exceptions import ModelError, UserError
 from .formats import AUTO, Format, get_format, new_call_id
 
@@ -438,7 +439,7 @@ class RemoteModel:
             usage=read_usage(data.get("usage")),
         )  # fmt: skip
         reasoned = reasoned_calls(self.format, done, tools=tools, tool_choice=tool_choice, messages=messages)
-        return replace(done, tool_calls=reasoned) if reasoned else done
+        return refused(replace(done, tool_calls=reasoned) if reasoned else done, tool_choice)
 
     def stream(
         self,
@@ -485,7 +486,7 @@ class RemoteModel:
                     raise ModelError(f"the server sent a stream chunk that is not an object: {chunk!r:.200}",
                                      partial=assembler.partial())  # fmt: skip
                 for event in assembler.feed(chunk):
-                    yield event
+                    yield refused_event(event, tool_choice)
         except ModelError as e:
             failure = self._redacted(e)
         except json.JSONDecodeError as e:
@@ -499,10 +500,10 @@ class RemoteModel:
         if failure is not None:
             raise failure  # outside the handler: no server text (or key) in its __context__
         for event in assembler.finish():
-            yield event
+            yield refused_event(event, tool_choice)
         if not assembler.got_choice:
             raise ModelError("the server's stream had no choices", partial=assembler.partial())
-        streamed = assembler.completion()
+        streamed = refused(assembler.completion(), tool_choice)
         if retry_unstreamed(self.server, tools, tool_choice, streamed):
             logger.info("%s streamed neither text nor a tool call: asking again unstreamed", public_url(self.base_url))
             # Within what is left of this call's max_duration: it bounds one whole model call.

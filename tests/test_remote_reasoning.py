@@ -327,3 +327,46 @@ async def test_a_failed_streams_partial_reads_no_call_from_the_reasoning():
             [e async for e in RemoteModel(srv.url).stream(USER, tools=[get_current_temperature])]
     assert failed.value.partial is not None and failed.value.partial.tool_calls == []
     assert TEMP in (failed.value.partial.reasoning or "")
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+async def test_under_tool_choice_none_a_call_in_the_content_is_refused_not_run(streaming):
+    """attack-28 11: vLLM with a tool parser leaves the markup in the content under "none" (it
+    does not parse it); a call the model writes anyway is not run: it is a malformed call whose
+    reason tells the model, and the run goes on to an answer. Keyed on the caller's choice: the
+    text-tools path ("none" on the wire for a server without a tool parser) still runs calls."""
+    from agentkit import Agent, tool
+    from agentkit.testing import check_transcript
+
+    ran: list[str] = []
+
+    @tool
+    def delete_files(path: str) -> str:
+        """Delete every file under path."""
+        ran.append(path)
+        return "deleted"
+
+    block = _block("delete_files", {"path": "/"})
+    server_call = [call("delete_files", {"path": "/srv"})]
+    for content, calls in ((block, None), ("", server_call)):
+        first = Reply(body=completion(content or None, tool_calls=calls)) if not streaming else Reply(
+            chunks=[chunk({"content": content}), *([chunk({"tool_calls": calls})] if calls else []),
+                    chunk({}, finish="stop")])  # fmt: skip
+        last = Reply(body=completion("done")) if not streaming else Reply(
+            chunks=[chunk({"content": "done"}), chunk({}, finish="stop")])  # fmt: skip
+        with ScriptedServer(owned_by="vllm") as srv:
+            srv.script(first, last)
+            agent = Agent(RemoteModel(srv.url), [delete_files], tool_choice="none")
+            if streaming:
+                result = [e async for e in agent.stream("No tools please.")][-1].result
+            else:
+                result = await agent.run("No tools please.")
+        assert ran == [] and result.output == "done"
+        check_transcript(result.messages)
+        told = [m["content"] for m in result.messages if m["role"] == "tool"]
+        assert len(told) == 1 and 'tool_choice is "none"' in told[0]
+    # The text-tools path: the caller's "auto", "none" on the wire only.
+    with ScriptedServer(owned_by="vllm", tool_parser=False) as srv:
+        srv.script(Reply(body=completion(block)), Reply(body=completion("done")))
+        await Agent(RemoteModel(srv.url), [delete_files]).run("Clean up.")
+    assert ran == ["/"]
