@@ -666,4 +666,5 @@ def test_reasoning_calls_are_the_blocks_ending_the_reasoning_each_once():
     assert read(f"Plan {QW_CALL}\nSo:\n{QW_CALL}\n{QW_CALL}") == [("get_current_temperature", SF)]
     assert read(f"Both:\n{QW_CALL}\n{QW_CALL2}") == [("get_current_temperature", SF), ("get_temperature_date", SF2)]
     assert read(f"Let me {QW_CALL[:-15]}") == []
+    assert read(f"Let me\n{QW_CALL.removesuffix('</tool_call>')}") == []  # complete JSON, but left open
     assert read(f"{QW_CALL}\n<tool_call>\n{{not json}}\n</tool_call>") == []

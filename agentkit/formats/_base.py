@@ -87,6 +87,9 @@ class Format:
         unreadable means none. Whether they run is decided on the whole response (`reasoned_calls`)."""
         if not any(tag in reasoning for tag in self.call_open):
             return []
+        ends = tuple(t for t in (*self.call_close, *self.call_alt_close, *self.call_suffix) if t)
+        if not reasoning.rstrip().endswith(ends):
+            return []  # the last block left open (the text's end would close it in the content)
         # The blocks are read once: not again inside a <think> of the reasoning itself.
         parser = StreamParser(self, in_reasoning=False, id_factory=id_factory, tools=tools)
         events = [*parser.feed(reasoning), *parser.close()]
@@ -101,7 +104,10 @@ class Format:
         calls: list[ToolCall] = []
         seen: set[tuple[str, str]] = set()
         for call in reversed(trailing):
-            key = (call.name, json.dumps(json.loads(call.arguments), sort_keys=True))
+            try:
+                key = (call.name, json.dumps(json.loads(call.arguments), sort_keys=True))
+            except ValueError:
+                key = (call.name, call.arguments)
             if key not in seen:
                 seen.add(key)
                 calls.append(call)
