@@ -22,24 +22,26 @@ from .exceptions import ModelError
 from .formats import StreamParser, new_call_id
 
 __all__ = [
-    "Assembler", "call_events", "calls_in_reasoning", "completion_events", "join_texts", "read_usage",
+    "Assembler", "call_events", "completion_events", "join_texts", "read_usage",
     "server_calls", "without_echoes",
 ]  # fmt: skip
 
 
 _SERVER_INDEX = 1000  # event indices of server-parsed calls start here
-_REASONING_INDEX = 2000  # and those of calls read from the reasoning (`calls_in_reasoning`)
+_REASONING_INDEX = 2000  # and those of calls read from the reasoning (`reasoned_calls`)
 
 
 class Assembler:
     """Builds one message from stream chunks: deltas by index, whole calls, raw markup."""
 
     def __init__(
-        self, new_parser: Callable[[bool], StreamParser], reasoning_calls: Callable[[str], list[ToolCall]] | None = None
+        self,
+        new_parser: Callable[[bool], StreamParser],
+        reasoning_calls: Callable[[Completion], list[ToolCall]] | None = None,
     ) -> None:
         self.new_parser = new_parser
         self.reasoning_calls = reasoning_calls
-        """Reads the complete call blocks in a reasoning text (`Format.reasoning_calls`); None: never."""
+        """The calls to run from a whole response's reasoning (`reasoned_calls`); None: never."""
         self.rescued: list[ToolCall] = []
         self._parser: StreamParser | None = None
         self.reasoning: list[str] = []
@@ -98,9 +100,12 @@ class Assembler:
         else:
             index = self._moved.get(index, index)
             held = self.calls.get(index)
-            if held is not None and sid and held.server_id and sid != held.server_id:
-                # Another id at a call's index: a new call (Ollama leaves every call at index 0
-                # where the model's parser does not count them).
+            other_id = held is not None and bool(sid) and bool(held.server_id) and sid != held.server_id
+            # A named part with arguments at the index of a finished call: a whole call of its own
+            # (two whole calls at index 0, without ids or with one id twice), never dropped.
+            again = held is not None and held.done and bool(function.get("name")) and bool(function.get("arguments"))
+            if other_id or again:
+                # Ollama leaves every call at index 0 where the model's parser does not count them.
                 self._moved[part["index"]] = index = max(self.calls) + 1
         arguments = _arguments_text(function.get("arguments"))
         events: list[ModelEvent] = []
@@ -164,8 +169,7 @@ class Assembler:
             events.extend(self._close(index))
         events = self._echoes.filter(events)
         if self.reasoning_calls is not None:
-            done = self.completion()
-            self.rescued = calls_in_reasoning(self.reasoning_calls, done)
+            self.rescued = self.reasoning_calls(self.completion())
             events.extend(call_events(self.rescued, _REASONING_INDEX))
         return events
 
@@ -211,15 +215,6 @@ class _Echoes:
                 self.kept[server].append(event.call)
             out.append(event)
         return out
-
-
-def calls_in_reasoning(read: Callable[[str], list[ToolCall]], done: Completion) -> list[ToolCall]:
-    """The calls to run from `done`'s reasoning: those `read` finds there when the response would
-    otherwise end with no call, no broken call and no answer (vLLM #39056, #42021, PR #40115).
-    A call or an answer in the content is the response: a block in the reasoning was thought."""
-    if done.tool_calls or done.errors or done.content.strip() or not done.reasoning:
-        return []
-    return read(done.reasoning)
 
 
 def call_events(calls: list[ToolCall], first_index: int) -> list[ModelEvent]:

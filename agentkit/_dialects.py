@@ -47,12 +47,14 @@ def wire_message(server: str, message: Message, *, keep_reasoning: bool) -> Mess
     return out
 
 
-def retry_unstreamed(server: str, tools: Sequence[Any] | None, streamed: Completion) -> bool:
+def retry_unstreamed(server: str, tools: Sequence[Any] | None, tool_choice: Any, streamed: Completion) -> bool:
     """Whether a streamed answer should be asked for again without streaming: Ollama's stream
     may end with no tool call where the same request unstreamed has one (Qwen3 #1747), so a
-    stream with tools offered that brought neither text nor a call (nor a broken one), and was
-    not cut by the length limit, is asked again."""
+    stream with tools offered under a `tool_choice` other than ``"none"`` (where no call can be
+    missing) that brought neither text nor a call (nor a broken one), and was not cut by the
+    length limit, is asked again."""
     return (
-        server == "ollama" and bool(tools) and not streamed.content.strip() and not streamed.tool_calls
+        server == "ollama" and bool(tools) and tool_choice != "none"
+        and not streamed.content.strip() and not streamed.tool_calls
         and not streamed.errors and streamed.finish_reason != "length"
     )  # fmt: skip

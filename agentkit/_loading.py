@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -55,8 +56,13 @@ def _load_gguf(transformers: Any, path: Path, kwargs: dict[str, Any]) -> tuple[A
             "pip install 'agentkit[local]'"
         )
     where = {"gguf_file": path.name}
-    model = transformers.AutoModelForCausalLM.from_pretrained(str(path.parent), **where, **kwargs)
-    tokenizer = transformers.AutoTokenizer.from_pretrained(str(path.parent), **where)
+    try:
+        model = transformers.AutoModelForCausalLM.from_pretrained(str(path.parent), **where, **kwargs)
+        tokenizer = transformers.AutoTokenizer.from_pretrained(str(path.parent), **where)
+    except (struct.error, ValueError, IndexError, KeyError, EOFError, UnicodeDecodeError, OSError) as e:
+        # A corrupt file (GGUF's magic, then a broken header) reaches transformers' gguf reader,
+        # whose raw errors (struct.error...) would come through; as would a foreign architecture.
+        raise UserError(f"{path} cannot be loaded as a GGUF file ({type(e).__name__}: {str(e)[:200]})") from e
     return model, tokenizer
 
 

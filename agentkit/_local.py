@@ -10,6 +10,7 @@ import threading
 import warnings
 from collections import deque
 from collections.abc import AsyncGenerator, Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import anyio
 import anyio.from_thread
 import anyio.to_thread
 
+from ._chunks import call_events
 from ._dialects import wire_message
 from ._grammar import JsonConstraint, schema_of
 from ._loading import load_pretrained
@@ -33,6 +35,8 @@ from ._model import (
     default_sampling,
     tool_schemas,
 )
+from ._reasoned import reasoned_calls
+from ._refused import refused, refused_event
 from ._video import VIDEO_EXTRA, local_video_path, processor_part, read_video, torchvision_error
 from .exceptions import UserError
 from .formats import QWEN3, Format, ParsedOutput, detect_format, get_format
@@ -554,11 +558,11 @@ class LocalModel:
             try:
                 if forced:
                     for event in parser.feed(forced):
-                        yield event
+                        yield refused_event(event, tool_choice)
                 async with receive:
                     async for text in receive:
                         for event in parser.feed(text):
-                            yield event
+                            yield refused_event(event, tool_choice)
             except GeneratorExit:
                 stop.set()  # the consumer left: generation ends at the next token
                 return
@@ -567,9 +571,13 @@ class LocalModel:
         if failure:
             raise failure[0]
         for event in parser.close():
-            yield event
+            yield refused_event(event, tool_choice)
         new, prompt_len = result[0]
-        yield CompletionDone(completion=self._completion(parser.output, new, prompt_len, kwargs["max_new_tokens"]))
+        done = self._completion(parser.output, new, prompt_len, kwargs["max_new_tokens"])
+        reasoned = reasoned_calls(self.format, done, tools=tools, tool_choice=tool_choice, messages=messages)
+        for rescued in call_events(reasoned, 0):
+            yield rescued
+        yield CompletionDone(completion=refused(replace(done, tool_calls=reasoned) if reasoned else done, tool_choice))
 
 
 def _loads(arguments: Any) -> Any:

@@ -9,7 +9,7 @@ import math
 import mimetypes
 import os
 import threading
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -20,7 +20,6 @@ import openai
 
 from ._chunks import (
     Assembler,
-    calls_in_reasoning,
     completion_events,
     join_texts,
     read_usage,
@@ -41,9 +40,11 @@ from ._model import (
     tool_schemas,
     unique_ids,
 )
+from ._reasoned import reasoned_calls
 from ._redact import Redactor, public_url
+from ._refused import refused, refused_event
 from .exceptions import ModelError, UserError
-from .formats import AUTO, Format, ToolCall, get_format, new_call_id
+from .formats import AUTO, Format, get_format, new_call_id
 
 __all__ = ["RemoteModel", "Server"]
 
@@ -372,7 +373,13 @@ class RemoteModel:
     ) -> Completion:
         """One response to `messages`; `options` as in `RemoteModel.options`."""
         self._check_options(options)
-        with anyio.CancelScope(deadline=self._deadline()) as scope:
+        return await self._complete(messages, tools, thinking, tool_choice, options, self._deadline())
+
+    async def _complete(
+        self, messages: Sequence[Message], tools: Sequence[ToolSpec] | None, thinking: bool | None,
+        tool_choice: ToolChoice | None, options: dict[str, Any], deadline: float,
+    ) -> Completion:  # fmt: skip
+        with anyio.CancelScope(deadline=deadline) as scope:
             text = await self._post(messages, tools, thinking, tool_choice, options, False)
         if scope.cancelled_caught:
             raise self._too_long()
@@ -384,7 +391,7 @@ class RemoteModel:
         if data is None:
             raise self._redacted(failure)
         try:
-            return self._read(data, thinking, tools)
+            return self._read(data, thinking, tools, tool_choice, messages)
         except ModelError as e:
             failure = self._redacted(e)
         raise failure
@@ -405,7 +412,10 @@ class RemoteModel:
             return False
         return None
 
-    def _read(self, data: Any, thinking: bool | None = None, tools: Sequence[ToolSpec] | None = None) -> Completion:
+    def _read(
+        self, data: Any, thinking: bool | None = None, tools: Sequence[ToolSpec] | None = None,
+        tool_choice: ToolChoice | None = None, messages: Sequence[Message] = (),
+    ) -> Completion:  # fmt: skip
         if not isinstance(data, dict) or "error" in data:
             error = data.get("error") if isinstance(data, dict) else data
             raise ModelError(f"the server returned an error: {json.dumps(error, ensure_ascii=False)[:500]}",
@@ -428,12 +438,8 @@ class RemoteModel:
             errors=errors + parsed.errors, finish_reason=choice.get("finish_reason"),
             usage=read_usage(data.get("usage")),
         )  # fmt: skip
-        reasoned = calls_in_reasoning(self._reasoning_calls(tools), done)
-        return replace(done, tool_calls=reasoned) if reasoned else done
-
-    def _reasoning_calls(self, tools: Sequence[ToolSpec] | None) -> Callable[[str], list[ToolCall]]:
-        """How the calls written in a reasoning text are read: none when no tool was offered."""
-        return lambda text: self.format.reasoning_calls(text, tools=tools) if tools else []
+        reasoned = reasoned_calls(self.format, done, tools=tools, tool_choice=tool_choice, messages=messages)
+        return refused(replace(done, tool_calls=reasoned) if reasoned else done, tool_choice)
 
     def stream(
         self,
@@ -463,7 +469,7 @@ class RemoteModel:
             lambda reasoned: self.format.stream_parser(
                 in_reasoning=self._content_start(thinking, reasoned), tools=tools
             ),
-            self._reasoning_calls(tools),
+            lambda done: reasoned_calls(self.format, done, tools=tools, tool_choice=tool_choice, messages=messages),
         )
         failure: ModelError | None = None
         chunks = aiter(stream)
@@ -480,7 +486,7 @@ class RemoteModel:
                     raise ModelError(f"the server sent a stream chunk that is not an object: {chunk!r:.200}",
                                      partial=assembler.partial())  # fmt: skip
                 for event in assembler.feed(chunk):
-                    yield event
+                    yield refused_event(event, tool_choice)
         except ModelError as e:
             failure = self._redacted(e)
         except json.JSONDecodeError as e:
@@ -494,13 +500,14 @@ class RemoteModel:
         if failure is not None:
             raise failure  # outside the handler: no server text (or key) in its __context__
         for event in assembler.finish():
-            yield event
+            yield refused_event(event, tool_choice)
         if not assembler.got_choice:
             raise ModelError("the server's stream had no choices", partial=assembler.partial())
-        streamed = assembler.completion()
-        if retry_unstreamed(self.server, tools, streamed):
+        streamed = refused(assembler.completion(), tool_choice)
+        if retry_unstreamed(self.server, tools, tool_choice, streamed):
             logger.info("%s streamed neither text nor a tool call: asking again unstreamed", public_url(self.base_url))
-            streamed = await self.complete(messages, tools=tools, thinking=thinking, tool_choice=tool_choice, **options)
+            # Within what is left of this call's max_duration: it bounds one whole model call.
+            streamed = await self._complete(messages, tools, thinking, tool_choice, options, deadline)
             for event in completion_events(streamed):
                 yield event
         yield CompletionDone(completion=streamed)

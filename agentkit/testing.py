@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import copy
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import anyio
 
+from ._chunks import call_events
 from ._model import Completion, CompletionDone, Message, ModelEvent, ToolChoice, ToolSpec, Usage
+from ._reasoned import reasoned_calls
 from .formats import Format, get_format
 
 __all__ = ["ModelCall", "ScriptedModel", "check_transcript"]
@@ -98,9 +100,20 @@ class ScriptedModel:
         self._next += 1
         return response
 
-    def _completion(self, text: str, tools: Sequence[ToolSpec] | None) -> Completion:
+    def _completion(
+        self, text: str, tools: Sequence[ToolSpec] | None, tool_choice: ToolChoice | None, messages: Sequence[Message]
+    ) -> Completion:
         out = self.format.parse(text, in_reasoning=self.in_reasoning, tools=tools)
-        return Completion.from_output(out, usage=Usage(prompt_tokens=1, completion_tokens=len(text)))
+        done = Completion.from_output(out, usage=Usage(prompt_tokens=1, completion_tokens=len(text)))
+        return self._with_reasoned(done, tools, tool_choice, messages)
+
+    def _with_reasoned(
+        self, done: Completion, tools: Sequence[ToolSpec] | None, tool_choice: ToolChoice | None,
+        messages: Sequence[Message],
+    ) -> Completion:  # fmt: skip
+        """`done` with the calls from its reasoning, as `LocalModel` decides them."""
+        reasoned = reasoned_calls(self.format, done, tools=tools, tool_choice=tool_choice, messages=messages)
+        return replace(done, tool_calls=reasoned) if reasoned else done
 
     async def complete(
         self,
@@ -116,7 +129,9 @@ class ScriptedModel:
             await anyio.sleep(self.delay)
         if isinstance(response, BaseException):
             raise response
-        return response if isinstance(response, Completion) else self._completion(response, tools)
+        if isinstance(response, Completion):
+            return response
+        return self._completion(response, tools, tool_choice, messages)
 
     async def stream(
         self,
@@ -142,7 +157,11 @@ class ScriptedModel:
         for event in parser.close():
             yield event
         usage = Usage(prompt_tokens=1, completion_tokens=len(response))
-        yield CompletionDone(completion=Completion.from_output(parser.output, usage=usage))
+        done = Completion.from_output(parser.output, usage=usage)
+        final = self._with_reasoned(done, tools, tool_choice, messages)
+        for rescued in call_events(final.tool_calls if final is not done else [], 0):
+            yield rescued
+        yield CompletionDone(completion=final)
 
 
 def check_transcript(messages: Sequence[Message], *, pending: bool = False) -> None:

@@ -452,3 +452,20 @@ async def test_calls_of_a_whole_completion_in_a_stream_get_their_events():
     finished = {e.call.id: e.content for e in events if isinstance(e, ToolCallFinished)}
     assert started == ["a", "b"]
     assert json.loads(finished["a"])["location"] == "Oslo" and json.loads(finished["b"])["location"] == "Rome"
+
+
+@pytest.mark.anyio
+async def test_a_scripted_model_runs_calls_from_its_reasoning_as_local_model_does():
+    """ScriptedModel decides calls written in the reasoning as LocalModel does
+    (agentkit/_reasoned.py): the block ending the reasoning runs, a drafted one does not."""
+    block = '<tool_call>\n{"name": "get_current_temperature", "arguments": {"location": "Oslo"}}\n</tool_call>'
+    user = [{"role": "user", "content": QUESTION}]
+    for streaming in (False, True):
+        model = ScriptedModel([f"<think>Look it up.\n{block}\n", f"<think>Maybe {block} -- no.</think>"])
+        done = []
+        for _ in range(2):
+            if streaming:
+                done.append([e async for e in model.stream(user, tools=[get_current_temperature])][-1].completion)
+            else:
+                done.append(await model.complete(user, tools=[get_current_temperature]))
+        assert [[c.name for c in d.tool_calls] for d in done] == [["get_current_temperature"], []]

@@ -134,6 +134,48 @@ async def test_other_servers_and_answers_are_not_asked_again():
     assert len(requests) == 1 and "".join(e.text for e in events if isinstance(e, TextDelta)) == "Hello."
 
 
+@pytest.mark.parametrize("owned_by", ["library", "vllm", "llamacpp"])
+@pytest.mark.parametrize("ids", [(None, None), ("call_1", "call_1")])
+async def test_a_whole_call_at_the_index_of_a_finished_one_is_a_new_call(owned_by, ids):
+    """attack-28 06: two whole calls at index 0 with no id (or the same id twice): the second
+    names a tool at the index of a call already complete, so it is a new call, as unstreamed
+    (never dropped silently)."""
+    parts = [call("get_current_temperature", SF, cid=ids[0], index=0),
+             call("get_current_temperature", {"location": "Paris"}, cid=ids[1], index=0)]  # fmt: skip
+    chunks = [chunk({"tool_calls": [parts[0]]}), chunk({"tool_calls": [parts[1]]}), chunk({}, finish="tool_calls")]
+    events, _ = await stream_of(owned_by, Reply(chunks=chunks))
+    final = events[-1].completion
+    assert [json.loads(c.arguments) for c in final.tool_calls] == [SF, {"location": "Paris"}] and not final.errors
+    assert len({c.id for c in final.tool_calls}) == 2
+    assert [json.loads(e.call.arguments) for e in events if isinstance(e, ToolCallReady)] == [SF, {"location": "Paris"}]
+
+
+async def test_ollamas_second_request_stays_within_max_duration():
+    """attack-28 07: max_duration bounds one whole model call (docs/errors.md): the unstreamed
+    re-request gets what is left of it, not a fresh one."""
+    from agentkit.exceptions import ModelError
+
+    # The stream takes at least 2.4 s of the 3 s; the whole answer then needs 1.5 s more.
+    empty = Reply(chunks=[chunk({"content": ""}) for _ in range(5)] + [chunk({}, finish="stop")], chunk_delay=0.4)
+    with ScriptedServer(owned_by="library") as srv:
+        srv.script(empty, Reply(body=completion("Sunny."), delay=1.5))
+        model = RemoteModel(srv.url, max_duration=3.0)
+        with pytest.raises(ModelError, match="max_duration"):
+            [e async for e in model.stream([{"role": "user", "content": QUESTION}], tools=TOOLS)]
+        assert len(srv.requests) == 2
+
+
+async def test_no_second_request_under_tool_choice_none():
+    """attack-28 13: under tool_choice="none" no call can be missing: Qwen3 #1747's re-request
+    is not made."""
+    thought = Reply(chunks=[chunk({"reasoning": "Nothing to say."}), chunk({}, finish="stop")])
+    with ScriptedServer(owned_by="library") as srv:
+        srv.script(thought, Reply(body=completion("", reasoning="again")))
+        user = [{"role": "user", "content": QUESTION}]
+        [e async for e in RemoteModel(srv.url).stream(user, tools=TOOLS, tool_choice="none")]
+        assert len(srv.requests) == 1
+
+
 # --- reasoning replayed across tool turns: what each family's template does with it --------------
 
 

@@ -639,29 +639,32 @@ TOOL_SCHEMA = [{"type": "function", "function": {"name": "get_current_temperatur
     ("fmt", "block"), [(QWEN3, QW_CALL), (get_format("qwen3-coder"), CODER_CALL), (AUTO, CODER_CALL), (AUTO, QW_CALL)]
 )
 @pytest.mark.parametrize("closed", [True, False])
-def test_a_call_block_inside_the_reasoning_runs_when_nothing_else_came(fmt, block, closed, size):
+def test_the_parser_keeps_a_call_block_inside_the_reasoning_as_thought(fmt, block, closed, size):
     """vLLM #39056, #42021: Qwen3.5 / Intern-S2-Preview write the call before ``</think>`` (or
-    never close it). A message with no call, no malformed call and no answer, whose reasoning
-    holds a complete block, makes that call (issue 28); parse and stream agree."""
+    never close it). The parser sees only the text: the block stays in the reasoning, as written,
+    and `reasoning_calls` reads it from there; whether it runs is decided on the whole response
+    (agentkit/_reasoned.py, review of issue 28). parse and stream agree."""
     text = f"The user wants the temperature.\n{block}" + ("\n</think>\n\n" if closed else "")
     whole = parse(fmt, text, in_reasoning=True, tools=TOOL_SCHEMA)
-    assert calls(whole) == [("get_current_temperature", SF)] and whole.content == "" and whole.errors == []
-    assert whole.reasoning is not None and block.split("\n")[0] in whole.reasoning  # kept as written
+    assert whole.tool_calls == [] and whole.content == "" and whole.errors == []
+    assert whole.reasoning is not None and block.strip() in whole.reasoning  # kept as written
     parser, events = stream(fmt, [text[i : i + size] for i in range(0, len(text), size)],
                             in_reasoning=True, tools=TOOL_SCHEMA)  # fmt: skip
-    assert parser.output == whole
-    assert [e.call for e in events if isinstance(e, ToolCallReady)] == whole.tool_calls
-    args = "".join(e.text for e in events if isinstance(e, ToolCallArgsDelta))
-    assert json.loads(args) == SF
+    assert parser.output == whole and not any(isinstance(e, ToolCallReady) for e in events)
+    read = fmt.reasoning_calls(whole.reasoning, tools=TOOL_SCHEMA)
+    assert [(c.name, json.loads(c.arguments)) for c in read] == [("get_current_temperature", SF)]
 
 
-def test_a_call_block_inside_the_reasoning_does_not_run_otherwise():
-    """Not when the content answers or calls, not when the block is unfinished, not without
-    tools (the format's own rule stands then: a block inside ``<think>`` is thought)."""
-    answered = parse(QWEN3, f"<think>Maybe {QW_CALL}</think>It is 26.", tools=TOOL_SCHEMA)
-    assert answered.tool_calls == [] and answered.content == "It is 26."
-    own = parse(QWEN3, f"<think>Maybe {QW_CALL}</think>{QW_CALL2}", tools=TOOL_SCHEMA)
-    assert calls(own) == [("get_temperature_date", SF2)]
-    cut = parse(QWEN3, f"<think>Let me {QW_CALL[:-15]}", tools=TOOL_SCHEMA)
-    assert cut.tool_calls == [] and cut.errors == []
-    assert parse(QWEN3, f"<think>Maybe {QW_CALL}</think>").tool_calls == []
+def test_reasoning_calls_are_the_blocks_ending_the_reasoning_each_once():
+    """attack-28 02 and 05: a drafted or quoted block with more thought after it is no call; a
+    block restated identically is one call; an unfinished block at the end means none."""
+    def read(text):
+        return [(c.name, json.loads(c.arguments)) for c in QWEN3.reasoning_calls(text, tools=TOOL_SCHEMA)]
+
+    assert read(f"Maybe {QW_CALL} -- no, I know it.") == []
+    assert read(f"Draft {QW_CALL2}\nNo, this one:\n{QW_CALL}\n") == [("get_current_temperature", SF)]
+    assert read(f"Plan {QW_CALL}\nSo:\n{QW_CALL}\n{QW_CALL}") == [("get_current_temperature", SF)]
+    assert read(f"Both:\n{QW_CALL}\n{QW_CALL2}") == [("get_current_temperature", SF), ("get_temperature_date", SF2)]
+    assert read(f"Let me {QW_CALL[:-15]}") == []
+    assert read(f"Let me\n{QW_CALL.removesuffix('</tool_call>')}") == []  # complete JSON, but left open
+    assert read(f"{QW_CALL}\n<tool_call>\n{{not json}}\n</tool_call>") == []

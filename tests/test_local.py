@@ -601,3 +601,44 @@ async def test_a_handoff_between_model_families_renders_the_transcript_in_the_ta
     else:  # Intern-S1's: an action block, the answer from the plugin environment
         assert '<|action_start|><|plugin|>\n{"name": "transfer_to_helper", "parameters": {}}<|action_end|>' in prompt
         assert "<|im_start|>environment name=<|plugin|>\nTransferred to helper: it goes on from here." in prompt
+
+
+def scripted_generation(model, text: str):
+    """Replace `model`'s generation by `text` handed to its streamer: what LocalModel does with
+    a given output (parse, calls in the reasoning, tool_choice), the model's own weights aside."""
+
+    def generate(inputs, kwargs, stop, streamer):
+        if streamer is not None:
+            streamer.on_text(text)
+        return [1, 2, 3], int(inputs["input_ids"].shape[1])
+
+    model._generate = generate
+
+
+@pytest.mark.anyio
+async def test_local_reasoning_calls_follow_the_rule_and_tool_choice_none_refuses_calls(tiny_paths):
+    """The review of issue 28 (attack-28 01, 02, 11) for LocalModel: the same rule as
+    RemoteModel's, decided on the whole response (agentkit/_reasoned.py, agentkit/_refused.py)."""
+    from agentkit import ToolCallMalformed, ToolCallReady
+    from tests.test_agent import get_current_temperature
+
+    model = LocalModel(tiny_paths["qwen3"], sampling=GREEDY, device_map=None, dtype=torch.float32)
+    block = '<tool_call>\n{"name": "get_current_temperature", "arguments": {"location": "Oslo"}}\n</tool_call>'
+
+    async def answer(text, tool_choice=None):
+        scripted_generation(model, text)
+        events = [e async for e in model.stream(CONVERSATION, tools=[get_current_temperature],
+                                                tool_choice=tool_choice)]  # fmt: skip
+        return events, events[-1].completion
+
+    events, done = await answer(f"<think>\nI will look it up.\n{block}\n")
+    assert [c.name for c in done.tool_calls] == ["get_current_temperature"]
+    assert [e.call for e in events if isinstance(e, ToolCallReady)] == done.tool_calls
+    events, done = await answer(f"<think>\nI will look it up.\n{block}\n", tool_choice="none")
+    assert done.tool_calls == [] and not any(isinstance(e, ToolCallReady) for e in events)
+    events, done = await answer(f"<think>\nMaybe {block} -- no, I know it.\n")
+    assert done.tool_calls == []
+    events, done = await answer(f"<think>\nok\n</think>\n\n{block}", tool_choice="none")
+    assert done.tool_calls == [] and len(done.errors) == 1 and 'tool_choice is "none"' in done.errors[0].reason
+    assert not any(isinstance(e, ToolCallReady) for e in events)
+    assert any(isinstance(e, ToolCallMalformed) for e in events)

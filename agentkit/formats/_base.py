@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .._events import ToolCall
+from .._events import TextDelta, ToolCall, ToolCallArgsDelta, ToolCallOpened, ToolCallReady
 from ._scan import CallScan
 from ._stream import THINK_CLOSE, THINK_OPEN, BlockScan, ParsedOutput, StreamParser, new_call_id
 
@@ -79,17 +79,39 @@ class Format:
     def reasoning_calls(
         self, reasoning: str, *, tools: Sequence[Any] | None = None, id_factory: Callable[[], str] = new_call_id
     ) -> list[ToolCall]:
-        """The complete call blocks written in `reasoning`, read as if they stood in the
-        content: a thinking model may write its call before closing ``</think>``, where a
-        server's reasoning parser keeps it (vLLM #39056, PR #40115). A block left open or
-        unreadable is none."""
+        """The calls of the complete call blocks that END `reasoning`, read as if they stood in
+        the content: a thinking model may write its call just before closing ``</think>``, where
+        a server's reasoning parser keeps it (vLLM #39056, PR #40115). Only the block(s) with
+        nothing but whitespace after them count (a block followed by more thought was a draft or
+        a quote); a block repeated identically counts once; a trailing block left open or
+        unreadable means none. Whether they run is decided on the whole response (`reasoned_calls`)."""
         if not any(tag in reasoning for tag in self.call_open):
             return []
+        ends = tuple(t for t in (*self.call_close, *self.call_alt_close, *self.call_suffix) if t)
+        if not reasoning.rstrip().endswith(ends):
+            return []  # the last block left open (the text's end would close it in the content)
         # The blocks are read once: not again inside a <think> of the reasoning itself.
-        parser = StreamParser(self, in_reasoning=False, id_factory=id_factory, tools=tools, calls_in_reasoning=False)
-        parser.feed(reasoning)
-        parser.close()
-        return parser.output.tool_calls
+        parser = StreamParser(self, in_reasoning=False, id_factory=id_factory, tools=tools)
+        events = [*parser.feed(reasoning), *parser.close()]
+        trailing: list[ToolCall] = []
+        for event in reversed(events):
+            if isinstance(event, ToolCallReady):
+                trailing.append(event.call)
+            elif isinstance(event, TextDelta) and not event.text.strip():
+                continue
+            elif not isinstance(event, (ToolCallOpened, ToolCallArgsDelta)):
+                break  # text, a thought inside <think>, a malformed block: what comes before is not the end
+        calls: list[ToolCall] = []
+        seen: set[tuple[str, str]] = set()
+        for call in reversed(trailing):
+            try:
+                key = (call.name, json.dumps(json.loads(call.arguments), sort_keys=True))
+            except ValueError:
+                key = (call.name, call.arguments)
+            if key not in seen:
+                seen.add(key)
+                calls.append(call)
+        return calls
 
     def stream_parser(
         self,

@@ -167,18 +167,14 @@ class FormatSpec(Protocol):
     def tool_index(self, tools: Sequence[Any] | None) -> Any: ...
     def new_scan(self, index: int, call_id: str, open_tag: str, close_tag: str, tools: Any) -> BlockScan: ...
     def read_scan(self, call: BlockScan, end_tag: str | None) -> tuple[str, str] | str: ...
-    def reasoning_calls(
-        self, reasoning: str, *, tools: Sequence[Any] | None = None, id_factory: Callable[[], str] = ...
-    ) -> list[ToolCall]: ...
 
 
 class StreamParser:
     """Feed raw model text in any chunks; get events; `close()` at the end.
 
     After `close()`, `output` equals the format's `parse` of the whole text, however the text
-    was chunked. With `tools` offered and `calls_in_reasoning`, a message that ends with no
-    call, no malformed call and no answer makes the calls of complete blocks inside its
-    reasoning (`Format.reasoning_calls`), emitted at `close()`.
+    was chunked. A call block inside reasoning that the format does not move out is thought
+    text here: whether it runs is decided on the whole response (`Format.reasoning_calls`).
     """
 
     def __init__(
@@ -188,10 +184,8 @@ class StreamParser:
         in_reasoning: bool | None = False,
         id_factory: Callable[[], str] = new_call_id,
         tools: Sequence[Any] | None = None,
-        calls_in_reasoning: bool = True,
     ) -> None:
         self._fmt = fmt
-        self._offered = tools if calls_in_reasoning else None
         self._tools = fmt.tool_index(tools)
         self._ids = id_factory
         self._state = _UNDECIDED if in_reasoning is None else _REASONING if in_reasoning else _CONTENT
@@ -261,25 +255,6 @@ class StreamParser:
                 self._decide(self._content, out)
             self._flush_gap(out)
             self._closed = True
-            out.extend(self._reasoned_calls())
-        return out
-
-    def _reasoned_calls(self) -> list[ParseEvent]:
-        """The calls of complete blocks inside the reasoning, when tools were offered and the
-        message has no call, no malformed call and no answer: a thinking model may write its
-        call before closing ``</think>`` (vLLM #39056, #42021). Otherwise such a block is thought."""
-        if not self._offered or self._calls or self._errors or self._content.text().strip():
-            return []
-        if not (self._thought and self._reasoning.started):
-            return []
-        calls = self._fmt.reasoning_calls(self._reasoning.text(), tools=self._offered, id_factory=self._ids)
-        out: list[ParseEvent] = []
-        for call in calls:
-            index, self._count = self._count, self._count + 1
-            out.append(ToolCallOpened(index=index, id=call.id, name=call.name))
-            out.append(ToolCallArgsDelta(index=index, text=call.arguments))
-            out.append(ToolCallReady(index=index, call=call))
-        self._calls.extend(calls)
         return out
 
     # --- the state machine ------------------------------------------------------------------
