@@ -119,7 +119,9 @@ class Batcher:
         with self._mutex:
             self._queue.append(request)
             if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, name="agentkit-batcher", daemon=True)
+                # Not a daemon: at exit the interpreter waits for the step in progress (the thread
+                # ends once no request is left) instead of tearing torch down under it.
+                self._thread = threading.Thread(target=self._loop, name="agentkit-batcher")
                 self._thread.start()
 
     # --- the loop ---------------------------------------------------------------------------
