@@ -272,12 +272,13 @@ class Batcher:
 
         if self._cache is None:
             self._cache = cache
+            cache.layers[:] = [_roomy(layer.keys, layer.values) for layer in cache.layers]
             return
         width = self._cache.layers[0].keys.shape[2]
         n = cache.layers[0].keys.shape[2]
         for mine, theirs in zip(self._cache.layers, cache.layers, strict=True):
-            mine.keys = torch.cat([_pad(mine.keys, n - width), _pad(theirs.keys, width - n)], dim=0)
-            mine.values = torch.cat([_pad(mine.values, n - width), _pad(theirs.values, width - n)], dim=0)
+            mine.put(torch.cat([_pad(mine.keys, n - width), _pad(theirs.keys, width - n)], dim=0),
+                     torch.cat([_pad(mine.values, n - width), _pad(theirs.values, width - n)], dim=0))  # fmt: skip
 
     def _drop(self, rows: list[int]) -> None:
         """Remove rows from the batch, and the leading columns no remaining row uses."""
@@ -291,8 +292,9 @@ class Batcher:
         index = torch.tensor(keep, device=self._cache.layers[0].keys.device)
         width = max(r.length for r in self._rows)
         for layer in self._cache.layers:
-            layer.keys = layer.keys.index_select(0, index)[:, :, -width:]
-            layer.values = layer.values.index_select(0, index)[:, :, -width:]
+            layer.put(
+                layer.keys.index_select(0, index)[:, :, -width:], layer.values.index_select(0, index)[:, :, -width:]
+            )
 
     def _forward(self, ids: Any, mask: Any, positions: Any, cache: Any) -> Any:
         import torch
@@ -349,6 +351,44 @@ class Batcher:
             return [int(t) for t in scores.argmax(dim=-1).tolist()]
         probs = torch.nn.functional.softmax(scores, dim=-1)
         return [int(t) for t in torch.multinomial(probs, num_samples=1).reshape(-1).tolist()]
+
+
+_ROOM = 64  # tokens of spare room in the batch's KV: steps write into it instead of copying it all
+
+
+def _roomy(keys: Any, values: Any) -> Any:
+    """A cache layer for the batch: DynamicLayer appends by torch.cat, which copies every row's
+    whole KV on every token; this one writes each step into spare room and copies only when the
+    room runs out (or when rows join or leave)."""
+    global _Roomy
+    if _Roomy is None:
+        from transformers.cache_utils import DynamicLayer
+
+        class Roomy(DynamicLayer):  # type: ignore[misc,no-untyped-call]
+            def put(self, keys: Any, values: Any, room: int = _ROOM) -> None:
+                shape = list(keys.shape)
+                n, shape[2] = shape[2], shape[2] + room
+                self.room_keys, self.room_values = keys.new_empty(shape), values.new_empty(shape)
+                self.room_keys[:, :, :n], self.room_values[:, :, :n] = keys, values
+                self.keys, self.values = self.room_keys[:, :, :n], self.room_values[:, :, :n]
+                self.device, self.is_initialized, self.length = keys.device, True, n
+
+            def update(self, key_states: Any, value_states: Any, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
+                n, m = self.length, key_states.shape[2]
+                if n + m > self.room_keys.shape[2]:
+                    self.put(self.keys, self.values, room=max(_ROOM, n // 4) + m)
+                self.room_keys[:, :, n : n + m], self.room_values[:, :, n : n + m] = key_states, value_states
+                self.keys, self.values = self.room_keys[:, :, : n + m], self.room_values[:, :, : n + m]
+                self.length = n + m
+                return self.keys, self.values
+
+        _Roomy = Roomy
+    layer = _Roomy()
+    layer.put(keys, values)
+    return layer
+
+
+_Roomy: Any = None
 
 
 def _pad(tensor: Any, left: int) -> Any:
