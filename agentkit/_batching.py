@@ -100,6 +100,7 @@ class Batcher:
         self.pool = pool
         self.stats = stats
         self._mutex = threading.Lock()
+        self._wake = threading.Condition(self._mutex)
         self._queue: deque[BatchRequest] = deque()
         self._thread: threading.Thread | None = None
         self._rows: list[BatchRequest] = []
@@ -118,6 +119,7 @@ class Batcher:
     def submit(self, request: BatchRequest) -> None:
         with self._mutex:
             self._queue.append(request)
+            self._wake.notify()
             if self._thread is None:
                 # Not a daemon: at exit the interpreter waits for the step in progress (the thread
                 # ends once no request is left) instead of tearing torch down under it.
@@ -131,6 +133,10 @@ class Batcher:
 
         while True:
             with self._mutex:
+                if not self._queue and not self._rows:
+                    # Between a run's turns (its tools running) the thread waits a little for the next
+                    # call rather than ending: a new thread each turn also starts torch's threads anew.
+                    self._wake.wait(_LINGER)
                 joining = [
                     self._queue.popleft() for _ in range(min(len(self._queue), self.max_batch - len(self._rows)))
                 ]
@@ -139,8 +145,9 @@ class Batcher:
                     return
             with self.lock, torch.inference_mode():
                 try:
-                    for request in joining:
-                        self._join(request)
+                    fresh = [(r, c) for r in joining if (c := self._join(r)) is not None]
+                    if fresh:  # all in one copy of the batch's KV
+                        self._merge(fresh)
                     if self._rows:
                         self._step()
                 except BaseException as e:  # the shared forward failed: every row with it
@@ -148,13 +155,14 @@ class Batcher:
                         self._end(request, e, save=False)
                     self._rows, self._cache = [], None
 
-    def _end(self, request: BatchRequest, error: BaseException | None, *, save: bool, row: int | None = None) -> None:
+    def _end(self, request: BatchRequest, error: BaseException | None, *, save: bool, row: int | None = None,
+             own: Any = None) -> None:  # fmt: skip
         if request.ended:
             return
         request.ended = True
         if save and error is None and request.reuse and self.slots:
             with contextlib.suppress(Exception):  # losing a cache only costs a prefill
-                self._save(request, row)
+                self._save(request, row, own)
         with contextlib.suppress(Exception):  # the caller's loop is gone: nobody to tell
             request.on_done(None if error else request.new, error)
 
@@ -166,13 +174,14 @@ class Batcher:
 
     # --- a request joins -----------------------------------------------------------------------
 
-    def _join(self, request: BatchRequest) -> None:
+    def _join(self, request: BatchRequest) -> Any:
+        """Prefill a request; its one-row cache to merge into the batch, or None if it is over."""
         import torch
         import transformers
 
         if request.stop.is_set():
             self._end(request, None, save=False)
-            return
+            return None
         try:
             ids = request.ids
             self._processors(request)
@@ -192,16 +201,11 @@ class Batcher:
             done = self._emit(request, self._pick(request, logits[0:1])[0])
         except BaseException as e:
             self._end(request, e, save=False)
-            return
+            return None
         if done:
-            self._rows.append(request)
-            self._merge(cache)
-            self._end(request, None, save=True, row=len(self._rows) - 1)
-            self._drop([len(self._rows) - 1])
-            return
-        self._rows.append(request)
-        self._merge(cache)
-        self.peak = max(self.peak, len(self._rows))
+            self._end(request, None, save=True, own=cache)
+            return None
+        return cache
 
     def _processors(self, request: BatchRequest) -> None:
         """The logits processors and warpers generate() would use for this call's options."""
@@ -250,15 +254,19 @@ class Batcher:
             copied.update(layer.keys[:, :, :keep], layer.values[:, :, :keep], index)
         return copied, keep
 
-    def _save(self, request: BatchRequest, row: int | None) -> None:
+    def _save(self, request: BatchRequest, row: int | None, own: Any) -> None:
+        """Pool a finished request's KV: its own one-row cache, or its row of the batch's."""
         import transformers
 
-        if row is None or self._cache is None:
+        if own is not None:
+            saved = own
+        elif row is not None and self._cache is not None:
+            saved = transformers.DynamicCache(config=self.model.config)
+            for index, layer in enumerate(self._cache.layers):
+                rows = slice(row, row + 1)
+                saved.update(layer.keys[rows, :, -request.length :], layer.values[rows, :, -request.length :], index)
+        else:
             return
-        saved = transformers.DynamicCache(config=self.model.config)
-        for index, layer in enumerate(self._cache.layers):
-            rows = slice(row, row + 1)
-            saved.update(layer.keys[rows, :, -request.length :], layer.values[rows, :, -request.length :], index)
         # The next turn renders this answer after part of the generation prompt at most.
         setattr(saved, _PROMPT, len(request.ids) - request.turn_opener)
         self.pool.append(((request.ids + request.new)[: request.length], saved))
@@ -266,19 +274,25 @@ class Batcher:
 
     # --- the batch ------------------------------------------------------------------------------
 
-    def _merge(self, cache: Any) -> None:
-        """Add a one-row cache as the batch's last row, left-padding whichever is shorter."""
+    def _merge(self, fresh: list[tuple[BatchRequest, Any]]) -> None:
+        """Add one-row caches as the batch's last rows, all left-padded to the longest."""
         import torch
 
+        caches = ([self._cache] if self._cache is not None else []) + [cache for _, cache in fresh]
+        width = max(c.layers[0].keys.shape[2] for c in caches)
+        merged = [
+            (torch.cat([_pad(c.layers[i].keys, width - c.layers[i].keys.shape[2]) for c in caches], dim=0),
+             torch.cat([_pad(c.layers[i].values, width - c.layers[i].values.shape[2]) for c in caches], dim=0))
+            for i in range(len(caches[0].layers))
+        ]  # fmt: skip
         if self._cache is None:
-            self._cache = cache
-            cache.layers[:] = [_roomy(layer.keys, layer.values) for layer in cache.layers]
-            return
-        width = self._cache.layers[0].keys.shape[2]
-        n = cache.layers[0].keys.shape[2]
-        for mine, theirs in zip(self._cache.layers, cache.layers, strict=True):
-            mine.put(torch.cat([_pad(mine.keys, n - width), _pad(theirs.keys, width - n)], dim=0),
-                     torch.cat([_pad(mine.values, n - width), _pad(theirs.values, width - n)], dim=0))  # fmt: skip
+            self._cache = caches[0]
+            self._cache.layers[:] = [_roomy(k, v) for k, v in merged]
+        else:
+            for layer, (k, v) in zip(self._cache.layers, merged, strict=True):
+                layer.put(k, v)
+        self._rows.extend(request for request, _ in fresh)
+        self.peak = max(self.peak, len(self._rows))
 
     def _drop(self, rows: list[int]) -> None:
         """Remove rows from the batch, and the leading columns no remaining row uses."""
@@ -353,6 +367,7 @@ class Batcher:
         return [int(t) for t in torch.multinomial(probs, num_samples=1).reshape(-1).tolist()]
 
 
+_LINGER = 0.5  # seconds the idle batcher thread waits for a next call before it ends
 _ROOM = 64  # tokens of spare room in the batch's KV: steps write into it instead of copying it all
 
 
