@@ -158,8 +158,18 @@ async def test_each_rows_logits_in_a_padded_batch_are_those_of_the_row_alone():
 async def test_cancelling_one_request_leaves_the_others_running(reference):
     model = LocalModel.demo()
     batcher = model._batcher
-    # The batch steps only once both requests are in and one of them is cancelled.
-    hold_steps(model, lambda b: sent(2)(b) and any(r.stop.is_set() for r in [*b._queue, *b._rows]))
+    # No step is taken (joins go on) until the request to cancel is in the batch and cancelled.
+    real_step, released = batcher._step, threading.Event()
+
+    def step():
+        if not released.is_set():
+            if not any(r.max_new == 200 and r.stop.is_set() for r in batcher._rows):
+                threading.Event().wait(0.01)  # the loop comes back: joins, then this check again
+                return
+            released.set()
+        real_step()
+
+    batcher._step = step
     ended: list[int] = []  # tokens made for each cancelled request
     real_end = batcher._end
 
@@ -182,7 +192,7 @@ async def test_cancelling_one_request_leaves_the_others_running(reference):
     async with anyio.create_task_group() as tg:
         tg.start_soon(cancelled, scope)
         tg.start_soon(kept)
-        while not sent(2)(batcher):  # the batcher's thread makes progress: nothing to await
+        while not any(r.max_new == 200 for r in batcher._rows):  # another thread's progress: nothing to await
             await anyio.sleep(0.01)
         scope.cancel()
     same(results["kept"], await reference("Porto"))

@@ -11,7 +11,9 @@ fresh child process (its peak RSS is its own), torch on 2 threads. Rows:
 - one at a time: batching off (`LocalModel.demo(batching=False)`), concurrency 1: the baseline,
   and the reference transcripts every other row is compared with (tool-call ids aside);
 - batching off at concurrency 16: what concurrency alone gives (the calls queue for the model);
-- batching on at each concurrency: the calls of all running runs share each forward pass;
+- batching on at each concurrency: the calls of all running runs share each forward pass
+  (`max_batch=64`, so that every call of the 64 can be in the batch; above 16 also with the
+  default `max_batch=16`, the other calls waiting for a row);
 - the static ceiling: `generate` on one left-padded batch of the 16 first-turn prompts against
   the same 16 prompts one by one (one model call per run, no tools, no later turns).
 """
@@ -58,12 +60,12 @@ def digest(messages: list[dict]) -> str:
     return hashlib.sha256(json.dumps(clean, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-async def runs(batching: bool, n: int, concurrency: int) -> dict:
+async def runs(batching: bool, n: int, concurrency: int, max_batch: int) -> dict:
     from agentkit import Agent, LocalModel
     from agentkit._demo.weather import SYSTEM, TOOLS
     from agentkit.batch import run_many
 
-    model = LocalModel.demo(batching=batching, max_batch=64)
+    model = LocalModel.demo(batching=batching, max_batch=max_batch)
     agent = Agent(model, TOOLS, system=SYSTEM, max_turns=6)
     await run_many(agent, inputs(2), concurrency=2, progress=False)  # warm-up
     model._caches.clear()
@@ -112,7 +114,8 @@ def child(kind: str, n: int, concurrency: int) -> None:
     import torch
 
     torch.set_num_threads(2)
-    out = ceiling() if kind == "ceiling" else asyncio.run(runs(kind == "on", n, concurrency))
+    max_batch = 16 if kind == "on16" else 64
+    out = ceiling() if kind == "ceiling" else asyncio.run(runs(kind != "off", n, concurrency, max_batch))
     out["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(out))
 
@@ -168,6 +171,9 @@ def main(argv: list[str] | None = None) -> str:
     for level in levels:
         lines.append(row("batching on", level, measure("on", max(args.runs, level), level), base_run))
         print(lines[-1], flush=True)
+        if level > 16 and not args.quick:
+            lines.append(row("batching on, max_batch=16 (the default)", level, measure("on16", level, level), base_run))
+            print(lines[-1], flush=True)
     text = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores (shared with other work), "
             f"Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}; demo weather runs, greedy\n\n"
             + "\n".join(lines))  # fmt: skip
