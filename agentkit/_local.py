@@ -8,8 +8,7 @@ import logging
 import math
 import threading
 import warnings
-from collections import deque
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import anyio
 import anyio.from_thread
 import anyio.to_thread
 
+from ._batching import Batcher, BatchRequest, batchable, poster
 from ._chunks import call_events
 from ._dialects import wire_message
 from ._grammar import JsonConstraint, schema_of
@@ -37,6 +37,7 @@ from ._model import (
 )
 from ._reasoned import reasoned_calls
 from ._refused import refused, refused_event
+from ._serving import _Gate, _Stop, _Streamer
 from ._video import VIDEO_EXTRA, local_video_path, processor_part, read_video, torchvision_error
 from .exceptions import UserError
 from .formats import QWEN3, Format, ParsedOutput, detect_format, get_format
@@ -70,103 +71,6 @@ def _backend() -> tuple[Any, Any]:
 _default_sampling = default_sampling  # the name the tests know
 
 
-class _Stop:
-    """A stopping criterion (transformers calls it after each token): stops generation when the
-    caller has gone (cancelled stream, closed iterator)."""
-
-    def __init__(self, event: threading.Event) -> None:
-        self.event = event
-
-    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
-        import torch
-
-        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool)
-
-
-class _Waiter:
-    def __init__(self) -> None:
-        self.woken = threading.Event()
-        self.granted = False
-
-
-class _Gate:
-    """One holder at a time, first come first served, across tasks, threads and event loops.
-
-    A waiter blocks in a thread of its own that is abandoned (then woken) if the waiter is
-    cancelled, so cancelling a call queued behind another generation takes effect at once; a
-    plain lock in the generating thread would hold the cancelled caller until its turn came.
-    """
-
-    def __init__(self) -> None:
-        self._mutex = threading.Lock()
-        self._held = False
-        self._queue: deque[_Waiter] = deque()
-
-    @property
-    def waiting(self) -> int:
-        """Callers queued for the gate."""
-        return len(self._queue)
-
-    async def acquire(self) -> None:
-        with self._mutex:
-            if not self._held:
-                self._held = True
-                return
-            waiter = _Waiter()
-            self._queue.append(waiter)
-        try:
-            # Its own limiter: queued callers must not take the threads that generation needs.
-            await anyio.to_thread.run_sync(waiter.woken.wait, abandon_on_cancel=True, limiter=anyio.CapacityLimiter(1))
-        except BaseException:
-            with self._mutex:
-                granted = waiter.granted
-                if not granted:
-                    self._queue.remove(waiter)
-            waiter.woken.set()  # ends the abandoned thread
-            if granted:  # the gate came to us as we left: pass it on
-                self.release()
-            raise
-
-    def release(self) -> None:
-        with self._mutex:
-            if self._queue:
-                waiter = self._queue.popleft()
-                waiter.granted = True  # handed over: the gate stays held
-                waiter.woken.set()
-            else:
-                self._held = False
-
-
-class _Streamer:
-    """transformers streamer protocol: receives token ids, sends decoded text deltas.
-
-    Decodes a sliding window (as TGI does), so streaming costs O(n), and holds back a delta
-    that ends in an incomplete UTF-8 sequence.
-    """
-
-    def __init__(self, decode: Callable[[list[int]], str], on_text: Callable[[str], None]) -> None:
-        self.decode, self.on_text = decode, on_text
-        self.ids: list[int] = []
-        self.prefix = self.read = 0
-        self.prompt_seen = False
-
-    def put(self, value: Any) -> None:
-        if not self.prompt_seen:  # generate() first passes the prompt
-            self.prompt_seen = True
-            return
-        self.ids.extend(int(t) for t in value.reshape(-1).tolist())
-        before = self.decode(self.ids[self.prefix : self.read])
-        after = self.decode(self.ids[self.prefix :])
-        if len(after) > len(before) and not after.endswith("\ufffd"):
-            self.on_text(after[len(before) :])
-            self.prefix, self.read = self.read, len(self.ids)
-
-    def end(self) -> None:
-        rest = self.decode(self.ids[self.prefix :])[len(self.decode(self.ids[self.prefix : self.read])) :]
-        if rest:
-            self.on_text(rest)
-
-
 class LocalModel:
     """A Hugging Face chat model run in-process through transformers.
 
@@ -190,6 +94,8 @@ class LocalModel:
         kv_reuse: bool = True,
         cache_slots: int = 1,
         format: str | Format | None = None,
+        batching: bool | None = None,
+        max_batch: int = 16,
     ) -> None:
         _, transformers = _backend()
         path = str(model_id_or_path)
@@ -197,6 +103,7 @@ class LocalModel:
             transformers, path, device_map=device_map, dtype=dtype, trust_remote_code=trust_remote_code
         )
         self._setup(model, processor, sampling or _default_sampling(path), kv_reuse, cache_slots, format)
+        self._batching(batching, max_batch)
 
     @classmethod
     def from_objects(
@@ -208,12 +115,15 @@ class LocalModel:
         kv_reuse: bool = True,
         cache_slots: int = 1,
         format: str | Format | None = None,
+        batching: bool | None = None,
+        max_batch: int = 16,
     ) -> LocalModel:
         """Wrap a model and processor (or tokenizer) that are already loaded."""
         _backend()
         self = cls.__new__(cls)
         name = str(getattr(model, "name_or_path", "") or getattr(model.config, "_name_or_path", ""))
         self._setup(model, processor_or_tokenizer, sampling or _default_sampling(name), kv_reuse, cache_slots, format)
+        self._batching(batching, max_batch)
         return self
 
     @classmethod
@@ -271,6 +181,23 @@ class LocalModel:
         self.stats = {"prompt_tokens": 0, "reused_tokens": 0}
         self._json: JsonConstraint | None = None  # built on the first response_format
         self._constraint_lock = threading.Lock()
+        self._lock = threading.Lock()  # the model and its caches: one generate() or batch step at a time
+        self._batcher: Batcher | None = None
+        self._openers: dict[bool | None, int] = {}
+
+    def _batching(self, batching: bool | None, max_batch: int) -> None:
+        """Concurrent text calls share forward passes (see agentkit/_batching.py): on by default
+        where it is exact (a plain full-attention KV cache), `batching=False` turns it off."""
+        if isinstance(max_batch, bool) or not isinstance(max_batch, int) or max_batch < 1:
+            raise UserError(f"max_batch must be a positive int, not {max_batch!r}")
+        if batching is False or not (batchable(self.model) or batching):
+            return
+        if not batchable(self.model):
+            raise UserError("batching=True needs a model whose KV cache is plain full attention, not sliding or hybrid")
+        # Every running conversation keeps its KV for its next turn.
+        slots = max(self.cache_slots, max_batch) if self.cache_slots else 0
+        self._batcher = Batcher(self.model, max_batch=max_batch, slots=slots, lock=self._lock, pool=self._caches,
+                                stats=self.stats)  # fmt: skip
 
     # --- prompt ------------------------------------------------------------------------------
 
@@ -453,7 +380,7 @@ class LocalModel:
         # Images and video are placeholder tokens in the ids: equal ids do not mean equal inputs,
         # so only text-only prompts share caches.
         reuse = self.cache_slots > 0 and set(batch) <= {"input_ids", "attention_mask"}
-        with torch.inference_mode(), warnings.catch_warnings():
+        with self._lock, torch.inference_mode(), warnings.catch_warnings():
             # transformers 5 renames generate(past_key_values=) to cache=; older ones know only the former.
             warnings.filterwarnings("ignore", message=".*past_key_values.*", category=FutureWarning)
             cache, reused = self._take_cache(ids) if reuse else (None, 0)
@@ -471,6 +398,19 @@ class LocalModel:
             self.stats["prompt_tokens"] += len(ids)
             self.stats["reused_tokens"] += reused
         return new, len(ids)
+
+    def _turn_opener(self, thinking: bool | None) -> int:
+        """How many tokens the generation prompt adds (the next turn renders the answer after
+        part of it): a cached prompt continued up to here is the same conversation's."""
+        if thinking not in self._openers:
+            kwargs = {} if thinking is None else {"enable_thinking": thinking}
+            turn = [{"role": "user", "content": "x"}]
+            with contextlib.suppress(Exception):  # no estimate: only the exact prompt counts
+                lengths = [len(self.tokenizer.apply_chat_template(turn, add_generation_prompt=g, tokenize=True,
+                                                                  return_dict=True, **kwargs)["input_ids"])
+                           for g in (False, True)]  # fmt: skip
+                self._openers[thinking] = max(0, lengths[1] - lengths[0])
+        return self._openers.get(thinking, 0)
 
     def _decode(self, ids: list[int]) -> str:
         return str(self.tokenizer.decode([t for t in ids if t not in self._eos], skip_special_tokens=False))
@@ -553,8 +493,36 @@ class LocalModel:
             finally:
                 self._gate.release()
 
+        # Text-only prompts join the batch; images and video take the one-at-a-time path.
+        batcher = self._batcher if set(inputs) <= {"input_ids", "attention_mask"} else None
+        if batcher is not None:
+            post = poster()
+
+            def post_text(text: str) -> None:  # from the batcher's thread: posted, not awaited
+                if not stop.is_set():
+                    post(_send_quietly, send, text)
+
+            streamer = _Streamer(self._decode, post_text)
+            streamer.prompt_seen = True  # the batcher passes only new tokens
+
+            def on_done(new: list[int] | None, error: BaseException | None) -> None:
+                if error is None:
+                    streamer.end()
+                    result.append((new or [], len(ids)))
+                else:
+                    failure.append(error)
+                post(send.close)
+
+            ids = inputs["input_ids"][0].tolist()
+            request = BatchRequest(ids=ids, kwargs=kwargs, reuse=self.cache_slots > 0, stop=stop, on_done=on_done,
+                                   on_token=lambda token: streamer.put(_token_tensor(token)),
+                                   turn_opener=self._turn_opener(thinking))  # fmt: skip
+
         async with anyio.create_task_group() as tg:
-            tg.start_soon(run)
+            if batcher is not None:
+                batcher.submit(request)
+            else:
+                tg.start_soon(run)
             try:
                 if forced:
                     for event in parser.feed(forced):
@@ -578,6 +546,19 @@ class LocalModel:
         for rescued in call_events(reasoned, 0):
             yield rescued
         yield CompletionDone(completion=refused(replace(done, tool_calls=reasoned) if reasoned else done, tool_choice))
+
+
+def _send_quietly(send: Any, text: str) -> None:
+    with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
+        send.send_nowait(text)
+
+
+def _token_tensor(token: int) -> Any:
+    import torch
+
+    return torch.tensor([token])
+
+
 
 
 def _loads(arguments: Any) -> Any:

@@ -27,3 +27,18 @@ def test_the_sub_agent_benchmark_produces_numbers():
     assert [r.split("|")[1].strip() for r in rows[1:]] == [
         "plain tool", "plain tool that calls the model itself", "agent as a tool"]
     assert re.search(r"costs -?\d+\.\d+ ms more", table)
+
+
+def test_the_local_batching_benchmark_runs_and_compares_transcripts():
+    from agentkit._local import DEMO_PATH
+
+    if not (DEMO_PATH / "model.safetensors").exists():
+        import pytest
+
+        pytest.skip("demo model not built")
+    from tools import bench_local_batch
+
+    text = bench_local_batch.main(["--levels", "2", "--runs", "2", "--quick"])
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "concurrency" not in line]
+    assert [r.split("|")[2].strip() for r in rows] == ["batching off (one at a time)", "batching on"]
+    assert all(re.search(r"\| \d+ of 2 \|", r) for r in rows)  # transcripts compared with one at a time

@@ -32,7 +32,7 @@ def tiny_paths(tmp_path_factory):
 
 @pytest.fixture
 def intern(tiny_paths):
-    return LocalModel(tiny_paths["intern-s1"], sampling=GREEDY, device_map=None, dtype=torch.float32)
+    return LocalModel(tiny_paths["intern-s1"], sampling=GREEDY, device_map=None, dtype=torch.float32, batching=False)
 
 
 def weather_tool_schema():
@@ -167,7 +167,7 @@ async def test_stream_and_complete_match_greedy_generate(intern):
 
 
 def test_sampling_fields_that_are_set_reach_generate(tiny_paths):
-    model = LocalModel(tiny_paths["qwen3"], sampling=Sampling(max_tokens=1), device_map=None)
+    model = LocalModel(tiny_paths["qwen3"], sampling=Sampling(max_tokens=1), device_map=None, batching=False)
     calls = wrap_generate(model)
     sampling_keys = {"do_sample", "temperature", "top_k", "top_p", "min_p"}
 
@@ -191,7 +191,9 @@ def test_a_pad_token_id_of_zero_is_kept_and_is_not_an_end_token(tiny_paths):
     tok = AutoTokenizer.from_pretrained(tiny_paths["qwen3"])
     tok.pad_token = tok.convert_ids_to_tokens(0)
     assert tok.pad_token_id == 0
-    model = LocalModel.from_objects(AutoModelForCausalLM.from_pretrained(tiny_paths["qwen3"]), tok, sampling=GREEDY)
+    model = LocalModel.from_objects(
+        AutoModelForCausalLM.from_pretrained(tiny_paths["qwen3"]), tok, sampling=GREEDY, batching=False
+    )
     kwargs = model._kwargs({})
     assert kwargs["pad_token_id"] == 0
     assert 0 not in kwargs["eos_token_id"] and tok.eos_token_id in kwargs["eos_token_id"]
@@ -231,7 +233,9 @@ async def test_kv_reuse_gives_identical_greedy_output(tiny_paths):
 
 @pytest.mark.anyio
 async def test_cancelling_a_stream_stops_generation(tiny_paths):
-    model = LocalModel(tiny_paths["qwen3"], sampling=Sampling(temperature=0, max_tokens=5000), device_map=None)
+    model = LocalModel(
+        tiny_paths["qwen3"], sampling=Sampling(temperature=0, max_tokens=5000), device_map=None, batching=False
+    )
     calls = wrap_generate(model)
     with anyio.CancelScope() as scope:
         async with contextlib.aclosing(model.stream(CONVERSATION, thinking=False)) as events:
@@ -265,7 +269,9 @@ def hold_first_generation(model):
 
 @pytest.mark.anyio
 async def test_a_queued_call_is_cancelled_while_another_generates(tiny_paths):
-    model = LocalModel(tiny_paths["qwen3"], sampling=Sampling(temperature=0, max_tokens=4), device_map=None)
+    model = LocalModel(
+        tiny_paths["qwen3"], sampling=Sampling(temperature=0, max_tokens=4), device_map=None, batching=False
+    )
     a_generating, release_a, calls = hold_first_generation(model)
     order: list[str] = []
     b_scope, b_done = anyio.CancelScope(), anyio.Event()
@@ -299,7 +305,9 @@ async def test_a_queued_call_is_cancelled_while_another_generates(tiny_paths):
 
 @pytest.mark.anyio
 async def test_queued_calls_run_first_come_first_served(tiny_paths):
-    model = LocalModel(tiny_paths["qwen3"], sampling=Sampling(temperature=0, max_tokens=1), device_map=None)
+    model = LocalModel(
+        tiny_paths["qwen3"], sampling=Sampling(temperature=0, max_tokens=1), device_map=None, batching=False
+    )
     a_generating, release_a, calls = hold_first_generation(model)
     prompt_ids = {}
     for name in "BCD":
@@ -341,7 +349,7 @@ async def test_a_turn_handed_to_a_caller_cancelled_meanwhile_passes_on():
 
 def test_calls_from_several_event_loops_at_once_are_serialized(tiny_paths):
     # One model, two threads, each with its own event loop (as concurrent run_sync calls do).
-    model = LocalModel(tiny_paths["qwen3"], sampling=GREEDY, device_map=None)
+    model = LocalModel(tiny_paths["qwen3"], sampling=GREEDY, device_map=None, batching=False)
     prompts = [[{"role": "user", "content": f"Question {i}"}] for i in range(2)]
     expected = [anyio.run(lambda p=p: model.complete(p, thinking=False)).content for p in prompts]
     active, most = [0], [0]
@@ -372,7 +380,7 @@ def test_calls_from_several_event_loops_at_once_are_serialized(tiny_paths):
 
 @pytest.mark.anyio
 async def test_concurrent_calls_are_serialized_and_correct(tiny_paths):
-    model = LocalModel(tiny_paths["qwen3"], sampling=GREEDY, device_map=None)
+    model = LocalModel(tiny_paths["qwen3"], sampling=GREEDY, device_map=None, batching=False)
     prompts = [[{"role": "user", "content": f"Question {i}"}] for i in range(4)]
     expected = [(await model.complete(p, thinking=False)).content for p in prompts]
     active, most = [0], [0]

@@ -42,7 +42,7 @@ def coder_path(tmp_path_factory):
 
 @pytest.fixture
 def coder(coder_path):
-    return LocalModel(coder_path, sampling=GREEDY, device_map=None, dtype=torch.float32)
+    return LocalModel(coder_path, sampling=GREEDY, device_map=None, dtype=torch.float32, batching=False)
 
 
 def test_the_template_is_detected_and_renders_tools_calls_and_results(coder):

@@ -81,7 +81,7 @@ async def test_a_local_models_chat_template_never_receives_own_keys(tmp_path):
     from tools.build_test_models import build_tiny
 
     model = LocalModel(build_tiny("qwen3", tmp_path / "qwen3"), sampling=Sampling(temperature=0, max_tokens=2),
-                       device_map=None, dtype=torch.float32)  # fmt: skip
+                       device_map=None, dtype=torch.float32, batching=False)  # fmt: skip
     # A template that writes out every message as the template received it.
     model.tokenizer.chat_template = (
         "{% for m in messages %}{{ m | tojson }}\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n"
