@@ -630,7 +630,8 @@ async def test_local_reasoning_calls_follow_the_rule_and_tool_choice_none_refuse
     from agentkit import ToolCallMalformed, ToolCallReady
     from tests.test_agent import get_current_temperature
 
-    model = LocalModel(tiny_paths["qwen3"], sampling=GREEDY, device_map=None, dtype=torch.float32)
+    # scripted_generation replaces `generate`: the one-at-a-time path (the batched one shares its end).
+    model = LocalModel(tiny_paths["qwen3"], sampling=GREEDY, device_map=None, dtype=torch.float32, batching=False)
     block = '<tool_call>\n{"name": "get_current_temperature", "arguments": {"location": "Oslo"}}\n</tool_call>'
 
     async def answer(text, tool_choice=None):
