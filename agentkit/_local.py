@@ -506,12 +506,15 @@ class LocalModel:
             streamer.prompt_seen = True  # the batcher passes only new tokens
 
             def on_done(new: list[int] | None, error: BaseException | None) -> None:
-                if error is None:
+                try:
+                    if error is not None:
+                        raise error
                     streamer.end()
                     result.append((new or [], len(ids)))
-                else:
-                    failure.append(error)
-                post(send.close)
+                except BaseException as e:  # the caller gets it: never a stream left open (it would wait forever)
+                    failure.append(e)
+                finally:
+                    post(send.close)
 
             ids = inputs["input_ids"][0].tolist()
             request = BatchRequest(ids=ids, kwargs=kwargs, reuse=self.cache_slots > 0, stop=stop, on_done=on_done,

@@ -292,3 +292,19 @@ async def test_each_conversation_keeps_its_kv_across_turns_in_a_batch():
     # Each second turn reuses its own first prompt, not only the system prompt and tools shared by all.
     own = sum(firsts[c].usage.prompt_tokens for c in conversations)  # the city differs: beyond the shared part
     assert reused >= own
+
+
+@pytest.mark.anyio
+async def test_an_error_while_a_finished_call_is_handed_back_reaches_its_caller(monkeypatch):
+    """The review of issue 27 (attack-27 08, by fault injection): the final decode failing after the
+    batch finished the call left the caller waiting forever; it raises, as with batching=False."""
+    from agentkit import LocalModel, _serving
+    from agentkit._demo.weather import SYSTEM, TOOLS
+
+    def broken_end(self):
+        raise RuntimeError("decode failed")
+
+    monkeypatch.setattr(_serving._Streamer, "end", broken_end)
+    messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "What's the temperature in Oslo now?"}]
+    with anyio.fail_after(120), pytest.raises(RuntimeError, match="decode failed"):  # fail_after: a hang guard only
+        await LocalModel.demo().complete(messages, tools=TOOLS, max_tokens=10)
