@@ -16,6 +16,7 @@ __all__ = [
     "WENT_ON",
     "Decision",
     "decided",
+    "last_assistant",
     "to_decide",
     "needing_approval",
     "needing_decision",
@@ -35,6 +36,11 @@ that stopped for approval, each with its transcript (``{"agent": name, "messages
 
 Decision: TypeAlias = "bool | str"
 """A caller's decision on a pending call: True runs it, False or a reason (a str) denies it."""
+
+
+def last_assistant(messages: list[Message]) -> Message:
+    """The transcript's last assistant message (an empty dict when there is none)."""
+    return next((m for m in reversed(messages) if m.get("role") == "assistant"), {})
 
 
 def needing_approval(calls: list[ToolCall], tools: Mapping[str, Tool[Any, Any]]) -> list[ToolCall]:
@@ -63,7 +69,7 @@ def needing_decision(messages: list[Message], tools: Mapping[str, Tool[Any, Any]
     whose tool needs approval (a mark, which a transcript from elsewhere may bring, can add calls
     that need a decision, never take one away)."""
     waiting = unanswered(messages)
-    last = next((m for m in reversed(messages) if m.get("role") == "assistant"), {})
+    last = last_assistant(messages)
     marked = last.get(PENDING)
     marked = marked if isinstance(marked, list) else []
     needed = {c.id for c in needing_approval(waiting, tools)}
@@ -73,7 +79,7 @@ def needing_decision(messages: list[Message], tools: Mapping[str, Tool[Any, Any]
 def to_decide(messages: list[Message], tools: Mapping[str, Tool[Any, Any]]) -> list[ToolCall]:
     """The calls the caller decides on to resume: `needing_decision`, where a waiting call is a
     sub-run's, that sub-run's own (at any depth)."""
-    last = next((m for m in reversed(messages) if m.get("role") == "assistant"), {})
+    last = last_assistant(messages)
     subruns = last.get(SUBRUNS)
     out: list[ToolCall] = []
     for call in needing_decision(messages, tools):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._approvals import PENDING, SUBRUNS, Decision, decided, needing_approval
+from ._approvals import PENDING, SUBRUNS, Decision, decided, last_assistant, needing_approval
 from ._capability import CallAnswer, Capability, Final, ModelRequest, ModelResponse, RunState, TurnEnd
 from ._events import ToolCall
 from ._tool_runner import judge
@@ -57,7 +57,7 @@ class Approvals(Capability):
 
     async def after_turn(self, run: RunState, turn: TurnEnd) -> Final | None:
         if turn.response.resumed:  # its calls are answered: the marks that resumed them are spent
-            last = next((m for m in reversed(run.messages) if m.get("role") == "assistant"), {})
+            last = last_assistant(run.messages)
             if last.get(SUBRUNS):
                 last.pop(SUBRUNS, None)
                 last.pop(PENDING, None)

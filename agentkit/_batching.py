@@ -19,6 +19,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from ._serving import longest_prefix
+
 __all__ = ["Batcher", "BatchRequest", "batchable", "poster"]
 
 _PROMPT = "agentkit_turn_start"  # set on a pooled cache: where its prompt's generation prompt starts
@@ -232,11 +234,7 @@ class Batcher:
         is copied up to it and left for its own conversation."""
         import transformers
 
-        best, best_len = None, 0
-        for i, (cached_ids, _) in enumerate(self.pool):
-            n = _common_prefix(cached_ids, ids)
-            if n > best_len:
-                best, best_len = i, n
+        best, best_len = longest_prefix(self.pool, ids)
         if best is None:
             return None, 0
         cached_ids, cache = self.pool[best]
@@ -415,10 +413,3 @@ def _pad(tensor: Any, left: int) -> Any:
     shape[2] = left
     return torch.cat([tensor.new_zeros(shape), tensor], dim=2)
 
-
-def _common_prefix(a: list[int], b: list[int]) -> int:
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i

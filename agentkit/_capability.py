@@ -16,7 +16,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._approvals import PENDING, SUBRUNS
+from ._approvals import PENDING, SUBRUNS, last_assistant
 from ._context import RunContext
 from ._events import ToolCall
 from ._messages import Message, Usage
@@ -114,7 +114,7 @@ class RunState:
         turn = self.current
         assert turn is not None
         if response.resumed:  # the message is in the transcript already: it gets the new marks
-            message = next(m for m in reversed(self.messages) if m.get("role") == "assistant")
+            message = last_assistant(self.messages)
         else:
             message = response.message
             self.messages.append(message)

@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ._approvals import unanswered
+from ._approvals import last_assistant, unanswered
 from ._capability import CallAnswer, Capability, Final, Hooks, ModelRequest, RunState, TurnEnd
 from ._events import ToolCall
 from ._messages import Message
@@ -90,7 +90,7 @@ def last_transfer(messages: list[Message]) -> str | None:
     """The name of the agent the transcript's last transfer handed the run to, if any. A transfer
     in a message whose other calls still wait (for approval) has not happened yet."""
     waiting = {c.id for c in unanswered(messages)}
-    held = next((m for m in reversed(messages) if m.get("role") == "assistant"), {}) if waiting else {}
+    held = last_assistant(messages) if waiting else {}
     held_ids = {c.get("id") for c in held.get("tool_calls") or ()}
     for message in reversed(messages):
         if message.get("role") != "tool" or message.get("tool_call_id") in held_ids:

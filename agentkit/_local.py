@@ -37,7 +37,7 @@ from ._model import (
 )
 from ._reasoned import reasoned_calls
 from ._refused import refused, refused_event
-from ._serving import _Gate, _Stop, _Streamer
+from ._serving import _Gate, _Stop, _Streamer, longest_prefix
 from ._video import VIDEO_EXTRA, local_video_path, processor_part, read_video, torchvision_error
 from .exceptions import UserError
 from .formats import QWEN3, Format, ParsedOutput, detect_format, get_format
@@ -350,11 +350,7 @@ class LocalModel:
 
     def _take_cache(self, ids: list[int]) -> tuple[Any, int]:
         """The cached KV with the longest common prefix with `ids`, cropped to it."""
-        best, best_len = None, 0
-        for i, (cached_ids, _) in enumerate(self._caches):
-            n = _common_prefix(cached_ids, ids)
-            if n > best_len:
-                best, best_len = i, n
+        best, best_len = longest_prefix(self._caches, ids)
         if best is None:
             return None, 0
         _, cache = self._caches.pop(best)
@@ -572,10 +568,3 @@ def _loads(arguments: Any) -> Any:
             return arguments
     return arguments
 
-
-def _common_prefix(a: list[int], b: list[int]) -> int:
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i

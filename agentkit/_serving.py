@@ -11,7 +11,7 @@ from typing import Any
 import anyio
 import anyio.to_thread
 
-__all__ = ["_Gate", "_Stop", "_Streamer"]
+__all__ = ["_Gate", "_Stop", "_Streamer", "common_prefix", "longest_prefix"]
 
 
 class _Stop:
@@ -109,3 +109,23 @@ class _Streamer:
         rest = self.decode(self.ids[self.prefix :])[len(self.decode(self.ids[self.prefix : self.read])) :]
         if rest:
             self.on_text(rest)
+
+
+def longest_prefix(pool: Any, ids: list[int]) -> tuple[int | None, int]:
+    """The index in `pool` (pairs of token ids and a cache) of the entry sharing the longest
+    prefix with `ids`, and that length (None, 0 when none shares a token)."""
+    best, best_len = None, 0
+    for i, (cached_ids, _) in enumerate(pool):
+        n = common_prefix(cached_ids, ids)
+        if n > best_len:
+            best, best_len = i, n
+    return best, best_len
+
+
+def common_prefix(a: list[int], b: list[int]) -> int:
+    """How many leading tokens `a` and `b` share."""
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i

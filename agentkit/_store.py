@@ -10,7 +10,7 @@ from typing import Any
 
 import anyio
 
-from ._approvals import PENDING, SUBRUNS, settle, unanswered
+from ._approvals import PENDING, SUBRUNS, last_assistant, settle, unanswered
 from ._capability import Capability, Final, ModelRequest, ModelResponse, RunState, TurnEnd
 from ._events import ToolCall
 from ._messages import Message
@@ -94,7 +94,7 @@ class Store(Capability):
     async def after_turn(self, run: RunState, turn: TurnEnd) -> Final | None:
         if turn.response.resumed:  # before the next model call: a retry must find them answered
             await self.save_answers()
-            last = next(m for m in reversed(self.messages) if m.get("role") == "assistant")
+            last = last_assistant(self.messages)
             if last.get(SUBRUNS):  # its calls are answered: nothing more to resume
                 await self.remark(last, {PENDING: None, SUBRUNS: None})
         return None
@@ -189,7 +189,7 @@ class Store(Capability):
     async def remark_held(self, result: RunResult[Any]) -> None:
         """A resume that stopped again (a sub-agent's next approval): its message's new marks are
         stored and its claims released, so that the next resume finds the new stop."""
-        last = next(m for m in reversed(result.messages) if m.get("role") == "assistant")
+        last = last_assistant(result.messages)
         ids, self.claimed = self.claimed, []
         try:
             await self.remark(last, {PENDING: last.get(PENDING), SUBRUNS: last.get(SUBRUNS)})

@@ -7,7 +7,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from ._approvals import PENDING, SUBRUNS, to_decide
+from ._approvals import PENDING, SUBRUNS, last_assistant, to_decide
 from ._capability import Hold, RunState
 from ._context import RunContext
 from ._events import ToolCall
@@ -145,7 +145,7 @@ def _own_ids(messages: list[Message], pending: list[ToolCall], caller: RunState)
     renamed = {c.id: new_call_id() for c in pending if c.id in taken}
     if not renamed:
         return pending
-    last = next(m for m in reversed(messages) if m.get("role") == "assistant")
+    last = last_assistant(messages)
     last["tool_calls"] = [{**c, "id": renamed.get(c.get("id"), c.get("id"))} for c in last.get("tool_calls") or ()]
     if isinstance(last.get(PENDING), list):
         last[PENDING] = [renamed.get(i, i) for i in last[PENDING]]
@@ -157,7 +157,7 @@ def _own_ids(messages: list[Message], pending: list[ToolCall], caller: RunState)
 def _waiting(messages: list[Message], call_id: str) -> dict[str, Any] | None:
     """The record of the sub-run of call `call_id` that stopped for approval, if the transcript's
     last assistant message holds one (the run resumes it)."""
-    last = next((m for m in reversed(messages) if m.get("role") == "assistant"), {})
+    last = last_assistant(messages)
     subruns = last.get(SUBRUNS)
     record = subruns.get(call_id) if isinstance(subruns, dict) else None
     return record if isinstance(record, dict) and isinstance(record.get("messages"), list) else None
