@@ -39,6 +39,7 @@ from ._result import (
     ToolCallStarted,
     TurnFinished,
 )
+from ._trajectory import Trajectory
 from .exceptions import (
     AgentError,
     ApprovalError,
@@ -115,6 +116,7 @@ __all__ = [
     "ToolDefinitionError",
     "ToolError",
     "ToolsetError",
+    "Trajectory",
     "TurnEnd",
     "TurnFinished",
     "UnknownToolError",

@@ -10,6 +10,7 @@ from typing_extensions import TypeVar
 from ._events import ParseEvent, ToolCall
 from ._messages import Message, Usage
 from ._model import Completion
+from ._trajectory import Trajectory
 
 __all__ = [
     "AgentEvent",
@@ -45,6 +46,8 @@ class RunResult(Generic[OutputT]):
     agent: str = "agent"
     """The name of the agent that gave the final answer (or whose calls wait): the first agent's,
     unless the run was handed off."""
+    trajectory: Trajectory | None = None
+    """The run's exact tokens with ``record=True`` (None otherwise): see `Trajectory`."""
 
 
 @dataclass(frozen=True, kw_only=True)

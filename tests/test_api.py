@@ -23,6 +23,7 @@ PUBLIC = {
     "Capability", "RunState", "RunOptions", "ModelRequest", "ModelResponse", "CallAnswer", "TurnEnd", "Final",
     "CapabilityError",
     "Handoff", "SubAgentEvent",
+    "Trajectory",
 }  # fmt: skip
 
 # Names fixed by the shared API contract (../shared/API.md).
@@ -32,7 +33,7 @@ CONTRACT = {
                  "ToolCallFinished", "TurnFinished", "RunFinished", "RemoteModel", "LocalModel", "Sampling",
                  "INTERN_S1", "INTERN_S1_MINI", "INTERN_S1_PRO", "INTERN_S2_PREVIEW", "Model", "Completion",
                  "RunContext", "OutputValidationError", "UsageLimits", "UsageLimitExceeded", "SubAgentEvent",
-                 "Handoff"],
+                 "Handoff", "Trajectory"],
     "agentkit.formats": ["get_format", "detect_format", "ToolCall", "TextDelta", "ReasoningDelta", "ParsedOutput"],
     "agentkit.sessions": ["Session", "SQLiteSession"],
     "agentkit.tracing": ["instrument", "uninstrument"],
