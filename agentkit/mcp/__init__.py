@@ -1,7 +1,9 @@
 """MCP both ways: any MCP server's tools in an agent (`MCPToolset`), and agentkit tools served to
 any MCP client (`server`). Needs the extra ``agentkit[mcp]`` (the official ``mcp`` SDK)."""
 
+from ._content import Audio, EmbeddedResource, Image
+from ._request import MCPRequest
 from ._server import server
 from ._toolset import MCPToolset
 
-__all__ = ["MCPToolset", "server"]
+__all__ = ["Audio", "EmbeddedResource", "Image", "MCPRequest", "MCPToolset", "server"]
