@@ -18,7 +18,7 @@ from mcp import Client  # noqa: E402
 
 from agentkit.mcp import Audio, EmbeddedResource, Image, server  # noqa: E402
 
-from .mcp_servers.conformance_tools import JSON_SCHEMA_2020_12, PNG, WAV, TOOLS  # noqa: E402
+from .mcp_servers.conformance_tools import JSON_SCHEMA_2020_12, PNG, TOOLS, WAV  # noqa: E402
 
 pytestmark = pytest.mark.anyio
 

@@ -12,7 +12,7 @@ import anyio
 import pytest
 
 import agentkit
-from agentkit import Agent, RunContext, UserError, tool
+from agentkit import Agent, UserError
 from agentkit.testing import ScriptedModel, check_transcript
 
 from .agent_helpers import qw_call

@@ -1,6 +1,7 @@
 """MCP both ways: any MCP server's tools in an agent (`MCPToolset`), and agentkit tools served to
 any MCP client (`server`). Needs the extra ``agentkit[mcp]`` (the official ``mcp`` SDK)."""
 
+from . import _sdk  # noqa: F401  # first: without the SDK, the error says how to install it
 from ._content import Audio, EmbeddedResource, Image
 from ._request import MCPRequest
 from ._server import server
