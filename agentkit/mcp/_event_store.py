@@ -13,19 +13,24 @@ __all__ = ["MemoryEventStore"]
 
 
 class MemoryEventStore(EventStore):
-    """The last `max_events` events of every stream, oldest dropped first: memory stays bounded
-    whatever the clients do, and a client that comes back too late misses what was dropped."""
+    """The last events of every stream, at most `max_events` of them and `max_bytes` of their
+    JSON, oldest dropped first: memory stays bounded whatever the clients do (a result may hold
+    megabytes of images), and a client that comes back too late misses what was dropped."""
 
-    def __init__(self, max_events: int = 10_000) -> None:
+    def __init__(self, max_events: int = 10_000, max_bytes: int = 64 * 2**20) -> None:
         self.max_events = max_events
-        self._events: OrderedDict[EventId, tuple[StreamId, JSONRPCMessage | None]] = OrderedDict()
+        self.max_bytes = max_bytes
+        self._events: OrderedDict[EventId, tuple[StreamId, JSONRPCMessage | None, int]] = OrderedDict()
+        self._bytes = 0
         self._numbers = itertools.count(1)
 
     async def store_event(self, stream_id: StreamId, message: JSONRPCMessage | None) -> EventId:
         event_id = str(next(self._numbers))
-        self._events[event_id] = (stream_id, message)
-        while len(self._events) > self.max_events:
-            self._events.popitem(last=False)
+        size = len(message.model_dump_json(by_alias=True, exclude_none=True)) if message is not None else 0
+        self._events[event_id] = (stream_id, message, size)
+        self._bytes += size
+        while self._events and (len(self._events) > self.max_events or self._bytes > self.max_bytes):
+            self._bytes -= self._events.popitem(last=False)[1][2]
         return event_id
 
     async def replay_events_after(self, last_event_id: EventId, send_callback: EventCallback) -> StreamId | None:
@@ -35,7 +40,7 @@ class MemoryEventStore(EventStore):
         stream_id = found[0]
         later = itertools.dropwhile(lambda item: item[0] != last_event_id, list(self._events.items()))
         next(later)  # the event the client already has
-        for event_id, (stream, message) in later:
+        for event_id, (stream, message, _) in later:
             if stream == stream_id and message is not None:
                 await send_callback(EventMessage(message, event_id))
         return stream_id

@@ -123,7 +123,7 @@ def server(
         except Exception as e:
             return _error(f"the tool {found.name} raised {type(e).__name__}: {e}")
         try:
-            return _result(found.name, value, outputs[found.name])
+            return _result(value, outputs[found.name])
         except Exception as e:  # a __str__ that raises, a value that is not the declared type
             return _error(f"the tool {found.name} returned a value that cannot be sent ({e})")
 
@@ -146,7 +146,7 @@ def _listed(t: Tool[Any, Any], output: Structured | None) -> MCPTool:
     )
 
 
-def _result(name: str, value: Any, output: Structured | None) -> CallToolResult:
+def _result(value: Any, output: Structured | None) -> CallToolResult:
     if output is not None:
         data, text = output.dump(value)
         return CallToolResult(content=[TextContent(text=text)], structured_content=data)
