@@ -23,7 +23,7 @@ from mcp.types import (
 from .._tool_runner import render_result
 from ..exceptions import UserError
 
-__all__ = ["Audio", "EmbeddedResource", "Image", "content_blocks"]
+__all__ = ["Audio", "EmbeddedResource", "Image", "block", "content_blocks"]
 
 
 @dataclass(frozen=True)
@@ -89,13 +89,14 @@ def content_blocks(value: Any) -> list[ContentBlock] | None:
     `EmbeddedResource`, or a list or tuple holding at least one), else None: the value is
     then sent as its text, as any other. In a list, each other item is a text block of its own."""
     if isinstance(value, _RICH):
-        return [_block(value)]
+        return [block(value)]
     if isinstance(value, (list, tuple)) and any(isinstance(item, _RICH) for item in value):
-        return [_block(item) for item in value]
+        return [block(item) for item in value]
     return None
 
 
-def _block(item: Any) -> ContentBlock:
+def block(item: Any) -> ContentBlock:
+    """One content block: an `Image`, `Audio` or `EmbeddedResource` as its kind, anything else as text."""
     if isinstance(item, Image):
         return ImageContent(data=_b64(item.data), mime_type=item.mime_type)
     if isinstance(item, Audio):

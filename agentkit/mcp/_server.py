@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import anyio
@@ -20,7 +20,9 @@ from ..tools import Tool, tool
 from ._approval import ask_user
 from ._content import content_blocks
 from ._event_store import MemoryEventStore
+from ._prompts import Prompt, Prompts
 from ._request import InputNeeded, MCPRequest, set_level
+from ._resources import Resource, Resources
 from ._structured import Structured, structured_output
 
 try:
@@ -30,9 +32,13 @@ try:
     from mcp.types import (
         CallToolRequestParams,
         CallToolResult,
+        CompleteRequestParams,
+        CompleteResult,
+        Completion,
         EmptyResult,
         InputRequiredResult,
         ListToolsResult,
+        PromptReference,
         SetLevelRequestParams,
         TextContent,
         ToolAnnotations,
@@ -52,6 +58,8 @@ def server(
     approve: Approval | None = None,
     approval_timeout: float | None = None,
     instructions: str | None = None,
+    resources: Iterable[Resource] = (),
+    prompts: Iterable[Prompt | Callable[..., Any]] = (),
 ) -> Server[Any]:
     """An MCP server (the SDK's low-level `Server`) serving `tools`.
 
@@ -68,8 +76,10 @@ def server(
     reason denies it) decides every call before it runs (before the user is asked), within
     `approval_timeout` seconds (None: no bound; the same bound holds for the user's answer); a
     call it denies, or that it fails on, is an ``isError`` result saying so, and does not run.
+    `resources` (made with `resource`) and `prompts` (made with `prompt`, or plain functions)
+    are offered too, with completion of prompt arguments typed `Literal` or `Enum`.
     Serve it with `run_stdio`, `run_http` or the SDK (``streamable_http_app()``).
-    Raises `UserError` for two tools with one name.
+    Raises `UserError` for two tools (or prompts) with one name, or two resources with one URI.
     """
     by_name: dict[str, Tool[Any, Any]] = {}
     for t in tools:
@@ -127,8 +137,28 @@ def server(
         except Exception as e:  # a __str__ that raises, a value that is not the declared type
             return _error(f"the tool {found.name} returned a value that cannot be sent ({e})")
 
-    made = Server(name, version=__version__, instructions=instructions, on_list_tools=list_tools,
-                  on_call_tool=call_tool)  # fmt: skip
+    offered, templates = Resources(resources), Prompts(prompts)
+
+    async def complete(ctx: Any, params: CompleteRequestParams) -> CompleteResult:
+        if isinstance(params.ref, PromptReference):
+            return templates.complete(params.ref.name, params.argument.name, params.argument.value)
+        return CompleteResult(completion=Completion(values=[]))  # a template's variables are free text
+
+    made = Server(
+        name,
+        version=__version__,
+        instructions=instructions,
+        on_list_tools=list_tools,
+        on_call_tool=call_tool,
+        on_list_resources=offered.list if offered else None,
+        on_list_resource_templates=offered.list_templates if offered else None,
+        on_read_resource=offered.read if offered else None,
+        on_subscribe_resource=offered.subscribe if offered else None,
+        on_unsubscribe_resource=offered.subscribe if offered else None,
+        on_list_prompts=templates.list if templates else None,
+        on_get_prompt=templates.get if templates else None,
+        on_completion=complete if offered or templates else None,
+    )
     # Registered, not passed to Server(): the SDK warns about logging's deprecation in the
     # 2026-07-28 protocol at construction, while 2025 clients (most) still set the level.
     made.add_request_handler("logging/setLevel", SetLevelRequestParams, set_logging_level)

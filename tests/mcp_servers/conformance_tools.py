@@ -3,7 +3,8 @@
 `agentkit mcp serve tests.mcp_servers.conformance_tools:TOOLS --http 127.0.0.1:PORT`.
 
 Each is written as an agentkit user would write it: plain returns, `agentkit.mcp.Image`/`Audio`/
-`EmbeddedResource`, and `RunContext.mcp` for progress, logging, sampling and elicitation."""
+`EmbeddedResource`, and `RunContext.mcp` for progress, logging, sampling and elicitation; and the suite's resources and
+prompts, with `resource` and `prompt`, all in `SERVER`."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import zlib
 import anyio
 
 from agentkit import RunContext, Tool, ToolError, tool
-from agentkit.mcp import Audio, EmbeddedResource, Image
+from agentkit.mcp import Audio, EmbeddedResource, Image, prompt, resource, server
 
 
 def _png_1x1_red() -> bytes:
@@ -207,3 +208,66 @@ TOOLS = [
     test_tool_with_logging, test_tool_with_progress, test_error_handling, test_sampling, test_elicitation,
     test_elicitation_sep1034_defaults, test_elicitation_sep1330_enums, test_reconnection, json_schema_2020_12_tool,
 ]  # fmt: skip
+
+
+@resource("test://static-text", mime_type="text/plain")
+def static_text() -> str:
+    """A static text resource."""
+    return "This is the content of the static text resource."
+
+
+@resource("test://static-binary", mime_type="image/png")
+def static_binary() -> bytes:
+    """A static binary resource (a PNG)."""
+    return PNG
+
+
+@resource("test://template/{id}/data", mime_type="application/json")
+def template_data(id: str) -> str:
+    """Data for an id."""
+    return json.dumps({"id": id, "templateTest": True, "data": f"Data for ID: {id}"})
+
+
+@resource("test://watched-resource", mime_type="text/plain")
+async def watched() -> str:
+    """A resource clients may subscribe to."""
+    return "Watched resource content."
+
+
+@prompt
+def test_simple_prompt() -> str:
+    """A simple prompt without arguments."""
+    return "This is a simple prompt for testing."
+
+
+@prompt
+def test_prompt_with_arguments(arg1: str, arg2: str) -> str:
+    """A prompt with two arguments.
+
+    Args:
+        arg1: First test argument.
+        arg2: Second test argument.
+    """
+    return f"Prompt with arguments: arg1='{arg1}', arg2='{arg2}'"
+
+
+@prompt
+def test_prompt_with_embedded_resource(resourceUri: str) -> list[object]:
+    """A prompt that embeds a resource.
+
+    Args:
+        resourceUri: URI of the resource to embed.
+    """
+    return [EmbeddedResource(resourceUri, "Embedded resource content for testing.", "text/plain"),
+            "Please process the embedded resource above."]  # fmt: skip
+
+
+@prompt
+def test_prompt_with_image() -> list[object]:
+    """A prompt with an image."""
+    return [Image(PNG, "image/png"), "Please analyze the image above."]
+
+
+RESOURCES = [static_text, static_binary, template_data, watched]
+PROMPTS = [test_simple_prompt, test_prompt_with_arguments, test_prompt_with_embedded_resource, test_prompt_with_image]
+SERVER = server(TOOLS, name="agentkit-conformance", resources=RESOURCES, prompts=PROMPTS)
