@@ -146,3 +146,14 @@ async def test_inside_an_agent_the_context_has_no_mcp_request():
 
     await Agent(ScriptedModel([qw_call("probe"), "done"]), [probe]).run("q")
     assert seen == [None]
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_an_answer_that_does_not_fit_the_form_is_an_error(mode):
+    wrong, _ = elicitation("accept", {"username": 5, "email": "e"})
+    async with Client(server(TOOLS), cache=None, mode=mode, elicitation_callback=wrong) as client:
+        result = await client.call_tool("test_elicitation", {"message": "Who are you?"})
+    assert (result.is_error, text(result)) == (
+        True,
+        "the MCP client's answer does not fit the form: 5 is not of type 'string'",
+    )

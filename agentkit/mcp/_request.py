@@ -31,6 +31,7 @@ from mcp.types import (
 )
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
+from .. import _validation
 from ..exceptions import ToolError
 
 __all__ = ["LEVELS", "InputNeeded", "MCPRequest", "set_level"]
@@ -148,14 +149,15 @@ class MCPRequest:
     async def elicit(self, message: str, schema: dict[str, Any]) -> dict[str, Any] | None:
         """Ask the client's user to fill a form (``elicitation/create``): `message` says why,
         `schema` is a flat object schema of strings, numbers, booleans and enums. Returns what
-        the user entered, or None when they declined or cancelled. Raises `ToolError` when the
-        client does not offer elicitation or fails."""
+        the user entered (checked against `schema`), or None when they declined or cancelled.
+        Raises `ToolError` when the client does not offer elicitation, fails, or answers with
+        content that does not fit `schema`."""
         if not self._client_has(ClientCapabilities(elicitation=ElicitationCapability())):
             raise ToolError("the MCP client does not offer elicitation (it did not declare the capability)")
         if self._rounds:
             asked = ElicitRequest(params=ElicitRequestFormParams(message=message, requested_schema=schema))  # type: ignore[arg-type]
             result = self._answer(asked, ElicitResult)
-            return dict(result.content or {}) if result.action == "accept" else None
+            return _checked(result, schema)
         try:
             result = await self.context.session.elicit_form(
                 message,
@@ -164,9 +166,7 @@ class MCPRequest:
             )
         except MCPError as e:
             raise ToolError(f"the MCP client failed to elicit: {e}") from None
-        if result.action != "accept":
-            return None
-        return dict(result.content or {})
+        return _checked(result, schema)
 
     def _client_has(self, capability: ClientCapabilities) -> bool:
         return self.context.session.check_client_capability(capability)
@@ -195,6 +195,21 @@ class InputNeeded(BaseException):
     def __init__(self, result: InputRequiredResult) -> None:
         super().__init__("input required")
         self.result = result
+
+
+def _checked(result: ElicitResult, schema: dict[str, Any]) -> dict[str, Any] | None:
+    """The accepted form's content, checked against the schema the tool asked with (the client
+    may send anything); None when the user declined or cancelled."""
+    if result.action != "accept":
+        return None
+    content = dict(result.content or {})
+    try:
+        problems = [e.message for e in _validation.validator(schema, lenient=True).iter_errors(content)]
+    except Exception as e:  # a schema that cannot be checked, or one too costly to: no answer is trusted
+        raise ToolError(f"the form's answer cannot be checked against its schema: {e}") from None
+    if problems:
+        raise ToolError(f"the MCP client's answer does not fit the form: {'; '.join(problems[:5])}")
+    return content
 
 
 def _binding(params: CallToolRequestParams | None) -> str:
