@@ -57,6 +57,12 @@ async def test_the_tool_runs_once_the_user_approves(tmp_path, mode):
         ("cancel", None, "the user declined"),
         ("accept", {"approve": False}, "the user did not approve it"),
         ("accept", {}, "the user did not approve it"),
+        (
+            "accept",
+            {"approve": "yes"},
+            "it needs the user's approval, and the MCP client's answer does not fit the "
+            "form: 'yes' is not of type 'boolean'",
+        ),
     ],
 )
 async def test_anything_but_a_clear_yes_does_not_run_it(tmp_path, mode, action, content, said):

@@ -20,9 +20,9 @@ logger = logging.getLogger("agentkit")
 APPROVAL_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {"approve": {"type": "boolean", "title": "Run it?", "default": False}},
-    "required": ["approve"],
 }
-"""The form the user answers: one boolean, ``approve``, false unless they change it."""
+"""The form the user answers: one boolean, ``approve``, false unless they change it (left out,
+it is false too: only ``approve: true`` runs the call)."""
 
 
 def approval_message(call: ToolCall) -> str:
