@@ -12,7 +12,7 @@ import anyio
 import pytest
 
 import agentkit
-from agentkit import Agent, RunContext, UserError, tool
+from agentkit import Agent, UserError
 from agentkit.testing import ScriptedModel, check_transcript
 
 from .agent_helpers import qw_call
@@ -95,18 +95,7 @@ async def test_plain_functions_and_structured_returns():
         assert texts(await client.call_tool("any", {})) == "there is no tool named 'any'; the tools are: none"
 
 
-def test_tools_an_mcp_call_cannot_serve_are_refused():
-    @tool
-    def needs_run(ctx: RunContext[None], x: int) -> int:
-        """Uses the run.
-
-        Args:
-            x: A number.
-        """
-        return x
-
-    with pytest.raises(UserError, match="RunContext"):
-        server([needs_run])
+def test_two_tools_with_one_name_are_refused():
     with pytest.raises(UserError, match="two tools are named 'multiply'"):
         server([multiply, multiply])
 
@@ -158,7 +147,8 @@ async def test_an_agent_uses_agentkit_tools_through_mcp_both_ways():
     assert [m["content"] for m in result.messages[2:4]] == ["81", "Error: refused: no"]
 
 
-NOT_RUN = "the tool pay needs the user's approval, which this server cannot ask for: it was not run"
+NOT_RUN = ("the tool pay was not run: it needs the user's approval, and the MCP client does not offer elicitation "
+           "(it did not declare the capability)")  # fmt: skip
 
 
 async def refused_payment(client: Client, ledger: Path) -> None:
