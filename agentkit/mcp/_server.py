@@ -128,8 +128,7 @@ def run_stdio(mcp_server: Server[Any]) -> None:
     anyio.run(main)
 
 
-def run_http(mcp_server: Server[Any], host: str, port: int) -> None:
-    """Serve Streamable HTTP at ``http://host:port/mcp`` until interrupted."""
-    import uvicorn
-
-    uvicorn.run(mcp_server.streamable_http_app(host=host), host=host, port=port, log_level="warning")
+def http_app(mcp_server: Server[Any], host: str) -> Any:
+    """The ASGI application that serves Streamable HTTP at ``/mcp`` (the SDK's; it guards
+    against DNS rebinding when `host` is a loopback address)."""
+    return mcp_server.streamable_http_app(host=host)
