@@ -61,8 +61,7 @@ def agentkit(*args, input=None, cwd=None, process=False):
 def one_line_error(run, *words):
     """The run failed as a caller's mistake: status 2, one line on stderr saying `words`, no traceback."""
     assert run.returncode == 2, (run.returncode, run.stderr)
-    err = re.sub(r"Loading weights:[^\]]*\]", "", run.stderr)  # transformers' progress bar, not ours
-    lines = [line for line in err.splitlines() if line]
+    lines = [line for line in run.stderr.splitlines() if line]
     assert len(lines) == 1, run.stderr
     assert "Traceback" not in run.stderr
     for word in words:
@@ -89,6 +88,7 @@ def test_run_streams_the_weather_run_on_the_demo_model_by_default():
     assert re.search(r"assistant: .*26\.1", run.stdout)
     assert "[2 model calls, " in run.stdout
     assert "\033[" not in run.stdout  # no colours when stdout is not a terminal
+    assert "Loading weights" not in run.stderr  # transformers' progress bar is not shown
 
 
 @needs_demo
@@ -124,6 +124,32 @@ def test_named_tools_replace_the_weather_tools_and_load_from_the_current_directo
     run = agentkit("chat", *spec, input="/tools\n", cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     assert run.stdout.splitlines() == ["  add: Add two numbers.", "  get_temperature_date: Get temperature at a location and date."]
+
+
+@needs_demo
+def test_run_json_on_the_demo_model_writes_nothing_on_stderr():
+    run = agentkit("run", "--json", OSLO, process=True)  # stderr is a pipe, not a terminal
+    assert run.returncode == 0, run.stderr
+    assert "26.1" in json.loads(run.stdout)["output"]
+    assert run.stderr == ""  # no progress bar, no warning
+
+
+@needs_demo
+def test_the_demo_model_with_other_tools_warns_that_it_knows_only_the_weather_tools(tmp_path):
+    (tmp_path / "mytools.py").write_text(
+        "def add(a: int, b: int) -> int:\n"
+        '    """Add two numbers.\n\n    Args:\n        a: One.\n        b: The other.\n    """\n'
+        "    return a + b\n"
+    )
+    run = agentkit("chat", "--tools", "mytools:add", input="/tools\n", cwd=tmp_path, process=True)
+    assert run.returncode == 0, run.stderr
+    assert run.stderr.splitlines() == [
+        "agentkit chat: warning: the built-in demo model knows only the weather tools (get_current_temperature, "
+        "get_temperature_date): with other tools (add) its answers are nonsense; name a model with --model or --base-url"
+    ]
+    # The weather tools themselves, named with --tools, are what it knows: no warning.
+    weather = agentkit("chat", "--tools", "agentkit._demo.weather:TOOLS", input="/tools\n", process=True)
+    assert weather.returncode == 0 and weather.stderr == "", weather.stderr
 
 
 def test_run_shows_reasoning_each_call_and_result_a_failure_and_the_answer():
@@ -572,3 +598,16 @@ def test_a_bad_mcp_command_is_one_line_and_status_2(command, words):
 
 def test_agent_with_mcp_is_refused():
     one_line_error(agentkit("run", "--agent", "tests.cli_agents:echo", "--mcp", "x", "q"), "--mcp")
+
+
+def test_mcp_python_is_the_interpreter_agentkit_runs_on(tmp_path):
+    pytest.importorskip("mcp_server_time")
+    # Another `python` first on PATH (the system's, with no MCP server installed): not the one used.
+    (tmp_path / "python").write_text("#!/bin/sh\necho 'the wrong python' >&2\nexit 3\n")
+    (tmp_path / "python").chmod(0o755)
+    run = subprocess.run([sys.executable, "-m", "agentkit", "chat", "--mcp", "python -m mcp_server_time --local-timezone UTC"],
+                         input="/tools\n", capture_output=True, text=True, cwd=ROOT, timeout=240,
+                         env={**env(), "PATH": f"{tmp_path}{os.pathsep}{os.environ['PATH']}"})  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert [line.split(":")[0].strip() for line in run.stdout.splitlines()] == ["get_current_time", "convert_time"]
+    assert "the wrong python" not in run.stderr
