@@ -37,6 +37,12 @@ def env():
     return {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
 
 
+def sigint_default():
+    """`preexec_fn` of a child that a test interrupts: SIGINT back to its default. Started from a
+    process that ignores it (`nohup pytest &`), the child would inherit that, and ignore Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def agentkit(*args, input=None, cwd=None, process=False):
     """Run the command: in this process (``main(args)``, stdin and stdout swapped), or with
     ``process=True`` as ``python -m agentkit`` in a child, as a user runs it."""
@@ -373,7 +379,7 @@ def test_chat_session_file_keeps_the_conversation_across_runs(tmp_path):
 def test_ctrl_c_stops_the_answer_not_the_chat():
     child = subprocess.Popen([sys.executable, "-m", "agentkit", "chat", "--agent", "tests.cli_agents:slow"],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True, cwd=ROOT, env=env())  # fmt: skip
+                             text=True, cwd=ROOT, env=env(), preexec_fn=sigint_default)  # fmt: skip
     out: list[str] = []
     started, answered = threading.Event(), threading.Event()
 
@@ -611,3 +617,27 @@ def test_mcp_python_is_the_interpreter_agentkit_runs_on(tmp_path):
     assert run.returncode == 0, run.stderr
     assert [line.split(":")[0].strip() for line in run.stdout.splitlines()] == ["get_current_time", "convert_time"]
     assert "the wrong python" not in run.stderr
+
+
+# --- started with SIGINT ignored (`nohup ... &`, common in CI) ---------------------------------
+
+CTRL_C_TESTS = [
+    "tests/test_cli.py::test_ctrl_c_stops_the_answer_not_the_chat",
+    "tests/test_cli_pending.py::test_a_new_question_instead_of_an_answer_denies_the_waiting_call",
+    "tests/test_cli_pending.py::test_ctrl_c_while_an_approved_call_runs_answers_it_may_have_run",
+    "tests/test_cli_pending.py::test_ctrl_c_after_an_approved_call_keeps_its_result_without_a_session",
+]
+
+
+def ignore_sigint():
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def test_the_ctrl_c_tests_pass_when_pytest_was_started_with_sigint_ignored():
+    """A shell starts a background job (`nohup pytest &`) with SIGINT ignored, and a child inherits
+    that: the chats these tests start must get SIGINT back, or Ctrl-C never reaches them."""
+    nested = subprocess.run([sys.executable, "-m", "pytest", *CTRL_C_TESTS, "-q", "-p", "no:cacheprovider"],
+                            preexec_fn=ignore_sigint, capture_output=True, text=True, cwd=ROOT, env=env(),
+                            timeout=280)  # fmt: skip
+    assert nested.returncode == 0, nested.stdout[-3000:]
+    assert f"{len(CTRL_C_TESTS)} passed" in nested.stdout, nested.stdout[-3000:]
