@@ -91,7 +91,7 @@ def _warn_other_tools(command: str, tools: list[Any]) -> None:
     known = [t.name for t in TOOLS]
     others = [t.name for t in tools if isinstance(t, Tool) and t.name not in known]
     if any(not isinstance(t, Tool) for t in tools):  # an MCP server's tools, known once it runs
-        others.append("an MCP server's")
+        others.append("those of an MCP server or toolset")
     if others:
         print(f"agentkit {command}: warning: the built-in demo model knows only the weather tools "
               f"({', '.join(known)}): with other tools ({visible(', '.join(others))}) its answers are nonsense; "
@@ -107,6 +107,10 @@ async def all_tools(agent: Agent[Any]) -> list[Tool[Any, Any]]:
     """The agent's tools with its toolsets' (each toolset connected for the listing, then closed)."""
     async with AsyncExitStack() as stack:
         return list((await open_tools(agent.tools, agent.toolsets, stack)).values())
+
+
+_PYTHONS = ("python", "python3")
+"""`--mcp` programs that mean the running interpreter."""
 
 
 def _mcp_server(command: str) -> Any:
@@ -139,10 +143,6 @@ def _no_loading_bar() -> None:
     transformers_logging.disable_progress_bar()
     if downloads and sys.stderr.isatty():
         enable_progress_bars()
-
-
-_PYTHONS = ("python", "python3")
-"""`--mcp` programs that mean the running interpreter."""
 
 
 def _model(args: argparse.Namespace) -> Model:
