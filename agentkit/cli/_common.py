@@ -88,7 +88,7 @@ def _warn_other_tools(command: str, tools: list[Any]) -> None:
     without a word of its own, so the command line says so before it loads."""
     from .._demo.weather import TOOLS
 
-    known = [t.name for t in TOOLS]
+    known = [t.name for t in TOOLS if isinstance(t, Tool)]
     others = [t.name for t in tools if isinstance(t, Tool) and t.name not in known]
     if any(not isinstance(t, Tool) for t in tools):  # an MCP server's tools, known once it runs
         others.append("those of an MCP server or toolset")
@@ -135,12 +135,12 @@ def _no_loading_bar() -> None:
     turned off with transformers' own switch. That switch also hides the hub's download bars: on a
     terminal they come back, so that the first download of a ``--model`` shows its progress."""
     try:
-        from huggingface_hub.utils import are_progress_bars_disabled, enable_progress_bars
+        from huggingface_hub.utils.tqdm import are_progress_bars_disabled, enable_progress_bars
         from transformers.utils import logging as transformers_logging
     except ImportError:  # LocalModel says what to install
         return
     downloads = not are_progress_bars_disabled()  # HF_HUB_DISABLE_PROGRESS_BARS=1 keeps them off
-    transformers_logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     if downloads and sys.stderr.isatty():
         enable_progress_bars()
 
