@@ -954,3 +954,9 @@ def test_cli_ray_without_a_cluster_where_RAY_ADDRESS_says_auto(tmp_path):
                            "--output", str(tmp_path / "out.jsonl"), "--ray"],
                           env={**ENV, "RAY_ADDRESS": "auto"}, cwd=ROOT, capture_output=True, text=True, timeout=120)  # fmt: skip
     one_line(done, "cannot join the Ray cluster (RAY_ADDRESS): Could not find any running Ray instance")
+
+
+def test_cli_an_output_that_is_a_folder(tmp_path):
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text('"one"\n')
+    one_line(cli(inputs, "--agent", "tests.batch_agents:echo", "--output", tmp_path), f"--output {tmp_path}: Is a directory")
