@@ -4,6 +4,7 @@ from `agentkit mcp serve`, and over Streamable HTTP)."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -283,3 +284,24 @@ async def test_the_approve_hook_is_asked_only_about_arguments_that_pass_the_chec
         assert asked == [] and not (tmp_path / "ledger").exists()
         ok = await client.call_tool("spend", {"amount": 5, "ledger": str(tmp_path / "ledger")})
         assert (ok.is_error, texts(ok)) == (False, "spent 5") and len(asked) == 1
+
+
+# --- the command line, as a newcomer hits it (issue 29) ----------------------------------------
+
+
+def test_http_on_a_port_out_of_range_is_one_line_and_status_2():
+    proc = subprocess.run([sys.executable, *serve_args(SPEC, "--http", "127.0.0.1:99999")], cwd=ROOT,
+                          env={**os.environ, **child_env()}, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines() == ["agentkit mcp: cannot listen on 127.0.0.1:99999: a port is 0 to 65535"]
+
+
+def test_http_on_a_taken_port_says_so_as_web_does():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        proc = subprocess.run([sys.executable, *serve_args(SPEC, "--http", f"127.0.0.1:{port}")], cwd=ROOT,
+                              env={**os.environ, **child_env()}, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines() == [f"agentkit mcp: cannot listen on 127.0.0.1:{port}: Address already in use"]
