@@ -18,6 +18,7 @@ def listen(host: str, port: int) -> socket.socket:
         raise CLIError(f"cannot listen on {host}:{port}: a port is 0 to 65535")
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         sock.bind((host, port))
         sock.listen(128)
