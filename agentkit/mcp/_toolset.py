@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import enum
 import logging
 import os
 import shlex
 import sys
+import warnings
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -13,13 +15,17 @@ from typing import Any, Literal
 
 import anyio
 
+from .._model import Message, Model, Usage
 from .._redact import Redactor, public_url, redacted_args
 from .._tool_runner import MAX_IMAGE_BYTES, MAX_IMAGES
 from ..exceptions import ToolsetError, UserError
 from ..tools import Tool
+from ._asking import Asking, Elicit, SamplingApproval, root_uri
 from ._connection import Connection
 from ._failures import describe
 from ._holding import Holder
+from ._listing import all_pages
+from ._resources import prompt_messages
 
 try:
     import httpx2
@@ -27,10 +33,20 @@ try:
     from mcp.client.sse import sse_client
     from mcp.client.stdio import stdio_client
     from mcp.client.streamable_http import streamable_http_client
+    from mcp.shared.exceptions import MCPDeprecationWarning
 except ImportError as e:  # pragma: no cover - depends on the environment
     raise ImportError(f"agentkit.mcp needs the MCP SDK: pip install 'agentkit[mcp]' ({e})") from e
 
 logger = logging.getLogger("agentkit")
+
+
+class NotGiven(enum.Enum):
+    """An option left out (for `elicit`, not the same as None)."""
+
+    NOT_GIVEN = "NOT_GIVEN"
+
+
+NOT_GIVEN = NotGiven.NOT_GIVEN
 
 
 class MCPToolset:
@@ -50,10 +66,15 @@ class MCPToolset:
         prefix: str | None = None,
         include: Iterable[str] | None = None,
         exclude: Iterable[str] | None = None,
-        requires_approval: bool | Iterable[str] = False,
+        requires_approval: bool | Iterable[str] | Literal["destructive"] = False,
         connect_timeout: float = 30.0,
         max_image_bytes: int | None = MAX_IMAGE_BYTES,
         max_images: int | None = MAX_IMAGES,
+        sampling: Model | None = None,
+        sampling_approval: SamplingApproval | None = None,
+        elicit: Elicit | NotGiven | None = NOT_GIVEN,
+        roots: Iterable[str | os.PathLike[str]] | None = None,
+        offer_resources: bool = False,
         sse: bool = False,
     ) -> None:
         self._server = server
@@ -70,16 +91,32 @@ class MCPToolset:
         """The server's tool names to offer (None: all of them)."""
         self.exclude = _names("exclude", exclude or ())
         """The server's tool names to leave out."""
-        self.requires_approval: bool | list[str] = (
-            requires_approval if isinstance(requires_approval, bool) else _names("requires_approval", requires_approval)
+        self.requires_approval: bool | list[str] | Literal["destructive"] = (
+            requires_approval
+            if isinstance(requires_approval, bool) or requires_approval == "destructive"
+            else _names("requires_approval", requires_approval)
         )
-        """True (every tool), or the server's tool names whose calls wait for the caller's approval."""
+        """True (every tool), ``"destructive"`` (the tools MCP's annotations call destructive:
+        ``destructiveHint`` not false and ``readOnlyHint`` not true), or the server's tool names
+        whose calls wait for the caller's approval."""
         self.connect_timeout = connect_timeout
         """Seconds to start the server and finish the handshake before `ToolsetError`."""
         self.max_image_bytes = _limit("max_image_bytes", max_image_bytes, least=1)
         """The most bytes an image of a result may have to reach the model (None: no limit)."""
         self.max_images = _limit("max_images", max_images, least=0)
         """The most images of one result that reach the model (None: no limit)."""
+        try:
+            uris = [root_uri(r) for r in _paths("roots", roots or ())]
+        except ValueError as e:
+            raise UserError(str(e)) from None
+        self.offer_resources = offer_resources
+        """Whether the model gets a ``read_resource`` tool (``prefix_read_resource``) when the server has resources."""
+        self._asking = Asking(
+            where=repr(self), sampling=sampling, sampling_approval=sampling_approval,
+            elicit=None if isinstance(elicit, NotGiven) else elicit, declines=elicit is None,
+            roots=uris, offers_roots=roots is not None,
+        )  # fmt: skip
+        self._instructions: str | None = None
         self._holder: Holder[Connection] | None = None
         self._reconnecting: anyio.Lock | None = None
         self._mode: Literal["auto", "legacy"] = "auto"  # "legacy": the pre-2026 handshake (tests use it)
@@ -87,7 +124,7 @@ class MCPToolset:
     @property
     def approval(self) -> set[str]:
         """The server's tool names listed in `requires_approval`."""
-        return set() if isinstance(self.requires_approval, bool) else set(self.requires_approval)
+        return set(self.requires_approval) if isinstance(self.requires_approval, list) else set()
 
     @classmethod
     def stdio(
@@ -100,10 +137,15 @@ class MCPToolset:
         prefix: str | None = None,
         include: Iterable[str] | None = None,
         exclude: Iterable[str] | None = None,
-        requires_approval: bool | Iterable[str] = False,
+        requires_approval: bool | Iterable[str] | Literal["destructive"] = False,
         connect_timeout: float = 30.0,
         max_image_bytes: int | None = MAX_IMAGE_BYTES,
         max_images: int | None = MAX_IMAGES,
+        sampling: Model | None = None,
+        sampling_approval: SamplingApproval | None = None,
+        elicit: Elicit | NotGiven | None = NOT_GIVEN,
+        roots: Iterable[str | os.PathLike[str]] | None = None,
+        offer_resources: bool = False,
     ) -> MCPToolset:
         """A server run as a child process, spoken to over its stdin and stdout.
 
@@ -113,7 +155,9 @@ class MCPToolset:
             command=command, args=list(args), env=dict(env) if env else None, cwd=Path(cwd) if cwd else None
         )
         return cls(params, prefix=prefix, include=include, exclude=exclude, requires_approval=requires_approval,
-                   connect_timeout=connect_timeout, max_image_bytes=max_image_bytes, max_images=max_images)  # fmt: skip
+                   connect_timeout=connect_timeout, max_image_bytes=max_image_bytes, max_images=max_images,
+                   sampling=sampling, sampling_approval=sampling_approval, elicit=elicit, roots=roots,
+                   offer_resources=offer_resources)  # fmt: skip
 
     @classmethod
     def http(
@@ -124,16 +168,23 @@ class MCPToolset:
         prefix: str | None = None,
         include: Iterable[str] | None = None,
         exclude: Iterable[str] | None = None,
-        requires_approval: bool | Iterable[str] = False,
+        requires_approval: bool | Iterable[str] | Literal["destructive"] = False,
         connect_timeout: float = 30.0,
         max_image_bytes: int | None = MAX_IMAGE_BYTES,
         max_images: int | None = MAX_IMAGES,
+        sampling: Model | None = None,
+        sampling_approval: SamplingApproval | None = None,
+        elicit: Elicit | NotGiven | None = NOT_GIVEN,
+        roots: Iterable[str | os.PathLike[str]] | None = None,
+        offer_resources: bool = False,
     ) -> MCPToolset:
         """A server at a Streamable HTTP endpoint (``http://host:port/mcp``); `headers` go with
         every request to that server (an ``Authorization`` header, say) and nowhere else."""
         return cls(url, headers=headers, prefix=prefix, include=include, exclude=exclude,
                    requires_approval=requires_approval, connect_timeout=connect_timeout,
-                   max_image_bytes=max_image_bytes, max_images=max_images)  # fmt: skip
+                   max_image_bytes=max_image_bytes, max_images=max_images, sampling=sampling,
+                   sampling_approval=sampling_approval, elicit=elicit, roots=roots,
+                   offer_resources=offer_resources)  # fmt: skip
 
     @classmethod
     def sse(
@@ -144,16 +195,23 @@ class MCPToolset:
         prefix: str | None = None,
         include: Iterable[str] | None = None,
         exclude: Iterable[str] | None = None,
-        requires_approval: bool | Iterable[str] = False,
+        requires_approval: bool | Iterable[str] | Literal["destructive"] = False,
         connect_timeout: float = 30.0,
         max_image_bytes: int | None = MAX_IMAGE_BYTES,
         max_images: int | None = MAX_IMAGES,
+        sampling: Model | None = None,
+        sampling_approval: SamplingApproval | None = None,
+        elicit: Elicit | NotGiven | None = NOT_GIVEN,
+        roots: Iterable[str | os.PathLike[str]] | None = None,
+        offer_resources: bool = False,
     ) -> MCPToolset:
         """A server on the legacy HTTP+SSE transport (``http://host:port/sse``), for servers that
         do not speak Streamable HTTP yet."""
         return cls(url, headers=headers, prefix=prefix, include=include, exclude=exclude,
                    requires_approval=requires_approval, connect_timeout=connect_timeout,
-                   max_image_bytes=max_image_bytes, max_images=max_images, sse=True)  # fmt: skip
+                   max_image_bytes=max_image_bytes, max_images=max_images, sampling=sampling,
+                   sampling_approval=sampling_approval, elicit=elicit, roots=roots,
+                   offer_resources=offer_resources, sse=True)  # fmt: skip
 
     def __repr__(self) -> str:
         if isinstance(self._server, StdioServerParameters):
@@ -224,6 +282,66 @@ class MCPToolset:
         if self._holder is None:
             raise UserError(f"list_tools() needs an open toolset: use `async with {self!r}:` first")
         return await self._held_tools()
+
+    @property
+    def instructions(self) -> str | None:
+        """What the server says about using it (its ``instructions``), as of the last connection;
+        None before one, or when it said nothing. Untrusted text: it is not given to the model."""
+        return self._instructions
+
+    @property
+    def sampling_usage(self) -> Usage:
+        """Every sampling request this toolset's model answered, in runs or not."""
+        return self._asking.usage
+
+    async def set_roots(self, roots: Iterable[str | os.PathLike[str]]) -> None:
+        """Change the roots; an open connection tells the server its list changed."""
+        try:
+            uris = [root_uri(r) for r in _paths("roots", roots)]
+        except ValueError as e:
+            raise UserError(str(e)) from None
+        self._asking.roots, self._asking.offers_roots = uris, True
+        connection = self._shared
+        if connection is not None and connection.client is not None and not connection.lost:
+            with warnings.catch_warnings():  # deprecated by the 2026-07-28 protocol, still what older servers read
+                warnings.simplefilter("ignore", MCPDeprecationWarning)
+                await connection.request("announce its roots", lambda c: c.send_roots_list_changed())
+
+    async def list_resources(self) -> list[Any]:
+        """The server's resources (the SDK's `Resource`: ``.uri``, ``.name``, ``.description``,
+        ``.mime_type``), every page; inside ``async with``."""
+        connection = await self._open("list_resources")
+        return await connection.request(
+            "list its resources",
+            lambda c: all_pages(lambda cursor: c.list_resources(cursor=cursor), "resources", repr(self)),
+        )
+
+    async def read_resource(self, uri: str) -> str | bytes:
+        """The resource at `uri`: its text, or its bytes when it is one binary part; inside ``async with``."""
+        return await (await self._open("read_resource")).read_resource(uri)
+
+    async def list_prompts(self) -> list[Any]:
+        """The server's prompts (the SDK's `Prompt`: ``.name``, ``.description``, ``.arguments``),
+        every page; inside ``async with``."""
+        connection = await self._open("list_prompts")
+        return await connection.request(
+            "list its prompts",
+            lambda c: all_pages(lambda cursor: c.list_prompts(cursor=cursor), "prompts", repr(self)),
+        )
+
+    async def get_prompt(self, name: str, arguments: Mapping[str, str] | None = None) -> list[Message]:
+        """The prompt `name` filled with `arguments`, as OpenAI messages (text as strings, images as
+        parts of a user message, other blocks as placeholders); inside ``async with``."""
+        connection = await self._open("get_prompt")
+        result = await connection.request(
+            f"get the prompt {name!r}", lambda c: c.get_prompt(name, dict(arguments or {}))
+        )
+        return prompt_messages(result.messages)
+
+    async def _open(self, method: str) -> Connection:
+        if self._holder is None:
+            raise UserError(f"{method}() needs an open toolset: use `async with {self!r}:` first")
+        return await self._held()
 
     # --- what a run asks for ----------------------------------------------------------------
 
@@ -296,6 +414,12 @@ def _limit(option: str, value: int | None, *, least: int) -> int | None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < least):
         raise UserError(f"{option} wants a whole number of at least {least}, or None for no limit; not {value!r}")
     return value
+
+
+def _paths(option: str, paths: Iterable[str | os.PathLike[str]]) -> list[str | os.PathLike[str]]:
+    if isinstance(paths, (str, os.PathLike)):  # one path: a list of one was meant
+        raise UserError(f"{option} wants a list of paths or file:// URIs, not the single {paths!r}")
+    return list(paths)
 
 
 def _names(option: str, names: Iterable[str]) -> list[str]:
