@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -27,6 +28,7 @@ from ._results import result_value
 try:
     from mcp import Client
     from mcp.client.subscriptions import ListenNotSupportedError
+    from mcp.shared.exceptions import MCPDeprecationWarning
     from mcp.types import Implementation, ToolListChangedNotification
 except ImportError as e:  # pragma: no cover - depends on the environment
     raise ImportError(f"agentkit.mcp needs the MCP SDK: pip install 'agentkit[mcp]' ({e})") from e
@@ -100,7 +102,9 @@ class Connection:
             return
         with anyio.move_on_after(self.toolset.connect_timeout):
             try:
-                await client.set_logging_level(log_level())  # type: ignore[arg-type]
+                with warnings.catch_warnings():  # deprecated by the 2026-07-28 protocol, not by the server's
+                    warnings.simplefilter("ignore", MCPDeprecationWarning)
+                    await client.set_logging_level(log_level())
             except Exception as e:  # a server that refuses still serves its tools
                 logger.info("%r: logging/setLevel failed (%s)", self.toolset, self.toolset._describe(e))
 
