@@ -160,6 +160,15 @@ async def test_progress_notifications_are_stream_events_of_the_call():
     assert {e.call.name for e in progress} == {"count"}
 
 
+async def test_progress_that_goes_back_or_floods_is_not_passed_on():
+    from agentkit.mcp._connection import MAX_PROGRESS_EVENTS
+
+    model = ScriptedModel([qw_call("flood", n=MAX_PROGRESS_EVENTS + 200), "done"])
+    _, _, events = await finished(Agent(model, [asking()]), "q")
+    progress = [e.progress for e in events if isinstance(e, ToolProgress)]
+    assert progress == list(range(1, MAX_PROGRESS_EVENTS + 1))
+
+
 async def test_cancelling_a_run_tells_the_server_to_cancel_the_call_in_flight(tmp_path):
     note = tmp_path / "note"
     model = ScriptedModel([qw_call("wait_noting", path=str(note)), "never"])

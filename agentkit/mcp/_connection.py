@@ -40,6 +40,11 @@ __all__ = ["Connection"]
 
 T = TypeVar("T")
 
+MAX_PROGRESS_EVENTS = 1_000
+"""The most `ToolProgress` events of one call."""
+MAX_PROGRESS_MESSAGE = 500
+"""The most characters of a progress message that reach the stream."""
+
 logger = logging.getLogger("agentkit")
 
 _CLIENT_INFO = Implementation(name="agentkit", version="0.1.0")
@@ -81,8 +86,8 @@ class Connection:
                 check_outputs_safely(client.session)
                 self.client = client
                 self.toolset._instructions = client.instructions
-                await self._ask_for_logs(client)
                 tg.start_soon(self._listen, client)
+                tg.start_soon(self._ask_for_logs, client)  # not awaited: a server slow to answer delays no call
                 task_status.started()
                 started = True
                 await self.closing.wait()
@@ -100,13 +105,12 @@ class Connection:
         # newer ones read `log_level` from each request.
         if client.protocol_version >= "2026" or client.server_capabilities.logging is None:
             return
-        with anyio.move_on_after(self.toolset.connect_timeout):
-            try:
-                with warnings.catch_warnings():  # deprecated by the 2026-07-28 protocol, not by the server's
-                    warnings.simplefilter("ignore", MCPDeprecationWarning)
-                    await client.set_logging_level(log_level())
-            except Exception as e:  # a server that refuses still serves its tools
-                logger.info("%r: logging/setLevel failed (%s)", self.toolset, self.toolset._describe(e))
+        try:
+            with warnings.catch_warnings():  # deprecated by the 2026-07-28 protocol, not by the server's
+                warnings.simplefilter("ignore", MCPDeprecationWarning)
+                await client.set_logging_level(log_level())
+        except Exception as e:  # a server that refuses still serves its tools
+            logger.info("%r: logging/setLevel failed (%s)", self.toolset, self.toolset._describe(e))
 
     def lose(self, reason: str = "the server closed the connection") -> None:
         """Mark the connection lost (the server died or dropped it) and close it; an entered
@@ -258,12 +262,19 @@ class Connection:
 
 
 def _progress(run: RunState, call: ToolCall) -> Any:
-    """The progress callback of `call`: each notification as a `ToolProgress` of the run's stream."""
+    """The progress callback of `call`: each notification as a `ToolProgress` of the run's stream,
+    those that go forward (MCP's rule) and at most `MAX_PROGRESS_EVENTS`: a server that floods
+    fills no buffer."""
     emit = run.emit
     if emit is None:
         return None
+    last: list[float] = []
 
     async def progress(value: float, total: float | None, message: str | None) -> None:
-        await emit(ToolProgress(call=call, progress=value, total=total, message=message))
+        if len(last) >= MAX_PROGRESS_EVENTS or (last and value <= last[-1]):
+            return
+        last.append(value)
+        said = message[:MAX_PROGRESS_MESSAGE] if isinstance(message, str) else None
+        await emit(ToolProgress(call=call, progress=value, total=total, message=said))
 
     return progress

@@ -101,6 +101,14 @@ async def count(n: int, ctx: Context) -> str:
 
 
 @server.tool()
+async def flood(n: int, ctx: Context) -> str:
+    """Progress 1, then 1 again and 0.5 (going back), then 2..n."""
+    for value in (1, 1, 0.5, *range(2, n + 1)):
+        await ctx.report_progress(value, n)
+    return "flooded"
+
+
+@server.tool()
 async def wait_noting(path: str) -> str:
     """Wait for ever; write `cancelled` to `path` when the client cancels."""
     try:
