@@ -279,3 +279,17 @@ async def test_a_tool_list_that_never_ends_stops_at_the_page_cap(caplog):
     from agentkit.mcp._listing import MAX_PAGES
 
     assert len(tools) == MAX_PAGES and "pages" in caplog.text
+
+
+async def test_an_mcp_call_in_a_run_copies_no_transcript(monkeypatch):
+    # A tool's RunContext carries a deep copy of the transcript; an MCP tool never reads it, and
+    # the copy would cost each call as much as the call itself on a long transcript.
+    from agentkit._capability import RunState
+
+    given = []
+    real = RunState.context
+    monkeypatch.setattr(RunState, "context", lambda self, *a, **kw: given.append(real(self, *a, **kw)) or given[-1])
+    model = ScriptedModel([qw_call("look") + qw_call("plain"), "done"])
+    done, _, _ = await finished(Agent(model, [asking()]), "q" * 1000)
+    assert [d.content for d in done] == ["seen", "plain"]
+    assert [c.messages for c in given] == [[], []]
