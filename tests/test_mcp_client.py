@@ -116,6 +116,14 @@ async def test_an_elicitation_answer_gets_the_schemas_defaults_and_is_checked_be
     assert json.loads(done[2].content)["action"] == "decline"
 
 
+async def test_a_sync_elicit_works_and_an_answer_that_is_not_a_dict_is_not_sent():
+    answers = iter([{"name": "Bo"}, "yes"])
+    model = ScriptedModel([qw_call("ask_person"), qw_call("ask_person"), "done"])
+    done, _, _ = await finished(Agent(model, [asking(elicit=lambda message, schema: next(answers))]), "q")
+    assert json.loads(done[0].content) == {"action": "accept", "content": {"name": "Bo", "age": 30}}
+    assert done[1].error is not None and "not a dict" in done[1].content
+
+
 async def test_without_elicit_an_elicitation_is_refused():
     model = ScriptedModel([qw_call("ask_person"), "done"])
     done, _, _ = await finished(Agent(model, [asking()]), "q")

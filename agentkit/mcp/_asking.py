@@ -52,8 +52,8 @@ logger = logging.getLogger("agentkit")
 MAX_LOG_CHARS = 2_000
 """The most characters of one server log message that reach Python logging."""
 
-Elicit = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any] | None]]
-"""``elicit(message, schema)``: the person's answer (a dict), or None to decline."""
+Elicit = Callable[[str, dict[str, Any]], "Awaitable[dict[str, Any] | None] | dict[str, Any] | None"]
+"""``elicit(message, schema)`` (async, or sync): the person's answer (a dict), or None to decline."""
 SamplingApproval = Callable[[dict[str, Any]], "bool | str | Awaitable[bool | str]"]
 """``approval(request)`` (sync or async), `request` being ``{"messages": [...], "max_tokens": n}``:
 True lets the model answer; False or a reason (a str) refuses the request."""
@@ -182,7 +182,9 @@ class Asking:
             return ElicitResult(action="decline")
         schema = dict(params.requested_schema)
         try:
-            given = await self.elicit(params.message, schema)
+            given: Any = self.elicit(params.message, schema)
+            if inspect.isawaitable(given):  # an async function, as documented; a sync one works too
+                given = await given
         except Exception as e:
             logger.warning("%s: elicit raised %s; the elicitation is cancelled", self.where, type(e).__name__)
             return ElicitResult(action="cancel")
