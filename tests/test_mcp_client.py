@@ -168,6 +168,12 @@ async def test_progress_notifications_are_stream_events_of_the_call():
     assert {e.call.name for e in progress} == {"count"}
 
 
+async def test_a_call_of_a_run_that_does_not_stream_still_sends_a_progress_token():
+    model = ScriptedModel([qw_call("has_token"), "done"])
+    result = await Agent(model, [asking()]).run("q")
+    assert result.messages[2]["content"] == "yes"
+
+
 async def test_progress_that_goes_back_or_floods_is_not_passed_on():
     from agentkit.mcp._connection import MAX_PROGRESS_EVENTS
 

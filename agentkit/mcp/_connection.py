@@ -265,13 +265,11 @@ def _progress(run: RunState, call: ToolCall) -> Any:
     """The progress callback of `call`: each notification as a `ToolProgress` of the run's stream,
     those that go forward (MCP's rule) and at most `MAX_PROGRESS_EVENTS`: a server that floods
     fills no buffer."""
-    emit = run.emit
-    if emit is None:
-        return None
+    emit = run.emit  # None: a run that does not stream; the token still goes, as MCP clients send one
     last: list[float] = []
 
     async def progress(value: float, total: float | None, message: str | None) -> None:
-        if len(last) >= MAX_PROGRESS_EVENTS or (last and value <= last[-1]):
+        if emit is None or len(last) >= MAX_PROGRESS_EVENTS or (last and value <= last[-1]):
             return
         last.append(value)
         said = message[:MAX_PROGRESS_MESSAGE] if isinstance(message, str) else None

@@ -101,6 +101,14 @@ async def count(n: int, ctx: Context) -> str:
 
 
 @server.tool()
+async def has_token(ctx: Context) -> str:
+    """Whether the call came with a progress token."""
+    meta = ctx.request_context.meta
+    found = meta if isinstance(meta, dict) else vars(meta) if meta is not None else {}
+    return "yes" if found.get("progress_token", found.get("progressToken")) is not None else "no"
+
+
+@server.tool()
 async def flood(n: int, ctx: Context) -> str:
     """Progress 1, then 1 again and 0.5 (going back), then 2..n."""
     for value in (1, 1, 0.5, *range(2, n + 1)):
