@@ -95,6 +95,21 @@ async def test_sampling_outside_a_run_is_answered_and_counted_on_the_toolset():
     assert toolset.sampling_usage.requests == 1
 
 
+async def test_a_sampling_request_while_no_call_is_in_flight_is_refused(tmp_path):
+    note = tmp_path / "note"
+    sampler = ScriptedModel(["never"])
+    toolset = asking(sampling=sampler)
+    toolset._mode = "legacy"  # a server may send requests of its own only on the handshake-era protocol
+    async with toolset:
+        tool = {t.name: t for t in await toolset.list_tools()}["ask_later"]
+        assert await tool.acall({"path": str(note)}) == "later"
+        with anyio.fail_after(30):
+            while not note.exists():  # the server notes what became of its request
+                await anyio.sleep(0.05)
+    assert note.read_text().startswith("refused: ") and "during its calls" in note.read_text()
+    assert sampler.calls == []
+
+
 # --- elicitation -----------------------------------------------------------------------------------
 
 

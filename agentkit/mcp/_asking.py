@@ -16,7 +16,7 @@ import os
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from .. import _validation
 from .._capability import RunState
@@ -104,9 +104,9 @@ class Asking:
     usage: Usage = field(default_factory=Usage)
     """Every sampling request answered, in runs or not."""
 
-    def callbacks(self, current_run: Callable[[], RunState | None]) -> dict[str, Any]:
+    def callbacks(self, current_run: Callable[[], RunState | Literal[False] | None]) -> dict[str, Any]:
         """The SDK client's keyword arguments for what is offered; `current_run()` is the run
-        whose call is in flight on the connection (None: none is)."""
+        whose call is in flight on the connection (None: a call outside any run; False: no call)."""
 
         async def sampling(context: Any, params: CreateMessageRequestParams) -> CreateMessageResult | ErrorData:
             return await self.sample(params, current_run())
@@ -128,9 +128,15 @@ class Asking:
 
     # --- sampling --------------------------------------------------------------------------------
 
-    async def sample(self, params: CreateMessageRequestParams, run: RunState | None) -> CreateMessageResult | ErrorData:
-        """Answer ``sampling/createMessage`` with the sampling model, within `run`'s limits."""
+    async def sample(
+        self, params: CreateMessageRequestParams, run: RunState | Literal[False] | None
+    ) -> CreateMessageResult | ErrorData:
+        """Answer ``sampling/createMessage`` with the sampling model, within `run`'s limits; refused
+        when no call is in flight (`run` False): a server may not spend the model of its own accord."""
         assert self.sampling is not None
+        if run is False:
+            logger.warning("%s asked for sampling while none of its calls was in flight: refused", self.where)
+            return ErrorData(code=INVALID_REQUEST, message="the client takes sampling requests only during its calls")
         messages = sampling_messages(params)
         if isinstance(messages, ErrorData):
             return messages

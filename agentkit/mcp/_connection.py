@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import anyio
 import anyio.lowlevel
@@ -64,11 +64,16 @@ class Connection:
         self._lock = anyio.Lock()
         self.runs: list[RunState] = []
         """The runs with a call in flight here, in the order their calls went out."""
+        self.in_flight = 0
+        """Calls in flight here, in runs or not."""
 
-    def current_run(self) -> RunState | None:
+    def current_run(self) -> RunState | Literal[False] | None:
         """The run a server's request (sampling) belongs to: the one whose call went out last of
-        those in flight (MCP does not say which call a request serves); None when none is."""
-        return self.runs[-1] if self.runs else None
+        those in flight (MCP does not say which call a request serves); None when only calls
+        outside runs are; False when no call is (the server asks of its own accord)."""
+        if self.runs:
+            return self.runs[-1]
+        return None if self.in_flight else False
 
     async def serve(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         client = Client(
@@ -223,6 +228,7 @@ class Connection:
             progress = _progress(run, context.call) if run is not None and context is not None else None
             if run is not None:
                 self.runs.append(run)
+            self.in_flight += 1
             try:
                 result = await client.call_tool(name, arguments, progress_callback=progress)
             except Exception as e:
@@ -232,6 +238,7 @@ class Connection:
                     f"the MCP server failed on {name}: {self.toolset._describe(e)}"
                 ) from self.toolset._redact.cause(e)
             finally:
+                self.in_flight -= 1
                 if run is not None:
                     self.runs.remove(run)
             return result_value(result, output_schema=output_schema, max_image_bytes=self.toolset.max_image_bytes,

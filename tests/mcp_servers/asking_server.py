@@ -12,6 +12,7 @@ note://blob (bytes). Prompt: greet. The server has instructions.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import sys
@@ -55,6 +56,32 @@ async def ask_model(
     """Ask the client's model."""
     text = answer.content.text if isinstance(answer.content, TextContent) else repr(answer.content)
     return json.dumps({"text": text, "model": answer.model, "stop": answer.stop_reason})
+
+
+_LATER: set = set()
+
+
+@server.tool()
+async def ask_later(path: str, ctx: Context) -> str:
+    """Return at once; then (handshake-era protocol) ask the client's model, unasked, and write
+    what happened to `path`."""
+    session = ctx.session
+
+    async def later() -> None:
+        await anyio.sleep(0.2)
+        try:
+            await session.create_message(
+                [SamplingMessage(role="user", content=TextContent(text="unasked"))], max_tokens=10_000
+            )
+            outcome = "answered"
+        except Exception as e:
+            outcome = f"refused: {e}"
+        with open(path, "w") as f:
+            f.write(outcome)
+
+    task = asyncio.get_running_loop().create_task(later())
+    _LATER.add(task)
+    return "later"
 
 
 class Person(BaseModel):
