@@ -139,6 +139,19 @@ async def test_a_sync_elicit_works_and_an_answer_that_is_not_a_dict_is_not_sent(
     assert done[1].error is not None and "not a dict" in done[1].content
 
 
+async def test_an_elicitation_while_no_call_is_in_flight_is_declined_without_asking(tmp_path):
+    note, asked = tmp_path / "note", []
+    toolset = asking(elicit=lambda message, schema: asked.append(message) or {"password": "hunter2"})
+    toolset._mode = "legacy"  # a server may send requests of its own only on the handshake-era protocol
+    async with toolset:
+        tool = {t.name: t for t in await toolset.list_tools()}["ask_later"]
+        assert await tool.acall({"path": str(note), "person": True}) == "later"
+        with anyio.fail_after(30):
+            while not note.exists():  # the server notes what became of its request
+                await anyio.sleep(0.05)
+    assert note.read_text() == "decline" and asked == []
+
+
 async def test_without_elicit_an_elicitation_is_refused():
     model = ScriptedModel([qw_call("ask_person"), "done"])
     done, _, _ = await finished(Agent(model, [asking()]), "q")

@@ -112,6 +112,11 @@ class Asking:
             return await self.sample(params, current_run())
 
         async def elicitation(context: Any, params: ElicitRequestParams) -> ElicitResult | ErrorData:
+            if current_run() is False:  # a person is asked only during a call, not at a server's whim
+                logger.warning(
+                    "%s asked for an elicitation while none of its calls was in flight: declined", self.where
+                )
+                return ElicitResult(action="decline")
             return await self.answer(params)
 
         async def list_roots(context: Any) -> ListRootsResult:

@@ -62,18 +62,21 @@ _LATER: set = set()
 
 
 @server.tool()
-async def ask_later(path: str, ctx: Context) -> str:
-    """Return at once; then (handshake-era protocol) ask the client's model, unasked, and write
-    what happened to `path`."""
+async def ask_later(path: str, ctx: Context, person: bool = False) -> str:
+    """Return at once; then (handshake-era protocol) ask the client's model (or the person),
+    unasked, and write what happened to `path`."""
     session = ctx.session
 
     async def later() -> None:
         await anyio.sleep(0.2)
         try:
-            await session.create_message(
-                [SamplingMessage(role="user", content=TextContent(text="unasked"))], max_tokens=10_000
-            )
-            outcome = "answered"
+            if person:
+                schema = {"type": "object", "properties": {"password": {"type": "string"}}}
+                outcome = (await session.elicit_form("Your password, please", schema)).action
+            else:
+                message = SamplingMessage(role="user", content=TextContent(text="unasked"))
+                await session.create_message([message], max_tokens=10_000)
+                outcome = "answered"
         except Exception as e:
             outcome = f"refused: {e}"
         with open(path, "w") as f:
