@@ -1,4 +1,4 @@
-"""An MCP server's resources and prompts: read, got, and offered to the model as a tool."""
+"""An MCP server's resources and prompts as the client reads them: read, got, and offered to the model as a tool."""
 
 from __future__ import annotations
 
