@@ -45,7 +45,19 @@ MODULE_ALL = {
     agentkit.cli: {"EventPrinter", "SpecError", "load_object", "load_tools", "main", "result_dict"},
     agentkit.sessions: {"History", "MemorySession", "RedisSession", "SQLiteSession", "Session", "count_tokens", "fit"},
     agentkit.tracing: {"instrument", "uninstrument"},
-    agentkit.mcp: {"MCPTool", "MCPToolset", "server"},
+    agentkit.mcp: {
+        "Audio",
+        "EmbeddedResource",
+        "Image",
+        "MCPRequest",
+        "MCPTool",
+        "MCPToolset",
+        "Prompt",
+        "Resource",
+        "prompt",
+        "resource",
+        "server",
+    },
     agentkit.batch: {"BatchResult", "OutputFileError", "run_many"},
 }
 
