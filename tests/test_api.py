@@ -23,7 +23,7 @@ PUBLIC = {
     "Capability", "RunState", "RunOptions", "ModelRequest", "ModelResponse", "CallAnswer", "TurnEnd", "Final",
     "CapabilityError",
     "Handoff", "SubAgentEvent",
-    "Trajectory",
+    "Trajectory", "ToolProgress",
 }  # fmt: skip
 
 # Names fixed by the shared API contract (../shared/API.md).
@@ -50,6 +50,7 @@ MODULE_ALL = {
         "EmbeddedResource",
         "Image",
         "MCPRequest",
+        "MCPTool",
         "MCPToolset",
         "Prompt",
         "Resource",

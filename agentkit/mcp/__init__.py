@@ -3,6 +3,7 @@ any MCP client (`server`). Needs the extra ``agentkit[mcp]`` (the official ``mcp
 
 from . import _sdk  # noqa: F401  # first: without the SDK, the error says how to install it
 from ._content import Audio, EmbeddedResource, Image
+from ._listing import MCPTool
 from ._prompts import Prompt, prompt
 from ._request import MCPRequest
 from ._resources import Resource, resource
@@ -10,6 +11,6 @@ from ._server import server
 from ._toolset import MCPToolset
 
 __all__ = [
-    "Audio", "EmbeddedResource", "Image", "MCPRequest", "MCPToolset", "Prompt", "Resource", "prompt", "resource",
-    "server",
+    "Audio", "EmbeddedResource", "Image", "MCPRequest", "MCPTool", "MCPToolset", "Prompt", "Resource", "prompt",
+    "resource", "server",
 ]  # fmt: skip
