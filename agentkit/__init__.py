@@ -43,6 +43,7 @@ from ._trajectory import Trajectory
 from .exceptions import (
     AgentError,
     ApprovalError,
+    AuthorizationError,
     CapabilityError,
     MaxTurnsExceeded,
     ModelError,
@@ -75,6 +76,7 @@ __all__ = [
     "AgentError",
     "AgentEvent",
     "ApprovalError",
+    "AuthorizationError",
     "CallAnswer",
     "Capability",
     "CapabilityError",

@@ -24,6 +24,7 @@ PUBLIC = {
     "CapabilityError",
     "Handoff", "SubAgentEvent",
     "Trajectory",
+    "AuthorizationError",
 }  # fmt: skip
 
 # Names fixed by the shared API contract (../shared/API.md).
@@ -37,7 +38,7 @@ CONTRACT = {
     "agentkit.formats": ["get_format", "detect_format", "ToolCall", "TextDelta", "ReasoningDelta", "ParsedOutput"],
     "agentkit.sessions": ["Session", "SQLiteSession"],
     "agentkit.tracing": ["instrument", "uninstrument"],
-    "agentkit.mcp": ["MCPToolset", "server"],
+    "agentkit.mcp": ["MCPToolset", "server", "oauth"],
     "agentkit.batch": ["run_many", "BatchResult"],
 }  # fmt: skip
 
@@ -45,7 +46,7 @@ MODULE_ALL = {
     agentkit.cli: {"EventPrinter", "SpecError", "load_object", "load_tools", "main", "result_dict"},
     agentkit.sessions: {"History", "MemorySession", "RedisSession", "SQLiteSession", "Session", "count_tokens", "fit"},
     agentkit.tracing: {"instrument", "uninstrument"},
-    agentkit.mcp: {"MCPToolset", "server"},
+    agentkit.mcp: {"MCPToolset", "oauth", "server"},
     agentkit.batch: {"BatchResult", "OutputFileError", "run_many"},
 }
 

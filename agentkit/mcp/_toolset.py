@@ -22,6 +22,7 @@ from .._redact import Redactor, public_url, redacted_args
 from .._tool_runner import MAX_IMAGE_BYTES, MAX_IMAGES, WithImages
 from ..exceptions import ToolError, ToolsetError, UserError
 from ..tools import SchemaTool, Tool, valid_name
+from ._auth import ServerAuth, authorization_error, refusal, secrets_of
 from ._holding import Holder, watched
 from ._outputs import check_outputs_safely
 
@@ -32,6 +33,7 @@ try:
     from mcp.client.stdio import stdio_client
     from mcp.client.streamable_http import streamable_http_client
     from mcp.client.subscriptions import ListenNotSupportedError
+    from mcp.shared._httpx_utils import create_mcp_http_client
     from mcp.shared.exceptions import MCPError
     from mcp.types import (
         CONNECTION_CLOSED,
@@ -74,14 +76,19 @@ class MCPToolset:
         max_image_bytes: int | None = MAX_IMAGE_BYTES,
         max_images: int | None = MAX_IMAGES,
         sse: bool = False,
+        auth: Any = None,
     ) -> None:
         self._server = server
         self._sse = sse
         self._headers = dict(headers or {})
+        self._auth = auth
+        # What goes with the requests to the server: the headers and auth= (see ServerAuth).
+        self._server_auth = None if isinstance(server, StdioServerParameters) else ServerAuth(server, self._headers, auth)
+        secret_headers = {**self._headers, **({"Authorization": f"Bearer {auth}"} if isinstance(auth, str) else {})}
         self._redact = (
             Redactor.for_command(server.args, server.env)
             if isinstance(server, StdioServerParameters)
-            else Redactor.for_url(server, self._headers)
+            else Redactor.for_url(server, secret_headers, more=lambda: secrets_of(auth))
         )
         self.prefix = prefix
         """Put before each tool's name, with an underscore: ``prefix_name``."""
@@ -140,6 +147,7 @@ class MCPToolset:
         url: str,
         *,
         headers: Mapping[str, str] | None = None,
+        auth: Any = None,
         prefix: str | None = None,
         include: Iterable[str] | None = None,
         exclude: Iterable[str] | None = None,
@@ -149,8 +157,12 @@ class MCPToolset:
         max_images: int | None = MAX_IMAGES,
     ) -> MCPToolset:
         """A server at a Streamable HTTP endpoint (``http://host:port/mcp``); `headers` go with
-        every request to that server (an ``Authorization`` header, say) and nowhere else."""
-        return cls(url, headers=headers, prefix=prefix, include=include, exclude=exclude,
+        every request to that server (an ``Authorization`` header, say) and nowhere else.
+
+        `auth`: a bearer token (sent as ``Authorization: Bearer TOKEN`` to that server only), an
+        ``httpx.Auth``, or the MCP SDK's auth provider (``agentkit.mcp.oauth(url)``, or one of the
+        SDK's own, as it is). A refusal (HTTP 401/403) raises `AuthorizationError`."""
+        return cls(url, headers=headers, auth=auth, prefix=prefix, include=include, exclude=exclude,
                    requires_approval=requires_approval, connect_timeout=connect_timeout,
                    max_image_bytes=max_image_bytes, max_images=max_images)  # fmt: skip
 
@@ -160,6 +172,7 @@ class MCPToolset:
         url: str,
         *,
         headers: Mapping[str, str] | None = None,
+        auth: Any = None,
         prefix: str | None = None,
         include: Iterable[str] | None = None,
         exclude: Iterable[str] | None = None,
@@ -169,8 +182,8 @@ class MCPToolset:
         max_images: int | None = MAX_IMAGES,
     ) -> MCPToolset:
         """A server on the legacy HTTP+SSE transport (``http://host:port/sse``), for servers that
-        do not speak Streamable HTTP yet."""
-        return cls(url, headers=headers, prefix=prefix, include=include, exclude=exclude,
+        do not speak Streamable HTTP yet. `headers` and `auth` as for `http`."""
+        return cls(url, headers=headers, auth=auth, prefix=prefix, include=include, exclude=exclude,
                    requires_approval=requires_approval, connect_timeout=connect_timeout,
                    max_image_bytes=max_image_bytes, max_images=max_images, sse=True)  # fmt: skip
 
@@ -270,7 +283,12 @@ class MCPToolset:
                     own = ToolsetError(f"{self!r} did not finish connecting in {self.connect_timeout} s")
                     raise own from None
                 except Exception as e:
-                    own = ToolsetError(f"{self!r} could not be connected: {self._describe(e)}")
+                    refused = refusal(e, self._server_auth)
+                    own = (
+                        ToolsetError(f"{self!r} could not be connected: {self._describe(e)}")
+                        if refused is None
+                        else authorization_error(repr(self), *refused, has_auth=self._has_auth, redact=self._redact)
+                    )
                     raise own from self._redact.cause(e)
                 try:
                     yield connection
@@ -288,24 +306,31 @@ class MCPToolset:
         if own is not None:
             raise own
 
+    @property
+    def _has_auth(self) -> bool:
+        return self._auth is not None or any(name.lower() == "authorization" for name in self._headers)
+
     def _describe(self, e: BaseException) -> str:
-        """`e` for a message or a log, without this connection's secrets."""
+        """`e` for a message or a log, without this connection's secrets; a refusal (401/403) said as one."""
+        refused = None if self._server_auth is None else refusal(e, self._server_auth)
+        if refused is not None:
+            return str(authorization_error("the server", *refused, has_auth=self._has_auth, redact=self._redact))
         return self._redact(_describe(e))
 
     def _transport(self) -> Any:
         if isinstance(self._server, StdioServerParameters):
             return stdio_client(self._server, errlog=_server_stderr())
         if self._sse:
-            return sse_client(self._server, headers=self._headers or None)
-        if not self._headers:
-            return streamable_http_client(self._server)
-        return _http_with_headers(self._server, self._headers)
+            return sse_client(self._server, auth=self._server_auth)
+        return _http_with_auth(self._server, self._server_auth)
 
 
 @asynccontextmanager
-async def _http_with_headers(url: str, headers: dict[str, str]) -> AsyncIterator[Any]:
+async def _http_with_auth(url: str, auth: httpx2.Auth | None) -> AsyncIterator[Any]:
+    # The headers go through `auth` (ServerAuth), not on the client: a client's headers would go with
+    # every request it sends, an OAuth flow's requests to other hosts included.
     async with (
-        httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30.0, read=300.0)) as http,
+        create_mcp_http_client(auth=auth) as http,
         streamable_http_client(url, http_client=http) as streams,
     ):
         yield streams
