@@ -50,9 +50,7 @@ class Redactor:
         self._more = more  # secrets that change (an OAuth client's tokens): asked for at each use
 
     @classmethod
-    def for_url(
-        cls, url: str, headers: Mapping[str, str], more: Callable[[], Iterable[str]] | None = None
-    ) -> Redactor:
+    def for_url(cls, url: str, headers: Mapping[str, str], more: Callable[[], Iterable[str]] | None = None) -> Redactor:
         parts = urllib.parse.urlsplit(url)
         found: list[str] = []
         userinfo = parts.netloc.rpartition("@")[0]

@@ -21,7 +21,7 @@ import httpx2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from agentkit.mcp import MCPToolset  # noqa: E402
+from agentkit.mcp import MCPToolset
 
 logger = logging.getLogger("conformance_client")
 

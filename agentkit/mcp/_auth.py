@@ -3,22 +3,26 @@ with agentkit's redirect handling and token storage), and the errors a refusal (
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
 import socket
 import urllib.parse
 import webbrowser
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
 import anyio
 import anyio.to_thread
-import httpx2
-from mcp.client.auth import OAuthClientProvider, OAuthFlowError
-from mcp.client.auth.utils import union_scopes
-from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull, OAuthClientMetadata
-from pydantic import AnyUrl, PrivateAttr
+
+try:
+    import httpx2
+    from mcp.client.auth import OAuthClientProvider, OAuthFlowError
+    from mcp.client.auth.utils import union_scopes
+    from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull, OAuthClientMetadata
+    from pydantic import AnyUrl, PrivateAttr
+except ImportError as e:  # pragma: no cover - depends on the environment
+    raise ImportError(f"agentkit.mcp needs the MCP SDK: pip install 'agentkit[mcp]' ({e})") from e
 
 from .._redact import public_url
 from ..exceptions import AuthorizationError, UserError
@@ -26,7 +30,7 @@ from ._storage import storage_for
 
 logger = logging.getLogger("agentkit")
 
-OpenURL = Callable[[str], "str | None | Awaitable[str | None]"]
+OpenURL = Callable[[str], "str | Awaitable[str | None] | None"]
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
 
@@ -208,13 +212,19 @@ class _OAuth(OAuthClientProvider):
         state = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query)).get("state", "")
         redirect = str(self.context.client_metadata.redirect_uris[0])  # type: ignore[index]
         answer: str | None = None
+        if self._socket is not None:
+            self._socket.listen(8)  # before open_url: a browser it starts may reach the redirect at once
         if self._open_url is not None:
-            given: Any = self._open_url(url) if _is_async(self._open_url) else await anyio.to_thread.run_sync(
-                self._open_url, url
+            given: Any = (
+                self._open_url(url)
+                if _is_async(self._open_url)
+                else await anyio.to_thread.run_sync(self._open_url, url)
             )
             answer = await given if inspect.isawaitable(given) else given
             if answer is not None and not isinstance(answer, str):
-                raise UserError(f"open_url returned {type(answer).__name__}: it must return the URL redirected to, or None")
+                raise UserError(
+                    f"open_url returned {type(answer).__name__}: it must return the URL redirected to, or None"
+                )
         if answer is None:
             answer = await _take_redirect(
                 redirect, state, self._socket, url, browser=self._open_url is None, timeout=self._timeout
@@ -235,7 +245,7 @@ class _OAuth(OAuthClientProvider):
 
 
 def _is_async(function: Callable[..., Any]) -> bool:
-    return inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(getattr(function, "__call__", None))
+    return inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(type(function).__call__)
 
 
 def _scope_text(scopes: str | Iterable[str] | None) -> str | None:
@@ -259,10 +269,7 @@ def _loopback_address(redirect_uri: str) -> tuple[str, int, str]:
 
 # --- the redirect, taken on the loopback interface -------------------------------------------------------
 
-_PAGE = (
-    "<!doctype html><meta charset=utf-8><title>agentkit</title>"
-    "<p>{}</p><p>You can close this window.</p>"
-)
+_PAGE = "<!doctype html><meta charset=utf-8><title>agentkit</title><p>{}</p><p>You can close this window.</p>"
 
 
 async def _take_redirect(
@@ -336,10 +343,8 @@ async def _answer(stream: Any, status: int, text: str) -> None:
         f"HTTP/1.1 {status} {reason}\r\nContent-Type: text/html; charset=utf-8\r\n"
         f"Content-Length: {len(body)}\r\nConnection: close\r\nCache-Control: no-store\r\n\r\n"
     )
-    try:
+    with contextlib.suppress(anyio.BrokenResourceError, OSError):  # the browser went away: nothing to tell it
         await stream.send(head.encode() + body)
-    except (anyio.BrokenResourceError, OSError):
-        pass
 
 
 # --- what ``auth=`` takes, and what goes to the server ------------------------------------------------------
@@ -469,6 +474,35 @@ def refusal(e: BaseException, auth: ServerAuth | None) -> tuple[int, str | None]
         stack += [c for c in (cause.__cause__, cause.__context__) if c is not None]
         stack += list(getattr(cause, "exceptions", ()))
     return None if auth is None else auth.refused
+
+
+def auth_failure(
+    e: BaseException, auth: ServerAuth | None, where: str, *, has_auth: bool, redact: Callable[[str], str]
+) -> AuthorizationError | None:
+    """The `AuthorizationError` behind `e`, if authorization is what failed: a refusal (401/403), or an OAuth
+    flow that could not finish (the person refused, no redirect came, a server broke the protocol)."""
+    flow = _find(e, OAuthFlowError)
+    if flow is not None:
+        return AuthorizationError(f"{where}: authorization failed: {redact(str(flow) or type(flow).__name__)}")
+    refused = refusal(e, auth)
+    if refused is None:
+        return None
+    return authorization_error(where, *refused, has_auth=has_auth, redact=redact)
+
+
+def _find(e: BaseException, kind: type[BaseException]) -> BaseException | None:
+    seen: set[int] = set()
+    stack: list[BaseException] = [e]
+    while stack:
+        cause = stack.pop()
+        if id(cause) in seen:
+            continue
+        seen.add(id(cause))
+        if isinstance(cause, kind):
+            return cause
+        stack += [c for c in (cause.__cause__, cause.__context__) if c is not None]
+        stack += list(getattr(cause, "exceptions", ()))
+    return None
 
 
 def authorization_error(

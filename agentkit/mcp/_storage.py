@@ -84,7 +84,9 @@ class TokenFile:
         except FileNotFoundError:
             return {}
         if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-            logger.warning("the token file %s can be read by other users: it is made private at its next write", self.path)
+            logger.warning(
+                "the token file %s can be read by other users: it is made private at its next write", self.path
+            )
         try:
             data = json.loads(text)
         except ValueError:

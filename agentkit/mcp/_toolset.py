@@ -20,9 +20,9 @@ from anyio.abc import TaskStatus
 
 from .._redact import Redactor, public_url, redacted_args
 from .._tool_runner import MAX_IMAGE_BYTES, MAX_IMAGES, WithImages
-from ..exceptions import ToolError, ToolsetError, UserError
+from ..exceptions import AuthorizationError, ToolError, ToolsetError, UserError
 from ..tools import SchemaTool, Tool, valid_name
-from ._auth import ServerAuth, authorization_error, refusal, secrets_of
+from ._auth import ServerAuth, auth_failure, secrets_of
 from ._holding import Holder, watched
 from ._outputs import check_outputs_safely
 
@@ -83,7 +83,9 @@ class MCPToolset:
         self._headers = dict(headers or {})
         self._auth = auth
         # What goes with the requests to the server: the headers and auth= (see ServerAuth).
-        self._server_auth = None if isinstance(server, StdioServerParameters) else ServerAuth(server, self._headers, auth)
+        self._server_auth = (
+            None if isinstance(server, StdioServerParameters) else ServerAuth(server, self._headers, auth)
+        )
         secret_headers = {**self._headers, **({"Authorization": f"Bearer {auth}"} if isinstance(auth, str) else {})}
         self._redact = (
             Redactor.for_command(server.args, server.env)
@@ -283,11 +285,8 @@ class MCPToolset:
                     own = ToolsetError(f"{self!r} did not finish connecting in {self.connect_timeout} s")
                     raise own from None
                 except Exception as e:
-                    refused = refusal(e, self._server_auth)
-                    own = (
-                        ToolsetError(f"{self!r} could not be connected: {self._describe(e)}")
-                        if refused is None
-                        else authorization_error(repr(self), *refused, has_auth=self._has_auth, redact=self._redact)
+                    own = self._auth_failure(e, repr(self)) or ToolsetError(
+                        f"{self!r} could not be connected: {self._describe(e)}"
                     )
                     raise own from self._redact.cause(e)
                 try:
@@ -310,12 +309,15 @@ class MCPToolset:
     def _has_auth(self) -> bool:
         return self._auth is not None or any(name.lower() == "authorization" for name in self._headers)
 
+    def _auth_failure(self, e: BaseException, where: str) -> AuthorizationError | None:
+        if self._server_auth is None:
+            return None
+        return auth_failure(e, self._server_auth, where, has_auth=self._has_auth, redact=self._redact)
+
     def _describe(self, e: BaseException) -> str:
-        """`e` for a message or a log, without this connection's secrets; a refusal (401/403) said as one."""
-        refused = None if self._server_auth is None else refusal(e, self._server_auth)
-        if refused is not None:
-            return str(authorization_error("the server", *refused, has_auth=self._has_auth, redact=self._redact))
-        return self._redact(_describe(e))
+        """`e` for a message or a log, without this connection's secrets; a failed authorization said as one."""
+        failed = self._auth_failure(e, "the server")
+        return str(failed) if failed is not None else self._redact(_describe(e))
 
     def _transport(self) -> Any:
         if isinstance(self._server, StdioServerParameters):
