@@ -37,6 +37,7 @@ from ._result import (
     SubAgentEvent,
     ToolCallFinished,
     ToolCallStarted,
+    ToolProgress,
     TurnFinished,
 )
 from ._trajectory import Trajectory
@@ -115,6 +116,7 @@ __all__ = [
     "ToolCallOpened",
     "ToolCallReady",
     "ToolCallStarted",
+    "ToolProgress",
     "ToolDefinitionError",
     "ToolError",
     "ToolsetError",

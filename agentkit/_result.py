@@ -20,6 +20,7 @@ __all__ = [
     "SubAgentEvent",
     "ToolCallFinished",
     "ToolCallStarted",
+    "ToolProgress",
     "TurnFinished",
 ]
 
@@ -112,5 +113,28 @@ class SubAgentEvent:
     """The sub-run's event (itself a `SubAgentEvent` when the sub-agent calls another)."""
 
 
-AgentEvent = ParseEvent | ToolCallStarted | ToolCallFinished | TurnFinished | Handoff | SubAgentEvent | RunFinished
+@dataclass(frozen=True, kw_only=True)
+class ToolProgress:
+    """A running tool says how far it got (an MCP server's progress notification)."""
+
+    call: ToolCall
+    """The call that is running."""
+    progress: float
+    """How far it got; grows with each event of one call."""
+    total: float | None = None
+    """Where it ends, when the tool knows."""
+    message: str | None = None
+    """What it is doing, in the tool's words (untrusted text)."""
+
+
+AgentEvent = (
+    ParseEvent
+    | ToolCallStarted
+    | ToolProgress
+    | ToolCallFinished
+    | TurnFinished
+    | Handoff
+    | SubAgentEvent
+    | RunFinished
+)
 """What `Agent.stream` yields."""

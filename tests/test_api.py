@@ -23,7 +23,7 @@ PUBLIC = {
     "Capability", "RunState", "RunOptions", "ModelRequest", "ModelResponse", "CallAnswer", "TurnEnd", "Final",
     "CapabilityError",
     "Handoff", "SubAgentEvent",
-    "Trajectory",
+    "Trajectory", "ToolProgress",
     "AuthorizationError",
 }  # fmt: skip
 

@@ -733,7 +733,7 @@ def _chained(outer: BaseException, cause: BaseException) -> BaseException:
      (KeyError("x"), False)],
 )  # fmt: skip
 def test_only_a_lost_transport_counts_as_a_lost_connection(error, lost):
-    from agentkit.mcp._toolset import _connection_lost
+    from agentkit.mcp._failures import connection_lost as _connection_lost
 
     assert _connection_lost(error) is lost
     httpx2 = pytest.importorskip("httpx2")
@@ -785,7 +785,7 @@ async def test_a_mapped_name_does_not_depend_on_the_servers_other_names_and_a_na
 ):
     # Attacker review of issue 30 (#6, #13): `files.delete` was `files_delete` until the server added its own
     # `files_delete`, and an approved call then ran that one; a name listed twice made every run a UserError.
-    from agentkit.mcp._toolset import model_name
+    from agentkit.mcp._naming import model_name
 
     assert model_name("files.delete") == f"files_delete_{_hash8('files.delete')}" != "files_delete"
     toolset = MCPToolset.stdio(sys.executable, [ODD_NAMES, "--twice"])

@@ -72,7 +72,6 @@ def _spawn(fn: Callable[[], Coroutine[Any, Any, None]]) -> None:
     task.add_done_callback(_DETACHED.discard)
 
 
-
 @asynccontextmanager
 async def watched(transport: Any, on_end: Callable[[], None]) -> AsyncIterator[tuple[Any, Any]]:
     """`transport` (an SDK transport: a context of a receive and a send stream), with `on_end`

@@ -2,56 +2,53 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
+import enum
 import logging
 import os
-import re
 import shlex
 import sys
+import warnings
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Literal
 
 import anyio
-import anyio.lowlevel
-from anyio.abc import TaskStatus
 
+from .._model import Message, Model, Usage
 from .._redact import Redactor, public_url, redacted_args
-from .._tool_runner import MAX_IMAGE_BYTES, MAX_IMAGES, WithImages
-from ..exceptions import AuthorizationError, ToolError, ToolsetError, UserError
-from ..tools import SchemaTool, Tool, valid_name
+from .._tool_runner import MAX_IMAGE_BYTES, MAX_IMAGES
+from ..exceptions import AuthorizationError, ToolsetError, UserError
+from ..tools import Tool
+from ._asking import Asking, Elicit, SamplingApproval, root_uri
 from ._auth import ServerAuth, auth_failure, secrets_of
-from ._holding import Holder, watched
-from ._outputs import check_outputs_safely
+from ._connection import Connection
+from ._failures import describe
+from ._holding import Holder
+from ._listing import all_pages
+from ._resources import prompt_messages
 
 try:
     import httpx2
-    from mcp import Client, StdioServerParameters
+    from mcp import StdioServerParameters
     from mcp.client.sse import sse_client
     from mcp.client.stdio import stdio_client
     from mcp.client.streamable_http import streamable_http_client
-    from mcp.client.subscriptions import ListenNotSupportedError
     from mcp.shared._httpx_utils import create_mcp_http_client
-    from mcp.shared.exceptions import MCPError
-    from mcp.types import (
-        CONNECTION_CLOSED,
-        AudioContent,
-        CallToolResult,
-        EmbeddedResource,
-        ImageContent,
-        Implementation,
-        ResourceLink,
-        TextContent,
-        ToolListChangedNotification,
-    )
+    from mcp.shared.exceptions import MCPDeprecationWarning
 except ImportError as e:  # pragma: no cover - depends on the environment
     raise ImportError(f"agentkit.mcp needs the MCP SDK: pip install 'agentkit[mcp]' ({e})") from e
 
 logger = logging.getLogger("agentkit")
 
-_CLIENT_INFO = Implementation(name="agentkit", version="0.1.0")
+
+class NotGiven(enum.Enum):
+    """An option left out (for `elicit`, not the same as None)."""
+
+    NOT_GIVEN = "NOT_GIVEN"
+
+
+NOT_GIVEN = NotGiven.NOT_GIVEN
 
 
 class MCPToolset:
@@ -71,10 +68,15 @@ class MCPToolset:
         prefix: str | None = None,
         include: Iterable[str] | None = None,
         exclude: Iterable[str] | None = None,
-        requires_approval: bool | Iterable[str] = False,
+        requires_approval: bool | Iterable[str] | Literal["destructive"] = False,
         connect_timeout: float = 30.0,
         max_image_bytes: int | None = MAX_IMAGE_BYTES,
         max_images: int | None = MAX_IMAGES,
+        sampling: Model | None = None,
+        sampling_approval: SamplingApproval | None = None,
+        elicit: Elicit | NotGiven | None = NOT_GIVEN,
+        roots: Iterable[str | os.PathLike[str]] | None = None,
+        offer_resources: bool = False,
         sse: bool = False,
         auth: Any = None,
     ) -> None:
@@ -98,24 +100,40 @@ class MCPToolset:
         """The server's tool names to offer (None: all of them)."""
         self.exclude = _names("exclude", exclude or ())
         """The server's tool names to leave out."""
-        self.requires_approval: bool | list[str] = (
-            requires_approval if isinstance(requires_approval, bool) else _names("requires_approval", requires_approval)
+        self.requires_approval: bool | list[str] | Literal["destructive"] = (
+            requires_approval
+            if isinstance(requires_approval, bool) or requires_approval == "destructive"
+            else _names("requires_approval", requires_approval)
         )
-        """True (every tool), or the server's tool names whose calls wait for the caller's approval."""
+        """True (every tool), ``"destructive"`` (the tools MCP's annotations call destructive:
+        ``destructiveHint`` not false and ``readOnlyHint`` not true), or the server's tool names
+        whose calls wait for the caller's approval."""
         self.connect_timeout = connect_timeout
         """Seconds to start the server and finish the handshake before `ToolsetError`."""
         self.max_image_bytes = _limit("max_image_bytes", max_image_bytes, least=1)
         """The most bytes an image of a result may have to reach the model (None: no limit)."""
         self.max_images = _limit("max_images", max_images, least=0)
         """The most images of one result that reach the model (None: no limit)."""
-        self._holder: Holder[_Connection] | None = None
+        try:
+            uris = [root_uri(r) for r in _paths("roots", roots or ())]
+        except ValueError as e:
+            raise UserError(str(e)) from None
+        self.offer_resources = offer_resources
+        """Whether the model gets a ``read_resource`` tool (``prefix_read_resource``) when the server has resources."""
+        self._asking = Asking(
+            where=repr(self), sampling=sampling, sampling_approval=sampling_approval,
+            elicit=None if isinstance(elicit, NotGiven) else elicit, declines=elicit is None,
+            roots=uris, offers_roots=roots is not None,
+        )  # fmt: skip
+        self._instructions: str | None = None
+        self._holder: Holder[Connection] | None = None
         self._reconnecting: anyio.Lock | None = None
         self._mode: Literal["auto", "legacy"] = "auto"  # "legacy": the pre-2026 handshake (tests use it)
 
     @property
     def approval(self) -> set[str]:
         """The server's tool names listed in `requires_approval`."""
-        return set() if isinstance(self.requires_approval, bool) else set(self.requires_approval)
+        return set(self.requires_approval) if isinstance(self.requires_approval, list) else set()
 
     @classmethod
     def stdio(
@@ -128,10 +146,15 @@ class MCPToolset:
         prefix: str | None = None,
         include: Iterable[str] | None = None,
         exclude: Iterable[str] | None = None,
-        requires_approval: bool | Iterable[str] = False,
+        requires_approval: bool | Iterable[str] | Literal["destructive"] = False,
         connect_timeout: float = 30.0,
         max_image_bytes: int | None = MAX_IMAGE_BYTES,
         max_images: int | None = MAX_IMAGES,
+        sampling: Model | None = None,
+        sampling_approval: SamplingApproval | None = None,
+        elicit: Elicit | NotGiven | None = NOT_GIVEN,
+        roots: Iterable[str | os.PathLike[str]] | None = None,
+        offer_resources: bool = False,
     ) -> MCPToolset:
         """A server run as a child process, spoken to over its stdin and stdout.
 
@@ -141,7 +164,9 @@ class MCPToolset:
             command=command, args=list(args), env=dict(env) if env else None, cwd=Path(cwd) if cwd else None
         )
         return cls(params, prefix=prefix, include=include, exclude=exclude, requires_approval=requires_approval,
-                   connect_timeout=connect_timeout, max_image_bytes=max_image_bytes, max_images=max_images)  # fmt: skip
+                   connect_timeout=connect_timeout, max_image_bytes=max_image_bytes, max_images=max_images,
+                   sampling=sampling, sampling_approval=sampling_approval, elicit=elicit, roots=roots,
+                   offer_resources=offer_resources)  # fmt: skip
 
     @classmethod
     def http(
@@ -153,10 +178,15 @@ class MCPToolset:
         prefix: str | None = None,
         include: Iterable[str] | None = None,
         exclude: Iterable[str] | None = None,
-        requires_approval: bool | Iterable[str] = False,
+        requires_approval: bool | Iterable[str] | Literal["destructive"] = False,
         connect_timeout: float = 30.0,
         max_image_bytes: int | None = MAX_IMAGE_BYTES,
         max_images: int | None = MAX_IMAGES,
+        sampling: Model | None = None,
+        sampling_approval: SamplingApproval | None = None,
+        elicit: Elicit | NotGiven | None = NOT_GIVEN,
+        roots: Iterable[str | os.PathLike[str]] | None = None,
+        offer_resources: bool = False,
     ) -> MCPToolset:
         """A server at a Streamable HTTP endpoint (``http://host:port/mcp``); `headers` go with
         every request to that server (an ``Authorization`` header, say) and nowhere else.
@@ -166,7 +196,9 @@ class MCPToolset:
         SDK's own, as it is). A refusal (HTTP 401/403) raises `AuthorizationError`."""
         return cls(url, headers=headers, auth=auth, prefix=prefix, include=include, exclude=exclude,
                    requires_approval=requires_approval, connect_timeout=connect_timeout,
-                   max_image_bytes=max_image_bytes, max_images=max_images)  # fmt: skip
+                   max_image_bytes=max_image_bytes, max_images=max_images, sampling=sampling,
+                   sampling_approval=sampling_approval, elicit=elicit, roots=roots,
+                   offer_resources=offer_resources)  # fmt: skip
 
     @classmethod
     def sse(
@@ -178,16 +210,23 @@ class MCPToolset:
         prefix: str | None = None,
         include: Iterable[str] | None = None,
         exclude: Iterable[str] | None = None,
-        requires_approval: bool | Iterable[str] = False,
+        requires_approval: bool | Iterable[str] | Literal["destructive"] = False,
         connect_timeout: float = 30.0,
         max_image_bytes: int | None = MAX_IMAGE_BYTES,
         max_images: int | None = MAX_IMAGES,
+        sampling: Model | None = None,
+        sampling_approval: SamplingApproval | None = None,
+        elicit: Elicit | NotGiven | None = NOT_GIVEN,
+        roots: Iterable[str | os.PathLike[str]] | None = None,
+        offer_resources: bool = False,
     ) -> MCPToolset:
         """A server on the legacy HTTP+SSE transport (``http://host:port/sse``), for servers that
         do not speak Streamable HTTP yet. `headers` and `auth` as for `http`."""
         return cls(url, headers=headers, auth=auth, prefix=prefix, include=include, exclude=exclude,
                    requires_approval=requires_approval, connect_timeout=connect_timeout,
-                   max_image_bytes=max_image_bytes, max_images=max_images, sse=True)  # fmt: skip
+                   max_image_bytes=max_image_bytes, max_images=max_images, sampling=sampling,
+                   sampling_approval=sampling_approval, elicit=elicit, roots=roots,
+                   offer_resources=offer_resources, sse=True)  # fmt: skip
 
     def __repr__(self) -> str:
         if isinstance(self._server, StdioServerParameters):
@@ -219,11 +258,11 @@ class MCPToolset:
             await holder.close()
 
     @property
-    def _shared(self) -> _Connection | None:
+    def _shared(self) -> Connection | None:
         """The entered toolset's connection (None when not entered)."""
         return None if self._holder is None else self._holder.connection
 
-    async def _held(self) -> _Connection:
+    async def _held(self) -> Connection:
         """The entered toolset's connection; connected again first if the server was lost."""
         holder = self._holder
         assert holder is not None and self._reconnecting is not None
@@ -259,6 +298,66 @@ class MCPToolset:
             raise UserError(f"list_tools() needs an open toolset: use `async with {self!r}:` first")
         return await self._held_tools()
 
+    @property
+    def instructions(self) -> str | None:
+        """What the server says about using it (its ``instructions``), as of the last connection;
+        None before one, or when it said nothing. Untrusted text: it is not given to the model."""
+        return self._instructions
+
+    @property
+    def sampling_usage(self) -> Usage:
+        """Every sampling request this toolset's model answered, in runs or not."""
+        return self._asking.usage
+
+    async def set_roots(self, roots: Iterable[str | os.PathLike[str]]) -> None:
+        """Change the roots; an open connection tells the server its list changed."""
+        try:
+            uris = [root_uri(r) for r in _paths("roots", roots)]
+        except ValueError as e:
+            raise UserError(str(e)) from None
+        self._asking.roots, self._asking.offers_roots = uris, True
+        connection = self._shared
+        if connection is not None and connection.client is not None and not connection.lost:
+            with warnings.catch_warnings():  # deprecated by the 2026-07-28 protocol, still what older servers read
+                warnings.simplefilter("ignore", MCPDeprecationWarning)
+                await connection.request("announce its roots", lambda c: c.send_roots_list_changed())
+
+    async def list_resources(self) -> list[Any]:
+        """The server's resources (the SDK's `Resource`: ``.uri``, ``.name``, ``.description``,
+        ``.mime_type``), every page; inside ``async with``."""
+        connection = await self._open("list_resources")
+        return await connection.request(
+            "list its resources",
+            lambda c: all_pages(lambda cursor: c.list_resources(cursor=cursor), "resources", repr(self)),
+        )
+
+    async def read_resource(self, uri: str) -> str | bytes:
+        """The resource at `uri`: its text, or its bytes when it is one binary part; inside ``async with``."""
+        return await (await self._open("read_resource")).read_resource(uri)
+
+    async def list_prompts(self) -> list[Any]:
+        """The server's prompts (the SDK's `Prompt`: ``.name``, ``.description``, ``.arguments``),
+        every page; inside ``async with``."""
+        connection = await self._open("list_prompts")
+        return await connection.request(
+            "list its prompts",
+            lambda c: all_pages(lambda cursor: c.list_prompts(cursor=cursor), "prompts", repr(self)),
+        )
+
+    async def get_prompt(self, name: str, arguments: Mapping[str, str] | None = None) -> list[Message]:
+        """The prompt `name` filled with `arguments`, as OpenAI messages (text as strings, images as
+        parts of a user message, other blocks as placeholders); inside ``async with``."""
+        connection = await self._open("get_prompt")
+        result = await connection.request(
+            f"get the prompt {name!r}", lambda c: c.get_prompt(name, dict(arguments or {}))
+        )
+        return prompt_messages(result.messages)
+
+    async def _open(self, method: str) -> Connection:
+        if self._holder is None:
+            raise UserError(f"{method}() needs an open toolset: use `async with {self!r}:` first")
+        return await self._held()
+
     # --- what a run asks for ----------------------------------------------------------------
 
     @asynccontextmanager
@@ -271,10 +370,10 @@ class MCPToolset:
             yield await connection.tools()
 
     @asynccontextmanager
-    async def _connect(self) -> AsyncIterator[_Connection]:
+    async def _connect(self) -> AsyncIterator[Connection]:
         # The SDK's client lives in a task of its own (`serve`), so that it is entered and left in
         # one task whichever tasks call its tools.
-        connection = _Connection(self)
+        connection = Connection(self)
         own: BaseException | None = None  # raised here or by the body: what the caller must see
         try:
             async with anyio.create_task_group() as tg:
@@ -317,7 +416,7 @@ class MCPToolset:
     def _describe(self, e: BaseException) -> str:
         """`e` for a message or a log, without this connection's secrets; a failed authorization said as one."""
         failed = self._auth_failure(e, "the server")
-        return str(failed) if failed is not None else self._redact(_describe(e))
+        return str(failed) if failed is not None else self._redact(describe(e))
 
     def _transport(self) -> Any:
         if isinstance(self._server, StdioServerParameters):
@@ -338,262 +437,22 @@ async def _http_with_auth(url: str, auth: httpx2.Auth | None) -> AsyncIterator[A
         yield streams
 
 
-class _Connection:
-    """One live client session and the tool list it last fetched."""
-
-    def __init__(self, toolset: MCPToolset) -> None:
-        self.toolset = toolset
-        self.client: Client | None = None
-        self.closing = anyio.Event()
-        self.lost = False
-        """Whether the server went away while the connection was open."""
-        self._tools: list[Tool[Any, Any]] | None = None
-        self._generation = 0  # counts the server's "the list changed"
-        self._lock = anyio.Lock()
-
-    async def serve(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        client = Client(
-            watched(self.toolset._transport(), self.lose),
-            message_handler=self._on_message,
-            cache=None,
-            client_info=_CLIENT_INFO,
-            mode=self.toolset._mode,
-        )
-        started = False
-        try:
-            async with client, anyio.create_task_group() as tg:
-                check_outputs_safely(client.session)
-                self.client = client
-                tg.start_soon(self._listen, client)
-                task_status.started()
-                started = True
-                await self.closing.wait()
-                tg.cancel_scope.cancel()
-        except Exception as e:
-            if not started:
-                raise
-            # The server went away while open: calls already fail with a message; nothing to raise here.
-            self.lose(self.toolset._describe(e))
-        finally:
-            self.client = None
-
-    def lose(self, reason: str = "the server closed the connection") -> None:
-        """Mark the connection lost (the server died or dropped it) and close it; an entered
-        toolset connects again at the next run. Nothing when it is being closed anyway."""
-        if self.lost or self.closing.is_set():
-            return
-        self.lost = True
-        logger.info("%r lost its connection (%s)", self.toolset, reason)
-        self.closing.set()
-
-    async def _listen(self, client: Client) -> None:
-        # Servers on the 2026-07-28 protocol tell of a changed tool list on a subscription, which
-        # is opened again when it drops; older ones send a notification (`_on_message`).
-        delay = 0.5
-        while True:
-            try:
-                async with client.listen(tools_list_changed=True) as changes:
-                    delay = 0.5
-                    async for _ in changes:
-                        self._changed()
-            except ListenNotSupportedError:
-                return
-            except Exception as e:
-                said = self.toolset._describe(e)
-                logger.info("%r: the tool-list subscription ended (%s); opening it again", self.toolset, said)
-            self._changed()  # changes while it was down went unheard
-            await anyio.sleep(delay)
-            delay = min(delay * 2, 30.0)
-
-    def _changed(self) -> None:
-        logger.info("%r: the server's tool list changed", self.toolset)
-        self._generation += 1
-        self._tools = None
-
-    async def _on_message(self, message: Any) -> None:
-        if isinstance(message, ToolListChangedNotification):
-            self._changed()
-        await anyio.lowlevel.checkpoint()
-
-    async def tools(self) -> list[Tool[Any, Any]]:
-        async with self._lock:
-            if self._tools is not None:
-                return self._tools
-            generation = self._generation
-            fetched = await self._fetch()
-            if generation == self._generation:  # no change was announced while fetching
-                self._tools = fetched
-            return fetched
-
-    async def _fetch(self) -> list[Tool[Any, Any]]:
-        if self.client is None:
-            raise ToolsetError(f"{self.toolset!r} is closed")
-        listed = []
-        cursor: str | None = None
-        limit = self.toolset.connect_timeout
-        try:
-            with anyio.fail_after(limit):
-                while True:
-                    page = await self.client.list_tools(cursor=cursor)
-                    listed.extend(page.tools)
-                    cursor = page.next_cursor
-                    if not cursor:
-                        break
-        except TimeoutError:
-            raise ToolsetError(f"{self.toolset!r} did not list its tools in {limit} s") from None
-        except Exception as e:
-            said = self.toolset._describe(e)
-            if _connection_lost(e):
-                self.lose(said)
-            raise ToolsetError(f"{self.toolset!r} could not list its tools: {said}") from self.toolset._redact.cause(e)
-        ts = self.toolset
-        names = {t.name for t in listed}
-        for option, wanted in (("include", ts.include), ("exclude", ts.exclude), ("requires_approval", ts.approval)):
-            missing = sorted(set(wanted or ()) - names)
-            if missing:
-                raise UserError(
-                    f"{ts!r}: {option} names {', '.join(map(repr, missing))}, which the server does not have "
-                    f"(it has {', '.join(sorted(names)) or 'no tools'})"
-                )
-        offered = [t for t in listed if (ts.include is None or t.name in ts.include) and t.name not in ts.exclude]
-        tools: dict[str, SchemaTool] = {}
-        for t in offered:
-            name = model_name(f"{ts.prefix}_{t.name}" if ts.prefix else t.name)
-            if name in tools:  # a server that lists one name twice: which tool a call meant is unknown
-                logger.warning("the MCP server %s lists two tools named %r: the first is offered", self, t.name)
-                continue
-            tools[name] = SchemaTool(
-                name=name,
-                description=t.description or "",
-                parameters=t.input_schema,
-                call=self._caller(t.name),  # by the server's own name
-                requires_approval=ts.requires_approval is True or t.name in ts.approval,
-                server_name=t.name,
-            )
-        return list(tools.values())
-
-    def _caller(self, name: str) -> Any:
-        async def call(arguments: dict[str, Any]) -> Any:
-            client = self.client
-            if client is None or self.lost:
-                raise ToolError(f"the MCP server of {name} is no longer connected")
-            try:
-                result = await client.call_tool(name, arguments)
-            except Exception as e:
-                if _connection_lost(e):  # not retried: the call may have had its effect
-                    self.lose(self.toolset._describe(e))
-                raise ToolError(
-                    f"the MCP server failed on {name}: {self.toolset._describe(e)}"
-                ) from self.toolset._redact.cause(e)
-            return result_value(result, max_image_bytes=self.toolset.max_image_bytes,
-                                max_images=self.toolset.max_images)  # fmt: skip
-
-        return call
-
-
-def result_value(
-    result: CallToolResult, *, max_image_bytes: int | None = MAX_IMAGE_BYTES, max_images: int | None = MAX_IMAGES
-) -> Any:
-    """What the model reads of an MCP result: its text (structured content as JSON when it has no
-    text; a short placeholder for images, audio and links), and its images as `WithImages` parts
-    (the loop sends them to a model that takes images, within `max_image_bytes` and `max_images`).
-    An ``isError`` result raises `ToolError`."""
-    parts: list[str] = []
-    images: list[dict[str, Any]] = []
-    for block in result.content:
-        if isinstance(block, TextContent):
-            parts.append(block.text)
-        elif isinstance(block, (ImageContent, AudioContent)):
-            kind = "image" if isinstance(block, ImageContent) else "audio"
-            parts.append(f"[{kind}: {block.mime_type}, {_decoded_size(block.data)} bytes]")
-            if isinstance(block, ImageContent):
-                url = f"data:{block.mime_type};base64,{block.data}"
-                images.append({"type": "image_url", "image_url": {"url": url}})
-        elif isinstance(block, ResourceLink):
-            parts.append(f"[resource: {block.uri}]")
-        elif isinstance(block, EmbeddedResource):
-            text = getattr(block.resource, "text", None)
-            parts.append(text if isinstance(text, str) else f"[resource: {block.resource.uri}]")
-    if result.is_error:
-        raise ToolError("\n".join(parts) or "the tool failed (the server gave no message)")
-    if images:
-        return WithImages(
-            text="\n".join(parts), images=tuple(images), max_image_bytes=max_image_bytes, max_images=max_images
-        )
-    if parts:
-        return "\n".join(parts)
-    if result.structured_content is not None:
-        return json.loads(json.dumps(result.structured_content))
-    return ""
-
-
-def model_name(name: str) -> str:
-    """`name` as the model may write it (``^[a-zA-Z0-9_-]{1,64}$``, what OpenAI-style servers
-    accept): a valid name is kept; another has each other character made an underscore, is cut
-    to 55, and ends with ``_`` and 8 hex digits of its hash. The mapping depends on the name
-    alone: a call a model wrote (and a person approved) names the same server tool after the
-    server's list changes."""
-    if valid_name(name) == name:
-        return name
-    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:8]
-    return f"{valid_name(name)[:55]}_{digest}"
-
-
-def _connection_lost(e: BaseException) -> bool:
-    """Whether `e` says the connection is gone (a closed or broken stream, an end of file, the
-    SDK's "Connection closed", an HTTP session the server forgot), rather than that one call
-    failed: a server's error answer, or a result the SDK refused (one that breaks its tool's
-    output schema raises RuntimeError), leaves the connection and the other calls on it alone."""
-    seen: set[int] = set()
-    cause: BaseException | None = _single(e)
-    while cause is not None and id(cause) not in seen:  # a transport error may be wrapped
-        seen.add(id(cause))
-        if isinstance(cause, MCPError):
-            return cause.code == CONNECTION_CLOSED or _GONE_SESSION.search(cause.message) is not None
-        if isinstance(cause, _TRANSPORT_LOST) or _http_transport_error(cause):
-            return True
-        cause = cause.__cause__
-    return False
-
-
-_TRANSPORT_LOST = (anyio.ClosedResourceError, anyio.BrokenResourceError, anyio.EndOfStream, EOFError, ConnectionError)
-
-
-def _http_transport_error(e: BaseException) -> bool:
-    """An HTTP client's transport error (httpx's `TransportError`, or the flavour the SDK ships),
-    told by name: which HTTP library the SDK uses is its own business."""
-    return any(c.__name__ == "TransportError" and c.__module__.startswith("httpx") for c in type(e).__mro__)
-_GONE_SESSION = re.compile(r"\bsession\b.*\b(not found|terminated|expired|unknown)\b", re.IGNORECASE)
-
-
 def _limit(option: str, value: int | None, *, least: int) -> int | None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < least):
         raise UserError(f"{option} wants a whole number of at least {least}, or None for no limit; not {value!r}")
     return value
 
 
+def _paths(option: str, paths: Iterable[str | os.PathLike[str]]) -> list[str | os.PathLike[str]]:
+    if isinstance(paths, (str, os.PathLike)):  # one path: a list of one was meant
+        raise UserError(f"{option} wants a list of paths or file:// URIs, not the single {paths!r}")
+    return list(paths)
+
+
 def _names(option: str, names: Iterable[str]) -> list[str]:
     if isinstance(names, str):  # a str is an iterable of one-letter names: never what was meant
         raise UserError(f"{option} wants a list of tool names, not the string {names!r}")
     return list(names)
-
-
-def _decoded_size(data: str) -> int:
-    return len(data) * 3 // 4 - data[-2:].count("=")
-
-
-def _single(e: BaseException) -> BaseException:
-    """The one exception inside (nested) exception groups of one, or `e`."""
-    inner = getattr(e, "exceptions", None)
-    while isinstance(inner, tuple) and len(inner) == 1:
-        e = inner[0]
-        inner = getattr(e, "exceptions", None)
-    return e
-
-
-def _describe(e: BaseException) -> str:
-    e = _single(e)
-    return f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
 
 
 def _server_stderr() -> Any:
@@ -604,4 +463,3 @@ def _server_stderr() -> Any:
     except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is both
         return sys.__stderr__
     return sys.stderr
-

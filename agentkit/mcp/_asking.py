@@ -1,0 +1,266 @@
+"""What an MCP server may ask of the client: a model's answer (sampling), a person's answer
+(elicitation), the roots, and where its log messages go.
+
+Everything a server sends here is untrusted: its messages go to the model as data, its schema is
+checked with agentkit's own validator (no fetch, no backtracking), its log text is an argument of
+a log record (never a format string) and is cut to `MAX_LOG_CHARS`.
+"""
+
+from __future__ import annotations
+
+import base64
+import inspect
+import json
+import logging
+import os
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import _validation
+from .._capability import RunState
+from .._model import Message, Model, Usage
+from ..exceptions import UsageLimitExceeded
+
+try:
+    from mcp.types import (
+        INTERNAL_ERROR,
+        INVALID_PARAMS,
+        INVALID_REQUEST,
+        AudioContent,
+        CreateMessageRequestParams,
+        CreateMessageResult,
+        ElicitRequestFormParams,
+        ElicitRequestParams,
+        ElicitResult,
+        ErrorData,
+        ImageContent,
+        ListRootsResult,
+        LoggingMessageNotificationParams,
+        Root,
+        TextContent,
+    )
+except ImportError as e:  # pragma: no cover - depends on the environment
+    raise ImportError(f"agentkit.mcp needs the MCP SDK: pip install 'agentkit[mcp]' ({e})") from e
+
+__all__ = ["MAX_LOG_CHARS", "Asking", "Elicit", "SamplingApproval", "root_uri"]
+
+server_logger = logging.getLogger("agentkit.mcp")
+logger = logging.getLogger("agentkit")
+
+MAX_LOG_CHARS = 2_000
+"""The most characters of one server log message that reach Python logging."""
+
+Elicit = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any] | None]]
+"""``elicit(message, schema)``: the person's answer (a dict), or None to decline."""
+SamplingApproval = Callable[[dict[str, Any]], "bool | str | Awaitable[bool | str]"]
+"""``approval(request)`` (sync or async), `request` being ``{"messages": [...], "max_tokens": n}``:
+True lets the model answer; False or a reason (a str) refuses the request."""
+
+_LEVELS = {
+    "debug": logging.DEBUG, "info": logging.INFO, "notice": logging.INFO, "warning": logging.WARNING,
+    "error": logging.ERROR, "critical": logging.CRITICAL, "alert": logging.CRITICAL, "emergency": logging.CRITICAL,
+}  # fmt: skip
+
+
+def root_uri(root: str | os.PathLike[str]) -> str:
+    """A root as the server gets it: a ``file://`` URI as given, a path made absolute and a URI."""
+    text = os.fspath(root)
+    if text.startswith("file://"):
+        return text
+    if "://" in text:
+        raise ValueError(f"a root is a path or a file:// URI, not {text!r}")
+    return Path(text).resolve().as_uri()
+
+
+def log_level() -> Any:
+    """The MCP log level that matches the ``agentkit.mcp`` logger's (what would be shown at all)."""
+    level = server_logger.getEffectiveLevel()
+    for name in ("debug", "info", "warning", "error"):
+        if _LEVELS[name] >= level:
+            return name
+    return "critical"
+
+
+@dataclass(kw_only=True)
+class Asking:
+    """A toolset's answers to its server's requests (one per toolset, shared by its connections)."""
+
+    where: str
+    """The toolset, as its repr says it (for logs)."""
+    sampling: Model | None = None
+    """The model that answers sampling requests (None: not advertised, refused)."""
+    sampling_approval: SamplingApproval | None = None
+    """Asked before each sampling request is answered (None: not asked)."""
+    elicit: Elicit | None = None
+    """The person (or function) that answers elicitations (None: not advertised)."""
+    declines: bool = False
+    """Whether `elicit=None` was given: elicitations are advertised and declined."""
+    roots: list[str] = field(default_factory=list)
+    """The roots, as ``file://`` URIs."""
+    offers_roots: bool = False
+    """Whether `roots=` was given (the capability is advertised)."""
+    usage: Usage = field(default_factory=Usage)
+    """Every sampling request answered, in runs or not."""
+
+    def callbacks(self, current_run: Callable[[], RunState | None]) -> dict[str, Any]:
+        """The SDK client's keyword arguments for what is offered; `current_run()` is the run
+        whose call is in flight on the connection (None: none is)."""
+
+        async def sampling(context: Any, params: CreateMessageRequestParams) -> CreateMessageResult | ErrorData:
+            return await self.sample(params, current_run())
+
+        async def elicitation(context: Any, params: ElicitRequestParams) -> ElicitResult | ErrorData:
+            return await self.answer(params)
+
+        async def list_roots(context: Any) -> ListRootsResult:
+            return ListRootsResult(roots=[Root(uri=uri) for uri in self.roots])  # type: ignore[arg-type]
+
+        options: dict[str, Any] = {"logging_callback": self.log}
+        if self.sampling is not None:
+            options["sampling_callback"] = sampling
+        if self.elicit is not None or self.declines:
+            options["elicitation_callback"] = elicitation
+        if self.offers_roots:
+            options["list_roots_callback"] = list_roots
+        return options
+
+    # --- sampling --------------------------------------------------------------------------------
+
+    async def sample(self, params: CreateMessageRequestParams, run: RunState | None) -> CreateMessageResult | ErrorData:
+        """Answer ``sampling/createMessage`` with the sampling model, within `run`'s limits."""
+        assert self.sampling is not None
+        messages = sampling_messages(params)
+        if isinstance(messages, ErrorData):
+            return messages
+        max_tokens = params.max_tokens
+        if self.sampling_approval is not None:
+            try:
+                verdict: Any = self.sampling_approval({"messages": messages, "max_tokens": max_tokens})
+                if inspect.isawaitable(verdict):
+                    verdict = await verdict
+            except Exception as e:
+                logger.warning(
+                    "%s: the sampling approval raised %s; the request is refused", self.where, type(e).__name__
+                )
+                return ErrorData(code=INVALID_REQUEST, message="the client's sampling approval failed")
+            if verdict is not True:
+                reason = verdict if isinstance(verdict, str) and verdict else "denied"
+                return ErrorData(code=INVALID_REQUEST, message=f"the client refused the sampling request: {reason}")
+        if run is not None and run.options.usage_limits is not None:
+            try:
+                run.options.usage_limits.check_request(run.usage, [])
+            except UsageLimitExceeded as e:
+                return ErrorData(code=INVALID_REQUEST, message=f"the client's run refuses more model calls: {e}")
+        options: dict[str, Any] = {"max_tokens": max_tokens}
+        if params.temperature is not None:
+            options["temperature"] = params.temperature
+        try:
+            completion = await self.sampling.complete(messages, **options)
+        except Exception as e:
+            logger.warning("%s: the sampling model failed (%s)", self.where, type(e).__name__)
+            return ErrorData(code=INTERNAL_ERROR, message=f"the client's model failed: {type(e).__name__}")
+        used = completion.usage + Usage(requests=1)
+        self.usage = self.usage + used
+        if run is not None:  # counted in the run (and its callers), but not as one of its turns
+            run.spend(used)
+            run.delegated = run.delegated + used
+        stop = "maxTokens" if completion.finish_reason == "length" else "endTurn"
+        return CreateMessageResult(
+            role="assistant",
+            content=TextContent(text=completion.content or ""),
+            model=_model_name(self.sampling),
+            stop_reason=stop,
+        )
+
+    # --- elicitation -----------------------------------------------------------------------------
+
+    async def answer(self, params: ElicitRequestParams) -> ElicitResult | ErrorData:
+        """Answer ``elicitation/create``: a form goes to `elicit`; a URL is declined (never opened)."""
+        if not isinstance(params, ElicitRequestFormParams) or self.elicit is None:
+            return ElicitResult(action="decline")
+        schema = dict(params.requested_schema)
+        try:
+            given = await self.elicit(params.message, schema)
+        except Exception as e:
+            logger.warning("%s: elicit raised %s; the elicitation is cancelled", self.where, type(e).__name__)
+            return ElicitResult(action="cancel")
+        if given is None:
+            return ElicitResult(action="decline")
+        if not isinstance(given, dict):
+            return self._refused(f"elicit returned {type(given).__name__}, not a dict or None")
+        content = with_defaults(given, schema)
+        problem = schema_problem(content, schema)
+        if problem is not None:
+            return self._refused(f"the answer does not match the requested schema: {problem}")
+        return ElicitResult(action="accept", content=content)
+
+    def _refused(self, problem: str) -> ErrorData:
+        logger.warning("%s: %s", self.where, problem)
+        return ErrorData(code=INVALID_PARAMS, message=problem)
+
+    # --- logging ---------------------------------------------------------------------------------
+
+    async def log(self, params: LoggingMessageNotificationParams) -> None:
+        """A server log message, as a record of the ``agentkit.mcp`` logger at the matching level."""
+        data = params.data if isinstance(params.data, str) else json.dumps(params.data, ensure_ascii=False, default=str)
+        if len(data) > MAX_LOG_CHARS:
+            data = f"{data[:MAX_LOG_CHARS]}[... {len(data) - MAX_LOG_CHARS} characters cut]"
+        name = f" ({params.logger})" if params.logger else ""
+        server_logger.log(_LEVELS.get(params.level, logging.INFO), "%s%s: %s", self.where, name[:200], data)
+
+
+def sampling_messages(params: CreateMessageRequestParams) -> list[Message] | ErrorData:
+    """The request as OpenAI messages: the system prompt, then each message's text and images."""
+    messages: list[Message] = []
+    if params.system_prompt:
+        messages.append({"role": "system", "content": params.system_prompt})
+    for message in params.messages:
+        blocks: Sequence[Any] = message.content if isinstance(message.content, list) else [message.content]
+        texts: list[str] = []
+        parts: list[dict[str, Any]] = []
+        for block in blocks:
+            if isinstance(block, TextContent):
+                texts.append(block.text)
+            elif isinstance(block, ImageContent):
+                parts.append({"type": "image_url", "image_url": {"url": f"data:{block.mime_type};base64,{block.data}"}})
+            elif isinstance(block, AudioContent):
+                texts.append(f"[audio: {block.mime_type}, {len(base64.b64decode(block.data + '=='))} bytes]")
+            else:  # tool use and tool results: this client does not offer sampling with tools
+                return ErrorData(code=INVALID_PARAMS, message=f"the client cannot sample with {block.type} content")
+        text = "\n".join(texts)
+        if parts and message.role == "user":
+            messages.append({"role": "user", "content": [{"type": "text", "text": text}, *parts] if text else parts})
+        else:
+            messages.append({"role": message.role, "content": text})
+    return messages
+
+
+def with_defaults(answer: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """`answer` with each property the schema gives a default for and the answer lacks."""
+    filled = dict(answer)
+    properties = schema.get("properties")
+    if isinstance(properties, dict):
+        for name, spec in properties.items():
+            if name not in filled and isinstance(spec, dict) and "default" in spec:
+                filled[name] = spec["default"]
+    return filled
+
+
+def schema_problem(value: Any, schema: dict[str, Any]) -> str | None:
+    """What is wrong with `value` for `schema` (None: nothing), checked safely."""
+    try:
+        errors = list(_validation.validator(schema).iter_errors(value))
+    except _validation.SchemaProblem as e:
+        return f"the schema cannot be checked ({e})"
+    if not errors:
+        return None
+    first = errors[0]
+    where = "/".join(str(p) for p in first.absolute_path)
+    return f"{where + ': ' if where else ''}{first.message}"
+
+
+def _model_name(model: Any) -> str:
+    name = getattr(model, "model", None)
+    return name if isinstance(name, str) and name else type(model).__name__
