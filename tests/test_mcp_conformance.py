@@ -4,7 +4,6 @@ tests/conformance_client.py as the client, and every check of it must pass."""
 
 from __future__ import annotations
 
-import inspect
 import json
 import subprocess
 import sys
@@ -17,8 +16,6 @@ pytest.importorskip("mcp")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 import mcp_node  # noqa: E402
-
-from agentkit.mcp import MCPToolset  # noqa: E402
 
 CLIENT = ROOT / "tests" / "conformance_client.py"
 
@@ -45,8 +42,6 @@ KNOWN = {
     # this scenario under 0.1.16 too.
     "auth/2025-03-26-oauth-metadata-backcompat": "the referee's metadata names another issuer (RFC 8414 3.3)",
 }
-if "elicit" not in inspect.signature(MCPToolset.http).parameters:
-    KNOWN["elicitation-sep1034-client-defaults"] = "MCPToolset has no elicit= yet (the mcp-client branch adds it)"
 
 
 @pytest.fixture(scope="module")
