@@ -185,6 +185,41 @@ async def test_a_token_file_is_private_and_spares_a_second_sign_in(servers, tmp_
     assert [r["path"] for r in servers.requests("as")].count("/authorize") == 1
 
 
+async def test_an_expired_stored_token_is_refreshed_not_signed_in_again(servers, tmp_path):
+    tokens = tmp_path / "tokens.json"
+    await call_whoami(MCPToolset.http(servers.url, auth=oauth(servers.url, open_url=follow, storage=tokens)))
+    data = json.loads(tokens.read_text())
+    first = data["servers"][servers.url]["tokens"]["access_token"]
+    data["servers"][servers.url]["tokens"]["expires_at"] = 0  # expired since: a later process must not send it
+    tokens.write_text(json.dumps(data))
+    before = len(servers.requests("rs"))
+
+    def never(url: str) -> str:
+        raise AssertionError("asked to authorize again")
+
+    await call_whoami(MCPToolset.http(servers.url, auth=oauth(servers.url, open_url=never, storage=tokens)))
+    paths = [r["path"] for r in servers.requests("as")]
+    assert paths.count("/authorize") == 1 and paths.count("/token") == 2  # the second: the refresh
+    sent = [r["headers"].get("authorization") for r in servers.requests("rs")[before:]]
+    assert sent and f"Bearer {first}" not in sent
+    assert json.loads(tokens.read_text())["servers"][servers.url]["tokens"]["access_token"] != first
+
+
+async def test_a_pre_registered_secret_goes_as_the_metadata_allows():
+    from mcp.shared.auth import OAuthMetadata
+
+    provider = oauth("http://127.0.0.1:1/mcp", open_url=follow, client_id="c", client_secret="s3cret-value")
+    await provider._initialize()
+    for allowed, chosen in ((None, "client_secret_basic"), (["client_secret_post", "client_secret_basic"],
+                            "client_secret_basic"), (["none", "client_secret_post"], "client_secret_post")):  # fmt: skip
+        provider.context.oauth_metadata = OAuthMetadata(
+            issuer="http://127.0.0.1:1", authorization_endpoint="http://127.0.0.1:1/authorize",
+            token_endpoint="http://127.0.0.1:1/token", token_endpoint_auth_methods_supported=allowed,
+        )  # fmt: skip
+        provider._choose_client_authentication()
+        assert provider.context.client_info.token_endpoint_auth_method == chosen
+
+
 async def test_a_storage_object_is_used(servers):
     class Mine:
         def __init__(self):

@@ -152,27 +152,21 @@ class _OAuth(OAuthClientProvider):
         tokens = self.context.current_tokens
         if tokens is not None and tokens.expires_in is not None:
             self.context.update_token_expiry(tokens)  # stored tokens: expired ones are refreshed, not sent
+        get_metadata = getattr(self.context.storage, "get_metadata", None)
+        if tokens is not None and self.context.oauth_metadata is None and get_metadata is not None:
+            self.context.oauth_metadata = await get_metadata()  # where to refresh them
+        info = self.context.client_info
         if self._fixed_redirect is None and self._socket is None:
             # Bound now (not listened on until a person authorizes) so that the port is in the redirect URI
-            # the client registers with, as well as in the authorization request.
-            self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            self._socket.bind(("127.0.0.1", 0))
+            # the client registers with, as well as in the authorization request. A registration stored by
+            # an earlier process has its port tried first: its redirect URI then matches exactly (its
+            # tokens stay refreshable either way; RFC 8252 has servers take any port on loopback).
+            self._socket = _bind_loopback(_stored_port(info))
             port = self._socket.getsockname()[1]
             self.context.client_metadata.redirect_uris = [AnyUrl(f"http://127.0.0.1:{port}/callback")]
-        redirect = str(self.context.client_metadata.redirect_uris[0])  # type: ignore[index]
-        info = self.context.client_info
-        if self._preregistered is not None:
-            if info is None or info.client_id != self._preregistered.client_id:
-                self._preregistered.redirect_uris = self.context.client_metadata.redirect_uris
-                self.context.client_info = self._preregistered
-        elif (
-            info is not None
-            and info.client_id != self.context.client_metadata_url
-            and info.redirect_uris
-            and redirect not in {str(u) for u in info.redirect_uris}
-        ):
-            # A registration of an earlier process, for another port: register again rather than be refused.
-            self.context.client_info = None
+        if self._preregistered is not None and (info is None or info.client_id != self._preregistered.client_id):
+            self._preregistered.redirect_uris = self.context.client_metadata.redirect_uris
+            self.context.client_info = self._preregistered
 
     def _choose_client_authentication(self) -> None:
         """A pre-registered secret goes as the server's metadata allows, ``client_secret_basic`` first (also
@@ -194,6 +188,12 @@ class _OAuth(OAuthClientProvider):
     async def _exchange_token_authorization_code(self, auth_code: str, code_verifier: str) -> httpx2.Request:
         self._choose_client_authentication()
         return await super()._exchange_token_authorization_code(auth_code, code_verifier)
+
+    async def _handle_token_response(self, response: httpx2.Response) -> None:
+        await super()._handle_token_response(response)
+        set_metadata = getattr(self.context.storage, "set_metadata", None)
+        if self.context.oauth_metadata is not None and set_metadata is not None:
+            await set_metadata(self.context.oauth_metadata)
 
     async def _refresh_token(self) -> httpx2.Request:
         self._choose_client_authentication()
@@ -236,6 +236,27 @@ class _OAuth(OAuthClientProvider):
         if not query.get("code"):
             raise OAuthFlowError("the redirect carries no authorization code")
         return AuthorizationCodeResult(code=query["code"], state=query.get("state"), iss=query.get("iss"))
+
+
+def _stored_port(info: OAuthClientInformationFull | None) -> int | None:
+    for uri in (info.redirect_uris or []) if info is not None else []:
+        parts = urllib.parse.urlsplit(str(uri))
+        if parts.scheme == "http" and parts.hostname == "127.0.0.1" and parts.path == "/callback" and parts.port:
+            return parts.port
+    return None
+
+
+def _bind_loopback(port: int | None) -> socket.socket:
+    """A TCP socket bound on 127.0.0.1, at `port` when it is free, else at a port the system picks."""
+    for candidate in (port, 0) if port else (0,):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.bind(("127.0.0.1", candidate))
+        except OSError:
+            sock.close()
+            continue
+        return sock
+    raise OSError("no port to listen on at 127.0.0.1")  # pragma: no cover - port 0 always binds
 
 
 def _is_async(function: Callable[..., Any]) -> bool:

@@ -14,7 +14,7 @@ from typing import Any
 
 import anyio
 import anyio.to_thread
-from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
+from mcp.shared.auth import OAuthClientInformationFull, OAuthMetadata, OAuthToken
 
 from ..exceptions import UserError
 
@@ -139,6 +139,19 @@ class TokenFile:
             saved["expires_at"] = time.time() + tokens.expires_in
             saved.pop("expires_in", None)
         await anyio.to_thread.run_sync(self._update, "tokens", saved)
+
+    async def get_metadata(self) -> OAuthMetadata | None:
+        """The authorization server's metadata as last discovered: a later process refreshes its tokens at
+        that token endpoint (the SDK discovers it only on a 401)."""
+        saved = (await anyio.to_thread.run_sync(self._entry)).get("authorization_server")
+        try:
+            return OAuthMetadata.model_validate(saved) if isinstance(saved, dict) else None
+        except ValueError:
+            return None
+
+    async def set_metadata(self, metadata: OAuthMetadata) -> None:
+        saved = metadata.model_dump(mode="json", exclude_none=True)
+        await anyio.to_thread.run_sync(self._update, "authorization_server", saved)
 
     async def get_client_info(self) -> OAuthClientInformationFull | None:
         saved = (await anyio.to_thread.run_sync(self._entry)).get("client_info")
