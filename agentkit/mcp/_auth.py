@@ -9,7 +9,7 @@ from typing import Any
 
 try:
     import httpx2
-    from mcp.client.auth import OAuthFlowError
+    from mcp.client.auth import OAuthClientProvider, OAuthFlowError
 except ImportError as e:  # pragma: no cover - depends on the environment
     raise ImportError(f"agentkit.mcp needs the MCP SDK: pip install 'agentkit[mcp]' ({e})") from e
 
@@ -41,6 +41,15 @@ class ServerAuth(httpx2.Auth):
                 f"auth= wants a bearer token, an httpx.Auth or the MCP SDK's auth provider "
                 f"(agentkit.mcp.oauth(...)), not {type(auth).__name__}"
             )
+        self.credentials: str | None = (
+            "oauth"
+            if isinstance(auth, OAuthClientProvider)
+            else "token"
+            if auth is not None or any(name.lower() == "authorization" for name in self._headers)
+            else None
+        )
+        """What goes to the server: ``"oauth"`` (an OAuth provider's token), ``"token"`` (other credentials),
+        or None."""
         self.refused: tuple[int, str | None] | None = None
         """The status and WWW-Authenticate header of the server's last refusal (None after a success)."""
 
@@ -143,7 +152,7 @@ def refusal(e: BaseException, auth: ServerAuth | None) -> tuple[int, str | None]
 
 
 def auth_failure(
-    e: BaseException, auth: ServerAuth | None, where: str, *, has_auth: bool, redact: Callable[[str], str]
+    e: BaseException, auth: ServerAuth, where: str, *, redact: Callable[[str], str]
 ) -> AuthorizationError | None:
     """The `AuthorizationError` behind `e`, if authorization is what failed: a refusal (401/403), or an OAuth
     flow that could not finish (the person refused, no redirect came, a server broke the protocol)."""
@@ -153,7 +162,7 @@ def auth_failure(
     refused = refusal(e, auth)
     if refused is None:
         return None
-    return authorization_error(where, *refused, has_auth=has_auth, redact=redact)
+    return authorization_error(where, *refused, credentials=auth.credentials, redact=redact)
 
 
 def _find(e: BaseException, kind: type[BaseException]) -> BaseException | None:
@@ -172,15 +181,19 @@ def _find(e: BaseException, kind: type[BaseException]) -> BaseException | None:
 
 
 def authorization_error(
-    where: str, status: int, challenge: str | None, *, has_auth: bool, redact: Callable[[str], str]
+    where: str, status: int, challenge: str | None, *, credentials: str | None, redact: Callable[[str], str]
 ) -> AuthorizationError:
-    """The error for a refusal: says "authorization", what the server said, and what to do."""
+    """The error for a refusal: says "authorization", what the server said, and what to do. `credentials`:
+    what was sent (see `ServerAuth.credentials`)."""
     if status == 403:
         said = "refused authorization (HTTP 403 Forbidden: the credentials lack a permission)"
         todo = "ask for the scope it names (oauth(..., scopes=...)) or use an account allowed to"
-    elif has_auth:
+    elif credentials == "oauth":
+        said = "refused authorization (HTTP 401 Unauthorized: the sign-in's token was not accepted)"
+        todo = "sign in again (remove the server's entry from oauth(..., storage=...))"
+    elif credentials is not None:
         said = "refused authorization (HTTP 401 Unauthorized: the credentials were not accepted)"
-        todo = "check the token, or authorize again (delete the stored tokens of oauth(..., storage=...))"
+        todo = "check the token or credentials given (auth=, or the Authorization header)"
     else:
         said = "needs authorization (HTTP 401 Unauthorized)"
         todo = "give auth=agentkit.mcp.oauth(url) to sign in, or auth='TOKEN' for a bearer token"

@@ -404,14 +404,10 @@ class MCPToolset:
         if own is not None:
             raise own
 
-    @property
-    def _has_auth(self) -> bool:
-        return self._auth is not None or any(name.lower() == "authorization" for name in self._headers)
-
     def _auth_failure(self, e: BaseException, where: str) -> AuthorizationError | None:
         if self._server_auth is None:
             return None
-        return auth_failure(e, self._server_auth, where, has_auth=self._has_auth, redact=self._redact)
+        return auth_failure(e, self._server_auth, where, redact=self._redact)
 
     def _describe(self, e: BaseException) -> str:
         """`e` for a message or a log, without this connection's secrets; a failed authorization said as one."""
