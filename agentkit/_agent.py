@@ -352,8 +352,9 @@ class Agent(Generic[OutputT]):
                 if (found := await c.before_call(run, call, tool)) is not None:
                     break
             if found is None:
+                reads = getattr(tool, "reads_transcript", True)  # an MCP tool's context needs no copy of it
                 outcome = await answer(call, malformed, run.tools, tool_timeout=o.tool_timeout, count=run.count_call,
-                                       context=lambda: run.context(call))  # fmt: skip
+                                       context=lambda: run.context(call, transcript=reads))  # fmt: skip
                 if outcome.images and getattr(run.agent.model, "takes_images", False) is True:
                     state.images[call.id] = outcome.images
                 if outcome.abandoned:

@@ -87,11 +87,12 @@ class RunState:
     """The current turn's calls that wait instead of being answered (a sub-run that stopped for
     approval), by call id: the run stops with them pending."""
 
-    def context(self, call: ToolCall) -> RunContext[Any]:
-        """The `RunContext` of a tool that runs `call` now."""
+    def context(self, call: ToolCall, *, transcript: bool = True) -> RunContext[Any]:
+        """The `RunContext` of a tool that runs `call` now (`transcript=False`: with no messages,
+        for a tool that never reads them, such as an MCP server's: the copy costs per call)."""
         usage = dataclasses.replace(self.usage)  # a copy: the run goes on counting
         # A deep copy: a tool must not be able to rewrite the transcript.
-        messages = copy.deepcopy(self.snapshot)
+        messages = copy.deepcopy(self.snapshot) if transcript else []
         return RunContext(deps=self.options.deps, usage=usage, turn=self.turn, messages=messages, call=call, _run=self)
 
     def ticket(self, call: ToolCall) -> int:

@@ -46,7 +46,7 @@ MODULE_ALL = {
     agentkit.cli: {"EventPrinter", "SpecError", "load_object", "load_tools", "main", "result_dict"},
     agentkit.sessions: {"History", "MemorySession", "RedisSession", "SQLiteSession", "Session", "count_tokens", "fit"},
     agentkit.tracing: {"instrument", "uninstrument"},
-    agentkit.mcp: {"MCPToolset", "oauth", "server"},
+    agentkit.mcp: {"MCPTool", "MCPToolset", "oauth", "server"},
     agentkit.batch: {"BatchResult", "OutputFileError", "run_many"},
 }
 

@@ -95,6 +95,21 @@ async def test_sampling_outside_a_run_is_answered_and_counted_on_the_toolset():
     assert toolset.sampling_usage.requests == 1
 
 
+async def test_a_sampling_request_while_no_call_is_in_flight_is_refused(tmp_path):
+    note = tmp_path / "note"
+    sampler = ScriptedModel(["never"])
+    toolset = asking(sampling=sampler)
+    toolset._mode = "legacy"  # a server may send requests of its own only on the handshake-era protocol
+    async with toolset:
+        tool = {t.name: t for t in await toolset.list_tools()}["ask_later"]
+        assert await tool.acall({"path": str(note)}) == "later"
+        with anyio.fail_after(30):
+            while not note.exists():  # the server notes what became of its request
+                await anyio.sleep(0.05)
+    assert note.read_text().startswith("refused: ") and "during its calls" in note.read_text()
+    assert sampler.calls == []
+
+
 # --- elicitation -----------------------------------------------------------------------------------
 
 
@@ -114,6 +129,27 @@ async def test_an_elicitation_answer_gets_the_schemas_defaults_and_is_checked_be
     assert first == {"action": "accept", "content": {"name": "Ada", "age": 30}}
     assert done[1].error is not None and "name" in done[1].content and "schema" in done[1].content
     assert json.loads(done[2].content)["action"] == "decline"
+
+
+async def test_a_sync_elicit_works_and_an_answer_that_is_not_a_dict_is_not_sent():
+    answers = iter([{"name": "Bo"}, "yes"])
+    model = ScriptedModel([qw_call("ask_person"), qw_call("ask_person"), "done"])
+    done, _, _ = await finished(Agent(model, [asking(elicit=lambda message, schema: next(answers))]), "q")
+    assert json.loads(done[0].content) == {"action": "accept", "content": {"name": "Bo", "age": 30}}
+    assert done[1].error is not None and "not a dict" in done[1].content
+
+
+async def test_an_elicitation_while_no_call_is_in_flight_is_declined_without_asking(tmp_path):
+    note, asked = tmp_path / "note", []
+    toolset = asking(elicit=lambda message, schema: asked.append(message) or {"password": "hunter2"})
+    toolset._mode = "legacy"  # a server may send requests of its own only on the handshake-era protocol
+    async with toolset:
+        tool = {t.name: t for t in await toolset.list_tools()}["ask_later"]
+        assert await tool.acall({"path": str(note), "person": True}) == "later"
+        with anyio.fail_after(30):
+            while not note.exists():  # the server notes what became of its request
+                await anyio.sleep(0.05)
+    assert note.read_text() == "decline" and asked == []
 
 
 async def test_without_elicit_an_elicitation_is_refused():
@@ -158,6 +194,21 @@ async def test_progress_notifications_are_stream_events_of_the_call():
         (3, 3, "step 3"),
     ]
     assert {e.call.name for e in progress} == {"count"}
+
+
+async def test_a_call_of_a_run_that_does_not_stream_still_sends_a_progress_token():
+    model = ScriptedModel([qw_call("has_token"), "done"])
+    result = await Agent(model, [asking()]).run("q")
+    assert result.messages[2]["content"] == "yes"
+
+
+async def test_progress_that_goes_back_or_floods_is_not_passed_on():
+    from agentkit.mcp._connection import MAX_PROGRESS_EVENTS
+
+    model = ScriptedModel([qw_call("flood", n=MAX_PROGRESS_EVENTS + 200), "done"])
+    _, _, events = await finished(Agent(model, [asking()]), "q")
+    progress = [e.progress for e in events if isinstance(e, ToolProgress)]
+    assert progress == list(range(1, MAX_PROGRESS_EVENTS + 1))
 
 
 async def test_cancelling_a_run_tells_the_server_to_cancel_the_call_in_flight(tmp_path):
@@ -270,3 +321,17 @@ async def test_a_tool_list_that_never_ends_stops_at_the_page_cap(caplog):
     from agentkit.mcp._listing import MAX_PAGES
 
     assert len(tools) == MAX_PAGES and "pages" in caplog.text
+
+
+async def test_an_mcp_call_in_a_run_copies_no_transcript(monkeypatch):
+    # A tool's RunContext carries a deep copy of the transcript; an MCP tool never reads it, and
+    # the copy would cost each call as much as the call itself on a long transcript.
+    from agentkit._capability import RunState
+
+    given = []
+    real = RunState.context
+    monkeypatch.setattr(RunState, "context", lambda self, *a, **kw: given.append(real(self, *a, **kw)) or given[-1])
+    model = ScriptedModel([qw_call("look") + qw_call("plain"), "done"])
+    done, _, _ = await finished(Agent(model, [asking()]), "q" * 1000)
+    assert [d.content for d in done] == ["seen", "plain"]
+    assert [c.messages for c in given] == [[], []]

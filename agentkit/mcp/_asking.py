@@ -16,7 +16,7 @@ import os
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from .. import _validation
 from .._capability import RunState
@@ -52,8 +52,8 @@ logger = logging.getLogger("agentkit")
 MAX_LOG_CHARS = 2_000
 """The most characters of one server log message that reach Python logging."""
 
-Elicit = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any] | None]]
-"""``elicit(message, schema)``: the person's answer (a dict), or None to decline."""
+Elicit = Callable[[str, dict[str, Any]], "Awaitable[dict[str, Any] | None] | dict[str, Any] | None"]
+"""``elicit(message, schema)`` (async, or sync): the person's answer (a dict), or None to decline."""
 SamplingApproval = Callable[[dict[str, Any]], "bool | str | Awaitable[bool | str]"]
 """``approval(request)`` (sync or async), `request` being ``{"messages": [...], "max_tokens": n}``:
 True lets the model answer; False or a reason (a str) refuses the request."""
@@ -104,14 +104,19 @@ class Asking:
     usage: Usage = field(default_factory=Usage)
     """Every sampling request answered, in runs or not."""
 
-    def callbacks(self, current_run: Callable[[], RunState | None]) -> dict[str, Any]:
+    def callbacks(self, current_run: Callable[[], RunState | Literal[False] | None]) -> dict[str, Any]:
         """The SDK client's keyword arguments for what is offered; `current_run()` is the run
-        whose call is in flight on the connection (None: none is)."""
+        whose call is in flight on the connection (None: a call outside any run; False: no call)."""
 
         async def sampling(context: Any, params: CreateMessageRequestParams) -> CreateMessageResult | ErrorData:
             return await self.sample(params, current_run())
 
         async def elicitation(context: Any, params: ElicitRequestParams) -> ElicitResult | ErrorData:
+            if current_run() is False:  # a person is asked only during a call, not at a server's whim
+                logger.warning(
+                    "%s asked for an elicitation while none of its calls was in flight: declined", self.where
+                )
+                return ElicitResult(action="decline")
             return await self.answer(params)
 
         async def list_roots(context: Any) -> ListRootsResult:
@@ -128,9 +133,15 @@ class Asking:
 
     # --- sampling --------------------------------------------------------------------------------
 
-    async def sample(self, params: CreateMessageRequestParams, run: RunState | None) -> CreateMessageResult | ErrorData:
-        """Answer ``sampling/createMessage`` with the sampling model, within `run`'s limits."""
+    async def sample(
+        self, params: CreateMessageRequestParams, run: RunState | Literal[False] | None
+    ) -> CreateMessageResult | ErrorData:
+        """Answer ``sampling/createMessage`` with the sampling model, within `run`'s limits; refused
+        when no call is in flight (`run` False): a server may not spend the model of its own accord."""
         assert self.sampling is not None
+        if run is False:
+            logger.warning("%s asked for sampling while none of its calls was in flight: refused", self.where)
+            return ErrorData(code=INVALID_REQUEST, message="the client takes sampling requests only during its calls")
         messages = sampling_messages(params)
         if isinstance(messages, ErrorData):
             return messages
@@ -182,7 +193,9 @@ class Asking:
             return ElicitResult(action="decline")
         schema = dict(params.requested_schema)
         try:
-            given = await self.elicit(params.message, schema)
+            given: Any = self.elicit(params.message, schema)
+            if inspect.isawaitable(given):  # an async function, as documented; a sync one works too
+                given = await given
         except Exception as e:
             logger.warning("%s: elicit raised %s; the elicitation is cancelled", self.where, type(e).__name__)
             return ElicitResult(action="cancel")

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import anyio
 import anyio.lowlevel
@@ -27,6 +28,7 @@ from ._results import result_value
 try:
     from mcp import Client
     from mcp.client.subscriptions import ListenNotSupportedError
+    from mcp.shared.exceptions import MCPDeprecationWarning
     from mcp.types import Implementation, ToolListChangedNotification
 except ImportError as e:  # pragma: no cover - depends on the environment
     raise ImportError(f"agentkit.mcp needs the MCP SDK: pip install 'agentkit[mcp]' ({e})") from e
@@ -37,6 +39,11 @@ if TYPE_CHECKING:
 __all__ = ["Connection"]
 
 T = TypeVar("T")
+
+MAX_PROGRESS_EVENTS = 1_000
+"""The most `ToolProgress` events of one call."""
+MAX_PROGRESS_MESSAGE = 500
+"""The most characters of a progress message that reach the stream."""
 
 logger = logging.getLogger("agentkit")
 
@@ -57,11 +64,16 @@ class Connection:
         self._lock = anyio.Lock()
         self.runs: list[RunState] = []
         """The runs with a call in flight here, in the order their calls went out."""
+        self.in_flight = 0
+        """Calls in flight here, in runs or not."""
 
-    def current_run(self) -> RunState | None:
+    def current_run(self) -> RunState | Literal[False] | None:
         """The run a server's request (sampling) belongs to: the one whose call went out last of
-        those in flight (MCP does not say which call a request serves); None when none is."""
-        return self.runs[-1] if self.runs else None
+        those in flight (MCP does not say which call a request serves); None when only calls
+        outside runs are; False when no call is (the server asks of its own accord)."""
+        if self.runs:
+            return self.runs[-1]
+        return None if self.in_flight else False
 
     async def serve(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         client = Client(
@@ -79,8 +91,8 @@ class Connection:
                 check_outputs_safely(client.session)
                 self.client = client
                 self.toolset._instructions = client.instructions
-                await self._ask_for_logs(client)
                 tg.start_soon(self._listen, client)
+                tg.start_soon(self._ask_for_logs, client)  # not awaited: a server slow to answer delays no call
                 task_status.started()
                 started = True
                 await self.closing.wait()
@@ -98,11 +110,12 @@ class Connection:
         # newer ones read `log_level` from each request.
         if client.protocol_version >= "2026" or client.server_capabilities.logging is None:
             return
-        with anyio.move_on_after(self.toolset.connect_timeout):
-            try:
-                await client.set_logging_level(log_level())  # type: ignore[arg-type]
-            except Exception as e:  # a server that refuses still serves its tools
-                logger.info("%r: logging/setLevel failed (%s)", self.toolset, self.toolset._describe(e))
+        try:
+            with warnings.catch_warnings():  # deprecated by the 2026-07-28 protocol, not by the server's
+                warnings.simplefilter("ignore", MCPDeprecationWarning)
+                await client.set_logging_level(log_level())
+        except Exception as e:  # a server that refuses still serves its tools
+            logger.info("%r: logging/setLevel failed (%s)", self.toolset, self.toolset._describe(e))
 
     def lose(self, reason: str = "the server closed the connection") -> None:
         """Mark the connection lost (the server died or dropped it) and close it; an entered
@@ -215,6 +228,7 @@ class Connection:
             progress = _progress(run, context.call) if run is not None and context is not None else None
             if run is not None:
                 self.runs.append(run)
+            self.in_flight += 1
             try:
                 result = await client.call_tool(name, arguments, progress_callback=progress)
             except Exception as e:
@@ -224,6 +238,7 @@ class Connection:
                     f"the MCP server failed on {name}: {self.toolset._describe(e)}"
                 ) from self.toolset._redact.cause(e)
             finally:
+                self.in_flight -= 1
                 if run is not None:
                     self.runs.remove(run)
             return result_value(result, output_schema=output_schema, max_image_bytes=self.toolset.max_image_bytes,
@@ -254,12 +269,17 @@ class Connection:
 
 
 def _progress(run: RunState, call: ToolCall) -> Any:
-    """The progress callback of `call`: each notification as a `ToolProgress` of the run's stream."""
-    emit = run.emit
-    if emit is None:
-        return None
+    """The progress callback of `call`: each notification as a `ToolProgress` of the run's stream,
+    those that go forward (MCP's rule) and at most `MAX_PROGRESS_EVENTS`: a server that floods
+    fills no buffer."""
+    emit = run.emit  # None: a run that does not stream; the token still goes, as MCP clients send one
+    last: list[float] = []
 
     async def progress(value: float, total: float | None, message: str | None) -> None:
-        await emit(ToolProgress(call=call, progress=value, total=total, message=message))
+        if emit is None or len(last) >= MAX_PROGRESS_EVENTS or (last and value <= last[-1]):
+            return
+        last.append(value)
+        said = message[:MAX_PROGRESS_MESSAGE] if isinstance(message, str) else None
+        await emit(ToolProgress(call=call, progress=value, total=total, message=said))
 
     return progress

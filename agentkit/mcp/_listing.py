@@ -51,6 +51,7 @@ class MCPTool(SchemaTool):
         )
         self._call = call
         self.takes_context = True  # the run's, when there is one; `acall` works without
+        self.reads_transcript = False  # its context needs no copy of the transcript
         self.server_name = server_name
         """The tool's name on the server."""
         self.title = title

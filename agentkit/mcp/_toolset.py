@@ -58,6 +58,14 @@ class MCPToolset:
     otherwise each run connects before its first model call and disconnects when it ends, also
     on error or cancellation. The tool list is fetched once per connection and again after the
     server says it changed. Make one with `stdio`, `http` or `sse`.
+
+    What the server may ask of the client, each offered only when given: `sampling`, a `Model`
+    answering its ``sampling/createMessage`` requests (counted in the run whose call is in
+    flight, within its usage limits; `sampling_approval(request)` may refuse one); `elicit`, an
+    async ``(message, schema) -> dict | None`` answering its forms (None: declined; the answer
+    gets the schema's defaults and is checked against it); `roots`, paths or ``file://`` URIs.
+    `offer_resources` gives the model a ``read_resource`` tool; `requires_approval="destructive"`
+    makes the tools that MCP's annotations call destructive wait for approval.
     """
 
     def __init__(

@@ -12,6 +12,7 @@ note://blob (bytes). Prompt: greet. The server has instructions.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import sys
@@ -57,6 +58,35 @@ async def ask_model(
     return json.dumps({"text": text, "model": answer.model, "stop": answer.stop_reason})
 
 
+_LATER: set = set()
+
+
+@server.tool()
+async def ask_later(path: str, ctx: Context, person: bool = False) -> str:
+    """Return at once; then (handshake-era protocol) ask the client's model (or the person),
+    unasked, and write what happened to `path`."""
+    session = ctx.session
+
+    async def later() -> None:
+        await anyio.sleep(0.2)
+        try:
+            if person:
+                schema = {"type": "object", "properties": {"password": {"type": "string"}}}
+                outcome = (await session.elicit_form("Your password, please", schema)).action
+            else:
+                message = SamplingMessage(role="user", content=TextContent(text="unasked"))
+                await session.create_message([message], max_tokens=10_000)
+                outcome = "answered"
+        except Exception as e:
+            outcome = f"refused: {e}"
+        with open(path, "w") as f:
+            f.write(outcome)
+
+    task = asyncio.get_running_loop().create_task(later())
+    _LATER.add(task)
+    return "later"
+
+
 class Person(BaseModel):
     name: str = Field(title="Name")
     age: int = Field(default=30, ge=0)
@@ -98,6 +128,22 @@ async def count(n: int, ctx: Context) -> str:
     for i in range(1, n + 1):
         await ctx.report_progress(i, n, f"step {i}")
     return "counted"
+
+
+@server.tool()
+async def has_token(ctx: Context) -> str:
+    """Whether the call came with a progress token."""
+    meta = ctx.request_context.meta
+    found = meta if isinstance(meta, dict) else vars(meta) if meta is not None else {}
+    return "yes" if found.get("progress_token", found.get("progressToken")) is not None else "no"
+
+
+@server.tool()
+async def flood(n: int, ctx: Context) -> str:
+    """Progress 1, then 1 again and 0.5 (going back), then 2..n."""
+    for value in (1, 1, 0.5, *range(2, n + 1)):
+        await ctx.report_progress(value, n)
+    return "flooded"
 
 
 @server.tool()
