@@ -50,13 +50,14 @@ class Servers:
 
 
 @contextlib.contextmanager
-def running(tmp_path: Path, *args: str) -> Iterator[Servers]:
+def running(tmp_path: Path, *args: str, sse: int | None = None) -> Iterator[Servers]:
     rs, auth = free_port(), free_port()
     log = tmp_path / "requests.jsonl"
-    proc = subprocess.Popen([sys.executable, SERVER, str(rs), str(auth), str(log), "--token", STATIC, *args])
+    more = ["--sse", str(sse)] if sse else []
+    proc = subprocess.Popen([sys.executable, SERVER, str(rs), str(auth), str(log), "--token", STATIC, *args, *more])
     try:
-        wait_for_port(rs, proc)
-        wait_for_port(auth, proc)
+        for port in (rs, auth, sse) if sse else (rs, auth):
+            wait_for_port(port, proc)
         yield Servers(url=f"http://127.0.0.1:{rs}/mcp", issuer=f"http://127.0.0.1:{auth}", log=log)
     finally:
         proc.terminate()
@@ -113,6 +114,17 @@ async def test_a_bearer_token_goes_to_the_server(servers):
     assert await call_whoami(MCPToolset.http(servers.url, auth=STATIC)) == "authorized"
     assert all(r["headers"].get("authorization") == f"Bearer {STATIC}" for r in servers.requests("rs"))
     assert servers.requests("as") == []
+
+
+async def test_sse_takes_auth_and_headers_too(tmp_path):
+    sse = free_port()
+    with running(tmp_path, sse=sse) as servers:
+        toolset = MCPToolset.sse(f"http://127.0.0.1:{sse}/sse", auth=STATIC, headers={"X-Api-Key": "h3ader-s3cret"})
+        assert await call_whoami(toolset) == "authorized"
+        sent = servers.requests("sse")
+    assert {r["path"] for r in sent} >= {"/sse", "/messages/"}
+    assert all(r["headers"].get("authorization") == f"Bearer {STATIC}" for r in sent)
+    assert all(r["headers"].get("x-api-key") == "h3ader-s3cret" for r in sent)
 
 
 async def test_an_httpx2_auth_is_used_as_it_is(servers):

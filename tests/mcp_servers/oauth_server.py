@@ -1,10 +1,11 @@
 """An MCP server behind OAuth, and its authorization server on another origin, both built with the MCP SDK's own
 server-side auth (its metadata, registration, authorization, token and bearer-checking endpoints).
 
-    python oauth_server.py RS_PORT AS_PORT LOG [--grant SCOPES] [--require SCOPES] [--token TOKEN]
+    python oauth_server.py RS_PORT AS_PORT LOG [--grant SCOPES] [--require SCOPES] [--token TOKEN] [--sse PORT]
 
 The resource server (127.0.0.1:RS_PORT/mcp, tool ``whoami``) names the authorization server (127.0.0.1:AS_PORT)
-in its protected resource metadata. The authorization server registers clients dynamically, knows one
+in its protected resource metadata; with ``--sse`` it is also served on the legacy
+HTTP+SSE transport (127.0.0.1:PORT/sse). The authorization server registers clients dynamically, knows one
 pre-registered client (``pre-client`` / ``pre-s3cret-value``, redirect URI ``http://127.0.0.1:3000/callback``,
 either client authentication method), approves every
 authorization at once (a person who always says yes) with the requested scopes that are in ``--grant``, and takes
@@ -145,12 +146,12 @@ async def main() -> None:
         """Say that the caller got in."""
         return "authorized"
 
+    apps = [(resource.streamable_http_app(), "rs", rs_port), (authority.streamable_http_app(), "as", as_port)]
+    if "--sse" in sys.argv:
+        apps.append((resource.sse_app(), "sse", int(option("--sse", "0") or 0)))
     servers = [
         uvicorn.Server(uvicorn.Config(logged(app, name, log), host="127.0.0.1", port=port, log_level="warning"))
-        for app, name, port in (
-            (resource.streamable_http_app(), "rs", rs_port),
-            (authority.streamable_http_app(), "as", as_port),
-        )
+        for app, name, port in apps
     ]
     async with anyio.create_task_group() as tg:
         for server in servers:
