@@ -9,6 +9,7 @@ import contextlib
 import json
 import logging
 import os
+import socket
 import stat
 import subprocess
 import sys
@@ -170,6 +171,8 @@ async def test_the_redirect_is_taken_on_loopback_with_its_state_checked(servers)
     host, port = urllib.parse.urlsplit(seen[0])[1].split(":")
     assert host == "127.0.0.1" and int(port) > 0
     assert seen[1] == "forged: 400"
+    with socket.socket() as probe:  # listened on for the sign-in only
+        assert probe.connect_ex(("127.0.0.1", int(port))) != 0
     registered = [r for r in servers.requests("as") if r["path"] == "/register"]
     assert len(registered) == 1
 

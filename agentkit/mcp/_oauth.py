@@ -201,6 +201,18 @@ class _OAuth(OAuthClientProvider):
 
     # --- the person's part ------------------------------------------------------------------------
 
+    async def _perform_authorization(self) -> httpx2.Request:
+        if self._fixed_redirect is None and self._socket is None:  # a sign-in again, after an earlier one
+            self._socket = _bind_loopback(_stored_port(self.context.client_info))
+            port = self._socket.getsockname()[1]
+            self.context.client_metadata.redirect_uris = [AnyUrl(f"http://127.0.0.1:{port}/callback")]
+        try:
+            return await super()._perform_authorization()
+        finally:  # listened on for this sign-in only
+            if self._socket is not None:
+                self._socket.close()
+                self._socket = None
+
     async def _open(self, url: str) -> None:
         self._answer = None
         state = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query)).get("state", "")
