@@ -270,6 +270,17 @@ async def test_a_pre_registered_client_sends_its_secret_with_basic_first(servers
     assert "/register" not in [r["path"] for r in servers.requests("as")]
 
 
+async def test_a_pre_registered_secret_goes_only_to_the_issuer_given(servers):
+    wrong = oauth(servers.url, open_url=follow, client_id="pre-client", client_secret="pre-s3cret-value",
+                  redirect_uri="http://127.0.0.1:3000/callback", issuer="https://login.example.com")  # fmt: skip
+    with pytest.raises(AuthorizationError, match=r"not https://login\.example\.com"):
+        await call_whoami(MCPToolset.http(servers.url, auth=wrong))
+    assert [r["path"] for r in servers.requests("as") if r["path"] in ("/register", "/token", "/authorize")] == []
+    right = oauth(servers.url, open_url=follow, client_id="pre-client", client_secret="pre-s3cret-value",
+                  redirect_uri="http://127.0.0.1:3000/callback", issuer=servers.issuer)  # fmt: skip
+    assert await call_whoami(MCPToolset.http(servers.url, auth=right)) == "authorized"
+
+
 async def test_401_without_auth_says_authorization_and_what_the_server_said(servers):
     with pytest.raises(AuthorizationError) as caught:
         await call_whoami(MCPToolset.http(servers.url))

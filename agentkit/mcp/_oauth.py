@@ -15,7 +15,7 @@ import anyio.to_thread
 try:
     import httpx2
     from mcp.client.auth import OAuthClientProvider, OAuthFlowError
-    from mcp.client.auth.utils import union_scopes
+    from mcp.client.auth.utils import issuers_match, union_scopes
     from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull, OAuthClientMetadata
     from pydantic import AnyUrl, PrivateAttr
 except ImportError as e:  # pragma: no cover - depends on the environment
@@ -41,6 +41,7 @@ def oauth(
     scopes: str | Iterable[str] | None = None,
     storage: Any = None,
     redirect_timeout: float = 300.0,
+    issuer: str | None = None,
 ) -> OAuthClientProvider:
     """The MCP SDK's OAuth client provider for `server_url`, for ``MCPToolset.http(url, auth=oauth(url))``.
 
@@ -59,6 +60,10 @@ def oauth(
     `storage`: None (memory: authorize again in each process), a file path (JSON, written atomically and
     readable by its owner only; one file may hold several servers), or an object with the SDK's
     ``TokenStorage`` methods. `scopes` are asked for in addition to those the server names.
+
+    `issuer`: the authorization server a pre-registered client belongs to. Given, the sign-in uses that server
+    only (the MCP server's metadata must name it) and its secret goes to no other; without it, the secret goes
+    to the authorization server the MCP server names.
     """
     if not isinstance(server_url, str) or urllib.parse.urlsplit(server_url).scheme not in ("http", "https"):
         raise UserError(f"oauth() wants the MCP server's http(s) URL, not {server_url!r}")
@@ -88,6 +93,7 @@ def oauth(
             client_secret=client_secret,
             client_metadata_url=client_metadata_url,
             redirect_timeout=redirect_timeout,
+            issuer=issuer,
         )
     except ValueError as e:  # the SDK's check of client_metadata_url
         raise UserError(f"oauth(): {e}") from None
@@ -121,6 +127,7 @@ class _OAuth(OAuthClientProvider):
         client_secret: str | None,
         client_metadata_url: str | None,
         redirect_timeout: float,
+        issuer: str | None,
     ) -> None:
         super().__init__(
             server_url, metadata, storage, redirect_handler=self._open, callback_handler=self._redirected,
@@ -129,6 +136,7 @@ class _OAuth(OAuthClientProvider):
         self._open_url = open_url
         self._fixed_redirect = redirect_uri
         self._timeout = redirect_timeout
+        self._issuer = issuer
         self._socket: socket.socket | None = None
         self._answer: str | None = None
         self._preregistered = (
@@ -168,13 +176,27 @@ class _OAuth(OAuthClientProvider):
             self._preregistered.redirect_uris = self.context.client_metadata.redirect_uris
             self.context.client_info = self._preregistered
 
+    def _select_authorization_server(self, advertised: list[str]) -> str:
+        if self._issuer is None:
+            return super()._select_authorization_server(advertised)
+        for candidate in advertised:
+            if issuers_match(candidate, self._issuer):
+                return candidate
+        raise OAuthFlowError(
+            f"the MCP server names the authorization server(s) {', '.join(advertised)}, "
+            f"not {self._issuer} (the issuer given)"
+        )
+
     def _choose_client_authentication(self) -> None:
         """A pre-registered secret goes as the server's metadata allows, ``client_secret_basic`` first (also
-        RFC 8414's default when the metadata names none)."""
+        RFC 8414's default when the metadata names none), and only to the `issuer` given, if one is."""
         info = self.context.client_info
         if self._preregistered is None or info is not self._preregistered or not info.client_secret:
             return
         metadata = self.context.oauth_metadata
+        if self._issuer is not None and (metadata is None or not issuers_match(str(metadata.issuer), self._issuer)):
+            found = "no metadata" if metadata is None else f"metadata of {metadata.issuer}"
+            raise OAuthFlowError(f"the client secret is for {self._issuer}; the sign-in found {found}: not sent")
         allowed = (metadata.token_endpoint_auth_methods_supported if metadata else None) or ["client_secret_basic"]
         for method in ("client_secret_basic", "client_secret_post"):
             if method in allowed:
