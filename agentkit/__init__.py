@@ -44,6 +44,7 @@ from ._trajectory import Trajectory
 from .exceptions import (
     AgentError,
     ApprovalError,
+    AuthorizationError,
     CapabilityError,
     MaxTurnsExceeded,
     ModelError,
@@ -76,6 +77,7 @@ __all__ = [
     "AgentError",
     "AgentEvent",
     "ApprovalError",
+    "AuthorizationError",
     "CallAnswer",
     "Capability",
     "CapabilityError",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import traceback
 import urllib.parse
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 _SECRET = re.compile(r"key|token|secret|passw|auth|bearer|cookie|credential", re.IGNORECASE)
 _HIDDEN = "***"
@@ -40,14 +40,17 @@ class Redactor:
     credentials after an ``Authorization`` scheme), and the arguments and environment values
     that look like secrets."""
 
-    def __init__(self, secrets: Iterable[str], *, url: str | None = None) -> None:
+    def __init__(
+        self, secrets: Iterable[str], *, url: str | None = None, more: Callable[[], Iterable[str]] | None = None
+    ) -> None:
         # Longest first, so that a secret is never left half shown by a shorter one inside it.
         # Shorter than 3 characters is no secret, and would mangle every message.
         self._secrets = sorted({s for s in secrets if len(s) >= 3}, key=len, reverse=True)
         self._url = url
+        self._more = more  # secrets that change (an OAuth client's tokens): asked for at each use
 
     @classmethod
-    def for_url(cls, url: str, headers: Mapping[str, str]) -> Redactor:
+    def for_url(cls, url: str, headers: Mapping[str, str], more: Callable[[], Iterable[str]] | None = None) -> Redactor:
         parts = urllib.parse.urlsplit(url)
         found: list[str] = []
         userinfo = parts.netloc.rpartition("@")[0]
@@ -58,7 +61,7 @@ class Redactor:
         for value in headers.values():
             found += [value, value.partition(" ")[2]]  # "Bearer TOKEN": TOKEN alone too
         both = [*found, *(urllib.parse.unquote(s) for s in found), *(urllib.parse.quote(s, safe="") for s in found)]
-        return cls(both, url=url)
+        return cls(both, url=url, more=more)
 
     @classmethod
     def for_command(cls, args: Sequence[str], env: Mapping[str, str] | None) -> Redactor:
@@ -70,7 +73,11 @@ class Redactor:
     def __call__(self, text: str) -> str:
         if self._url is not None:
             text = text.replace(self._url, public_url(self._url))
-        for secret in self._secrets:
+        secrets = self._secrets
+        if self._more is not None:
+            now = {s for s in self._more() if len(s) >= 3}
+            secrets = sorted(now.union(secrets), key=len, reverse=True)
+        for secret in secrets:
             text = text.replace(secret, _HIDDEN)
         return text
 

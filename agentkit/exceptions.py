@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AgentError",
     "ApprovalError",
+    "AuthorizationError",
     "CapabilityError",
     "MaxTurnsExceeded",
     "ModelError",
@@ -144,6 +145,27 @@ class ToolsetError(RunError):
     """A toolset could not give the run its tools: an MCP server that does not start, refuses
     the connection or does not answer in time. Raised before the first model call."""
 
+
+class AuthorizationError(ToolsetError):
+    """An MCP server refused the credentials (HTTP 401 or 403), or has none to go on. The message
+    says "authorization", what the server said (its ``WWW-Authenticate`` header) and what to do.
+
+    `status` is 401 (no or invalid credentials) or 403 (valid ones lacking a permission);
+    `www_authenticate` the server's ``WWW-Authenticate`` header (``error``, ``scope``,
+    ``resource_metadata``...), or None when it sent none.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int = 401,
+        www_authenticate: str | None = None,
+        messages: list[dict[str, Any]] | None = None,
+    ) -> None:
+        super().__init__(message, messages=messages)
+        self.status = status
+        self.www_authenticate = www_authenticate
 
 
 class CapabilityError(RunError):

@@ -24,6 +24,7 @@ PUBLIC = {
     "CapabilityError",
     "Handoff", "SubAgentEvent",
     "Trajectory", "ToolProgress",
+    "AuthorizationError",
 }  # fmt: skip
 
 # Names fixed by the shared API contract (../shared/API.md).
@@ -37,7 +38,7 @@ CONTRACT = {
     "agentkit.formats": ["get_format", "detect_format", "ToolCall", "TextDelta", "ReasoningDelta", "ParsedOutput"],
     "agentkit.sessions": ["Session", "SQLiteSession"],
     "agentkit.tracing": ["instrument", "uninstrument"],
-    "agentkit.mcp": ["MCPToolset", "server"],
+    "agentkit.mcp": ["MCPToolset", "server", "oauth"],
     "agentkit.batch": ["run_many", "BatchResult"],
 }  # fmt: skip
 
@@ -52,6 +53,7 @@ MODULE_ALL = {
         "MCPRequest",
         "MCPTool",
         "MCPToolset",
+        "oauth",
         "Prompt",
         "Resource",
         "prompt",

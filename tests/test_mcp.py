@@ -596,9 +596,10 @@ async def test_a_failed_connection_names_no_secret_in_its_error_traceback_or_log
         with pytest.raises(ToolsetError) as caught:
             await Agent(ScriptedModel(["unused"]), [toolset]).run("q")
     error = caught.value
-    assert f"MCPToolset('http://127.0.0.1:{port}/mcp') could not be connected" in str(error)
-    if server == "refuses" and transport == "sse":
-        assert "401 Unauthorized" in str(error)  # what went wrong is still said
+    if server == "refuses":  # what went wrong is still said
+        assert f"MCPToolset('http://127.0.0.1:{port}/mcp') refused authorization (HTTP 401" in str(error)
+    else:
+        assert f"MCPToolset('http://127.0.0.1:{port}/mcp') could not be connected" in str(error)
     everything = [str(error), repr(error), "".join(traceback.format_exception(error)), caplog.text, repr(toolset)]
     assert [secret_in(text) for text in everything] == [None] * len(everything), everything
 

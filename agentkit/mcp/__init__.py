@@ -4,6 +4,7 @@ any MCP client (`server`). Needs the extra ``agentkit[mcp]`` (the official ``mcp
 from . import _sdk  # noqa: F401  # first: without the SDK, the error says how to install it
 from ._content import Audio, EmbeddedResource, Image
 from ._listing import MCPTool
+from ._oauth import oauth
 from ._prompts import Prompt, prompt
 from ._request import MCPRequest
 from ._resources import Resource, resource
@@ -11,6 +12,6 @@ from ._server import server
 from ._toolset import MCPToolset
 
 __all__ = [
-    "Audio", "EmbeddedResource", "Image", "MCPRequest", "MCPTool", "MCPToolset", "Prompt", "Resource", "prompt",
-    "resource", "server",
+    "Audio", "EmbeddedResource", "Image", "MCPRequest", "MCPTool", "MCPToolset", "Prompt", "Resource", "oauth",
+    "prompt", "resource", "server",
 ]  # fmt: skip

@@ -18,9 +18,10 @@ import anyio
 from .._model import Message, Model, Usage
 from .._redact import Redactor, public_url, redacted_args
 from .._tool_runner import MAX_IMAGE_BYTES, MAX_IMAGES
-from ..exceptions import ToolsetError, UserError
+from ..exceptions import AuthorizationError, ToolsetError, UserError
 from ..tools import Tool
 from ._asking import Asking, Elicit, SamplingApproval, root_uri
+from ._auth import ServerAuth, auth_failure, secrets_of
 from ._connection import Connection
 from ._failures import describe
 from ._holding import Holder
@@ -33,6 +34,7 @@ try:
     from mcp.client.sse import sse_client
     from mcp.client.stdio import stdio_client
     from mcp.client.streamable_http import streamable_http_client
+    from mcp.shared._httpx_utils import create_mcp_http_client
     from mcp.shared.exceptions import MCPDeprecationWarning
 except ImportError as e:  # pragma: no cover - depends on the environment
     raise ImportError(f"agentkit.mcp needs the MCP SDK: pip install 'agentkit[mcp]' ({e})") from e
@@ -84,14 +86,21 @@ class MCPToolset:
         roots: Iterable[str | os.PathLike[str]] | None = None,
         offer_resources: bool = False,
         sse: bool = False,
+        auth: Any = None,
     ) -> None:
         self._server = server
         self._sse = sse
         self._headers = dict(headers or {})
+        self._auth = auth
+        # What goes with the requests to the server: the headers and auth= (see ServerAuth).
+        self._server_auth = (
+            None if isinstance(server, StdioServerParameters) else ServerAuth(server, self._headers, auth)
+        )
+        secret_headers = {**self._headers, **({"Authorization": f"Bearer {auth}"} if isinstance(auth, str) else {})}
         self._redact = (
             Redactor.for_command(server.args, server.env)
             if isinstance(server, StdioServerParameters)
-            else Redactor.for_url(server, self._headers)
+            else Redactor.for_url(server, secret_headers, more=lambda: secrets_of(auth))
         )
         self.prefix = prefix
         """Put before each tool's name, with an underscore: ``prefix_name``."""
@@ -173,6 +182,7 @@ class MCPToolset:
         url: str,
         *,
         headers: Mapping[str, str] | None = None,
+        auth: Any = None,
         prefix: str | None = None,
         include: Iterable[str] | None = None,
         exclude: Iterable[str] | None = None,
@@ -187,8 +197,12 @@ class MCPToolset:
         offer_resources: bool = False,
     ) -> MCPToolset:
         """A server at a Streamable HTTP endpoint (``http://host:port/mcp``); `headers` go with
-        every request to that server (an ``Authorization`` header, say) and nowhere else."""
-        return cls(url, headers=headers, prefix=prefix, include=include, exclude=exclude,
+        every request to that server (an ``Authorization`` header, say) and nowhere else.
+
+        `auth`: a bearer token (sent as ``Authorization: Bearer TOKEN`` to that server only), an
+        ``httpx.Auth``, or the MCP SDK's auth provider (``agentkit.mcp.oauth(url)``, or one of the
+        SDK's own, as it is). A refusal (HTTP 401/403) raises `AuthorizationError`."""
+        return cls(url, headers=headers, auth=auth, prefix=prefix, include=include, exclude=exclude,
                    requires_approval=requires_approval, connect_timeout=connect_timeout,
                    max_image_bytes=max_image_bytes, max_images=max_images, sampling=sampling,
                    sampling_approval=sampling_approval, elicit=elicit, roots=roots,
@@ -200,6 +214,7 @@ class MCPToolset:
         url: str,
         *,
         headers: Mapping[str, str] | None = None,
+        auth: Any = None,
         prefix: str | None = None,
         include: Iterable[str] | None = None,
         exclude: Iterable[str] | None = None,
@@ -214,8 +229,8 @@ class MCPToolset:
         offer_resources: bool = False,
     ) -> MCPToolset:
         """A server on the legacy HTTP+SSE transport (``http://host:port/sse``), for servers that
-        do not speak Streamable HTTP yet."""
-        return cls(url, headers=headers, prefix=prefix, include=include, exclude=exclude,
+        do not speak Streamable HTTP yet. `headers` and `auth` as for `http`."""
+        return cls(url, headers=headers, auth=auth, prefix=prefix, include=include, exclude=exclude,
                    requires_approval=requires_approval, connect_timeout=connect_timeout,
                    max_image_bytes=max_image_bytes, max_images=max_images, sampling=sampling,
                    sampling_approval=sampling_approval, elicit=elicit, roots=roots,
@@ -377,7 +392,9 @@ class MCPToolset:
                     own = ToolsetError(f"{self!r} did not finish connecting in {self.connect_timeout} s")
                     raise own from None
                 except Exception as e:
-                    own = ToolsetError(f"{self!r} could not be connected: {self._describe(e)}")
+                    own = self._auth_failure(e, repr(self)) or ToolsetError(
+                        f"{self!r} could not be connected: {self._describe(e)}"
+                    )
                     raise own from self._redact.cause(e)
                 try:
                     yield connection
@@ -395,24 +412,30 @@ class MCPToolset:
         if own is not None:
             raise own
 
+    def _auth_failure(self, e: BaseException, where: str) -> AuthorizationError | None:
+        if self._server_auth is None:
+            return None
+        return auth_failure(e, self._server_auth, where, redact=self._redact)
+
     def _describe(self, e: BaseException) -> str:
-        """`e` for a message or a log, without this connection's secrets."""
-        return self._redact(describe(e))
+        """`e` for a message or a log, without this connection's secrets; a failed authorization said as one."""
+        failed = self._auth_failure(e, "the server")
+        return str(failed) if failed is not None else self._redact(describe(e))
 
     def _transport(self) -> Any:
         if isinstance(self._server, StdioServerParameters):
             return stdio_client(self._server, errlog=_server_stderr())
         if self._sse:
-            return sse_client(self._server, headers=self._headers or None)
-        if not self._headers:
-            return streamable_http_client(self._server)
-        return _http_with_headers(self._server, self._headers)
+            return sse_client(self._server, auth=self._server_auth)
+        return _http_with_auth(self._server, self._server_auth)
 
 
 @asynccontextmanager
-async def _http_with_headers(url: str, headers: dict[str, str]) -> AsyncIterator[Any]:
+async def _http_with_auth(url: str, auth: httpx2.Auth | None) -> AsyncIterator[Any]:
+    # The headers go through `auth` (ServerAuth), not on the client: a client's headers would go with
+    # every request it sends, an OAuth flow's requests to other hosts included.
     async with (
-        httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30.0, read=300.0)) as http,
+        create_mcp_http_client(auth=auth) as http,
         streamable_http_client(url, http_client=http) as streams,
     ):
         yield streams
