@@ -33,6 +33,7 @@ from tools._weather_data import (  # noqa: E402
     conversation,
     random_city,
 )
+from tools._weather_dialogs import dialog  # noqa: E402
 
 
 def build_tokenizer(fmt: str, rng: random.Random):
@@ -78,8 +79,11 @@ def encode(tokenizer, messages: list[dict], thinking: bool = False) -> tuple[lis
     ids: list[int] = []
     mask: list[int] = []
     done = ""
+    # With thinking on, the template drops the reasoning of turns before the last user message:
+    # those turns are context, only the last exchange is learned (as inference sees it).
+    last_user = max((i for i, m in enumerate(messages) if m["role"] == "user"), default=-1)
     for i, m in enumerate(messages):
-        if m["role"] != "assistant":
+        if m["role"] != "assistant" or (thinking and i < last_user):
             continue
         prompt = tokenizer.apply_chat_template(
             messages[:i], tools=TOOLS, add_generation_prompt=True, tokenize=False, enable_thinking=thinking
@@ -127,6 +131,7 @@ def train(
     kinds: dict[str, float] | None = None,
     checkpoint: Path | None = None,
     checkpoint_minutes: float = 8.0,
+    dialog_rate: float = 0.0,
 ) -> int:
     import torch
 
@@ -146,7 +151,10 @@ def train(
         examples = []
         for _ in range(batch):
             thinking = rng.random() < thinking_rate
-            messages = conversation(rng, system=with_system, thinking=thinking, kinds=kinds)[0]
+            if rng.random() < dialog_rate:  # the second generator's wider questions
+                messages = dialog(rng, system=with_system, thinking=thinking)[0]
+            else:
+                messages = conversation(rng, system=with_system, thinking=thinking, kinds=kinds)[0]
             ids, mask = encode(tokenizer, messages, thinking)
             assert ids[: len(header)] == header and not any(mask[: len(header)])
             examples.append((ids[len(header) :], mask[len(header) :]))
@@ -347,6 +355,10 @@ def main() -> None:
     parser.add_argument("--checkpoint", type=Path, help="save the model here every few minutes while training")
     parser.add_argument("--workers", type=int, default=2, help="processes that score the held-out questions")
     parser.add_argument("--kinds", help="question mix while training, e.g. 'now=3,tomorrow=6' (default: KINDS)")
+    parser.add_argument(
+        "--dialog-rate", type=float, default=0.7, help="share of conversations from tools/_weather_dialogs.py"
+    )
+    parser.add_argument("--checkpoint-minutes", type=float, default=8.0, help="minutes between checkpoints")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (1 wastes less on a busy machine)")
     args = parser.parse_args()
     import torch
@@ -378,7 +390,8 @@ def main() -> None:
     print(f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, vocab {len(tokenizer)}")
     warmup = args.warmup if args.warmup is not None else (0 if args.init else 50)
     steps = train(model, tokenizer, rng, args.minutes, lr=args.lr, warmup=warmup, system_rate=args.system_rate,
-                  thinking_rate=args.thinking_rate, checkpoint=args.checkpoint, kinds=kinds)  # fmt: skip
+                  thinking_rate=args.thinking_rate, checkpoint=args.checkpoint, kinds=kinds,
+                  checkpoint_minutes=args.checkpoint_minutes, dialog_rate=args.dialog_rate)  # fmt: skip
     steps += int(previous.get("steps", 0))
     minutes = args.minutes + float(previous.get("minutes", 0))
     save(model, tokenizer, args.out)
