@@ -122,7 +122,14 @@ class Run:
         self.messages.append(message)
         for call, (name, args), t in zip(parsed.tool_calls, got, self.temps, strict=True):
             result = {"temperature": t, **args, "unit": args.get("unit", "celsius")}
-            self.messages.append({"role": "tool", "tool_call_id": call.id, "name": name, "content": json.dumps(result, ensure_ascii=False)})
+            self.messages.append(
+                {
+                    "role": "tool",
+                    "tool_call_id": call.id,
+                    "name": name,
+                    "content": json.dumps(result, ensure_ascii=False),
+                }
+            )
         self.waiting_answer = True
         return None
 
@@ -172,7 +179,10 @@ def markdown(name: str, t: dict[str, dict[str, list[int]]]) -> str:
         return f"{100 * c[0] / c[1]:.1f} % ({c[0]}/{c[1]})" if c[1] else "-"
 
     rows = [f"| {name}: case kind | thinking off | thinking on |", "|---|---|---|"]
-    rows += [f"| {k} | {pct(v['off'])} | {pct(v['on'])} |" for k, v in sorted(t.items(), key=lambda kv: (kv[0] != "all", kv[0]))]
+    rows += [
+        f"| {k} | {pct(v['off'])} | {pct(v['on'])} |"
+        for k, v in sorted(t.items(), key=lambda kv: (kv[0] != "all", kv[0]))
+    ]
     return "\n".join(rows)
 
 
@@ -191,7 +201,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     model = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.float32).eval()
     tokenizer = AutoTokenizer.from_pretrained(args.model)
-    sets = {"generator": generator_cases(args.generator) if args.generator else [], "independent": independent_cases(args.independent)}
+    sets = {
+        "generator": generator_cases(args.generator) if args.generator else [],
+        "independent": independent_cases(args.independent),
+    }
     results, failures = {}, []
     for name, cases in sets.items():
         if not cases:
