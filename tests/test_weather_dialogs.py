@@ -134,3 +134,15 @@ def test_the_generators_never_write_the_independent_phrasings():
         produced.update(m["content"] for m in dialog(rng, heldout=i % 2 == 0)[0] if m["role"] == "user")
         produced.update(m["content"] for m in conversation(rng)[0] if m["role"] == "user")
     assert len(produced) > 5000 and not written & produced
+
+
+def test_a_follow_up_never_repeats_the_turn_before():
+    for _messages, facts in dialogs(400, kind="follow-up"):
+        turns = [t["calls"] for t in facts["turns"] if t["calls"]]
+        assert all(a != b for a, b in itertools.pairwise(turns))
+
+
+def test_several_places_in_one_question_have_no_country_to_split_them_wrongly():
+    for _messages, facts in dialogs(400, kind="places"):
+        places = {args["location"] for _, args in facts["turns"][0]["calls"]}
+        assert len(places) == 1 or not any("," in p for p in places)

@@ -303,7 +303,7 @@ def first_question(rng: random.Random, lang: str, turn: Turn, date_known: bool) 
 def follow_up(rng: random.Random, lang: str, prev: Turn, heldout: bool) -> tuple[str, Turn]:
     """The next question, reusing what `prev` asked about."""
     options = ["new place", "new place", "new F" if prev.unit != "fahrenheit" else "new place", "new date"]
-    if prev.time != "both":
+    if prev.time not in ("both", "tomorrow"):  # "And tomorrow?" after tomorrow would repeat it
         options += ["new tomorrow"] * 2
     if prev.time not in ("now", "today", "both"):
         options.append("new now")
@@ -311,6 +311,8 @@ def follow_up(rng: random.Random, lang: str, prev: Turn, heldout: bool) -> tuple
     turn = Turn(list(prev.places), prev.time, prev.unit, prev.today, prev.date)
     if what == "new place":
         turn.places = [place(rng, lang, heldout)]
+        while turn.places[0] in prev.places:  # another place, not the same again
+            turn.places = [place(rng, lang, heldout)]
         text = rng.choice(L[lang]["new place"]).format(P=join(rng, lang, turn.places))
     elif what == "new F":
         turn.unit = "fahrenheit"
@@ -372,7 +374,10 @@ def dialog(rng: random.Random, *, kind: str | None = None, lang: str | None = No
     n = rng.choices([1, 2, 3], [5, 3, 2] if kind == "places" else [6, 1, 0])[0]
     unit = rng.choices([None, "fahrenheit", "celsius"], [5, 3, 1])[0]
     today = day(rng)
-    turn = Turn([place(rng, lang, heldout) for _ in range(n)], time, unit, today, random_date(rng).isoformat())
+    # A country only with a single place: "A, Spain, B and C" cannot be split.
+    places = [place(rng, lang, heldout) for _ in range(n)]
+    places = [p.split(", ")[0] for p in places] if n > 1 else places
+    turn = Turn(places, time, unit, today, random_date(rng).isoformat())
     if kind in ("ask", "answer-the-ask"):
         missing = "day" if rng.random() < 0.5 else "place"
         if missing == "day":
