@@ -191,6 +191,7 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=ROOT / "agentkit" / "_demo")
     parser.add_argument("--generator", type=int, default=200, help="held-out generator cases (0: none)")
     parser.add_argument("--independent", type=Path, default=INDEPENDENT, help="hand-written cases (JSONL)")
+    parser.add_argument("--sets", default="generator,independent", help="which sets to score")
     parser.add_argument("--json", type=Path, help="write the tables here")
     parser.add_argument("--failures", type=Path, help="write each failed run's conversation here")
     # One thread: two spin-wait on a busy 2-core machine (measured: 12 CPU-minutes against 2 for one set).
@@ -208,7 +209,7 @@ def main() -> None:
     }
     results, failures = {}, []
     for name, cases in sets.items():
-        if not cases:
+        if not cases or name not in args.sets.split(","):
             continue
         runs = run_all(model, tokenizer, cases)
         results[name] = table(runs)
