@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from agentkit._demo.routing import GENERAL_DESCRIPTION, ROUTER_SYSTEM, WEATHER_DESCRIPTION  # noqa: E402
 from agentkit._handoffs import TransferTool  # noqa: E402
-from tools.build_demo_model import (  # noqa: E402
+from tools._weather_data import (  # noqa: E402
     _WORDS,
     BOTH_Q,
     DATE_Q,
@@ -40,13 +40,12 @@ from tools.build_demo_model import (  # noqa: E402
     NOW_Q,
     TOMORROW_Q,
     UNIT_SUFFIX,
-    generate,
     off_topic_question,
     pick_city,
     random_city,
     random_date,
-    save,
 )
+from tools.build_demo_model import generate, save  # noqa: E402
 
 TARGETS = {"weather": WEATHER_DESCRIPTION, "general": GENERAL_DESCRIPTION}
 TOOLS = [TransferTool(SimpleNamespace(name=n, description=d)).schema for n, d in TARGETS.items()]
