@@ -79,3 +79,8 @@ def _refunding(messages: list) -> str:
 def refunds() -> Agent:
     """"refund ID" calls `refund`, which waits for approval; anything else is answered at once."""
     return Agent(ScriptedModel(_refunding), [refund])
+
+
+def answer_length(result: Any) -> float:
+    """A reward: the length of the run's answer."""
+    return len(result.output)

@@ -42,4 +42,5 @@ async def run_one(agent: Agent[Any], it: Item, run_options: Mapping[str, Any]) -
     except Exception as e:
         return BatchResult(id=it.id, error=describe(e), seconds=time.perf_counter() - start)
     return BatchResult(id=it.id, output=result.output, messages=result.messages, usage=result.usage,
-                       turns=result.turns, pending=result.pending, seconds=time.perf_counter() - start)  # fmt: skip
+                       turns=result.turns, pending=result.pending, seconds=time.perf_counter() - start,
+                       trajectory=result.trajectory)  # fmt: skip

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Iterable, Sized
 from contextlib import aclosing
+from dataclasses import replace
 from typing import Any
 
 import anyio
@@ -16,6 +17,7 @@ from ._journal import Journal
 from ._one import build_agent, run_one
 from ._progress import Progress
 from ._result import BatchResult
+from ._reward import Reward, load_reward, score
 
 Execute = Callable[[Item], Awaitable[BatchResult]]
 """How a backend runs one input; it returns a failed run as a result, never raises for it."""
@@ -31,6 +33,8 @@ async def run_many(
     progress: bool = True,
     backend: str = "local",
     workers: int | None = None,
+    group_size: int = 1,
+    reward: Reward | str | None = None,
     **run_options: Any,
 ) -> list[BatchResult]:
     """Run the agent once per input, `concurrency` runs at a time; the results in input order.
@@ -45,9 +49,22 @@ async def run_many(
     A bad input, an id given twice, or (on resume) an id whose line in `output` was written for
     another input, is a `UserError` once the runs in flight have finished. Lines that cannot be
     written (a full disk) stop nothing: an `OutputFileError` holding every result comes after the batch.
+
+    `group_size`: runs per input (each a `BatchResult` with `group`, the input's id, and `sample`,
+    0 to n-1, when n > 1; resume goes by (id, sample)). `reward`: a function of each finished
+    run's `BatchResult` (or a ``"module:function"``), sync or async, that sets its `reward`; one
+    that raises leaves the run's output, with `reward` None and an `error` saying the reward failed.
     """
     if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
         raise UserError(f"concurrency must be a positive int, not {concurrency!r}")
+    if not isinstance(group_size, int) or isinstance(group_size, bool) or group_size < 1:
+        raise UserError(f"group_size must be a positive int, not {group_size!r}")
+    scorer = load_reward(reward)
+
+    async def go(execute: Execute) -> list[BatchResult]:
+        return await drive(inputs, execute, concurrency=concurrency, output=output, resume=resume, progress=progress,
+                           group_size=group_size, reward=scorer)  # fmt: skip
+
     if resume and output is None:
         raise UserError("resume=True needs output= (the file whose runs are skipped)")
     if backend == "local":
@@ -57,13 +74,12 @@ async def run_many(
         async def run_here(it: Item) -> BatchResult:
             return await run_one(agent, it, run_options)
 
-        return await drive(inputs, run_here, concurrency=concurrency, output=output, resume=resume, progress=progress)
+        return await go(run_here)
     if backend == "ray":
         from ._ray import ray_backend
 
         async with ray_backend(agent_or_factory, run_options, workers=workers, concurrency=concurrency) as execute:
-            return await drive(inputs, execute, concurrency=concurrency, output=output, resume=resume,
-                               progress=progress)  # fmt: skip
+            return await go(execute)
     raise UserError(f"backend must be 'local' or 'ray', not {backend!r}")
 
 
@@ -75,12 +91,16 @@ async def drive(
     output: str | os.PathLike[str] | None,
     resume: bool,
     progress: bool,
+    group_size: int = 1,
+    reward: Reward | None = None,
 ) -> list[BatchResult]:
-    """Feed `inputs` to `execute`, never more than `concurrency` at once; write each result as it comes."""
-    journal = Journal(output, resume=resume) if output is not None else None
-    total = len(inputs) if isinstance(inputs, Sized) else None
+    """Feed `inputs` to `execute`, `group_size` runs each, never more than `concurrency` at once;
+    score and write each result as it comes."""
+    scored = group_size > 1 or reward is not None
+    journal = Journal(output, resume=resume, scored=scored) if output is not None else None
+    total = len(inputs) * group_size if isinstance(inputs, Sized) else None
     bar = Progress(enabled=progress, total=total, initial=journal.count if journal is not None else 0)
-    results: dict[int, BatchResult] = {}
+    results: dict[tuple[int, int], BatchResult] = {}
     seen: set[str] = set()
     slots = anyio.Semaphore(concurrency)
     failure: BaseException | None = None
@@ -89,7 +109,10 @@ async def drive(
     async def one(it: Item) -> None:
         try:
             result = await execute(it)
-            results[it.index] = result
+            result.group, result.sample = it.id, it.sample
+            if reward is not None:
+                await score(reward, result)
+            results[it.slot] = result
             if journal is not None:
                 journal.write(it, result)  # never raises: a line it cannot write is reported after the batch
             bar.finished(result)
@@ -105,18 +128,26 @@ async def drive(
                             it = item(raw, count)
                             if it.key in seen:
                                 raise UserError(f"input {count}: id {it.id!r} was given before; ids must be unique")
-                            previous = journal.previous(it) if journal is not None else None
+                            group = [replace(it, sample=n) for n in range(group_size)] if group_size > 1 else [it]
+                            previous = [journal.previous(m) if journal is not None else None for m in group]
                         except UserError:
                             slots.release()
                             raise
                         seen.add(it.key)
                         count += 1
-                        if previous is not None:
-                            results[it.index] = previous
+                        held = True  # the slot the input was read with: its first run to go takes it
+                        for member, done in zip(group, previous, strict=True):
+                            if done is not None:
+                                done.group, done.sample = member.id, member.sample
+                                results[member.slot] = done
+                                continue
+                            if not held:
+                                await _take(slots)
+                            held = False
+                            bar.started()
+                            tg.start_soon(one, member)
+                        if held:
                             slots.release()
-                            continue
-                        bar.started()
-                        tg.start_soon(one, it)
             except Exception as e:
                 # A bad input, or the inputs' own error: the runs in flight still finish and are written.
                 failure = e
@@ -129,7 +160,7 @@ async def drive(
         if problem is not None:
             failure.add_note(f"{problem}; a resume runs these again")
         raise failure
-    ordered = [results[i] for i in range(count)]
+    ordered = [results[i, n] for i in range(count) for n in range(group_size)]
     unwritten = journal.failure(ordered) if journal is not None else None
     if unwritten is not None:
         raise unwritten

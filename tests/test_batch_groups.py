@@ -1,0 +1,249 @@
+"""run_many's groups and rewards: group_size runs per input, reward(result), resume by (id, sample), trajectories."""
+
+import json
+from pathlib import Path
+
+import anyio
+import pytest
+
+from agentkit import Agent, Trajectory, UserError
+from agentkit.batch import BatchResult, run_many
+from agentkit.batch._result import from_line, to_line
+from agentkit.testing import ScriptedModel
+from tests.batch_agents import echo, respond, shout
+
+
+def run(coro_fn, *args, **kwargs):
+    return anyio.run(lambda: coro_fn(*args, **kwargs))
+
+
+def lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+# --- groups -------------------------------------------------------------------------------------
+
+
+def test_group_size_runs_each_input_n_times_and_the_results_share_the_inputs_id_as_group():
+    model = ScriptedModel(respond)
+    results = run(run_many, Agent(model, [shout]), ["a", {"id": "b", "input": "b"}], group_size=3, progress=False)
+    assert [(r.id, r.group, r.sample) for r in results] == [
+        (0, 0, 0), (0, 0, 1), (0, 0, 2), ("b", "b", 0), ("b", "b", 1), ("b", "b", 2),
+    ]  # fmt: skip
+    assert [r.output for r in results] == ["done: A"] * 3 + ["done: B"] * 3
+    assert sum(len(c.messages) == 1 for c in model.calls) == 6  # six runs, each from its own start
+
+
+def test_without_group_size_a_result_has_no_sample_and_its_group_is_its_id():
+    results = run(run_many, echo(), ["a", {"id": "x", "input": "b"}], progress=False)
+    assert [(r.id, r.group, r.sample, r.reward) for r in results] == [(0, 0, None, None), ("x", "x", None, None)]
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
+def test_a_bad_group_size_is_a_user_error(bad):
+    with pytest.raises(UserError, match="group_size must be a positive int"):
+        run(run_many, echo(), ["a"], group_size=bad, progress=False)
+
+
+def test_a_group_counts_against_concurrency_per_run():
+    now = peak = 0
+
+    async def reward(result):
+        return 1.0
+
+    from agentkit import tool
+
+    @tool
+    async def slow(text: str) -> str:
+        """Shout slowly.
+
+        Args:
+            text: what
+        """
+        nonlocal now, peak
+        now += 1
+        peak = max(peak, now)
+        await anyio.sleep(0.01)
+        now -= 1
+        return text
+
+    def script(messages):
+        last = messages[-1]
+        if last["role"] == "tool":
+            return "ok"
+        return '<tool_call>\n{"name": "slow", "arguments": {"text": "x"}}\n</tool_call>'
+
+    results = run(run_many, Agent(ScriptedModel(script), [slow]), ["a", "b", "c"], group_size=4, concurrency=3,
+                  reward=reward, progress=False)  # fmt: skip
+    assert len(results) == 12 and all(r.reward == 1.0 for r in results)
+    assert peak == 3
+
+
+# --- rewards ------------------------------------------------------------------------------------
+
+
+def test_a_sync_reward_scores_each_run_and_sees_its_result():
+    seen = []
+
+    def reward(result: BatchResult) -> float:
+        seen.append((result.id, result.sample, result.output, result.reward))
+        return len(result.output)
+
+    results = run(run_many, echo(), ["ab", "abcd"], group_size=2, reward=reward, progress=False)
+    assert [r.reward for r in results] == [8.0, 8.0, 10.0, 10.0]
+    assert all(type(r.reward) is float for r in results)
+    assert sorted(seen) == [(0, 0, "done: AB", None), (0, 1, "done: AB", None),
+                            (1, 0, "done: ABCD", None), (1, 1, "done: ABCD", None)]  # fmt: skip
+
+
+def test_an_async_reward_is_awaited():
+    async def reward(result):
+        await anyio.sleep(0)
+        return 0.5 if "A" in result.output else -1
+
+    results = run(run_many, echo(), ["a", "b"], reward=reward, progress=False)
+    assert [r.reward for r in results] == [0.5, -1.0]
+
+
+def test_a_reward_that_raises_keeps_the_runs_output_and_says_the_reward_failed(tmp_path):
+    def reward(result):
+        if result.id == 1:
+            raise ValueError("no number in the answer")
+        return 1
+
+    out = tmp_path / "runs.jsonl"
+    results = run(run_many, echo(), ["a", "b", "c"], reward=reward, output=out, progress=False)
+    assert [r.output for r in results] == ["done: A", "done: B", "done: C"]
+    assert [r.reward for r in results] == [1.0, None, 1.0]
+    assert results[1].error == "RewardError: the reward failed: ValueError: no number in the answer"
+    assert results[0].error is None and results[2].error is None
+    written = {line["id"]: line for line in lines(out)}
+    assert written[1]["output"] == "done: B" and written[1]["reward"] is None
+    assert written[1]["error"] == results[1].error and written[0]["reward"] == 1.0
+
+
+@pytest.mark.parametrize(("value", "why"), [("1", "a str"), (None, "a NoneType"), (float("nan"), "nan"),
+                                            (float("inf"), "inf")])  # fmt: skip
+def test_a_reward_that_is_not_a_finite_number_is_a_reward_error(value, why):
+    results = run(run_many, echo(), ["a"], reward=lambda result: value, progress=False)
+    assert results[0].reward is None and results[0].output == "done: A"
+    assert results[0].error.startswith("RewardError: the reward returned ") and why in results[0].error
+
+
+def test_a_failed_run_is_not_scored():
+    scored = []
+    results = run(run_many, echo(), ["a", "fail"], reward=lambda r: scored.append(r.id) or 1.0, progress=False)
+    assert scored == [0]
+    assert results[1].error.startswith("ModelError: ") and results[1].reward is None
+
+
+def test_a_reward_given_as_module_function_is_imported_and_a_bad_one_is_a_user_error_before_any_run():
+    model = ScriptedModel(respond)
+    results = run(run_many, Agent(model, [shout]), ["abc"], reward="tests.batch_agents:answer_length", progress=False)
+    assert results[0].reward == float(len("done: ABC"))
+    for bad, message in [("tests.batch_agents:nothing", "has no attribute 'nothing'"), (42, "reward must be")]:
+        with pytest.raises(UserError, match=message):
+            run(run_many, Agent(model, [shout]), ["abc"], reward=bad, progress=False)
+    assert len(model.calls) == 2
+
+
+def test_a_reward_sets_the_trajectorys_reward_too():
+    trajectory = Trajectory(prompt_ids=[1], response_ids=[2], response_mask=[1], response_logprobs=[-0.5])
+
+    async def execute(it):
+        return BatchResult(id=it.id, output="x", trajectory=trajectory)
+
+    from agentkit.batch._run import drive
+
+    async def main():
+        return await drive(["q"], execute, concurrency=1, output=None, resume=False, progress=False,
+                           group_size=1, reward=lambda r: 2)  # fmt: skip
+
+    results = anyio.run(main)
+    assert results[0].reward == 2.0 and results[0].trajectory is trajectory and trajectory.reward == 2.0
+
+
+# --- the file: group, sample, reward, trajectory; resume per (id, sample) ------------------------
+
+
+def test_lines_of_a_group_have_group_sample_and_reward(tmp_path):
+    out = tmp_path / "runs.jsonl"
+    run(run_many, echo(), [{"id": "q", "input": "a"}], group_size=2, reward=lambda r: 1, output=out, progress=False)
+    first, second = lines(out)
+    assert (first["id"], first["group"], first["sample"], first["reward"]) == ("q", "q", 0, 1.0)
+    assert (second["id"], second["group"], second["sample"], second["reward"]) == ("q", "q", 1, 1.0)
+    assert "prompt_ids" not in first  # nothing recorded, no trajectory fields
+
+
+def test_a_plain_batch_writes_no_group_fields(tmp_path):
+    out = tmp_path / "runs.jsonl"
+    run(run_many, echo(), ["a"], output=out, progress=False)
+    assert not {"group", "sample", "reward"} & set(lines(out)[0])
+
+
+def test_resume_runs_only_the_missing_samples_of_a_group(tmp_path):
+    out = tmp_path / "runs.jsonl"
+    ledger = tmp_path / "ledger"
+    inputs = [{"id": "q", "input": "a", "deps": {"ledger": str(ledger)}},
+              {"id": "r", "input": "b", "deps": {"ledger": str(ledger)}}]  # fmt: skip
+    run(run_many, echo(), inputs, group_size=3, output=out, progress=False)
+    assert sorted(ledger.read_text().split()) == ["a", "a", "a", "b", "b", "b"]
+    # A crash mid-group: only samples q/0 and r/2 made it to the file.
+    kept = [line for line in lines(out) if (line["id"], line["sample"]) in {("q", 0), ("r", 2)}]
+    out.write_text("".join(json.dumps(line) + "\n" for line in kept))
+    ledger.write_text("")
+    results = run(run_many, echo(), inputs, group_size=3, output=out, resume=True, progress=False)
+    assert sorted(ledger.read_text().split()) == ["a", "a", "b", "b"]  # q/1, q/2, r/0, r/1 ran again, no more
+    assert [(r.id, r.sample) for r in results] == [("q", 0), ("q", 1), ("q", 2), ("r", 0), ("r", 1), ("r", 2)]
+    assert sorted((line["id"], line["sample"]) for line in lines(out)) == [
+        ("q", 0), ("q", 1), ("q", 2), ("r", 0), ("r", 1), ("r", 2)]  # fmt: skip
+    assert all(r.group == r.id and r.output == f"done: {'A' if r.id == 'q' else 'B'}" for r in results)
+
+
+def test_resume_with_a_bigger_group_runs_only_the_new_samples(tmp_path):
+    out = tmp_path / "runs.jsonl"
+    model = ScriptedModel(respond)
+    run(run_many, Agent(model, [shout]), ["a"], output=out, progress=False)  # group_size 1: sample 0
+    first = len(model.calls)
+    results = run(run_many, Agent(model, [shout]), ["a"], group_size=3, output=out, resume=True, progress=False)
+    assert (len(model.calls) - first) // 2 == 2 and [r.sample for r in results] == [0, 1, 2]
+    assert [line.get("sample") for line in lines(out)] == [None, 1, 2]
+
+
+def test_a_second_batch_resuming_the_same_grouped_file_is_refused(tmp_path):
+    out = tmp_path / "runs.jsonl"
+
+    async def main():
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(lambda: run_many(echo(), [{"id": "q", "input": "a", "deps": {"sleep": 0.3}}], group_size=2,
+                                           output=out, progress=False))  # fmt: skip
+            await anyio.sleep(0.05)
+            with pytest.raises(UserError, match="being written by another batch"):
+                await run_many(echo(), [{"id": "q", "input": "a"}], group_size=2, output=out, resume=True,
+                               progress=False)  # fmt: skip
+
+    anyio.run(main)
+    assert sorted(line["sample"] for line in lines(out)) == [0, 1]
+
+
+def test_a_trajectory_is_written_and_read_back_with_its_line():
+    trajectory = Trajectory(prompt_ids=[1, 2], response_ids=[3, 4, 5], response_mask=[1, 0, 1],
+                            response_logprobs=[-0.25, 0.0, -1e-9], reward=0.5, turn_starts=[0, 2],
+                            finish_reasons=["tool_calls", "stop"])  # fmt: skip
+    result = BatchResult(id="q", group="q", sample=1, output="hi", reward=0.5, trajectory=trajectory,
+                         messages=[{"role": "user", "content": "q"}, {"role": "assistant", "content": "hi"}])  # fmt: skip
+    line = json.loads(json.dumps(to_line(result)))
+    assert {k: line[k] for k in ("prompt_ids", "response_ids", "response_mask", "response_logprobs", "reward",
+                                 "group", "sample", "turn_starts", "finish_reasons")} == {
+        "prompt_ids": [1, 2], "response_ids": [3, 4, 5], "response_mask": [1, 0, 1],
+        "response_logprobs": [-0.25, 0.0, -1e-9], "reward": 0.5, "group": "q", "sample": 1, "turn_starts": [0, 2],
+        "finish_reasons": ["tool_calls", "stop"]}  # fmt: skip
+    assert line["messages"] == result.messages  # the SFT view needs them
+    back = from_line(line)
+    assert back.trajectory == trajectory and back.trajectory is not trajectory
+    assert (back.id, back.group, back.sample, back.reward, back.messages) == ("q", "q", 1, 0.5, result.messages)
+
+
+def test_a_line_without_a_trajectory_reads_back_without_one():
+    back = from_line({"id": 3, "output": "x"})
+    assert back.trajectory is None and back.group == 3 and back.sample is None and back.reward is None
