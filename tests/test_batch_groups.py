@@ -247,3 +247,52 @@ def test_a_trajectory_is_written_and_read_back_with_its_line():
 def test_a_line_without_a_trajectory_reads_back_without_one():
     back = from_line({"id": 3, "output": "x"})
     assert back.trajectory is None and back.group == 3 and back.sample is None and back.reward is None
+
+
+# --- real recording: the demo model, record=True through run_many --------------------------------
+
+
+def test_record_on_a_model_that_cannot_record_is_a_user_error_before_any_run():
+    model = ScriptedModel(respond)
+    with pytest.raises(UserError, match="record=True: ScriptedModel cannot record token ids and logprobs"):
+        run(run_many, Agent(model, [shout]), ["a"], record=True, progress=False)
+    assert model.calls == []
+
+
+def weather_reward(result: BatchResult) -> float:
+    """1.0 when every temperature the tools returned is in the answer."""
+    numbers = [json.loads(m["content"])["temperature"] for m in result.messages if m["role"] == "tool"]
+    return float(bool(numbers) and all(str(n) in result.output for n in numbers))
+
+
+def test_a_recorded_group_on_the_demo_model_is_written_and_resumes_with_its_tokens(tmp_path):
+    from agentkit import LocalModel
+    from agentkit._demo.weather import SYSTEM, TOOLS
+    from agentkit.trajectories import read_runs, rows
+
+    agent = Agent(LocalModel.demo(), TOOLS, system=SYSTEM, max_turns=4)
+    out = tmp_path / "runs.jsonl"
+    question = {"id": "oslo", "input": "What's the temperature in Oslo, Norway now?"}
+    results = run(run_many, agent, [question], group_size=2, record=True, reward=weather_reward, output=out,
+                  temperature=0.7, progress=False)  # fmt: skip
+    for r in results:
+        assert r.error is None and r.turns >= 2, r.error
+        t = r.trajectory
+        assert len(t.response_ids) == len(t.response_mask) == len(t.response_logprobs) > 0
+        assert sum(t.response_mask) == r.usage.completion_tokens  # the mask's 1s are what the model generated
+        assert r.reward == t.reward == weather_reward(r)
+        assert all(lp <= 0.0 for lp, m in zip(t.response_logprobs, t.response_mask, strict=True) if m)
+    written = sorted(lines(out), key=lambda line: line["sample"])
+    for line, r in zip(written, results, strict=True):
+        assert (line["group"], line["sample"], line["reward"]) == ("oslo", r.sample, r.reward)
+        assert line["prompt_ids"] == r.trajectory.prompt_ids and line["response_ids"] == r.trajectory.response_ids
+        assert line["response_mask"] == r.trajectory.response_mask
+        assert line["response_logprobs"] == r.trajectory.response_logprobs  # JSON keeps every float exactly
+        assert line["turn_starts"] == r.trajectory.turn_starts and line["finish_reasons"][-1] == "stop"
+    # A resume reads the runs back, tokens and all, and runs nothing.
+    again = run(run_many, Agent(ScriptedModel(respond), [shout]), [question], group_size=2, output=out, resume=True,
+                progress=False)  # fmt: skip
+    assert [a.trajectory for a in again] == [r.trajectory for r in results]
+    assert [a.messages for a in again] == [r.messages for r in results]
+    back = sorted(read_runs(out), key=lambda r: r.sample)  # the file is in the order the runs finished
+    assert rows(back, view="sft") == rows(results, view="sft")

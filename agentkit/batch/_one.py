@@ -7,11 +7,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from .._agent import Agent
+from .._recording import can_record
 from ..exceptions import UserError
 from ._inputs import Item
 from ._result import BatchResult, describe
 
-__all__ = ["build_agent", "run_one"]
+__all__ = ["build_agent", "check_options", "run_one"]
 
 
 def build_agent(agent_or_factory: Any) -> Agent[Any]:
@@ -32,6 +33,15 @@ def build_agent(agent_or_factory: Any) -> Agent[Any]:
     if not isinstance(agent, Agent):
         raise UserError(f"{agent_or_factory!r} returned a {type(agent).__name__}, not an Agent")
     return agent
+
+
+def check_options(agent: Agent[Any], options: Mapping[str, Any]) -> None:
+    """A UserError before any run: an option the agent does not take, or ``record=True`` on a model
+    that cannot record (every run would fail alike)."""
+    agent._options(dict(options))
+    if options.get("record") is True and not can_record(agent.model):
+        raise UserError(f"record=True: {type(agent.model).__name__} cannot record token ids and logprobs; "
+                        "LocalModel and RemoteModel(..., tokenizer=...) can")  # fmt: skip
 
 
 async def run_one(agent: Agent[Any], it: Item, run_options: Mapping[str, Any]) -> BatchResult:

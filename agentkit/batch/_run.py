@@ -14,7 +14,7 @@ from .._agent import Agent
 from ..exceptions import UserError
 from ._inputs import Item, item
 from ._journal import Journal
-from ._one import build_agent, run_one
+from ._one import build_agent, check_options, run_one
 from ._progress import Progress
 from ._result import BatchResult
 from ._reward import Reward, load_reward, score
@@ -69,7 +69,7 @@ async def run_many(
         raise UserError("resume=True needs output= (the file whose runs are skipped)")
     if backend == "local":
         agent = build_agent(agent_or_factory)
-        agent._options(dict(run_options))  # an unknown option fails here, before any run
+        check_options(agent, run_options)  # an unknown option fails here, before any run
 
         async def run_here(it: Item) -> BatchResult:
             return await run_one(agent, it, run_options)
