@@ -296,3 +296,44 @@ def test_a_recorded_group_on_the_demo_model_is_written_and_resumes_with_its_toke
     assert [a.messages for a in again] == [r.messages for r in results]
     back = sorted(read_runs(out), key=lambda r: r.sample)  # the file is in the order the runs finished
     assert rows(back, view="sft") == rows(results, view="sft")
+
+
+# --- the command line ----------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def batch_cli(tmp_path, *args):
+    from agentkit.cli import main
+
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text('"ab"\n{"id": "c", "input": "cde"}\n')
+    return main(["batch", str(inputs), "--agent", "tests.batch_agents:echo", "--output", str(tmp_path / "out.jsonl"),
+                 *args])  # fmt: skip
+
+
+def test_cli_group_size_and_reward(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    assert batch_cli(tmp_path, "--group-size", "2", "--reward", "tests.batch_agents:answer_length") == 0
+    out = tmp_path / "out.jsonl"
+    assert capsys.readouterr().out.strip() == f"4 runs, 0 failed, mean reward 8.5: {out}"
+    assert sorted((str(line["group"]), line["sample"], line["reward"]) for line in lines(out)) == [
+        ("0", 0, 8.0), ("0", 1, 8.0), ("c", 0, 9.0), ("c", 1, 9.0)]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--reward", "tests.batch_agents:nothing"], "has no attribute 'nothing'"),
+        (["--reward", "no_such_module:f"], "cannot import 'no_such_module'"),
+        (["--reward", "no_colon"], "MODULE:"),
+        (["--group-size", "0"], "--group-size must be at least 1, not 0"),
+        (["--record"], "record=True: ScriptedModel cannot record token ids and logprobs"),
+    ],
+)
+def test_cli_group_mistakes_are_one_line_and_status_2_before_any_run(tmp_path, capsys, monkeypatch, args, message):
+    monkeypatch.chdir(ROOT)
+    assert batch_cli(tmp_path, *args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("agentkit batch: ") and message in err and err.count("\n") == 1, err
+    assert not (tmp_path / "out.jsonl").exists() or (tmp_path / "out.jsonl").read_text() == ""

@@ -17,7 +17,8 @@ def add(subparsers: Any) -> None:
         "batch",
         help="run an agent over a JSONL file of inputs",
         description="Run an agent once per line of INPUTS.jsonl (a JSON string, a message list, or "
-        '{"id", "input", "deps"}); a result line per finished run goes to --output, flushed at once.',
+        '{"id", "input", "deps"}); a result line per finished run goes to --output, flushed at once. '
+        "For RL rollouts: --group-size, --record and --reward.",
     )
     parser.add_argument("inputs", help="a JSONL file, one input per line")
     parser.add_argument("--agent", required=True, metavar="MODULE:FUNCTION",
@@ -26,6 +27,12 @@ def add(subparsers: Any) -> None:
     parser.add_argument("--concurrency", type=int, default=32, metavar="N", help="runs at once (default 32)")
     parser.add_argument("--resume", action="store_true", help="skip the ids already in --output")
     parser.add_argument("--ray", action="store_true", help="spread the runs over a Ray cluster (RAY_ADDRESS)")
+    parser.add_argument("--group-size", type=int, default=1, metavar="N",
+                        help="runs per input, each line with its group and sample (default 1)")  # fmt: skip
+    parser.add_argument("--record", action="store_true",
+                        help="record each run's exact tokens and logprobs in its line (training data)")  # fmt: skip
+    parser.add_argument("--reward", metavar="MODULE:FUNCTION",
+                        help="a function of a finished run's BatchResult that returns its reward")  # fmt: skip
     parser.set_defaults(func=handler)
 
 
@@ -45,18 +52,24 @@ def handler(args: argparse.Namespace) -> int:
 
     from ..batch import OutputFileError, run_many
     from ..batch._one import build_agent
+    from ._spec import load_object
 
     path = Path(args.inputs)
     if not path.is_file():
         raise CLIError(f"no such file: {path}")
     if args.concurrency < 1:
         raise CLIError(f"--concurrency must be at least 1, not {args.concurrency}")
+    if args.group_size < 1:
+        raise CLIError(f"--group-size must be at least 1, not {args.group_size}")
+    reward = load_object(args.reward) if args.reward is not None else None  # a bad one: SpecError, status 2
+    options = {"record": True} if args.record else {}
     # Local runs build the agent here, so that a bad --agent fails before anything is read.
     agent: Any = args.agent if args.ray else build_agent(args.agent)
 
     async def main() -> list[Any]:
         return await run_many(agent, read_inputs(path), concurrency=args.concurrency, output=args.output,
-                              resume=args.resume, backend="ray" if args.ray else "local")  # fmt: skip
+                              resume=args.resume, backend="ray" if args.ray else "local", group_size=args.group_size,
+                              reward=reward, **options)  # fmt: skip
 
     try:
         results = anyio.run(main)
@@ -66,6 +79,9 @@ def handler(args: argparse.Namespace) -> int:
     failed = sum(r.error is not None for r in results)
     waiting = sum(bool(r.pending) for r in results)
     also = f", {waiting} waiting for approval" if waiting else ""
+    rewards = [r.reward for r in results if r.reward is not None]
+    if reward is not None:
+        also += f", mean reward {sum(rewards) / len(rewards):.4g}" if rewards else ", no reward"
     print(f"{len(results)} runs, {failed} failed{also}: {args.output}")
     if problem is not None:
         print(f"agentkit batch: {' '.join(str(problem).split())}", file=sys.stderr)
