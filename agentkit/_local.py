@@ -19,7 +19,7 @@ import anyio.to_thread
 
 from ._batching import Batcher, BatchRequest, batchable, poster
 from ._chunks import call_events
-from ._continued import continued_ids, logprob_of
+from ._continued import KeepRaw, continued_ids, logprob_of
 from ._dialects import wire_message
 from ._grammar import JsonConstraint, schema_of
 from ._loading import load_pretrained
@@ -519,7 +519,10 @@ class LocalModel:
             else:
                 from transformers import LogitsProcessorList
 
-                kwargs = {**kwargs, "logits_processor": LogitsProcessorList(self._constraint().processors(schema))}
+                processors = self._constraint().processors(schema)
+                if recording:  # they mask in place: the recorded logprobs are read from the raw logits
+                    processors = [KeepRaw(), *processors]
+                kwargs = {**kwargs, "logits_processor": LogitsProcessorList(processors)}
         parser = self.format.stream_parser(in_reasoning=in_reasoning, tools=tools)
         send, receive = anyio.create_memory_object_stream[str](math.inf)
         stop = threading.Event()

@@ -201,7 +201,7 @@ def looping_agent(model, **kw):
 
 
 @pytest.mark.parametrize("batching", [True, False], ids=["batched", "one-at-a-time"])
-@pytest.mark.parametrize("sampling", [{}, {"temperature": 1.0, "seed": 5}], ids=["greedy", "sampled"])
+@pytest.mark.parametrize("sampling", [{}, {"temperature": 0.8, "seed": 5}], ids=["greedy", "sampled"])
 def test_tiny_model_runs_of_four_calls_are_token_exact(tiny_path, batching, sampling):
     model = tiny(tiny_path, batching=batching)
     spy = Spy(model)
@@ -269,6 +269,27 @@ async def test_a_streamed_recorded_run_has_its_trajectory(tiny_path):
     result = events[-1].result
     assert result.trajectory is not None and len(result.trajectory.turn_starts) == 4
     assert forced_logprob_gap(model, result.trajectory) < TOLERANCE
+
+
+@pytest.mark.parametrize("batching", [True, False], ids=["batched", "one-at-a-time"])
+@pytest.mark.anyio
+async def test_a_grammar_masks_the_sampled_tokens_not_the_recorded_logprobs(tiny_path, batching):
+    """response_format's processors mask logits in place: the logprobs stay the raw ones."""
+    pytest.importorskip("xgrammar")
+    model = tiny(tiny_path, batching=batching)
+    done = await model.complete([{"role": "user", "content": "hi"}], thinking=False, record=TokenRequest(),
+                                response_format={"type": "json_object"}, max_tokens=12)  # fmt: skip
+    tokens = done.tokens
+    assert tokens is not None and tokens.output_ids
+    ids = torch.tensor([tokens.prompt_ids + tokens.output_ids])
+    with torch.inference_mode():
+        logprobs = torch.log_softmax(model.model(input_ids=ids).logits[0].float(), dim=-1)
+    start = len(tokens.prompt_ids)
+    gaps = [
+        abs(logprobs[start + j - 1, t].item() - p)
+        for j, (t, p) in enumerate(zip(tokens.output_ids, tokens.logprobs, strict=True))
+    ]
+    assert max(gaps) < TOLERANCE
 
 
 # --- refused before any model call --------------------------------------------------------------------
