@@ -262,6 +262,8 @@ class RemoteModel:
         if stream:
             body["stream"] = True
             body["stream_options"] = {"include_usage": True}
+        if sampling.seed is not None:  # Sampling(seed=); a seed= option (passed through) wins
+            body["seed"] = sampling.seed
         for name in _PASSED_THROUGH:
             if options.get(name) is not None:
                 body[name] = options[name]
@@ -547,4 +549,3 @@ def _is_query(messages: Sequence[Message], i: int) -> bool:
     if m.get("role") != "user":
         return False
     return not (i > 0 and messages[i - 1].get("role") == "tool" and isinstance(m.get("content"), list))
-
