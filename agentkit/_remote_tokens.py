@@ -186,8 +186,7 @@ def answer(server: str, data: Any) -> tuple[list[int], list[float], bool]:
             ids, logprobs = data["output_ids"], [entry[0] for entry in meta["output_token_logprobs"]]
             cut = (meta.get("finish_reason") or {}).get("type") == "length"
         else:
-            probs = data["completion_probabilities"]
-            ids, logprobs = data["tokens"], [p["logprob"] for p in probs]
+            ids, logprobs = data["tokens"], _llama_logprobs(data["tokens"], data["completion_probabilities"])
             cut = data.get("stop_type") == "limit"
         ids, logprobs = [int(i) for i in ids], [float(p) for p in logprobs]
     except (KeyError, IndexError, TypeError, ValueError) as e:
@@ -218,6 +217,25 @@ def respond(path: TokenPath, fmt: Format, prompt: list[int], forced: str, in_rea
     events.append(CompletionDone(completion=refused(replace(done, tool_calls=reasoned) if reasoned else done,
                                                     tool_choice)))  # fmt: skip
     return events
+
+
+def _llama_logprobs(ids: list[int], probs: list[dict[str, Any]]) -> list[float]:
+    """llama.cpp's logprobs, one per generated id. Its server keeps no probability for a token
+    that ends inside a UTF-8 character (a "°" split over two tokens): such a run cannot be
+    recorded exactly, and says so."""
+    out: list[float] = []
+    entries = iter(probs)
+    entry = next(entries, None)
+    for i, token in enumerate(ids):
+        if entry is None or int(entry["id"]) != int(token):
+            raise ModelError(
+                f"record=True: llama.cpp returned no logprob for generated token {i} (id {token}): its server "
+                "drops the probability of a token that ends inside a UTF-8 character, so this response "
+                "cannot be recorded exactly (vLLM and SGLang return every token's)"
+            )
+        out.append(float(entry["logprob"]))
+        entry = next(entries, None)
+    return out
 
 
 def _text(message: Message) -> Message:

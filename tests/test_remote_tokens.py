@@ -20,6 +20,7 @@ from agentkit.testing import check_transcript  # noqa: E402
 from tests.test_recording import check_shape, forced_logprob_gap  # noqa: E402
 
 GREEDY = Sampling(temperature=0, max_tokens=200)
+CITIES = ["Oslo, Norway", "Lima, Peru", "Kyoto, Japan", "Porto, Portugal"]
 
 
 def weather_agent(model, **kw):
@@ -41,34 +42,72 @@ def demo_weights():
     return LocalModel.demo(batching=False)
 
 
-@pytest.mark.server("llama.cpp")
-@pytest.mark.parametrize("sampling", [{}, {"temperature": 0.8, "seed": 3}], ids=["greedy", "sampled"])
-def test_llama_cpp_records_token_exact_runs(llama, demo_weights, sampling):
-    from agentkit._demo.weather import QUESTION
+async def chained_calls(model, n: int, **options):
+    """`n` recorded calls as a run makes them: each fed the tokens so far and the new messages'
+    (what the Recording capability asks), each cut at 24 tokens (so its turn is closed with the
+    template's stop token: a path of its own) and followed by a new question.
 
+    Short answers, because llama-server has no logprob for a token that ends inside a UTF-8
+    character, and the demo model's longer answers hold a "°" (see the test below)."""
+    from agentkit._demo.weather import QUESTION, SYSTEM, TOOLS
+    from agentkit._tokens import TokenRequest
+    from agentkit._trajectory import Trajectory
+
+    messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": QUESTION}]
+    t, seen = Trajectory(), 0
+    for i in range(n):
+        ids = [*t.prompt_ids, *t.response_ids]
+        done = await model.complete(messages, tools=TOOLS, max_tokens=24, record=TokenRequest(ids=ids, seen=seen),
+                                    **options)  # fmt: skip
+        tokens = done.tokens
+        assert tokens.prompt_ids[: len(ids)] == ids  # token-in/token-out: the tokens so far, as they were
+        if i == 0:
+            t.prompt_ids = tokens.prompt_ids
+        else:
+            fed = tokens.prompt_ids[len(ids) :]
+            t.response_ids += fed
+            t.response_mask += [0] * len(fed)
+            t.response_logprobs += [0.0] * len(fed)
+        t.turn_starts.append(len(t.response_ids))
+        t.response_ids += tokens.output_ids
+        t.response_mask += [1] * len(tokens.output_ids)
+        t.response_logprobs += tokens.logprobs
+        seen = len(messages) + 1
+        message = {"role": "assistant", "content": done.content}  # a cut call is text, not a call
+        messages += [message, {"role": "user", "content": f"What's the temperature in {CITIES[i]} now?"}]
+    return t
+
+
+@pytest.mark.server("llama.cpp")
+@pytest.mark.anyio
+@pytest.mark.parametrize("sampling", [{}, {"temperature": 0.8, "seed": 3}], ids=["greedy", "sampled"])
+async def test_llama_cpp_records_token_exact_calls(llama, demo_weights, sampling):
     model = RemoteModel(llama.url, sampling=GREEDY, tokenizer=DEMO_PATH)
     assert model.records
-    agent = weather_agent(model, tool_choice=lambda turn: "required" if turn < 2 else "auto", max_turns=8)
-    # The Recording capability checks that each prompt extends the tokens so far (ModelError otherwise).
-    result = agent.run_sync(QUESTION, record=True, **sampling)
-    assert model.server == "llamacpp" and result.turns >= 3
-    check_transcript(result.messages)
-    t = result.trajectory
-    check_shape(t, result)
+    t = await chained_calls(model, 3, **sampling)
+    assert model.server == "llamacpp"
     gap = forced_logprob_gap(demo_weights, t)
-    print(f"llama.cpp vs transformers, largest logprob gap: {gap:.2e}")
-    assert gap < 1e-3  # f32 weights on both sides; measured below 1e-4 (docs/trajectories.md)
+    print(f"llama.cpp vs transformers, largest logprob gap over {sum(t.response_mask)} tokens: {gap:.2e}")
+    # f32 weights on both sides, but llama-server keeps its KV cache in f16 (its default): measured
+    # 2.6e-3 on 72 tokens, greedy and sampled; the bound leaves room for other CPUs' kernels.
+    assert gap < 1e-2
+    if not sampling:  # greedy: the same tokens as transformers' own run of the same calls
+        local = await chained_calls(LocalModel.demo(batching=False), 3)
+        assert (local.prompt_ids, local.response_ids) == (t.prompt_ids, t.response_ids)
 
 
 @pytest.mark.server("llama.cpp")
-def test_llama_cpp_greedy_recorded_run_matches_the_local_one(llama, demo_weights):
+def test_llama_cpp_cannot_record_a_token_that_splits_a_character(llama):
+    """llama-server keeps no probability for a token that ends inside a UTF-8 character (the
+    demo model writes "°" as two tokens): the run fails saying so, its transcript valid."""
+    from agentkit import ModelError
     from agentkit._demo.weather import QUESTION
 
-    remote = weather_agent(RemoteModel(llama.url, sampling=GREEDY, tokenizer=DEMO_PATH)).run_sync(QUESTION, record=True)
-    local = weather_agent(demo_weights).run_sync(QUESTION, record=True)
-    assert remote.trajectory.prompt_ids == local.trajectory.prompt_ids
-    assert remote.trajectory.response_ids == local.trajectory.response_ids
-    assert remote.output == local.output
+    agent = weather_agent(RemoteModel(llama.url, sampling=GREEDY, tokenizer=DEMO_PATH))
+    with pytest.raises(ModelError, match="UTF-8") as info:
+        agent.run_sync(QUESTION, record=True)
+    check_transcript(info.value.messages)
+    assert "°" in agent.run_sync(QUESTION).output  # without record the run answers (chat endpoint)
 
 
 @pytest.mark.server("llama.cpp")
