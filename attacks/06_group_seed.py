@@ -29,8 +29,10 @@ async def main() -> None:
     distinct = {tuple(r.trajectory.response_ids) for r in results}
     print(f"  group of 4, seed=7, temperature=1.0: {len(distinct)} distinct trajectories")
     if len(distinct) == 1:
-        print("FOUND: a seeded group's samples are all the same run (no per-sample seed in run_many); "
-              "groups can be diverse or reproducible, not both")
+        print(
+            "FOUND: a seeded group's samples are all the same run (no per-sample seed in run_many); "
+            "groups can be diverse or reproducible, not both"
+        )
     else:
         print("OK: a seeded group differs per sample")
 
