@@ -40,7 +40,7 @@ def main() -> None:
         plain = None
         try:
             plain = agent.run_sync("What is the temperature in Paris?")
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             plain = f"{type(e).__name__}: {e}"
         try:
             result = agent.run_sync("What is the temperature in Paris?", record=True)

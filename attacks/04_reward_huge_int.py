@@ -56,7 +56,7 @@ async def main() -> None:
                        concurrency=4)  # fmt: skip
         print("  first batch finished")
         crashed = None
-    except BaseException as e:  # noqa: BLE001
+    except BaseException as e:
         crashed = e
         print(f"  first batch raised {type(e).__name__}: {str(e)[:80]}")
     lines = out.read_text().splitlines() if out.exists() else []
