@@ -30,11 +30,11 @@ def run(system_a, system_b):
 
 def main() -> None:
     found = []
-    fed, r = run(None, "I am b.")
+    fed, _ = run(None, "I am b.")
     print(f"  a(no system) -> b(system): fed between calls: {fed!r}")
     if "<assistant>" in fed:
         found.append("a(no system)->b(system): the model's transfer call is fed again as a rendered assistant turn")
-    fed, r = run("I am a.", None)
+    fed, _ = run("I am a.", None)
     print(f"  a(system) -> b(no system): fed between calls: {fed!r}")
     if "<tool>" not in fed:
         found.append("a(system)->b(no system): the transfer's tool answer never reaches the recorded model")
