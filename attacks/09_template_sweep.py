@@ -49,7 +49,7 @@ def main() -> None:
                            ("tool+user", [{"role": "tool", "tool_call_id": "c1", "content": "7"},
                                           {"role": "user", "content": "again"}])):  # fmt: skip
             try:
-                ids = render([{"role": "user", "content": "q"}], True) + [tok.convert_tokens_to_ids("<|im_end|>")]
+                ids = [*render([{"role": "user", "content": "q"}], True), tok.convert_tokens_to_ids("<|im_end|>")]
                 continued_ids(render, ids, new, stops)
                 verdict = "continues"
             except UserError:

@@ -43,8 +43,8 @@ def main() -> None:
     call = {"id": "c1", "type": "function", "function": {"name": "transfer_to_b", "arguments": "{}"}}
     assistant = {"role": "assistant", "content": "", "tool_calls": [call]}
     answer = {"role": "tool", "tool_call_id": "c1", "content": "Transferred to b."}
-    generated = model.tokenizer.encode('<tool_call>\n{"name": "transfer_to_b", "arguments": {}}\n</tool_call><|im_end|>',
-                                       add_special_tokens=False)  # fmt: skip
+    written = '<tool_call>\n{"name": "transfer_to_b", "arguments": {}}\n</tool_call><|im_end|>'
+    generated = model.tokenizer.encode(written, add_special_tokens=False)
     second, _, _ = model._render([user, assistant, answer], [refund_order], False, None,
                                  TokenRequest(ids=ids + generated, seen=2))  # fmt: skip
     text = model.tokenizer.decode(second["input_ids"][0].tolist())
