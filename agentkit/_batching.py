@@ -210,9 +210,9 @@ class Batcher:
             request.length = len(ids)
             self.stats["prompt_tokens"] += len(ids)
             self.stats["reused_tokens"] += reused
+            # transformers' processors return new scores: `row` stays the raw logits, for the logprob.
             row = logits[0:1]
-            # Processors may work in place: the raw logits are kept for the logprob.
-            done = self._emit(request, self._pick(request, row.clone() if request.record else row)[0], row)
+            done = self._emit(request, self._pick(request, row)[0], row)
         except BaseException as e:
             self._end(request, e, save=False)
             return None
@@ -356,8 +356,7 @@ class Batcher:
             try:
                 plain_row = request.greedy and request.processors is None
                 row = logits[i : i + 1]
-                picked = row.clone() if request.record and not plain_row else row
-                token = argmax[i] if plain_row else self._pick(request, picked)[0]
+                token = argmax[i] if plain_row else self._pick(request, row)[0]
                 if self._emit(request, token, row):
                     finished.append(i)
             except BaseException as e:  # this request's processors or streamer: the others go on

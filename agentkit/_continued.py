@@ -15,7 +15,7 @@ from typing import Any
 from ._messages import Message
 from .exceptions import UserError
 
-__all__ = ["continued_ids", "logprob_of"]
+__all__ = ["KeepRaw", "continued_ids", "logprob_of"]
 
 # The stand-in the new messages are rendered after: it ends with an assistant turn, as the run's
 # sequence does, so the template's text that closes that turn is known too.
@@ -60,3 +60,11 @@ def logprob_of(logits: Any, token: int) -> float:
     import torch
 
     return float(torch.log_softmax(logits.reshape(-1).float(), dim=-1)[token])
+
+
+class KeepRaw:
+    """A logits processor that passes on a copy: the processors after it (a grammar's, which
+    mask in place) leave the raw logits that a recorded call's logprobs are read from intact."""
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        return scores.clone()

@@ -19,7 +19,7 @@ import anyio.to_thread
 
 from ._batching import Batcher, BatchRequest, batchable, poster
 from ._chunks import call_events
-from ._continued import continued_ids, logprob_of
+from ._continued import KeepRaw, continued_ids, logprob_of
 from ._dialects import wire_message
 from ._grammar import JsonConstraint, schema_of
 from ._loading import load_pretrained
@@ -40,7 +40,7 @@ from ._reasoned import reasoned_calls
 from ._refused import refused, refused_event
 from ._serving import _Gate, _Stop, _Streamer, longest_prefix
 from ._tokens import TokenRecord, TokenRequest
-from ._video import VIDEO_EXTRA, local_video_path, processor_part, read_video, torchvision_error
+from ._video import VIDEO_EXTRA, decode_videos, processor_part
 from .exceptions import UserError
 from .formats import QWEN3, Format, ParsedOutput, detect_format, get_format
 
@@ -229,7 +229,7 @@ class LocalModel:
             p.get("type") == "video" for m in converted if isinstance(m.get("content"), list) for p in m["content"]
         )
         if has_video:
-            converted, video_kwargs = self._decode_videos(converted)
+            converted, video_kwargs = decode_videos(self.processor, converted)
             if video_kwargs:  # transformers 5 takes the processor's own options as processor_kwargs
                 kwargs["processor_kwargs"] = video_kwargs
         try:
@@ -275,41 +275,6 @@ class LocalModel:
             inputs["input_ids"] = torch.cat([inputs["input_ids"], extra], dim=1)
             inputs["attention_mask"] = torch.ones_like(inputs["input_ids"])
         return inputs, forced, in_reasoning and not forced
-
-    def _decode_videos(self, messages: list[Message]) -> tuple[list[Message], dict[str, Any]]:
-        """Video parts that name a local file, decoded here (decord or PyAV) at the video
-        processor's own sampling, so that the processor gets frames and their metadata; other
-        video parts (URLs, frames) are left to the processor."""
-        processor = getattr(self.processor, "video_processor", None)
-        if processor is None:
-            broken = torchvision_error()
-            if broken is not None:  # transformers' video processors are built on torchvision
-                raise UserError(
-                    "this model's processor cannot read video here: transformers' video processors need "
-                    f"torchvision, which does not import ({broken}); install the torchvision build that "
-                    "matches your torch"
-                )
-            raise UserError("this model's processor takes no video")
-        sampling = getattr(processor, "do_sample_frames", False)
-        num_frames = getattr(processor, "num_frames", None) if sampling else None
-        fps = getattr(processor, "fps", None) if sampling else None
-        metadata: list[dict[str, Any]] = []
-        out = []
-        for message in messages:
-            content = message.get("content")
-            if isinstance(content, list):
-                parts = []
-                for part in content:
-                    path = local_video_path(part)
-                    if path is not None:
-                        video = read_video(path, num_frames=num_frames, fps=fps)
-                        metadata.append(video.metadata)
-                        part = {"type": "video", "video": video.frames}
-                    parts.append(part)
-                message = {**message, "content": parts}
-            out.append(message)
-        # Already sampled: the processor must not sample the frames again.
-        return out, ({"video_metadata": metadata, "do_sample_frames": False} if metadata else {})
 
     @property
     def constrains_json(self) -> bool:
@@ -519,7 +484,10 @@ class LocalModel:
             else:
                 from transformers import LogitsProcessorList
 
-                kwargs = {**kwargs, "logits_processor": LogitsProcessorList(self._constraint().processors(schema))}
+                processors = self._constraint().processors(schema)
+                if recording:  # they mask in place: the recorded logprobs are read from the raw logits
+                    processors = [KeepRaw(), *processors]
+                kwargs = {**kwargs, "logits_processor": LogitsProcessorList(processors)}
         parser = self.format.stream_parser(in_reasoning=in_reasoning, tools=tools)
         send, receive = anyio.create_memory_object_stream[str](math.inf)
         stop = threading.Event()
