@@ -349,3 +349,21 @@ def test_a_seed_becomes_seed_plus_sample_so_a_seeded_group_is_not_one_run_n_time
         ("a", 7), ("a", 8), ("a", 9), ("b", 100), ("b", 101), ("b", 102)]  # fmt: skip
     run(run_many, Agent(model, [shout]), ["c"], seed=7, progress=False)  # no group: the seed as given
     assert model.calls[-1].options.get("seed") == 7
+
+
+@pytest.mark.parametrize("sample", ['"1"', "-1", "true", "1.5"])
+def test_resume_refuses_a_line_whose_sample_is_not_a_runs_number(tmp_path, sample):
+    out = tmp_path / "runs.jsonl"
+    out.write_text(f'{{"id": "q", "output": "x", "sample": {sample}}}\n')
+    with pytest.raises(UserError, match=r"runs.jsonl, line 1: not a result line \('sample' is "):
+        run(run_many, echo(), [{"id": "q", "input": "a"}], group_size=2, output=out, resume=True, progress=False)
+
+
+def test_unwritten_lines_of_a_group_are_named_by_id_and_sample():
+    from agentkit.batch import OutputFileError
+
+    with pytest.raises(OutputFileError) as caught:
+        run(run_many, echo(), [{"id": "q", "input": "a"}, "b"], group_size=2, output="/dev/full", progress=False)
+    assert caught.value.unwritten == [("q", 0), ("q", 1), (1, 0), (1, 1)]
+    assert [(r.id, r.sample, r.output) for r in caught.value.results] == [
+        ("q", 0, "done: A"), ("q", 1, "done: A"), (1, 0, "done: B"), (1, 1, "done: B")]  # fmt: skip
