@@ -337,3 +337,33 @@ def test_cli_group_mistakes_are_one_line_and_status_2_before_any_run(tmp_path, c
     err = capsys.readouterr().err
     assert err.startswith("agentkit batch: ") and message in err and err.count("\n") == 1, err
     assert not (tmp_path / "out.jsonl").exists() or (tmp_path / "out.jsonl").read_text() == ""
+
+
+def test_a_seed_becomes_seed_plus_sample_so_a_seeded_group_is_not_one_run_n_times():
+    model = ScriptedModel(respond, options=("seed",))
+    results = run(run_many, Agent(model, [shout]), ["a", {"id": "b", "input": "b", "seed": 100}], group_size=3,
+                  seed=7, concurrency=1, progress=False)  # fmt: skip
+    assert len(results) == 6
+    firsts = [c for c in model.calls if len(c.messages) == 1]
+    assert [(c.messages[0]["content"], c.options.get("seed")) for c in firsts] == [
+        ("a", 7), ("a", 8), ("a", 9), ("b", 100), ("b", 101), ("b", 102)]  # fmt: skip
+    run(run_many, Agent(model, [shout]), ["c"], seed=7, progress=False)  # no group: the seed as given
+    assert model.calls[-1].options.get("seed") == 7
+
+
+@pytest.mark.parametrize("sample", ['"1"', "-1", "true", "1.5"])
+def test_resume_refuses_a_line_whose_sample_is_not_a_runs_number(tmp_path, sample):
+    out = tmp_path / "runs.jsonl"
+    out.write_text(f'{{"id": "q", "output": "x", "sample": {sample}}}\n')
+    with pytest.raises(UserError, match=r"runs.jsonl, line 1: not a result line \('sample' is "):
+        run(run_many, echo(), [{"id": "q", "input": "a"}], group_size=2, output=out, resume=True, progress=False)
+
+
+def test_unwritten_lines_of_a_group_are_named_by_id_and_sample():
+    from agentkit.batch import OutputFileError
+
+    with pytest.raises(OutputFileError) as caught:
+        run(run_many, echo(), [{"id": "q", "input": "a"}, "b"], group_size=2, output="/dev/full", progress=False)
+    assert caught.value.unwritten == [("q", 0), ("q", 1), (1, 0), (1, 1)]
+    assert [(r.id, r.sample, r.output) for r in caught.value.results] == [
+        ("q", 0, "done: A"), ("q", 1, "done: A"), (1, 0, "done: B"), (1, 1, "done: B")]  # fmt: skip

@@ -93,6 +93,9 @@ def test_slime_rows_have_the_fields_of_slimes_sample():
                                                                            (1, 2, "completed")]  # fmt: skip
 
 
+# TRL 1.16.0, trl/trainer/sft_trainer.py: a dataset that already has "input_ids" is not tokenized again, and its
+# "assistant_masks" column turns into labels (-100 where the mask is 0) when the dataset is prepared; its
+# DataCollatorForLanguageModeling reads the same two columns. (TRL pulls in datasets and pandas: not installed here.)
 def test_the_sft_view_masks_what_the_model_did_not_write():
     (row,) = rows(GROUP[:1], view="sft")
     assert set(row) == {"messages", "input_ids", "assistant_masks"}  # TRL's SFT columns

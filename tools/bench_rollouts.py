@@ -62,30 +62,38 @@ def one_row(concurrency: int, inputs: int, group_size: int, record: bool) -> dic
     }
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> str:
+    """Print the table (a row as each finishes); returns it."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--inputs", type=int, default=4, help="questions per row (default 4)")
     parser.add_argument("--group-size", type=int, default=8)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--row", help=argparse.SUPPRESS)  # a child's own row, as JSON
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.row:
         spec = json.loads(args.row)
-        print(json.dumps(one_row(spec["concurrency"], args.inputs, args.group_size, spec["record"])))
-        return
+        text = json.dumps(one_row(spec["concurrency"], args.inputs, args.group_size, spec["record"]))
+        print(text)
+        return text
     import torch
     import transformers
 
+    lines: list[str] = []
+
+    def say(line: str) -> None:
+        lines.append(line)
+        print(line, flush=True)
+
     load = os.getloadavg()[0]
-    print(f"# {platform.machine()}, {os.cpu_count()} cores (shared; load average {load:.1f} at the start), Python "
+    say(f"# {platform.machine()}, {os.cpu_count()} cores (shared; load average {load:.1f} at the start), Python "
           f"{platform.python_version()}, torch {torch.__version__}, transformers {transformers.__version__}, "
           f"{time.strftime('%Y-%m-%d')}")  # fmt: skip
-    print(f"# {args.inputs} questions x group_size {args.group_size}, temperature 0.7, LocalModel.demo()\n")
-    print(
+    say(f"# {args.inputs} questions x group_size {args.group_size}, temperature 0.7, LocalModel.demo()\n")
+    say(
         "| concurrency | record | runs | failed | wall s | runs/s | generated tok/s | all response tok/s "
         "| run p50 s | run p99 s | mean reward |"
     )
-    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    say("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     rows = [(c, True) for c in args.concurrency] + [(max(args.concurrency), False)]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "2"}
     for concurrency, record in rows:
@@ -95,9 +103,10 @@ def main() -> None:
         done = subprocess.run(child, env=env, capture_output=True, text=True, check=True)
         r = json.loads(done.stdout.strip().splitlines()[-1])
         tokens = f"{r['all'] / r['wall']:.0f}" if record else "-"
-        print(f"| {concurrency} | {'on' if record else 'off'} | {r['runs']} | {r['failed']} | {r['wall']:.1f} "
+        say(f"| {concurrency} | {'on' if record else 'off'} | {r['runs']} | {r['failed']} | {r['wall']:.1f} "
               f"| {r['runs'] / r['wall']:.2f} | {r['generated'] / r['wall']:.0f} | {tokens} | {r['p50']:.2f} "
-              f"| {r['p99']:.2f} | {r['reward']:.2f} |", flush=True)  # fmt: skip
+              f"| {r['p99']:.2f} | {r['reward']:.2f} |")  # fmt: skip
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -80,6 +80,48 @@ def measure(batching: bool, runs: int) -> dict:
     }
 
 
+def parts(result, model, repeat: int) -> list[str]:
+    """What recording adds to one model call, timed alone (medians of `repeat`): the prompt of
+    the run's second call rendered whole (a plain run) against its new messages rendered after
+    the stand-in (a recorded run), and one generated token's logprob from its logits."""
+    import torch
+
+    from agentkit._demo.weather import TOOLS
+    from agentkit._tokens import TokenRequest
+
+    t = result.trajectory
+    first = next(i for i, m in enumerate(result.messages) if m["role"] == "assistant")
+    sent = result.messages[: first + 1 + sum(1 for m in result.messages[first + 1 :] if m["role"] == "tool")]
+    end = t.turn_starts[0]
+    while t.response_mask[end]:  # the first call's generated tokens: what the second call continues
+        end += 1
+    record = TokenRequest(ids=t.prompt_ids + t.response_ids[:end], seen=first + 1)
+
+    def median(work) -> float:
+        times = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            work()
+            times.append(time.perf_counter() - start)
+        return statistics.median(times) * 1000
+
+    fed = model._render(sent, TOOLS, None, None, record)[0]["input_ids"][0].tolist()
+    assert fed == t.prompt_ids + t.response_ids[: t.turn_starts[1]]  # what the recorded run's second call was fed
+    whole = median(lambda: model._render(sent, TOOLS, None, None))
+    continued = median(lambda: model._render(sent, TOOLS, None, None, record))
+    logits = torch.randn(model.model.config.vocab_size)
+    from agentkit._continued import logprob_of
+
+    one = median(lambda: logprob_of(logits, 7))
+    return [
+        f"| part (median of {repeat}) | ms |",
+        "|---|---|",
+        f"| the second call's prompt, rendered whole (plain run) | {whole:.2f} |",
+        f"| its new messages rendered after the stand-in (recorded run) | {continued:.2f} |",
+        f"| one token's logprob from its logits (vocabulary {logits.numel()}) | {one:.3f} |",
+    ]
+
+
 def side_by_side(result, model) -> str:
     t = result.trajectory
     lines = ["| call | finish | fed (mask 0) | generated (mask 1) | generated text |", "|---|---|---|---|---|"]
@@ -126,6 +168,8 @@ def main(argv: list[str] | None = None) -> str:
         f"largest |recorded - teacher-forced| logprob: {shown['gap']:.2e}.",
         "",
         side_by_side(shown["result"], shown["model"]),
+        "",
+        *parts(shown["result"], shown["model"], 50 if args.quick else 200),
     ]
     text = "\n".join(rows)
     print(text)

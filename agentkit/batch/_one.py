@@ -45,10 +45,16 @@ def check_options(agent: Agent[Any], options: Mapping[str, Any]) -> None:
 
 
 async def run_one(agent: Agent[Any], it: Item, run_options: Mapping[str, Any]) -> BatchResult:
-    """One input's run; an exception becomes the result's `error` (retries are the model backend's)."""
+    """One input's run; an exception becomes the result's `error` (retries are the model backend's).
+    In a group, a ``seed=`` option becomes ``seed + sample``."""
     start = time.perf_counter()
+    options = {**run_options, **it.options}
+    seed = options.get("seed")
+    if it.sample and isinstance(seed, int) and not isinstance(seed, bool):
+        # One seed for a whole group would sample the same run n times: sample k gets seed + k.
+        options["seed"] = seed + it.sample
     try:
-        result = await agent.run(it.input, **{**run_options, **it.options})
+        result = await agent.run(it.input, **options)
     except Exception as e:
         return BatchResult(id=it.id, error=describe(e), seconds=time.perf_counter() - start)
     return BatchResult(id=it.id, output=result.output, messages=result.messages, usage=result.usage,
