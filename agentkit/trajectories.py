@@ -100,11 +100,12 @@ def write(results: Iterable[BatchResult], path: str | os.PathLike[str], *, view:
 
 def read_runs(path: str | os.PathLike[str]) -> list[BatchResult]:
     """The results in a `run_many` output file, in file order, with their trajectories when recorded.
-    A half-written last line (a killed batch) is left out; any other line that is not a result is a UserError."""
+    A run written twice (scored again on resume) counts once, as its last line says. A half-written
+    last line (a killed batch) is left out; any other line that is not a result is a UserError."""
     source = Path(path)
     data = source.read_bytes()
     complete = data[: data.rfind(b"\n") + 1].decode("utf-8")
-    results = []
+    results: dict[tuple[Any, ...], BatchResult] = {}
     for number, text in enumerate(complete.splitlines(), 1):
         if not text.strip():
             continue
@@ -112,10 +113,12 @@ def read_runs(path: str | os.PathLike[str]) -> list[BatchResult]:
             line = json.loads(text)
             if not isinstance(line, dict) or "id" not in line:
                 raise ValueError("not an object with an 'id'")
-            results.append(from_line(line))
+            by_position = line.get("id_from_position") is True
+            key = (by_position, json.dumps(line["id"], sort_keys=True), line.get("sample") or 0)
+            results[key] = from_line(line)  # a later line of the same run replaces it, in its first place
         except (ValueError, TypeError) as e:
             raise UserError(f"{source}, line {number}: not a result line ({e})") from None
-    return results
+    return list(results.values())
 
 
 def _check(result: BatchResult, trajectory: Trajectory) -> None:

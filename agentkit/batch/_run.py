@@ -17,7 +17,7 @@ from ._journal import Journal
 from ._one import build_agent, check_options, run_one
 from ._progress import Progress
 from ._result import BatchResult
-from ._reward import Reward, load_reward, score
+from ._reward import REWARD_STOPPED, REWARD_TIMEOUT, Reward, check_timeout, load_reward, rescorable, score
 
 Execute = Callable[[Item], Awaitable[BatchResult]]
 """How a backend runs one input; it returns a failed run as a result, never raises for it."""
@@ -35,6 +35,7 @@ async def run_many(
     workers: int | None = None,
     group_size: int = 1,
     reward: Reward | str | None = None,
+    reward_timeout: float | None = REWARD_TIMEOUT,
     **run_options: Any,
 ) -> list[BatchResult]:
     """Run the agent once per input, `concurrency` runs at a time; the results in input order.
@@ -54,16 +55,19 @@ async def run_many(
     0 to n-1, when n > 1; resume goes by (id, sample)). `reward`: a function of each finished
     run's `BatchResult` (or a ``"module:function"``), sync or async, that sets its `reward`; one
     that raises leaves the run's output, with `reward` None and an `error` saying the reward failed.
+    `reward_timeout`: seconds an async reward may take (None: no limit). On resume, a recorded run
+    whose reward failed is scored again from its line, not run again.
     """
     if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
         raise UserError(f"concurrency must be a positive int, not {concurrency!r}")
     if not isinstance(group_size, int) or isinstance(group_size, bool) or group_size < 1:
         raise UserError(f"group_size must be a positive int, not {group_size!r}")
     scorer = load_reward(reward)
+    timeout = check_timeout(reward_timeout)
 
     async def go(execute: Execute) -> list[BatchResult]:
         return await drive(inputs, execute, concurrency=concurrency, output=output, resume=resume, progress=progress,
-                           group_size=group_size, reward=scorer)  # fmt: skip
+                           group_size=group_size, reward=scorer, reward_timeout=timeout)  # fmt: skip
 
     if resume and output is None:
         raise UserError("resume=True needs output= (the file whose runs are skipped)")
@@ -93,6 +97,7 @@ async def drive(
     progress: bool,
     group_size: int = 1,
     reward: Reward | None = None,
+    reward_timeout: float | None = None,
 ) -> list[BatchResult]:
     """Feed `inputs` to `execute`, `group_size` runs each, never more than `concurrency` at once;
     score and write each result as it comes."""
@@ -106,16 +111,29 @@ async def drive(
     failure: BaseException | None = None
     count = 0
 
-    async def one(it: Item) -> None:
+    async def one(it: Item, done: BatchResult | None = None) -> None:
+        """Run `it` (or take `done`, read back on resume, to score it again), score it, write its line."""
         try:
-            result = await execute(it)
+            if done is None:
+                result = await execute(it)
+            else:
+                result, result.error = done, None
             result.group, result.sample = it.id, it.sample
             if reward is not None:
-                await score(reward, result)
+                try:
+                    await score(reward, result, timeout=reward_timeout)
+                except BaseException:
+                    # Stopped while the reward ran: the run itself finished and its tools ran, so its
+                    # line is written now (a resume does not run it again; with a reward, scores it).
+                    result.error, result.reward = REWARD_STOPPED, None
+                    if journal is not None:
+                        journal.write(it, result)
+                    raise
             results[it.slot] = result
             if journal is not None:
                 journal.write(it, result)  # never raises: a line it cannot write is reported after the batch
-            bar.finished(result)
+            if done is None:
+                bar.finished(result)
         finally:
             slots.release()
 
@@ -137,15 +155,16 @@ async def drive(
                         count += 1
                         held = True  # the slot the input was read with: its first run to go takes it
                         for member, done in zip(group, previous, strict=True):
-                            if done is not None:
+                            if done is not None and not (reward is not None and rescorable(done)):
                                 done.group, done.sample = member.id, member.sample
                                 results[member.slot] = done
                                 continue
                             if not held:
                                 await _take(slots)
                             held = False
-                            bar.started()
-                            tg.start_soon(one, member)
+                            if done is None:
+                                bar.started()
+                            tg.start_soon(one, member, done)
                         if held:
                             slots.release()
             except Exception as e:
