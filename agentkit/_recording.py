@@ -36,7 +36,7 @@ class Recording(Capability):
     def __init__(self) -> None:
         self.trajectory = Trajectory()
         self.model: Any = None  # the model whose tokens these are
-        self.seen = 0  # messages of the last request, plus the response: what the ids hold
+        self.last: Any = None  # the model's last response, as the transcript holds it
         self.calls = 0
 
     def for_run(self, run: RunState) -> Capability:
@@ -54,8 +54,7 @@ class Recording(Capability):
         self.model = model
         t = self.trajectory
         ids = [*t.prompt_ids, *t.response_ids] if self.calls else []
-        request.options["record"] = TokenRequest(ids=ids, seen=self.seen if self.calls else 0)
-        self.seen = len(request.messages) + 1  # the next request's messages start with these and the response
+        request.options["record"] = TokenRequest(ids=ids, seen=self._seen(request.messages) if self.calls else 0)
 
     async def after_response(self, run: RunState, response: ModelResponse) -> None:
         completion = response.completion
@@ -84,6 +83,19 @@ class Recording(Capability):
         t.response_logprobs += [float(x) for x in tokens.logprobs]
         t.finish_reasons.append(completion.finish_reason or "stop")
         self.calls += 1
+        self.last = response.message
+
+    def _seen(self, messages: list[Any]) -> int:
+        """How many of `messages` the recorded tokens already hold: those up to the model's last
+        response. Found in the request itself, not counted from the last one: a capability may
+        add a message to each request, trim earlier ones, or (a handoff) swap the system prompt,
+        and only what follows the response is new to the model."""
+        for found in (lambda m: m is self.last, lambda m: m == self.last):
+            for i in range(len(messages) - 1, -1, -1):
+                if found(messages[i]):
+                    return i + 1
+        raise UserError("record=True: a capability removed the model's last response from the request, so the "
+                        "recorded tokens cannot tell which messages are new to the model")  # fmt: skip
 
     async def run_finished(self, run: RunState, result: RunResult[Any]) -> None:
         result.trajectory = self.trajectory
