@@ -15,7 +15,7 @@ from typing import Any
 from ._messages import Message
 from .exceptions import UserError
 
-__all__ = ["KeepRaw", "continued_ids", "logprob_of"]
+__all__ = ["KeepRaw", "check_continues", "check_tokenizer", "continued_ids", "logprob_of"]
 
 # The stand-in the new messages are rendered after: it ends with an assistant turn, as the run's
 # sequence does, so the template's text that closes that turn is known too.
@@ -36,23 +36,57 @@ def continued_ids(
     `new` and the generation prompt. `render(messages, add_generation_prompt)` is the chat
     template, tokenized, with the call's tools and thinking; `stops` the model's stop tokens.
 
-    The template's text after a turn's stop token (``"\\n"`` after ``<|im_end|>``) is taken from
-    the stand-in; a response that ended without a stop token (cut at ``max_tokens``) gets the
-    template's stop token first, so that each turn is closed as the template closes it.
+    The new turns' tokens, and the template's text after a turn's stop token (``"\\n"`` after
+    ``<|im_end|>``), are cut from the stand-in rendered with `new` after it, after the stand-in
+    assistant turn's stop token: a template may render that turn differently when it is the last
+    one (Qwen3 gives the last assistant turn an empty think block), so the stand-in alone is only
+    used to count the stop tokens up to its end. A response that ended without a stop token (cut
+    at ``max_tokens``) gets the template's stop token first, so that each turn is closed as the
+    template closes it.
     """
     base = render(_STAND_IN, False)
     full = render([*_STAND_IN, *new], True)
+    closing = sum(t in stops for t in base)  # the stand-in assistant's stop token is the last of these
+    ends = [i for i, t in enumerate(full) if t in stops]
+    if closing:
+        if len(ends) < closing:
+            raise UserError(_CANNOT)
+        cut = ends[closing - 1]  # the stand-in assistant turn's stop token in `full`
+        return [*ids, *full[cut + 1 if ids and ids[-1] in stops else cut :]]
+    # A template that closes no turn with a stop token: the stand-in must render alike either way.
     if full[: len(base)] != base:
-        raise UserError(
-            "record=True: this chat template renders earlier turns differently when messages follow "
-            "them, so the new messages' tokens cannot be appended to the recorded ones"
-        )
-    ends = [i for i, t in enumerate(base) if t in stops]
-    close: list[int] = []
-    if ends:  # the stand-in assistant turn's own stop token, and the template's text after it
-        last = ends[-1]
-        close = base[last + 1 :] if ids and ids[-1] in stops else base[last:]
-    return [*ids, *close, *full[len(base) :]]
+        raise UserError(_CANNOT)
+    return [*ids, *full[len(base) :]]
+
+
+_CANNOT = (
+    "record=True: this chat template closes the assistant's turn differently when messages follow it, "
+    "so the new messages' tokens cannot be appended to the recorded ones"
+)
+
+
+def check_continues(render: Callable[[list[Message], bool], list[int]], stops: Collection[int]) -> None:
+    """A UserError now, before any model call, when `render`'s template cannot continue a recorded
+    run: the stand-in followed by a tool result and a user message (a typed answer's retry)."""
+    new: list[Message] = [{"role": "tool", "tool_call_id": "x", "content": "x"}, {"role": "user", "content": "x"}]
+    try:
+        continued_ids(render, [], new, stops)
+    except UserError:
+        raise
+    except Exception as e:  # the template itself refuses the conversation
+        raise UserError(f"record=True: this chat template cannot render a recorded run's new messages ({e})") from e
+
+
+def check_tokenizer(tokenizer: Any, stops: Collection[int]) -> None:
+    """`check_continues` with `tokenizer`'s own chat template (no tools: a run's tools go into the
+    system turn, before the stand-in's assistant turn)."""
+
+    def render(conversation: list[Message], generation_prompt: bool) -> list[int]:
+        out = tokenizer.apply_chat_template(conversation, add_generation_prompt=generation_prompt, tokenize=True,
+                                            return_dict=True)  # fmt: skip
+        return [int(t) for t in out["input_ids"]]
+
+    check_continues(render, stops)
 
 
 def logprob_of(logits: Any, token: int) -> float:

@@ -19,7 +19,7 @@ import anyio.to_thread
 
 from ._batching import Batcher, BatchRequest, batchable, poster
 from ._chunks import call_events
-from ._continued import KeepRaw, continued_ids, logprob_of
+from ._continued import KeepRaw, check_tokenizer, continued_ids, logprob_of
 from ._dialects import wire_message
 from ._grammar import JsonConstraint, schema_of
 from ._loading import load_pretrained
@@ -243,6 +243,10 @@ class LocalModel:
         if record is not None and set(inputs) - {"input_ids", "attention_mask"}:
             raise UserError("record=True takes text-only conversations: image and video inputs are not tokens")
         return self._forced(dict(inputs), tool_choice, bool(schemas))
+
+    def check_recording(self) -> None:
+        """A UserError when the chat template cannot continue a recorded run (checked before any call)."""
+        check_tokenizer(self.tokenizer, self._eos)
 
     def _continue(self, messages: Sequence[Message], record: TokenRequest, kwargs: dict[str, Any],
                   tool_choice: ToolChoice | None, has_tools: bool) -> tuple[dict[str, Any], str, bool]:  # fmt: skip

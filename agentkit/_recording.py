@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
+
 from ._capability import Capability, ModelRequest, ModelResponse, RunState
 from ._result import RunResult
 from ._tokens import TokenRequest
@@ -44,6 +46,9 @@ class Recording(Capability):
 
     async def run_started(self, run: RunState) -> None:
         self._check(run)
+        check = getattr(run.agent.model, "check_recording", None)
+        if callable(check):  # a template that cannot continue fails now, not after the first call's tools ran
+            await anyio.to_thread.run_sync(check)
 
     async def before_request(self, run: RunState, request: ModelRequest) -> None:
         self._check(run)

@@ -390,6 +390,11 @@ class RemoteModel:
             return done.completion
         return await self._complete(messages, tools, thinking, tool_choice, options, self._deadline())
 
+    def check_recording(self) -> None:
+        """A UserError when the tokenizer's chat template cannot continue a recorded run (checked before any call)."""
+        if self._tokens is not None:
+            self._tokens.check()
+
     async def _recorded(
         self, messages: Sequence[Message], tools: Sequence[ToolSpec] | None, thinking: bool | None,
         tool_choice: ToolChoice | None, options: dict[str, Any], record: Any,

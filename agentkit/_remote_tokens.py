@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ._chunks import call_events
-from ._continued import continued_ids
+from ._continued import check_tokenizer, continued_ids
 from ._dialects import wire_message
 from ._model import Completion, CompletionDone, Message, ModelEvent, ToolChoice, ToolSpec, Usage, tool_schemas
 from ._reasoned import reasoned_calls
@@ -57,6 +57,10 @@ class TokenPath:
             if not self._stops:
                 self._stops = _stop_ids(self._tokenizer)
             return self._tokenizer
+
+    def check(self) -> None:
+        """A UserError when the tokenizer's chat template cannot continue a recorded run."""
+        check_tokenizer(self.tokenizer(), self._stops)
 
     def format(self, fallback: Format) -> Format:
         template = getattr(self.tokenizer(), "chat_template", None)
