@@ -11,6 +11,7 @@ the caller's model calls only (the sub-run's tool result is fed back like any ot
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import anyio
@@ -104,6 +105,13 @@ class Recording(Capability):
 
     async def run_finished(self, run: RunState, result: RunResult[Any]) -> None:
         result.trajectory = self.trajectory
+
+    async def run_failed(self, run: RunState, error: BaseException) -> None:
+        # A run stopped by a limit, a capability or a cancellation keeps the tokens of its calls
+        # (RL keeps truncated rollouts): on any error, as `.trajectory` (RunError declares it).
+        if self.calls:
+            with contextlib.suppress(AttributeError):  # an exception type that takes no attributes
+                error.trajectory = self.trajectory  # type: ignore[attr-defined]
 
     def _check(self, run: RunState) -> None:
         model = run.agent.model

@@ -97,3 +97,66 @@ def test_a_handoff_from_an_agent_with_a_system_prompt_to_one_without_feeds_the_t
     result = a.run_sync("hi", record=True)
     text = fed(result.trajectory, 1)
     assert text.startswith("<tool>Transferred to b") and text.count("<") == 1
+
+
+# --- a recorded run that fails keeps its tokens -------------------------------------------------------
+
+
+def loops(messages, *a, **k):
+    return qw_call("weather", {"city": "Oslo"})  # never answers
+
+
+def test_a_recorded_run_stopped_by_max_turns_keeps_its_trajectory_on_the_error():
+    from agentkit import MaxTurnsExceeded
+
+    model = CharRecorder(loops)
+    try:
+        Agent(model, [weather], max_turns=3).run_sync("q", record=True)
+    except MaxTurnsExceeded as e:
+        t = e.trajectory
+    else:
+        raise AssertionError("no MaxTurnsExceeded")
+    assert len(t.turn_starts) == 3 and t.finish_reasons == ["tool_calls"] * 3
+    assert sum(t.response_mask) == 3 * len("weather")  # CharRecorder's "tokens" of a call: its name
+    assert len(t.response_ids) == len(t.response_mask) == len(t.response_logprobs)
+
+
+def test_a_recorded_run_stopped_by_a_capability_error_keeps_its_trajectory():
+    class Stop(Capability):
+        async def before_request(self, run, request):
+            if run.turn == 1:
+                raise UserError("stop here")
+
+    model = CharRecorder(loops)
+    try:
+        Agent(model, [weather], capabilities=[Stop()]).run_sync("q", record=True)
+    except UserError as e:
+        assert len(e.trajectory.turn_starts) == 1
+    else:
+        raise AssertionError("no UserError")
+
+
+def test_an_unrecorded_run_that_fails_carries_no_trajectory():
+    from agentkit import MaxTurnsExceeded
+
+    try:
+        Agent(CharRecorder(loops), [weather], max_turns=2).run_sync("q")
+    except MaxTurnsExceeded as e:
+        assert e.trajectory is None
+
+
+def test_run_many_keeps_the_trajectory_and_transcript_of_a_failed_recorded_run(tmp_path):
+    import anyio
+
+    from agentkit.batch import run_many
+
+    out = tmp_path / "runs.jsonl"
+    agent = Agent(CharRecorder(loops), [weather], max_turns=2)
+    results = anyio.run(lambda: run_many(agent, ["q"], record=True, output=out, progress=False))
+    r = results[0]
+    assert r.error.startswith("MaxTurnsExceeded") and len(r.trajectory.turn_starts) == 2
+    assert [m["role"] for m in r.messages] == ["user", "assistant", "tool", "assistant", "tool"]
+    from agentkit.trajectories import read_runs
+
+    back = read_runs(out)[0]
+    assert back.trajectory.response_ids == r.trajectory.response_ids and back.error == r.error

@@ -56,7 +56,11 @@ async def run_one(agent: Agent[Any], it: Item, run_options: Mapping[str, Any]) -
     try:
         result = await agent.run(it.input, **options)
     except Exception as e:
-        return BatchResult(id=it.id, error=describe(e), seconds=time.perf_counter() - start)
+        # A recorded run that failed (a limit, say) keeps its tokens, and the transcript they spell.
+        trajectory = getattr(e, "trajectory", None)
+        messages = list(getattr(e, "messages", None) or ()) if trajectory is not None else []
+        return BatchResult(id=it.id, error=describe(e), seconds=time.perf_counter() - start, trajectory=trajectory,
+                           messages=messages)  # fmt: skip
     return BatchResult(id=it.id, output=result.output, messages=result.messages, usage=result.usage,
                        turns=result.turns, pending=result.pending, seconds=time.perf_counter() - start,
                        trajectory=result.trajectory)  # fmt: skip

@@ -26,7 +26,8 @@ class BatchResult:
     """The run's final answer (None when it failed)."""
     messages: list[Message] = field(default_factory=list)
     """The run's transcript (empty when it failed, or when read back from the output file on resume,
-    unless the run stopped for approval or was recorded)."""
+    unless the run stopped for approval or was recorded: a failed recorded run keeps the transcript
+    its trajectory spells)."""
     pending: list[ToolCall] = field(default_factory=list)
     """The calls waiting for approval when the run stopped before them (`messages` ends with the
     message that made them: ``agent.run(messages, approvals=...)`` goes on); empty otherwise."""
@@ -46,7 +47,8 @@ class BatchResult:
     """What ``run_many(..., reward=fn)`` scored the run (None without a reward, for a failed run, or when
     the reward failed: then `error` says why)."""
     trajectory: Trajectory | None = None
-    """The run's exact tokens with ``record=True`` (None otherwise): see `Trajectory`."""
+    """The run's exact tokens with ``record=True`` (None otherwise; a failed run keeps the tokens of
+    the calls it made): see `Trajectory`."""
 
 
 def describe(error: BaseException) -> str:
