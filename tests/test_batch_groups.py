@@ -339,16 +339,27 @@ def test_cli_group_mistakes_are_one_line_and_status_2_before_any_run(tmp_path, c
     assert not (tmp_path / "out.jsonl").exists() or (tmp_path / "out.jsonl").read_text() == ""
 
 
-def test_a_seed_becomes_seed_plus_sample_so_a_seeded_group_is_not_one_run_n_times():
+def seeds_of(model, inputs, **kw):
+    """The seed each run of a batch started with, by (first message, sample order)."""
+    before = len(model.calls)
+    run(run_many, Agent(model, [shout]), inputs, concurrency=1, progress=False, **kw)
+    return [(c.messages[0]["content"], c.options.get("seed")) for c in model.calls[before:] if len(c.messages) == 1]
+
+
+def test_a_seed_gives_each_sample_its_own_seed_from_the_seed_the_id_and_the_sample():
     model = ScriptedModel(respond, options=("seed",))
-    results = run(run_many, Agent(model, [shout]), ["a", {"id": "b", "input": "b", "seed": 100}], group_size=3,
-                  seed=7, concurrency=1, progress=False)  # fmt: skip
-    assert len(results) == 6
-    firsts = [c for c in model.calls if len(c.messages) == 1]
-    assert [(c.messages[0]["content"], c.options.get("seed")) for c in firsts] == [
-        ("a", 7), ("a", 8), ("a", 9), ("b", 100), ("b", 101), ("b", 102)]  # fmt: skip
-    run(run_many, Agent(model, [shout]), ["c"], seed=7, progress=False)  # no group: the seed as given
-    assert model.calls[-1].options.get("seed") == 7
+    inputs = ["a", {"id": "b", "input": "b", "seed": 100}, {"id": 1, "input": "c"}, {"id": "1", "input": "c"}]
+    seeds = seeds_of(model, inputs, group_size=3, seed=7)
+    assert [text for text, _ in seeds] == ["a"] * 3 + ["b"] * 3 + ["c"] * 6
+    values = [seed for _, seed in seeds]
+    assert len(set(values)) == 12 and all(isinstance(v, int) and 0 <= v < 2**31 for v in values)
+    assert seeds_of(model, inputs, group_size=3, seed=7) == seeds  # reproducible
+    # Another seed shares no sample's seed (seed + sample would share all but one of a group's).
+    other = seeds_of(model, inputs, group_size=3, seed=8)
+    assert other[3:6] == seeds[3:6]  # "b" has its own seed
+    assert not {v for _, v in other[:3] + other[6:]} & set(values)
+    assert seeds_of(model, ["c"], seed=7) == [("c", 7)]  # no group: the seed as given
+    assert all(seed is None for _, seed in seeds_of(model, ["d"], group_size=2))  # no seed: none
 
 
 @pytest.mark.parametrize("sample", ['"1"', "-1", "true", "1.5"])
