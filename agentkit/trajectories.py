@@ -26,8 +26,10 @@ VIEWS = ("verl", "skyrl", "slime", "sft")
 """The row shapes `rows` and `write` know, by the trainer whose field names they use."""
 
 
-def rows(results: Iterable[BatchResult], *, view: str = "verl") -> list[dict[str, Any]]:
+def rows(results: Iterable[BatchResult], *, view: str = "verl", failed: bool = False) -> list[dict[str, Any]]:
     """One row per result that has a trajectory, in `view`'s field names (see `VIEWS` and docs/trajectories.md).
+    A result with an `error` (the run failed, or its reward did: no reward to train on) gives a row
+    only with ``failed=True``.
 
     ``"verl"``: verl's ``AgentLoopOutput`` (``prompt_ids``, ``response_ids``, ``response_mask``,
     ``response_logprobs``, ``reward_score``, ``num_turns``) with ``uid``, the group verl's GRPO
@@ -44,7 +46,7 @@ def rows(results: Iterable[BatchResult], *, view: str = "verl") -> list[dict[str
     groups: dict[str, int] = {}
     for result in results:
         trajectory = result.trajectory
-        if trajectory is None:
+        if trajectory is None or (result.error is not None and not failed):
             continue
         _check(result, trajectory)
         uid = _uid(result.id if result.group is None else result.group)
@@ -72,12 +74,13 @@ def rows(results: Iterable[BatchResult], *, view: str = "verl") -> list[dict[str
     return out
 
 
-def write(results: Iterable[BatchResult], path: str | os.PathLike[str], *, view: str = "verl") -> int:
-    """Write `rows(results, view=view)` to `path`: Parquet for a ``.parquet`` path (needs pyarrow),
+def write(results: Iterable[BatchResult], path: str | os.PathLike[str], *, view: str = "verl",
+          failed: bool = False) -> int:  # fmt: skip
+    """Write `rows(results, view=view, failed=failed)` to `path`: Parquet for a ``.parquet`` path (needs pyarrow),
     JSON lines otherwise. The file appears whole or not at all (written beside it, then renamed).
     Returns how many rows it holds."""
     target = Path(path)
-    table = rows(results, view=view)
+    table = rows(results, view=view, failed=failed)
     parquet = target.suffix == ".parquet"
     if parquet:
         try:
@@ -130,8 +133,9 @@ def _check(result: BatchResult, trajectory: Trajectory) -> None:
 
 
 def _uid(group: Any) -> str:
-    """A group id as text (verl and SkyRL group by a string)."""
-    return group if isinstance(group, str) else json.dumps(group, sort_keys=True)
+    """A group id as text (verl and SkyRL group by a string): as JSON, as the output file keys it,
+    so that the ids 1 and "1" stay two groups."""
+    return json.dumps(group, sort_keys=True)
 
 
 def _last(trajectory: Trajectory) -> str:

@@ -45,7 +45,7 @@ def test_verl_rows_are_agent_loop_outputs_of_verl_itself():
         assert output.prompt_ids == [1, 2, 3] and output.response_ids == result.trajectory.response_ids
         assert output.response_mask == [1, 1, 0, 0, 1, 1] and output.response_logprobs[4] == -1.0
         assert output.reward_score == result.reward and output.num_turns == 4
-    assert [(r["uid"], r["sample"]) for r in rows(GROUP)] == [("q", 0), ("q", 1), ("7", 0)]
+    assert [(r["uid"], r["sample"]) for r in rows(GROUP)] == [('"q"', 0), ('"q"', 1), ("7", 0)]
 
 
 def test_skyrl_rows_are_trajectory_outputs_of_skyrl_itself():
@@ -60,8 +60,8 @@ def test_skyrl_rows_are_trajectory_outputs_of_skyrl_itself():
         output = skyrl(**fields, env_metrics={})
         assert output.loss_mask == [1, 1, 0, 0, 1, 1] and output.rollout_logprobs[0] == -0.5
     assert [r["stop_reason"] for r in made] == ["stop", "length", "stop"]
-    assert [r["trajectory_id"] for r in made] == [{"instance_id": "q", "repetition_id": 0},
-                                                  {"instance_id": "q", "repetition_id": 1},
+    assert [r["trajectory_id"] for r in made] == [{"instance_id": "\"q\"", "repetition_id": 0},
+                                                  {"instance_id": "\"q\"", "repetition_id": 1},
                                                   {"instance_id": "7", "repetition_id": 0}]  # fmt: skip
     assert [f.name for f in dataclasses.fields(skyrl)] == [
         "response_ids",
@@ -163,3 +163,21 @@ def test_read_runs_reads_a_run_many_file_with_its_trajectories(tmp_path):
     path.write_text('{"id": 1}\n[1, 2]\n')
     with pytest.raises(UserError, match=r"runs.jsonl, line 2: not a result line"):
         read_runs(path)
+
+
+def test_ids_that_differ_only_in_type_are_different_groups():
+    made = rows([recorded(1, 0, 1.0), recorded("1", 0, 0.0)])
+    assert made[0]["uid"] != made[1]["uid"]
+    assert [r["uid"] for r in made] == ["1", '"1"']  # the id as JSON, as the output file's resume key
+
+
+def test_a_run_whose_reward_failed_or_that_failed_gives_no_row_unless_asked(tmp_path):
+    unscored = recorded("q", 2)
+    unscored.error = "RewardError: the reward failed: ConnectionError: judge down"
+    stopped = recorded("q", 3)
+    stopped.error = "MaxTurnsExceeded: no final answer after 2 model calls"
+    results = [*GROUP, unscored, stopped]
+    assert [(r["uid"], r["sample"]) for r in rows(results)] == [('"q"', 0), ('"q"', 1), ("7", 0)]
+    asked = rows(results, failed=True)
+    assert [(r["sample"], r["reward_score"]) for r in asked] == [(0, 1.0), (1, 0.0), (0, 0.5), (2, None), (3, None)]
+    assert write(results, tmp_path / "rows.jsonl") == 3 and write(results, tmp_path / "all.jsonl", failed=True) == 5
