@@ -378,3 +378,28 @@ def test_unwritten_lines_of_a_group_are_named_by_id_and_sample():
     assert caught.value.unwritten == [("q", 0), ("q", 1), (1, 0), (1, 1)]
     assert [(r.id, r.sample, r.output) for r in caught.value.results] == [
         ("q", 0, "done: A"), ("q", 1, "done: A"), (1, 0, "done: B"), (1, 1, "done: B")]  # fmt: skip
+
+
+def test_a_huge_group_is_built_as_its_runs_start_not_before(tmp_path, monkeypatch):
+    from agentkit.batch import _journal
+
+    looked_up = 0
+    at_first_call: list[int] = []
+    original = _journal.Journal.previous
+
+    def previous(self, it):
+        nonlocal looked_up
+        looked_up += 1
+        return original(self, it)
+
+    monkeypatch.setattr(_journal.Journal, "previous", previous)
+
+    def script(messages):
+        at_first_call.append(looked_up)
+        return "ok"
+
+    out = tmp_path / "runs.jsonl"
+    results = run(run_many, Agent(ScriptedModel(script)), ["a"], group_size=1000, concurrency=2, output=out,
+                  progress=False)  # fmt: skip
+    assert len(results) == 1000 and len(lines(out)) == 1000
+    assert at_first_call[0] <= 3  # the samples looked up before the first run: not the whole group

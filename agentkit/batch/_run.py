@@ -146,15 +146,21 @@ async def drive(
                             it = item(raw, count)
                             if it.key in seen:
                                 raise UserError(f"input {count}: id {it.id!r} was given before; ids must be unique")
-                            group = [replace(it, sample=n) for n in range(group_size)] if group_size > 1 else [it]
-                            previous = [journal.previous(m) if journal is not None else None for m in group]
                         except UserError:
                             slots.release()
                             raise
                         seen.add(it.key)
                         count += 1
                         held = True  # the slot the input was read with: its first run to go takes it
-                        for member, done in zip(group, previous, strict=True):
+                        # Each sample is made as it goes: a group of a million holds no million copies first.
+                        for n in range(group_size) if group_size > 1 else (None,):
+                            member = it if n is None else replace(it, sample=n)
+                            try:
+                                done = journal.previous(member) if journal is not None else None
+                            except UserError:
+                                if held:
+                                    slots.release()
+                                raise
                             if done is not None and not (reward is not None and rescorable(done)):
                                 done.group, done.sample = member.id, member.sample
                                 results[member.slot] = done
