@@ -40,6 +40,7 @@ class Recording(Capability):
         self.trajectory = Trajectory()
         self.model: Any = None  # the model whose tokens these are
         self.last: Any = None  # the model's last response, as the transcript holds it
+        self.shown: set[Any] = set()  # the names of the tools the first prompt rendered
         self.calls = 0
 
     def for_run(self, run: RunState) -> Capability:
@@ -58,6 +59,14 @@ class Recording(Capability):
             # Another model's tokenizer and weights: one sequence cannot hold both.
             raise UserError("record=True: a handoff to an agent with another model cannot continue the recorded tokens")
         self.model = model
+        names = {getattr(tool, "name", None) for tool in request.options.get("tools") or ()}
+        if not self.calls:
+            self.shown = names
+        elif unseen := sorted(str(n) for n in names - self.shown):
+            # The tools are rendered once, into the first prompt: a tool added later (a handoff's
+            # target's) would be called blind by the recorded model, unlike by an unrecorded run.
+            raise UserError(f"record=True: the tools {unseen} were not in the run's first prompt, and a recorded "
+                            "run renders its tools only there; give the first agent these tools too")  # fmt: skip
         t = self.trajectory
         ids = [*t.prompt_ids, *t.response_ids] if self.calls else []
         request.options["record"] = TokenRequest(ids=ids, seen=self._seen(request.messages) if self.calls else 0)

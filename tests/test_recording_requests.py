@@ -160,3 +160,39 @@ def test_run_many_keeps_the_trajectory_and_transcript_of_a_failed_recorded_run(t
 
     back = read_runs(out)[0]
     assert back.trajectory.response_ids == r.trajectory.response_ids and back.error == r.error
+
+
+# --- a handoff's tools ------------------------------------------------------------------------------
+
+
+@tool
+def forecast(city: str) -> str:
+    """Forecast.
+
+    Args:
+        city: where
+    """
+    return "RAIN"
+
+
+def test_a_handoff_to_an_agent_with_tools_the_first_prompt_never_showed_is_refused_before_its_call():
+    model = CharRecorder([qw_call("transfer_to_b"), "done"])
+    b = Agent(model, [forecast], name="b")
+    a = Agent(model, [weather], name="a", handoffs=[b])
+    try:
+        a.run_sync("hi", record=True)
+    except UserError as e:
+        assert "forecast" in str(e) and "first prompt" in str(e)
+        assert len(e.trajectory.turn_starts) == 1
+    else:
+        raise AssertionError("no UserError")
+    assert len(model.calls) == 1
+
+
+def test_a_handoff_to_an_agent_whose_tools_the_first_prompt_showed_is_recorded():
+    model = CharRecorder([qw_call("transfer_to_b"), qw_call("weather", {"city": "Oslo"}), "done"])
+    b = Agent(model, [weather], name="b")
+    a = Agent(model, [weather], name="a", handoffs=[b])
+    result = a.run_sync("hi", record=True)
+    assert result.agent == "b" and len(result.trajectory.turn_starts) == 3
+    assert fed(result.trajectory, 2) == "<tool>SUNNY-Oslo"
