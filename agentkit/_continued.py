@@ -67,8 +67,9 @@ _CANNOT = (
 
 def check_continues(render: Callable[[list[Message], bool], list[int]], stops: Collection[int]) -> None:
     """A UserError now, before any model call, when `render`'s template cannot continue a recorded
-    run: the stand-in followed by a tool result and a user message (a typed answer's retry)."""
-    new: list[Message] = [{"role": "tool", "tool_call_id": "x", "content": "x"}, {"role": "user", "content": "x"}]
+    run: the stand-in followed by a user message. (Not a tool message: some templates refuse one
+    after an assistant turn without calls, as the stand-in's is; a run's real tool turns come after calls.)"""
+    new: list[Message] = [{"role": "user", "content": "x"}]
     try:
         continued_ids(render, [], new, stops)
     except UserError:

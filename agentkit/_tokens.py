@@ -20,8 +20,9 @@ class TokenRequest:
     """Every token of the run so far (the first prompt, then the response): the next prompt
     starts with exactly these. Empty for the run's first call, which renders the messages."""
     seen: int = 0
-    """How many of the call's messages `ids` already holds (the transcript up to the last
-    generated message): only the messages after them are rendered, as tokens appended to `ids`."""
+    """How many of the call's messages `ids` already holds: those up to the model's last response
+    in this request (a capability may have changed the messages before it; those stay as the
+    model saw them). Only the messages after them are rendered, as tokens appended to `ids`."""
 
 
 @dataclass(frozen=True, kw_only=True)
