@@ -5,7 +5,8 @@
     write(results, "sft.jsonl", view="sft")      # messages, input_ids, assistant_masks
 
 Each row comes from one run's `Trajectory`, token for token: nothing is tokenized again. A
-result without a trajectory (not recorded, or a failed run) gives no row.
+result without a trajectory (not recorded) gives no row, nor (unless ``failed=True``) one with an
+`error`: a failed run, or one whose reward failed.
 """
 
 from __future__ import annotations

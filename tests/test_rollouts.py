@@ -48,5 +48,5 @@ def test_the_example_runs_groups_on_the_demo_model_and_writes_tokens_and_rows(tm
     printed = capsys.readouterr().out.splitlines()
     assert printed[0].startswith("4 runs (2 questions x 2) in ") and printed[0].endswith(f": {out}")
     assert printed[1] == f"4 verl rows: {tmp_path / 'rollouts.parquet'}"
-    assert pq.read_table(tmp_path / "rollouts.parquet").column("uid").to_pylist() == ["now-0", "now-0", "now-1",
-                                                                                      "now-1"]  # fmt: skip
+    assert pq.read_table(tmp_path / "rollouts.parquet").column("uid").to_pylist() == ['"now-0"', '"now-0"',
+                                                                                      '"now-1"', '"now-1"']  # fmt: skip
