@@ -15,7 +15,7 @@ from typing import Any
 from ._messages import Message
 from .exceptions import UserError
 
-__all__ = ["KeepRaw", "continued_ids", "logprob_of"]
+__all__ = ["KeepRaw", "continued_ids", "logprob_of", "stand_in_ids"]
 
 # The stand-in the new messages are rendered after: it ends with an assistant turn, as the run's
 # sequence does, so the template's text that closes that turn is known too.
@@ -31,16 +31,18 @@ def continued_ids(
     ids: Sequence[int],
     new: list[Message],
     stops: Collection[int],
+    base: list[int] | None = None,
 ) -> list[int]:
     """`ids` (the run's tokens, ending with the model's last response) followed by the tokens of
     `new` and the generation prompt. `render(messages, add_generation_prompt)` is the chat
-    template, tokenized, with the call's tools and thinking; `stops` the model's stop tokens.
+    template, tokenized, with the call's tools and thinking; `stops` the model's stop tokens;
+    `base` the stand-in's tokens when the caller keeps them (`stand_in_ids`).
 
     The template's text after a turn's stop token (``"\\n"`` after ``<|im_end|>``) is taken from
     the stand-in; a response that ended without a stop token (cut at ``max_tokens``) gets the
     template's stop token first, so that each turn is closed as the template closes it.
     """
-    base = render(_STAND_IN, False)
+    base = render(_STAND_IN, False) if base is None else base
     full = render([*_STAND_IN, *new], True)
     if full[: len(base)] != base:
         raise UserError(
@@ -53,6 +55,11 @@ def continued_ids(
         last = ends[-1]
         close = base[last + 1 :] if ids and ids[-1] in stops else base[last:]
     return [*ids, *close, *full[len(base) :]]
+
+
+def stand_in_ids(render: Callable[[list[Message], bool], list[int]]) -> list[int]:
+    """The stand-in conversation's tokens (the same for every call with the same tools and thinking)."""
+    return render(_STAND_IN, False)
 
 
 def logprob_of(logits: Any, token: int) -> float:
