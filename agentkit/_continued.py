@@ -15,7 +15,7 @@ from typing import Any
 from ._messages import Message
 from .exceptions import UserError
 
-__all__ = ["KeepRaw", "check_continues", "check_tokenizer", "continued_ids", "logprob_of"]
+__all__ = ["KeepRaw", "check_continues", "check_tokenizer", "continued_ids", "logprob_of", "stand_in_ids"]
 
 # The stand-in the new messages are rendered after: it ends with an assistant turn, as the run's
 # sequence does, so the template's text that closes that turn is known too.
@@ -31,10 +31,12 @@ def continued_ids(
     ids: Sequence[int],
     new: list[Message],
     stops: Collection[int],
+    base: list[int] | None = None,
 ) -> list[int]:
     """`ids` (the run's tokens, ending with the model's last response) followed by the tokens of
     `new` and the generation prompt. `render(messages, add_generation_prompt)` is the chat
-    template, tokenized, with the call's tools and thinking; `stops` the model's stop tokens.
+    template, tokenized, with the call's tools and thinking; `stops` the model's stop tokens;
+    `base` the stand-in's tokens when the caller keeps them (`stand_in_ids`).
 
     The new turns' tokens, and the template's text after a turn's stop token (``"\\n"`` after
     ``<|im_end|>``), are cut from the stand-in rendered with `new` after it, after the stand-in
@@ -44,7 +46,7 @@ def continued_ids(
     at ``max_tokens``) gets the template's stop token first, so that each turn is closed as the
     template closes it.
     """
-    base = render(_STAND_IN, False)
+    base = render(_STAND_IN, False) if base is None else base
     full = render([*_STAND_IN, *new], True)
     closing = sum(t in stops for t in base)  # the stand-in assistant's stop token is the last of these
     ends = [i for i, t in enumerate(full) if t in stops]
@@ -63,6 +65,11 @@ _CANNOT = (
     "record=True: this chat template closes the assistant's turn differently when messages follow it, "
     "so the new messages' tokens cannot be appended to the recorded ones"
 )
+
+
+def stand_in_ids(render: Callable[[list[Message], bool], list[int]]) -> list[int]:
+    """The stand-in conversation's tokens (the same for every call with the same tools and thinking)."""
+    return render(_STAND_IN, False)
 
 
 def check_continues(render: Callable[[list[Message], bool], list[int]], stops: Collection[int]) -> None:

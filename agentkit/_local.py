@@ -19,7 +19,7 @@ import anyio.to_thread
 
 from ._batching import Batcher, BatchRequest, batchable, poster
 from ._chunks import call_events
-from ._continued import KeepRaw, check_tokenizer, continued_ids, logprob_of
+from ._continued import KeepRaw, check_tokenizer, continued_ids, logprob_of, stand_in_ids
 from ._dialects import wire_message
 from ._grammar import JsonConstraint, schema_of
 from ._loading import load_pretrained
@@ -190,6 +190,7 @@ class LocalModel:
         self._lock = threading.Lock()  # the model and its caches: one generate() or batch step at a time
         self._batcher: Batcher | None = None
         self._openers: dict[bool | None, int] = {}
+        self._stand_ins: dict[str, list[int]] = {}  # a recorded call's stand-in tokens, by tools and thinking
 
     def _batching(self, batching: bool | None, max_batch: int) -> None:
         """Concurrent text calls share forward passes (see agentkit/_batching.py): on by default
@@ -262,7 +263,14 @@ class LocalModel:
                                                      tokenize=True, return_dict=True, **kwargs)  # fmt: skip
             return [int(t) for t in out["input_ids"]]
 
-        ids = continued_ids(render, record.ids, new, self._eos)
+        # The stand-in's tokens depend only on the tools and thinking: kept (a few) across calls.
+        key = json.dumps(kwargs, sort_keys=True, default=str)
+        base = self._stand_ins.get(key)
+        if base is None:
+            if len(self._stand_ins) >= 8:
+                self._stand_ins.clear()
+            base = self._stand_ins[key] = stand_in_ids(render)
+        ids = continued_ids(render, record.ids, new, self._eos, base)
         inputs = {"input_ids": torch.tensor([ids]), "attention_mask": torch.ones(1, len(ids), dtype=torch.long)}
         return self._forced(inputs, tool_choice, has_tools)
 

@@ -239,6 +239,24 @@ def test_a_seed_makes_sampled_runs_reproducible(tiny_path):
         assert other.response_ids != same.response_ids  # the seed matters (sampling is on)
 
 
+def test_the_stand_in_tokens_are_kept_per_tools_and_thinking(tiny_path):
+    from tests.test_agent import get_current_temperature
+
+    model = tiny(tiny_path, batching=False)
+    record = TokenRequest(ids=[5, 6, 7], seen=1)
+    messages = [{"role": "user", "content": "hi"}, {"role": "user", "content": "and now?"}]
+
+    def fed(tools, thinking):
+        return model._render(messages, tools, thinking, None, record)[0]["input_ids"][0].tolist()
+
+    kept = [fed(None, False), fed([get_current_temperature], False), fed(None, None)]
+    model._stand_ins.clear()
+    fresh = [fed([get_current_temperature], False)]
+    model._stand_ins.clear()
+    fresh.append(fed(None, None))
+    assert kept[1:] == fresh and kept[0][:3] == [5, 6, 7]
+
+
 @pytest.mark.anyio
 async def test_concurrent_recorded_runs_in_one_batch_are_each_token_exact(tiny_path):
     model = tiny(tiny_path)
