@@ -196,3 +196,23 @@ def test_a_handoff_to_an_agent_whose_tools_the_first_prompt_showed_is_recorded()
     result = a.run_sync("hi", record=True)
     assert result.agent == "b" and len(result.trajectory.turn_starts) == 3
     assert fed(result.trajectory, 2) == "<tool>SUNNY-Oslo"
+
+
+def test_a_reminder_capability_on_a_real_tiny_model_feeds_the_tool_answer_and_the_reminder(tmp_path):
+    import pytest
+
+    pytest.importorskip("torch")
+    from tests.test_recording import Spy, looping_agent, tiny
+    from tools.build_test_models import build_tiny
+
+    model = tiny(build_tiny("qwen3", tmp_path / "qwen3"), batching=False)
+    spy = Spy(model)
+    result = looping_agent(spy, capabilities=[Reminder()]).run_sync("hi", record=True)
+    t = result.trajectory
+    for prompt, start in zip(spy.prompts, t.turn_starts, strict=True):
+        assert prompt == t.prompt_ids + t.response_ids[:start]
+    for call in range(1, result.turns):
+        start, end = t.turn_starts[call - 1], t.turn_starts[call]
+        fed_ids = [i for i, m in zip(t.response_ids[start:end], t.response_mask[start:end], strict=True) if not m]
+        text = model.tokenizer.decode(fed_ids)
+        assert "<tool_response>" in text and text.count("REMIND") == 1, text
