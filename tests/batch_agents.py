@@ -84,3 +84,9 @@ def refunds() -> Agent:
 def answer_length(result: Any) -> float:
     """A reward: the length of the run's answer."""
     return len(result.output)
+
+
+async def never_answers(result: Any) -> float:
+    """A reward whose judge never answers."""
+    await anyio.sleep_forever()
+    return 0.0

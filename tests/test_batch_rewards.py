@@ -141,3 +141,21 @@ def test_resume_without_a_reward_leaves_a_failed_reward_as_it_is(tmp_path):
     run(run_many, Agent(model), ["q"], record=True, reward=judge, output=out, progress=False)
     again = run(run_many, Agent(model), ["q"], record=True, output=out, resume=True, progress=False)
     assert again[0].error == "RewardError: the reward failed: ConnectionError: judge down" and len(model.calls) == 1
+
+
+def test_cli_reward_timeout(tmp_path, capsys, monkeypatch):
+    from agentkit.cli import main
+
+    monkeypatch.chdir(Path(__file__).parent.parent)
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text('"ab"\n"cd"\n')
+    out = tmp_path / "out.jsonl"
+    args = ["batch", str(inputs), "--agent", "tests.batch_agents:echo", "--output", str(out), "--reward",
+            "tests.batch_agents:never_answers"]  # fmt: skip
+    assert main([*args, "--reward-timeout", "0.05"]) == 1  # runs failed (their reward did)
+    assert capsys.readouterr().out.strip() == f"2 runs, 2 failed, no reward: {out}"
+    assert [line["error"] for line in lines(out)] == ["RewardError: the reward took longer than 0.05 s"] * 2
+    out.unlink()
+    assert main([*args, "--reward-timeout", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("agentkit batch: ") and "reward_timeout must be a positive number" in err

@@ -33,6 +33,8 @@ def add(subparsers: Any) -> None:
                         help="record each run's exact tokens and logprobs in its line (training data)")  # fmt: skip
     parser.add_argument("--reward", metavar="MODULE:FUNCTION",
                         help="a function of a finished run's BatchResult that returns its reward")  # fmt: skip
+    parser.add_argument("--reward-timeout", type=float, metavar="SECONDS",
+                        help="how long an async reward may take (default 600)")  # fmt: skip
     parser.set_defaults(func=handler)
 
 
@@ -62,7 +64,9 @@ def handler(args: argparse.Namespace) -> int:
     if args.group_size < 1:
         raise CLIError(f"--group-size must be at least 1, not {args.group_size}")
     reward = load_object(args.reward) if args.reward is not None else None  # a bad one: SpecError, status 2
-    options = {"record": True} if args.record else {}
+    options: dict[str, Any] = {"record": True} if args.record else {}
+    if args.reward_timeout is not None:
+        options["reward_timeout"] = args.reward_timeout
     # Local runs build the agent here, so that a bad --agent fails before anything is read.
     agent: Any = args.agent if args.ray else build_agent(args.agent)
 
