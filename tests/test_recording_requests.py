@@ -66,6 +66,19 @@ def test_a_capability_dropping_an_earlier_message_still_feeds_each_tool_result()
     assert [fed(t, 1), fed(t, 2)] == ["<tool>SUNNY-Oslo", "<tool>SUNNY-Rome"]
 
 
+class Copies(Capability):
+    """Sends copies of the messages (a capability that rewrites each one)."""
+
+    async def before_request(self, run, request):
+        request.messages[:] = [dict(m) for m in request.messages]
+
+
+def test_a_capability_sending_copies_of_the_messages_still_feeds_each_tool_result():
+    model = CharRecorder([qw_call("weather", {"city": "Oslo"}), qw_call("weather", {"city": "Rome"}), "done"])
+    result = Agent(model, [weather], capabilities=[Copies()]).run_sync("hi", record=True)
+    assert [fed(result.trajectory, 1), fed(result.trajectory, 2)] == ["<tool>SUNNY-Oslo", "<tool>SUNNY-Rome"]
+
+
 def test_a_capability_removing_the_models_last_response_from_the_request_is_a_user_error():
     model = CharRecorder([qw_call("weather", {"city": "Oslo"}), "done"])
     agent = Agent(model, [weather], capabilities=[DropResponse()])
