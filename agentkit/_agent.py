@@ -56,7 +56,8 @@ class Agent(Generic[OutputT]):
     keyword option can be overridden per run in `run`, `run_sync` and `stream`, which also
     take ``deps`` (given to tools as `RunContext.deps`), ``approvals`` (decisions on pending
     calls), ``session`` (an `agentkit.sessions.Session`: its history goes first, the run's new
-    messages are stored when it ends) and the model's own options (such as ``max_tokens``).
+    messages are stored when it ends), ``record`` (True: `RunResult.trajectory` holds the run's
+    exact tokens, docs/trajectories.md) and the model's own options (such as ``max_tokens``).
     `history` (an `agentkit.sessions.History`) bounds what each model call is sent;
     `capabilities` (`agentkit.Capability`) take part in every run; `parallel_tools=False` runs
     a message's calls one at a time, in order (a `sequential` tool's call always waits for the

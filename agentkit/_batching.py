@@ -19,6 +19,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from ._continued import logprob_of
 from ._serving import longest_prefix
 
 __all__ = ["Batcher", "BatchRequest", "batchable", "poster"]
@@ -68,6 +69,8 @@ class BatchRequest:
         on_token: Callable[[int], None],
         on_done: Callable[[list[int] | None, BaseException | None], None],
         turn_opener: int = 0,
+        record: bool = False,
+        seed: int | None = None,
     ) -> None:
         self.ids = ids
         self.kwargs = kwargs
@@ -79,6 +82,10 @@ class BatchRequest:
         self.on_done = on_done
         self.turn_opener = turn_opener  # the generation prompt's length (see LocalModel._turn_opener)
         self.new: list[int] = []
+        self.record = record  # keep each new token's logprob under the raw logits (record=True)
+        self.logprobs: list[float] = []
+        self.seed = seed
+        self.generator: Any = None  # the request's own random numbers, when it has a seed
         self.length = 0  # tokens of this row in the KV cache
         self.processors: Any = None
         self.greedy = True
@@ -168,8 +175,11 @@ class Batcher:
         with contextlib.suppress(Exception):  # the caller's loop is gone: nobody to tell
             request.on_done(None if error else request.new, error)
 
-    def _emit(self, request: BatchRequest, token: int) -> bool:
-        """Record a token; whether the request is finished (stop token, budget, or cancelled)."""
+    def _emit(self, request: BatchRequest, token: int, logits: Any) -> bool:
+        """Record a token (`logits`: the raw ones it was picked from); whether the request is
+        finished (stop token, budget, or cancelled)."""
+        if request.record:
+            request.logprobs.append(logprob_of(logits, token))
         request.new.append(token)
         request.on_token(token)
         return token in request.eos or len(request.new) >= request.max_new or request.stop.is_set()
@@ -200,7 +210,9 @@ class Batcher:
             request.length = len(ids)
             self.stats["prompt_tokens"] += len(ids)
             self.stats["reused_tokens"] += reused
-            done = self._emit(request, self._pick(request, logits[0:1])[0])
+            # transformers' processors return new scores: `row` stays the raw logits, for the logprob.
+            row = logits[0:1]
+            done = self._emit(request, self._pick(request, row)[0], row)
         except BaseException as e:
             self._end(request, e, save=False)
             return None
@@ -218,6 +230,8 @@ class Batcher:
         config.update(**{k: v for k, v in request.kwargs.items() if k not in _CALL_KEYWORDS})
         config.max_new_tokens = request.max_new
         request.greedy = not config.do_sample
+        if request.seed is not None and not request.greedy:
+            request.generator = torch.Generator(device=self.model.device).manual_seed(request.seed)
         processors = self.model._get_logits_processor(
             generation_config=config,
             input_ids_seq_length=len(request.ids),
@@ -341,8 +355,9 @@ class Batcher:
             request.length += 1
             try:
                 plain_row = request.greedy and request.processors is None
-                token = argmax[i] if plain_row else self._pick(request, logits[i : i + 1])[0]
-                if self._emit(request, token):
+                row = logits[i : i + 1]
+                token = argmax[i] if plain_row else self._pick(request, row)[0]
+                if self._emit(request, token, row):
                     finished.append(i)
             except BaseException as e:  # this request's processors or streamer: the others go on
                 self._end(request, e, save=False)
@@ -362,7 +377,8 @@ class Batcher:
         if request.greedy:
             return [int(t) for t in scores.argmax(dim=-1).tolist()]
         probs = torch.nn.functional.softmax(scores, dim=-1)
-        return [int(t) for t in torch.multinomial(probs, num_samples=1).reshape(-1).tolist()]
+        picked = torch.multinomial(probs, num_samples=1, generator=request.generator)
+        return [int(t) for t in picked.reshape(-1).tolist()]
 
 
 _LINGER = 0.5  # seconds the idle batcher thread waits for a next call before it ends
@@ -412,4 +428,3 @@ def _pad(tensor: Any, left: int) -> Any:
     shape = list(tensor.shape)
     shape[2] = left
     return torch.cat([tensor.new_zeros(shape), tensor], dim=2)
-

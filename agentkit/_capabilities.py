@@ -8,6 +8,7 @@ from ._capability import Capability, Hooks, RunState, global_capabilities
 from ._fitting import Fitting
 from ._handoffs import Handoffs
 from ._limits import UsageLimits
+from ._recording import Recording
 from ._store import Store
 from ._typed import TypedOutput
 from .exceptions import UserError
@@ -19,7 +20,7 @@ def hooks_for(run: RunState, keep: Hooks | None = None) -> Hooks:
     """agentkit's own first (session storage, approvals), then the agent's (typed output,
     history fitting, its `capabilities=`), then handoffs, then the run's own (`capabilities=` given to
     the run), then usage limits (after the run's: a call they answer uses none of the budget),
-    then the ones every run gets (tracing, last: it records what was sent).
+    then recording (``record=True``), then the ones every run gets (tracing, last: it records what was sent).
 
     With `keep` (the hooks of the run so far, at a handoff) only the agent's part is made anew:
     the rest belongs to the run and keeps its state.
@@ -46,6 +47,8 @@ def hooks_for(run: RunState, keep: Hooks | None = None) -> Hooks:
         Handoffs(hooks_for) if run.agent.handoffs else None,
         *(c.for_run(run) for c in extra),
         Budget(o.usage_limits) if o.usage_limits != UsageLimits() else None,
+        # After every capability that may change a request: it records what is sent.
+        Recording() if o.record else None,
         *(factory(run) for factory in global_capabilities()),
     ]
     return Hooks([c for c in (*head, *agents, *tail) if c is not None], agents)

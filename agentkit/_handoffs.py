@@ -190,7 +190,7 @@ class Handoffs(Capability):
         options = target._options({"deps": o.deps, "session": o.session, **given})
         run.agent, run.options = target, dataclasses.replace(
             options, max_turns=o.max_turns, usage_limits=o.usage_limits, approvals=o.approvals,
-            model_options=model_options, overridden=o.overridden,
+            model_options=model_options, overridden=o.overridden, record=o.record,
         )  # fmt: skip
         if id(target) not in self.opened:
             tools = dict(target.tools)

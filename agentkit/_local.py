@@ -19,6 +19,7 @@ import anyio.to_thread
 
 from ._batching import Batcher, BatchRequest, batchable, poster
 from ._chunks import call_events
+from ._continued import KeepRaw, check_tokenizer, continued_ids, logprob_of, stand_in_ids
 from ._dialects import wire_message
 from ._grammar import JsonConstraint, schema_of
 from ._loading import load_pretrained
@@ -38,7 +39,8 @@ from ._model import (
 from ._reasoned import reasoned_calls
 from ._refused import refused, refused_event
 from ._serving import _Gate, _Stop, _Streamer, longest_prefix
-from ._video import VIDEO_EXTRA, local_video_path, processor_part, read_video, torchvision_error
+from ._tokens import TokenRecord, TokenRequest
+from ._video import VIDEO_EXTRA, decode_videos, processor_part
 from .exceptions import UserError
 from .formats import QWEN3, Format, ParsedOutput, detect_format, get_format
 
@@ -49,9 +51,10 @@ DEMO_ROLES = {"weather": (DEMO_PATH, "build_demo_model.py"), "router": (DEMO_PAT
 # Per model call: room for a short thought and two calls with long names (the held-out
 # evaluation in tools/build_demo_model.py uses the same budget).
 DEMO_MAX_TOKENS = 256
-OPTIONS = frozenset({"temperature", "top_p", "top_k", "min_p", "max_tokens", "response_format"})
-_INTEGER_OPTIONS = ("top_k", "max_tokens")
+OPTIONS = frozenset({"temperature", "top_p", "top_k", "min_p", "max_tokens", "seed", "response_format"})
+_INTEGER_OPTIONS = ("top_k", "max_tokens", "seed")
 _SCHEMA = "_agentkit_json_schema"  # the generate keyword's stand-in until the grammar is built
+_SEED = "_agentkit_seed"  # not a generate keyword: the call seeds its own random numbers
 logger = logging.getLogger("agentkit")
 
 
@@ -82,6 +85,9 @@ class LocalModel:
 
     options: frozenset[str] = OPTIONS
     """The keyword options `complete` and `stream` take: the `Sampling` fields."""
+    records: bool = True
+    """It records a run's exact tokens and logprobs (``record=True``; `complete`/`stream` take
+    ``record=TokenRequest`` and set `Completion.tokens`)."""
 
     def __init__(
         self,
@@ -184,6 +190,7 @@ class LocalModel:
         self._lock = threading.Lock()  # the model and its caches: one generate() or batch step at a time
         self._batcher: Batcher | None = None
         self._openers: dict[bool | None, int] = {}
+        self._stand_ins: dict[str, list[int]] = {}  # a recorded call's stand-in tokens, by tools and thinking
 
     def _batching(self, batching: bool | None, max_batch: int) -> None:
         """Concurrent text calls share forward passes (see agentkit/_batching.py): on by default
@@ -203,21 +210,27 @@ class LocalModel:
 
     def _render(
         self, messages: Sequence[Message], tools: Sequence[ToolSpec] | None, thinking: bool | None,
-        tool_choice: ToolChoice | None,
+        tool_choice: ToolChoice | None, record: TokenRequest | None = None,
     ) -> tuple[dict[str, Any], str, bool]:  # fmt: skip
-        """(inputs, text forced on the model, whether the output starts inside ``<think>``)."""
+        """(inputs, text forced on the model, whether the output starts inside ``<think>``).
+
+        A recorded call after the run's first (`record` has ids) is fed `record.ids` extended by
+        the tokens of the messages after `record.seen`, never a rendering of the whole conversation.
+        """
         kwargs: dict[str, Any] = {}
         if thinking is not None:
             kwargs["enable_thinking"] = thinking
         schemas = tool_schemas(tools) if tool_choice != "none" else None
         if schemas:
             kwargs["tools"] = schemas
+        if record is not None and record.ids:
+            return self._continue(messages, record, kwargs, tool_choice, bool(schemas))
         converted = [self._message(m) for m in messages]
         has_video = any(
             p.get("type") == "video" for m in converted if isinstance(m.get("content"), list) for p in m["content"]
         )
         if has_video:
-            converted, video_kwargs = self._decode_videos(converted)
+            converted, video_kwargs = decode_videos(self.processor, converted)
             if video_kwargs:  # transformers 5 takes the processor's own options as processor_kwargs
                 kwargs["processor_kwargs"] = video_kwargs
         try:
@@ -228,52 +241,52 @@ class LocalModel:
             if has_video:
                 raise UserError(f"reading video needs a video decoder: {VIDEO_EXTRA} ({e})") from e
             raise
+        if record is not None and set(inputs) - {"input_ids", "attention_mask"}:
+            raise UserError("record=True takes text-only conversations: image and video inputs are not tokens")
+        return self._forced(dict(inputs), tool_choice, bool(schemas))
+
+    def check_recording(self) -> None:
+        """A UserError when the chat template cannot continue a recorded run (checked before any call)."""
+        check_tokenizer(self.tokenizer, self._eos)
+
+    def _continue(self, messages: Sequence[Message], record: TokenRequest, kwargs: dict[str, Any],
+                  tool_choice: ToolChoice | None, has_tools: bool) -> tuple[dict[str, Any], str, bool]:  # fmt: skip
+        """`_render` for a recorded call after the first: the run's ids, then the new messages'."""
+        import torch
+
+        new = [self._message(m) for m in messages[record.seen :]]
+        if any(not isinstance(m.get("content"), str) for m in new):
+            raise UserError("record=True takes text-only conversations: image and video inputs are not tokens")
+
+        def render(conversation: list[Message], generation_prompt: bool) -> list[int]:
+            out = self.tokenizer.apply_chat_template(conversation, add_generation_prompt=generation_prompt,
+                                                     tokenize=True, return_dict=True, **kwargs)  # fmt: skip
+            return [int(t) for t in out["input_ids"]]
+
+        # The stand-in's tokens depend only on the tools and thinking: kept (a few) across calls.
+        key = json.dumps(kwargs, sort_keys=True, default=str)
+        base = self._stand_ins.get(key)
+        if base is None:
+            if len(self._stand_ins) >= 8:
+                self._stand_ins.clear()
+            base = self._stand_ins[key] = stand_in_ids(render)
+        ids = continued_ids(render, record.ids, new, self._eos, base)
+        inputs = {"input_ids": torch.tensor([ids]), "attention_mask": torch.ones(1, len(ids), dtype=torch.long)}
+        return self._forced(inputs, tool_choice, has_tools)
+
+    def _forced(self, inputs: dict[str, Any], tool_choice: ToolChoice | None,
+                has_tools: bool) -> tuple[dict[str, Any], str, bool]:  # fmt: skip
         import torch
 
         forced = ""
         in_reasoning = self._opens_think(inputs["input_ids"][0].tolist())
-        if schemas and tool_choice not in (None, "auto", "none") and not in_reasoning:
+        if has_tools and tool_choice not in (None, "auto", "none") and not in_reasoning:
             # No grammar here: a required call is started for the model, which continues it.
             forced = self.format.forced_call_start(None if tool_choice == "required" else tool_choice)
             extra = self.tokenizer.encode(forced, add_special_tokens=False, return_tensors="pt")
             inputs["input_ids"] = torch.cat([inputs["input_ids"], extra], dim=1)
             inputs["attention_mask"] = torch.ones_like(inputs["input_ids"])
-        return dict(inputs), forced, in_reasoning and not forced
-
-    def _decode_videos(self, messages: list[Message]) -> tuple[list[Message], dict[str, Any]]:
-        """Video parts that name a local file, decoded here (decord or PyAV) at the video
-        processor's own sampling, so that the processor gets frames and their metadata; other
-        video parts (URLs, frames) are left to the processor."""
-        processor = getattr(self.processor, "video_processor", None)
-        if processor is None:
-            broken = torchvision_error()
-            if broken is not None:  # transformers' video processors are built on torchvision
-                raise UserError(
-                    "this model's processor cannot read video here: transformers' video processors need "
-                    f"torchvision, which does not import ({broken}); install the torchvision build that "
-                    "matches your torch"
-                )
-            raise UserError("this model's processor takes no video")
-        sampling = getattr(processor, "do_sample_frames", False)
-        num_frames = getattr(processor, "num_frames", None) if sampling else None
-        fps = getattr(processor, "fps", None) if sampling else None
-        metadata: list[dict[str, Any]] = []
-        out = []
-        for message in messages:
-            content = message.get("content")
-            if isinstance(content, list):
-                parts = []
-                for part in content:
-                    path = local_video_path(part)
-                    if path is not None:
-                        video = read_video(path, num_frames=num_frames, fps=fps)
-                        metadata.append(video.metadata)
-                        part = {"type": "video", "video": video.frames}
-                    parts.append(part)
-                message = {**message, "content": parts}
-            out.append(message)
-        # Already sampled: the processor must not sample the frames again.
-        return out, ({"video_metadata": metadata, "do_sample_frames": False} if metadata else {})
+        return inputs, forced, in_reasoning and not forced
 
     @property
     def constrains_json(self) -> bool:
@@ -341,6 +354,8 @@ class LocalModel:
             chosen = {n: v for n, v in fields.items() if v is not None}
             if chosen:
                 kwargs.update(do_sample=True, **chosen)
+        if sampling.seed is not None:
+            kwargs[_SEED] = sampling.seed
         kwargs["eos_token_id"] = sorted(self._eos)
         pad = self.tokenizer.pad_token_id
         kwargs["pad_token_id"] = pad if pad is not None else min(self._eos)
@@ -361,8 +376,10 @@ class LocalModel:
         return cache, keep
 
     def _generate(self, inputs: dict[str, Any], kwargs: dict[str, Any], stop: threading.Event,
-                  streamer: _Streamer | None) -> tuple[list[int], int]:  # fmt: skip
-        """Runs in a worker thread, holding the gate. Returns (new token ids, prompt length)."""
+                  streamer: _Streamer | None, record: bool = False,
+                  seed: int | None = None) -> tuple[list[int], int, list[float]]:  # fmt: skip
+        """Runs in a worker thread, holding the gate. Returns (new token ids, prompt length, and
+        with `record` their logprobs under the raw logits)."""
         import torch
         import transformers
 
@@ -376,7 +393,13 @@ class LocalModel:
         # Images and video are placeholder tokens in the ids: equal ids do not mean equal inputs,
         # so only text-only prompts share caches.
         reuse = self.cache_slots > 0 and set(batch) <= {"input_ids", "attention_mask"}
-        with self._lock, torch.inference_mode(), warnings.catch_warnings():
+        if record:  # the logits before any processor, one per new token
+            kwargs = {**kwargs, "output_logits": True, "return_dict_in_generate": True}
+        # A seed applies to this call only: the process's random state is restored after it.
+        rng = _forked_rng(device) if seed is not None else contextlib.nullcontext()
+        with self._lock, torch.inference_mode(), warnings.catch_warnings(), rng:
+            if seed is not None:
+                torch.manual_seed(seed)
             # transformers 5 renames generate(past_key_values=) to cache=; older ones know only the former.
             warnings.filterwarnings("ignore", message=".*past_key_values.*", category=FutureWarning)
             cache, reused = self._take_cache(ids) if reuse else (None, 0)
@@ -386,14 +409,16 @@ class LocalModel:
                 **batch, **kwargs, past_key_values=cache, streamer=streamer,
                 stopping_criteria=transformers.StoppingCriteriaList([_Stop(stop)]),
             )  # fmt: skip
-            new = out[0, len(ids) :].tolist()
+            sequences = out.sequences if record else out
+            new = sequences[0, len(ids) :].tolist()
+            logprobs = [logprob_of(out.logits[i][0], t) for i, t in enumerate(new)] if record else []
             if reuse and cache is not None:
                 cached_len = cache.get_seq_length()
                 self._caches.append(((ids + new)[:cached_len], cache))
                 del self._caches[: -self.cache_slots]
             self.stats["prompt_tokens"] += len(ids)
             self.stats["reused_tokens"] += reused
-        return new, len(ids)
+        return new, len(ids), logprobs
 
     def _turn_opener(self, thinking: bool | None) -> int:
         """How many tokens the generation prompt adds (the next turn renders the answer after
@@ -411,10 +436,13 @@ class LocalModel:
     def _decode(self, ids: list[int]) -> str:
         return str(self.tokenizer.decode([t for t in ids if t not in self._eos], skip_special_tokens=False))
 
-    def _completion(self, out: ParsedOutput, new: list[int], prompt_len: int, max_new: int) -> Completion:
+    def _completion(self, out: ParsedOutput, new: list[int], prompt_len: int, max_new: int,
+                    tokens: TokenRecord | None = None) -> Completion:  # fmt: skip
         cut = len(new) >= max_new and not (new and new[-1] in self._eos)
         usage = Usage(prompt_tokens=prompt_len, completion_tokens=len(new))
-        return Completion.from_output(out, usage=usage, finish_reason="length" if cut and not out.tool_calls else None)
+        done = Completion.from_output(out, usage=usage, finish_reason="length" if cut and not out.tool_calls else None)
+        done.tokens = tokens
+        return done
 
     async def complete(
         self,
@@ -444,14 +472,22 @@ class LocalModel:
         tool_choice: ToolChoice | None = None,
         **options: Any,
     ) -> AsyncGenerator[ModelEvent, None]:
-        """The response as events, ending with `CompletionDone`; bad `options` raise `UserError` here."""
-        return self._stream(messages, tools, thinking, tool_choice, self._kwargs(options))
+        """The response as events, ending with `CompletionDone`; bad `options` raise `UserError` here.
+
+        ``record=TokenRequest(...)`` (a recorded run's, see `agentkit._tokens`) feeds the run's
+        tokens and sets `Completion.tokens`."""
+        record = options.pop("record", None)
+        if record is not None and not isinstance(record, TokenRequest):
+            raise UserError(f"record must be a TokenRequest, not {type(record).__name__}")
+        return self._stream(messages, tools, thinking, tool_choice, self._kwargs(options), record)
 
     async def _stream(
         self, messages: Sequence[Message], tools: Sequence[ToolSpec] | None, thinking: bool | None,
-        tool_choice: ToolChoice | None, kwargs: dict[str, Any],
+        tool_choice: ToolChoice | None, kwargs: dict[str, Any], record: TokenRequest | None = None,
     ) -> AsyncGenerator[ModelEvent, None]:  # fmt: skip
-        inputs, forced, in_reasoning = self._render(messages, tools, thinking, tool_choice)
+        inputs, forced, in_reasoning = self._render(messages, tools, thinking, tool_choice, record)
+        recording = record is not None
+        seed = kwargs.pop(_SEED, None)
         schema = kwargs.pop(_SCHEMA, None)
         if schema is not None:
             if in_reasoning or forced:
@@ -460,11 +496,14 @@ class LocalModel:
             else:
                 from transformers import LogitsProcessorList
 
-                kwargs = {**kwargs, "logits_processor": LogitsProcessorList(self._constraint().processors(schema))}
+                processors = self._constraint().processors(schema)
+                if recording:  # they mask in place: the recorded logprobs are read from the raw logits
+                    processors = [KeepRaw(), *processors]
+                kwargs = {**kwargs, "logits_processor": LogitsProcessorList(processors)}
         parser = self.format.stream_parser(in_reasoning=in_reasoning, tools=tools)
         send, receive = anyio.create_memory_object_stream[str](math.inf)
         stop = threading.Event()
-        result: list[tuple[list[int], int]] = []
+        result: list[tuple[list[int], int, list[float]]] = []
         failure: list[BaseException] = []
 
         def on_text(text: str) -> None:
@@ -473,7 +512,8 @@ class LocalModel:
 
         def work() -> None:
             try:
-                result.append(self._generate(inputs, kwargs, stop, _Streamer(self._decode, on_text)))
+                streamer = _Streamer(self._decode, on_text)
+                result.append(self._generate(inputs, kwargs, stop, streamer, recording, seed))
             except BaseException as e:
                 failure.append(e)
             finally:
@@ -506,7 +546,7 @@ class LocalModel:
                     if error is not None:
                         raise error
                     streamer.end()
-                    result.append((new or [], len(ids)))
+                    result.append((new or [], len(ids), request.logprobs))
                 except BaseException as e:  # the caller gets it: never a stream left open (it would wait forever)
                     failure.append(e)
                 finally:
@@ -515,7 +555,8 @@ class LocalModel:
             ids = inputs["input_ids"][0].tolist()
             request = BatchRequest(ids=ids, kwargs=kwargs, reuse=self.cache_slots > 0, stop=stop, on_done=on_done,
                                    on_token=lambda token: streamer.put(_token_tensor(token)),
-                                   turn_opener=self._turn_opener(thinking))  # fmt: skip
+                                   turn_opener=self._turn_opener(thinking), record=recording,
+                                   seed=seed)  # fmt: skip
 
         async with anyio.create_task_group() as tg:
             if batcher is not None:
@@ -539,12 +580,22 @@ class LocalModel:
             raise failure[0]
         for event in parser.close():
             yield refused_event(event, tool_choice)
-        new, prompt_len = result[0]
-        done = self._completion(parser.output, new, prompt_len, kwargs["max_new_tokens"])
+        new, prompt_len, logprobs = result[0]
+        fed = inputs["input_ids"][0].tolist()
+        tokens = TokenRecord(prompt_ids=fed, output_ids=new, logprobs=logprobs) if recording else None
+        done = self._completion(parser.output, new, prompt_len, kwargs["max_new_tokens"], tokens)
         reasoned = reasoned_calls(self.format, done, tools=tools, tool_choice=tool_choice, messages=messages)
         for rescued in call_events(reasoned, 0):
             yield rescued
         yield CompletionDone(completion=refused(replace(done, tool_calls=reasoned) if reasoned else done, tool_choice))
+
+
+def _forked_rng(device: Any) -> Any:
+    import torch
+
+    if getattr(device, "type", "cpu") == "cpu":
+        return torch.random.fork_rng(devices=[])
+    return torch.random.fork_rng(devices=[device.index or 0], device_type=device.type)
 
 
 def _send_quietly(send: Any, text: str) -> None:
@@ -558,8 +609,6 @@ def _token_tensor(token: int) -> Any:
     return torch.tensor([token])
 
 
-
-
 def _loads(arguments: Any) -> Any:
     if isinstance(arguments, str):
         try:
@@ -567,4 +616,3 @@ def _loads(arguments: Any) -> Any:
         except json.JSONDecodeError:
             return arguments
     return arguments
-

@@ -9,6 +9,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 from ._events import MalformedCall, ParseEvent, ToolCall
 from ._messages import Message as Message
 from ._messages import Usage as Usage
+from ._tokens import TokenRecord
 from .exceptions import UserError
 from .formats._stream import ParsedOutput
 from .tools import Tool
@@ -33,10 +34,13 @@ class Sampling:
     """Minimum probability relative to the top token (sent only to servers that take it)."""
     max_tokens: int | None = None
     """Most tokens to generate per model call."""
+    seed: int | None = None
+    """Makes sampling reproducible where the backend allows it (`LocalModel`: the same seed,
+    prompt and options give the same tokens; see docs/trajectories.md). None: unseeded."""
 
     def merged(self, **overrides: Any) -> Sampling:
         """A copy with the non-None `overrides` applied."""
-        values = {k: getattr(self, k) for k in ("temperature", "top_p", "top_k", "min_p", "max_tokens")}
+        values = {k: getattr(self, k) for k in ("temperature", "top_p", "top_k", "min_p", "max_tokens", "seed")}
         values.update({k: v for k, v in overrides.items() if k in values and v is not None})
         return Sampling(**values)
 
@@ -81,6 +85,9 @@ class Completion:
     """``"stop"``, ``"tool_calls"``, ``"length"``, ... as the backend reports it."""
     usage: Usage = field(default_factory=Usage)
     """Tokens of this call."""
+    tokens: TokenRecord | None = None
+    """The ids fed and generated, with the generated ids' logprobs: set by a backend that
+    records, when the call was given ``record=`` (a recorded run's; see `Trajectory`)."""
 
     @classmethod
     def from_output(cls, out: ParsedOutput, *, usage: Usage, finish_reason: str | None = None) -> Completion:

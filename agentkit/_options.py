@@ -86,7 +86,7 @@ class AgentKeywords(TypedDict, total=False):
     handoffs: Sequence[Any]
 
 
-RUN_OPTIONS = ("deps", "approvals", "session")
+RUN_OPTIONS = ("deps", "approvals", "session", "record")
 """Keywords that only a run takes."""
 
 
@@ -118,6 +118,8 @@ class RunOptions:
     parallel_tools: bool
     """False: a message's calls run one at a time, in the message's order."""
     model_options: dict[str, Any]
+    record: bool = False
+    """Whether the run records its exact tokens (`RunResult.trajectory`; see `_recording.py`)."""
     overridden: frozenset[str] = frozenset()
     """The agent options the run itself gave (they hold across handoffs)."""
 
@@ -168,6 +170,11 @@ def resolve(agent_object: Any, model: Any, overrides: dict[str, Any]) -> RunOpti
     agent["capabilities"] = (*agent_object.capabilities, *overrides.get("capabilities", ()))
     if not isinstance(agent["parallel_tools"], bool):
         raise UserError(f"parallel_tools must be True or False, not {agent['parallel_tools']!r}")
+    record = False if run["record"] is None else run["record"]
+    if not isinstance(record, bool):
+        raise UserError(f"record must be True or False, not {record!r}")
+    if record and agent["history"] is not None:
+        raise UserError("record=True cannot be combined with history=: a recorded run sends the model every token")
     if run["session"] is not None and not isinstance(run["session"], Session):
         raise UserError(f"session must be a Session (agentkit.sessions), not {type(run['session']).__name__}")
     return RunOptions(
@@ -179,6 +186,7 @@ def resolve(agent_object: Any, model: Any, overrides: dict[str, Any]) -> RunOpti
         approvals=run["approvals"],
         session=run["session"],
         model_options=model_options,
+        record=record,
         overridden=frozenset(overrides.keys() & set(AGENT_OPTIONS)),
     )
 

@@ -43,6 +43,8 @@ from ._model import (
 from ._reasoned import reasoned_calls
 from ._redact import Redactor, public_url
 from ._refused import refused, refused_event
+from ._remote_tokens import TokenPath, recorded
+from ._tokens import TokenRequest
 from .exceptions import ModelError, UserError
 from .formats import AUTO, Format, get_format, new_call_id
 
@@ -128,10 +130,15 @@ class RemoteModel:
         format: str | Format | None = None,
         starts_in_reasoning: bool | None = None,
         images: bool = False,
+        tokenizer: str | Path | Any | None = None,
     ) -> None:
         if max_duration is not None and (isinstance(max_duration, bool) or not max_duration > 0):
             raise UserError(f"max_duration wants seconds above 0, or None for no bound; not {max_duration!r}")
         self.base_url = base_url.rstrip("/")
+        self.records = tokenizer is not None
+        """Whether it records a run's tokens (``record=True``): it was given a `tokenizer` (a Hugging
+        Face id or path, or a loaded tokenizer) to render the chat template with (docs/trajectories.md)."""
+        self._tokens = TokenPath(tokenizer) if tokenizer is not None else None
         self.takes_images = images
         """Whether the served model takes images: then images a tool returns (an MCP result)
         are sent to it as image parts, else the model reads a placeholder."""
@@ -262,6 +269,8 @@ class RemoteModel:
         if stream:
             body["stream"] = True
             body["stream_options"] = {"include_usage": True}
+        if sampling.seed is not None:  # Sampling(seed=); a seed= option (passed through) wins
+            body["seed"] = sampling.seed
         for name in _PASSED_THROUGH:
             if options.get(name) is not None:
                 body[name] = options[name]
@@ -372,8 +381,32 @@ class RemoteModel:
         **options: Any,
     ) -> Completion:
         """One response to `messages`; `options` as in `RemoteModel.options`."""
+        record = options.pop("record", None)
         self._check_options(options)
+        if record is not None:
+            events = await self._recorded(messages, tools, thinking, tool_choice, options, record)
+            done = events[-1]
+            assert isinstance(done, CompletionDone)
+            return done.completion
         return await self._complete(messages, tools, thinking, tool_choice, options, self._deadline())
+
+    def check_recording(self) -> None:
+        """A UserError when the tokenizer's chat template cannot continue a recorded run (checked before any call)."""
+        if self._tokens is not None:
+            self._tokens.check()
+
+    async def _recorded(
+        self, messages: Sequence[Message], tools: Sequence[ToolSpec] | None, thinking: bool | None,
+        tool_choice: ToolChoice | None, options: dict[str, Any], record: Any,
+    ) -> list[ModelEvent]:  # fmt: skip
+        """A recorded call, token ids in and out (see `_remote_tokens.py`): its events, read whole."""
+        if self._tokens is None:
+            raise UserError("record=True: give RemoteModel a tokenizer (tokenizer=ID_OR_PATH) to send token ids")
+        if not isinstance(record, TokenRequest):
+            raise UserError(f"record must be a TokenRequest, not {type(record).__name__}")
+        await self._resolve()
+        sampling = self.sampling.merged(**{k: v for k, v in options.items() if k in _SAMPLING})
+        return await recorded(self, self._tokens, messages, tools, thinking, tool_choice, sampling, options, record)
 
     async def _complete(
         self, messages: Sequence[Message], tools: Sequence[ToolSpec] | None, thinking: bool | None,
@@ -451,8 +484,18 @@ class RemoteModel:
         **options: Any,
     ) -> AsyncGenerator[ModelEvent, None]:
         """The response as events, ending with `CompletionDone`; a bad option raises at once."""
+        record = options.pop("record", None)
         self._check_options(options)
+        if record is not None:
+            return self._recorded_stream(messages, tools, thinking, tool_choice, options, record)
         return self._stream(messages, tools, thinking, tool_choice, options)
+
+    async def _recorded_stream(
+        self, messages: Sequence[Message], tools: Sequence[ToolSpec] | None, thinking: bool | None,
+        tool_choice: ToolChoice | None, options: dict[str, Any], record: Any,
+    ) -> AsyncGenerator[ModelEvent, None]:  # fmt: skip
+        for event in await self._recorded(messages, tools, thinking, tool_choice, options, record):
+            yield event
 
     async def _stream(
         self, messages: Sequence[Message], tools: Sequence[ToolSpec] | None, thinking: bool | None,
@@ -547,4 +590,3 @@ def _is_query(messages: Sequence[Message], i: int) -> bool:
     if m.get("role") != "user":
         return False
     return not (i > 0 and messages[i - 1].get("role") == "tool" and isinstance(m.get("content"), list))
-

@@ -140,3 +140,39 @@ def local_video_path(part: dict[str, Any]) -> str | None:
     if isinstance(url, str) and url.startswith("file://"):
         return url[len("file://") :]
     return None
+
+
+def decode_videos(model_processor: Any, messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Video parts that name a local file, decoded here (decord or PyAV) at the video
+    processor's own sampling, so that the processor gets frames and their metadata; other
+    video parts (URLs, frames) are left to the processor."""
+    processor = getattr(model_processor, "video_processor", None)
+    if processor is None:
+        broken = torchvision_error()
+        if broken is not None:  # transformers' video processors are built on torchvision
+            raise UserError(
+                "this model's processor cannot read video here: transformers' video processors need "
+                f"torchvision, which does not import ({broken}); install the torchvision build that "
+                "matches your torch"
+            )
+        raise UserError("this model's processor takes no video")
+    sampling = getattr(processor, "do_sample_frames", False)
+    num_frames = getattr(processor, "num_frames", None) if sampling else None
+    fps = getattr(processor, "fps", None) if sampling else None
+    metadata: list[dict[str, Any]] = []
+    out = []
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, list):
+            parts = []
+            for part in content:
+                path = local_video_path(part)
+                if path is not None:
+                    video = read_video(path, num_frames=num_frames, fps=fps)
+                    metadata.append(video.metadata)
+                    part = {"type": "video", "video": video.frames}
+                parts.append(part)
+            message = {**message, "content": parts}
+        out.append(message)
+    # Already sampled: the processor must not sample the frames again.
+    return out, ({"video_metadata": metadata, "do_sample_frames": False} if metadata else {})

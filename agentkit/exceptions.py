@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._messages import Usage
+    from ._trajectory import Trajectory
 
 __all__ = [
     "AgentError",
@@ -80,11 +81,13 @@ class ToolDefinitionError(UserError, TypeError):
 
 
 class RunError(AgentError):
-    """A run ended without a final answer. `.messages` is the valid transcript so far."""
+    """A run ended without a final answer. `.messages` is the valid transcript so far; `.trajectory`
+    the tokens so far of a run with ``record=True`` (None otherwise)."""
 
     def __init__(self, message: str, *, messages: list[dict[str, Any]] | None = None) -> None:
         super().__init__(message)
         self.messages: list[dict[str, Any]] = messages if messages is not None else []
+        self.trajectory: Trajectory | None = None
 
 
 class ModelError(RunError):

@@ -81,5 +81,16 @@ def refunds() -> Agent:
     return Agent(ScriptedModel(_refunding), [refund])
 
 
+def answer_length(result: Any) -> float:
+    """A reward: the length of the run's answer."""
+    return len(result.output)
+
+
+async def never_answers(result: Any) -> float:
+    """A reward whose judge never answers."""
+    await anyio.sleep_forever()
+    return 0.0
+
+
 ECHO = echo()
 """An Agent itself (not a factory): ``--agent tests.batch_agents:ECHO`` runs it as it is."""

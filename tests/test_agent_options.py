@@ -147,7 +147,7 @@ async def test_the_unknown_keyword_message_names_everything_accepted():
     assert str(info.value) == (
         "unknown option 'temprature', 'top_q': an Agent takes system, thinking, tool_choice, max_turns, "
         "tool_timeout, approve, approval_timeout, max_tool_output, output_type, output_mode, output_retries, "
-        "usage_limits, deps_type, history, capabilities, parallel_tools, deps, approvals, session; ScriptedModel takes max_tokens, min_p, temperature, top_k, top_p"
+        "usage_limits, deps_type, history, capabilities, parallel_tools, deps, approvals, session, record; ScriptedModel takes max_tokens, min_p, temperature, top_k, top_p"
     )
 
     class Mine:  # no `options`: anything goes to it, but the run's tools and messages are the Agent's

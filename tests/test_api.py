@@ -10,6 +10,7 @@ import agentkit.formats
 import agentkit.mcp
 import agentkit.sessions
 import agentkit.tracing
+import agentkit.trajectories
 
 PUBLIC = {
     "INTERN_S1", "INTERN_S1_MINI", "INTERN_S1_PRO", "INTERN_S2_PREVIEW", "Agent", "AgentError", "AgentEvent", "ApprovalError", "Completion", "CompletionDone",
@@ -61,6 +62,7 @@ MODULE_ALL = {
         "server",
     },
     agentkit.batch: {"BatchResult", "OutputFileError", "run_many"},
+    agentkit.trajectories: {"VIEWS", "read_runs", "rows", "write"},
 }
 
 

@@ -77,7 +77,9 @@ def test_ray_refuses_an_unknown_option_and_an_agent_object(cluster):
         run(agent_or_factory="tests.batch_agents:echo", inputs=["a"], backend="ray", temprature=1)
     with pytest.raises(UserError, match="takes a 'module:function' or a function"):
         run(agent_or_factory=echo(), inputs=["a"], backend="ray")
-    with pytest.raises(UserError, match=r"factory 'tests\.batch_agents:not_an_agent' failed in a Ray worker: UserError"):
+    with pytest.raises(
+        UserError, match=r"factory 'tests\.batch_agents:not_an_agent' failed in a Ray worker: UserError"
+    ):
         run(agent_or_factory="tests.batch_agents:not_an_agent", inputs=["a"], backend="ray", workers=1)
     # A callable factory travels to the workers too.
     assert run(agent_or_factory=echo, inputs=["b"], backend="ray")[0].output == "done: B"
@@ -97,4 +99,24 @@ def test_cli_ray_joins_the_cluster_that_RAY_ADDRESS_names(cluster, tmp_path):
                           timeout=240)  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == f"5 runs, 0 failed: {out}"
-    assert sorted(json.loads(line)["output"] for line in out.read_text().splitlines()) == [f"done: Q{i}" for i in range(5)]
+    assert sorted(json.loads(line)["output"] for line in out.read_text().splitlines()) == [
+        f"done: Q{i}" for i in range(5)
+    ]
+
+
+def test_ray_runs_groups_and_the_driver_scores_them(cluster, tmp_path):
+    out = tmp_path / "runs.jsonl"
+    results = run(agent_or_factory="tests.batch_agents:echo", inputs=["ab", {"id": "c", "input": "cde"}], group_size=3,
+                  reward="tests.batch_agents:answer_length", concurrency=4, output=out, backend="ray", workers=2)  # fmt: skip
+    assert [(r.id, r.group, r.sample, r.reward) for r in results] == [
+        (0, 0, 0, 8.0), (0, 0, 1, 8.0), (0, 0, 2, 8.0), ("c", "c", 0, 9.0), ("c", "c", 1, 9.0), ("c", "c", 2, 9.0),
+    ]  # fmt: skip
+    written = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted((str(line["group"]), line["sample"], line["reward"]) for line in written) == [
+        ("0", 0, 8.0), ("0", 1, 8.0), ("0", 2, 8.0), ("c", 0, 9.0), ("c", 1, 9.0), ("c", 2, 9.0),
+    ]  # fmt: skip
+
+
+def test_ray_refuses_record_on_a_model_that_cannot_record_before_any_run(cluster):
+    with pytest.raises(UserError, match="record=True: ScriptedModel cannot record"):
+        run(agent_or_factory="tests.batch_agents:echo", inputs=["a"], record=True, backend="ray", workers=1)

@@ -201,14 +201,16 @@ def test_a_pad_token_id_of_zero_is_kept_and_is_not_an_end_token(tiny_paths):
 
 @pytest.mark.anyio
 async def test_options_are_the_sampling_fields_and_response_format_and_others_are_refused_at_once(intern):
-    assert intern.options == frozenset({"temperature", "top_p", "top_k", "min_p", "max_tokens", "response_format"})
+    assert intern.options == frozenset(
+        {"temperature", "top_p", "top_k", "min_p", "max_tokens", "seed", "response_format"}
+    )
     calls = wrap_generate(intern)
     with pytest.raises(UserError, match="tempreature"):
         intern.stream(CONVERSATION, tempreature=0.5)  # refused on the call, before any iteration
     with pytest.raises(UserError, match="approve"):
         await intern.complete(CONVERSATION, approve=lambda call: True)
     for bad in ({"max_tokens": "many"}, {"max_tokens": 0}, {"top_k": 2.5}, {"temperature": True},
-                {"response_format": {"type": "xml"}}):  # fmt: skip
+                {"response_format": {"type": "xml"}}, {"seed": 1.5}):  # fmt: skip
         with pytest.raises(UserError, match=next(iter(bad))):
             await intern.complete(CONVERSATION, **bad)
     assert calls == []
@@ -615,10 +617,10 @@ def scripted_generation(model, text: str):
     """Replace `model`'s generation by `text` handed to its streamer: what LocalModel does with
     a given output (parse, calls in the reasoning, tool_choice), the model's own weights aside."""
 
-    def generate(inputs, kwargs, stop, streamer):
+    def generate(inputs, kwargs, stop, streamer, record=False, seed=None):
         if streamer is not None:
             streamer.on_text(text)
-        return [1, 2, 3], int(inputs["input_ids"].shape[1])
+        return [1, 2, 3], int(inputs["input_ids"].shape[1]), []
 
     model._generate = generate
 

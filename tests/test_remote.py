@@ -814,3 +814,12 @@ def test_max_duration_must_be_a_positive_number(bad):
 
     with pytest.raises(UserError, match="max_duration"):
         RemoteModel("http://127.0.0.1:9/v1", max_duration=bad)
+
+
+async def test_a_sampling_seed_is_sent_and_a_seed_option_wins():
+    with ScriptedServer() as srv:
+        srv.script(Reply(body=completion("ok")), Reply(body=completion("ok")))
+        model = RemoteModel(srv.url, server="vllm", model="m", sampling=Sampling(seed=7))
+        await model.complete([{"role": "user", "content": "x"}])
+        await model.complete([{"role": "user", "content": "x"}], seed=8)
+        assert [r["seed"] for r in srv.requests] == [7, 8]

@@ -29,6 +29,13 @@ class Item:
     """What the agent is asked: a string or a message list."""
     options: dict[str, Any] = field(default_factory=dict)
     """This run's own keyword options (``deps`` among them), over the batch's."""
+    sample: int | None = None
+    """Which run of the input's group this is (None when the batch runs each input once)."""
+
+    @property
+    def slot(self) -> tuple[int, int]:
+        """Where its result goes among the batch's: by position, then sample."""
+        return self.index, self.sample or 0
 
     @property
     def digest(self) -> str:

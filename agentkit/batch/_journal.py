@@ -29,7 +29,8 @@ class OutputFileError(AgentError):
         self.results = results
         """Every result of the batch, in input order."""
         self.unwritten = unwritten
-        """The ids of the results that are not in the file, in input order."""
+        """The ids of the results that are not in the file, in input order (``(id, sample)`` pairs
+        when the batch runs groups)."""
 
 
 class _Skipped(Exception):
@@ -39,12 +40,13 @@ class _Skipped(Exception):
 class Journal:
     """Appends finished runs to `path`; on resume, `previous` finds the result already written for an input."""
 
-    def __init__(self, path: str | os.PathLike[str], *, resume: bool) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, resume: bool, scored: bool = False) -> None:
         self.path = Path(path)
-        self._done: dict[str, tuple[BatchResult, str | None]] = {}
+        self._scored = scored
+        self._done: dict[tuple[str, int], tuple[BatchResult, str | None]] = {}
         self.count = 0
         """How many results the file held when the batch started."""
-        self._unwritten: list[tuple[int, Any]] = []
+        self._unwritten: list[tuple[tuple[int, int], Any]] = []
         self._first_error: BaseException | None = None
         self._written = 0
         self._broken = False
@@ -61,8 +63,9 @@ class Journal:
             raise
 
     def previous(self, it: Item) -> BatchResult | None:
-        """The result the file holds for `it`'s id, or None; a UserError when it was written for another input."""
-        found = self._done.get(it.key)
+        """The result the file holds for `it`'s id and sample, or None; a UserError when it was written
+        for another input. (A line without a sample is sample 0: a group can grow on resume.)"""
+        found = self._done.get((it.key, it.sample or 0))
         if found is None:
             return None
         result, digest = found
@@ -79,10 +82,11 @@ class Journal:
         try:
             if self._broken:  # the first error, already kept, says why
                 raise _Skipped
-            line = {**to_line(result), "id_from_position": it.by_position, "input_sha256": it.digest}
+            line = {**to_line(result, scored=self._scored), "id_from_position": it.by_position,
+                    "input_sha256": it.digest}  # fmt: skip
             self._append(_encode(line))
         except Exception as e:
-            self._unwritten.append((it.index, result.id))
+            self._unwritten.append((it.slot, result.id if it.sample is None else (result.id, it.sample)))
             self._first_error = self._first_error or e
 
     def _append(self, data: bytes) -> None:
@@ -155,14 +159,14 @@ def _encode(line: dict[str, Any]) -> bytes:
         return (json.dumps(line) + "\n").encode("ascii")
 
 
-def _read(path: Path) -> tuple[dict[str, tuple[BatchResult, str | None]], int]:
-    """The results in `path` by key, with their input's digest (None in a file written before
-    digests), and how many ids; a half-written last line (a process killed mid-write) is cut off."""
+def _read(path: Path) -> tuple[dict[tuple[str, int], tuple[BatchResult, str | None]], int]:
+    """The results in `path` by key and sample, with their input's digest (None in a file written
+    before digests), and how many; a half-written last line (a process killed mid-write) is cut off."""
     data = path.read_bytes()
     complete = data.rfind(b"\n") + 1
     lines = data[:complete].decode("utf-8").splitlines()
-    done: dict[str, tuple[BatchResult, str | None]] = {}
-    ids: set[str] = set()
+    done: dict[tuple[str, int], tuple[BatchResult, str | None]] = {}
+    ids: set[tuple[str, int]] = set()
     for number, text in enumerate(lines, 1):
         if not text.strip():
             continue
@@ -170,6 +174,9 @@ def _read(path: Path) -> tuple[dict[str, tuple[BatchResult, str | None]], int]:
             line: Any = json.loads(text)
             if not isinstance(line, dict) or "id" not in line:
                 raise ValueError("not an object with an 'id'")
+            sample = line.get("sample") or 0
+            if not isinstance(sample, int) or isinstance(sample, bool) or sample < 0:
+                raise ValueError(f"'sample' is {sample!r}, not a run's number in its group")
         except ValueError as e:
             raise UserError(f"{path}, line {number}: not a result line ({e}); fix or remove it to resume") from None
         found = (from_line(line), line.get("input_sha256"))
@@ -178,8 +185,8 @@ def _read(path: Path) -> tuple[dict[str, tuple[BatchResult, str | None]], int]:
         if by_position is None and type(id) is int:
             keys.append(position_key(id))  # a line from before the mark: its int id may be a position
         for key in keys:
-            done[key] = found
-        ids.add(keys[0])
+            done[key, sample] = found
+        ids.add((keys[0], sample))
     if complete < len(data):
         with path.open("r+b") as f:
             f.truncate(complete)

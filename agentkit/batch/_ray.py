@@ -47,8 +47,10 @@ class _Worker:
         """None, or why the workers cannot run: the factory failed, or a run option is refused."""
         if self.problem is not None:
             return self.problem
+        from ._one import check_options
+
         try:
-            self.agent._options(dict(options))
+            check_options(self.agent, options)
         except UserError as e:
             return str(e)
         return None

@@ -9,6 +9,11 @@ from pydantic_core import to_jsonable_python
 
 from .._events import ToolCall
 from .._model import Message, Usage
+from .._trajectory import Trajectory
+
+TRAJECTORY_FIELDS = ("prompt_ids", "response_ids", "response_mask", "response_logprobs", "turn_starts",
+                     "finish_reasons")  # fmt: skip
+"""The `Trajectory` fields a recorded run's line holds (its reward is the line's ``reward``)."""
 
 
 @dataclass(kw_only=True)
@@ -21,7 +26,8 @@ class BatchResult:
     """The run's final answer (None when it failed)."""
     messages: list[Message] = field(default_factory=list)
     """The run's transcript (empty when it failed, or when read back from the output file on resume,
-    unless the run stopped for approval)."""
+    unless the run stopped for approval or was recorded: a failed recorded run keeps the transcript
+    its trajectory spells)."""
     pending: list[ToolCall] = field(default_factory=list)
     """The calls waiting for approval when the run stopped before them (`messages` ends with the
     message that made them: ``agent.run(messages, approvals=...)`` goes on); empty otherwise."""
@@ -33,6 +39,16 @@ class BatchResult:
     """None, or ``"<ExceptionType>: <message>"`` of what stopped the run."""
     seconds: float = 0.0
     """How long the run took, wall clock."""
+    group: Any = None
+    """The input's id, shared by the `group_size` runs of one input (GRPO-style groups)."""
+    sample: int | None = None
+    """Which run of its input's group this is (0 to ``group_size - 1``); None when ``group_size`` is 1."""
+    reward: float | None = None
+    """What ``run_many(..., reward=fn)`` scored the run (None without a reward, for a failed run, or when
+    the reward failed: then `error` says why)."""
+    trajectory: Trajectory | None = None
+    """The run's exact tokens with ``record=True`` (None otherwise; a failed run keeps the tokens of
+    the calls it made): see `Trajectory`."""
     skipped: bool = False
     """True when this input was not run: a resume found its result in the output file (read back from there)."""
 
@@ -42,8 +58,11 @@ def describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-def to_line(result: BatchResult) -> dict[str, Any]:
-    """The JSON object the output file holds for `result` (the transcript only when calls wait for approval)."""
+def to_line(result: BatchResult, *, scored: bool = False) -> dict[str, Any]:
+    """The JSON object the output file holds for `result` (the transcript only when calls wait for
+    approval or the run was recorded). ``group``, ``reward`` (and ``sample`` in a group) are there
+    when the batch is `scored` (groups or a reward) or the run recorded; the trajectory's fields
+    when it recorded."""
     line = {
         "id": result.id,
         # A typed answer (a pydantic model, a dataclass) becomes its JSON form; anything else, its str.
@@ -54,15 +73,29 @@ def to_line(result: BatchResult) -> dict[str, Any]:
         "seconds": round(result.seconds, 6),
         "pending": [call.to_dict() for call in result.pending],
     }
-    if result.pending:  # what it takes to decide on them later, in this process or another
+    trajectory = result.trajectory
+    if scored or trajectory is not None or result.sample is not None:
+        line["group"] = result.id if result.group is None else result.group
+        if result.sample is not None:
+            line["sample"] = result.sample
+        line["reward"] = result.reward
+    if trajectory is not None:
+        line.update({name: getattr(trajectory, name) for name in TRAJECTORY_FIELDS})
+    # What it takes to decide on waiting calls later, in this process or another; and for a
+    # recorded run, the messages its tokens spell (an SFT row holds both).
+    if result.pending or trajectory is not None:
         line["messages"] = to_jsonable_python(result.messages, fallback=str)
     return line
 
 
 def from_line(line: dict[str, Any]) -> BatchResult:
     """A result read back from the output file (its output as JSON; a transcript only for a run
-    that stopped for approval)."""
+    that stopped for approval or was recorded)."""
     usage = line.get("usage") or {}
+    reward = line.get("reward")
+    trajectory = None
+    if isinstance(line.get("prompt_ids"), list):
+        trajectory = Trajectory(**{name: list(line.get(name) or ()) for name in TRAJECTORY_FIELDS}, reward=reward)
     return BatchResult(
         id=line["id"],
         output=line.get("output"),
@@ -72,4 +105,8 @@ def from_line(line: dict[str, Any]) -> BatchResult:
         seconds=line.get("seconds", 0.0),
         pending=[ToolCall.from_dict(c) for c in line.get("pending") or () if isinstance(c, dict)],
         messages=list(line.get("messages") or ()),
+        group=line.get("group", line["id"]),
+        sample=line.get("sample"),
+        reward=reward,
+        trajectory=trajectory,
     )

@@ -18,7 +18,8 @@ def add(subparsers: Any) -> None:
         "batch",
         help="run an agent over a JSONL file of inputs",
         description="Run an agent once per line of INPUTS.jsonl (a JSON string, a message list, or "
-        '{"id", "input", "deps"}); a result line per finished run goes to --output, flushed at once.',
+        '{"id", "input", "deps"}); a result line per finished run goes to --output, flushed at once. '
+        "For RL rollouts: --group-size, --record and --reward.",
     )
     parser.add_argument("inputs", help="a JSONL file, one input per line")
     parser.add_argument("--agent", required=True, metavar="MODULE:FUNCTION",
@@ -27,6 +28,14 @@ def add(subparsers: Any) -> None:
     parser.add_argument("--concurrency", type=int, default=32, metavar="N", help="runs at once (default 32)")
     parser.add_argument("--resume", action="store_true", help="skip the ids already in --output")
     parser.add_argument("--ray", action="store_true", help="spread the runs over a Ray cluster (RAY_ADDRESS)")
+    parser.add_argument("--group-size", type=int, default=1, metavar="N",
+                        help="runs per input, each line with its group and sample (default 1)")  # fmt: skip
+    parser.add_argument("--record", action="store_true",
+                        help="record each run's exact tokens and logprobs in its line (training data)")  # fmt: skip
+    parser.add_argument("--reward", metavar="MODULE:FUNCTION",
+                        help="a function of a finished run's BatchResult that returns its reward")  # fmt: skip
+    parser.add_argument("--reward-timeout", type=float, metavar="SECONDS",
+                        help="how long an async reward may take (default 600)")  # fmt: skip
     parser.set_defaults(func=handler)
 
 
@@ -46,6 +55,7 @@ def handler(args: argparse.Namespace) -> int:
 
     from ..batch import OutputFileError, run_many
     from ..batch._one import build_agent
+    from ._spec import load_object
 
     path = Path(args.inputs)
     if not path.is_file():
@@ -60,12 +70,19 @@ def handler(args: argparse.Namespace) -> int:
         raise CLIError(f"{output} already holds results: pass --resume to go on with it, or remove it")
     if args.ray:  # Ray's info lines ("Using address ... set in RAY_ADDRESS") would break the one-line error
         os.environ.setdefault("RAY_LOGGER_LEVEL", "warning")
+    if args.group_size < 1:
+        raise CLIError(f"--group-size must be at least 1, not {args.group_size}")
+    reward = load_object(args.reward) if args.reward is not None else None  # a bad one: SpecError, status 2
+    options: dict[str, Any] = {"record": True} if args.record else {}
+    if args.reward_timeout is not None:
+        options["reward_timeout"] = args.reward_timeout
     # Local runs build the agent here, so that a bad --agent fails before anything is read.
     agent: Any = args.agent if args.ray else build_agent(args.agent)
 
     async def main() -> list[Any]:
         return await run_many(agent, read_inputs(path), concurrency=args.concurrency, output=args.output,
-                              resume=args.resume, backend="ray" if args.ray else "local")  # fmt: skip
+                              resume=args.resume, backend="ray" if args.ray else "local", group_size=args.group_size,
+                              reward=reward, **options)  # fmt: skip
 
     try:
         results = anyio.run(main)
@@ -80,6 +97,9 @@ def handler(args: argparse.Namespace) -> int:
     waiting = sum(bool(r.pending) for r in results)
     skipped = sum(r.skipped for r in results)
     also = f", {waiting} waiting for approval" if waiting else ""
+    rewards = [r.reward for r in results if r.reward is not None]
+    if reward is not None:
+        also += f", mean reward {sum(rewards) / len(rewards):.4g}" if rewards else ", no reward"
     runs = f"{len(results)} runs" + (f" ({skipped} skipped: their results were in the file)" if skipped else "")
     print(f"{runs}, {failed} failed{also}: {args.output}")
     if problem is not None:
