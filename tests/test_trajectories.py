@@ -181,3 +181,65 @@ def test_a_run_whose_reward_failed_or_that_failed_gives_no_row_unless_asked(tmp_
     asked = rows(results, failed=True)
     assert [(r["sample"], r["reward_score"]) for r in asked] == [(0, 1.0), (1, 0.0), (0, 0.5), (2, None), (3, None)]
     assert write(results, tmp_path / "rows.jsonl") == 3 and write(results, tmp_path / "all.jsonl", failed=True) == 5
+
+
+def test_a_run_written_twice_counts_once_as_its_last_line_says(tmp_path):
+    # A resume that scores a run again appends a second line for it: the last one is the run.
+    first, again = recorded("q", 0, None), recorded("q", 0, 0.75)
+    first.error = "RewardError: the reward failed: ValueError: no"
+    path = tmp_path / "runs.jsonl"
+    path.write_text("".join(json.dumps(to_line(r)) + "\n" for r in [first, recorded(7, 0, 0.5), again]))
+    back = read_runs(path)
+    assert [(r.id, r.reward, r.error) for r in back] == [("q", 0.75, None), (7, 0.5, None)]
+
+
+def test_a_position_id_and_the_same_explicit_id_are_two_runs(tmp_path):
+    by_position, explicit = to_line(recorded(0, 0, 1.0)), to_line(recorded(0, 0, 0.0))
+    by_position["id_from_position"] = True
+    path = tmp_path / "runs.jsonl"
+    path.write_text(json.dumps(by_position) + "\n" + json.dumps(explicit) + "\n")
+    assert [r.reward for r in read_runs(path)] == [1.0, 0.0]
+
+
+def test_a_line_without_an_id_says_so(tmp_path):
+    path = tmp_path / "runs.jsonl"
+    path.write_text('{"output": "x"}\n')
+    with pytest.raises(UserError, match=r"line 1: not a result line \(not an object with an 'id'\)"):
+        read_runs(path)
+
+
+def test_a_result_outside_a_group_is_grouped_by_its_own_id():
+    alone = dataclasses.replace(recorded(5), group=None)
+    assert rows([alone])[0]["uid"] == "5"
+    assert rows([dataclasses.replace(alone, group={"b": 1, "a": 2})])[0]["uid"] == '{"a": 2, "b": 1}'
+
+
+def test_a_trajectory_without_finish_reasons_stopped():
+    result = recorded("q", 0, 1.0, finish="length")
+    assert rows([result], view="skyrl")[0]["stop_reason"] == "length"
+    assert rows([result], view="slime")[0]["status"] == "truncated"
+    result.trajectory.finish_reasons = []
+    assert rows([result], view="skyrl")[0]["stop_reason"] == "stop"
+    assert rows([result], view="slime")[0]["status"] == "completed"
+
+
+def test_jsonl_rows_keep_text_that_is_not_ascii(tmp_path):
+    result = recorded("q", 0, 1.0)
+    result.messages = [{"role": "user", "content": "Wie warm ist es in München? 天气"}, *MESSAGES[1:]]
+    path = tmp_path / "sft.jsonl"
+    write([result], path, view="sft")
+    assert "München? 天气" in path.read_text(encoding="utf-8")
+
+
+def test_a_reward_set_on_the_trajectory_alone_is_the_rows_reward():
+    result = recorded("q", 0, None)
+    result.trajectory.reward = 0.25
+    assert rows([result])[0]["reward_score"] == 0.25 and rows([result], view="skyrl")[0]["reward"] == 0.25
+
+
+def test_blank_lines_between_results_are_skipped(tmp_path):
+    path = tmp_path / "runs.jsonl"
+    path.write_text(
+        json.dumps(to_line(recorded("a", 0, 1.0))) + "\n\n" + json.dumps(to_line(recorded("b", 0, 0.0))) + "\n"
+    )
+    assert [r.id for r in read_runs(path)] == ["a", "b"]
