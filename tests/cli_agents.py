@@ -191,3 +191,25 @@ def _delegating(messages):
 
 delegating = Agent(ScriptedModel(_delegating), [Agent(ScriptedModel(_payments), [pay], name="payer").as_tool()])
 """Asks its sub-agent `payer` (`payments` as a tool) to pay: the approval is the sub-agent's."""
+
+
+def _asker(messages):
+    if messages[-1]["role"] == "user":
+        return '<tool_call>\n{"name": "ask_person", "arguments": {}}\n</tool_call>'
+    return f"tool said: {messages[-1]['content']}"
+
+
+def _asking_server():
+    import sys
+    from pathlib import Path
+
+    from agentkit.cli._form import terminal_elicit
+    from agentkit.mcp import MCPToolset
+
+    server = Path(__file__).parent / "mcp_servers" / "asking_server.py"
+    return MCPToolset.stdio(sys.executable, [str(server)], include=["ask_person"], elicit=terminal_elicit())
+
+
+asking = Agent(ScriptedModel(_asker), [_asking_server()])
+"""Calls the MCP server's ``ask_person`` (an elicitation of a name and an age, asked in the terminal) and
+says what the tool answered."""
