@@ -213,3 +213,18 @@ def _asking_server():
 asking = Agent(ScriptedModel(_asker), [_asking_server()])
 """Calls the MCP server's ``ask_person`` (an elicitation of a name and an age, asked in the terminal) and
 says what the tool answered."""
+
+
+def _page_asking_server():
+    import sys
+    from pathlib import Path
+
+    from agentkit.cli._page_form import page_elicit
+    from agentkit.mcp import MCPToolset
+
+    server = Path(__file__).parent / "mcp_servers" / "asking_server.py"
+    return MCPToolset.stdio(sys.executable, [str(server)], include=["ask_person"], elicit=page_elicit)
+
+
+page_asking = Agent(ScriptedModel(_asker), [_page_asking_server()])
+"""`asking` for ``agentkit web``: the server's form is asked on the page."""
