@@ -189,3 +189,53 @@ def test_a_server_that_refuses_the_token_is_said_without_the_token():
     assert run.returncode == 0, run.stderr
     assert "cannot list the tools" in run.stdout and "authorization" in run.stdout
     assert "s3cr3t" not in run.stdout + run.stderr
+
+
+def secrets_in(data):
+    """The values of the token and secret fields anywhere in `data`."""
+    if isinstance(data, dict):
+        own = [v for k, v in data.items() if k in ("access_token", "refresh_token", "client_secret") and v]
+        return own + [s for v in data.values() for s in secrets_in(v)]
+    return [s for v in data for s in secrets_in(v)] if isinstance(data, list) else []
+
+
+def test_oauth_signs_in_once_through_the_browser_and_keeps_the_tokens_private(tmp_path):
+    import os
+    import stat
+    import subprocess
+
+    from .test_mcp_auth import running
+
+    # The browser: a person who approves at once (the redirect comes back to agentkit). It returns at once,
+    # as a browser started by webbrowser does, and visits in the background.
+    visit = tmp_path / "visit.py"
+    visit.write_text("import os, sys, urllib.request\nif os.fork() == 0:\n"
+                     "    urllib.request.urlopen(sys.argv[1], timeout=60).read()\n")  # fmt: skip
+    cache = tmp_path / "cache"
+
+    def chat(servers, browser):
+        return subprocess.run(
+            [sys.executable, "-m", "agentkit", "chat", "--mcp", servers.url, "--mcp-oauth"],
+            input="/tools\n", capture_output=True, text=True, cwd=ROOT, timeout=240,
+            env={**os.environ, "PYTHONPATH": str(ROOT), "XDG_CACHE_HOME": str(cache), "BROWSER": browser},
+        )  # fmt: skip
+
+    with running(tmp_path) as servers:
+        first = chat(servers, f"{sys.executable} {visit} %s")
+        assert first.returncode == 0, first.stderr
+        assert "whoami: Say that the caller got in." in first.stdout
+        stored = cache / "agentkit" / "mcp-oauth.json"
+        assert stat.S_IMODE(stored.stat().st_mode) == 0o600
+        assert stat.S_IMODE(stored.parent.stat().st_mode) == 0o700
+        tokens = secrets_in(json.loads(stored.read_text()))
+        assert tokens and not any(t in first.stdout + first.stderr for t in tokens)
+        second = chat(servers, "false %s")  # no browser: the kept token is used
+        assert second.returncode == 0, second.stderr
+        assert "whoami: Say that the caller got in." in second.stdout
+        authorizations = [r for r in servers.requests("as") if r["path"] == "/authorize"]
+        assert len(authorizations) == 1
+
+
+def test_oauth_and_a_token_for_one_server_is_a_mistake():
+    run = agentkit("chat", "--mcp", "http://127.0.0.1:9/mcp", "--mcp-oauth", "--mcp-token-env", "T", input="")
+    one_line_error(run, "not both")

@@ -8,6 +8,7 @@ import shlex
 import shutil
 import sys
 from contextlib import AsyncExitStack
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -44,21 +45,39 @@ def add_agent_options(parser: argparse.ArgumentParser) -> None:
                        help="the bearer token of the HTTP --mcp server just before this option is in the "
                             "environment variable NAME (read there, never on the command line, which other "
                             "users see in ps)")  # fmt: skip
+    group.add_argument("--mcp-oauth", action=_Oauth, nargs=0, default=set(), dest="mcp_oauth",
+                       help="sign in to the HTTP --mcp server just before this option with OAuth (the browser "
+                            "opens once; its tokens are kept, readable by you only, in "
+                            "~/.cache/agentkit/mcp-oauth.json)")  # fmt: skip
     group.add_argument("--thinking", action=argparse.BooleanOptionalAction, default=None,
                        help="think before answering (default: the model's own default)")  # fmt: skip
     group.add_argument("--system", metavar="TEXT", help="the system prompt")
+
+
+def _last_url(parser: Any, namespace: argparse.Namespace, option: str) -> int:
+    """The index of the ``--mcp`` given just before `option`, which must be a URL."""
+    servers = getattr(namespace, "mcp", None) or []
+    if not servers or not _is_url(servers[-1]):
+        parser.error(f"{option} goes right after the --mcp URL (http:// or https://) it is for")
+    return len(servers) - 1
 
 
 class _TokenEnv(argparse.Action):
     """``--mcp-token-env NAME``: kept as {index of the --mcp given just before: NAME}."""
 
     def __call__(self, parser: Any, namespace: argparse.Namespace, values: Any, option: str | None = None) -> None:
-        servers = getattr(namespace, "mcp", None) or []
-        if not servers or not _is_url(servers[-1]):
-            parser.error("--mcp-token-env NAME goes right after the --mcp URL (http:// or https://) it is for")
         tokens = dict(getattr(namespace, self.dest, None) or {})
-        tokens[len(servers) - 1] = values
+        tokens[_last_url(parser, namespace, "--mcp-token-env NAME")] = values
         setattr(namespace, self.dest, tokens)
+
+
+class _Oauth(argparse.Action):
+    """``--mcp-oauth``: kept as the set of the indexes of the --mcp URLs it followed."""
+
+    def __call__(self, parser: Any, namespace: argparse.Namespace, values: Any, option: str | None = None) -> None:
+        setattr(
+            namespace, self.dest, {*getattr(namespace, self.dest, set()), _last_url(parser, namespace, "--mcp-oauth")}
+        )
 
 
 def build_agent(args: argparse.Namespace, *, elicit: Any = None) -> Agent[Any]:
@@ -92,8 +111,11 @@ def build_agent(args: argparse.Namespace, *, elicit: Any = None) -> Agent[Any]:
         tools = list(TOOLS)
         if system is None:
             system = SYSTEM
-    tokens = getattr(args, "mcp_token_env", None) or {}
-    tools += [_mcp_server(command, elicit, tokens.get(i)) for i, command in enumerate(args.mcp)]
+    tokens, signed = getattr(args, "mcp_token_env", None) or {}, getattr(args, "mcp_oauth", None) or set()
+    for i, command in enumerate(args.mcp):
+        if i in tokens and i in signed:
+            raise CLIError(f"--mcp {_public(command)}: give --mcp-token-env or --mcp-oauth, not both")
+        tools.append(_mcp_server(command, elicit, tokens.get(i), oauth=i in signed))
     if demo:
         _warn_other_tools(args.command, tools)
     try:
@@ -136,7 +158,18 @@ def _is_url(server: str) -> bool:
     return server.lower().startswith(("http://", "https://"))
 
 
-def _mcp_server(command: str, elicit: Any = None, token_env: str | None = None) -> Any:
+def _public(server: str) -> str:
+    from .._redact import public_url
+
+    return public_url(server) if _is_url(server) else server
+
+
+def oauth_file() -> Path:
+    """Where ``--mcp-oauth`` keeps its tokens: ``$XDG_CACHE_HOME/agentkit`` (``~/.cache/agentkit``)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "agentkit" / "mcp-oauth.json"
+
+
+def _mcp_server(command: str, elicit: Any = None, token_env: str | None = None, *, oauth: bool = False) -> Any:
     try:
         from ..mcp import MCPToolset
     except ImportError as e:
@@ -153,7 +186,16 @@ def _mcp_server(command: str, elicit: Any = None, token_env: str | None = None) 
         if "@" in command.partition("://")[2].partition("/")[0]:
             # A password in the URL would be in argv: the token option is the way to give one.
             raise CLIError(f"--mcp {public_url(command)}: leave credentials out of the URL, use --mcp-token-env")
-        return MCPToolset.http(command, auth=token, **asked)
+        auth: Any = token
+        if oauth:
+            from ..mcp import oauth as sign_in
+
+            # The file is written 0600 (agentkit.mcp's storage); the folder is made private too.
+            oauth_file().parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            auth = sign_in(command, storage=oauth_file())
+            # Connecting includes the sign-in: a person in a browser, given up to 300 s by oauth().
+            asked["connect_timeout"] = 330.0
+        return MCPToolset.http(command, auth=auth, **asked)
     try:
         program, *arguments = shlex.split(command) or [""]
     except ValueError as e:  # an unclosed quote
