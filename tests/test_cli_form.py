@@ -239,3 +239,19 @@ def test_oauth_signs_in_once_through_the_browser_and_keeps_the_tokens_private(tm
 def test_oauth_and_a_token_for_one_server_is_a_mistake():
     run = agentkit("chat", "--mcp", "http://127.0.0.1:9/mcp", "--mcp-oauth", "--mcp-token-env", "T", input="")
     one_line_error(run, "not both")
+
+
+def test_run_json_with_a_refused_token_says_authorization_without_the_token():
+    import os
+    import subprocess
+
+    with refusing_server() as port:
+        run = subprocess.run(
+            [sys.executable, "-m", "agentkit", "run", "--json", "--mcp", f"http://127.0.0.1:{port}/mcp",
+             "--mcp-token-env", "MY_MCP_TOKEN", "What's the temperature in Oslo now?"],
+            capture_output=True, text=True, cwd=ROOT, timeout=240,
+            env={**os.environ, "PYTHONPATH": str(ROOT), "MY_MCP_TOKEN": "s3cr3t-t0ken"},
+        )  # fmt: skip
+    assert run.returncode == 1, run.stderr
+    assert "authorization" in run.stdout + run.stderr
+    assert "s3cr3t" not in run.stdout + run.stderr
