@@ -54,7 +54,7 @@ def test_each_field_is_asked_with_its_title_type_choices_and_default_and_convert
     assert ask_form("Who?", SCHEMA, read) == {"name": "Ada", "colour": "green", "pet": True, "height": 1.5}
     assert read.asked == ["  Name: ", "  age [integer] (default: 30): ", "  colour [red / green]: ",
                           "  pet (has a pet) [yes / no] (optional): ", "  height [number] (optional): "]  # fmt: skip
-    assert capsys.readouterr().out.startswith("the MCP server asks: Who?\n")
+    assert capsys.readouterr().out.startswith("\nthe MCP server asks: Who?\n")
 
 
 def test_a_bad_value_is_asked_again_saying_what_is_wanted(capsys):

@@ -33,7 +33,8 @@ def ask_form(message: str, schema: dict[str, Any], read: Callable[[str], str] = 
     found, listed = schema.get("properties"), schema.get("required")
     properties: dict[str, Any] = found if isinstance(found, dict) else {}
     required: list[Any] = listed if isinstance(listed, list) else []
-    print(f"the MCP server asks: {exact(message)}", flush=True)
+    # On a line of its own: the chat's printer leaves the running call's line open.
+    print(f"\nthe MCP server asks: {exact(message)}", flush=True)
     print("  (an empty first answer or Ctrl-D declines)", flush=True)
     answer: dict[str, Any] = {}
     try:
