@@ -255,3 +255,74 @@ def test_run_json_with_a_refused_token_says_authorization_without_the_token():
     assert run.returncode == 1, run.stderr
     assert "authorization" in run.stdout + run.stderr
     assert "s3cr3t" not in run.stdout + run.stderr
+
+
+class Terminal:
+    """``agentkit ARGS`` on a pseudo-terminal, as a person runs it: `expect` waits for text on the screen."""
+
+    def __init__(self, *args):
+        import os
+        import pty
+        import subprocess
+
+        self.master, slave = pty.openpty()
+        self.child = subprocess.Popen(
+            [sys.executable, "-m", "agentkit", *args], stdin=slave, stdout=slave, stderr=slave, cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT), "TERM": "dumb"}, close_fds=True,
+        )  # fmt: skip
+        os.close(slave)
+        self.screen = ""
+
+    def expect(self, text, timeout=120):
+        import os
+        import select
+        import time
+
+        deadline = time.monotonic() + timeout
+        while text not in self.screen:
+            left = deadline - time.monotonic()
+            assert left > 0, f"{text!r} did not appear; the screen:\n{self.screen}"
+            ready, _, _ = select.select([self.master], [], [], left)
+            if ready:
+                try:
+                    chunk = os.read(self.master, 4096)
+                except OSError:  # the child ended
+                    chunk = b""
+                assert chunk, f"the program ended before {text!r} appeared; the screen:\n{self.screen}"
+                self.screen += chunk.decode(errors="replace")
+        at = self.screen.index(text) + len(text)
+        seen, self.screen = self.screen[:at], self.screen[at:]
+        return seen
+
+    def type(self, text):
+        import os
+
+        os.write(self.master, text.encode())
+
+    def close(self):
+        import os
+
+        self.child.kill()
+        self.child.wait(30)
+        os.close(self.master)
+
+
+def test_in_a_terminal_the_form_is_asked_and_ctrl_d_declines():
+    terminal = Terminal("chat", "--agent", "tests.cli_agents:asking")
+    try:
+        terminal.expect("you> ")
+        terminal.type("who am I?\r")
+        terminal.expect("the MCP server asks: Who are you?")
+        terminal.expect("Name: ")
+        terminal.type("Ada\r")
+        terminal.expect("Age [integer] (default: 30): ")
+        terminal.type("\r")  # the default
+        said = terminal.expect("you> ")
+        assert '"content": {"name": "Ada", "age": 30}' in said
+        terminal.type("again\r")
+        terminal.expect("Name: ")
+        terminal.type("\x04")  # Ctrl-D: declined, and the chat goes on
+        said = terminal.expect("you> ")
+        assert '"action": "decline"' in said
+    finally:
+        terminal.close()
