@@ -228,3 +228,24 @@ def _page_asking_server():
 
 page_asking = Agent(ScriptedModel(_asker), [_page_asking_server()])
 """`asking` for ``agentkit web``: the server's form is asked on the page."""
+
+
+def _orderer(messages):
+    if messages[-1]["role"] == "user":
+        return '<tool_call>\n{"name": "order", "arguments": {}}\n</tool_call>'
+    return f"tool said: {messages[-1]['content']}"
+
+
+def _page_form_server():
+    import sys
+    from pathlib import Path
+
+    from agentkit.cli._page_form import page_elicit
+    from agentkit.mcp import MCPToolset
+
+    server = Path(__file__).parent / "mcp_servers" / "form_server.py"
+    return MCPToolset.stdio(sys.executable, [str(server)], elicit=page_elicit)
+
+
+page_ordering = Agent(ScriptedModel(_orderer), [_page_form_server()])
+"""Calls the form server's ``order`` (a form of every kind of field, under a message of hostile HTML) on the page."""

@@ -163,3 +163,27 @@ def test_the_page_declines(asking, browser):  # noqa: F811
     assert page.text_content("form.elicit .status") == "declined"
     assert '"decline"' in page.text_content(".answer")
     page.close()
+
+
+def test_every_kind_of_field_and_a_message_that_is_html_shown_as_text(browser):  # noqa: F811
+    from tests.mcp_servers.form_server import MESSAGE
+
+    with serving(cli_agents.page_ordering) as url:
+        page = browser.new_page(viewport={"width": 1100, "height": 760})
+        page.goto(url)
+        page.fill("#question", "order")
+        page.press("#question", "Enter")
+        page.wait_for_selector("form.elicit select[name=colour]", timeout=120_000)
+        assert page.text_content("form.elicit .message") == MESSAGE  # the tags as text
+        assert page.locator("form.elicit img, form.elicit .message b").count() == 0
+        assert page.evaluate("window.pwned") is None
+        assert page.input_value("form.elicit input[name=weight]") == "1.5"
+        page.select_option("form.elicit select[name=colour]", label="green")
+        page.fill("form.elicit input[name=count]", "3")
+        page.check("form.elicit input[name=gift]")
+        page.fill("form.elicit input[name=weight]", "2.25")
+        page.get_by_role("button", name="Accept").click()
+        page.wait_for_selector(".stats", timeout=120_000)
+        got = json.loads(page.text_content(".answer").removeprefix("tool said: "))
+        assert got == {"action": "accept", "content": {"colour": "green", "count": 3, "gift": True, "weight": 2.25}}
+        page.close()
