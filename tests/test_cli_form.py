@@ -326,3 +326,22 @@ def test_in_a_terminal_the_form_is_asked_and_ctrl_d_declines():
         assert '"action": "decline"' in said
     finally:
         terminal.close()
+
+
+def test_chat_and_web_give_their_servers_a_person_to_ask_and_run_gives_none(monkeypatch):
+    from agentkit.cli import _common
+    from agentkit.cli._main import CLIError
+    from agentkit.cli._page_form import page_elicit
+
+    given = {}
+
+    def build_agent(args, *, elicit=None):
+        given[args.command] = elicit
+        raise CLIError("enough")
+
+    monkeypatch.setattr(_common, "build_agent", build_agent)
+    for command in (["chat"], ["web", "--port", "0"], ["run", "hi"]):
+        one_line_error(agentkit(*command, input=""), "enough")
+    assert given["web"] is page_elicit
+    assert "terminal_elicit" in given["chat"].__qualname__
+    assert given["run"] is None
