@@ -191,3 +191,69 @@ def _delegating(messages):
 
 delegating = Agent(ScriptedModel(_delegating), [Agent(ScriptedModel(_payments), [pay], name="payer").as_tool()])
 """Asks its sub-agent `payer` (`payments` as a tool) to pay: the approval is the sub-agent's."""
+
+
+try:  # the MCP agents below need the SDK (agentkit[mcp]); the others do not
+    import mcp  # noqa: F401
+
+    _HAS_MCP = True
+except ImportError:
+    _HAS_MCP = False
+
+
+def _asker(messages):
+    if messages[-1]["role"] == "user":
+        return '<tool_call>\n{"name": "ask_person", "arguments": {}}\n</tool_call>'
+    return f"tool said: {messages[-1]['content']}"
+
+
+def _asking_server():
+    import sys
+    from pathlib import Path
+
+    from agentkit.cli._form import terminal_elicit
+    from agentkit.mcp import MCPToolset
+
+    server = Path(__file__).parent / "mcp_servers" / "asking_server.py"
+    return MCPToolset.stdio(sys.executable, [str(server)], include=["ask_person"], elicit=terminal_elicit())
+
+
+asking = Agent(ScriptedModel(_asker), [_asking_server()] if _HAS_MCP else [])
+"""Calls the MCP server's ``ask_person`` (an elicitation of a name and an age, asked in the terminal) and
+says what the tool answered."""
+
+
+def _page_asking_server():
+    import sys
+    from pathlib import Path
+
+    from agentkit.cli._page_form import page_elicit
+    from agentkit.mcp import MCPToolset
+
+    server = Path(__file__).parent / "mcp_servers" / "asking_server.py"
+    return MCPToolset.stdio(sys.executable, [str(server)], include=["ask_person"], elicit=page_elicit)
+
+
+page_asking = Agent(ScriptedModel(_asker), [_page_asking_server()] if _HAS_MCP else [])
+"""`asking` for ``agentkit web``: the server's form is asked on the page."""
+
+
+def _orderer(messages):
+    if messages[-1]["role"] == "user":
+        return '<tool_call>\n{"name": "order", "arguments": {}}\n</tool_call>'
+    return f"tool said: {messages[-1]['content']}"
+
+
+def _page_form_server():
+    import sys
+    from pathlib import Path
+
+    from agentkit.cli._page_form import page_elicit
+    from agentkit.mcp import MCPToolset
+
+    server = Path(__file__).parent / "mcp_servers" / "form_server.py"
+    return MCPToolset.stdio(sys.executable, [str(server)], elicit=page_elicit)
+
+
+page_ordering = Agent(ScriptedModel(_orderer), [_page_form_server()] if _HAS_MCP else [])
+"""Calls the form server's ``order`` (a form of every kind of field, under a message of hostile HTML) on the page."""

@@ -23,8 +23,11 @@ def add(subparsers: Any) -> None:
     parser = subparsers.add_parser("chat", help="chat in the terminal",
                                    description="Chat in the terminal; the conversation is remembered.\n\n" + HELP,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    parser.add_argument("--session", metavar="FILE",
-                        help="keep the conversation in this SQLite file: loaded at start, each exchange stored")
+    parser.add_argument(
+        "--session",
+        metavar="FILE",
+        help="keep the conversation in this SQLite file: loaded at start, each exchange stored",
+    )
     parser.add_argument("--session-id", metavar="ID", default="chat",
                         help="which conversation in the file (default: chat)")  # fmt: skip
     add_agent_options(parser)
@@ -56,9 +59,10 @@ class Chat:
     def __init__(self, args: argparse.Namespace) -> None:
         from ..sessions import MemorySession, SQLiteSession
         from ._common import build_agent
+        from ._form import terminal_elicit
         from ._render import EventPrinter
 
-        self.agent = build_agent(args)
+        self.agent = build_agent(args, elicit=terminal_elicit())
         self.thinking: bool | None = args.thinking
         self.session: Any = SQLiteSession(args.session, args.session_id) if args.session else MemorySession()
         self.printer = EventPrinter()

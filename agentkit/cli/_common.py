@@ -8,6 +8,7 @@ import shlex
 import shutil
 import sys
 from contextlib import AsyncExitStack
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -36,17 +37,53 @@ def add_agent_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--tools", metavar="MODULE:ATTR", action="append", default=[],
                        help="tools: a list of tools or functions, one tool, or an Agent's tools (repeatable); "
                             "MODULE is also looked for in the current directory, after installed packages")  # fmt: skip
-    group.add_argument("--mcp", metavar="COMMAND", action="append", default=[],
-                       help="an MCP server to start over stdio, as one command line (e.g. "
-                            "'python -m mcp_server_time'); its tools join the agent's (repeatable; "
-                            "each run starts it and stops it)")  # fmt: skip
+    group.add_argument("--mcp", metavar="COMMAND_OR_URL", action="append", default=[],
+                       help="an MCP server: a command line to start over stdio (e.g. 'python -m mcp_server_time'), "
+                            "or the http(s):// URL of a Streamable HTTP server; its tools join the agent's "
+                            "(repeatable; each run starts or connects to it, then stops it)")  # fmt: skip
+    group.add_argument("--mcp-token-env", metavar="NAME", action=_TokenEnv, default={}, dest="mcp_token_env",
+                       help="the bearer token of the HTTP --mcp server just before this option is in the "
+                            "environment variable NAME (read there, never on the command line, which other "
+                            "users see in ps)")  # fmt: skip
+    group.add_argument("--mcp-oauth", action=_Oauth, nargs=0, default=set(), dest="mcp_oauth",
+                       help="sign in to the HTTP --mcp server just before this option with OAuth (the browser "
+                            "opens once; its tokens are kept, readable by you only, in "
+                            "~/.cache/agentkit/mcp-oauth.json)")  # fmt: skip
     group.add_argument("--thinking", action=argparse.BooleanOptionalAction, default=None,
                        help="think before answering (default: the model's own default)")  # fmt: skip
     group.add_argument("--system", metavar="TEXT", help="the system prompt")
 
 
-def build_agent(args: argparse.Namespace) -> Agent[Any]:
-    """The agent the options name; a caller's mistake raises `CLIError` (one line, status 2)."""
+def _last_url(parser: Any, namespace: argparse.Namespace, option: str) -> int:
+    """The index of the ``--mcp`` given just before `option`, which must be a URL."""
+    servers = getattr(namespace, "mcp", None) or []
+    if not servers or not _is_url(servers[-1]):
+        parser.error(f"{option} goes right after the --mcp URL (http:// or https://) it is for")
+    return len(servers) - 1
+
+
+class _TokenEnv(argparse.Action):
+    """``--mcp-token-env NAME``: kept as {index of the --mcp given just before: NAME}."""
+
+    def __call__(self, parser: Any, namespace: argparse.Namespace, values: Any, option: str | None = None) -> None:
+        tokens = dict(getattr(namespace, self.dest, None) or {})
+        tokens[_last_url(parser, namespace, "--mcp-token-env NAME")] = values
+        setattr(namespace, self.dest, tokens)
+
+
+class _Oauth(argparse.Action):
+    """``--mcp-oauth``: kept as the set of the indexes of the --mcp URLs it followed."""
+
+    def __call__(self, parser: Any, namespace: argparse.Namespace, values: Any, option: str | None = None) -> None:
+        setattr(
+            namespace, self.dest, {*getattr(namespace, self.dest, set()), _last_url(parser, namespace, "--mcp-oauth")}
+        )
+
+
+def build_agent(args: argparse.Namespace, *, elicit: Any = None) -> Agent[Any]:
+    """The agent the options name; a caller's mistake raises `CLIError` (one line, status 2).
+
+    `elicit`: the ``elicit=`` of the ``--mcp`` servers (None: elicitation is not offered to them)."""
     if args.agent:
         if args.tools or args.mcp or args.system is not None:
             raise CLIError("--agent brings its own tools and system prompt: leave out --tools, --mcp and --system")
@@ -74,7 +111,11 @@ def build_agent(args: argparse.Namespace) -> Agent[Any]:
         tools = list(TOOLS)
         if system is None:
             system = SYSTEM
-    tools += [_mcp_server(command) for command in args.mcp]
+    tokens, signed = getattr(args, "mcp_token_env", None) or {}, getattr(args, "mcp_oauth", None) or set()
+    for i, command in enumerate(args.mcp):
+        if i in tokens and i in signed:
+            raise CLIError(f"--mcp {_public(command)}: give --mcp-token-env or --mcp-oauth, not both")
+        tools.append(_mcp_server(command, elicit, tokens.get(i), oauth=i in signed))
     if demo:
         _warn_other_tools(args.command, tools)
     try:
@@ -113,11 +154,48 @@ _PYTHONS = ("python", "python3")
 """`--mcp` programs that mean the running interpreter."""
 
 
-def _mcp_server(command: str) -> Any:
+def _is_url(server: str) -> bool:
+    return server.lower().startswith(("http://", "https://"))
+
+
+def _public(server: str) -> str:
+    from .._redact import public_url
+
+    return public_url(server) if _is_url(server) else server
+
+
+def oauth_file() -> Path:
+    """Where ``--mcp-oauth`` keeps its tokens: ``$XDG_CACHE_HOME/agentkit`` (``~/.cache/agentkit``)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "agentkit" / "mcp-oauth.json"
+
+
+def _mcp_server(command: str, elicit: Any = None, token_env: str | None = None, *, oauth: bool = False) -> Any:
     try:
         from ..mcp import MCPToolset
     except ImportError as e:
         raise CLIError(f"--mcp: {e}") from None
+    asked = {} if elicit is None else {"elicit": elicit}  # none: elicitation is not offered to the server
+    if _is_url(command):
+        from .._redact import public_url
+
+        token = None
+        if token_env is not None:
+            token = os.environ.get(token_env)
+            if not token:  # said by the variable's name: its value is the secret
+                raise CLIError(f"--mcp-token-env {token_env}: the environment variable {token_env} is not set or empty")
+        if "@" in command.partition("://")[2].partition("/")[0]:
+            # A password in the URL would be in argv: the token option is the way to give one.
+            raise CLIError(f"--mcp {public_url(command)}: leave credentials out of the URL, use --mcp-token-env")
+        auth: Any = token
+        if oauth:
+            from ..mcp import oauth as sign_in
+
+            # The file is written 0600 (agentkit.mcp's storage); the folder is made private too.
+            oauth_file().parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            auth = sign_in(command, storage=oauth_file())
+            # Connecting includes the sign-in: a person in a browser, given up to 300 s by oauth().
+            asked["connect_timeout"] = 330.0
+        return MCPToolset.http(command, auth=auth, **asked)
     try:
         program, *arguments = shlex.split(command) or [""]
     except ValueError as e:  # an unclosed quote
@@ -127,7 +205,7 @@ def _mcp_server(command: str) -> Any:
         program = sys.executable
     if shutil.which(program) is None:
         raise CLIError(f"--mcp {command!r}: no program named {program!r}")
-    return MCPToolset.stdio(program, arguments)
+    return MCPToolset.stdio(program, arguments, **asked)
 
 
 def _no_loading_bar() -> None:

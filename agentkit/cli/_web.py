@@ -13,7 +13,7 @@ import contextlib
 import dataclasses
 import json
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from ._common import add_agent_options
 from ._guard import HostCheck, Refused, json_body
 from ._listen import listen, serve
 from ._main import CLIError
+from ._page_form import MAX_FORM_BODY, answer_form, page_elicit, parse_answer, streamed
 from ._pending import new_question
 
 STATIC = Path(__file__).parent / "static"
@@ -52,7 +53,7 @@ def handle(args: argparse.Namespace) -> int:
 
     sock = listen(args.host, args.port)  # before the model loads: a taken port is said at once
     try:
-        application = app(build_agent(args), thinking=args.thinking, host=args.host)
+        application = app(build_agent(args, elicit=page_elicit), thinking=args.thinking, host=args.host)
     except BaseException:
         sock.close()
         raise
@@ -64,7 +65,8 @@ def handle(args: argparse.Namespace) -> int:
 
 
 def app(agent: Any, *, thinking: bool | None = None, host: str = "127.0.0.1") -> Any:
-    """The starlette application that serves `agent`: the page, ``GET /api/info``, ``POST /api/chat``.
+    """The starlette application that serves `agent`: the page, ``GET /api/info``, ``POST /api/chat``,
+    ``POST /api/elicit`` (a form's answer: an MCP server whose ``elicit=`` is `page_elicit` asks the page).
 
     Only requests that name the address served (`host`, or a loopback name) are answered: see `_guard`.
     """
@@ -72,7 +74,7 @@ def app(agent: Any, *, thinking: bool | None = None, host: str = "127.0.0.1") ->
         from starlette.applications import Starlette
         from starlette.middleware import Middleware
         from starlette.requests import Request
-        from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
+        from starlette.responses import FileResponse, JSONResponse, Response
         from starlette.routing import Mount, Route
         from starlette.staticfiles import StaticFiles
     except ImportError as e:
@@ -102,13 +104,30 @@ def app(agent: Any, *, thinking: bool | None = None, host: str = "127.0.0.1") ->
             messages = history
         else:  # calls still waiting are denied: the person asked something else
             messages = [*history, *new_question(history, question)]
-        return StreamingResponse(
-            sse(agent, messages, overrides), media_type="text/event-stream",
+        response: Response = streamed(
+            lambda: sse(agent, messages, overrides), media_type="text/event-stream",
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )  # fmt: skip
+        return response
+
+    async def elicited(request: Request) -> Response:
+        """The page's answer to a form (``form`` event) an MCP server asked for: see `_page_form`."""
+        try:
+            form_id, content = parse_answer(await json_body(request, MAX_FORM_BODY))
+        except Refused as e:
+            return e.response()  # type: ignore[no-any-return]
+        except ValueError as e:
+            return JSONResponse({"error": str(e)}, status_code=400)
+        if content is not None and _deeper(content, MAX_DEPTH):
+            return JSONResponse({"error": f"content is nested more than {MAX_DEPTH} deep"}, status_code=400)
+        if not answer_form(form_id, content):
+            return JSONResponse({"error": "no such form is waiting (answered, timed out, or its run ended)"},
+                                status_code=404)  # fmt: skip
+        return JSONResponse({"answered": True})
 
     return Starlette(routes=[
         Route("/", page), Route("/api/info", info), Route("/api/chat", chat, methods=["POST"]),
+        Route("/api/elicit", elicited, methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC)),
     ], middleware=[Middleware(HostCheck, host=host)])  # fmt: skip
 
@@ -186,7 +205,7 @@ def _check_waiting(history: list[dict[str, Any]], approvals: dict[str, bool | st
         raise ValueError(f"approvals name calls that are not waiting in the history's last message: {', '.join(stray)}")
 
 
-async def sse(agent: Any, messages: list[dict[str, Any]], overrides: dict[str, Any]) -> AsyncIterator[str]:
+async def sse(agent: Any, messages: list[dict[str, Any]], overrides: dict[str, Any]) -> AsyncGenerator[str, None]:
     """The run's events as server-sent events; the last is ``done`` (with ``pending``: the calls
     waiting for approval) or ``error``. A ``history`` event carries the transcript to keep each time
     calls were answered (see `_kept`): a page stopped mid-run goes on from the last one.

@@ -143,6 +143,65 @@ class Turn {
     const answered = this.handedOff ? ` · answered by ${data.agent}` : "";
     this.node.appendChild(el("div", "stats", stats(data) + answered));
   }
+  form(data) {  // a server's form: its words shown as text (never HTML), Accept / Decline
+    this.settle();
+    this.answer = null;
+    const box = this.node.appendChild(el("form", "elicit"));
+    box.appendChild(el("div", "message", data.message));
+    const schema = data.schema || {}, props = schema.properties || {}, required = schema.required || [];
+    const fields = [];
+    for (const [name, spec] of Object.entries(props)) {
+      const label = box.appendChild(el("label", "field"));
+      label.appendChild(el("span", "title", spec.title || name));
+      if (spec.description) label.appendChild(el("span", "hint", spec.description));
+      const choices = Array.isArray(spec.enum) ? spec.enum
+        : (spec.oneOf || spec.anyOf || []).every((o) => o && "const" in o) && (spec.oneOf || spec.anyOf) ? (spec.oneOf || spec.anyOf).map((o) => o.const) : null;
+      let input;
+      if (choices) {
+        input = el("select");
+        choices.forEach((c, i) => { const o = input.appendChild(el("option", null, String(c))); o.value = String(i); });
+        if ("default" in spec) input.value = String(choices.indexOf(spec.default));
+      } else if (spec.type === "boolean") {
+        input = el("input"); input.type = "checkbox"; input.checked = spec.default === true;
+      } else {
+        input = el("input");
+        input.type = spec.type === "integer" || spec.type === "number" ? "number" : "text";
+        if (spec.type === "number") input.step = "any";
+        if ("default" in spec) input.value = String(spec.default);
+      }
+      input.name = name;
+      input.required = required.includes(name) && spec.type !== "boolean";
+      label.appendChild(input);
+      fields.push({ name, spec, input, choices });
+    }
+    const actions = box.appendChild(el("div", "actions"));
+    const accept = actions.appendChild(el("button", "approve", "Accept"));
+    const decline = actions.appendChild(el("button", "deny", "Decline"));
+    accept.type = "submit"; decline.type = "button";
+    const reply = async (content) => {
+      actions.remove();
+      for (const f of fields) f.input.disabled = true;
+      const said = box.appendChild(el("div", "status", "sending…"));
+      const response = await fetch("/api/elicit", {
+        method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ id: data.id, content }),
+      }).catch(() => null);
+      said.textContent = !response || !response.ok ? "not sent: the form is no longer waiting" : content ? "answered" : "declined";
+    };
+    box.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const content = {};
+      for (const { name, spec, input, choices } of fields) {
+        if (choices) content[name] = choices[Number(input.value)];
+        else if (spec.type === "boolean") content[name] = input.checked;
+        else if (input.value === "") continue;  // left out: the default, or nothing
+        else if (spec.type === "integer" || spec.type === "number") content[name] = Number(input.value);
+        else content[name] = input.value;
+      }
+      reply(content);
+    });
+    decline.addEventListener("click", () => reply(null));
+    scroll();
+  }
   fail(message) { this.settle(); this.node.appendChild(el("div", "error", message)); }
   halt(status = "stopped: may have partly run", was = "running…") {  // calls (a sub-agent's too) that stopped
     this.settle();
@@ -169,6 +228,7 @@ function handle(turn, name, data) {
   else if (name === "turn") turn.settle();
   else if (name === "sub_agent") turn.sub(data);  // never the transcript: a sub-run's is not the conversation's
   else if (name === "handoff") turn.handoff(data);
+  else if (name === "form") turn.form(data);  // an MCP server asks the person: answered by POST /api/elicit
   else if (name === "history") transcript = data.history;  // calls were answered: a stop goes on from here
   else if (name === "done") { transcript = data.history; turn.done(data); turn.pending = data.pending; }
   else if (name === "error") {
