@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 import anyio
 import anyio.lowlevel
@@ -14,10 +14,11 @@ from anyio.abc import TaskStatus
 from .._capability import RunState
 from .._context import RunContext
 from .._events import ToolCall
+from .._redact import Redactor
 from .._result import ToolProgress
 from ..exceptions import ToolError, ToolsetError, UserError
 from ..tools import SchemaTool, Tool
-from ._asking import log_level
+from ._asking import Asking, log_level
 from ._failures import connection_lost
 from ._holding import watched
 from ._listing import all_pages, task_only, to_tool
@@ -33,10 +34,33 @@ try:
 except ImportError as e:  # pragma: no cover - depends on the environment
     raise ImportError(f"agentkit.mcp needs the MCP SDK: pip install 'agentkit[mcp]' ({e})") from e
 
-if TYPE_CHECKING:
-    from ._toolset import MCPToolset
+__all__ = ["Connection", "Owner"]
 
-__all__ = ["Connection"]
+
+class Owner(Protocol):
+    """What a connection needs of the toolset it serves (`MCPToolset`; named here, not imported,
+    so that the two modules form no import circle)."""
+
+    connect_timeout: float
+    prefix: str | None
+    include: list[str] | None
+    exclude: list[str]
+    requires_approval: bool | list[str] | Literal["destructive"]
+    max_image_bytes: int | None
+    max_images: int | None
+    offer_resources: bool
+    _asking: Asking
+    _instructions: str | None
+    _mode: Literal["auto", "legacy"]
+    _redact: Redactor
+
+    @property
+    def approval(self) -> set[str]: ...
+
+    def _describe(self, e: BaseException) -> str: ...
+
+    def _transport(self) -> Any: ...
+
 
 T = TypeVar("T")
 
@@ -53,7 +77,7 @@ _CLIENT_INFO = Implementation(name="agentkit", version="0.1.0")
 class Connection:
     """One live client session and the tool list it last fetched."""
 
-    def __init__(self, toolset: MCPToolset) -> None:
+    def __init__(self, toolset: Owner) -> None:
         self.toolset = toolset
         self.client: Client | None = None
         self.closing = anyio.Event()
