@@ -162,15 +162,22 @@ def test_run_shows_reasoning_each_call_and_result_a_failure_and_the_answer():
     run = agentkit("run", "--agent", "tests.cli_agents:weather", "How warm is Oslo?")
     assert run.returncode == 0, run.stderr
     lines = run.stdout.splitlines()
-    assert lines[:6] == [
-        "user: How warm is Oslo?", "", "thinking: I need the temperature.",
+    assert lines[:3] == ["user: How warm is Oslo?", "", "thinking: I need the temperature."]
+    calls = [
         '  -> get_current_temperature({"location": "Oslo"})', "  -> shout({})", "  -> broken({})",
     ]  # fmt: skip
-    assert sorted(lines[6:9]) == [  # the tools run concurrently: their results come in any order
-        "  <- broken failed: ValueError: no luck",
+    results = [
         '  <- get_current_temperature: {"temperature": 26.1, "location": "Oslo", "unit": "celsius"}',
         "  <- shout: " + "x" * 500 + "… (100 more characters)",  # shortened on screen only
+        "  <- broken failed: ValueError: no luck",
     ]
+    # A call starts while the model still writes the next one, and the calls run concurrently: a
+    # result may come before a later call is shown, and results in any order; each call is shown
+    # before its result, and the calls in the message's order.
+    shown = lines[3:9]
+    assert sorted(shown) == sorted(calls + results)
+    assert [line for line in shown if line in calls] == calls
+    assert all(shown.index(call) < shown.index(result) for call, result in zip(calls, results, strict=True))
     assert lines[9:12] == ["thinking: I have it.", "assistant: It is 26.1 °C in Oslo.", ""]
     assert re.fullmatch(r"\[2 model calls, \d+ tokens\]", lines[12]) and len(lines) == 13
 

@@ -269,7 +269,10 @@ async def test_titles_and_annotations_are_kept_and_destructive_tools_need_approv
 async def test_audio_links_and_embedded_resources_are_described_and_images_reach_a_model_that_takes_them():
     model = ScriptedModel([qw_call("sound") + qw_call("linker") + qw_call("embedded"), "done"])
     model.takes_images = True  # type: ignore[attr-defined]
-    done, _, _ = await finished(Agent(model, [asking()]), "q")
+    finished_calls, _, _ = await finished(Agent(model, [asking()]), "q")
+    # The three calls run concurrently and finish in any order: taken in the message's order.
+    by_name = {e.call.name: e for e in finished_calls}
+    done = [by_name["sound"], by_name["linker"], by_name["embedded"]]
     assert done[0].content == "[audio: audio/wav, 12 bytes]"
     assert "note://hello" in done[1].content and "not fetched" in done[1].content and "a greeting" in done[1].content
     assert "inline text" in done[2].content and "[image: image/png" in done[2].content
