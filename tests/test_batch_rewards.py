@@ -160,3 +160,20 @@ def test_cli_reward_timeout(tmp_path, capsys, monkeypatch):
     assert main([*args, "--reward-timeout", "0"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("agentkit batch: ") and "reward_timeout must be a positive number" in err
+
+
+def test_resume_with_a_reward_scores_no_run_whose_reward_worked_again(tmp_path):
+    out = tmp_path / "runs.jsonl"
+    model = CharRecorder(lambda messages, *a, **k: "answer")
+    scored = []
+
+    def judge(result):
+        scored.append(result.sample)
+        return 1.0
+
+    run(run_many, Agent(model), ["q"], group_size=2, record=True, reward=judge, output=out, progress=False)
+    assert sorted(scored) == [0, 1]
+    again = run(run_many, Agent(model), ["q"], group_size=2, record=True, reward=judge, output=out, resume=True,
+                progress=False)  # fmt: skip
+    assert sorted(scored) == [0, 1] and len(model.calls) == 2  # neither run nor scored again
+    assert [(r.reward, r.skipped) for r in again] == [(1.0, True), (1.0, True)]
