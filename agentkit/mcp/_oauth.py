@@ -205,9 +205,25 @@ class _OAuth(OAuthClientProvider):
         self._answer = None
         state = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query)).get("state", "")
         redirect = str(self.context.client_metadata.redirect_uris[0])  # type: ignore[index]
+        if self._socket is None:
+            self._answer = await self._ask(url, redirect, state)
+            return
+        self._socket.listen(8)  # before open_url: a browser it starts may reach the redirect at once
+        try:
+            self._answer = await self._ask(url, redirect, state)
+        finally:
+            # Nothing may listen at the port once the flow is over; it stays bound (the registered redirect
+            # URI) for a sign-in again.
+            port = self._socket.getsockname()[1]
+            self._socket.close()
+            self._socket = _bind_loopback(port)
+            if self._socket.getsockname()[1] != port:
+                rebound = f"http://127.0.0.1:{self._socket.getsockname()[1]}/callback"
+                self.context.client_metadata.redirect_uris = [AnyUrl(rebound)]
+
+    async def _ask(self, url: str, redirect: str, state: str) -> str:
+        """The URL the authorization server redirected to: from open_url, or taken at `redirect`."""
         answer: str | None = None
-        if self._socket is not None:
-            self._socket.listen(8)  # before open_url: a browser it starts may reach the redirect at once
         if self._open_url is not None:
             given: Any = (
                 self._open_url(url)
@@ -223,7 +239,7 @@ class _OAuth(OAuthClientProvider):
             answer = await take_redirect(
                 redirect, state, self._socket, url, browser=self._open_url is None, timeout=self._timeout
             )
-        self._answer = answer
+        return answer
 
     async def _redirected(self) -> AuthorizationCodeResult:
         answer, self._answer = self._answer, None
@@ -251,6 +267,7 @@ def _bind_loopback(port: int | None) -> socket.socket:
     for candidate in (port, 0) if port else (0,):
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # bound again after a sign-in
             sock.bind(("127.0.0.1", candidate))
         except OSError:
             sock.close()
