@@ -15,7 +15,7 @@ import anyio.to_thread
 try:
     import httpx2
     from mcp.client.auth import OAuthClientProvider, OAuthFlowError
-    from mcp.client.auth.utils import union_scopes
+    from mcp.client.auth.utils import issuers_match, union_scopes
     from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull, OAuthClientMetadata
     from pydantic import AnyUrl, PrivateAttr
 except ImportError as e:  # pragma: no cover - depends on the environment
@@ -25,7 +25,9 @@ from .._redact import public_url
 from ..exceptions import UserError
 from ._loopback import loopback_address, take_redirect
 from ._storage import storage_for
+from ._untrusted import sanitise
 
+_WEB = ("http", "https")
 OpenURL = Callable[[str], "str | Awaitable[str | None] | None"]
 
 
@@ -41,6 +43,7 @@ def oauth(
     scopes: str | Iterable[str] | None = None,
     storage: Any = None,
     redirect_timeout: float = 300.0,
+    issuer: str | None = None,
 ) -> OAuthClientProvider:
     """The MCP SDK's OAuth client provider for `server_url`, for ``MCPToolset.http(url, auth=oauth(url))``.
 
@@ -56,6 +59,10 @@ def oauth(
     `redirect_uri` it listens on must be an ``http://`` loopback address. Only a request carrying the
     authorization's ``state`` is taken, within `redirect_timeout` seconds.
 
+    `issuer`: the authorization server the pre-registered client belongs to (required with `client_secret`):
+    a sign-in where the MCP server names another one is refused before anything is sent there, and the
+    client's registration and tokens are stored bound to it.
+
     `storage`: None (memory: authorize again in each process), a file path (JSON, written atomically and
     readable by its owner only; one file may hold several servers), or an object with the SDK's
     ``TokenStorage`` methods. `scopes` are asked for in addition to those the server names.
@@ -66,6 +73,13 @@ def oauth(
         raise UserError(f"open_url must be a function of the authorization URL, not {open_url!r}")
     if client_secret is not None and client_id is None:
         raise UserError("client_secret needs the client_id it belongs to")
+    if client_secret is not None and issuer is None:
+        raise UserError(
+            "client_secret needs issuer=, the authorization server the client was registered with: the secret "
+            "is never sent to another one an MCP server names"
+        )
+    if issuer is not None and (not isinstance(issuer, str) or urllib.parse.urlsplit(issuer).scheme not in _WEB):
+        raise UserError(f"issuer must be the authorization server's http(s) URL (its issuer), not {issuer!r}")
     if redirect_uri is not None and open_url is None:
         loopback_address(redirect_uri)  # agentkit must be able to take the redirect there
     wanted = _scope_text(scopes)
@@ -88,6 +102,7 @@ def oauth(
             client_secret=client_secret,
             client_metadata_url=client_metadata_url,
             redirect_timeout=redirect_timeout,
+            issuer=issuer,
         )
     except ValueError as e:  # the SDK's check of client_metadata_url
         raise UserError(f"oauth(): {e}") from None
@@ -121,6 +136,7 @@ class _OAuth(OAuthClientProvider):
         client_secret: str | None,
         client_metadata_url: str | None,
         redirect_timeout: float,
+        issuer: str | None,
     ) -> None:
         super().__init__(
             server_url, metadata, storage, redirect_handler=self._open, callback_handler=self._redirected,
@@ -139,8 +155,10 @@ class _OAuth(OAuthClientProvider):
                 client_secret=client_secret,
                 redirect_uris=metadata.redirect_uris,
                 token_endpoint_auth_method="client_secret_basic" if client_secret else "none",
+                issuer=issuer,  # the SDK drops stored credentials (and tokens) bound to another issuer
             )
         )
+        self._issuer = issuer
 
     def __repr__(self) -> str:
         return f"oauth({public_url(self.context.server_url)!r})"
@@ -168,6 +186,30 @@ class _OAuth(OAuthClientProvider):
             self._preregistered.redirect_uris = self.context.client_metadata.redirect_uris
             self.context.client_info = self._preregistered
 
+    def _select_authorization_server(self, advertised: list[str]) -> str:
+        """With `issuer` given, that one of the servers the MCP server names, or none at all."""
+        if self._issuer is None:
+            return super()._select_authorization_server(advertised)
+        for candidate in advertised:
+            if issuers_match(candidate, self._issuer):
+                return candidate
+        raise OAuthFlowError(
+            f"the MCP server names the authorization server {sanitise(', '.join(advertised))}, not "
+            f"{self._issuer} that this client belongs to: nothing was sent there"
+        )
+
+    def _check_issuer(self) -> None:
+        """Before a secret or a refresh token goes to a token endpoint: it is `issuer`'s."""
+        if self._issuer is None:
+            return
+        metadata = self.context.oauth_metadata
+        found = str(metadata.issuer) if metadata is not None else self.context.auth_server_url
+        if found is None or not issuers_match(found, self._issuer):
+            raise OAuthFlowError(
+                f"the authorization server is {sanitise(str(found or 'unknown'))}, not {self._issuer} that this "
+                "client belongs to: nothing was sent there"
+            )
+
     def _choose_client_authentication(self) -> None:
         """A pre-registered secret goes as the server's metadata allows, ``client_secret_basic`` first (also
         RFC 8414's default when the metadata names none)."""
@@ -186,6 +228,7 @@ class _OAuth(OAuthClientProvider):
         )
 
     async def _exchange_token_authorization_code(self, auth_code: str, code_verifier: str) -> httpx2.Request:
+        self._check_issuer()
         self._choose_client_authentication()
         return await super()._exchange_token_authorization_code(auth_code, code_verifier)
 
@@ -196,6 +239,7 @@ class _OAuth(OAuthClientProvider):
             await set_metadata(self.context.oauth_metadata)
 
     async def _refresh_token(self) -> httpx2.Request:
+        self._check_issuer()
         self._choose_client_authentication()
         return await super()._refresh_token()
 
@@ -203,6 +247,7 @@ class _OAuth(OAuthClientProvider):
 
     async def _open(self, url: str) -> None:
         self._answer = None
+        self._check_issuer()  # before the person is asked to sign in there
         state = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query)).get("state", "")
         redirect = str(self.context.client_metadata.redirect_uris[0])  # type: ignore[index]
         if self._socket is None:
