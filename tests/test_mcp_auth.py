@@ -9,6 +9,7 @@ import contextlib
 import json
 import logging
 import os
+import socket
 import stat
 import subprocess
 import sys
@@ -170,6 +171,8 @@ async def test_the_redirect_is_taken_on_loopback_with_its_state_checked(servers)
     host, port = urllib.parse.urlsplit(seen[0])[1].split(":")
     assert host == "127.0.0.1" and int(port) > 0
     assert seen[1] == "forged: 400"
+    with socket.socket() as probe:  # listened on for the sign-in only
+        assert probe.connect_ex(("127.0.0.1", int(port))) != 0
     registered = [r for r in servers.requests("as") if r["path"] == "/register"]
     assert len(registered) == 1
 
@@ -266,6 +269,17 @@ async def test_a_pre_registered_client_sends_its_secret_with_basic_first(servers
     token = [r for r in servers.requests("as") if r["path"] == "/token"]
     assert len(token) == 1 and token[0]["headers"]["authorization"].startswith("Basic ")
     assert "/register" not in [r["path"] for r in servers.requests("as")]
+
+
+async def test_a_pre_registered_secret_goes_only_to_the_issuer_given(servers):
+    wrong = oauth(servers.url, open_url=follow, client_id="pre-client", client_secret="pre-s3cret-value",
+                  redirect_uri="http://127.0.0.1:3000/callback", issuer="https://login.example.com")  # fmt: skip
+    with pytest.raises(AuthorizationError, match=r"not https://login\.example\.com"):
+        await call_whoami(MCPToolset.http(servers.url, auth=wrong))
+    assert [r["path"] for r in servers.requests("as") if r["path"] in ("/register", "/token", "/authorize")] == []
+    right = oauth(servers.url, open_url=follow, client_id="pre-client", client_secret="pre-s3cret-value",
+                  redirect_uri="http://127.0.0.1:3000/callback", issuer=servers.issuer)  # fmt: skip
+    assert await call_whoami(MCPToolset.http(servers.url, auth=right)) == "authorized"
 
 
 async def test_401_without_auth_says_authorization_and_what_the_server_said(servers):

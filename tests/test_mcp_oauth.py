@@ -14,7 +14,7 @@ import pytest
 
 pytest.importorskip("mcp")
 
-from agentkit import AuthorizationError, UserError
+from agentkit import UserError
 from agentkit.mcp import MCPToolset, oauth
 
 from .mcp_servers import free_port
@@ -78,30 +78,3 @@ async def test_a_client_secret_needs_the_issuer_it_belongs_to():
         oauth("http://127.0.0.1:1/mcp", client_id="c", client_secret="s3cret")
     with pytest.raises(UserError, match="issuer"):
         oauth("http://127.0.0.1:1/mcp", client_id="c", client_secret="s3cret", issuer="not a url")
-
-
-async def test_a_pre_registered_secret_goes_to_its_issuer(servers):  # noqa: F811
-    provider = oauth(servers.url, open_url=follow, client_id="pre-client", client_secret="pre-s3cret-value",
-                     issuer=servers.issuer, redirect_uri="http://127.0.0.1:3000/callback")  # fmt: skip
-    assert await call_whoami(MCPToolset.http(servers.url, auth=provider)) == "authorized"
-    token = [r for r in servers.requests("as") if r["path"] == "/token"]
-    assert len(token) == 1 and token[0]["headers"]["authorization"].startswith("Basic ")
-
-
-async def test_a_secret_never_goes_to_an_authorization_server_the_mcp_server_names_instead(servers):  # noqa: F811
-    """The MCP server names an authorization server that is not the one the client was registered with: the
-    sign-in is refused before the person is asked, nothing reaches that server's token endpoint, and no client
-    is registered there in its place."""
-    asked: list[str] = []
-
-    def person(url: str) -> str:
-        asked.append(url)
-        return url
-
-    provider = oauth(servers.url, open_url=person, client_id="pre-client", client_secret="pre-s3cret-value",
-                     issuer="https://login.example.com", redirect_uri="http://127.0.0.1:3000/callback")  # fmt: skip
-    with pytest.raises(AuthorizationError, match=r"https://login\.example\.com") as caught:
-        await call_whoami(MCPToolset.http(servers.url, auth=provider))
-    assert servers.issuer in str(caught.value) and "pre-s3cret-value" not in str(caught.value)
-    assert asked == []
-    assert [r["path"] for r in servers.requests("as") if r["method"] == "POST"] == []

@@ -145,6 +145,7 @@ class _OAuth(OAuthClientProvider):
         self._open_url = open_url
         self._fixed_redirect = redirect_uri
         self._timeout = redirect_timeout
+        self._issuer = issuer
         self._socket: socket.socket | None = None
         self._answer: str | None = None
         self._preregistered = (
@@ -212,11 +213,14 @@ class _OAuth(OAuthClientProvider):
 
     def _choose_client_authentication(self) -> None:
         """A pre-registered secret goes as the server's metadata allows, ``client_secret_basic`` first (also
-        RFC 8414's default when the metadata names none)."""
+        RFC 8414's default when the metadata names none), and only to the `issuer` given, if one is."""
         info = self.context.client_info
         if self._preregistered is None or info is not self._preregistered or not info.client_secret:
             return
         metadata = self.context.oauth_metadata
+        if self._issuer is not None and (metadata is None or not issuers_match(str(metadata.issuer), self._issuer)):
+            found = "no metadata" if metadata is None else f"metadata of {metadata.issuer}"
+            raise OAuthFlowError(f"the client secret is for {self._issuer}; the sign-in found {found}: not sent")
         allowed = (metadata.token_endpoint_auth_methods_supported if metadata else None) or ["client_secret_basic"]
         for method in ("client_secret_basic", "client_secret_post"):
             if method in allowed:
@@ -245,30 +249,26 @@ class _OAuth(OAuthClientProvider):
 
     # --- the person's part ------------------------------------------------------------------------
 
+    async def _perform_authorization(self) -> httpx2.Request:
+        if self._fixed_redirect is None and self._socket is None:  # a sign-in again, after an earlier one
+            self._socket = _bind_loopback(_stored_port(self.context.client_info))
+            port = self._socket.getsockname()[1]
+            self.context.client_metadata.redirect_uris = [AnyUrl(f"http://127.0.0.1:{port}/callback")]
+        try:
+            return await super()._perform_authorization()
+        finally:  # listened on for this sign-in only
+            if self._socket is not None:
+                self._socket.close()
+                self._socket = None
+
     async def _open(self, url: str) -> None:
         self._answer = None
         self._check_issuer()  # before the person is asked to sign in there
         state = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query)).get("state", "")
         redirect = str(self.context.client_metadata.redirect_uris[0])  # type: ignore[index]
-        if self._socket is None:
-            self._answer = await self._ask(url, redirect, state)
-            return
-        self._socket.listen(8)  # before open_url: a browser it starts may reach the redirect at once
-        try:
-            self._answer = await self._ask(url, redirect, state)
-        finally:
-            # Nothing may listen at the port once the flow is over; it stays bound (the registered redirect
-            # URI) for a sign-in again.
-            port = self._socket.getsockname()[1]
-            self._socket.close()
-            self._socket = _bind_loopback(port)
-            if self._socket.getsockname()[1] != port:
-                rebound = f"http://127.0.0.1:{self._socket.getsockname()[1]}/callback"
-                self.context.client_metadata.redirect_uris = [AnyUrl(rebound)]
-
-    async def _ask(self, url: str, redirect: str, state: str) -> str:
-        """The URL the authorization server redirected to: from open_url, or taken at `redirect`."""
         answer: str | None = None
+        if self._socket is not None:
+            self._socket.listen(8)  # before open_url: a browser it starts may reach the redirect at once
         if self._open_url is not None:
             given: Any = (
                 self._open_url(url)
@@ -284,7 +284,7 @@ class _OAuth(OAuthClientProvider):
             answer = await take_redirect(
                 redirect, state, self._socket, url, browser=self._open_url is None, timeout=self._timeout
             )
-        return answer
+        self._answer = answer
 
     async def _redirected(self) -> AuthorizationCodeResult:
         answer, self._answer = self._answer, None
