@@ -11,6 +11,7 @@ from ._events import ToolCall
 
 if TYPE_CHECKING:
     from ._messages import Message, Usage
+    from .mcp._request import MCPRequest
 
 __all__ = ["RunContext"]
 
@@ -34,6 +35,9 @@ class RunContext(Generic[DepsT]):
     """The transcript up to this turn (a copy: changing it changes nothing)."""
     call: ToolCall
     """The call being run."""
+    mcp: MCPRequest | None = None
+    """The MCP request being answered, when the tool is served over MCP (`agentkit.mcp.server`):
+    progress, log messages, sampling and elicitation to that client. None inside an Agent."""
     _run: Any = field(default=None, repr=False, compare=False)
     """The calling run's state (agentkit's own: an agent called as a tool belongs to that run)."""
 

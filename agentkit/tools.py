@@ -83,6 +83,22 @@ def _parse_docstring(fn_name: str, doc: str) -> docstring_parser.Docstring:
         return docstring_parser.parse(doc[: section.start()] if section else "")
 
 
+_HINTS = ("readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint")
+
+
+def _annotations(annotations: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """`annotations` checked: MCP's four hints, each a bool (a typo would be a hint nobody reads)."""
+    if annotations is None:
+        return None
+    unknown = sorted(set(annotations) - set(_HINTS))
+    if unknown:
+        raise ToolDefinitionError(f"unknown tool annotations {unknown}: the hints are {', '.join(_HINTS)}")
+    for key, value in annotations.items():
+        if not isinstance(value, bool):
+            raise ToolDefinitionError(f"the tool annotation {key} is a bool, not {value!r}")
+    return dict(annotations)
+
+
 def member_test(hint: Any) -> Callable[[Any], bool]:
     """The check that a JSON value belongs to union member `hint` (built once per member).
     Raises `SchemaProblem` for a pattern RE2 cannot compile."""
@@ -112,6 +128,12 @@ class Tool(Generic[P, R]):
     sequential: bool
     """Whether a call of this tool waits for the earlier calls of its message, and later calls
     wait for it (for tools whose calls change a shared state)."""
+    title: str | None = None
+    """A human-readable name (MCP's ``title``), for a person, not the model; None: none."""
+    annotations: dict[str, Any] | None = None
+    """Hints about its behaviour, with MCP's names: ``readOnlyHint``, ``destructiveHint``,
+    ``idempotentHint``, ``openWorldHint`` (booleans). Served over MCP as the tool's annotations;
+    hints, not guarantees: nothing here is enforced."""
 
     def __init__(
         self,
@@ -121,10 +143,14 @@ class Tool(Generic[P, R]):
         description: str | None = None,
         requires_approval: bool = False,
         sequential: bool = False,
+        title: str | None = None,
+        annotations: Mapping[str, Any] | None = None,
     ) -> None:
         self.function = function
         self.requires_approval = requires_approval
         self.sequential = sequential
+        self.title = title
+        self.annotations = _annotations(annotations)
         fn_name: str = getattr(function, "__qualname__", None) or repr(function)
         self.name = name or str(getattr(function, "__name__", ""))
         if not self.name:
@@ -212,6 +238,8 @@ class Tool(Generic[P, R]):
         description: str = "",
         sequential: bool = False,
         requires_approval: bool = False,
+        title: str | None = None,
+        annotations: Mapping[str, Any] | None = None,
     ) -> SchemaTool:
         """A tool described by a JSON Schema (draft 2020-12) that calls `function` (sync or async)
         with the checked arguments as keywords.
@@ -230,6 +258,8 @@ class Tool(Generic[P, R]):
             function=function,
             sequential=sequential,
             requires_approval=requires_approval,
+            title=title,
+            annotations=_annotations(annotations),
         )
 
     @property
@@ -347,6 +377,8 @@ class SchemaTool(Tool[..., Any]):
         requires_approval: bool = False,
         sequential: bool = False,
         server_name: str | None = None,
+        title: str | None = None,
+        annotations: Mapping[str, Any] | None = None,
     ) -> None:
         # Not Tool.__init__: there is no signature or docstring to read.
         if (function is None) == (call is None):
@@ -358,6 +390,9 @@ class SchemaTool(Tool[..., Any]):
         self.function = function or call  # type: ignore[assignment]
         self.requires_approval = requires_approval
         self.sequential = sequential
+        self.title = title
+        # As given: a server's annotations are its own (checked by `from_schema` for a user's).
+        self.annotations = dict(annotations) if annotations is not None else None
         self.takes_context = False
         self._server = call is not None
         self._is_async = self._server or inspect.iscoroutinefunction(function)
@@ -392,6 +427,8 @@ def tool(
     description: str | None = None,
     requires_approval: bool = False,
     sequential: bool = False,
+    title: str | None = None,
+    annotations: Mapping[str, Any] | None = None,
 ) -> Callable[[Callable[P, R]], Tool[P, R]]: ...
 def tool(
     function: Callable[P, R] | None = None,
@@ -401,6 +438,8 @@ def tool(
     description: str | None = None,
     requires_approval: bool = False,
     sequential: bool = False,
+    title: str | None = None,
+    annotations: Mapping[str, Any] | None = None,
 ) -> Tool[P, R] | Callable[[Callable[P, R]], Tool[P, R]]:
     """Turn a function with type hints and a Google-style docstring into a `Tool`.
 
@@ -409,11 +448,14 @@ def tool(
     context and is not part of the schema. With ``requires_approval=True`` a run stops before
     the call runs and returns it in `RunResult.pending`. With ``sequential=True`` a call starts
     only after the earlier calls of its message have finished, and later ones wait for it.
+    `title` and `annotations` (MCP's ``readOnlyHint``, ``destructiveHint``, ``idempotentHint``,
+    ``openWorldHint``) describe it to MCP clients when it is served (`agentkit.mcp.server`).
     Raises `ToolDefinitionError` when the function cannot be described, or when the name does
     not match ``^[a-zA-Z0-9_-]{1,64}$``.
     """
     options: dict[str, Any] = {
-        "name": name, "description": description, "requires_approval": requires_approval, "sequential": sequential
+        "name": name, "description": description, "requires_approval": requires_approval, "sequential": sequential,
+        "title": title, "annotations": annotations,
     }  # fmt: skip
     if function is not None:
         return Tool(function, **options)

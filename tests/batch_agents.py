@@ -79,3 +79,7 @@ def _refunding(messages: list) -> str:
 def refunds() -> Agent:
     """"refund ID" calls `refund`, which waits for approval; anything else is answered at once."""
     return Agent(ScriptedModel(_refunding), [refund])
+
+
+ECHO = echo()
+"""An Agent itself (not a factory): ``--agent tests.batch_agents:ECHO`` runs it as it is."""

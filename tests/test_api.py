@@ -46,7 +46,20 @@ MODULE_ALL = {
     agentkit.cli: {"EventPrinter", "SpecError", "load_object", "load_tools", "main", "result_dict"},
     agentkit.sessions: {"History", "MemorySession", "RedisSession", "SQLiteSession", "Session", "count_tokens", "fit"},
     agentkit.tracing: {"instrument", "uninstrument"},
-    agentkit.mcp: {"MCPTool", "MCPToolset", "oauth", "server"},
+    agentkit.mcp: {
+        "Audio",
+        "EmbeddedResource",
+        "Image",
+        "MCPRequest",
+        "MCPTool",
+        "MCPToolset",
+        "Prompt",
+        "Resource",
+        "oauth",
+        "prompt",
+        "resource",
+        "server",
+    },
     agentkit.batch: {"BatchResult", "OutputFileError", "run_many"},
 }
 

@@ -502,7 +502,7 @@ def test_cli_runs_a_file_of_inputs_and_resumes(tmp_path):
         f.write('"fail"\n')
     again = cli(inputs, "--agent", "tests.batch_agents:echo", "--output", out, "--resume")
     assert again.returncode == 1
-    assert again.stdout.strip() == f"4 runs, 1 failed: {out}"
+    assert again.stdout.strip() == f"4 runs (3 skipped: their results were in the file), 1 failed: {out}"
     assert [line["id"] for line in lines(out)] == [0, 1, "t", 3]
 
 
@@ -546,7 +546,7 @@ def test_cli_in_process_reads_the_file_lazily_and_reports(tmp_path, capsys, monk
     assert capsys.readouterr().out == f"3 runs, 1 failed: {out}\n"
     assert [(line["id"], line["output"]) for line in lines(out)] == [(0, "done: ONE"), (1, None), ("t", "done: THREE")]
     assert main(["batch", str(inputs), "--agent", "tests.batch_agents:echo", "--output", str(out)]) == 2
-    assert "already holds results: pass resume=True" in capsys.readouterr().err
+    assert "already holds results: pass --resume to go on with it" in capsys.readouterr().err
     assert main(["batch", str(inputs), "--agent", "tests.batch_agents:echo", "--output", str(out), "--resume"]) == 1
     assert len(lines(out)) == 3
     ok = tmp_path / "ok.jsonl"
@@ -869,3 +869,94 @@ def test_cli_counts_the_runs_waiting_for_approval_and_exits_1(tmp_path):
     done = cli(inputs, "--agent", "tests.batch_agents:refunds", "--output", out)
     assert done.returncode == 1, done.stderr
     assert done.stdout.strip() == f"2 runs, 0 failed, 1 waiting for approval: {out}"
+
+
+# --- the command line, as a newcomer hits it (issue 29) ----------------------------------------
+
+
+def one_line(done, *words):
+    """A caller's mistake: status 2, one line on stderr naming `words`, no traceback."""
+    assert done.returncode == 2, (done.returncode, done.stderr[-2000:])
+    assert "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr[-2000:]
+    assert done.stderr.startswith("agentkit batch: "), done.stderr
+    for word in words:
+        assert word in done.stderr, done.stderr
+
+
+def test_cli_an_output_folder_that_does_not_exist(tmp_path):
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text('"one"\n')
+    missing = tmp_path / "no" / "such" / "dir" / "z.jsonl"
+    done = cli(inputs, "--agent", "tests.batch_agents:echo", "--output", missing)
+    one_line(done, f"--output {missing}: no such folder: {missing.parent}")
+
+
+def test_cli_an_agent_spec_naming_a_tool(tmp_path):
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text('"one"\n')
+    done = cli(inputs, "--agent", "tests.batch_agents:shout", "--output", tmp_path / "out.jsonl")
+    one_line(done, "'tests.batch_agents:shout' is a tool, not an Agent or a function that returns one")
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_cli_an_agent_spec_naming_a_function_that_needs_arguments(tmp_path):
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text('"one"\n')
+    done = cli(inputs, "--agent", "tests.batch_agents:respond", "--output", tmp_path / "out.jsonl")
+    one_line(done, "'tests.batch_agents:respond' needs arguments", "called with none")
+
+
+def test_cli_an_agent_spec_naming_an_agent_runs_that_agent(tmp_path):
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text('"one"\n"two"\n')
+    out = tmp_path / "out.jsonl"
+    done = cli(inputs, "--agent", "tests.batch_agents:ECHO", "--output", out)
+    assert done.returncode == 0, done.stderr
+    assert [line["output"] for line in lines(out)] == ["done: ONE", "done: TWO"]
+
+
+def test_cli_output_that_holds_results_says_to_pass_the_option_not_the_keyword(tmp_path):
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text('"one"\n')
+    out = tmp_path / "out.jsonl"
+    assert cli(inputs, "--agent", "tests.batch_agents:echo", "--output", out).returncode == 0
+    done = cli(inputs, "--agent", "tests.batch_agents:echo", "--output", out)
+    one_line(done, f"{out} already holds results: pass --resume to go on with it, or remove it")
+    assert "resume=True" not in done.stderr
+
+
+def test_cli_the_summary_counts_the_runs_a_resume_skipped(tmp_path):
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text('"one"\n"two"\n')
+    out = tmp_path / "out.jsonl"
+    assert cli(inputs, "--agent", "tests.batch_agents:echo", "--output", out).returncode == 0
+    with inputs.open("a") as f:
+        f.write('"three"\n')
+    done = cli(inputs, "--agent", "tests.batch_agents:echo", "--output", out, "--resume")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"3 runs (2 skipped: their results were in the file), 0 failed: {out}"
+
+
+def test_run_many_marks_the_results_a_resume_read_back(tmp_path):
+    out = tmp_path / "out.jsonl"
+    first = run(run_many, echo(), ["a"], output=out, progress=False)
+    assert [r.skipped for r in first] == [False]
+    again = run(run_many, echo(), ["a", "b"], output=out, resume=True, progress=False)
+    assert [(r.output, r.skipped) for r in again] == [("done: A", True), ("done: B", False)]
+
+
+def test_cli_ray_without_a_cluster_where_RAY_ADDRESS_says_auto(tmp_path):
+    pytest.importorskip("ray")
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text('"one"\n')
+    done = subprocess.run([sys.executable, "-m", "agentkit", "batch", str(inputs), "--agent", "tests.batch_agents:echo",
+                           "--output", str(tmp_path / "out.jsonl"), "--ray"],
+                          env={**ENV, "RAY_ADDRESS": "auto"}, cwd=ROOT, capture_output=True, text=True, timeout=120)  # fmt: skip
+    one_line(done, "cannot join the Ray cluster (RAY_ADDRESS): Could not find any running Ray instance")
+
+
+def test_cli_an_output_that_is_a_folder(tmp_path):
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text('"one"\n')
+    one_line(cli(inputs, "--agent", "tests.batch_agents:echo", "--output", tmp_path), f"--output {tmp_path}: Is a directory")

@@ -37,6 +37,12 @@ def env():
     return {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
 
 
+def sigint_default():
+    """`preexec_fn` of a child that a test interrupts: SIGINT back to its default. Started from a
+    process that ignores it (`nohup pytest &`), the child would inherit that, and ignore Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def agentkit(*args, input=None, cwd=None, process=False):
     """Run the command: in this process (``main(args)``, stdin and stdout swapped), or with
     ``process=True`` as ``python -m agentkit`` in a child, as a user runs it."""
@@ -61,8 +67,7 @@ def agentkit(*args, input=None, cwd=None, process=False):
 def one_line_error(run, *words):
     """The run failed as a caller's mistake: status 2, one line on stderr saying `words`, no traceback."""
     assert run.returncode == 2, (run.returncode, run.stderr)
-    err = re.sub(r"Loading weights:[^\]]*\]", "", run.stderr)  # transformers' progress bar, not ours
-    lines = [line for line in err.splitlines() if line]
+    lines = [line for line in run.stderr.splitlines() if line]
     assert len(lines) == 1, run.stderr
     assert "Traceback" not in run.stderr
     for word in words:
@@ -89,6 +94,7 @@ def test_run_streams_the_weather_run_on_the_demo_model_by_default():
     assert re.search(r"assistant: .*26\.1", run.stdout)
     assert "[2 model calls, " in run.stdout
     assert "\033[" not in run.stdout  # no colours when stdout is not a terminal
+    assert "Loading weights" not in run.stderr  # transformers' progress bar is not shown
 
 
 @needs_demo
@@ -124,6 +130,32 @@ def test_named_tools_replace_the_weather_tools_and_load_from_the_current_directo
     run = agentkit("chat", *spec, input="/tools\n", cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     assert run.stdout.splitlines() == ["  add: Add two numbers.", "  get_temperature_date: Get temperature at a location and date."]
+
+
+@needs_demo
+def test_run_json_on_the_demo_model_writes_nothing_on_stderr():
+    run = agentkit("run", "--json", OSLO, process=True)  # stderr is a pipe, not a terminal
+    assert run.returncode == 0, run.stderr
+    assert "26.1" in json.loads(run.stdout)["output"]
+    assert run.stderr == ""  # no progress bar, no warning
+
+
+@needs_demo
+def test_the_demo_model_with_other_tools_warns_that_it_knows_only_the_weather_tools(tmp_path):
+    (tmp_path / "mytools.py").write_text(
+        "def add(a: int, b: int) -> int:\n"
+        '    """Add two numbers.\n\n    Args:\n        a: One.\n        b: The other.\n    """\n'
+        "    return a + b\n"
+    )
+    run = agentkit("chat", "--tools", "mytools:add", input="/tools\n", cwd=tmp_path, process=True)
+    assert run.returncode == 0, run.stderr
+    assert run.stderr.splitlines() == [
+        "agentkit chat: warning: the built-in demo model knows only the weather tools (get_current_temperature, "
+        "get_temperature_date): with other tools (add) its answers are nonsense; name a model with --model or --base-url"
+    ]
+    # The weather tools themselves, named with --tools, are what it knows: no warning.
+    weather = agentkit("chat", "--tools", "agentkit._demo.weather:TOOLS", input="/tools\n", process=True)
+    assert weather.returncode == 0 and weather.stderr == "", weather.stderr
 
 
 def test_run_shows_reasoning_each_call_and_result_a_failure_and_the_answer():
@@ -347,7 +379,7 @@ def test_chat_session_file_keeps_the_conversation_across_runs(tmp_path):
 def test_ctrl_c_stops_the_answer_not_the_chat():
     child = subprocess.Popen([sys.executable, "-m", "agentkit", "chat", "--agent", "tests.cli_agents:slow"],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True, cwd=ROOT, env=env())  # fmt: skip
+                             text=True, cwd=ROOT, env=env(), preexec_fn=sigint_default)  # fmt: skip
     out: list[str] = []
     started, answered = threading.Event(), threading.Event()
 
@@ -572,3 +604,40 @@ def test_a_bad_mcp_command_is_one_line_and_status_2(command, words):
 
 def test_agent_with_mcp_is_refused():
     one_line_error(agentkit("run", "--agent", "tests.cli_agents:echo", "--mcp", "x", "q"), "--mcp")
+
+
+def test_mcp_python_is_the_interpreter_agentkit_runs_on(tmp_path):
+    pytest.importorskip("mcp_server_time")
+    # Another `python` first on PATH (the system's, with no MCP server installed): not the one used.
+    (tmp_path / "python").write_text("#!/bin/sh\necho 'the wrong python' >&2\nexit 3\n")
+    (tmp_path / "python").chmod(0o755)
+    run = subprocess.run([sys.executable, "-m", "agentkit", "chat", "--mcp", "python -m mcp_server_time --local-timezone UTC"],
+                         input="/tools\n", capture_output=True, text=True, cwd=ROOT, timeout=240,
+                         env={**env(), "PATH": f"{tmp_path}{os.pathsep}{os.environ['PATH']}"})  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert [line.split(":")[0].strip() for line in run.stdout.splitlines()] == ["get_current_time", "convert_time"]
+    assert "the wrong python" not in run.stderr
+
+
+# --- started with SIGINT ignored (`nohup ... &`, common in CI) ---------------------------------
+
+CTRL_C_TESTS = [
+    "tests/test_cli.py::test_ctrl_c_stops_the_answer_not_the_chat",
+    "tests/test_cli_pending.py::test_a_new_question_instead_of_an_answer_denies_the_waiting_call",
+    "tests/test_cli_pending.py::test_ctrl_c_while_an_approved_call_runs_answers_it_may_have_run",
+    "tests/test_cli_pending.py::test_ctrl_c_after_an_approved_call_keeps_its_result_without_a_session",
+]
+
+
+def ignore_sigint():
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def test_the_ctrl_c_tests_pass_when_pytest_was_started_with_sigint_ignored():
+    """A shell starts a background job (`nohup pytest &`) with SIGINT ignored, and a child inherits
+    that: the chats these tests start must get SIGINT back, or Ctrl-C never reaches them."""
+    nested = subprocess.run([sys.executable, "-m", "pytest", *CTRL_C_TESTS, "-q", "-p", "no:cacheprovider"],
+                            preexec_fn=ignore_sigint, capture_output=True, text=True, cwd=ROOT, env=env(),
+                            timeout=280)  # fmt: skip
+    assert nested.returncode == 0, nested.stdout[-3000:]
+    assert f"{len(CTRL_C_TESTS)} passed" in nested.stdout, nested.stdout[-3000:]

@@ -13,7 +13,7 @@ from agentkit import ToolCall
 from agentkit.cli._pending import INSTEAD, UNKNOWN, decision, new_question, shown_arguments
 from agentkit.sessions import SQLiteSession
 from tests import cli_agents
-from tests.test_cli import ROOT, agentkit, env, wait_until_reading
+from tests.test_cli import ROOT, agentkit, env, sigint_default, wait_until_reading
 
 PAYMENTS = ("--agent", "tests.cli_agents:payments")
 
@@ -83,7 +83,8 @@ def test_a_new_question_instead_of_an_answer_denies_the_waiting_call(tmp_path):
     db, ledger = tmp_path / "chat.db", tmp_path / "paid"
     child = subprocess.Popen([sys.executable, "-m", "agentkit", "chat", *PAYMENTS, "--session", str(db)],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             cwd=ROOT, env={**env(), "AGENTKIT_TEST_PAID": str(ledger)})  # fmt: skip
+                             cwd=ROOT, env={**env(), "AGENTKIT_TEST_PAID": str(ledger)},
+                             preexec_fn=sigint_default)  # fmt: skip
     out: list[str] = []
     asked, waits, answered = threading.Event(), threading.Event(), threading.Event()
 
@@ -126,7 +127,8 @@ class Chatting:
     def __init__(self, *args, paid):
         self.child = subprocess.Popen([sys.executable, "-m", "agentkit", "chat", *args], stdin=subprocess.PIPE,
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
-                                      env={**env(), "AGENTKIT_TEST_PAID": str(paid)})  # fmt: skip
+                                      env={**env(), "AGENTKIT_TEST_PAID": str(paid)},
+                                      preexec_fn=sigint_default)  # fmt: skip
         self.out: list[str] = []
         self.changed = threading.Condition()
         threading.Thread(target=self._read, daemon=True).start()

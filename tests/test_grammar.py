@@ -13,7 +13,8 @@ from agentkit import Agent, LocalModel, Sampling, UserError
 from agentkit._grammar import schema_of
 from agentkit._output import OutputSpec
 
-pytest.importorskip("xgrammar")
+pytest.importorskip("xgrammar", reason="needs xgrammar: pip install 'agentkit[grammar]' (on CPU, without triton: "
+                    "pip install --no-deps xgrammar apache-tvm-ffi, as .ci/run does)")
 pytestmark = pytest.mark.anyio
 
 CITIES = ["Oslo", "Lima", "Cairo", "Perth", "Quito", "Hanoi"]

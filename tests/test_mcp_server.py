@@ -4,6 +4,7 @@ from `agentkit mcp serve`, and over Streamable HTTP)."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ import anyio
 import pytest
 
 import agentkit
-from agentkit import Agent, RunContext, UserError, tool
+from agentkit import Agent, UserError
 from agentkit.testing import ScriptedModel, check_transcript
 
 from .agent_helpers import qw_call
@@ -95,18 +96,7 @@ async def test_plain_functions_and_structured_returns():
         assert texts(await client.call_tool("any", {})) == "there is no tool named 'any'; the tools are: none"
 
 
-def test_tools_an_mcp_call_cannot_serve_are_refused():
-    @tool
-    def needs_run(ctx: RunContext[None], x: int) -> int:
-        """Uses the run.
-
-        Args:
-            x: A number.
-        """
-        return x
-
-    with pytest.raises(UserError, match="RunContext"):
-        server([needs_run])
+def test_two_tools_with_one_name_are_refused():
     with pytest.raises(UserError, match="two tools are named 'multiply'"):
         server([multiply, multiply])
 
@@ -158,7 +148,8 @@ async def test_an_agent_uses_agentkit_tools_through_mcp_both_ways():
     assert [m["content"] for m in result.messages[2:4]] == ["81", "Error: refused: no"]
 
 
-NOT_RUN = "the tool pay needs the user's approval, which this server cannot ask for: it was not run"
+NOT_RUN = ("the tool pay was not run: it needs the user's approval, and the MCP client does not offer elicitation "
+           "(it did not declare the capability)")  # fmt: skip
 
 
 async def refused_payment(client: Client, ledger: Path) -> None:
@@ -293,3 +284,24 @@ async def test_the_approve_hook_is_asked_only_about_arguments_that_pass_the_chec
         assert asked == [] and not (tmp_path / "ledger").exists()
         ok = await client.call_tool("spend", {"amount": 5, "ledger": str(tmp_path / "ledger")})
         assert (ok.is_error, texts(ok)) == (False, "spent 5") and len(asked) == 1
+
+
+# --- the command line, as a newcomer hits it (issue 29) ----------------------------------------
+
+
+def test_http_on_a_port_out_of_range_is_one_line_and_status_2():
+    proc = subprocess.run([sys.executable, *serve_args(SPEC, "--http", "127.0.0.1:99999")], cwd=ROOT,
+                          env={**os.environ, **child_env()}, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines() == ["agentkit mcp: cannot listen on 127.0.0.1:99999: a port is 0 to 65535"]
+
+
+def test_http_on_a_taken_port_says_so_as_web_does():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        proc = subprocess.run([sys.executable, *serve_args(SPEC, "--http", f"127.0.0.1:{port}")], cwd=ROOT,
+                              env={**os.environ, **child_env()}, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines() == [f"agentkit mcp: cannot listen on 127.0.0.1:{port}: Address already in use"]

@@ -829,3 +829,29 @@ def test_a_message_nested_64_deep_is_taken(echo):
     message = {"role": "user", "content": "x", "pad": json.loads("[" * 63 + "]" * 63)}  # with the message: 64
     status, _, text = post(echo, {"question": "q", "history": [message]})
     assert status == 200 and events(text)[-1][0] == "done", text
+
+
+# --- the command line, as a newcomer hits it (issue 29) ----------------------------------------
+
+
+def agentkit_command(*args):
+    """`python -m agentkit ARGS` in a child process, as a user runs it."""
+    return subprocess.run([sys.executable, "-m", "agentkit", *args], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=240)  # fmt: skip
+
+
+def test_a_port_out_of_range_is_one_line_and_status_2():
+    done = agentkit_command("web", "--port", "99999", "--agent", "tests.cli_agents:echo")
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines() == ["agentkit web: cannot listen on 127.0.0.1:99999: a port is 0 to 65535"]
+
+
+def test_a_taken_port_is_said_before_the_model_loads(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        # The model named is not there: the port is checked first, so its error is the one shown.
+        done = agentkit_command("web", "--port", str(port), "--model", str(tmp_path / "no-such-model"))
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines() == [f"agentkit web: cannot listen on 127.0.0.1:{port}: Address already in use"]

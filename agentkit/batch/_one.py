@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Mapping
 from typing import Any
 
 from .._agent import Agent
 from ..exceptions import UserError
+from ..tools import Tool
 from ._inputs import Item
 from ._result import BatchResult, describe
 
@@ -15,10 +17,15 @@ __all__ = ["build_agent", "run_one"]
 
 
 def build_agent(agent_or_factory: Any) -> Agent[Any]:
-    """The agent itself, or the one a factory (a callable or a ``"module:function"``) builds."""
+    """The agent itself, or the one a factory (a callable or a ``"module:function"``) builds.
+
+    A ``"module:ATTR"`` that names an Agent (not a function) is that Agent: each process that
+    imports the module (a Ray worker) gets its own.
+    """
     if isinstance(agent_or_factory, Agent):
         return agent_or_factory
     factory = agent_or_factory
+    named = repr(agent_or_factory)
     if isinstance(factory, str):
         from ..cli._spec import SpecError, load_object
 
@@ -26,8 +33,19 @@ def build_agent(agent_or_factory: Any) -> Agent[Any]:
             factory = load_object(factory)
         except SpecError as e:
             raise UserError(str(e)) from None
+        if isinstance(factory, Agent):
+            return factory
+    if isinstance(factory, Tool):  # callable, but with the tool's arguments
+        raise UserError(f"{named} is a tool, not an Agent or a function that returns one")
     if not callable(factory):
         raise UserError(f"give an Agent, a 'module:function' or a function that returns one, not {factory!r}")
+    try:
+        inspect.signature(factory).bind()
+    except TypeError:
+        needs = f"{named} needs arguments, but the function that builds the Agent is called with none"
+        raise UserError(needs) from None
+    except ValueError:  # a builtin without a signature: calling it says what is wrong
+        pass
     agent = factory()
     if not isinstance(agent, Agent):
         raise UserError(f"{agent_or_factory!r} returned a {type(agent).__name__}, not an Agent")

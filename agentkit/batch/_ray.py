@@ -76,7 +76,10 @@ async def ray_backend(
         raise UserError("backend='ray' needs Ray: pip install 'agentkit[ray]'") from None
     started = not ray.is_initialized()
     if started:
-        ray.init()  # RAY_ADDRESS names a cluster; without it, Ray starts a local one
+        try:
+            ray.init()  # RAY_ADDRESS names a cluster; without it, Ray starts a local one
+        except ConnectionError as e:  # RAY_ADDRESS names a cluster (or "auto") that is not there
+            raise UserError(f"cannot join the Ray cluster (RAY_ADDRESS): {e}") from None
     actors: list[Any] = []
     try:
         cpus = ray.cluster_resources().get("CPU", 1)  # type: ignore[no-untyped-call]

@@ -33,6 +33,8 @@ class BatchResult:
     """None, or ``"<ExceptionType>: <message>"`` of what stopped the run."""
     seconds: float = 0.0
     """How long the run took, wall clock."""
+    skipped: bool = False
+    """True when this input was not run: a resume found its result in the output file (read back from there)."""
 
 
 def describe(error: BaseException) -> str:

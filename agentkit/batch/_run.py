@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Iterable, Sized
 from contextlib import aclosing
@@ -112,7 +113,7 @@ async def drive(
                         seen.add(it.key)
                         count += 1
                         if previous is not None:
-                            results[it.index] = previous
+                            results[it.index] = dataclasses.replace(previous, skipped=True)
                             slots.release()
                             continue
                         bar.started()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +22,7 @@ def add(subparsers: Any) -> None:
     )
     parser.add_argument("inputs", help="a JSONL file, one input per line")
     parser.add_argument("--agent", required=True, metavar="MODULE:FUNCTION",
-                        help="a function called with no arguments that returns the Agent")  # fmt: skip
+                        help="a function called with no arguments that returns the Agent, or an Agent")  # fmt: skip
     parser.add_argument("--output", required=True, metavar="OUT.jsonl", help="where the result lines go")
     parser.add_argument("--concurrency", type=int, default=32, metavar="N", help="runs at once (default 32)")
     parser.add_argument("--resume", action="store_true", help="skip the ids already in --output")
@@ -51,6 +52,14 @@ def handler(args: argparse.Namespace) -> int:
         raise CLIError(f"no such file: {path}")
     if args.concurrency < 1:
         raise CLIError(f"--concurrency must be at least 1, not {args.concurrency}")
+    output = Path(args.output)
+    if not output.parent.is_dir():
+        raise CLIError(f"--output {output}: no such folder: {output.parent}")
+    # run_many's own refusal names its keyword (resume=True): here the caller needs the option.
+    if not args.resume and output.is_file() and output.stat().st_size:
+        raise CLIError(f"{output} already holds results: pass --resume to go on with it, or remove it")
+    if args.ray:  # Ray's info lines ("Using address ... set in RAY_ADDRESS") would break the one-line error
+        os.environ.setdefault("RAY_LOGGER_LEVEL", "warning")
     # Local runs build the agent here, so that a bad --agent fails before anything is read.
     agent: Any = args.agent if args.ray else build_agent(args.agent)
 
@@ -63,10 +72,16 @@ def handler(args: argparse.Namespace) -> int:
         problem = None
     except OutputFileError as e:  # every run finished; some of their lines are not in the file
         results, problem = e.results, e
+    except OSError as e:
+        if e.filename != args.output:
+            raise
+        raise CLIError(f"--output {output}: {e.strerror or e}") from None
     failed = sum(r.error is not None for r in results)
     waiting = sum(bool(r.pending) for r in results)
+    skipped = sum(r.skipped for r in results)
     also = f", {waiting} waiting for approval" if waiting else ""
-    print(f"{len(results)} runs, {failed} failed{also}: {args.output}")
+    runs = f"{len(results)} runs" + (f" ({skipped} skipped: their results were in the file)" if skipped else "")
+    print(f"{runs}, {failed} failed{also}: {args.output}")
     if problem is not None:
         print(f"agentkit batch: {' '.join(str(problem).split())}", file=sys.stderr)
     return 1 if failed or waiting or problem is not None else 0

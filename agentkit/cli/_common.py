@@ -6,6 +6,7 @@ import argparse
 import os
 import shlex
 import shutil
+import sys
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -19,6 +20,7 @@ from ..tools import Tool
 from ._gate import Hooked, combined, hook_of
 from ._main import CLIError
 from ._spec import SpecError, load_object, load_tools
+from ._visible import visible
 
 
 def add_agent_options(parser: argparse.ArgumentParser) -> None:
@@ -64,7 +66,8 @@ def build_agent(args: argparse.Namespace) -> Agent[Any]:
             hooked.append(hook)
         else:
             plain += [t.name for t in found if isinstance(t, Tool)]
-    if not args.tools and not args.mcp and not args.base_url and not args.model:
+    demo = not args.base_url and not args.model
+    if demo and not args.tools and not args.mcp:
         # Imported here, not as a spec: a command that names no module imports nothing from the current directory.
         from .._demo.weather import SYSTEM, TOOLS
 
@@ -72,10 +75,27 @@ def build_agent(args: argparse.Namespace) -> Agent[Any]:
         if system is None:
             system = SYSTEM
     tools += [_mcp_server(command) for command in args.mcp]
+    if demo:
+        _warn_other_tools(args.command, tools)
     try:
         return Agent(_model(args), tools, system=system, thinking=args.thinking, approve=combined(hooked, plain))
     except UserError as e:  # two tools with one name
         raise CLIError(str(e)) from None
+
+
+def _warn_other_tools(command: str, tools: list[Any]) -> None:
+    """The demo model was trained on the weather tools only: given others, it answers nonsense
+    without a word of its own, so the command line says so before it loads."""
+    from .._demo.weather import TOOLS
+
+    known = [t.name for t in TOOLS if isinstance(t, Tool)]
+    others = [t.name for t in tools if isinstance(t, Tool) and t.name not in known]
+    if any(not isinstance(t, Tool) for t in tools):  # an MCP server's tools, known once it runs
+        others.append("those of an MCP server or toolset")
+    if others:
+        print(f"agentkit {command}: warning: the built-in demo model knows only the weather tools "
+              f"({', '.join(known)}): with other tools ({visible(', '.join(others))}) its answers are nonsense; "
+              "name a model with --model or --base-url", file=sys.stderr, flush=True)  # fmt: skip
 
 
 def run_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -89,6 +109,10 @@ async def all_tools(agent: Agent[Any]) -> list[Tool[Any, Any]]:
         return list((await open_tools(agent.tools, agent.toolsets, stack)).values())
 
 
+_PYTHONS = ("python", "python3")
+"""`--mcp` programs that mean the running interpreter."""
+
+
 def _mcp_server(command: str) -> Any:
     try:
         from ..mcp import MCPToolset
@@ -98,9 +122,27 @@ def _mcp_server(command: str) -> Any:
         program, *arguments = shlex.split(command) or [""]
     except ValueError as e:  # an unclosed quote
         raise CLIError(f"--mcp {command!r}: {e}") from None
+    if program in _PYTHONS:
+        # The interpreter agentkit runs on (its venv's, activated or not), not whichever is first on PATH.
+        program = sys.executable
     if shutil.which(program) is None:
         raise CLIError(f"--mcp {command!r}: no program named {program!r}")
     return MCPToolset.stdio(program, arguments)
+
+
+def _no_loading_bar() -> None:
+    """transformers' "Loading weights" bar, printed at every start (also under ``--json``), is
+    turned off with transformers' own switch. That switch also hides the hub's download bars: on a
+    terminal they come back, so that the first download of a ``--model`` shows its progress."""
+    try:
+        from huggingface_hub.utils.tqdm import are_progress_bars_disabled, enable_progress_bars
+        from transformers.utils import logging as transformers_logging
+    except ImportError:  # LocalModel says what to install
+        return
+    downloads = not are_progress_bars_disabled()  # HF_HUB_DISABLE_PROGRESS_BARS=1 keeps them off
+    transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    if downloads and sys.stderr.isatty():
+        enable_progress_bars()
 
 
 def _model(args: argparse.Namespace) -> Model:
@@ -121,6 +163,7 @@ def _model(args: argparse.Namespace) -> Model:
         except ModelError as e:
             raise CLIError(f"cannot use the server at {public_url(args.base_url)}: {e}") from None
         return model
+    _no_loading_bar()
     from .._local import LocalModel
 
     if not args.model:

@@ -12,7 +12,6 @@ import argparse
 import contextlib
 import dataclasses
 import json
-import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 
 from ._common import add_agent_options
 from ._guard import HostCheck, Refused, json_body
+from ._listen import listen, serve
 from ._main import CLIError
 from ._pending import new_question
 
@@ -45,32 +45,22 @@ def add(subparsers: Any) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     try:
-        import uvicorn
+        import uvicorn  # noqa: F401
     except ImportError as e:
         raise _missing(e) from None
     from ._common import build_agent
 
-    application = app(build_agent(args), thinking=args.thinking, host=args.host)
-    sock = listen(args.host, args.port)
+    sock = listen(args.host, args.port)  # before the model loads: a taken port is said at once
+    try:
+        application = app(build_agent(args), thinking=args.thinking, host=args.host)
+    except BaseException:
+        sock.close()
+        raise
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     print(f"agentkit web: the chat page is at http://{shown}:{port}/ (Ctrl-C stops it)", file=sys.stderr, flush=True)
-    with sock:
-        uvicorn.Server(uvicorn.Config(application, log_level="warning")).run(sockets=[sock])
+    serve(application, sock)
     return 0
-
-
-def listen(host: str, port: int) -> socket.socket:
-    """A listening socket on `host`:`port` (0: any free port); one that is taken is a `CLIError`."""
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-        sock.listen(128)  # connections wait in the backlog from now on, while uvicorn starts
-    except OSError as e:
-        sock.close()
-        raise CLIError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
-    return sock
 
 
 def app(agent: Any, *, thinking: bool | None = None, host: str = "127.0.0.1") -> Any:

@@ -22,7 +22,7 @@ from ._failures import connection_lost
 from ._holding import watched
 from ._listing import all_pages, task_only, to_tool
 from ._outputs import check_outputs_safely
-from ._resources import contents_value, reader_tool
+from ._reading import contents_value, reader_tool
 from ._results import result_value
 
 try:

@@ -26,7 +26,7 @@ from ._connection import Connection
 from ._failures import describe
 from ._holding import Holder
 from ._listing import all_pages
-from ._resources import prompt_messages
+from ._reading import prompt_messages
 
 try:
     import httpx2
