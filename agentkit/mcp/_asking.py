@@ -18,6 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import anyio
+import anyio.to_thread
+import referencing.exceptions
+
 from .. import _validation
 from .._capability import RunState
 from .._model import Message, Model, Usage
@@ -192,6 +196,10 @@ class Asking:
         if not isinstance(params, ElicitRequestFormParams) or self.elicit is None:
             return ElicitResult(action="decline")
         schema = dict(params.requested_schema)
+        try:  # before anyone is asked, and off the event loop: the schema is the server's
+            checker = await anyio.to_thread.run_sync(form_checker, schema)
+        except _validation.SchemaProblem as e:
+            return self._refused(f"the requested schema cannot be checked, so nobody was asked: {e}")
         try:
             given: Any = self.elicit(params.message, schema)
             if inspect.isawaitable(given):  # an async function, as documented; a sync one works too
@@ -204,7 +212,7 @@ class Asking:
         if not isinstance(given, dict):
             return self._refused(f"elicit returned {type(given).__name__}, not a dict or None")
         content = with_defaults(given, schema)
-        problem = schema_problem(content, schema)
+        problem = await anyio.to_thread.run_sync(answer_problem, content, checker)
         if problem is not None:
             return self._refused(f"the answer does not match the requested schema: {problem}")
         return ElicitResult(action="accept", content=content)
@@ -251,22 +259,99 @@ def sampling_messages(params: CreateMessageRequestParams) -> list[Message] | Err
 
 
 def with_defaults(answer: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
-    """`answer` with each property the schema gives a default for and the answer lacks."""
+    """`answer` with each property the schema gives a default for and the answer lacks, except a default of
+    ``true``: a yes (an approval, a consent) is the person's to give, never the server's."""
     filled = dict(answer)
     properties = schema.get("properties")
     if isinstance(properties, dict):
         for name, spec in properties.items():
-            if name not in filled and isinstance(spec, dict) and "default" in spec:
+            if name not in filled and isinstance(spec, dict) and "default" in spec and spec["default"] is not True:
                 filled[name] = spec["default"]
     return filled
 
 
-def schema_problem(value: Any, schema: dict[str, Any]) -> str | None:
-    """What is wrong with `value` for `schema` (None: nothing), checked safely."""
+MAX_FORM_SCHEMA_CHARS = 65_536
+"""The largest elicitation schema (as JSON) checked at all: a form is a handful of flat fields."""
+
+
+def form_checker(schema: dict[str, Any]) -> Any:
+    """A validator of answers to the form `schema`; `SchemaProblem` when it cannot be checked safely (too
+    large, references that loop or go nowhere, not valid JSON Schema). Slow on a large schema: call it in a
+    worker thread."""
     try:
-        errors = list(_validation.validator(schema).iter_errors(value))
+        size = len(json.dumps(schema))
+        if size > MAX_FORM_SCHEMA_CHARS:
+            raise _validation.SchemaProblem(f"it is {size:,} characters, over {MAX_FORM_SCHEMA_CHARS:,}")
+        checker = _validation.validator(schema)
+        if _loops_in_place(schema):  # would recurse without end once an answer reaches it
+            raise _validation.SchemaProblem("its references loop")
+    except RecursionError:
+        raise _validation.SchemaProblem("its references loop, or it is nested too deeply") from None
+    except referencing.exceptions.Unresolvable as e:
+        raise _validation.SchemaProblem(f"the reference {e.ref!r} does not resolve within it") from None
+    return checker
+
+
+_IN_PLACE = ("allOf", "anyOf", "oneOf", "not", "if", "then", "else", "dependentSchemas")
+
+
+def _loops_in_place(schema: dict[str, Any]) -> bool:
+    """Whether a chain of references (and applicators that stay at the same value: allOf, not, if...) leads
+    back to where it started: checking any value there never ends."""
+    resolve = _validation.resolver(schema)
+    nodes: list[Any] = []
+    stack: list[Any] = [schema]
+    while stack:  # every subschema
+        node = stack.pop()
+        if isinstance(node, dict):
+            nodes.append(node)
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+
+    def next_to(node: dict[str, Any]) -> list[dict[str, Any]]:
+        found: list[Any] = []
+        for key in ("$ref", "$dynamicRef"):
+            if isinstance(node.get(key), str):
+                found.append(resolve.lookup(node[key]).contents)
+        for key in _IN_PLACE:
+            value = node.get(key)
+            found.extend(value if isinstance(value, list) else value.values() if isinstance(value, dict) and
+                         key == "dependentSchemas" else [value])  # fmt: skip
+        return [f for f in found if isinstance(f, dict)]
+
+    done: set[int] = set()
+    for start in nodes:
+        if id(start) in done:
+            continue
+        on_path: set[int] = {id(start)}
+        path: list[tuple[dict[str, Any], list[dict[str, Any]]]] = [(start, next_to(start))]
+        while path:
+            _, todo = path[-1]
+            if not todo:
+                node, _ = path.pop()
+                on_path.discard(id(node))
+                done.add(id(node))
+                continue
+            step = todo.pop()
+            if id(step) in on_path:
+                return True
+            if id(step) not in done:
+                on_path.add(id(step))
+                path.append((step, next_to(step)))
+    return False
+
+
+def answer_problem(value: Any, checker: Any) -> str | None:
+    """What is wrong with `value` for the form `checker` checks (None: nothing)."""
+    try:
+        errors = list(checker.iter_errors(value))
     except _validation.SchemaProblem as e:
         return f"the schema cannot be checked ({e})"
+    except RecursionError:
+        return "the schema cannot be checked (its references loop)"
+    except referencing.exceptions.Unresolvable as e:
+        return f"the schema cannot be checked (the reference {e.ref!r} does not resolve within it)"
     if not errors:
         return None
     first = errors[0]
