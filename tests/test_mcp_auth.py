@@ -188,7 +188,7 @@ async def test_a_token_file_is_private_and_spares_a_second_sign_in(servers, tmp_
         os.umask(old)
     assert first == "authorized"
     assert stat.S_IMODE(tokens.stat().st_mode) == 0o600
-    assert [p.name for p in tokens.parent.iterdir()] == ["tokens.json"]  # no temporary file left
+    assert sorted(p.name for p in tokens.parent.iterdir()) == [".tokens.json.lock", "tokens.json"]  # no temporary left
     saved = json.loads(tokens.read_text())["servers"][servers.url]
     assert saved["tokens"]["access_token"].startswith("at-") and "expires_at" in saved["tokens"]
 
