@@ -122,8 +122,9 @@ def test_mcp_schemas_whose_checks_explode_are_answered_promptly_and_tool_timeout
     # over 6000 objects (quadratic in jsonschema): the loop would be frozen for hours, or a minute.
     pytest.importorskip("mcp")
     seen = run_scenario(listener.port, "ref_bomb", "unique_output", "hang", "duplicate_output")  # a failed call ends the session: last
-    assert seen["ref_bomb"] == "ran ref_bomb"  # too costly to check: left to the server
-    assert seen["unique_output"] == "ran unique_output"
+    assert seen["ref_bomb"] == "ran ref_bomb"  # too costly to check: left to the server (the text, not the structure)
+    # Checked (uniqueItems in O(n log n)) and valid: the model reads the structured content.
+    assert json.loads(seen["unique_output"])["x"] == [{"k": k} for k in range(6000)]
     assert seen["duplicate_output"].startswith("Error: the MCP server failed on duplicate_output: ")
     assert "has non-unique elements" in seen["duplicate_output"]
     assert seen["hang"] == "Error: the tool hang timed out after 5 s."

@@ -66,6 +66,8 @@ class Connection:
         """The runs with a call in flight here, in the order their calls went out."""
         self.in_flight = 0
         """Calls in flight here, in runs or not."""
+        self.checked: Callable[[str], bool] = lambda name: False
+        """Whether the SDK checked the tool `name`'s last structured result against its output schema."""
 
     def current_run(self) -> RunState | Literal[False] | None:
         """The run a server's request (sampling) belongs to: the one whose call went out last of
@@ -88,7 +90,7 @@ class Connection:
         started = False
         try:
             async with client, anyio.create_task_group() as tg:
-                check_outputs_safely(client.session)
+                self.checked = check_outputs_safely(client.session)
                 self.client = client
                 self.toolset._instructions = client.instructions
                 tg.start_soon(self._listen, client)
@@ -241,7 +243,10 @@ class Connection:
                 self.in_flight -= 1
                 if run is not None:
                     self.runs.remove(run)
-            return result_value(result, output_schema=output_schema, max_image_bytes=self.toolset.max_image_bytes,
+            # Structured content is read only when it was checked against the declared schema:
+            # one agentkit could not check (too costly, unreadable) is the server's word alone.
+            declared = output_schema if output_schema is not None and self.checked(name) else None
+            return result_value(result, output_schema=declared, max_image_bytes=self.toolset.max_image_bytes,
                                 max_images=self.toolset.max_images)  # fmt: skip
 
         return call

@@ -11,7 +11,7 @@ checks nothing from then on, with a warning, like a schema that cannot be checke
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from .. import _validation
@@ -22,11 +22,16 @@ logger = logging.getLogger("agentkit")
 _ANYTHING = _validation.validator(True, own=True)
 
 
-def check_outputs_safely(session: Any) -> None:
+def check_outputs_safely(session: Any) -> Callable[[str], bool]:
     """Make `session` (the SDK's `ClientSession`) build its output-schema validators with
     `agentkit._validation`; a schema that cannot be checked that way checks nothing (the
-    result is still the server's own, as for input schemas)."""
+    result is still the server's own, as for input schemas). Returns ``checked(name)``: whether
+    the tool `name`'s results are checked (False once its schema turned out uncheckable)."""
     built: dict[str, tuple[Any, Any]] = {}
+
+    def checked(name: str) -> bool:
+        hit = built.get(name)
+        return hit is not None and hit[1] is not _ANYTHING
 
     def output_schema_validator(name: str, schema: dict[str, Any]) -> Any:
         hit = built.get(name)
@@ -42,6 +47,7 @@ def check_outputs_safely(session: Any) -> None:
 
     # The SDK's own builder (a private method, mcp<3) is the one place its checks get a validator.
     session._output_schema_validator = output_schema_validator
+    return checked
 
 
 class _Bounded:
