@@ -21,9 +21,10 @@ from ._asking import log_level
 from ._failures import connection_lost
 from ._holding import watched
 from ._listing import all_pages, task_only, to_tool
-from ._outputs import check_outputs_safely
+from ._outputs import ResultRefused, check_outputs_safely
 from ._reading import contents_value, reader_tool
 from ._results import result_value
+from ._untrusted import sanitise
 
 try:
     from mcp import Client
@@ -233,6 +234,8 @@ class Connection:
             self.in_flight += 1
             try:
                 result = await client.call_tool(name, arguments, progress_callback=progress)
+            except ResultRefused as e:  # not "the server failed": the call may have had its effect
+                raise ToolError(f"{name} ran, but its result was refused: {sanitise(e)}") from None
             except Exception as e:
                 if connection_lost(e):  # not retried: the call may have had its effect
                     self.lose(self.toolset._describe(e))
