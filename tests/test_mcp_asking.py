@@ -90,3 +90,80 @@ async def test_a_required_approval_the_person_left_out_is_not_sent():
     }
     said = await Asking(where="t", elicit=person({}, [])).answer(form(schema))
     assert isinstance(said, ErrorData) and "approve" in said.message
+
+
+# --- sampling: what a server may spend, and what it may send -------------------------------------
+
+
+def _asking_toolset(**kw):
+    import sys
+    from pathlib import Path
+
+    from agentkit.mcp import MCPToolset
+
+    server = str(Path(__file__).resolve().parent / "mcp_servers" / "asking_server.py")
+    return MCPToolset.stdio(sys.executable, [server], **kw)
+
+
+async def test_a_servers_max_tokens_is_capped():
+    from agentkit import Agent
+    from agentkit.mcp._asking import SAMPLING_MAX_TOKENS
+    from agentkit.testing import ScriptedModel
+
+    from .agent_helpers import qw_call
+
+    sampler = ScriptedModel(["Paris."])
+    model = ScriptedModel([qw_call("ask_model", question="q", max_tokens=1_000_000), "done"])
+    await Agent(model, [_asking_toolset(sampling=sampler)]).run("q")
+    assert sampler.calls[0].options["max_tokens"] == SAMPLING_MAX_TOKENS
+
+
+async def test_a_servers_max_tokens_is_capped_at_what_the_run_has_left():
+    from agentkit import Agent, UsageLimits
+    from agentkit.testing import ScriptedModel
+
+    from .agent_helpers import qw_call
+
+    sampler = ScriptedModel(["Paris."])
+    asked = qw_call("ask_model", question="q", max_tokens=1_000_000)
+    model = ScriptedModel([asked, "done"])
+    limits = UsageLimits(max_output_tokens=len(asked) + 50)  # the first turn spends len(asked)
+    await Agent(model, [_asking_toolset(sampling=sampler)], usage_limits=limits).run("q")
+    assert sampler.calls[0].options["max_tokens"] == 50
+
+
+def _request(*blocks):
+    from mcp.types import CreateMessageRequestParams, SamplingMessage
+
+    return CreateMessageRequestParams(messages=[SamplingMessage(role="user", content=list(blocks))], max_tokens=10)
+
+
+async def test_a_sampling_image_over_max_image_bytes_is_refused_before_the_model_is_asked():
+    import base64
+
+    from mcp.types import ImageContent
+
+    from agentkit.testing import ScriptedModel
+
+    sampler = ScriptedModel(["never"])
+    big = ImageContent(type="image", data=base64.b64encode(b"\x89PNG" + b"0" * 2000).decode(), mime_type="image/png")
+    said = await Asking(where="t", sampling=sampler, max_image_bytes=1000).sample(_request(big), None)
+    assert isinstance(said, ErrorData) and "image" in said.message and "1000" in said.message.replace(",", "")
+    assert sampler.calls == []
+
+
+@pytest.mark.parametrize("kind", ["image", "audio"])
+async def test_invalid_base64_in_sampling_content_is_a_clear_refusal(kind):
+    from mcp.types import AudioContent, ImageContent
+
+    from agentkit.testing import ScriptedModel
+
+    block = (ImageContent if kind == "image" else AudioContent)(type=kind, data="%%%not base64", mime_type=f"{kind}/x")
+    sampler = ScriptedModel(["never"])
+    said = await Asking(where="t", sampling=sampler).sample(_request(block), None)
+    assert isinstance(said, ErrorData) and "base64" in said.message and kind in said.message
+    assert sampler.calls == []
+
+
+def test_the_toolsets_max_image_bytes_bounds_sampling_images():
+    assert _asking_toolset(max_image_bytes=1234)._asking.max_image_bytes == 1234

@@ -9,6 +9,7 @@ a log record (never a format string) and is cut to `MAX_LOG_CHARS`.
 from __future__ import annotations
 
 import base64
+import binascii
 import inspect
 import json
 import logging
@@ -52,6 +53,9 @@ __all__ = ["MAX_LOG_CHARS", "Asking", "Elicit", "SamplingApproval", "root_uri"]
 
 server_logger = logging.getLogger("agentkit.mcp")
 logger = logging.getLogger("agentkit")
+
+SAMPLING_MAX_TOKENS = 4096
+"""The most tokens a sampling request may have the model write (the server's ``maxTokens`` is capped)."""
 
 MAX_LOG_CHARS = 2_000
 """The most characters of one server log message that reach Python logging."""
@@ -107,6 +111,10 @@ class Asking:
     """Whether `roots=` was given (the capability is advertised)."""
     usage: Usage = field(default_factory=Usage)
     """Every sampling request answered, in runs or not."""
+    max_tokens: int = SAMPLING_MAX_TOKENS
+    """The most tokens one sampling request may have the model write, whatever the server asks."""
+    max_image_bytes: int | None = None
+    """The largest image (decoded) a sampling request may send the model (None: no bound)."""
 
     def callbacks(self, current_run: Callable[[], RunState | Literal[False] | None]) -> dict[str, Any]:
         """The SDK client's keyword arguments for what is offered; `current_run()` is the run
@@ -146,10 +154,14 @@ class Asking:
         if run is False:
             logger.warning("%s asked for sampling while none of its calls was in flight: refused", self.where)
             return ErrorData(code=INVALID_REQUEST, message="the client takes sampling requests only during its calls")
-        messages = sampling_messages(params)
+        messages = sampling_messages(params, self.max_image_bytes)
         if isinstance(messages, ErrorData):
             return messages
-        max_tokens = params.max_tokens
+        max_tokens = min(
+            params.max_tokens, self.max_tokens, _left_to_write(run) if run is not None else self.max_tokens
+        )
+        if max_tokens < 1:
+            return ErrorData(code=INVALID_REQUEST, message="the client's run has no output tokens left to sample with")
         if self.sampling_approval is not None:
             try:
                 verdict: Any = self.sampling_approval({"messages": messages, "max_tokens": max_tokens})
@@ -232,8 +244,30 @@ class Asking:
         server_logger.log(_LEVELS.get(params.level, logging.INFO), "%s%s: %s", self.where, name[:200], data)
 
 
-def sampling_messages(params: CreateMessageRequestParams) -> list[Message] | ErrorData:
-    """The request as OpenAI messages: the system prompt, then each message's text and images."""
+def _left_to_write(run: RunState) -> int:
+    """The output tokens `run`'s limits leave (a large number when they set none)."""
+    limits, used = run.options.usage_limits, run.usage
+    left = SAMPLING_MAX_TOKENS
+    if limits is not None and limits.max_output_tokens is not None:
+        left = min(left, limits.max_output_tokens - used.completion_tokens)
+    if limits is not None and limits.max_total_tokens is not None:
+        left = min(left, limits.max_total_tokens - used.total_tokens)
+    return left
+
+
+def _decoded_size(data: str, kind: str) -> int | ErrorData:
+    """How many bytes base64 `data` holds; an error for the server when it is not base64."""
+    try:
+        return len(base64.b64decode(data, validate=True))
+    except (binascii.Error, ValueError):
+        return ErrorData(code=INVALID_PARAMS, message=f"the {kind} content is not valid base64")
+
+
+def sampling_messages(
+    params: CreateMessageRequestParams, max_image_bytes: int | None = None
+) -> list[Message] | ErrorData:
+    """The request as OpenAI messages: the system prompt, then each message's text and images (each image
+    at most `max_image_bytes`, decoded)."""
     messages: list[Message] = []
     if params.system_prompt:
         messages.append({"role": "system", "content": params.system_prompt})
@@ -245,9 +279,23 @@ def sampling_messages(params: CreateMessageRequestParams) -> list[Message] | Err
             if isinstance(block, TextContent):
                 texts.append(block.text)
             elif isinstance(block, ImageContent):
+                if max_image_bytes is not None and len(block.data) > (max_image_bytes + 2) // 3 * 4 + 4:
+                    return ErrorData(
+                        code=INVALID_PARAMS, message=f"an image over {max_image_bytes:,} bytes was refused"
+                    )
+                size = _decoded_size(block.data, "image")
+                if isinstance(size, ErrorData):
+                    return size
+                if max_image_bytes is not None and size > max_image_bytes:
+                    return ErrorData(
+                        code=INVALID_PARAMS, message=f"an image over {max_image_bytes:,} bytes was refused"
+                    )
                 parts.append({"type": "image_url", "image_url": {"url": f"data:{block.mime_type};base64,{block.data}"}})
             elif isinstance(block, AudioContent):
-                texts.append(f"[audio: {block.mime_type}, {len(base64.b64decode(block.data + '=='))} bytes]")
+                size = _decoded_size(block.data, "audio")
+                if isinstance(size, ErrorData):
+                    return size
+                texts.append(f"[audio: {block.mime_type[:100]}, {size} bytes]")
             else:  # tool use and tool results: this client does not offer sampling with tools
                 return ErrorData(code=INVALID_PARAMS, message=f"the client cannot sample with {block.type} content")
         text = "\n".join(texts)

@@ -131,7 +131,7 @@ class MCPToolset:
         self._asking = Asking(
             where=repr(self), sampling=sampling, sampling_approval=sampling_approval,
             elicit=None if isinstance(elicit, NotGiven) else elicit, declines=elicit is None,
-            roots=uris, offers_roots=roots is not None,
+            roots=uris, offers_roots=roots is not None, max_image_bytes=self.max_image_bytes,
         )  # fmt: skip
         self._instructions: str | None = None
         self._holder: Holder[Connection] | None = None
