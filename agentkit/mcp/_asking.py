@@ -14,6 +14,7 @@ import inspect
 import json
 import logging
 import os
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ from .. import _validation
 from .._capability import RunState
 from .._model import Message, Model, Usage
 from ..exceptions import UsageLimitExceeded
+from ._untrusted import sanitise
 
 try:
     from mcp.types import (
@@ -134,7 +136,7 @@ class Asking:
         async def list_roots(context: Any) -> ListRootsResult:
             return ListRootsResult(roots=[Root(uri=uri) for uri in self.roots])  # type: ignore[arg-type]
 
-        options: dict[str, Any] = {"logging_callback": self.log}
+        options: dict[str, Any] = {"logging_callback": _RateLimited(self.log, self.where)}
         if self.sampling is not None:
             options["sampling_callback"] = sampling
         if self.elicit is not None or self.declines:
@@ -238,10 +240,38 @@ class Asking:
     async def log(self, params: LoggingMessageNotificationParams) -> None:
         """A server log message, as a record of the ``agentkit.mcp`` logger at the matching level."""
         data = params.data if isinstance(params.data, str) else json.dumps(params.data, ensure_ascii=False, default=str)
-        if len(data) > MAX_LOG_CHARS:
-            data = f"{data[:MAX_LOG_CHARS]}[... {len(data) - MAX_LOG_CHARS} characters cut]"
-        name = f" ({params.logger})" if params.logger else ""
-        server_logger.log(_LEVELS.get(params.level, logging.INFO), "%s%s: %s", self.where, name[:200], data)
+        name = f" ({sanitise(params.logger, 200)})" if params.logger else ""
+        level = _LEVELS.get(params.level, logging.INFO)
+        server_logger.log(level, "%s%s: %s", self.where, name, sanitise(data, MAX_LOG_CHARS))
+
+
+LOG_BURST = 100
+"""Server log messages one connection may send at once before they are dropped."""
+LOG_RATE = 20.0
+"""Server log messages per second one connection may send, on average, once its burst is spent."""
+
+
+class _RateLimited:
+    """One connection's log callback: a token bucket, so that a server's flood of log messages cannot fill the
+    client's logs; what was dropped is counted in a warning once messages pass again."""
+
+    def __init__(self, log: Callable[[LoggingMessageNotificationParams], Awaitable[None]], where: str) -> None:
+        self.log, self.where = log, where
+        self.tokens, self.at, self.dropped = float(LOG_BURST), time.monotonic(), 0
+
+    async def __call__(self, params: LoggingMessageNotificationParams) -> None:
+        now = time.monotonic()
+        self.tokens, self.at = min(float(LOG_BURST), self.tokens + (now - self.at) * LOG_RATE), now
+        if self.tokens < 1:
+            if not self.dropped:
+                logger.warning("%s sends log messages too fast: some are dropped", self.where)
+            self.dropped += 1
+            return
+        self.tokens -= 1
+        if self.dropped:
+            logger.warning("%s sent log messages too fast: %d were dropped", self.where, self.dropped)
+            self.dropped = 0
+        await self.log(params)
 
 
 def _left_to_write(run: RunState) -> int:

@@ -292,7 +292,9 @@ class _OAuth(OAuthClientProvider):
             raise OAuthFlowError("no redirect from the authorization server was received")
         query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(answer).query))
         if "error" in query:
-            said = query["error"] + (f" ({query['error_description']})" if query.get("error_description") else "")
+            said = sanitise(
+                query["error"] + (f" ({query['error_description']})" if query.get("error_description") else "")
+            )
             raise OAuthFlowError(f"the authorization server refused the authorization: {said}")
         if not query.get("code"):
             raise OAuthFlowError("the redirect carries no authorization code")
