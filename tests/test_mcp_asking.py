@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 
+import anyio
 import pytest
 
 mcp = pytest.importorskip("mcp")
@@ -147,7 +148,7 @@ async def test_a_sampling_image_over_max_image_bytes_is_refused_before_the_model
 
     sampler = ScriptedModel(["never"])
     big = ImageContent(type="image", data=base64.b64encode(b"\x89PNG" + b"0" * 2000).decode(), mime_type="image/png")
-    said = await Asking(where="t", sampling=sampler, max_image_bytes=1000).sample(_request(big), None)
+    said = await Asking(where="t", sampling=sampler, max_image_bytes=1000).sample(_request(big), [])
     assert isinstance(said, ErrorData) and "image" in said.message and "1000" in said.message.replace(",", "")
     assert sampler.calls == []
 
@@ -160,10 +161,49 @@ async def test_invalid_base64_in_sampling_content_is_a_clear_refusal(kind):
 
     block = (ImageContent if kind == "image" else AudioContent)(type=kind, data="%%%not base64", mime_type=f"{kind}/x")
     sampler = ScriptedModel(["never"])
-    said = await Asking(where="t", sampling=sampler).sample(_request(block), None)
+    said = await Asking(where="t", sampling=sampler).sample(_request(block), [])
     assert isinstance(said, ErrorData) and "base64" in said.message and kind in said.message
     assert sampler.calls == []
 
 
 def test_the_toolsets_max_image_bytes_bounds_sampling_images():
     assert _asking_toolset(max_image_bytes=1234)._asking.max_image_bytes == 1234
+
+
+async def test_a_sample_is_bounded_by_and_counted_in_every_run_with_a_call_in_flight(tmp_path):
+    """Two runs share a connection; run A's tool samples while run B's call (sent after A's) is in flight.
+    MCP (handshake-era) does not say which call a request serves: A's limits still bound it (the strictest
+    of the runs wins), and it counts in both."""
+    import sys
+    from pathlib import Path
+
+    from agentkit import Agent, UsageLimitExceeded, UsageLimits
+    from agentkit.mcp import MCPToolset
+    from agentkit.testing import ScriptedModel
+
+    from .agent_helpers import qw_call
+
+    server = str(Path(__file__).resolve().parent / "mcp_servers" / "two_runs.py")
+    sampler = ScriptedModel(lambda messages: "sampled")
+    toolset = MCPToolset.stdio(sys.executable, [server, str(tmp_path)], sampling=sampler)
+    toolset._mode = "legacy"  # a server may sample outside a call's own round trip only on this protocol
+    a = Agent(ScriptedModel([qw_call("sampler"), "done"]), [toolset], usage_limits=UsageLimits(max_requests=3))
+    b = Agent(ScriptedModel([qw_call("wait"), "done"]), [toolset])
+    results: dict[str, object] = {}
+    async with toolset:
+        with anyio.fail_after(60):
+            async with anyio.create_task_group() as tg:
+
+                async def run(name: str, agent: Agent) -> None:
+                    try:
+                        results[name] = await agent.run("go")
+                    except UsageLimitExceeded as e:
+                        results[name] = e
+
+                tg.start_soon(run, "A", a)
+                while not (tmp_path / "a_started").exists():  # A's call is in flight: now B's goes out
+                    await anyio.sleep(0.01)
+                tg.start_soon(run, "B", b)
+    assert len(sampler.calls) == 2  # A made 1 model call of its own; max_requests=3 leaves 2
+    assert isinstance(results["A"], UsageLimitExceeded)
+    assert results["B"].usage.requests == 2 + 2  # its own two turns, and the two samples

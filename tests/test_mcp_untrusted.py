@@ -32,7 +32,7 @@ def test_plain_text_is_left_as_it_is():
 
 async def test_a_servers_log_message_cannot_forge_log_lines_or_send_escapes(caplog):
     caplog.set_level(logging.DEBUG, logger="agentkit.mcp")
-    log = Asking(where="srv").callbacks(lambda: None)["logging_callback"]
+    log = Asking(where="srv").callbacks(lambda: [])["logging_callback"]
     await log(LoggingMessageNotificationParams(level="error", logger="l\nx", data=HOSTILE))
     (record,) = [r for r in caplog.records if r.name == "agentkit.mcp"]
     text = record.getMessage()
@@ -42,7 +42,7 @@ async def test_a_servers_log_message_cannot_forge_log_lines_or_send_escapes(capl
 async def test_a_flood_of_server_log_messages_is_rate_limited_per_connection(caplog):
     caplog.set_level(logging.DEBUG, logger="agentkit.mcp")
     asking = Asking(where="srv")
-    one, other = asking.callbacks(lambda: None)["logging_callback"], asking.callbacks(lambda: None)["logging_callback"]
+    one, other = asking.callbacks(lambda: [])["logging_callback"], asking.callbacks(lambda: [])["logging_callback"]
     for i in range(3000):
         await one(LoggingMessageNotificationParams(level="error", data=f"message {i}"))
     await other(LoggingMessageNotificationParams(level="error", data="from another connection"))

@@ -118,15 +118,15 @@ class Asking:
     max_image_bytes: int | None = None
     """The largest image (decoded) a sampling request may send the model (None: no bound)."""
 
-    def callbacks(self, current_run: Callable[[], RunState | Literal[False] | None]) -> dict[str, Any]:
-        """The SDK client's keyword arguments for what is offered; `current_run()` is the run
-        whose call is in flight on the connection (None: a call outside any run; False: no call)."""
+    def callbacks(self, current_runs: Callable[[], list[RunState] | Literal[False]]) -> dict[str, Any]:
+        """The SDK client's keyword arguments for what is offered; `current_runs()` are the runs
+        with a call in flight on the connection ([]: only calls outside any run; False: no call)."""
 
         async def sampling(context: Any, params: CreateMessageRequestParams) -> CreateMessageResult | ErrorData:
-            return await self.sample(params, current_run())
+            return await self.sample(params, current_runs())
 
         async def elicitation(context: Any, params: ElicitRequestParams) -> ElicitResult | ErrorData:
-            if current_run() is False:  # a person is asked only during a call, not at a server's whim
+            if current_runs() is False:  # a person is asked only during a call, not at a server's whim
                 logger.warning(
                     "%s asked for an elicitation while none of its calls was in flight: declined", self.where
                 )
@@ -148,20 +148,19 @@ class Asking:
     # --- sampling --------------------------------------------------------------------------------
 
     async def sample(
-        self, params: CreateMessageRequestParams, run: RunState | Literal[False] | None
+        self, params: CreateMessageRequestParams, runs: list[RunState] | Literal[False]
     ) -> CreateMessageResult | ErrorData:
-        """Answer ``sampling/createMessage`` with the sampling model, within `run`'s limits; refused
-        when no call is in flight (`run` False): a server may not spend the model of its own accord."""
+        """Answer ``sampling/createMessage`` with the sampling model, within the limits of every run in
+        `runs` (the strictest wins) and counted in each; refused when no call is in flight (`runs`
+        False): a server may not spend the model of its own accord."""
         assert self.sampling is not None
-        if run is False:
+        if runs is False:
             logger.warning("%s asked for sampling while none of its calls was in flight: refused", self.where)
             return ErrorData(code=INVALID_REQUEST, message="the client takes sampling requests only during its calls")
         messages = sampling_messages(params, self.max_image_bytes)
         if isinstance(messages, ErrorData):
             return messages
-        max_tokens = min(
-            params.max_tokens, self.max_tokens, _left_to_write(run) if run is not None else self.max_tokens
-        )
+        max_tokens = min([params.max_tokens, self.max_tokens, *(_left_to_write(run) for run in runs)])
         if max_tokens < 1:
             return ErrorData(code=INVALID_REQUEST, message="the client's run has no output tokens left to sample with")
         if self.sampling_approval is not None:
@@ -177,11 +176,12 @@ class Asking:
             if verdict is not True:
                 reason = verdict if isinstance(verdict, str) and verdict else "denied"
                 return ErrorData(code=INVALID_REQUEST, message=f"the client refused the sampling request: {reason}")
-        if run is not None and run.options.usage_limits is not None:
-            try:
-                run.options.usage_limits.check_request(run.usage, [])
-            except UsageLimitExceeded as e:
-                return ErrorData(code=INVALID_REQUEST, message=f"the client's run refuses more model calls: {e}")
+        for run in runs:
+            if run.options.usage_limits is not None:
+                try:
+                    run.options.usage_limits.check_request(run.usage, [])
+                except UsageLimitExceeded as e:
+                    return ErrorData(code=INVALID_REQUEST, message=f"the client's run refuses more model calls: {e}")
         options: dict[str, Any] = {"max_tokens": max_tokens}
         if params.temperature is not None:
             options["temperature"] = params.temperature
@@ -192,7 +192,7 @@ class Asking:
             return ErrorData(code=INTERNAL_ERROR, message=f"the client's model failed: {type(e).__name__}")
         used = completion.usage + Usage(requests=1)
         self.usage = self.usage + used
-        if run is not None:  # counted in the run (and its callers), but not as one of its turns
+        for run in runs:  # counted in each run (and its callers), but not as one of its turns
             run.spend(used)
             run.delegated = run.delegated + used
         stop = "maxTokens" if completion.finish_reason == "length" else "endTurn"
