@@ -207,3 +207,17 @@ async def test_a_sample_is_bounded_by_and_counted_in_every_run_with_a_call_in_fl
     assert len(sampler.calls) == 2  # A made 1 model call of its own; max_requests=3 leaves 2
     assert isinstance(results["A"], UsageLimitExceeded)
     assert results["B"].usage.requests == 2 + 2  # its own two turns, and the two samples
+
+
+async def test_the_toolset_sets_its_own_sampling_cap():
+    from agentkit import Agent, UserError
+    from agentkit.testing import ScriptedModel
+
+    from .agent_helpers import qw_call
+
+    sampler = ScriptedModel(["Paris."])
+    model = ScriptedModel([qw_call("ask_model", question="q", max_tokens=1_000_000), "done"])
+    await Agent(model, [_asking_toolset(sampling=sampler, sampling_max_tokens=77)]).run("q")
+    assert sampler.calls[0].options["max_tokens"] == 77
+    with pytest.raises(UserError, match="sampling_max_tokens"):
+        _asking_toolset(sampling=sampler, sampling_max_tokens=0)

@@ -14,6 +14,7 @@ import inspect
 import json
 import logging
 import os
+import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -113,8 +114,9 @@ class Asking:
     """Whether `roots=` was given (the capability is advertised)."""
     usage: Usage = field(default_factory=Usage)
     """Every sampling request answered, in runs or not."""
-    max_tokens: int = SAMPLING_MAX_TOKENS
-    """The most tokens one sampling request may have the model write, whatever the server asks."""
+    max_tokens: int | None = SAMPLING_MAX_TOKENS
+    """The most tokens one sampling request may have the model write, whatever the server asks (None: the
+    server's ``maxTokens``, within the run's limits)."""
     max_image_bytes: int | None = None
     """The largest image (decoded) a sampling request may send the model (None: no bound)."""
 
@@ -160,7 +162,8 @@ class Asking:
         messages = sampling_messages(params, self.max_image_bytes)
         if isinstance(messages, ErrorData):
             return messages
-        max_tokens = min([params.max_tokens, self.max_tokens, *(_left_to_write(run) for run in runs)])
+        caps = [self.max_tokens] if self.max_tokens is not None else []
+        max_tokens = min([params.max_tokens, *caps, *(_left_to_write(run) for run in runs)])
         if max_tokens < 1:
             return ErrorData(code=INVALID_REQUEST, message="the client's run has no output tokens left to sample with")
         if self.sampling_approval is not None:
@@ -277,7 +280,7 @@ class _RateLimited:
 def _left_to_write(run: RunState) -> int:
     """The output tokens `run`'s limits leave (a large number when they set none)."""
     limits, used = run.options.usage_limits, run.usage
-    left = SAMPLING_MAX_TOKENS
+    left = sys.maxsize
     if limits is not None and limits.max_output_tokens is not None:
         left = min(left, limits.max_output_tokens - used.completion_tokens)
     if limits is not None and limits.max_total_tokens is not None:
