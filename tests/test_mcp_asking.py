@@ -221,3 +221,18 @@ async def test_the_toolset_sets_its_own_sampling_cap():
     assert sampler.calls[0].options["max_tokens"] == 77
     with pytest.raises(UserError, match="sampling_max_tokens"):
         _asking_toolset(sampling=sampler, sampling_max_tokens=0)
+
+
+async def test_more_sampling_images_than_max_images_are_refused():
+    import base64
+
+    from mcp.types import ImageContent
+
+    from agentkit.testing import ScriptedModel
+
+    sampler = ScriptedModel(["never"])
+    image = ImageContent(type="image", data=base64.b64encode(b"\x89PNG").decode(), mime_type="image/png")
+    said = await Asking(where="t", sampling=sampler, max_images=2).sample(_request(image, image, image), [])
+    assert isinstance(said, ErrorData) and "images" in said.message and "2" in said.message
+    assert sampler.calls == []
+    assert _asking_toolset(max_images=3)._asking.max_images == 3

@@ -119,6 +119,8 @@ class Asking:
     server's ``maxTokens``, within the run's limits)."""
     max_image_bytes: int | None = None
     """The largest image (decoded) a sampling request may send the model (None: no bound)."""
+    max_images: int | None = None
+    """The most images one sampling request may send the model (None: no bound)."""
 
     def callbacks(self, current_runs: Callable[[], list[RunState] | Literal[False]]) -> dict[str, Any]:
         """The SDK client's keyword arguments for what is offered; `current_runs()` are the runs
@@ -159,7 +161,7 @@ class Asking:
         if runs is False:
             logger.warning("%s asked for sampling while none of its calls was in flight: refused", self.where)
             return ErrorData(code=INVALID_REQUEST, message="the client takes sampling requests only during its calls")
-        messages = sampling_messages(params, self.max_image_bytes)
+        messages = sampling_messages(params, self.max_image_bytes, self.max_images)
         if isinstance(messages, ErrorData):
             return messages
         caps = [self.max_tokens] if self.max_tokens is not None else []
@@ -297,10 +299,17 @@ def _decoded_size(data: str, kind: str) -> int | ErrorData:
 
 
 def sampling_messages(
-    params: CreateMessageRequestParams, max_image_bytes: int | None = None
+    params: CreateMessageRequestParams, max_image_bytes: int | None = None, max_images: int | None = None
 ) -> list[Message] | ErrorData:
     """The request as OpenAI messages: the system prompt, then each message's text and images (each image
-    at most `max_image_bytes`, decoded)."""
+    at most `max_image_bytes`, decoded; at most `max_images` of them)."""
+    images = sum(
+        isinstance(block, ImageContent)
+        for message in params.messages
+        for block in (message.content if isinstance(message.content, list) else [message.content])
+    )
+    if max_images is not None and images > max_images:
+        return ErrorData(code=INVALID_PARAMS, message=f"{images} images were refused: the client takes {max_images}")
     messages: list[Message] = []
     if params.system_prompt:
         messages.append({"role": "system", "content": params.system_prompt})

@@ -134,7 +134,7 @@ class MCPToolset:
             where=repr(self), sampling=sampling, sampling_approval=sampling_approval,
             elicit=None if isinstance(elicit, NotGiven) else elicit, declines=elicit is None,
             roots=uris, offers_roots=roots is not None, max_image_bytes=self.max_image_bytes,
-            max_tokens=_limit("sampling_max_tokens", sampling_max_tokens, least=1),
+            max_images=self.max_images, max_tokens=_limit("sampling_max_tokens", sampling_max_tokens, least=1),
         )  # fmt: skip
         self._instructions: str | None = None
         self._holder: Holder[Connection] | None = None
