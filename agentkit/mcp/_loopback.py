@@ -120,7 +120,7 @@ async def take_redirect(
     return urllib.parse.urljoin(redirect_uri, got[0])
 
 
-async def _accept_one(listener: Any) -> Any:
+async def _accept_one(listener: Any) -> Any:  # its own function: a test makes accept() fail here
     return await listener.accept()
 
 
