@@ -86,8 +86,21 @@ def auth_for(scenario: str, url: str) -> Any:
         open_url=follow_authorization,
         client_id=ctx.get("client_id"),
         client_secret=ctx.get("client_secret"),
+        # A secret is bound to its authorization server: configuration in a deployment; the suite does not
+        # pass it, so it is read from the resource's metadata here.
+        issuer=_advertised_issuer(url) if ctx.get("client_secret") else None,
         client_metadata_url="https://conformance-test.local/client-metadata.json",
     )
+
+
+def _advertised_issuer(url: str) -> str:
+    from mcp.client.auth.utils import build_protected_resource_metadata_discovery_urls
+
+    for prm_url in build_protected_resource_metadata_discovery_urls(None, url):
+        answer = httpx2.get(prm_url, timeout=30.0)
+        if answer.status_code == 200:
+            return str(answer.json()["authorization_servers"][0])
+    raise RuntimeError(f"no protected resource metadata for {url}")
 
 
 def _cross_app(url: str, ctx: dict[str, Any]) -> Any:

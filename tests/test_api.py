@@ -57,6 +57,7 @@ MODULE_ALL = {
         "oauth",
         "Prompt",
         "Resource",
+        "oauth",
         "prompt",
         "resource",
         "server",

@@ -718,7 +718,7 @@ async def test_a_result_that_breaks_its_output_schema_fails_one_call_and_keeps_t
                     finished.setdefault(event.call.name, []).append(event)
                     if event.call.name == "bad":
                         (tmp_path / "go").touch()  # only now may `pay` answer
-    said = "the MCP server failed on bad: RuntimeError: Invalid structured content"
+    said = "bad ran, but its result was refused: Invalid structured content"
     assert finished["bad"][0].error.startswith(said) and finished["bad"][0].content.startswith(f"Error: {said}")
     assert (finished["pay"][0].content, finished["pay"][0].error) == ("paid 500", None)
     assert (tmp_path / "ledger").read_text().split() == ["500"]

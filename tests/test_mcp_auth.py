@@ -188,7 +188,7 @@ async def test_a_token_file_is_private_and_spares_a_second_sign_in(servers, tmp_
         os.umask(old)
     assert first == "authorized"
     assert stat.S_IMODE(tokens.stat().st_mode) == 0o600
-    assert [p.name for p in tokens.parent.iterdir()] == ["tokens.json"]  # no temporary file left
+    assert sorted(p.name for p in tokens.parent.iterdir()) == [".tokens.json.lock", "tokens.json"]  # no temporary left
     saved = json.loads(tokens.read_text())["servers"][servers.url]
     assert saved["tokens"]["access_token"].startswith("at-") and "expires_at" in saved["tokens"]
 
@@ -223,7 +223,8 @@ async def test_an_expired_stored_token_is_refreshed_not_signed_in_again(servers,
 async def test_a_pre_registered_secret_goes_as_the_metadata_allows():
     from mcp.shared.auth import OAuthMetadata
 
-    provider = oauth("http://127.0.0.1:1/mcp", open_url=follow, client_id="c", client_secret="s3cret-value")
+    provider = oauth("http://127.0.0.1:1/mcp", open_url=follow, client_id="c", client_secret="s3cret-value",
+                     issuer="http://127.0.0.1:1")  # fmt: skip
     await provider._initialize()
     for allowed, chosen in ((None, "client_secret_basic"), (["client_secret_post", "client_secret_basic"],
                             "client_secret_basic"), (["none", "client_secret_post"], "client_secret_post")):  # fmt: skip
@@ -263,7 +264,7 @@ async def test_a_storage_object_is_used(servers):
 
 async def test_a_pre_registered_client_sends_its_secret_with_basic_first(servers):
     provider = oauth(servers.url, open_url=follow, client_id="pre-client", client_secret="pre-s3cret-value",
-                     redirect_uri="http://127.0.0.1:3000/callback")  # fmt: skip
+                     issuer=servers.issuer, redirect_uri="http://127.0.0.1:3000/callback")  # fmt: skip
     assert await call_whoami(MCPToolset.http(servers.url, auth=provider)) == "authorized"
     token = [r for r in servers.requests("as") if r["path"] == "/token"]
     assert len(token) == 1 and token[0]["headers"]["authorization"].startswith("Basic ")
@@ -319,7 +320,7 @@ async def test_a_bare_401_is_an_authorization_error_on_both_transports(transport
 async def test_no_token_or_secret_in_reprs_logs_or_errors(servers, caplog):
     caplog.set_level(logging.DEBUG)
     provider = oauth(servers.url, open_url=follow, client_id="pre-client", client_secret="pre-s3cret-value",
-                     redirect_uri="http://127.0.0.1:3000/callback")  # fmt: skip
+                     issuer=servers.issuer, redirect_uri="http://127.0.0.1:3000/callback")  # fmt: skip
     toolset = MCPToolset.http(servers.url, auth=provider)
     async with toolset:
         (whoami,) = await toolset.list_tools()

@@ -14,6 +14,7 @@ except ImportError as e:  # pragma: no cover - depends on the environment
     raise ImportError(f"agentkit.mcp needs the MCP SDK: pip install 'agentkit[mcp]' ({e})") from e
 
 from ..exceptions import AuthorizationError, UserError
+from ._untrusted import sanitise
 
 
 class ServerAuth(httpx2.Auth):
@@ -158,7 +159,8 @@ def auth_failure(
     flow that could not finish (the person refused, no redirect came, a server broke the protocol)."""
     flow = _find(e, OAuthFlowError)
     if flow is not None:
-        return AuthorizationError(f"{where}: authorization failed: {redact(str(flow) or type(flow).__name__)}")
+        said = sanitise(redact(str(flow) or type(flow).__name__))  # a server's text: escaped and cut
+        return AuthorizationError(f"{where}: authorization failed: {said}")
     refused = refusal(e, auth)
     if refused is None:
         return None
@@ -197,6 +199,6 @@ def authorization_error(
     else:
         said = "needs authorization (HTTP 401 Unauthorized)"
         todo = "give auth=agentkit.mcp.oauth(url) to sign in, or auth='TOKEN' for a bearer token"
-    challenge = None if challenge is None else redact(challenge)[:1000]
+    challenge = None if challenge is None else sanitise(redact(challenge))
     challenge_text = f"; WWW-Authenticate: {challenge}" if challenge else ""
     return AuthorizationError(f"{where} {said}{challenge_text}: {todo}", status=status, www_authenticate=challenge)

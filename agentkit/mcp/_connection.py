@@ -22,9 +22,10 @@ from ._asking import Asking, log_level
 from ._failures import connection_lost
 from ._holding import watched
 from ._listing import all_pages, task_only, to_tool
-from ._outputs import check_outputs_safely
+from ._outputs import ResultRefused, check_outputs_safely
 from ._reading import contents_value, reader_tool
 from ._results import result_value
+from ._untrusted import sanitise
 
 try:
     from mcp import Client
@@ -93,13 +94,14 @@ class Connection:
         self.checked: Callable[[str], bool] = lambda name: False
         """Whether the SDK checked the tool `name`'s last structured result against its output schema."""
 
-    def current_run(self) -> RunState | Literal[False] | None:
-        """The run a server's request (sampling) belongs to: the one whose call went out last of
-        those in flight (MCP does not say which call a request serves); None when only calls
-        outside runs are; False when no call is (the server asks of its own accord)."""
-        if self.runs:
-            return self.runs[-1]
-        return None if self.in_flight else False
+    def current_runs(self) -> list[RunState] | Literal[False]:
+        """The runs a server's request (sampling) may belong to: every run with a call in flight
+        here (MCP's handshake-era protocol does not say which call a request serves, so each one's
+        limits bound it); [] when only calls outside runs are; False when no call is (the server
+        asks of its own accord)."""
+        if not self.in_flight:
+            return False
+        return list({id(run): run for run in self.runs}.values())
 
     async def serve(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         client = Client(
@@ -109,7 +111,7 @@ class Connection:
             client_info=_CLIENT_INFO,
             mode=self.toolset._mode,
             log_level=log_level(),
-            **self.toolset._asking.callbacks(self.current_run),
+            **self.toolset._asking.callbacks(self.current_runs),
         )
         started = False
         try:
@@ -257,6 +259,8 @@ class Connection:
             self.in_flight += 1
             try:
                 result = await client.call_tool(name, arguments, progress_callback=progress)
+            except ResultRefused as e:  # not "the server failed": the call may have had its effect
+                raise ToolError(f"{name} ran, but its result was refused: {sanitise(e)}") from None
             except Exception as e:
                 if connection_lost(e):  # not retried: the call may have had its effect
                     self.lose(self.toolset._describe(e))

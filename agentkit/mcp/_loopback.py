@@ -40,54 +40,113 @@ def loopback_address(redirect_uri: str) -> tuple[str, int, str]:
 _PAGE = "<!doctype html><meta charset=utf-8><title>agentkit</title><p>{}</p><p>You can close this window.</p>"
 
 
+MAX_CONNECTIONS = 16
+"""Connections served at once: more wait in the listen backlog, holding no file of this process (a flood of
+idle connections to the port would otherwise exhaust them and end the sign-in)."""
+IDLE_SECONDS = 10.0
+"""How long one connection may take to send its request."""
+
+
 async def take_redirect(
     redirect_uri: str, state: str, bound: socket.socket | None, url: str, *, browser: bool, timeout: float
 ) -> str:
     """Listen at `redirect_uri` (on `bound`, agentkit's own port, when given) for one GET of its path that
-    carries `state`; return the URL requested. Other requests are answered 400 and change nothing."""
+    carries `state`; return the URL requested. Other requests are answered 400 and change nothing. Nothing
+    listens there once this returns, except `bound` itself, which its owner closes."""
     from anyio.abc import SocketListener
 
-    host, port, path = loopback_address(redirect_uri)
-    listener: Any
-    if bound is not None:
-        bound.listen(8)
-        listener = await SocketListener.from_socket(bound.dup())
-    else:
-        listener = await anyio.create_tcp_listener(local_host=host, local_port=port, reuse_port=False)
+    path = loopback_address(redirect_uri)[2]
+    sockets = [bound.dup()] if bound is not None else _bind_given(redirect_uri)
+    listeners: list[Any] = []
+    try:
+        for sock in sockets:
+            sock.listen(128)
+            listeners.append(await SocketListener.from_socket(sock))
+    except BaseException:
+        for sock in sockets[len(listeners) :]:
+            sock.close()
+        for listener in listeners:
+            await listener.aclose()
+        raise
     if browser:
         opened = await anyio.to_thread.run_sync(webbrowser.open, url)
         # The URL holds no secret (the PKCE verifier stays here): show it when no browser could be opened.
         log = logger.info if opened else logger.warning
         log("to authorize this MCP client, open this URL in a browser: %s", url)
     got: list[str] = []
-    async with listener:
+    slots = anyio.CapacityLimiter(MAX_CONNECTIONS)
+    try:
         with anyio.move_on_after(timeout):
             async with anyio.create_task_group() as tg:
 
-                async def serve(stream: Any) -> None:
-                    async with stream:
-                        with anyio.move_on_after(10):
-                            target = await _read_target(stream)
-                            if target is None:
-                                return
-                            query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(target).query))
-                            if urllib.parse.urlsplit(target).path != path or query.get("state") != state:
-                                await _answer(stream, 400, "This is not the redirect agentkit is waiting for.")
-                                return
-                            failed = "error" in query
-                            await _answer(stream, 200, "Authorization refused." if failed else "Authorized.")
-                            got.append(target)
-                            tg.cancel_scope.cancel()
+                async def serve(stream: Any, slot: object) -> None:
+                    try:
+                        async with stream:
+                            with anyio.move_on_after(IDLE_SECONDS):
+                                target = await _read_target(stream)
+                                if target is None:
+                                    return
+                                query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(target).query))
+                                if urllib.parse.urlsplit(target).path != path or query.get("state") != state:
+                                    await _answer(stream, 400, "This is not the redirect agentkit is waiting for.")
+                                    return
+                                failed = "error" in query
+                                await _answer(stream, 200, "Authorization refused." if failed else "Authorized.")
+                                got.append(target)
+                                tg.cancel_scope.cancel()
+                    finally:
+                        slots.release_on_behalf_of(slot)
 
-                async def accept() -> None:
+                async def accept(listener: Any) -> None:
                     while True:
-                        stream = await listener.accept()
-                        tg.start_soon(serve, stream)
+                        slot = object()
+                        await slots.acquire_on_behalf_of(slot)
+                        try:
+                            stream = await _accept_one(listener)
+                        except OSError as e:  # out of files (EMFILE) or the like: wait for some to be freed
+                            slots.release_on_behalf_of(slot)
+                            logger.debug("the OAuth redirect listener could not accept a connection: %s", e)
+                            await anyio.sleep(0.1)
+                            continue
+                        tg.start_soon(serve, stream, slot)
 
-                tg.start_soon(accept)
+                for listener in listeners:
+                    tg.start_soon(accept, listener)
+    finally:
+        for listener in listeners:
+            await listener.aclose()
     if not got:
         raise OAuthFlowError(f"no authorization reached {redirect_uri} within {timeout:g} s")
     return urllib.parse.urljoin(redirect_uri, got[0])
+
+
+async def _accept_one(listener: Any) -> Any:  # its own function: a test makes accept() fail here
+    return await listener.accept()
+
+
+def _bind_given(redirect_uri: str) -> list[socket.socket]:
+    """Sockets bound at a redirect URI the user gave: ``localhost`` is 127.0.0.1 and, where the system has
+    it, ::1 (a browser may try either)."""
+    name = urllib.parse.urlsplit(redirect_uri).hostname or ""
+    port = urllib.parse.urlsplit(redirect_uri).port or 0
+    wanted = [(socket.AF_INET6 if ":" in name else socket.AF_INET, name, True)]
+    if name == "localhost":
+        wanted = [(socket.AF_INET, "127.0.0.1", True), (socket.AF_INET6, "::1", False)]
+    sockets: list[socket.socket] = []
+    for family, address, required in wanted:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a sign-in again soon after one
+            sock.bind((address, port))
+        except OSError as e:
+            sock.close()
+            if not required:
+                continue  # no ::1 here: 127.0.0.1 serves localhost
+            for other in sockets:
+                other.close()
+            raise UserError(f"agentkit cannot listen for the OAuth redirect at {redirect_uri}: {e}") from e
+        sockets.append(sock)
+    return sockets
 
 
 async def _read_target(stream: Any) -> str | None:

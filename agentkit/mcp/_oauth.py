@@ -25,7 +25,9 @@ from .._redact import public_url
 from ..exceptions import UserError
 from ._loopback import loopback_address, take_redirect
 from ._storage import storage_for
+from ._untrusted import sanitise
 
+_WEB = ("http", "https")
 OpenURL = Callable[[str], "str | Awaitable[str | None] | None"]
 
 
@@ -57,13 +59,13 @@ def oauth(
     `redirect_uri` it listens on must be an ``http://`` loopback address. Only a request carrying the
     authorization's ``state`` is taken, within `redirect_timeout` seconds.
 
+    `issuer`: the authorization server the pre-registered client belongs to (required with `client_secret`):
+    a sign-in where the MCP server names another one is refused before anything is sent there, and the
+    client's registration and tokens are stored bound to it.
+
     `storage`: None (memory: authorize again in each process), a file path (JSON, written atomically and
     readable by its owner only; one file may hold several servers), or an object with the SDK's
     ``TokenStorage`` methods. `scopes` are asked for in addition to those the server names.
-
-    `issuer`: the authorization server a pre-registered client belongs to. Given, the sign-in uses that server
-    only (the MCP server's metadata must name it) and its secret goes to no other; without it, the secret goes
-    to the authorization server the MCP server names.
     """
     if not isinstance(server_url, str) or urllib.parse.urlsplit(server_url).scheme not in ("http", "https"):
         raise UserError(f"oauth() wants the MCP server's http(s) URL, not {server_url!r}")
@@ -71,6 +73,13 @@ def oauth(
         raise UserError(f"open_url must be a function of the authorization URL, not {open_url!r}")
     if client_secret is not None and client_id is None:
         raise UserError("client_secret needs the client_id it belongs to")
+    if client_secret is not None and issuer is None:
+        raise UserError(
+            "client_secret needs issuer=, the authorization server the client was registered with: the secret "
+            "is never sent to another one an MCP server names"
+        )
+    if issuer is not None and (not isinstance(issuer, str) or urllib.parse.urlsplit(issuer).scheme not in _WEB):
+        raise UserError(f"issuer must be the authorization server's http(s) URL (its issuer), not {issuer!r}")
     if redirect_uri is not None and open_url is None:
         loopback_address(redirect_uri)  # agentkit must be able to take the redirect there
     wanted = _scope_text(scopes)
@@ -147,8 +156,10 @@ class _OAuth(OAuthClientProvider):
                 client_secret=client_secret,
                 redirect_uris=metadata.redirect_uris,
                 token_endpoint_auth_method="client_secret_basic" if client_secret else "none",
+                issuer=issuer,  # the SDK drops stored credentials (and tokens) bound to another issuer
             )
         )
+        self._issuer = issuer
 
     def __repr__(self) -> str:
         return f"oauth({public_url(self.context.server_url)!r})"
@@ -177,15 +188,28 @@ class _OAuth(OAuthClientProvider):
             self.context.client_info = self._preregistered
 
     def _select_authorization_server(self, advertised: list[str]) -> str:
+        """With `issuer` given, that one of the servers the MCP server names, or none at all."""
         if self._issuer is None:
             return super()._select_authorization_server(advertised)
         for candidate in advertised:
             if issuers_match(candidate, self._issuer):
                 return candidate
         raise OAuthFlowError(
-            f"the MCP server names the authorization server(s) {', '.join(advertised)}, "
-            f"not {self._issuer} (the issuer given)"
+            f"the MCP server names the authorization server {sanitise(', '.join(advertised))}, not "
+            f"{self._issuer} that this client belongs to: nothing was sent there"
         )
+
+    def _check_issuer(self) -> None:
+        """Before a secret or a refresh token goes to a token endpoint: it is `issuer`'s."""
+        if self._issuer is None:
+            return
+        metadata = self.context.oauth_metadata
+        found = str(metadata.issuer) if metadata is not None else self.context.auth_server_url
+        if found is None or not issuers_match(found, self._issuer):
+            raise OAuthFlowError(
+                f"the authorization server is {sanitise(str(found or 'unknown'))}, not {self._issuer} that this "
+                "client belongs to: nothing was sent there"
+            )
 
     def _choose_client_authentication(self) -> None:
         """A pre-registered secret goes as the server's metadata allows, ``client_secret_basic`` first (also
@@ -208,6 +232,7 @@ class _OAuth(OAuthClientProvider):
         )
 
     async def _exchange_token_authorization_code(self, auth_code: str, code_verifier: str) -> httpx2.Request:
+        self._check_issuer()
         self._choose_client_authentication()
         return await super()._exchange_token_authorization_code(auth_code, code_verifier)
 
@@ -218,6 +243,7 @@ class _OAuth(OAuthClientProvider):
             await set_metadata(self.context.oauth_metadata)
 
     async def _refresh_token(self) -> httpx2.Request:
+        self._check_issuer()
         self._choose_client_authentication()
         return await super()._refresh_token()
 
@@ -237,6 +263,7 @@ class _OAuth(OAuthClientProvider):
 
     async def _open(self, url: str) -> None:
         self._answer = None
+        self._check_issuer()  # before the person is asked to sign in there
         state = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query)).get("state", "")
         redirect = str(self.context.client_metadata.redirect_uris[0])  # type: ignore[index]
         answer: str | None = None
@@ -265,7 +292,9 @@ class _OAuth(OAuthClientProvider):
             raise OAuthFlowError("no redirect from the authorization server was received")
         query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(answer).query))
         if "error" in query:
-            said = query["error"] + (f" ({query['error_description']})" if query.get("error_description") else "")
+            said = sanitise(
+                query["error"] + (f" ({query['error_description']})" if query.get("error_description") else "")
+            )
             raise OAuthFlowError(f"the authorization server refused the authorization: {said}")
         if not query.get("code"):
             raise OAuthFlowError("the redirect carries no authorization code")
@@ -285,6 +314,7 @@ def _bind_loopback(port: int | None) -> socket.socket:
     for candidate in (port, 0) if port else (0,):
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # bound again after a sign-in
             sock.bind(("127.0.0.1", candidate))
         except OSError:
             sock.close()

@@ -16,10 +16,15 @@ from typing import Any
 
 from .. import _validation
 
-__all__ = ["check_outputs_safely"]
+__all__ = ["ResultRefused", "check_outputs_safely"]
 
 logger = logging.getLogger("agentkit")
 _ANYTHING = _validation.validator(True, own=True)
+
+
+class ResultRefused(RuntimeError):
+    """The SDK refused a tool's result (structured content missing or breaking the output schema): the
+    tool ran; only its result did not pass."""
 
 
 def check_outputs_safely(session: Any) -> Callable[[str], bool]:
@@ -47,6 +52,15 @@ def check_outputs_safely(session: Any) -> Callable[[str], bool]:
 
     # The SDK's own builder (a private method, mcp<3) is the one place its checks get a validator.
     session._output_schema_validator = output_schema_validator
+    validate = session.validate_tool_result
+
+    async def validate_tool_result(name: str, result: Any) -> None:
+        try:
+            await validate(name, result)
+        except RuntimeError as e:  # the SDK's word for "this result breaks its tool's output schema"
+            raise ResultRefused(str(e)) from e
+
+    session.validate_tool_result = validate_tool_result
     return checked
 
 
@@ -60,6 +74,7 @@ class _Bounded:
     def iter_errors(self, instance: Any) -> Iterator[Any]:
         try:
             yield from self.checker.iter_errors(instance)
-        except _validation.SchemaTooCostly as e:
-            logger.warning("the output schema of the MCP tool %r is not checked: %s", self.name, e)
+        except (_validation.SchemaTooCostly, RecursionError) as e:
+            why = e if isinstance(e, _validation.SchemaTooCostly) else "its references loop"
+            logger.warning("the output schema of the MCP tool %r is not checked: %s", self.name, why)
             self.built[self.name] = (self.schema, _ANYTHING)

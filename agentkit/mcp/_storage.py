@@ -8,12 +8,20 @@ import logging
 import os
 import stat
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import anyio
 import anyio.to_thread
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: one process's threads are still kept in turn
+    fcntl = None  # type: ignore[assignment]
 from mcp.shared.auth import OAuthClientInformationFull, OAuthMetadata, OAuthToken
 
 from ..exceptions import UserError
@@ -61,6 +69,17 @@ class MemoryTokens:
         self._client = client_info
 
 
+_THREAD_LOCKS: dict[str, threading.Lock] = {}
+_THREAD_LOCKS_LOCK = threading.Lock()
+
+
+def _thread_lock(path: Path) -> threading.Lock:
+    """One lock per token file in this process."""
+    key = os.path.abspath(path)
+    with _THREAD_LOCKS_LOCK:
+        return _THREAD_LOCKS.setdefault(key, threading.Lock())
+
+
 class TokenFile:
     """Tokens and client registrations in a JSON file, one entry per MCP server URL.
 
@@ -79,10 +98,18 @@ class TokenFile:
 
     def _read(self) -> dict[str, Any]:
         try:
-            info = self.path.stat()
-            text = self.path.read_text(encoding="utf-8")
+            # Non-blocking: a FIFO put at the path must not hang the reading thread (no one can cancel it).
+            fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
         except FileNotFoundError:
             return {}
+        except OSError as e:
+            raise UserError(f"the token file {self.path} cannot be read: {e.strerror or e}") from None
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            os.close(fd)
+            raise UserError(f"the token file {self.path} is not a regular file: give a file path for storage=")
+        with os.fdopen(fd, "rb") as f:
+            text = f.read().decode("utf-8", "replace")
         if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
             logger.warning(
                 "the token file %s can be read by other users: it is made private at its next write", self.path
@@ -99,7 +126,35 @@ class TokenFile:
         entry = servers.get(self._server) if isinstance(servers, dict) else None
         return entry if isinstance(entry, dict) else {}
 
+    @contextmanager
+    def _turn(self) -> Iterator[None]:
+        """The file's writers one at a time: threads of this process, then processes (a lock file beside it,
+        locked with ``flock``), so that no read-modify-write loses another's update."""
+        folder = self.path.parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as e:
+            raise UserError(f"the token file {self.path} cannot be written: {e.strerror or e}") from None
+        with _thread_lock(self.path):
+            if fcntl is None:  # pragma: no cover - not POSIX
+                yield
+                return
+            flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+            try:
+                fd = os.open(folder / f".{self.path.name}.lock", flags, 0o600)
+            except OSError as e:
+                raise UserError(f"the token file {self.path} cannot be locked: {e.strerror or e}") from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                yield
+            finally:
+                os.close(fd)  # and so unlocked
+
     def _update(self, key: str, value: Any) -> None:
+        with self._turn():
+            self._write(key, value)
+
+    def _write(self, key: str, value: Any) -> None:
         data = self._read()
         servers = data.get("servers")
         if not isinstance(servers, dict):
@@ -107,7 +162,6 @@ class TokenFile:
         entry = servers.setdefault(self._server, {})
         entry[key] = value
         folder = self.path.parent
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd, temporary = tempfile.mkstemp(dir=folder, prefix=f".{self.path.name}.", suffix=".tmp")  # mode 0600
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -115,8 +169,10 @@ class TokenFile:
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(temporary, self.path)
-        except BaseException:
+        except BaseException as e:
             Path(temporary).unlink(missing_ok=True)
+            if isinstance(e, OSError):
+                raise UserError(f"the token file {self.path} cannot be written: {e.strerror or e}") from None
             raise
 
     async def get_tokens(self) -> OAuthToken | None:

@@ -20,7 +20,7 @@ from .._redact import Redactor, public_url, redacted_args
 from .._tool_runner import MAX_IMAGE_BYTES, MAX_IMAGES
 from ..exceptions import AuthorizationError, ToolsetError, UserError
 from ..tools import Tool
-from ._asking import Asking, Elicit, SamplingApproval, root_uri
+from ._asking import SAMPLING_MAX_TOKENS, Asking, Elicit, SamplingApproval, root_uri
 from ._auth import ServerAuth, auth_failure, secrets_of
 from ._connection import Connection
 from ._failures import describe
@@ -61,7 +61,8 @@ class MCPToolset:
 
     What the server may ask of the client, each offered only when given: `sampling`, a `Model`
     answering its ``sampling/createMessage`` requests (counted in the run whose call is in
-    flight, within its usage limits; `sampling_approval(request)` may refuse one); `elicit`, an
+    flight, within its usage limits, its ``maxTokens`` capped at `sampling_max_tokens`;
+    `sampling_approval(request)` may refuse one); `elicit`, an
     async ``(message, schema) -> dict | None`` answering its forms (None: declined; the answer
     gets the schema's defaults and is checked against it); `roots`, paths or ``file://`` URIs.
     `offer_resources` gives the model a ``read_resource`` tool; `requires_approval="destructive"`
@@ -82,6 +83,7 @@ class MCPToolset:
         max_images: int | None = MAX_IMAGES,
         sampling: Model | None = None,
         sampling_approval: SamplingApproval | None = None,
+        sampling_max_tokens: int | None = SAMPLING_MAX_TOKENS,
         elicit: Elicit | NotGiven | None = NOT_GIVEN,
         roots: Iterable[str | os.PathLike[str]] | None = None,
         offer_resources: bool = False,
@@ -131,7 +133,8 @@ class MCPToolset:
         self._asking = Asking(
             where=repr(self), sampling=sampling, sampling_approval=sampling_approval,
             elicit=None if isinstance(elicit, NotGiven) else elicit, declines=elicit is None,
-            roots=uris, offers_roots=roots is not None,
+            roots=uris, offers_roots=roots is not None, max_image_bytes=self.max_image_bytes,
+            max_images=self.max_images, max_tokens=_limit("sampling_max_tokens", sampling_max_tokens, least=1),
         )  # fmt: skip
         self._instructions: str | None = None
         self._holder: Holder[Connection] | None = None
@@ -160,6 +163,7 @@ class MCPToolset:
         max_images: int | None = MAX_IMAGES,
         sampling: Model | None = None,
         sampling_approval: SamplingApproval | None = None,
+        sampling_max_tokens: int | None = SAMPLING_MAX_TOKENS,
         elicit: Elicit | NotGiven | None = NOT_GIVEN,
         roots: Iterable[str | os.PathLike[str]] | None = None,
         offer_resources: bool = False,
@@ -174,6 +178,7 @@ class MCPToolset:
         return cls(params, prefix=prefix, include=include, exclude=exclude, requires_approval=requires_approval,
                    connect_timeout=connect_timeout, max_image_bytes=max_image_bytes, max_images=max_images,
                    sampling=sampling, sampling_approval=sampling_approval, elicit=elicit, roots=roots,
+                   sampling_max_tokens=sampling_max_tokens,
                    offer_resources=offer_resources)  # fmt: skip
 
     @classmethod
@@ -192,6 +197,7 @@ class MCPToolset:
         max_images: int | None = MAX_IMAGES,
         sampling: Model | None = None,
         sampling_approval: SamplingApproval | None = None,
+        sampling_max_tokens: int | None = SAMPLING_MAX_TOKENS,
         elicit: Elicit | NotGiven | None = NOT_GIVEN,
         roots: Iterable[str | os.PathLike[str]] | None = None,
         offer_resources: bool = False,
@@ -206,6 +212,7 @@ class MCPToolset:
                    requires_approval=requires_approval, connect_timeout=connect_timeout,
                    max_image_bytes=max_image_bytes, max_images=max_images, sampling=sampling,
                    sampling_approval=sampling_approval, elicit=elicit, roots=roots,
+                   sampling_max_tokens=sampling_max_tokens,
                    offer_resources=offer_resources)  # fmt: skip
 
     @classmethod
@@ -224,6 +231,7 @@ class MCPToolset:
         max_images: int | None = MAX_IMAGES,
         sampling: Model | None = None,
         sampling_approval: SamplingApproval | None = None,
+        sampling_max_tokens: int | None = SAMPLING_MAX_TOKENS,
         elicit: Elicit | NotGiven | None = NOT_GIVEN,
         roots: Iterable[str | os.PathLike[str]] | None = None,
         offer_resources: bool = False,
@@ -234,6 +242,7 @@ class MCPToolset:
                    requires_approval=requires_approval, connect_timeout=connect_timeout,
                    max_image_bytes=max_image_bytes, max_images=max_images, sampling=sampling,
                    sampling_approval=sampling_approval, elicit=elicit, roots=roots,
+                   sampling_max_tokens=sampling_max_tokens,
                    offer_resources=offer_resources, sse=True)  # fmt: skip
 
     def __repr__(self) -> str:
