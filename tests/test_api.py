@@ -57,7 +57,6 @@ MODULE_ALL = {
         "oauth",
         "Prompt",
         "Resource",
-        "oauth",
         "prompt",
         "resource",
         "server",
