@@ -131,3 +131,23 @@ async def test_idle_connections_are_capped_and_the_redirect_still_lands(monkeypa
         s.close()
     assert len(got) == 1
     assert open_now[1] <= 2
+
+
+async def test_a_browser_that_waits_for_the_redirect_page_does_not_block_it(monkeypatch):
+    # A console browser (BROWSER=lynx) returns only once it has loaded the pages, the redirect to this
+    # listener among them: the listener must already be answering while the browser is being opened.
+    import urllib.request
+
+    port = free_port()
+    uri = f"http://127.0.0.1:{port}/callback"
+    loaded: list[int] = []
+
+    def browser(url: str) -> bool:
+        with urllib.request.urlopen(f"{uri}?code=c0de&state={STATE}", timeout=10) as page:
+            loaded.append(page.status)
+        return True
+
+    monkeypatch.setattr(_loopback.webbrowser, "open", browser)
+    with anyio.fail_after(30):
+        got = await take_redirect(uri, STATE, None, "http://as.example/", browser=True, timeout=20)
+    assert got == f"{uri}?code=c0de&state={STATE}" and loaded == [200]

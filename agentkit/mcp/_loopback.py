@@ -68,11 +68,15 @@ async def take_redirect(
         for listener in listeners:
             await listener.aclose()
         raise
-    if browser:
-        opened = await anyio.to_thread.run_sync(webbrowser.open, url)
+
+    async def open_browser() -> None:
+        # Beside the listener, not before it: a console browser (BROWSER=lynx) returns only once it has
+        # loaded the redirect, which this listener answers.
+        opened = await anyio.to_thread.run_sync(webbrowser.open, url, abandon_on_cancel=True)
         # The URL holds no secret (the PKCE verifier stays here): show it when no browser could be opened.
         log = logger.info if opened else logger.warning
         log("to authorize this MCP client, open this URL in a browser: %s", url)
+
     got: list[str] = []
     slots = anyio.CapacityLimiter(MAX_CONNECTIONS)
     try:
@@ -112,6 +116,8 @@ async def take_redirect(
 
                 for listener in listeners:
                     tg.start_soon(accept, listener)
+                if browser:
+                    tg.start_soon(open_browser)
     finally:
         for listener in listeners:
             await listener.aclose()
