@@ -178,3 +178,19 @@ async def test_a_hand_set_schema_is_served_as_is_and_checked():
         assert extra.is_error and "age" in extra.content[0].text
         nested = await client.call_tool("json_schema_2020_12_tool", {"address": {"city": 5}})
         assert nested.is_error and "city" in nested.content[0].text
+
+
+def test_a_blob_keeps_its_mime_type_and_the_refusals_name_the_kind_and_type():
+    from agentkit.mcp._content import block
+
+    blob = block(EmbeddedResource("file:///r.bin", b"\x00", "application/octet-stream"))
+    assert blob.resource.mime_type == "application/octet-stream"
+    with pytest.raises(UserError, match="an Image's data is the file's bytes, not str"):
+        Image("x", "image/png")  # type: ignore[arg-type]
+    with pytest.raises(UserError, match="an Audio needs a mime_type"):
+        Audio(b"x", None)  # type: ignore[arg-type]
+    with pytest.raises(UserError, match="an EmbeddedResource's data is text or bytes, not int"):
+        EmbeddedResource("file:///x", 5)  # type: ignore[arg-type]
+    with pytest.raises(UserError, match="a mime_type is a str, not int"):
+        EmbeddedResource("file:///x", "text", 5)  # type: ignore[arg-type]
+    assert EmbeddedResource("file:///x", "text").mime_type is None  # left out is fine

@@ -81,3 +81,11 @@ async def test_the_authorization_servers_error_description_is_sanitised():
     with pytest.raises(OAuthFlowError) as caught:
         await provider._redirected()
     assert "\x1b" not in str(caught.value) and "\n" not in str(caught.value) and "red" in str(caught.value)
+
+
+def test_text_at_the_limit_is_whole_and_one_more_character_is_counted():
+    from agentkit.mcp._untrusted import sanitise
+
+    assert sanitise("a" * 10, limit=10) == "a" * 10
+    assert sanitise("a" * 11, limit=10) == "a" * 10 + "… (1 more characters)"
+    assert sanitise("a" * 9, limit=10) == "a" * 9
