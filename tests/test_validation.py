@@ -102,7 +102,7 @@ def test_a_catastrophic_pattern_in_an_mcp_output_schema_is_checked_promptly(list
     pytest.importorskip("mcp")
     seen = run_scenario(listener.port, "evil_output")
     word = "a" * 40 + "!"
-    assert seen["evil_output"].startswith("Error: the MCP server failed on evil_output: ")
+    assert seen["evil_output"].startswith("Error: evil_output ran, but its result was refused: ")
     assert f"{word!r} does not match" in seen["evil_output"]
 
 
@@ -125,7 +125,7 @@ def test_mcp_schemas_whose_checks_explode_are_answered_promptly_and_tool_timeout
     assert seen["ref_bomb"] == "ran ref_bomb"  # too costly to check: left to the server (the text, not the structure)
     # Checked (uniqueItems in O(n log n)) and valid: the model reads the structured content.
     assert json.loads(seen["unique_output"])["x"] == [{"k": k} for k in range(6000)]
-    assert seen["duplicate_output"].startswith("Error: the MCP server failed on duplicate_output: ")
+    assert seen["duplicate_output"].startswith("Error: duplicate_output ran, but its result was refused: ")
     assert "has non-unique elements" in seen["duplicate_output"]
     assert seen["hang"] == "Error: the tool hang timed out after 5 s."
 
