@@ -6,12 +6,13 @@ The servers' source was read at the versions docs/servers.md names.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
 from ._model import Completion, Message
 
-__all__ = ["reasoning_keys", "retry_unstreamed", "wire_message"]
+__all__ = ["reasoning_keys", "retry_unstreamed", "template_calls", "wire_message"]
 
 _REASONING = ("reasoning_content", "reasoning")  # the names a transcript may hold reasoning under
 # The keys an assistant message's reasoning goes back under. vLLM reads `reasoning` since it
@@ -58,3 +59,18 @@ def retry_unstreamed(server: str, tools: Sequence[Any] | None, tool_choice: Any,
         and not streamed.content.strip() and not streamed.tool_calls
         and not streamed.errors and streamed.finish_reason != "length"
     )  # fmt: skip
+
+
+def template_calls(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`calls` with their arguments as objects, as chat templates read them when they render a
+    message for the model (a string that is not JSON is left as it is)."""
+    return [{**c, "function": {**c["function"], "arguments": _loads(c["function"].get("arguments"))}} for c in calls]
+
+
+def _loads(arguments: Any) -> Any:
+    if isinstance(arguments, str):
+        try:
+            return json.loads(arguments) if arguments.strip() else {}
+        except json.JSONDecodeError:
+            return arguments
+    return arguments

@@ -20,7 +20,7 @@ import anyio.to_thread
 from ._batching import Batcher, BatchRequest, batchable, poster
 from ._chunks import call_events
 from ._continued import KeepRaw, check_tokenizer, continued_ids, logprob_of, stand_in_ids
-from ._dialects import wire_message
+from ._dialects import template_calls, wire_message
 from ._grammar import JsonConstraint, schema_of
 from ._loading import load_pretrained
 from ._model import (
@@ -320,10 +320,7 @@ class LocalModel:
         elif content is None:
             out["content"] = ""
         if out.get("tool_calls"):
-            out["tool_calls"] = [
-                {**c, "function": {**c["function"], "arguments": _loads(c["function"].get("arguments"))}}
-                for c in out["tool_calls"]
-            ]
+            out["tool_calls"] = template_calls(out["tool_calls"])
         return out
 
     # --- generation ----------------------------------------------------------------------------
@@ -607,12 +604,3 @@ def _token_tensor(token: int) -> Any:
     import torch
 
     return torch.tensor([token])
-
-
-def _loads(arguments: Any) -> Any:
-    if isinstance(arguments, str):
-        try:
-            return json.loads(arguments) if arguments.strip() else {}
-        except json.JSONDecodeError:
-            return arguments
-    return arguments

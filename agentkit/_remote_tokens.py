@@ -23,7 +23,7 @@ from typing import Any
 
 from ._chunks import call_events
 from ._continued import check_tokenizer, continued_ids
-from ._dialects import wire_message
+from ._dialects import template_calls, wire_message
 from ._model import Completion, CompletionDone, Message, ModelEvent, ToolChoice, ToolSpec, Usage, tool_schemas
 from ._reasoned import reasoned_calls
 from ._refused import refused, refused_event
@@ -250,20 +250,8 @@ def _text(message: Message) -> Message:
     elif not isinstance(content, str):
         raise UserError("record=True takes text-only conversations: image and video inputs are not tokens")
     if out.get("tool_calls"):
-        out["tool_calls"] = [
-            {**c, "function": {**c["function"], "arguments": _loads(c["function"].get("arguments"))}}
-            for c in out["tool_calls"]
-        ]
+        out["tool_calls"] = template_calls(out["tool_calls"])
     return out
-
-
-def _loads(arguments: Any) -> Any:
-    if isinstance(arguments, str):
-        try:
-            return json.loads(arguments) if arguments.strip() else {}
-        except json.JSONDecodeError:
-            return arguments
-    return arguments
 
 
 def _stop_ids(tokenizer: Any) -> set[int]:
