@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import urllib.parse
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Iterator, Mapping
 from typing import Any
 
 try:
@@ -134,21 +134,13 @@ def refusal(e: BaseException, auth: ServerAuth | None) -> tuple[int, str | None]
     """The (status, WWW-Authenticate) of a 401/403 behind `e`: an HTTP status error in its causes (the SSE
     transport raises those), or the refusal `auth` saw (the Streamable HTTP transport says only "Server
     returned an error response")."""
-    seen: set[int] = set()
-    stack: list[BaseException] = [e]
-    while stack:
-        cause = stack.pop()
-        if id(cause) in seen:
-            continue
-        seen.add(id(cause))
+    for cause in _causes(e):
         response = getattr(cause, "response", None)
         status = getattr(response, "status_code", None)
         if status in (401, 403):
             return status, response.headers.get("www-authenticate")  # type: ignore[union-attr]
         if isinstance(cause, OAuthFlowError):
             return None  # the flow itself failed: its own message says why
-        stack += [c for c in (cause.__cause__, cause.__context__) if c is not None]
-        stack += list(getattr(cause, "exceptions", ()))
     return None if auth is None else auth.refused
 
 
@@ -168,6 +160,11 @@ def auth_failure(
 
 
 def _find(e: BaseException, kind: type[BaseException]) -> BaseException | None:
+    return next((cause for cause in _causes(e) if isinstance(cause, kind)), None)
+
+
+def _causes(e: BaseException) -> Iterator[BaseException]:
+    """`e` and every exception behind it (causes, contexts, a group's members), each once."""
     seen: set[int] = set()
     stack: list[BaseException] = [e]
     while stack:
@@ -175,11 +172,9 @@ def _find(e: BaseException, kind: type[BaseException]) -> BaseException | None:
         if id(cause) in seen:
             continue
         seen.add(id(cause))
-        if isinstance(cause, kind):
-            return cause
+        yield cause
         stack += [c for c in (cause.__cause__, cause.__context__) if c is not None]
         stack += list(getattr(cause, "exceptions", ()))
-    return None
 
 
 def authorization_error(
